@@ -1,0 +1,92 @@
+//! The engine's error type: one enum whose variants say what the user can do about it.
+
+use std::path::PathBuf;
+
+use crate::storage::StorageError;
+
+/// Everything that can go wrong in the engine.
+///
+/// Variants are grouped by what a user (or an app showing an error) can do:
+/// fix the password, point at the right repository, repair storage, or report a bug.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No repository exists at the given location.
+    #[error("no repository found at {location}")]
+    RepositoryNotFound {
+        /// Where we looked.
+        location: String,
+    },
+    /// A repository already exists where `init` was asked to create one.
+    #[error("a repository already exists at {location}")]
+    RepositoryExists {
+        /// Where it exists.
+        location: String,
+    },
+    /// None of the key slots opens with the given password or recovery key.
+    #[error("wrong password (no key slot of this repository opens with it)")]
+    WrongPassword,
+    /// An object in the repository failed authentication, hashing, or parsing.
+    #[error("corrupt object {object}: {reason}")]
+    Corrupt {
+        /// Which object, as `kind/name` (e.g. `data/3f/3f2a…`, `snapshots/…`, `blob 9c1e… in pack …`).
+        object: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The repository was written by a newer format version.
+    #[error("repository format version {found} is not supported (this program reads version {supported})")]
+    UnsupportedVersion {
+        /// Version found.
+        found: u32,
+        /// Version this build understands.
+        supported: u32,
+    },
+    /// The storage backend failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Reading the source or writing the restore target failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing ("read", "create", …).
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No snapshot matches the given id, prefix or `latest`.
+    #[error("no snapshot matches {0:?}")]
+    SnapshotNotFound(String),
+    /// A snapshot id prefix matches more than one snapshot.
+    #[error("snapshot id prefix {0:?} is ambiguous")]
+    AmbiguousSnapshot(String),
+    /// Another process holds a lock that conflicts with this operation.
+    #[error("repository is locked: {0}")]
+    Locked(String),
+    /// The operation was cancelled by the caller; the repository is left valid.
+    #[error("cancelled")]
+    Cancelled,
+    /// Restore refused a name that would escape the target or is not a plain name.
+    #[error("refusing unsafe path {0:?} in snapshot (it would escape the restore target)")]
+    UnsafePath(String),
+    /// The operating system could not provide what the engine needs (e.g. randomness).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The caller passed an invalid argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub(crate) fn corrupt(object: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Corrupt { object: object.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+}
+
+/// Result alias used across the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

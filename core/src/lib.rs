@@ -1,0 +1,38 @@
+//! # chatvault-core
+//!
+//! The ChatVault engine: encrypted, deduplicating, verifiable, incremental backups of chat
+//! exports, into any [`storage::Storage`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use chatvault_core::{Repository, InitOptions, Secret, BackupOptions, CancelToken, storage::LocalStorage};
+//!
+//! let storage = Arc::new(LocalStorage::new("/sdcard/ChatVault"));
+//! let (repo, _) = Repository::init(storage.clone(), "a long password", &InitOptions::default())?;
+//! let result = repo.backup(&["/sdcard/export".into()], &BackupOptions::default(), None, &CancelToken::new())?;
+//! println!("snapshot {}", result.snapshot.id.short());
+//! let repo = Repository::open(storage, &Secret::password("a long password"))?;
+//! # Ok::<(), chatvault_core::Error>(())
+//! ```
+//!
+//! The format is specified in `docs/FORMAT.md`.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod progress;
+pub mod repo;
+pub mod storage;
+
+pub use error::{Error, Result};
+pub use progress::{CancelToken, Phase, Progress, ProgressListener};
+pub use repo::backup::{BackupOptions, BackupResult};
+pub use repo::check::{CheckReport, ReadData};
+pub use repo::id::Id;
+pub use repo::keys::{KdfParams, KeySlotInfo, Secret, SlotKind};
+pub use repo::prune::{PruneOptions, PruneSummary};
+pub use repo::restore::{RestoreOptions, RestoreSummary};
+pub use repo::retention::{parse_duration, Decision, RetentionPolicy};
+pub use repo::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
+pub use repo::stats::RepoStats;
+pub use repo::{InitOptions, Repository};

@@ -1,0 +1,396 @@
+//! Backup: walk the source, cut files into blobs by kind, store what the repository lacks,
+//! write trees bottom-up, and write the snapshot last (the commit point).
+
+use std::collections::HashSet;
+use std::fs::{self, File, Metadata};
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::blob::BlobKind;
+use super::chunker::{sqlite_page_size, Chunker, Chunking};
+use super::compression::is_dense;
+use super::id::Id;
+use super::index::Index;
+use super::lock;
+use super::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
+use super::tree::{Node, NodeKind, Tree, IDS_PER_LIST, INLINE_IDS};
+use super::writer::BlobWriter;
+use super::Repository;
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
+
+/// Options for a backup.
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// Host or device name to record (default: this machine's host name).
+    pub host: Option<String>,
+    /// Tags to record.
+    pub tags: Vec<String>,
+    /// Worker threads for compression and encryption (0: one per core).
+    pub threads: usize,
+    /// Files that are encrypted SQLite databases, with their page size (e.g. WeChat's
+    /// EnMicroMsg.db, 1,024): cut at page boundaries and stored uncompressed.
+    pub page_sizes: Vec<(PathBuf, u32)>,
+    /// What the source is.
+    pub source: SourceInfo,
+    /// Chat metadata to record in the snapshot (from the sources layer).
+    pub chat: Option<serde_json::Value>,
+    /// How long to wait for an exclusive lock (a running prune) to go away.
+    pub lock_wait: Duration,
+    /// Read every file even if it looks unchanged since the parent snapshot.
+    pub force_read: bool,
+}
+
+/// The result of a backup.
+#[derive(Debug, Clone)]
+pub struct BackupResult {
+    /// The snapshot written.
+    pub snapshot: Snapshot,
+    /// Files that could not be read (they are missing from the snapshot), and other
+    /// problems worth telling the user.
+    pub warnings: Vec<String>,
+}
+
+struct Run<'a> {
+    repo: &'a Repository,
+    index: Index,
+    seen: HashSet<Id>,
+    writer: BlobWriter,
+    tracker: Tracker<'a>,
+    cancel: &'a CancelToken,
+    page_sizes: Vec<(PathBuf, u32)>,
+    force_read: bool,
+    summary: SnapshotSummary,
+    warnings: Vec<String>,
+}
+
+/// Nanoseconds since the Unix epoch of a file's modification time.
+pub(crate) fn mtime_ns(meta: &Metadata) -> i64 {
+    match meta.modified() {
+        Ok(t) => match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+        },
+        Err(_) => 0,
+    }
+}
+
+fn mode_of(meta: &Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o7777
+    }
+    #[cfg(not(unix))]
+    {
+        if meta.permissions().readonly() {
+            0o444
+        } else {
+            0o644
+        }
+    }
+}
+
+fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
+    match name.to_str() {
+        Some(s) => (s.to_string(), None),
+        None => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                (name.to_string_lossy().into_owned(), Some(hex::encode(name.as_bytes())))
+            }
+            #[cfg(not(unix))]
+            {
+                (name.to_string_lossy().into_owned(), None)
+            }
+        }
+    }
+}
+
+impl Repository {
+    /// Backs up `paths` (files or directories) into a new snapshot.
+    pub fn backup(&self, paths: &[PathBuf], options: &BackupOptions, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<BackupResult> {
+        let started = Instant::now();
+        let time = Utc::now();
+        if paths.is_empty() {
+            return Err(Error::InvalidArgument("nothing to back up: no paths given".into()));
+        }
+        let mut roots = Vec::new();
+        for p in paths {
+            let abs = fs::canonicalize(p).map_err(|e| Error::io("open", p, e))?;
+            let name = abs.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "root".into());
+            if roots.iter().any(|(_, n): &(PathBuf, std::ffi::OsString)| *n == name) {
+                return Err(Error::InvalidArgument(format!("two paths share the name {name:?}; back them up separately")));
+            }
+            roots.push((abs, name));
+        }
+        let host = options.host.clone().unwrap_or_else(super::hostname);
+        let path_strings: Vec<String> = roots.iter().map(|(p, _)| p.to_string_lossy().into_owned()).collect();
+
+        let _lock = lock::acquire(&self.storage, false, "backup", options.lock_wait, cancel)?;
+        let (index, _) = self.load_index(true)?;
+        let parent = self.snapshots()?.into_iter().rev().find(|s| s.host == host && s.paths == path_strings);
+
+        let mut tracker = Tracker::new(listener, Phase::Scanning);
+        for (p, _) in &roots {
+            scan(p, &mut tracker, cancel)?;
+        }
+        tracker.set_phase(Phase::Backup);
+
+        let threads = if options.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { options.threads };
+        let writer = BlobWriter::start(self.storage.clone(), self.codec.clone(), self.cipher.clone(), self.config.pack_size, threads)?;
+        let page_sizes = options.page_sizes.iter().filter_map(|(p, s)| fs::canonicalize(p).ok().map(|c| (c, *s))).collect();
+        let mut run = Run {
+            repo: self,
+            index,
+            seen: HashSet::new(),
+            writer,
+            tracker,
+            cancel,
+            page_sizes,
+            force_read: options.force_read,
+            summary: SnapshotSummary::default(),
+            warnings: Vec::new(),
+        };
+        let parent_root = match &parent {
+            Some(p) => run.repo.read_tree(&run.index, &p.tree).ok(),
+            None => None,
+        };
+        let walked = (|| {
+            let mut root = Tree::default();
+            for (path, name) in &roots {
+                let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+                let (n, _) = node_name(name);
+                let prev = parent_root.as_ref().and_then(|t| t.nodes.iter().find(|x| x.name == n));
+                if let Some(node) = run.entry(path, name, &meta, prev)? {
+                    root.nodes.push(node);
+                }
+            }
+            root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            run.save_tree(&root)
+        })();
+        let Run { writer, mut summary, warnings, mut tracker, .. } = run;
+        let tree = match walked {
+            Ok(t) => t,
+            Err(e) => {
+                // Keep what was stored: finished packs get indexed, so the next run reuses them.
+                let _ = writer.finish(false);
+                return Err(e);
+            }
+        };
+        let (stats, _) = writer.finish(true)?;
+        summary.blobs_added = stats.blobs;
+        summary.bytes_added = stats.raw;
+        summary.bytes_stored = stats.stored;
+        summary.duration_secs = started.elapsed().as_secs_f64();
+        let mut snapshot = Snapshot {
+            id: Id::default(),
+            version: 1,
+            time,
+            host,
+            tags: options.tags.clone(),
+            paths: path_strings,
+            source: if options.source.kind.is_empty() { SourceInfo { kind: "folder".into(), description: String::new() } } else { options.source.clone() },
+            tree,
+            parent: parent.map(|p| p.id),
+            summary,
+            chat: options.chat.clone(),
+            program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),
+        };
+        snapshot.id = self.save_snapshot(&snapshot)?;
+        tracker.p.phase = Phase::Finished;
+        tracker.report(true);
+        Ok(BackupResult { snapshot, warnings })
+    }
+}
+
+fn scan(path: &Path, tracker: &mut Tracker, cancel: &CancelToken) -> Result<()> {
+    cancel.check()?;
+    let Ok(meta) = fs::symlink_metadata(path) else { return Ok(()) };
+    if meta.is_file() {
+        tracker.p.files_total += 1;
+        tracker.p.bytes_total += meta.len();
+        tracker.report(false);
+    } else if meta.is_dir() {
+        if let Ok(entries) = fs::read_dir(path) {
+            for e in entries.flatten() {
+                scan(&e.path(), tracker, cancel)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    fn blob(&mut self, kind: BlobKind, data: Vec<u8>, compress: bool) -> Result<Id> {
+        let id = self.repo.codec.id(&data);
+        if !self.index.contains(&id) && self.seen.insert(id) {
+            self.writer.add(kind, id, data, compress)?;
+        }
+        Ok(id)
+    }
+
+    fn save_tree(&mut self, tree: &Tree) -> Result<Id> {
+        let json = serde_json::to_vec(tree).map_err(|e| Error::Internal(e.to_string()))?;
+        self.blob(BlobKind::Tree, json, true)
+    }
+
+    fn warn(&mut self, msg: String) {
+        log::warn!("{msg}");
+        self.warnings.push(msg);
+    }
+
+    fn entry(&mut self, path: &Path, name: &std::ffi::OsStr, meta: &Metadata, prev: Option<&Node>) -> Result<Option<Node>> {
+        self.cancel.check()?;
+        let (name, name_bytes) = node_name(name);
+        let ft = meta.file_type();
+        let mut node = if ft.is_dir() {
+            let prev_tree = match prev.and_then(|p| p.subtree) {
+                Some(id) => self.repo.read_tree(&self.index, &id).ok(),
+                None => None,
+            };
+            let Some(tree) = self.dir(path, prev_tree.as_ref())? else { return Ok(None) };
+            self.summary.dirs += 1;
+            let mut n = Node::new(name, NodeKind::Dir);
+            n.subtree = Some(self.save_tree(&tree)?);
+            n
+        } else if ft.is_file() {
+            match self.file(path, meta, prev)? {
+                Some(mut n) => {
+                    n.name = name;
+                    n
+                }
+                None => return Ok(None),
+            }
+        } else if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(|e| Error::io("read link", path, e))?;
+            let mut n = Node::new(name, NodeKind::Symlink);
+            n.target = Some(target.to_string_lossy().into_owned());
+            n
+        } else {
+            log::info!("skipping special file {}", path.display());
+            return Ok(None);
+        };
+        node.name_bytes = name_bytes;
+        node.mtime_ns = mtime_ns(meta);
+        node.mode = mode_of(meta);
+        Ok(Some(node))
+    }
+
+    fn dir(&mut self, path: &Path, prev: Option<&Tree>) -> Result<Option<Tree>> {
+        let entries = match fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) => {
+                self.summary.files_unreadable += 1;
+                self.warn(format!("cannot read directory {}: {e}", path.display()));
+                return Ok(None);
+            }
+        };
+        let mut list: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| (e.file_name(), e.path())).collect();
+        list.sort();
+        let mut tree = Tree::default();
+        for (name, child) in list {
+            let meta = match fs::symlink_metadata(&child) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.summary.files_unreadable += 1;
+                    self.warn(format!("cannot stat {}: {e}", child.display()));
+                    continue;
+                }
+            };
+            let key = node_name(&name).0;
+            let prev_node = prev.and_then(|t| t.nodes.iter().find(|n| n.name == key));
+            if let Some(n) = self.entry(&child, &name, &meta, prev_node)? {
+                tree.nodes.push(n);
+            }
+        }
+        tree.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(tree))
+    }
+
+    /// The previous node's content, if the file looks unchanged and its blobs still exist.
+    fn unchanged(&self, meta: &Metadata, prev: Option<&Node>) -> Option<Node> {
+        let p = prev?;
+        let same = !self.force_read && p.kind == NodeKind::File && p.size == meta.len() && p.mtime_ns == mtime_ns(meta);
+        let present = p.content.iter().chain(&p.content_lists).all(|id| self.index.contains(id));
+        (same && present).then(|| p.clone())
+    }
+
+    fn file(&mut self, path: &Path, meta: &Metadata, prev: Option<&Node>) -> Result<Option<Node>> {
+        self.summary.files += 1;
+        self.summary.bytes += meta.len();
+        self.tracker.p.current = path.display().to_string();
+        if let Some(n) = self.unchanged(meta, prev) {
+            self.tracker.p.files_done += 1;
+            self.tracker.p.bytes_done += meta.len();
+            self.tracker.report(false);
+            return Ok(Some(n));
+        }
+        match self.read_file(path) {
+            Ok((chunking, content)) => {
+                self.summary.files_read += 1;
+                self.tracker.p.files_done += 1;
+                self.tracker.report(false);
+                let mut n = Node::new(String::new(), NodeKind::File);
+                n.size = content.1;
+                n.chunking = Some(chunking);
+                if content.0.len() <= INLINE_IDS {
+                    n.content = content.0;
+                } else {
+                    for ids in content.0.chunks(IDS_PER_LIST) {
+                        let bytes: Vec<u8> = ids.iter().flat_map(|i| i.0).collect();
+                        let list = self.blob(BlobKind::List, bytes, false)?;
+                        n.content_lists.push(list);
+                    }
+                }
+                Ok(Some(n))
+            }
+            Err(Error::Io { op, path, source }) => {
+                self.summary.files -= 1;
+                self.summary.bytes -= meta.len();
+                self.summary.files_unreadable += 1;
+                self.warn(format!("cannot {op} {}: {source} (left out of this snapshot)", path.display()));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Chunks a file. Returns how it was cut, its content ids and the bytes read.
+    fn read_file(&mut self, path: &Path) -> Result<(Chunking, (Vec<Id>, u64))> {
+        let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut head = vec![0u8; 4096];
+        let mut got = 0;
+        while got < head.len() {
+            match f.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("read", path, e)),
+            }
+        }
+        head.truncate(got);
+        let hinted = self.page_sizes.iter().find(|(p, _)| fs::canonicalize(path).is_ok_and(|c| &c == p)).map(|(_, s)| *s);
+        let (chunking, compress) = match (hinted, sqlite_page_size(&head)) {
+            (Some(size), _) => (Chunking::Pages(size), false),
+            (None, Some(size)) => (Chunking::Pages(size), true),
+            (None, None) => (Chunking::Cdc, !is_dense(path, &head)),
+        };
+        let params = self.repo.config.chunker;
+        let mut ids = Vec::new();
+        let mut total = 0u64;
+        for chunk in Chunker::new(Cursor::new(head).chain(f), chunking, &params) {
+            self.cancel.check()?;
+            let chunk = chunk.map_err(|e| Error::io("read", path, e))?;
+            total += chunk.len() as u64;
+            self.tracker.p.bytes_done += chunk.len() as u64;
+            self.tracker.report(false);
+            ids.push(self.blob(BlobKind::Data, chunk, compress)?);
+        }
+        Ok((chunking, (ids, total)))
+    }
+}

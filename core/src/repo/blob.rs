@@ -1,0 +1,157 @@
+//! Blobs: the unit of deduplication. A blob's id is the keyed BLAKE3 of its plaintext; it is
+//! stored sealed, optionally zstd-compressed inside the seal.
+//!
+//! ```text
+//! sealed blob = nonce (24) || XChaCha20-Poly1305(flag || payload) || tag (16)
+//! associated data = "chatvault:blob" || kind u8 || id [32]
+//! flag: 0 = payload is the plaintext, 1 = payload is a zstd frame of it
+//! ```
+
+use super::crypto::Cipher;
+use super::id::Id;
+use crate::error::{Error, Result};
+
+/// What a blob holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum BlobKind {
+    /// File content (a chunk or a database page).
+    Data = 0,
+    /// A directory listing (JSON).
+    Tree = 1,
+    /// A list of content ids of one large file (concatenated 32-byte ids).
+    List = 2,
+}
+
+impl BlobKind {
+    pub(crate) fn from_u8(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::Tree),
+            2 => Some(BlobKind::List),
+            _ => None,
+        }
+    }
+}
+
+/// Names and seals blobs for one repository.
+#[derive(Clone)]
+pub struct BlobCodec {
+    cipher: Cipher,
+    id_key: [u8; 32],
+    level: i32,
+}
+
+fn aad(kind: BlobKind, id: &Id) -> [u8; 47] {
+    let mut a = [0u8; 47];
+    a[..14].copy_from_slice(b"chatvault:blob");
+    a[14] = kind as u8;
+    a[15..].copy_from_slice(&id.0);
+    a
+}
+
+thread_local! {
+    // zstd contexts are costly to create (about 1 MiB each): one per thread, reused for
+    // every blob, matters when blobs are 1-4 KiB database pages.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn with_compressor<T>(level: i32, f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>) -> Result<T> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().map(|(l, _)| *l) != Some(level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level).map_err(|e| Error::Internal(format!("zstd: {e}")))?));
+        }
+        let (_, enc) = c.as_mut().ok_or_else(|| Error::Internal("zstd context missing".into()))?;
+        f(enc).map_err(|e| Error::Internal(format!("zstd: {e}")))
+    })
+}
+
+/// A compressed payload must save at least this fraction to be kept compressed.
+const MIN_SAVING: f64 = 0.03;
+
+impl BlobCodec {
+    pub(crate) fn new(cipher: Cipher, id_key: [u8; 32], level: i32) -> Self {
+        BlobCodec { cipher, id_key, level }
+    }
+
+    /// The blob id of `data`.
+    pub fn id(&self, data: &[u8]) -> Id {
+        Id(*blake3::keyed_hash(&self.id_key, data).as_bytes())
+    }
+
+    /// Seals `data`; compresses first when `try_compress` and it saves at least 3 %.
+    pub fn seal(&self, kind: BlobKind, id: &Id, data: &[u8], try_compress: bool) -> Result<Vec<u8>> {
+        let mut plain = Vec::with_capacity(data.len() + 1);
+        if try_compress && data.len() >= 64 {
+            plain.push(1);
+            let bound = zstd::zstd_safe::compress_bound(data.len());
+            plain.resize(1 + bound, 0);
+            let n = with_compressor(self.level, |enc| enc.compress_to_buffer(data, &mut plain[1..]))?;
+            plain.truncate(1 + n);
+            if (n as f64) > data.len() as f64 * (1.0 - MIN_SAVING) {
+                plain.clear();
+            }
+        }
+        if plain.is_empty() {
+            plain.push(0);
+            plain.extend_from_slice(data);
+        }
+        self.cipher.seal(&aad(kind, id), &plain)
+    }
+
+    /// Opens a sealed blob and checks that its content hashes to `id`.
+    /// `object` names where it came from, for the error message.
+    pub fn open(&self, kind: BlobKind, id: &Id, sealed: &[u8], raw_length: u32, object: &str) -> Result<Vec<u8>> {
+        let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
+        let plain = self.cipher.open(&aad(kind, id), sealed).map_err(|_| Error::corrupt(what(), "authentication failed (the stored bytes were modified)"))?;
+        let data = match plain.first() {
+            Some(0) => plain[1..].to_vec(),
+            Some(1) => DECOMPRESSOR
+                .with(|d| {
+                    let mut d = d.borrow_mut();
+                    match d.as_mut() {
+                        Some(d) => d.decompress(&plain[1..], raw_length as usize),
+                        None => {
+                            let mut fresh = zstd::bulk::Decompressor::new()?;
+                            let out = fresh.decompress(&plain[1..], raw_length as usize);
+                            *d = Some(fresh);
+                            out
+                        }
+                    }
+                })
+                .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?,
+            _ => return Err(Error::corrupt(what(), "unknown compression flag")),
+        };
+        if data.len() != raw_length as usize {
+            return Err(Error::corrupt(what(), "length differs from the index"));
+        }
+        if self.id(&data) != *id {
+            return Err(Error::corrupt(what(), "content does not match its id"));
+        }
+        Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::crypto::SecretKey;
+
+    #[test]
+    fn compressible_and_incompressible_round_trip() {
+        let c = BlobCodec::new(Cipher::new(&SecretKey::generate().unwrap()), [7; 32], 3);
+        let text = "你好, hello ".repeat(1000).into_bytes();
+        let id = c.id(&text);
+        let s = c.seal(BlobKind::Data, &id, &text, true).unwrap();
+        assert!(s.len() < text.len() / 4, "text compresses");
+        assert_eq!(c.open(BlobKind::Data, &id, &s, text.len() as u32, "t").unwrap(), text);
+        let noise: Vec<u8> = (0..10000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let id = c.id(&noise);
+        let s = c.seal(BlobKind::Data, &id, &noise, true).unwrap();
+        assert_eq!(c.open(BlobKind::Data, &id, &s, noise.len() as u32, "t").unwrap(), noise);
+        // A blob presented under another id or kind is rejected.
+        assert!(c.open(BlobKind::Tree, &id, &s, noise.len() as u32, "t").is_err());
+    }
+}

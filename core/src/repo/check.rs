@@ -1,0 +1,228 @@
+//! Check: is every snapshot complete and every stored byte what was written?
+//!
+//! Structure: key slots, config, index files, snapshots and trees decode and authenticate;
+//! every blob a snapshot references is in some indexed pack; every indexed pack exists with
+//! its indexed size. Read-back (all packs, or a random percentage): each pack's bytes hash
+//! to its name, its header matches the index, and every blob authenticates and hashes to
+//! its id. Problems are collected (each naming its object), not fatal.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::id::Id;
+use super::index::{self, Index};
+use super::tree::NodeKind;
+use super::Repository;
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
+use crate::storage::ObjectKind;
+
+/// How much data to read back.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ReadData {
+    /// Structure only.
+    #[default]
+    None,
+    /// Every pack.
+    All,
+    /// A random sample of this percentage of packs (0-100).
+    Subset(f64),
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    /// Snapshots checked.
+    pub snapshots: u64,
+    /// Distinct trees walked.
+    pub trees: u64,
+    /// Distinct blobs referenced by snapshots.
+    pub blobs_referenced: u64,
+    /// Indexed packs.
+    pub packs: u64,
+    /// Packs read back.
+    pub packs_read: u64,
+    /// Bytes read back.
+    pub bytes_read: u64,
+    /// Problems found; empty means the repository is sound.
+    pub errors: Vec<String>,
+    /// Things worth knowing that do not endanger data.
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// True when no error was found.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl Repository {
+    /// Checks the repository; see the module documentation.
+    pub fn check(&self, read_data: ReadData, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        if let Err(e) = self.keys() {
+            report.errors.push(e.to_string());
+        }
+        // Index files, each on its own so one bad file does not hide the others.
+        let mut idx = Index::default();
+        let mut indexed: HashMap<Id, u64> = HashMap::new();
+        let mut header_of: HashMap<Id, Vec<super::pack::PackEntry>> = HashMap::new();
+        let want_headers = read_data != ReadData::None;
+        for o in self.storage.list(ObjectKind::Index)? {
+            cancel.check()?;
+            let decoded = self.storage.get(ObjectKind::Index, &o.name).map_err(Error::from).and_then(|raw| index::decode(&o.name, &raw, &self.cipher));
+            match decoded {
+                Ok(packs) => {
+                    for p in packs {
+                        idx.add_pack(&p);
+                        indexed.insert(p.id, p.size);
+                        if want_headers {
+                            header_of.entry(p.id).or_insert(p.entries);
+                        }
+                    }
+                }
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        idx.compact();
+        report.packs = indexed.len() as u64;
+        let stored: HashMap<Id, u64> = self.storage.list(ObjectKind::Pack)?.into_iter().filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size))).collect();
+        for (id, size) in &indexed {
+            match stored.get(id) {
+                None => report.errors.push(format!("pack data/{} is listed in the index but missing", id.to_hex())),
+                Some(s) if s != size => report.errors.push(format!("pack data/{} is {s} bytes, the index says {size}", id.to_hex())),
+                _ => {}
+            }
+        }
+        let orphans = stored.keys().filter(|id| !indexed.contains_key(id)).count();
+        if orphans > 0 {
+            report.warnings.push(format!("{orphans} pack(s) not in any index (left by an interrupted backup; the next backup reuses them, prune removes unused ones)"));
+        }
+
+        // Snapshots and their trees.
+        let mut seen_trees = HashSet::new();
+        let mut referenced = HashSet::new();
+        for o in self.storage.list(ObjectKind::Snapshot)? {
+            cancel.check()?;
+            match self.load_snapshot(&o.name) {
+                Ok(s) => {
+                    report.snapshots += 1;
+                    self.check_tree(&idx, &s.tree, &format!("snapshot {}", s.id.short()), &mut seen_trees, &mut referenced, &mut report, cancel)?;
+                }
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        report.trees = seen_trees.len() as u64;
+        report.blobs_referenced = referenced.len() as u64;
+
+        // Read-back.
+        let mut packs: Vec<(Id, u64)> = indexed.iter().filter(|(id, _)| stored.contains_key(id)).map(|(i, s)| (*i, *s)).collect();
+        packs.sort();
+        let chosen: Vec<(Id, u64)> = match read_data {
+            ReadData::None => Vec::new(),
+            ReadData::All => packs,
+            ReadData::Subset(pct) => {
+                let pct = pct.clamp(0.0, 100.0);
+                let n = ((packs.len() as f64) * pct / 100.0).ceil() as usize;
+                // Random order: sort by a random key so every run samples other packs.
+                let salt: [u8; 32] = super::crypto::random_bytes()?;
+                let mut keyed: Vec<_> = packs.into_iter().map(|p| (blake3::keyed_hash(&salt, &p.0 .0), p)).collect();
+                keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                keyed.into_iter().take(n).map(|(_, p)| p).collect()
+            }
+        };
+        let mut tracker = Tracker::new(listener, Phase::Check);
+        tracker.p.files_total = chosen.len() as u64;
+        tracker.p.bytes_total = chosen.iter().map(|p| p.1).sum();
+        for (id, size) in chosen {
+            cancel.check()?;
+            tracker.p.current = format!("data/{}", id.to_hex());
+            self.read_back(&id, size, header_of.get(&id).map(|v| v.as_slice()).unwrap_or(&[]), &mut report);
+            report.packs_read += 1;
+            report.bytes_read += size;
+            tracker.p.files_done += 1;
+            tracker.p.bytes_done += size;
+            tracker.report(false);
+        }
+        tracker.p.phase = Phase::Finished;
+        tracker.report(true);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_tree(&self, idx: &Index, id: &Id, context: &str, seen: &mut HashSet<Id>, referenced: &mut HashSet<Id>, report: &mut CheckReport, cancel: &CancelToken) -> Result<()> {
+        if !seen.insert(*id) {
+            return Ok(());
+        }
+        cancel.check()?;
+        referenced.insert(*id);
+        let tree = match self.read_tree(idx, id) {
+            Ok(t) => t,
+            Err(e) => {
+                report.errors.push(format!("{e} (referenced by {context})"));
+                return Ok(());
+            }
+        };
+        for n in &tree.nodes {
+            match n.kind {
+                NodeKind::Dir => match n.subtree {
+                    Some(sub) => self.check_tree(idx, &sub, context, seen, referenced, report, cancel)?,
+                    None => report.errors.push(format!("tree {}: directory {:?} has no subtree", id.to_hex(), n.name)),
+                },
+                NodeKind::File => {
+                    for l in &n.content_lists {
+                        referenced.insert(*l);
+                    }
+                    let ids = match self.content_ids(idx, n) {
+                        Ok(ids) => ids,
+                        Err(e) => {
+                            report.errors.push(format!("{e} (content list of {:?} in tree {})", n.name, id.short()));
+                            continue;
+                        }
+                    };
+                    for b in ids {
+                        if !idx.contains(&b) {
+                            report.errors.push(format!("blob {} of file {:?} (tree {}, {context}) is in no indexed pack", b.to_hex(), n.name, id.short()));
+                        }
+                        referenced.insert(b);
+                    }
+                }
+                NodeKind::Symlink => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn read_back(&self, id: &Id, size: u64, indexed: &[super::pack::PackEntry], report: &mut CheckReport) {
+        let name = format!("data/{}", id.to_hex());
+        let bytes = match self.storage.get(ObjectKind::Pack, &id.to_hex()) {
+            Ok(b) => b,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return;
+            }
+        };
+        if Id::of_bytes(&bytes) != *id {
+            report.errors.push(format!("pack {name}: content does not match its name (the stored bytes were modified)"));
+        }
+        let entries = match super::pack::parse_header(id, size, &bytes, &self.cipher) {
+            Ok(e) => e,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return;
+            }
+        };
+        if entries.as_slice() != indexed {
+            report.errors.push(format!("pack {name}: header does not match the index"));
+        }
+        for e in &entries {
+            let loc = super::index::BlobLocation { pack: *id, kind: e.kind, offset: e.offset, length: e.length, raw_length: e.raw_length };
+            let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
+            if let Err(err) = self.open_blob(&loc, &e.id, sealed) {
+                report.errors.push(err.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Repository locks. Backups take shared locks (many devices may back up at once); prune
+//! takes an exclusive one, so it never deletes what a running backup is about to reference.
+//!
+//! A lock is an object `locks/<random id>` holding JSON. Taking a lock writes it, then lists
+//! the others: a conflicting live lock makes the newcomer delete its own and wait (or give
+//! up). Because every party writes before it looks, two conflicting parties can never both
+//! proceed. Holders rewrite their lock every [`REFRESH`]; a lock not refreshed for [`STALE`],
+//! or held by a dead process on this host, is stale and ignored.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::id::Id;
+use crate::error::{Error, Result};
+use crate::progress::CancelToken;
+use crate::storage::{ObjectKind, Storage};
+
+/// How often a held lock is rewritten.
+pub const REFRESH: Duration = Duration::from_secs(120);
+/// Age after which an unrefreshed lock is ignored.
+pub const STALE: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LockInfo {
+    exclusive: bool,
+    operation: String,
+    host: String,
+    pid: u32,
+    time: DateTime<Utc>,
+}
+
+impl LockInfo {
+    fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        let age = now.signed_duration_since(self.time).to_std().unwrap_or_default();
+        if age > STALE {
+            return true;
+        }
+        self.host == super::hostname() && !process_alive(self.pid)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} by process {} on {} since {}", self.operation, self.pid, self.host, self.time.format("%Y-%m-%d %H:%M:%S UTC"))
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 sends nothing; it only reports whether the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+/// A held lock; released (deleted) when dropped.
+pub struct LockGuard {
+    storage: Arc<dyn Storage>,
+    name: String,
+    stop: Arc<AtomicBool>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.refresher.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+        if let Err(e) = self.storage.delete(ObjectKind::Lock, &self.name) {
+            log::warn!("could not remove lock {}: {e}", self.name);
+        }
+    }
+}
+
+/// Takes a lock, waiting up to `wait` for conflicting locks to go away.
+pub fn acquire(storage: &Arc<dyn Storage>, exclusive: bool, operation: &str, wait: Duration, cancel: &CancelToken) -> Result<LockGuard> {
+    let name = Id::random()?.to_hex();
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let info = LockInfo { exclusive, operation: operation.to_string(), host: super::hostname(), pid: std::process::id(), time: Utc::now() };
+        write(storage.as_ref(), &name, &info)?;
+        match conflict(storage.as_ref(), &name, exclusive)? {
+            None => break,
+            Some(other) => {
+                storage.delete(ObjectKind::Lock, &name)?;
+                if Instant::now() >= deadline {
+                    return Err(Error::Locked(other));
+                }
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                log::info!("waiting for lock held for {other}");
+                let jitter = Duration::from_millis(u64::from(super::crypto::random_bytes::<1>()?[0]));
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())) + jitter);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let refresher = {
+        let (storage, name, stop) = (storage.clone(), name.clone(), stop.clone());
+        let operation = operation.to_string();
+        std::thread::Builder::new()
+            .name("chatvault-lock".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(REFRESH);
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let info = LockInfo { exclusive, operation: operation.clone(), host: super::hostname(), pid: std::process::id(), time: Utc::now() };
+                    if let Err(e) = write(storage.as_ref(), &name, &info) {
+                        log::warn!("could not refresh lock: {e}");
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("spawn lock refresher: {e}")))?
+    };
+    Ok(LockGuard { storage: storage.clone(), name, stop, refresher: Some(refresher) })
+}
+
+fn write(storage: &dyn Storage, name: &str, info: &LockInfo) -> Result<()> {
+    let json = serde_json::to_vec(info).map_err(|e| Error::Internal(e.to_string()))?;
+    storage.put(ObjectKind::Lock, name, &json)?;
+    Ok(())
+}
+
+/// The first live lock other than `own` that conflicts with a lock of kind `exclusive`.
+fn conflict(storage: &dyn Storage, own: &str, exclusive: bool) -> Result<Option<String>> {
+    let now = Utc::now();
+    for o in storage.list(ObjectKind::Lock)? {
+        if o.name == own {
+            continue;
+        }
+        let info: LockInfo = match storage.get(ObjectKind::Lock, &o.name).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            Some(i) => i,
+            None => continue, // vanished or unreadable: not a live lock
+        };
+        if info.is_stale(now) {
+            if info.host == super::hostname() {
+                let _ = storage.delete(ObjectKind::Lock, &o.name);
+            }
+            continue;
+        }
+        if exclusive || info.exclusive {
+            return Ok(Some(info.describe()));
+        }
+    }
+    Ok(None)
+}
+
+/// Removes stale locks (crashed processes on this host, or unrefreshed for 30 minutes).
+pub fn remove_stale(storage: &dyn Storage) -> Result<usize> {
+    let now = Utc::now();
+    let mut n = 0;
+    for o in storage.list(ObjectKind::Lock)? {
+        let info: Option<LockInfo> = storage.get(ObjectKind::Lock, &o.name).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        if info.is_none_or(|i| i.is_stale(now)) {
+            storage.delete(ObjectKind::Lock, &o.name)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

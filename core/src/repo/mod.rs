@@ -1,0 +1,305 @@
+//! The repository: format, keys, and the operations on it.
+
+pub mod backup;
+pub mod blob;
+pub mod check;
+pub mod chunker;
+pub mod compression;
+pub mod config;
+pub mod crypto;
+pub mod id;
+pub mod index;
+pub mod keys;
+pub mod lock;
+pub mod pack;
+pub mod prune;
+pub mod restore;
+pub mod retention;
+pub mod snapshot;
+pub mod stats;
+pub mod tree;
+mod writer;
+
+use std::sync::Arc;
+
+use blob::BlobCodec;
+use config::RepoConfig;
+use crypto::{Cipher, SecretKey};
+use id::Id;
+use index::{BlobLocation, Index, IndexedPack};
+use keys::{KdfParams, KeySlotInfo, Secret};
+use snapshot::Snapshot;
+use tree::Tree;
+
+use crate::error::{Error, Result};
+use crate::storage::{ObjectKind, Storage, StorageError};
+
+/// This machine's host name, as recorded in snapshots and locks.
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Options for creating a repository.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Argon2id cost of the first password slot.
+    pub kdf: KdfParams,
+    /// Target pack size in bytes (default 8 MiB: small enough for phones' memory, large
+    /// enough that cloud uploads are few).
+    pub pack_size: u32,
+    /// Also create a recovery-key slot and return the key.
+    pub recovery_key: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { kdf: KdfParams::default(), pack_size: 8 * 1024 * 1024, recovery_key: false }
+    }
+}
+
+/// An open (unlocked) repository. Cheap to share across threads by reference.
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    config: RepoConfig,
+    master: SecretKey,
+    cipher: Cipher,
+    codec: BlobCodec,
+    slot: String,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository").field("location", &self.storage.location()).field("id", &self.config.id).finish()
+    }
+}
+
+impl Repository {
+    /// True if a repository exists in `storage`.
+    pub fn exists(storage: &dyn Storage) -> Result<bool> {
+        Ok(storage.size(ObjectKind::Config, "config")?.is_some())
+    }
+
+    /// Creates a repository protected by `password`. Returns it open, with the recovery key
+    /// (to show the user once) when `options.recovery_key` is set.
+    pub fn init(storage: Arc<dyn Storage>, password: &str, options: &InitOptions) -> Result<(Repository, Option<String>)> {
+        if Self::exists(storage.as_ref())? {
+            return Err(Error::RepositoryExists { location: storage.location() });
+        }
+        let master = SecretKey::generate()?;
+        let config = RepoConfig::new(options.pack_size)?;
+        let slot = keys::add_password_slot(storage.as_ref(), &master, password, "initial password", options.kdf)?;
+        let recovery = if options.recovery_key { Some(keys::add_recovery_slot(storage.as_ref(), &master, "recovery key")?.1.display()) } else { None };
+        let cipher = Cipher::new(&master.derive("chatvault v1 object encryption"));
+        // The config is written last: a repository exists once it has a config.
+        storage.put(ObjectKind::Config, "config", &config.encode(&cipher)?)?;
+        Ok((Self::assemble(storage, config, master, slot)?, recovery))
+    }
+
+    /// Opens a repository with a password or recovery key.
+    pub fn open(storage: Arc<dyn Storage>, secret: &Secret) -> Result<Repository> {
+        let raw = match storage.get(ObjectKind::Config, "config") {
+            Ok(raw) => raw,
+            Err(StorageError::NotFound { .. }) => return Err(Error::RepositoryNotFound { location: storage.location() }),
+            Err(e) => return Err(e.into()),
+        };
+        let (master, slot) = keys::unlock(storage.as_ref(), secret)?;
+        let cipher = Cipher::new(&master.derive("chatvault v1 object encryption"));
+        let config = RepoConfig::decode(&raw, &cipher)?;
+        Self::assemble(storage, config, master, slot)
+    }
+
+    fn assemble(storage: Arc<dyn Storage>, config: RepoConfig, master: SecretKey, slot: String) -> Result<Repository> {
+        let cipher = Cipher::new(&master.derive("chatvault v1 object encryption"));
+        let codec = BlobCodec::new(cipher.clone(), config.id_key_bytes()?, config.compression_level);
+        Ok(Repository { storage, config, master, cipher, codec, slot })
+    }
+
+    /// The storage this repository lives in.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The decrypted configuration.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    // ----- key management -----
+
+    /// All key slots.
+    pub fn keys(&self) -> Result<Vec<KeySlotInfo>> {
+        keys::list(self.storage.as_ref(), &self.slot)
+    }
+
+    /// Adds a password slot. Returns its id.
+    pub fn add_password(&self, password: &str, label: &str, kdf: KdfParams) -> Result<String> {
+        keys::add_password_slot(self.storage.as_ref(), &self.master, password, label, kdf)
+    }
+
+    /// Replaces the slot this repository was opened with by a new password slot.
+    pub fn change_password(&mut self, new_password: &str, kdf: KdfParams) -> Result<String> {
+        let new = keys::add_password_slot(self.storage.as_ref(), &self.master, new_password, "password", kdf)?;
+        self.storage.delete(ObjectKind::Key, &self.slot)?;
+        self.slot = new.clone();
+        Ok(new)
+    }
+
+    /// Adds a recovery-key slot, removing any earlier recovery slot. Returns the printable
+    /// key, which is not stored anywhere: show it to the user once.
+    pub fn new_recovery_key(&self) -> Result<String> {
+        let old: Vec<_> = self.keys()?.into_iter().filter(|k| k.kind == keys::SlotKind::Recovery && !k.current).collect();
+        let (_, key) = keys::add_recovery_slot(self.storage.as_ref(), &self.master, "recovery key")?;
+        for k in old {
+            self.storage.delete(ObjectKind::Key, &k.id)?;
+        }
+        Ok(key.display())
+    }
+
+    /// Removes a key slot (by id or unique prefix). The slot in use and the last password
+    /// slot cannot be removed.
+    pub fn remove_key(&self, id_prefix: &str) -> Result<()> {
+        let all = self.keys()?;
+        let matches: Vec<_> = all.iter().filter(|k| k.id.starts_with(id_prefix)).collect();
+        let k = match matches.as_slice() {
+            [k] => *k,
+            [] => return Err(Error::InvalidArgument(format!("no key slot matches {id_prefix:?}"))),
+            _ => return Err(Error::InvalidArgument(format!("key slot prefix {id_prefix:?} is ambiguous"))),
+        };
+        if k.current {
+            return Err(Error::InvalidArgument("refusing to remove the key slot in use; open with another key first".into()));
+        }
+        if k.kind == keys::SlotKind::Password && all.iter().filter(|s| s.kind == keys::SlotKind::Password).count() == 1 {
+            return Err(Error::InvalidArgument("refusing to remove the last password slot".into()));
+        }
+        self.storage.delete(ObjectKind::Key, &k.id)?;
+        Ok(())
+    }
+
+    // ----- snapshots -----
+
+    /// All snapshots, oldest first. Unreadable snapshots are reported as errors.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for o in self.storage.list(ObjectKind::Snapshot)? {
+            out.push(self.load_snapshot(&o.name)?);
+        }
+        out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub(crate) fn load_snapshot(&self, name: &str) -> Result<Snapshot> {
+        let raw = self.storage.get(ObjectKind::Snapshot, name)?;
+        Snapshot::decode(name, &raw, &self.cipher)
+    }
+
+    /// Finds a snapshot by id, unique id prefix, or `latest`.
+    pub fn find_snapshot(&self, spec: &str) -> Result<Snapshot> {
+        if spec == "latest" {
+            return self.snapshots()?.pop().ok_or_else(|| Error::SnapshotNotFound(spec.into()));
+        }
+        let spec_l = spec.to_ascii_lowercase();
+        let names: Vec<String> = self.storage.list(ObjectKind::Snapshot)?.into_iter().map(|o| o.name).filter(|n| n.starts_with(&spec_l)).collect();
+        match names.as_slice() {
+            [n] if !spec.is_empty() => self.load_snapshot(n),
+            [] | [_] => Err(Error::SnapshotNotFound(spec.into())),
+            _ => Err(Error::AmbiguousSnapshot(spec.into())),
+        }
+    }
+
+    pub(crate) fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        let (id, bytes) = snap.encode(&self.cipher)?;
+        self.storage.put(ObjectKind::Snapshot, &id.to_hex(), &bytes)?;
+        Ok(id)
+    }
+
+    /// Deletes a snapshot object (its data stays until prune).
+    pub fn delete_snapshot(&self, id: &Id) -> Result<()> {
+        Ok(self.storage.delete(ObjectKind::Snapshot, &id.to_hex())?)
+    }
+
+    // ----- index and blobs -----
+
+    /// Loads every index file. `adopt_orphans` also reads the headers of packs that no index
+    /// lists (left by an interrupted backup) and indexes them, so their blobs are reused.
+    pub(crate) fn load_index(&self, adopt_orphans: bool) -> Result<(Index, Vec<String>)> {
+        let mut index = Index::default();
+        let mut files = Vec::new();
+        for o in self.storage.list(ObjectKind::Index)? {
+            let raw = self.storage.get(ObjectKind::Index, &o.name)?;
+            for p in index::decode(&o.name, &raw, &self.cipher)? {
+                index.add_pack(&p);
+            }
+            files.push(o.name);
+        }
+        if adopt_orphans {
+            let mut adopted = Vec::new();
+            for o in self.storage.list(ObjectKind::Pack)? {
+                let Some(id) = Id::from_hex(&o.name) else { continue };
+                if index.has_pack(&id) {
+                    continue;
+                }
+                match self.read_pack_header(&id, o.size) {
+                    Ok(entries) => {
+                        let p = IndexedPack { id, size: o.size, entries };
+                        index.add_pack(&p);
+                        adopted.push(p);
+                    }
+                    Err(e) => log::warn!("ignoring unreadable unindexed pack: {e}"),
+                }
+            }
+            if !adopted.is_empty() {
+                log::info!("adopted {} pack(s) left by an interrupted backup", adopted.len());
+                let bytes = index::encode(&adopted, &self.cipher)?;
+                let name = Id::of_bytes(&bytes).to_hex();
+                self.storage.put(ObjectKind::Index, &name, &bytes)?;
+                files.push(name);
+            }
+        }
+        index.compact();
+        Ok((index, files))
+    }
+
+    /// Reads and authenticates a pack's header.
+    pub(crate) fn read_pack_header(&self, pack: &Id, size: u64) -> Result<Vec<pack::PackEntry>> {
+        let name = pack.to_hex();
+        let guess = pack::header_guess(size);
+        let mut tail = self.storage.get_range(ObjectKind::Pack, &name, size - guess, guess)?;
+        if tail.len() >= 4 {
+            let hlen = u32::from_le_bytes(tail[tail.len() - 4..].try_into().map_err(|_| Error::Internal("tail".into()))?) as u64;
+            if hlen + 4 > guess && hlen + 4 <= size {
+                tail = self.storage.get_range(ObjectKind::Pack, &name, size - hlen - 4, hlen + 4)?;
+            }
+        }
+        pack::parse_header(pack, size, &tail, &self.cipher)
+    }
+
+    /// Reads, authenticates and checks one blob.
+    pub(crate) fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
+        let loc = index.get(id).ok_or_else(|| Error::corrupt(format!("blob {}", id.to_hex()), "not in any pack listed by the index"))?;
+        let sealed = self.storage.get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)?;
+        self.open_blob(&loc, id, &sealed)
+    }
+
+    pub(crate) fn open_blob(&self, loc: &BlobLocation, id: &Id, sealed: &[u8]) -> Result<Vec<u8>> {
+        self.codec.open(loc.kind, id, sealed, loc.raw_length, &format!("pack data/{}", loc.pack.to_hex()))
+    }
+
+    /// Loads a tree blob.
+    pub(crate) fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
+        let data = self.read_blob(index, id)?;
+        serde_json::from_slice(&data).map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
+    }
+
+    /// The content ids of a file node, expanding list blobs.
+    pub(crate) fn content_ids(&self, index: &Index, node: &tree::Node) -> Result<Vec<Id>> {
+        if node.content_lists.is_empty() {
+            return Ok(node.content.clone());
+        }
+        let mut ids = Vec::new();
+        for l in &node.content_lists {
+            let data = self.read_blob(index, l)?;
+            ids.extend(tree::parse_list(&data).ok_or_else(|| Error::corrupt(format!("list {}", l.to_hex()), "length is not a multiple of 32"))?);
+        }
+        Ok(ids)
+    }
+}

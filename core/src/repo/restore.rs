@@ -1,0 +1,270 @@
+//! Restore: write a snapshot (or part of it) into a target directory. Every blob is
+//! authenticated and its hash checked before any of its bytes reach the target; names that
+//! could escape the target are refused.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::id::Id;
+use super::index::Index;
+use super::snapshot::Snapshot;
+use super::tree::{Node, NodeKind, Tree};
+use super::Repository;
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
+use crate::storage::ObjectKind;
+
+/// Reads of neighbouring blobs in one pack are merged up to this size.
+const MAX_READ: u64 = 8 * 1024 * 1024;
+
+/// Options for a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Only restore these paths (relative to the snapshot root, `/`-separated, e.g.
+    /// `export/db/Msg.db` or `export/media`); empty restores everything.
+    pub include: Vec<String>,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreSummary {
+    /// Files written.
+    pub files: u64,
+    /// Directories created.
+    pub dirs: u64,
+    /// Bytes written (holes in sparse files included).
+    pub bytes: u64,
+}
+
+/// A name is safe if it is one plain path component.
+fn check_name(name: &str) -> Result<()> {
+    let bad = name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') || (cfg!(windows) && (name.contains('\\') || name.contains(':')));
+    if bad {
+        Err(Error::UnsafePath(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+fn fs_name(node: &Node) -> Result<std::ffi::OsString> {
+    check_name(&node.name)?;
+    #[cfg(unix)]
+    if let Some(h) = &node.name_bytes {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = hex::decode(h).map_err(|_| Error::UnsafePath(node.name.clone()))?;
+        if bytes.is_empty() || bytes.contains(&b'/') || bytes.contains(&0) || bytes == b"." || bytes == b".." {
+            return Err(Error::UnsafePath(node.name.clone()));
+        }
+        return Ok(std::ffi::OsString::from_vec(bytes));
+    }
+    Ok(node.name.clone().into())
+}
+
+/// Whether `path` (relative, `/`-separated) is selected by `include`: equal to or under an
+/// include, or an ancestor of one (so the directories leading to it are created).
+fn selected(include: &[String], path: &str) -> (bool, bool) {
+    if include.is_empty() {
+        return (true, true);
+    }
+    let mut whole = false;
+    let mut partly = false;
+    for inc in include {
+        let inc = inc.trim_matches('/');
+        if path == inc || path.starts_with(&format!("{inc}/")) {
+            whole = true;
+        } else if inc.starts_with(&format!("{path}/")) {
+            partly = true;
+        }
+    }
+    (whole, whole || partly)
+}
+
+struct Restorer<'a> {
+    repo: &'a Repository,
+    index: Index,
+    include: Vec<String>,
+    tracker: Tracker<'a>,
+    cancel: &'a CancelToken,
+    summary: RestoreSummary,
+}
+
+impl Repository {
+    /// Restores `snapshot` into `target` (created if missing). Existing files with the same
+    /// names are overwritten; nothing outside `target` is touched.
+    pub fn restore(&self, snapshot: &Snapshot, target: &Path, options: &RestoreOptions, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<RestoreSummary> {
+        let (index, _) = self.load_index(false)?;
+        fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
+        let mut r = Restorer { repo: self, index, include: options.include.clone(), tracker: Tracker::new(listener, Phase::Scanning), cancel, summary: RestoreSummary::default() };
+        let root = self.read_tree(&r.index, &snapshot.tree)?;
+        r.count(&root, "", false)?;
+        r.tracker.set_phase(Phase::Restore);
+        r.tree(&root, target, "", false)?;
+        r.tracker.p.phase = Phase::Finished;
+        r.tracker.report(true);
+        Ok(r.summary)
+    }
+}
+
+impl Restorer<'_> {
+    fn count(&mut self, tree: &Tree, prefix: &str, all: bool) -> Result<()> {
+        for n in &tree.nodes {
+            let path = if prefix.is_empty() { n.name.clone() } else { format!("{prefix}/{}", n.name) };
+            let (whole, enter) = if all { (true, true) } else { selected(&self.include, &path) };
+            match n.kind {
+                NodeKind::File if whole => {
+                    self.tracker.p.files_total += 1;
+                    self.tracker.p.bytes_total += n.size;
+                }
+                NodeKind::Dir if enter => {
+                    if let Some(id) = n.subtree {
+                        let t = self.repo.read_tree(&self.index, &id)?;
+                        self.count(&t, &path, whole)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn tree(&mut self, tree: &Tree, dir: &Path, prefix: &str, all: bool) -> Result<()> {
+        for n in &tree.nodes {
+            self.cancel.check()?;
+            let name = fs_name(n)?;
+            let path = if prefix.is_empty() { n.name.clone() } else { format!("{prefix}/{}", n.name) };
+            let (whole, enter) = if all { (true, true) } else { selected(&self.include, &path) };
+            if !enter {
+                continue;
+            }
+            let dest = dir.join(&name);
+            match n.kind {
+                NodeKind::Dir => {
+                    match fs::symlink_metadata(&dest) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => return Err(Error::UnsafePath(format!("{path} (exists in the target and is not a directory)"))),
+                        Err(_) => fs::create_dir(&dest).map_err(|e| Error::io("create directory", &dest, e))?,
+                    }
+                    self.summary.dirs += 1;
+                    if let Some(id) = n.subtree {
+                        let t = self.repo.read_tree(&self.index, &id)?;
+                        self.tree(&t, &dest, &path, whole)?;
+                    }
+                    set_meta(&dest, n, whole)?;
+                }
+                NodeKind::File if whole => {
+                    self.tracker.p.current = path.clone();
+                    self.file(n, &dest)?;
+                    set_meta(&dest, n, true)?;
+                    self.summary.files += 1;
+                    self.tracker.p.files_done += 1;
+                }
+                NodeKind::Symlink if whole => {
+                    let target = n.target.clone().unwrap_or_default();
+                    if fs::symlink_metadata(&dest).is_ok() {
+                        fs::remove_file(&dest).map_err(|e| Error::io("replace", &dest, e))?;
+                    }
+                    #[cfg(unix)]
+                    std::os::unix::fs::symlink(&target, &dest).map_err(|e| Error::io("create symlink", &dest, e))?;
+                    #[cfg(not(unix))]
+                    log::warn!("symlink {} -> {target} not restored on this platform", dest.display());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, node: &Node, dest: &Path) -> Result<()> {
+        let ids = self.repo.content_ids(&self.index, node)?;
+        // Never follow a symlink planted at the destination.
+        if fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs::remove_file(dest).map_err(|e| Error::io("replace", dest, e))?;
+        }
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW).mode(0o600);
+        }
+        let mut f = opts.open(dest).map_err(|e| Error::io("create", dest, e))?;
+        let mut written = 0u64;
+        let mut i = 0;
+        while i < ids.len() {
+            self.cancel.check()?;
+            // Merge a run of blobs that sit next to each other in one pack into one read.
+            let first = self.locate(&ids[i])?;
+            let mut end = first.offset as u64 + first.length as u64;
+            let mut j = i + 1;
+            while j < ids.len() {
+                let l = self.locate(&ids[j])?;
+                if l.pack != first.pack || l.offset as u64 != end || end + l.length as u64 - first.offset as u64 > MAX_READ {
+                    break;
+                }
+                end += l.length as u64;
+                j += 1;
+            }
+            let bytes = self.repo.storage.get_range(ObjectKind::Pack, &first.pack.to_hex(), first.offset as u64, end - first.offset as u64)?;
+            for id in &ids[i..j] {
+                let l = self.locate(id)?;
+                let start = (l.offset - first.offset) as usize;
+                let data = self.repo.open_blob(&l, id, &bytes[start..start + l.length as usize])?;
+                if data.iter().all(|b| *b == 0) {
+                    f.seek(SeekFrom::Current(data.len() as i64)).map_err(|e| Error::io("write", dest, e))?;
+                } else {
+                    f.write_all(&data).map_err(|e| Error::io("write", dest, e))?;
+                }
+                written += data.len() as u64;
+                self.summary.bytes += data.len() as u64;
+                self.tracker.p.bytes_done += data.len() as u64;
+                self.tracker.report(false);
+            }
+            i = j;
+        }
+        f.set_len(written).map_err(|e| Error::io("write", dest, e))?;
+        f.sync_all().map_err(|e| Error::io("sync", dest, e))?;
+        if written != node.size {
+            return Err(Error::corrupt(format!("file {}", dest.display()), format!("content is {written} bytes, snapshot says {}", node.size)));
+        }
+        Ok(())
+    }
+
+    fn locate(&self, id: &Id) -> Result<super::index::BlobLocation> {
+        self.index.get(id).ok_or_else(|| Error::corrupt(format!("blob {}", id.to_hex()), "not in any pack listed by the index"))
+    }
+}
+
+fn set_meta(path: &PathBuf, n: &Node, mode: bool) -> Result<()> {
+    #[cfg(unix)]
+    if mode && n.mode != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(n.mode)).map_err(|e| Error::io("set permissions of", path, e))?;
+    }
+    let secs = n.mtime_ns.div_euclid(1_000_000_000);
+    let nanos = n.mtime_ns.rem_euclid(1_000_000_000) as u32;
+    filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(secs, nanos)).map_err(|e| Error::io("set time of", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for n in ["..", ".", "", "a/b", "../x", "x\0y"] {
+            assert!(check_name(n).is_err(), "{n:?}");
+        }
+        assert!(check_name("微信 ✓.db").is_ok());
+    }
+
+    #[test]
+    fn include_selects_paths_and_their_ancestors() {
+        let inc = vec!["export/db".to_string()];
+        assert_eq!(selected(&inc, "export"), (false, true));
+        assert_eq!(selected(&inc, "export/db"), (true, true));
+        assert_eq!(selected(&inc, "export/db/Msg.db"), (true, true));
+        assert_eq!(selected(&inc, "export/media"), (false, false));
+        assert_eq!(selected(&inc, "export/dbx"), (false, false));
+    }
+}

@@ -1,0 +1,107 @@
+//! Snapshots: the commit point of a backup, written last.
+//!
+//! ```text
+//! snapshot object = sealed(aad "chatvault:snapshot", JSON), named BLAKE3(object)
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::crypto::Cipher;
+use super::id::Id;
+use crate::error::{Error, Result};
+
+const AAD: &[u8] = b"chatvault:snapshot";
+
+/// What was backed up, as the caller describes it (the sources layer fills in chat apps).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Kind of source: "folder", or a chat export kind such as "wechat-android".
+    pub kind: String,
+    /// Free-form description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Totals recorded with a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// Regular files.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Sum of file sizes.
+    pub bytes: u64,
+    /// Files read (new or changed since the parent).
+    pub files_read: u64,
+    /// Blobs this backup added to the repository.
+    pub blobs_added: u64,
+    /// Plaintext bytes of those blobs.
+    pub bytes_added: u64,
+    /// Stored (compressed, sealed) bytes of those blobs.
+    pub bytes_stored: u64,
+    /// Files that could not be read and are missing from the snapshot.
+    pub files_unreadable: u64,
+    /// Wall time in seconds.
+    pub duration_secs: f64,
+}
+
+/// A snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Object name; not serialized (it is the hash of the stored object).
+    #[serde(skip)]
+    pub id: Id,
+    /// Format version of this object (1).
+    pub version: u32,
+    /// When the backup started.
+    pub time: DateTime<Utc>,
+    /// Device or host name.
+    pub host: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The backed-up paths as given.
+    pub paths: Vec<String>,
+    /// Source description.
+    #[serde(default)]
+    pub source: SourceInfo,
+    /// Root tree: one node per backed-up path.
+    pub tree: Id,
+    /// The snapshot used to skip unchanged files, if any.
+    #[serde(default)]
+    pub parent: Option<Id>,
+    /// Totals.
+    #[serde(default)]
+    pub summary: SnapshotSummary,
+    /// Chat metadata (conversations, counts) filled by the sources layer; opaque here.
+    #[serde(default)]
+    pub chat: Option<serde_json::Value>,
+    /// Program that wrote it.
+    #[serde(default)]
+    pub program: String,
+}
+
+impl Snapshot {
+    /// Seals the snapshot; returns the bytes and their id.
+    pub(crate) fn encode(&self, cipher: &Cipher) -> Result<(Id, Vec<u8>)> {
+        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let sealed = cipher.seal(AAD, &json)?;
+        Ok((Id::of_bytes(&sealed), sealed))
+    }
+
+    pub(crate) fn decode(name: &str, raw: &[u8], cipher: &Cipher) -> Result<Snapshot> {
+        let object = format!("snapshots/{name}");
+        let id = Id::of_bytes(raw);
+        if id.to_hex() != name {
+            return Err(Error::corrupt(object, "content does not match its name (the file was modified)"));
+        }
+        let json = cipher.open(AAD, raw).map_err(|_| Error::corrupt(&object, "authentication failed"))?;
+        let mut s: Snapshot = serde_json::from_slice(&json).map_err(|e| Error::corrupt(&object, e.to_string()))?;
+        if s.version != 1 {
+            return Err(Error::UnsupportedVersion { found: s.version, supported: 1 });
+        }
+        s.id = id;
+        Ok(s)
+    }
+}

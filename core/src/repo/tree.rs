@@ -1,0 +1,98 @@
+//! Trees: one JSON blob per directory, listing its entries sorted by name.
+//!
+//! A file's content is the list of its blob ids in order. Up to [`INLINE_IDS`] ids are kept
+//! in the node; longer lists (a database of 58,000 pages) are cut into list blobs of
+//! [`IDS_PER_LIST`] ids each, which deduplicate like any blob: a database whose pages
+//! changed in a few regions stores only the list blobs of those regions again.
+
+use serde::{Deserialize, Serialize};
+
+use super::chunker::Chunking;
+use super::id::Id;
+
+/// At most this many content ids are stored inline in a file node.
+pub const INLINE_IDS: usize = 64;
+/// Content ids per list blob.
+pub const IDS_PER_LIST: usize = 256;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// File name (UTF-8; see `name_bytes` for names that are not).
+    pub name: String,
+    /// The exact name bytes, hex, when the name is not valid UTF-8 (Unix only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<String>,
+    /// Kind of entry.
+    pub kind: NodeKind,
+    /// Size in bytes (files).
+    #[serde(default)]
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    #[serde(default)]
+    pub mtime_ns: i64,
+    /// Permission bits (Unix mode & 0o7777).
+    #[serde(default)]
+    pub mode: u32,
+    /// How the content was chunked (files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunking: Option<Chunking>,
+    /// Content blob ids, when there are at most [`INLINE_IDS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<Id>,
+    /// List blobs holding the content ids, for longer files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_lists: Vec<Id>,
+    /// The directory's tree blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<Id>,
+    /// Symlink target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Node {
+    /// A node with only name and kind set.
+    pub fn new(name: String, kind: NodeKind) -> Self {
+        Node {
+            name,
+            name_bytes: None,
+            kind,
+            size: 0,
+            mtime_ns: 0,
+            mode: 0,
+            chunking: None,
+            content: Vec::new(),
+            content_lists: Vec::new(),
+            subtree: None,
+            target: None,
+        }
+    }
+}
+
+/// A directory listing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Entries, sorted by name.
+    pub nodes: Vec<Node>,
+}
+
+/// Splits a list blob into ids.
+pub fn parse_list(data: &[u8]) -> Option<Vec<Id>> {
+    if data.len() % 32 != 0 {
+        return None;
+    }
+    data.chunks_exact(32).map(|c| c.try_into().ok().map(Id)).collect()
+}

@@ -1,0 +1,219 @@
+//! The write side of a backup: worker threads compress and seal blobs, fill packs, store
+//! each pack as soon as it is full, and checkpoint the index as packs land, so that an
+//! interrupted backup leaves finished packs that the next run reuses.
+//!
+//! Memory is bounded: the job queue holds at most `2 × workers` chunks (each at most the
+//! chunker's maximum), one pack fills at a time, and each worker stores at most one pack.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+
+use super::blob::{BlobCodec, BlobKind};
+use super::crypto::Cipher;
+use super::id::Id;
+use super::index::{self, IndexedPack};
+use super::pack::PackBuilder;
+use crate::error::{Error, Result};
+use crate::storage::{ObjectKind, Storage};
+
+/// Write an index file after this many packs, or this long after the last one.
+const CHECKPOINT_PACKS: usize = 16;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+struct Job {
+    kind: BlobKind,
+    id: Id,
+    data: Vec<u8>,
+    compress: bool,
+}
+
+struct Checkpoint {
+    pending: Vec<IndexedPack>,
+    last: Instant,
+    written: Vec<String>,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    codec: BlobCodec,
+    cipher: Cipher,
+    pack_size: usize,
+    current: Mutex<PackBuilder>,
+    checkpoint: Mutex<Checkpoint>,
+    error: Mutex<Option<Error>>,
+    failed: AtomicBool,
+    blobs: AtomicU64,
+    raw: AtomicU64,
+    stored: AtomicU64,
+}
+
+/// What the writer added.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriterStats {
+    /// Blobs written.
+    pub blobs: u64,
+    /// Their plaintext bytes.
+    pub raw: u64,
+    /// Their stored bytes.
+    pub stored: u64,
+}
+
+/// A pool of workers that turns blobs into stored packs.
+pub struct BlobWriter {
+    tx: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl BlobWriter {
+    /// Starts `threads` workers writing into `storage`.
+    pub fn start(storage: Arc<dyn Storage>, codec: BlobCodec, cipher: Cipher, pack_size: u32, threads: usize) -> Result<Self> {
+        let threads = threads.max(1);
+        let (tx, rx) = bounded::<Job>(threads * 2);
+        let shared = Arc::new(Shared {
+            storage,
+            codec,
+            cipher,
+            pack_size: pack_size as usize,
+            current: Mutex::new(PackBuilder::default()),
+            checkpoint: Mutex::new(Checkpoint { pending: Vec::new(), last: Instant::now(), written: Vec::new() }),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            blobs: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+        });
+        let mut workers = Vec::new();
+        for n in 0..threads {
+            let (rx, shared) = (rx.clone(), shared.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("chatvault-writer-{n}"))
+                .spawn(move || {
+                    for job in rx {
+                        if shared.failed.load(Ordering::Relaxed) {
+                            continue; // drain so the sender never blocks
+                        }
+                        if let Err(e) = shared.process(job) {
+                            shared.fail(e);
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
+            workers.push(handle);
+        }
+        Ok(BlobWriter { tx: Some(tx), workers, shared })
+    }
+
+    /// Queues a blob. Blocks while the queue is full. Fails if a worker failed.
+    pub fn add(&self, kind: BlobKind, id: Id, data: Vec<u8>, compress: bool) -> Result<()> {
+        self.check()?;
+        let tx = self.tx.as_ref().ok_or_else(|| Error::Internal("writer closed".into()))?;
+        tx.send(Job { kind, id, data, compress }).map_err(|_| Error::Internal("writer stopped".into()))
+    }
+
+    /// The first worker error, if any.
+    pub fn check(&self) -> Result<()> {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            let e = self.shared.error.lock().map_err(|_| Error::Internal("poisoned".into()))?.take();
+            return Err(e.unwrap_or_else(|| Error::Internal("a writer thread failed".into())));
+        }
+        Ok(())
+    }
+
+    /// Stops accepting blobs; when `flush`, stores the last partial pack. Always writes an
+    /// index file for the packs stored since the last checkpoint. Returns what was written and the names of the index files written.
+    pub fn finish(mut self, flush: bool) -> Result<(WriterStats, Vec<String>)> {
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            if w.join().is_err() {
+                self.shared.fail(Error::Internal("a writer thread panicked".into()));
+            }
+        }
+        self.check()?;
+        if flush {
+            let last = std::mem::take(&mut *self.shared.current.lock().map_err(|_| Error::Internal("poisoned".into()))?);
+            if !last.is_empty() {
+                self.shared.store_pack(last)?;
+            }
+        }
+        // Index every stored pack, even when stopping early: the next run reuses them.
+        self.shared.write_index(true)?;
+        let s = &self.shared;
+        let stats = WriterStats { blobs: s.blobs.load(Ordering::Relaxed), raw: s.raw.load(Ordering::Relaxed), stored: s.stored.load(Ordering::Relaxed) };
+        let written = std::mem::take(&mut s.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?.written);
+        Ok((stats, written))
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        self.shared.failed.store(true, Ordering::SeqCst);
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Shared {
+    fn fail(&self, e: Error) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    fn process(&self, job: Job) -> Result<()> {
+        let sealed = self.codec.seal(job.kind, &job.id, &job.data, job.compress)?;
+        let raw_len = u32::try_from(job.data.len()).map_err(|_| Error::Internal("blob too large".into()))?;
+        drop(job.data);
+        self.blobs.fetch_add(1, Ordering::Relaxed);
+        self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
+        self.stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        let full = {
+            let mut cur = self.current.lock().map_err(|_| Error::Internal("poisoned".into()))?;
+            if cur.is_empty() {
+                *cur = PackBuilder::with_capacity(self.pack_size + sealed.len());
+            }
+            cur.add(job.kind, job.id, &sealed, raw_len)?;
+            if cur.len() >= self.pack_size {
+                Some(std::mem::take(&mut *cur))
+            } else {
+                None
+            }
+        };
+        if let Some(pack) = full {
+            self.store_pack(pack)?;
+            self.write_index(false)?;
+        }
+        Ok(())
+    }
+
+    fn store_pack(&self, pack: PackBuilder) -> Result<()> {
+        let done = pack.finish(&self.cipher)?;
+        self.storage.put(ObjectKind::Pack, &done.id.to_hex(), &done.bytes)?;
+        let indexed = IndexedPack { id: done.id, size: done.bytes.len() as u64, entries: done.entries };
+        self.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?.pending.push(indexed);
+        Ok(())
+    }
+
+    /// Writes an index file for the packs stored since the last one, when due (or `force`).
+    fn write_index(&self, force: bool) -> Result<()> {
+        let mut cp = self.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?;
+        let due = cp.pending.len() >= CHECKPOINT_PACKS || cp.last.elapsed() >= CHECKPOINT_EVERY;
+        if cp.pending.is_empty() || !(force || due) {
+            return Ok(());
+        }
+        let bytes = index::encode(&cp.pending, &self.cipher)?;
+        let name = Id::of_bytes(&bytes).to_hex();
+        self.storage.put(ObjectKind::Index, &name, &bytes)?;
+        cp.pending.clear();
+        cp.last = Instant::now();
+        cp.written.push(name);
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! Local filesystem storage: a directory per kind, atomic writes by temp file + fsync +
+//! rename + fsync of the directory. Leftover temp files (`.tmp-*`) are ignored by `list`
+//! and removed by [`Storage::clean_temporary`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// A repository in a local directory (phone storage, SD card, USB drive, PC disk).
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    /// Storage rooted at `root`. Nothing is created until the first `put`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStorage { root: root.into() }
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, kind: ObjectKind, name: &str) -> Result<PathBuf, StorageError> {
+        validate_name(kind, name)?;
+        Ok(self.root.join(kind.path_of(name)))
+    }
+
+    fn err(op: &'static str, path: &Path, e: std::io::Error) -> StorageError {
+        StorageError::Backend { op, object: path.display().to_string(), source: Box::new(e) }
+    }
+
+    fn map_get_err(kind: ObjectKind, name: &str, path: &Path, e: std::io::Error) -> StorageError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StorageError::NotFound { kind, name: name.to_string() }
+        } else {
+            Self::err("get", path, e)
+        }
+    }
+
+    fn list_dir(&self, dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<(), StorageError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Self::err("list", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Self::err("list", dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let meta = entry.metadata().map_err(|e| Self::err("list", &entry.path(), e))?;
+            if meta.is_file() {
+                out.push(ObjectInfo { name: name.to_string(), size: meta.len() });
+            }
+        }
+        Ok(())
+    }
+
+    fn temp_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.root.clone()];
+        for kind in [ObjectKind::Key, ObjectKind::Snapshot, ObjectKind::Index, ObjectKind::Lock] {
+            dirs.push(self.root.join(kind.dir()));
+        }
+        if let Ok(entries) = fs::read_dir(self.root.join("data")) {
+            dirs.extend(entries.flatten().map(|e| e.path()));
+        }
+        dirs
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    // A failing OS RNG here only risks a temp-name clash, which create_new reports.
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+impl Storage for LocalStorage {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn put(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        let path = self.path(kind, name)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| Self::err("put", &dir, e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent).map_err(|e| Self::err("put", parent, e))?;
+            }
+        }
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}", random_suffix()));
+        let result = (|| {
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            sync_dir(&dir)
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Self::err("put", &path, e)
+        })
+    }
+
+    fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StorageError> {
+        let path = self.path(kind, name)?;
+        fs::read(&path).map_err(|e| Self::map_get_err(kind, name, &path, e))
+    }
+
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        let path = self.path(kind, name)?;
+        let mut f = File::open(&path).map_err(|e| Self::map_get_err(kind, name, &path, e))?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| Self::err("get", &path, e))?;
+        let len = usize::try_from(len).map_err(|_| {
+            Self::err("get", &path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "range too large"))
+        })?;
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf).map_err(|e| Self::err("get", &path, e))?;
+        Ok(buf)
+    }
+
+    fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {
+        let path = self.path(kind, name)?;
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::err("stat", &path, e)),
+        }
+    }
+
+    fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut out = Vec::new();
+        match kind {
+            ObjectKind::Config => {
+                if let Some(size) = self.size(kind, "config")? {
+                    out.push(ObjectInfo { name: "config".into(), size });
+                }
+            }
+            ObjectKind::Pack => {
+                let data = self.root.join("data");
+                let subdirs = match fs::read_dir(&data) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(Self::err("list", &data, e)),
+                };
+                for sub in subdirs {
+                    let sub = sub.map_err(|e| Self::err("list", &data, e))?;
+                    if sub.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        self.list_dir(&sub.path(), &mut out)?;
+                    }
+                }
+            }
+            _ => self.list_dir(&self.root.join(kind.dir()), &mut out)?,
+        }
+        out.retain(|o| validate_name(kind, &o.name).is_ok());
+        Ok(out)
+    }
+
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StorageError> {
+        let path = self.path(kind, name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir).map_err(|e| Self::err("delete", dir, e))?;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Self::err("delete", &path, e)),
+        }
+    }
+
+    fn clean_temporary(&self, min_age: Duration) -> Result<usize, StorageError> {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for dir in self.temp_dirs() {
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let is_temp = entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+                if !is_temp {
+                    continue;
+                }
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| now.duration_since(t).unwrap_or_default() >= min_age)
+                    .unwrap_or(false);
+                if old && fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete_and_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        let name = "ab".repeat(32);
+        s.put(ObjectKind::Pack, &name, b"hello world").unwrap();
+        assert_eq!(s.get(ObjectKind::Pack, &name).unwrap(), b"hello world");
+        assert_eq!(s.get_range(ObjectKind::Pack, &name, 6, 5).unwrap(), b"world");
+        assert_eq!(s.size(ObjectKind::Pack, &name).unwrap(), Some(11));
+        assert!(dir.path().join("data/ab").join(&name).exists());
+        // A leftover temp file is invisible to list and removed by the cleaner.
+        fs::write(dir.path().join("data/ab/.tmp-dead"), b"partial").unwrap();
+        assert_eq!(s.list(ObjectKind::Pack).unwrap().len(), 1);
+        assert_eq!(s.clean_temporary(Duration::ZERO).unwrap(), 1);
+        s.delete(ObjectKind::Pack, &name).unwrap();
+        assert!(matches!(s.get(ObjectKind::Pack, &name), Err(StorageError::NotFound { .. })));
+        for bad in ["../etc", "AB", "", "a/b", "zz", "config"] {
+            assert!(s.put(ObjectKind::Snapshot, bad, b"x").is_err(), "{bad}");
+        }
+    }
+}
