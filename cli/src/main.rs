@@ -1,1 +1,72 @@
-fn main(){}
+//! `chatvault`: the desktop command line over chatvault-core.
+
+mod args;
+mod commands;
+mod context;
+mod demo;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use chatvault_core::{CancelToken, Error};
+
+/// Exit codes (scripts rely on them).
+const EXIT_ERROR: u8 = 1;
+const EXIT_NOT_FOUND: u8 = 10;
+const EXIT_WRONG_PASSWORD: u8 = 12;
+const EXIT_CANCELLED: u8 = 130;
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<Error>() {
+        Some(Error::RepositoryNotFound { .. }) => EXIT_NOT_FOUND,
+        Some(Error::WrongPassword) => EXIT_WRONG_PASSWORD,
+        Some(Error::Cancelled) => EXIT_CANCELLED,
+        _ => EXIT_ERROR,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).format_timestamp(None).init();
+
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.is_cancelled() {
+                std::process::exit(EXIT_CANCELLED as i32);
+            }
+            eprintln!("\ncancelling… (press Ctrl-C again to quit at once)");
+            cancel.cancel();
+        });
+    }
+
+    let result = match &cli.command {
+        Command::Init(a) => commands::init(&cli, a),
+        Command::Backup(a) => commands::backup(&cli, a, &cancel),
+        Command::Snapshots => commands::snapshots(&cli),
+        Command::Restore(a) => commands::restore(&cli, a, &cancel),
+        Command::Check(a) => commands::check(&cli, a, &cancel),
+        Command::Forget(a) => commands::forget(&cli, a, &cancel),
+        Command::Prune(a) => commands::prune(&cli, a, &cancel),
+        Command::Stats => commands::stats(&cli),
+        Command::Key { command } => commands::key(&cli, command),
+        Command::Demo(a) => demo::run(&cli, a, &cancel),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Command-line surface. Users' scripts rely on these names: keep them stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// ChatVault: encrypted, deduplicated, verifiable backups of your chats.
+#[derive(Debug, Parser)]
+#[command(name = "chatvault", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Repository: a directory path (default: a repository in your data directory).
+    #[arg(long, global = true, env = "CHATVAULT_REPO")]
+    pub repo: Option<String>,
+    /// Read the password from this file (else $CHATVAULT_PASSWORD, else a prompt).
+    #[arg(long, global = true, env = "CHATVAULT_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Only print errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail (repeat for debug output).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repository (prints a recovery key once).
+    Init(InitArgs),
+    /// Back up files and folders into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots,
+    /// Restore a snapshot (or part of it) into a folder.
+    Restore(RestoreArgs),
+    /// Verify the repository: structure, and optionally the data itself.
+    Check(CheckArgs),
+    /// Remove snapshots by a retention policy.
+    Forget(ForgetArgs),
+    /// Delete data no snapshot uses.
+    Prune(PruneArgs),
+    /// Sizes, counts, deduplication and compression.
+    Stats,
+    /// Manage passwords and the recovery key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Run the whole job on a generated sample chat export: back up, list, verify, restore, compare.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KdfArgs {
+    /// Argon2id memory in MiB for the password slot (stored in the slot).
+    #[arg(long, default_value_t = 32)]
+    pub kdf_memory_mib: u32,
+    /// Argon2id passes.
+    #[arg(long, default_value_t = 3)]
+    pub kdf_iterations: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 8)]
+    pub pack_size_mib: u32,
+    /// Do not create a recovery key.
+    #[arg(long)]
+    pub no_recovery_key: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files or folders to back up.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host or device name to record.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// An encrypted SQLite database and its page size, e.g. `db/EnMicroMsg.db=1024` (repeatable).
+    #[arg(long = "page-size", value_name = "PATH=SIZE")]
+    pub page_sizes: Vec<String>,
+    /// Read every file, even those unchanged since the last snapshot.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for a running prune.
+    #[arg(long, default_value_t = 60)]
+    pub lock_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Snapshot id, id prefix, or `latest`.
+    pub snapshot: String,
+    /// Folder to restore into (created if missing).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Only restore this path of the snapshot (repeatable), e.g. `export/db`.
+    #[arg(long = "include")]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read back and verify every pack.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read back a random PCT percent of the packs.
+    #[arg(long, value_name = "PCT")]
+    pub read_data_subset: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// … of each of the last N days.
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: u32,
+    /// … of each of the last N weeks.
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// … of each of the last N months.
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// … of each of the last N years.
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot within this duration of the newest (e.g. 7d, 2w, 1y6m).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    /// Only show what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only show what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for running backups to finish.
+    #[arg(long, default_value_t = 60)]
+    pub lock_wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List key slots.
+    List,
+    /// Add a password (from $CHATVAULT_NEW_PASSWORD, --new-password-file, or a prompt).
+    Add {
+        /// Label for the slot.
+        #[arg(long, default_value = "password")]
+        label: String,
+        #[command(flatten)]
+        new: NewPassword,
+    },
+    /// Change the password you opened the repository with.
+    Passwd {
+        #[command(flatten)]
+        new: NewPassword,
+    },
+    /// Create a new recovery key (replacing the old one) and print it once.
+    Recovery,
+    /// Remove a key slot by id prefix.
+    Remove {
+        /// Slot id or prefix.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NewPassword {
+    /// File holding the new password.
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Messages in the sample export.
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: u64,
+}

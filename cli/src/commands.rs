@@ -1,0 +1,321 @@
+//! One function per command: parse options into core calls, print the result.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use chatvault_core::{
+    parse_duration, BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData, Repository, RestoreOptions, RetentionPolicy,
+};
+use serde_json::json;
+
+use crate::args::{BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs};
+use crate::context::{self, Target};
+use crate::ui::{bytes, ProgressView};
+
+/// Exit code for "backup made, but some files could not be read".
+pub const EXIT_PARTIAL: i32 = 3;
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn kdf(a: &KdfArgs) -> KdfParams {
+    KdfParams { memory_kib: a.kdf_memory_mib.saturating_mul(1024), iterations: a.kdf_iterations, parallelism: 1 }
+}
+
+fn say(cli: &Cli, msg: impl AsRef<str>) {
+    if !cli.quiet && !cli.json {
+        println!("{}", msg.as_ref());
+    }
+}
+
+fn show_recovery_key(cli: &Cli, key: &str) {
+    if cli.json {
+        return;
+    }
+    eprintln!("\nRecovery key (shown only now; write it down and keep it safe; it opens this repository if the password is lost):\n\n    {key}\n");
+}
+
+pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
+    let target = Target::resolve(cli)?;
+    let (repo, recovery) = if target.is_default {
+        context::init_default(cli, &target)?
+    } else {
+        let pw = match (&cli.password_file, std::env::var("CHATVAULT_PASSWORD")) {
+            (None, Err(_)) => context::new_password(None)?,
+            _ => context::password(cli, &target, "")?,
+        };
+        let opts = InitOptions { kdf: kdf(&a.kdf), pack_size: a.pack_size_mib.saturating_mul(1024 * 1024), recovery_key: !a.no_recovery_key };
+        Repository::init(target.storage(), &pw, &opts)?
+    };
+    if cli.json {
+        print_json(&json!({"location": target.dir, "id": repo.config().id, "recovery_key": recovery}))?;
+    } else {
+        say(cli, format!("created repository {} at {}", repo.config().id.short(), target.dir.display()));
+        if let Some(k) = recovery {
+            show_recovery_key(cli, &k);
+        }
+    }
+    Ok(0)
+}
+
+fn parse_page_sizes(specs: &[String]) -> Result<Vec<(PathBuf, u32)>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (p, n) = s.rsplit_once('=').with_context(|| format!("--page-size {s:?}: expected PATH=SIZE"))?;
+            let n: u32 = n.parse().with_context(|| format!("--page-size {s:?}: SIZE must be a number"))?;
+            if !(512..=65536).contains(&n) || !n.is_power_of_two() {
+                bail!("--page-size {s:?}: SIZE must be a power of two from 512 to 65536");
+            }
+            Ok((PathBuf::from(p), n))
+        })
+        .collect()
+}
+
+pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
+    let target = Target::resolve(cli)?;
+    let repo = if target.is_default && !Repository::exists(target.storage().as_ref())? {
+        let (repo, recovery) = context::init_default(cli, &target)?;
+        say(cli, format!("created the default repository at {}", target.dir.display()));
+        if let Some(k) = recovery {
+            show_recovery_key(cli, &k);
+        }
+        repo
+    } else {
+        context::open(cli)?.0
+    };
+    let opts = BackupOptions {
+        host: a.host.clone(),
+        tags: a.tags.clone(),
+        threads: a.threads,
+        page_sizes: parse_page_sizes(&a.page_sizes)?,
+        lock_wait: Duration::from_secs(a.lock_wait),
+        force_read: a.force,
+        ..Default::default()
+    };
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let result = repo.backup(&a.paths, &opts, Some(&view), cancel);
+    view.finish();
+    let result = result?;
+    let s = &result.snapshot;
+    if cli.json {
+        print_json(&json!({"snapshot": s.id, "summary": s.summary, "warnings": result.warnings, "repository": target.dir}))?;
+    } else {
+        for w in &result.warnings {
+            eprintln!("warning: {w}");
+        }
+        say(
+            cli,
+            format!(
+                "snapshot {} saved: {} files, {} ({} read); added {} ({} stored) in {:.1}s",
+                s.id.short(),
+                s.summary.files,
+                bytes(s.summary.bytes),
+                s.summary.files_read,
+                bytes(s.summary.bytes_added),
+                bytes(s.summary.bytes_stored),
+                s.summary.duration_secs
+            ),
+        );
+        if target.is_default {
+            say(cli, format!("repository: {}", target.dir.display()));
+        }
+    }
+    Ok(if result.warnings.is_empty() { 0 } else { EXIT_PARTIAL })
+}
+
+pub fn snapshots(cli: &Cli) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let snaps = repo.snapshots()?;
+    if cli.json {
+        let v: Vec<_> = snaps
+            .iter()
+            .map(|s| json!({"id": s.id, "short_id": s.id.short(), "time": s.time, "host": s.host, "tags": s.tags, "paths": s.paths, "source": s.source, "parent": s.parent, "summary": s.summary}))
+            .collect();
+        return print_json(&v).map(|_| 0);
+    }
+    println!("{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  paths", "id", "time (local)", "host", "files", "size");
+    for s in &snaps {
+        println!(
+            "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  {}{}",
+            s.id.short(),
+            s.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"),
+            s.host,
+            s.summary.files,
+            bytes(s.summary.bytes),
+            s.paths.join(", "),
+            if s.tags.is_empty() { String::new() } else { format!("  [{}]", s.tags.join(", ")) }
+        );
+    }
+    println!("{} snapshot(s)", snaps.len());
+    Ok(0)
+}
+
+pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let snap = repo.find_snapshot(&a.snapshot)?;
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let r = repo.restore(&snap, &a.target, &RestoreOptions { include: a.include.clone() }, Some(&view), cancel);
+    view.finish();
+    let r = r?;
+    if cli.json {
+        print_json(&json!({"snapshot": snap.id, "target": a.target, "summary": r}))?;
+    } else {
+        say(cli, format!("restored snapshot {} to {}: {} files, {} dirs, {}", snap.id.short(), a.target.display(), r.files, r.dirs, bytes(r.bytes)));
+    }
+    Ok(0)
+}
+
+pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let mode = match (a.read_data, a.read_data_subset) {
+        (true, _) => ReadData::All,
+        (_, Some(p)) if (0.0..=100.0).contains(&p) => ReadData::Subset(p),
+        (_, Some(p)) => bail!("--read-data-subset {p}: expected a percentage from 0 to 100"),
+        _ => ReadData::None,
+    };
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let report = repo.check(mode, Some(&view), cancel);
+    view.finish();
+    let report = report?;
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        let read = if report.packs_read > 0 { format!(", read back {} packs ({})", report.packs_read, bytes(report.bytes_read)) } else { String::new() };
+        let verdict = if report.is_ok() { "no errors found".to_string() } else { format!("{} error(s) found", report.errors.len()) };
+        if !cli.quiet || !report.is_ok() {
+            println!("checked {} snapshots, {} trees, {} blobs, {} packs{read}: {verdict}", report.snapshots, report.trees, report.blobs_referenced, report.packs);
+        }
+    }
+    Ok(if report.is_ok() { 0 } else { 1 })
+}
+
+pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let policy = RetentionPolicy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        within: a.keep_within.as_deref().map(parse_duration).transpose()?,
+    };
+    let decisions = repo.forget(&policy, a.dry_run)?;
+    let removed = decisions.iter().filter(|d| d.reasons.is_empty()).count();
+    let pruned = if a.prune && !a.dry_run { Some(repo.prune(&PruneOptions::default(), None, cancel)?) } else { None };
+    if cli.json {
+        print_json(&json!({"decisions": decisions, "removed": removed, "prune": pruned}))?;
+    } else {
+        for d in &decisions {
+            let what = if d.reasons.is_empty() { "remove".to_string() } else { format!("keep ({})", d.reasons.join(", ")) };
+            say(cli, format!("{}  {}  {:<16}  {what}", d.id.short(), d.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"), d.host));
+        }
+        say(cli, format!("{} {removed} snapshot(s)", if a.dry_run { "would remove" } else { "removed" }));
+        if let Some(p) = pruned {
+            say(cli, format!("prune: deleted {} packs, repacked {}, freed {}", p.packs_deleted, p.packs_repacked, bytes(p.bytes_freed)));
+        }
+    }
+    Ok(0)
+}
+
+pub fn prune(cli: &Cli, a: &PruneArgs, cancel: &CancelToken) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let opts = PruneOptions { dry_run: a.dry_run, lock_wait: Duration::from_secs(a.lock_wait), ..Default::default() };
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let s = repo.prune(&opts, Some(&view), cancel);
+    view.finish();
+    let s = s?;
+    if cli.json {
+        print_json(&s)?;
+    } else {
+        say(
+            cli,
+            format!(
+                "{} {} of {} packs, repacked {} into {}, {} unused blobs, freed {} (kept {})",
+                if a.dry_run { "would delete" } else { "deleted" },
+                s.packs_deleted,
+                s.packs_before,
+                s.packs_repacked,
+                s.packs_written,
+                s.blobs_removed,
+                bytes(s.bytes_freed),
+                bytes(s.bytes_kept)
+            ),
+        );
+    }
+    Ok(0)
+}
+
+pub fn stats(cli: &Cli) -> Result<i32> {
+    let (repo, target) = context::open(cli)?;
+    let s = repo.stats()?;
+    if cli.json {
+        return print_json(&s).map(|_| 0);
+    }
+    println!("repository      {}", target.dir.display());
+    println!("snapshots       {}", s.snapshots);
+    println!("latest snapshot {}", bytes(s.latest_bytes));
+    println!("all snapshots   {} (what restoring every snapshot would write)", bytes(s.restore_bytes));
+    println!("unique data     {} in {} blobs", bytes(s.unique_bytes), s.blobs);
+    println!("stored          {} in {} packs", bytes(s.stored_bytes), s.packs);
+    println!("deduplication   {:.2}x", s.dedup_ratio);
+    println!("compression     {:.2}x", s.compression_ratio);
+    println!("unused blobs    {} (freed by prune)", s.unused_blobs);
+    Ok(0)
+}
+
+pub fn key(cli: &Cli, cmd: &KeyCommand) -> Result<i32> {
+    let (mut repo, _) = context::open(cli)?;
+    match cmd {
+        KeyCommand::List => {
+            let keys = repo.keys()?;
+            if cli.json {
+                return print_json(&keys).map(|_| 0);
+            }
+            for k in keys {
+                println!(
+                    "{}{}  {:<8}  {:<16}  {:<16}  {}",
+                    if k.current { "*" } else { " " },
+                    &k.id[..8],
+                    format!("{:?}", k.kind).to_lowercase(),
+                    k.label,
+                    k.host,
+                    k.created.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
+                );
+            }
+        }
+        KeyCommand::Add { label, new } => {
+            let pw = context::new_password(new.new_password_file.as_deref())?;
+            let id = repo.add_password(&pw, label, kdf(&new.kdf))?;
+            say(cli, format!("added key slot {}", &id[..8]));
+        }
+        KeyCommand::Passwd { new } => {
+            let pw = context::new_password(new.new_password_file.as_deref())?;
+            let id = repo.change_password(&pw, kdf(&new.kdf))?;
+            say(cli, format!("password changed (new key slot {})", &id[..8]));
+        }
+        KeyCommand::Recovery => {
+            let key = repo.new_recovery_key()?;
+            if cli.json {
+                print_json(&json!({"recovery_key": key}))?;
+            } else {
+                show_recovery_key(cli, &key);
+            }
+        }
+        KeyCommand::Remove { id } => {
+            repo.remove_key(id)?;
+            say(cli, format!("removed key slot {id}"));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,135 @@
+//! Where the repository is and how to unlock it: `--repo`, the embedded default, passwords.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use chatvault_core::storage::{LocalStorage, Storage};
+use chatvault_core::{InitOptions, Repository, Secret};
+
+use crate::args::Cli;
+
+/// The repository a command works on.
+pub struct Target {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// True for the embedded default (no `--repo`).
+    pub is_default: bool,
+}
+
+/// The platform data directory (`~/.local/share/chatvault` on Linux, honouring XDG_DATA_HOME).
+pub fn data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "chatvault")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| anyhow!("cannot find your data directory (no home directory?); pass --repo"))
+}
+
+fn default_password_file(dir: &Path) -> PathBuf {
+    dir.with_file_name("repository.password")
+}
+
+impl Target {
+    pub fn resolve(cli: &Cli) -> Result<Target> {
+        match &cli.repo {
+            Some(r) => {
+                let path = r.strip_prefix("file://").unwrap_or(r);
+                if path.contains("://") {
+                    bail!("unsupported repository URL {r:?}: this build supports local paths");
+                }
+                Ok(Target { dir: PathBuf::from(path), is_default: false })
+            }
+            None => Ok(Target { dir: data_dir()?.join("repository"), is_default: true }),
+        }
+    }
+
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        Arc::new(LocalStorage::new(&self.dir))
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read password file {}", path.display()))?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// The password from `--password-file`, `$CHATVAULT_PASSWORD`, the default repository's
+/// stored password, or a prompt, in that order.
+pub fn password(cli: &Cli, target: &Target, prompt: &str) -> Result<String> {
+    if let Some(f) = &cli.password_file {
+        return read_secret_file(f);
+    }
+    if let Ok(p) = std::env::var("CHATVAULT_PASSWORD") {
+        return Ok(p);
+    }
+    let stored = default_password_file(&target.dir);
+    if target.is_default && stored.exists() {
+        return read_secret_file(&stored);
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(prompt).context("cannot read the password");
+    }
+    bail!("no password given: use --password-file FILE or set CHATVAULT_PASSWORD")
+}
+
+/// A new password: from a file, `$CHATVAULT_NEW_PASSWORD`, or a prompt asked twice.
+pub fn new_password(file: Option<&Path>) -> Result<String> {
+    if let Some(f) = file {
+        return read_secret_file(f);
+    }
+    if let Ok(p) = std::env::var("CHATVAULT_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no new password given: use --new-password-file FILE or set CHATVAULT_NEW_PASSWORD");
+    }
+    let a = rpassword::prompt_password("new password: ")?;
+    let b = rpassword::prompt_password("repeat new password: ")?;
+    if a != b {
+        bail!("the passwords differ");
+    }
+    Ok(a)
+}
+
+/// Opens the repository.
+pub fn open(cli: &Cli) -> Result<(Repository, Target)> {
+    let target = Target::resolve(cli)?;
+    let storage = target.storage();
+    if !Repository::exists(storage.as_ref())? {
+        return Err(chatvault_core::Error::RepositoryNotFound { location: target.dir.display().to_string() }.into());
+    }
+    let pw = password(cli, &target, &format!("password for {}: ", target.dir.display()))?;
+    Ok((Repository::open(storage, &Secret::password(pw))?, target))
+}
+
+/// Creates the embedded default repository with a random password kept in a file only the
+/// user can read (the PC's equivalent of a phone keystore). Returns it and its recovery key.
+pub fn init_default(cli: &Cli, target: &Target) -> Result<(Repository, Option<String>)> {
+    std::fs::create_dir_all(target.dir.parent().unwrap_or(&target.dir)).with_context(|| format!("cannot create {}", target.dir.display()))?;
+    let explicit = cli.password_file.is_some() || std::env::var_os("CHATVAULT_PASSWORD").is_some();
+    let pw = if explicit {
+        password(cli, target, "")?
+    } else {
+        let pw = hex::encode(chatvault_core::repo::crypto::random_bytes::<24>()?);
+        write_private(&default_password_file(&target.dir), pw.as_bytes())?;
+        pw
+    };
+    let opts = InitOptions { recovery_key: true, ..Default::default() };
+    Ok(Repository::init(target.storage(), &pw, &opts)?)
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}

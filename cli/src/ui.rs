@@ -1,0 +1,90 @@
+//! Terminal output: progress bars on a terminal, plain lines otherwise; byte formatting.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chatvault_core::{Phase, Progress, ProgressListener};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Human-readable bytes (binary units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Shows progress: an indicatif bar on a terminal, a line every few seconds otherwise,
+/// nothing when quiet.
+pub enum ProgressView {
+    Bar(ProgressBar),
+    Lines(Mutex<Option<Instant>>),
+    Silent,
+}
+
+impl ProgressView {
+    pub fn new(quiet: bool) -> Self {
+        if quiet {
+            ProgressView::Silent
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            ProgressView::Bar(bar)
+        } else {
+            ProgressView::Lines(Mutex::new(Some(Instant::now())))
+        }
+    }
+
+    pub fn finish(&self) {
+        if let ProgressView::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl ProgressListener for ProgressView {
+    fn on_progress(&self, p: &Progress) {
+        match self {
+            ProgressView::Silent => {}
+            ProgressView::Bar(bar) => {
+                bar.set_prefix(format!("{:?}", p.phase).to_lowercase());
+                bar.set_length(p.bytes_total.max(p.bytes_done));
+                bar.set_position(p.bytes_done);
+                let name = p.current.rsplit('/').next().unwrap_or("");
+                bar.set_message(format!("{}/{} files {name}", p.files_done, p.files_total));
+            }
+            ProgressView::Lines(last) => {
+                let Ok(mut last) = last.lock() else { return };
+                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+                if !due || p.phase == Phase::Finished || p.phase == Phase::Scanning {
+                    return;
+                }
+                *last = Some(Instant::now());
+                let eta = p.eta_secs.map(|s| format!(", eta {s}s")).unwrap_or_default();
+                eprintln!(
+                    "{:?}: {}/{} files, {} of {} ({}/s{eta})",
+                    p.phase,
+                    p.files_done,
+                    p.files_total,
+                    bytes(p.bytes_done),
+                    bytes(p.bytes_total),
+                    bytes(p.bytes_per_sec as u64)
+                );
+            }
+        }
+    }
+}
