@@ -35,4 +35,5 @@ pub use repo::restore::{RestoreOptions, RestoreSummary};
 pub use repo::retention::{parse_duration, Decision, RetentionPolicy};
 pub use repo::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
 pub use repo::stats::RepoStats;
-pub use repo::{InitOptions, Repository};
+pub use repo::blob::BlobKind;
+pub use repo::{BlobInfo, InitOptions, Repository};

@@ -272,3 +272,15 @@ fn compare_dir(a: &Path, b: &Path, diffs: &mut Vec<String>) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Writes `count` files of incompressible random bytes, `size` bytes each, into `dir`.
+pub fn random_files(dir: &Path, count: usize, size: usize, seed: u64) -> io::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    fs::create_dir_all(dir)?;
+    let mut data = vec![0u8; size];
+    for i in 0..count {
+        rng.fill_bytes(&mut data);
+        fs::write(dir.join(format!("media-{seed}-{i:04}.jpg")), &data)?;
+    }
+    Ok(())
+}

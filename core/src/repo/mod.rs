@@ -39,6 +39,23 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
+/// A stored blob, as listed by [`Repository::blobs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The pack holding it.
+    pub pack: Id,
+    /// What it holds.
+    pub kind: blob::BlobKind,
+    /// Its id.
+    pub id: Id,
+    /// Offset of the sealed blob in the pack.
+    pub offset: u32,
+    /// Sealed length.
+    pub length: u32,
+    /// Plaintext length.
+    pub raw_length: u32,
+}
+
 /// Options for creating a repository.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
@@ -257,6 +274,18 @@ impl Repository {
         }
         index.compact();
         Ok((index, files))
+    }
+
+    /// Every stored blob and where it is, from the index (for inspection and tests).
+    pub fn blobs(&self) -> Result<Vec<BlobInfo>> {
+        let mut out = Vec::new();
+        for o in self.storage.list(ObjectKind::Index)? {
+            let raw = self.storage.get(ObjectKind::Index, &o.name)?;
+            for p in index::decode(&o.name, &raw, &self.cipher)? {
+                out.extend(p.entries.iter().map(|e| BlobInfo { pack: p.id, kind: e.kind, id: e.id, offset: e.offset, length: e.length, raw_length: e.raw_length }));
+            }
+        }
+        Ok(out)
     }
 
     /// Reads and authenticates a pack's header.

@@ -258,6 +258,91 @@ mod tests {
         assert!(check_name("微信 ✓.db").is_ok());
     }
 
+    use crate::repo::blob::BlobKind;
+    use crate::repo::writer::BlobWriter;
+    use crate::repo::{snapshot::Snapshot, InitOptions, KdfParams};
+    use crate::storage::LocalStorage;
+    use std::sync::Arc;
+
+    /// Writes a snapshot whose root tree is `root`, with `files` as data blobs.
+    fn forge(repo: &Repository, root: impl FnOnce(&Repository, &BlobWriter) -> Tree) -> Snapshot {
+        let w = BlobWriter::start(repo.storage.clone(), repo.codec.clone(), repo.cipher.clone(), 1 << 20, 1).unwrap();
+        let tree = root(repo, &w);
+        let json = serde_json::to_vec(&tree).unwrap();
+        let tid = repo.codec.id(&json);
+        w.add(BlobKind::Tree, tid, json, true).unwrap();
+        w.finish(true).unwrap();
+        let mut s = Snapshot {
+            id: Id::default(),
+            version: 1,
+            time: chrono::Utc::now(),
+            host: "evil".into(),
+            tags: vec![],
+            paths: vec![],
+            source: Default::default(),
+            tree: tid,
+            parent: None,
+            summary: Default::default(),
+            chat: None,
+            program: String::new(),
+        };
+        s.id = repo.save_snapshot(&s).unwrap();
+        s
+    }
+
+    fn file_node(repo: &Repository, w: &BlobWriter, name: &str) -> Node {
+        let data = b"pwned".to_vec();
+        let id = repo.codec.id(&data);
+        w.add(BlobKind::Data, id, data, false).unwrap();
+        let mut n = Node::new(name.into(), NodeKind::File);
+        n.size = 5;
+        n.content = vec![id];
+        n
+    }
+
+    #[test]
+    fn restore_never_writes_outside_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions { kdf: KdfParams { memory_kib: 8192, iterations: 1, parallelism: 1 }, ..Default::default() };
+        let (repo, _) = Repository::init(Arc::new(LocalStorage::new(dir.path().join("repo"))), "pw", &opts).unwrap();
+        let target = dir.path().join("target");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+
+        for evil in ["../escape", "..", "/etc/escape", "a/../../escape"] {
+            let snap = forge(&repo, |r, w| Tree { nodes: vec![file_node(r, w, evil)] });
+            let err = repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap_err();
+            assert!(matches!(err, Error::UnsafePath(_)), "{evil}: {err}");
+        }
+        assert!(!dir.path().join("escape").exists());
+
+        // A symlink planted in the target where the snapshot has a directory.
+        let snap = forge(&repo, |r, w| {
+            let inner = Tree { nodes: vec![file_node(r, w, "f")] };
+            let json = serde_json::to_vec(&inner).unwrap();
+            let sub = r.codec.id(&json);
+            w.add(BlobKind::Tree, sub, json, true).unwrap();
+            let mut d = Node::new("a".into(), NodeKind::Dir);
+            d.subtree = Some(sub);
+            Tree { nodes: vec![d, file_node(r, w, "link")] }
+        });
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, target.join("a")).unwrap();
+            let victim = outside.join("victim");
+            fs::write(&victim, b"keep").unwrap();
+            std::os::unix::fs::symlink(&victim, target.join("link")).unwrap();
+            let err = repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap_err();
+            assert!(matches!(err, Error::UnsafePath(_)), "{err}");
+            assert!(!outside.join("f").exists());
+            // With the planted directory link gone, the file link is replaced, not followed.
+            fs::remove_file(target.join("a")).unwrap();
+            repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap();
+            assert_eq!(fs::read(&victim).unwrap(), b"keep");
+            assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
+        }
+    }
+
     #[test]
     fn include_selects_paths_and_their_ancestors() {
         let inc = vec!["export/db".to_string()];
