@@ -28,7 +28,24 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// glibc keeps freed multi-megabyte buffers (chunks, packs) in per-thread arenas, so a
+/// process's resident memory drifts well above what it uses. Serving every allocation of
+/// 256 KiB or more straight from mmap returns it to the system the moment it is freed, and
+/// two arenas are plenty for our few threads.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",

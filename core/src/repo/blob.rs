@@ -83,22 +83,24 @@ impl BlobCodec {
 
     /// Seals `data`; compresses first when `try_compress` and it saves at least 3 %.
     pub fn seal(&self, kind: BlobKind, id: &Id, data: &[u8], try_compress: bool) -> Result<Vec<u8>> {
-        let mut plain = Vec::with_capacity(data.len() + 1);
-        if try_compress && data.len() >= 64 {
-            plain.push(1);
-            let bound = zstd::zstd_safe::compress_bound(data.len());
-            plain.resize(1 + bound, 0);
-            let n = with_compressor(self.level, |enc| enc.compress_to_buffer(data, &mut plain[1..]))?;
-            plain.truncate(1 + n);
-            if (n as f64) > data.len() as f64 * (1.0 - MIN_SAVING) {
-                plain.clear();
+        let compress = try_compress && data.len() >= 64;
+        let hint = 1 + if compress { zstd::zstd_safe::compress_bound(data.len()).max(data.len()) } else { data.len() };
+        self.cipher.seal_with(&aad(kind, id), hint, |out| {
+            let start = out.len();
+            if compress {
+                out.push(1);
+                out.resize(start + 1 + zstd::zstd_safe::compress_bound(data.len()), 0);
+                let n = with_compressor(self.level, |enc| enc.compress_to_buffer(data, &mut out[start + 1..]))?;
+                if (n as f64) <= data.len() as f64 * (1.0 - MIN_SAVING) {
+                    out.truncate(start + 1 + n);
+                    return Ok(());
+                }
+                out.truncate(start);
             }
-        }
-        if plain.is_empty() {
-            plain.push(0);
-            plain.extend_from_slice(data);
-        }
-        self.cipher.seal(&aad(kind, id), &plain)
+            out.push(0);
+            out.extend_from_slice(data);
+            Ok(())
+        })
     }
 
     /// Opens a sealed blob and checks that its content hashes to `id`.
@@ -107,7 +109,11 @@ impl BlobCodec {
         let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
         let plain = self.cipher.open(&aad(kind, id), sealed).map_err(|_| Error::corrupt(what(), "authentication failed (the stored bytes were modified)"))?;
         let data = match plain.first() {
-            Some(0) => plain[1..].to_vec(),
+            Some(0) => {
+                let mut raw = plain;
+                raw.remove(0);
+                raw
+            }
             Some(1) => DECOMPRESSOR
                 .with(|d| {
                     let mut d = d.borrow_mut();

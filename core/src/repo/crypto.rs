@@ -5,7 +5,7 @@
 //! fresh random 192-bit nonce (safe to pick at random, unlike 96-bit nonces), and with
 //! associated data naming what the object is, so one object cannot be passed off as another.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -65,14 +65,24 @@ impl Cipher {
 
     /// `nonce || ciphertext || tag` of `plain`, authenticated together with `aad`.
     pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        self.seal_with(aad, plain.len(), |out| {
+            out.extend_from_slice(plain);
+            Ok(())
+        })
+    }
+
+    /// Like [`Cipher::seal`], with the plaintext appended to the output buffer by `fill`
+    /// and encrypted in place: one allocation, no copies (blobs are up to megabytes).
+    pub fn seal_with(&self, aad: &[u8], size_hint: usize, fill: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Vec<u8>> {
         let nonce: [u8; NONCE_LEN] = random_bytes()?;
-        let ct = self
-            .aead
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
-            .map_err(|_| Error::Internal("encryption failed".into()))?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        let mut out = Vec::with_capacity(NONCE_LEN + size_hint + TAG_LEN);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        fill(&mut out)?;
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[NONCE_LEN..])
+            .map_err(|_| Error::Internal("encryption failed".into()))?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
@@ -81,8 +91,13 @@ impl Cipher {
         if sealed.len() < SEAL_OVERHEAD {
             return Err(OpenFailed);
         }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        self.aead.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| OpenFailed)
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let mut buf = ct.to_vec();
+        self.aead
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut buf, tag.into())
+            .map_err(|_| OpenFailed)?;
+        Ok(buf)
     }
 }
 

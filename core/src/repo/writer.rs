@@ -2,7 +2,7 @@
 //! each pack as soon as it is full, and checkpoint the index as packs land, so that an
 //! interrupted backup leaves finished packs that the next run reuses.
 //!
-//! Memory is bounded: the job queue holds at most `2 × workers` chunks (each at most the
+//! Memory is bounded: the job queue holds at most `workers` chunks (each at most the
 //! chunker's maximum), one pack fills at a time, and each worker stores at most one pack.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +23,8 @@ use crate::storage::{ObjectKind, Storage};
 /// Write an index file after this many packs, or this long after the last one.
 const CHECKPOINT_PACKS: usize = 16;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// Room reserved in a pack buffer for its sealed header.
+const HEADER_ROOM: usize = 64 * 1024;
 
 struct Job {
     kind: BlobKind,
@@ -73,7 +75,7 @@ impl BlobWriter {
     /// Starts `threads` workers writing into `storage`.
     pub fn start(storage: Arc<dyn Storage>, codec: BlobCodec, cipher: Cipher, pack_size: u32, threads: usize) -> Result<Self> {
         let threads = threads.max(1);
-        let (tx, rx) = bounded::<Job>(threads * 2);
+        let (tx, rx) = bounded::<Job>(threads);
         let shared = Arc::new(Shared {
             storage,
             codec,
@@ -174,18 +176,18 @@ impl Shared {
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
         self.stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        // A pack never grows past its target (so its buffer is never reallocated): a blob
+        // that does not fit closes the current pack and starts the next one.
         let full = {
             let mut cur = self.current.lock().map_err(|_| Error::Internal("poisoned".into()))?;
+            let full = if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size { Some(std::mem::take(&mut *cur)) } else { None };
             if cur.is_empty() {
-                *cur = PackBuilder::with_capacity(self.pack_size + sealed.len());
+                *cur = PackBuilder::with_capacity(self.pack_size.max(sealed.len()) + HEADER_ROOM);
             }
             cur.add(job.kind, job.id, &sealed, raw_len)?;
-            if cur.len() >= self.pack_size {
-                Some(std::mem::take(&mut *cur))
-            } else {
-                None
-            }
+            full
         };
+        drop(sealed);
         if let Some(pack) = full {
             self.store_pack(pack)?;
             self.write_index(false)?;
