@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use chatvault_core::{
-    parse_duration, BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData, Repository, RestoreOptions, RetentionPolicy,
+    parse_duration, BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData,
+    Repository, RestoreOptions, RetentionPolicy,
 };
 use serde_json::json;
 
-use crate::args::{BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs};
+use crate::args::{
+    BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs,
+};
 use crate::context::{self, Target};
 use crate::ui::{bytes, ProgressView};
 
@@ -22,7 +25,11 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 }
 
 fn kdf(a: &KdfArgs) -> KdfParams {
-    KdfParams { memory_kib: a.kdf_memory_mib.saturating_mul(1024), iterations: a.kdf_iterations, parallelism: 1 }
+    KdfParams {
+        memory_kib: a.kdf_memory_mib.saturating_mul(1024),
+        iterations: a.kdf_iterations,
+        parallelism: 1,
+    }
 }
 
 fn say(cli: &Cli, msg: impl AsRef<str>) {
@@ -47,13 +54,26 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
             (None, Err(_)) => context::new_password(None)?,
             _ => context::password(cli, &target, "")?,
         };
-        let opts = InitOptions { kdf: kdf(&a.kdf), pack_size: a.pack_size_mib.saturating_mul(1024 * 1024), recovery_key: !a.no_recovery_key };
+        let opts = InitOptions {
+            kdf: kdf(&a.kdf),
+            pack_size: a.pack_size_mib.saturating_mul(1024 * 1024),
+            recovery_key: !a.no_recovery_key,
+        };
         Repository::init(target.storage(), &pw, &opts)?
     };
     if cli.json {
-        print_json(&json!({"location": target.dir, "id": repo.config().id, "recovery_key": recovery}))?;
+        print_json(
+            &json!({"location": target.dir, "id": repo.config().id, "recovery_key": recovery}),
+        )?;
     } else {
-        say(cli, format!("created repository {} at {}", repo.config().id.short(), target.dir.display()));
+        say(
+            cli,
+            format!(
+                "created repository {} at {}",
+                repo.config().id.short(),
+                target.dir.display()
+            ),
+        );
         if let Some(k) = recovery {
             show_recovery_key(cli, &k);
         }
@@ -65,8 +85,12 @@ fn parse_page_sizes(specs: &[String]) -> Result<Vec<(PathBuf, u32)>> {
     specs
         .iter()
         .map(|s| {
-            let (p, n) = s.rsplit_once('=').with_context(|| format!("--page-size {s:?}: expected PATH=SIZE"))?;
-            let n: u32 = n.parse().with_context(|| format!("--page-size {s:?}: SIZE must be a number"))?;
+            let (p, n) = s
+                .rsplit_once('=')
+                .with_context(|| format!("--page-size {s:?}: expected PATH=SIZE"))?;
+            let n: u32 = n
+                .parse()
+                .with_context(|| format!("--page-size {s:?}: SIZE must be a number"))?;
             if !(512..=65536).contains(&n) || !n.is_power_of_two() {
                 bail!("--page-size {s:?}: SIZE must be a power of two from 512 to 65536");
             }
@@ -79,7 +103,10 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     let target = Target::resolve(cli)?;
     let repo = if target.is_default && !Repository::exists(target.storage().as_ref())? {
         let (repo, recovery) = context::init_default(cli, &target)?;
-        say(cli, format!("created the default repository at {}", target.dir.display()));
+        say(
+            cli,
+            format!("created the default repository at {}", target.dir.display()),
+        );
         if let Some(k) = recovery {
             show_recovery_key(cli, &k);
         }
@@ -102,7 +129,9 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     let result = result?;
     let s = &result.snapshot;
     if cli.json {
-        print_json(&json!({"snapshot": s.id, "summary": s.summary, "warnings": result.warnings, "repository": target.dir}))?;
+        print_json(
+            &json!({"snapshot": s.id, "summary": s.summary, "warnings": result.warnings, "repository": target.dir}),
+        )?;
     } else {
         for w in &result.warnings {
             eprintln!("warning: {w}");
@@ -124,7 +153,11 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             say(cli, format!("repository: {}", target.dir.display()));
         }
     }
-    Ok(if result.warnings.is_empty() { 0 } else { EXIT_PARTIAL })
+    Ok(if result.warnings.is_empty() {
+        0
+    } else {
+        EXIT_PARTIAL
+    })
 }
 
 pub fn snapshots(cli: &Cli) -> Result<i32> {
@@ -137,17 +170,26 @@ pub fn snapshots(cli: &Cli) -> Result<i32> {
             .collect();
         return print_json(&v).map(|_| 0);
     }
-    println!("{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  paths", "id", "time (local)", "host", "files", "size");
+    println!(
+        "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  paths",
+        "id", "time (local)", "host", "files", "size"
+    );
     for s in &snaps {
         println!(
             "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  {}{}",
             s.id.short(),
-            s.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"),
+            s.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
             s.host,
             s.summary.files,
             bytes(s.summary.bytes),
             s.paths.join(", "),
-            if s.tags.is_empty() { String::new() } else { format!("  [{}]", s.tags.join(", ")) }
+            if s.tags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", s.tags.join(", "))
+            }
         );
     }
     println!("{} snapshot(s)", snaps.len());
@@ -158,13 +200,31 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot(&a.snapshot)?;
     let view = ProgressView::new(cli.quiet || cli.json);
-    let r = repo.restore(&snap, &a.target, &RestoreOptions { include: a.include.clone() }, Some(&view), cancel);
+    let r = repo.restore(
+        &snap,
+        &a.target,
+        &RestoreOptions {
+            include: a.include.clone(),
+        },
+        Some(&view),
+        cancel,
+    );
     view.finish();
     let r = r?;
     if cli.json {
         print_json(&json!({"snapshot": snap.id, "target": a.target, "summary": r}))?;
     } else {
-        say(cli, format!("restored snapshot {} to {}: {} files, {} dirs, {}", snap.id.short(), a.target.display(), r.files, r.dirs, bytes(r.bytes)));
+        say(
+            cli,
+            format!(
+                "restored snapshot {} to {}: {} files, {} dirs, {}",
+                snap.id.short(),
+                a.target.display(),
+                r.files,
+                r.dirs,
+                bytes(r.bytes)
+            ),
+        );
     }
     Ok(0)
 }
@@ -190,10 +250,25 @@ pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
         for e in &report.errors {
             eprintln!("error: {e}");
         }
-        let read = if report.packs_read > 0 { format!(", read back {} packs ({})", report.packs_read, bytes(report.bytes_read)) } else { String::new() };
-        let verdict = if report.is_ok() { "no errors found".to_string() } else { format!("{} error(s) found", report.errors.len()) };
+        let read = if report.packs_read > 0 {
+            format!(
+                ", read back {} packs ({})",
+                report.packs_read,
+                bytes(report.bytes_read)
+            )
+        } else {
+            String::new()
+        };
+        let verdict = if report.is_ok() {
+            "no errors found".to_string()
+        } else {
+            format!("{} error(s) found", report.errors.len())
+        };
         if !cli.quiet || !report.is_ok() {
-            println!("checked {} snapshots, {} trees, {} blobs, {} packs{read}: {verdict}", report.snapshots, report.trees, report.blobs_referenced, report.packs);
+            println!(
+                "checked {} snapshots, {} trees, {} blobs, {} packs{read}: {verdict}",
+                report.snapshots, report.trees, report.blobs_referenced, report.packs
+            );
         }
     }
     Ok(if report.is_ok() { 0 } else { 1 })
@@ -212,17 +287,49 @@ pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
     };
     let decisions = repo.forget(&policy, a.dry_run)?;
     let removed = decisions.iter().filter(|d| d.reasons.is_empty()).count();
-    let pruned = if a.prune && !a.dry_run { Some(repo.prune(&PruneOptions::default(), None, cancel)?) } else { None };
+    let pruned = if a.prune && !a.dry_run {
+        Some(repo.prune(&PruneOptions::default(), None, cancel)?)
+    } else {
+        None
+    };
     if cli.json {
         print_json(&json!({"decisions": decisions, "removed": removed, "prune": pruned}))?;
     } else {
         for d in &decisions {
-            let what = if d.reasons.is_empty() { "remove".to_string() } else { format!("keep ({})", d.reasons.join(", ")) };
-            say(cli, format!("{}  {}  {:<16}  {what}", d.id.short(), d.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"), d.host));
+            let what = if d.reasons.is_empty() {
+                "remove".to_string()
+            } else {
+                format!("keep ({})", d.reasons.join(", "))
+            };
+            say(
+                cli,
+                format!(
+                    "{}  {}  {:<16}  {what}",
+                    d.id.short(),
+                    d.time
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M"),
+                    d.host
+                ),
+            );
         }
-        say(cli, format!("{} {removed} snapshot(s)", if a.dry_run { "would remove" } else { "removed" }));
+        say(
+            cli,
+            format!(
+                "{} {removed} snapshot(s)",
+                if a.dry_run { "would remove" } else { "removed" }
+            ),
+        );
         if let Some(p) = pruned {
-            say(cli, format!("prune: deleted {} packs, repacked {}, freed {}", p.packs_deleted, p.packs_repacked, bytes(p.bytes_freed)));
+            say(
+                cli,
+                format!(
+                    "prune: deleted {} packs, repacked {}, freed {}",
+                    p.packs_deleted,
+                    p.packs_repacked,
+                    bytes(p.bytes_freed)
+                ),
+            );
         }
     }
     Ok(0)
@@ -230,7 +337,11 @@ pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
 
 pub fn prune(cli: &Cli, a: &PruneArgs, cancel: &CancelToken) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let opts = PruneOptions { dry_run: a.dry_run, lock_wait: Duration::from_secs(a.lock_wait), ..Default::default() };
+    let opts = PruneOptions {
+        dry_run: a.dry_run,
+        lock_wait: Duration::from_secs(a.lock_wait),
+        ..Default::default()
+    };
     let view = ProgressView::new(cli.quiet || cli.json);
     let s = repo.prune(&opts, Some(&view), cancel);
     view.finish();
@@ -265,9 +376,20 @@ pub fn stats(cli: &Cli) -> Result<i32> {
     println!("repository      {}", target.dir.display());
     println!("snapshots       {}", s.snapshots);
     println!("latest snapshot {}", bytes(s.latest_bytes));
-    println!("all snapshots   {} (what restoring every snapshot would write)", bytes(s.restore_bytes));
-    println!("unique data     {} in {} blobs", bytes(s.unique_bytes), s.blobs);
-    println!("stored          {} in {} packs", bytes(s.stored_bytes), s.packs);
+    println!(
+        "all snapshots   {} (what restoring every snapshot would write)",
+        bytes(s.restore_bytes)
+    );
+    println!(
+        "unique data     {} in {} blobs",
+        bytes(s.unique_bytes),
+        s.blobs
+    );
+    println!(
+        "stored          {} in {} packs",
+        bytes(s.stored_bytes),
+        s.packs
+    );
     println!("deduplication   {:.2}x", s.dedup_ratio);
     println!("compression     {:.2}x", s.compression_ratio);
     println!("unused blobs    {} (freed by prune)", s.unused_blobs);
@@ -290,7 +412,9 @@ pub fn key(cli: &Cli, cmd: &KeyCommand) -> Result<i32> {
                     format!("{:?}", k.kind).to_lowercase(),
                     k.label,
                     k.host,
-                    k.created.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
+                    k.created
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
                 );
             }
         }

@@ -37,9 +37,15 @@ impl Target {
                 if path.contains("://") {
                     bail!("unsupported repository URL {r:?}: this build supports local paths");
                 }
-                Ok(Target { dir: PathBuf::from(path), is_default: false })
+                Ok(Target {
+                    dir: PathBuf::from(path),
+                    is_default: false,
+                })
             }
-            None => Ok(Target { dir: data_dir()?.join("repository"), is_default: true }),
+            None => Ok(Target {
+                dir: data_dir()?.join("repository"),
+                is_default: true,
+            }),
         }
     }
 
@@ -49,7 +55,8 @@ impl Target {
 }
 
 fn read_secret_file(path: &Path) -> Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read password file {}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read password file {}", path.display()))?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -96,16 +103,24 @@ pub fn open(cli: &Cli) -> Result<(Repository, Target)> {
     let target = Target::resolve(cli)?;
     let storage = target.storage();
     if !Repository::exists(storage.as_ref())? {
-        return Err(chatvault_core::Error::RepositoryNotFound { location: target.dir.display().to_string() }.into());
+        return Err(chatvault_core::Error::RepositoryNotFound {
+            location: target.dir.display().to_string(),
+        }
+        .into());
     }
-    let pw = password(cli, &target, &format!("password for {}: ", target.dir.display()))?;
+    let pw = password(
+        cli,
+        &target,
+        &format!("password for {}: ", target.dir.display()),
+    )?;
     Ok((Repository::open(storage, &Secret::password(pw))?, target))
 }
 
 /// Creates the embedded default repository with a random password kept in a file only the
 /// user can read (the PC's equivalent of a phone keystore). Returns it and its recovery key.
 pub fn init_default(cli: &Cli, target: &Target) -> Result<(Repository, Option<String>)> {
-    std::fs::create_dir_all(target.dir.parent().unwrap_or(&target.dir)).with_context(|| format!("cannot create {}", target.dir.display()))?;
+    std::fs::create_dir_all(target.dir.parent().unwrap_or(&target.dir))
+        .with_context(|| format!("cannot create {}", target.dir.display()))?;
     let explicit = cli.password_file.is_some() || std::env::var_os("CHATVAULT_PASSWORD").is_some();
     let pw = if explicit {
         password(cli, target, "")?
@@ -114,7 +129,10 @@ pub fn init_default(cli: &Cli, target: &Target) -> Result<(Repository, Option<St
         write_private(&default_password_file(&target.dir), pw.as_bytes())?;
         pw
     };
-    let opts = InitOptions { recovery_key: true, ..Default::default() };
+    let opts = InitOptions {
+        recovery_key: true,
+        ..Default::default()
+    };
     Ok(Repository::init(target.storage(), &pw, &opts)?)
 }
 
@@ -128,7 +146,9 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
     Ok(())

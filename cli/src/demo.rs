@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use chatvault_core::{BackupOptions, CancelToken, InitOptions, ReadData, Repository, RestoreOptions, Secret};
+use chatvault_core::{
+    BackupOptions, CancelToken, InitOptions, ReadData, Repository, RestoreOptions, Secret,
+};
 use chatvault_fixtures::{add_day, compare_trees, count_messages, generate_export, ExportSpec};
 
 use crate::args::{Cli, DemoArgs};
@@ -20,17 +22,38 @@ fn open_or_create(cli: &Cli, target: &Target) -> Result<(Repository, Option<Stri
         return context::init_default(cli, target);
     }
     let pw = context::password(cli, target, "new repository password: ")?;
-    Ok(Repository::init(storage, &pw, &InitOptions { recovery_key: true, ..Default::default() })?)
+    Ok(Repository::init(
+        storage,
+        &pw,
+        &InitOptions {
+            recovery_key: true,
+            ..Default::default()
+        },
+    )?)
 }
 
 pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
-    let work = tempfile::Builder::new().prefix("chatvault-demo-").tempdir().context("cannot create a temporary folder")?;
+    let work = tempfile::Builder::new()
+        .prefix("chatvault-demo-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
     let export_dir = work.path().join("wechat-export");
-    println!("1. Generating a sample chat export ({} messages, media, unicode names) in {}", a.messages, export_dir.display());
-    let spec = ExportSpec { messages: a.messages, ..ExportSpec::small() };
+    println!(
+        "1. Generating a sample chat export ({} messages, media, unicode names) in {}",
+        a.messages,
+        export_dir.display()
+    );
+    let spec = ExportSpec {
+        messages: a.messages,
+        ..ExportSpec::small()
+    };
     let facts = generate_export(&export_dir, &spec)?;
     let db_size = std::fs::metadata(&facts.database)?.len();
-    println!("   message database: {} ({} messages, 4 KiB SQLite pages)", bytes(db_size), facts.messages);
+    println!(
+        "   message database: {} ({} messages, 4 KiB SQLite pages)",
+        bytes(db_size),
+        facts.messages
+    );
 
     let target = Target::resolve(cli)?;
     let (repo, recovery) = open_or_create(cli, &target)?;
@@ -40,9 +63,17 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
     }
 
     let view = ProgressView::new(cli.quiet);
-    let opts = BackupOptions { tags: vec!["demo".into()], ..Default::default() };
+    let opts = BackupOptions {
+        tags: vec!["demo".into()],
+        ..Default::default()
+    };
     let t = Instant::now();
-    let first = repo.backup(std::slice::from_ref(&export_dir), &opts, Some(&view), cancel)?;
+    let first = repo.backup(
+        std::slice::from_ref(&export_dir),
+        &opts,
+        Some(&view),
+        cancel,
+    )?;
     view.finish();
     let s = &first.snapshot.summary;
     println!(
@@ -57,7 +88,12 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
     let added = a.messages / 100;
     let total = add_day(&facts, added, 2, 1)?;
     let t = Instant::now();
-    let second = repo.backup(std::slice::from_ref(&export_dir), &opts, Some(&view), cancel)?;
+    let second = repo.backup(
+        std::slice::from_ref(&export_dir),
+        &opts,
+        Some(&view),
+        cancel,
+    )?;
     view.finish();
     let s2 = &second.snapshot.summary;
     println!(
@@ -69,9 +105,21 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
     );
 
     let snaps = repo.snapshots()?;
-    println!("5. The repository holds {} snapshot(s); the newest:", snaps.len());
+    println!(
+        "5. The repository holds {} snapshot(s); the newest:",
+        snaps.len()
+    );
     for sn in snaps.iter().rev().take(2) {
-        println!("   {}  {}  {}  {} files  {}", sn.id.short(), sn.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"), sn.host, sn.summary.files, bytes(sn.summary.bytes));
+        println!(
+            "   {}  {}  {}  {} files  {}",
+            sn.id.short(),
+            sn.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
+            sn.host,
+            sn.summary.files,
+            bytes(sn.summary.bytes)
+        );
     }
 
     let report = repo.check(ReadData::All, None, cancel)?;
@@ -84,11 +132,20 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
     println!("6. check --read-data: read back {} packs ({}), every blob authenticated and hashed: no errors", report.packs_read, bytes(report.bytes_read));
 
     let restore_dir = work.path().join("restored");
-    let r = repo.restore(&second.snapshot, &restore_dir, &RestoreOptions::default(), None, cancel)?;
+    let r = repo.restore(
+        &second.snapshot,
+        &restore_dir,
+        &RestoreOptions::default(),
+        None,
+        cancel,
+    )?;
     let restored_root = restore_dir.join("wechat-export");
     let diffs = compare_trees(&export_dir, &restored_root)?;
     if !diffs.is_empty() {
-        bail!("restored files differ from the originals:\n{}", diffs.join("\n"));
+        bail!(
+            "restored files differ from the originals:\n{}",
+            diffs.join("\n")
+        );
     }
     let restored_messages = count_messages(&restored_root.join("db").join("EnMicroMsg.db"))?;
     println!(

@@ -53,7 +53,9 @@ fn main() -> ExitCode {
         (_, 1) => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).format_timestamp(None).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
 
     let cancel = CancelToken::new();
     {

@@ -74,7 +74,10 @@ impl ProgressListener for ProgressView {
                     return;
                 }
                 *last = Some(Instant::now());
-                let eta = p.eta_secs.map(|s| format!(", eta {s}s")).unwrap_or_default();
+                let eta = p
+                    .eta_secs
+                    .map(|s| format!(", eta {s}s"))
+                    .unwrap_or_default();
                 eprintln!(
                     "{:?}: {}/{} files, {} of {} ({}/s{eta})",
                     p.phase,

@@ -22,7 +22,11 @@ impl Env {
     fn new() -> Env {
         let home = tempfile::tempdir().unwrap();
         let path = home.path().to_path_buf();
-        Env { repo: path.join("repo"), home: path, _home: home }
+        Env {
+            repo: path.join("repo"),
+            home: path,
+            _home: home,
+        }
     }
 
     /// A command with an isolated data directory, the test repository and password.
@@ -45,7 +49,12 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "chatvault {args:?} failed ({:?}):\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chatvault {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -56,7 +65,15 @@ impl Env {
     }
 
     fn init(&self) {
-        self.ok(&["init", "--kdf-memory-mib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]);
+        self.ok(&[
+            "init",
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+            "--pack-size-mib",
+            "1",
+        ]);
     }
 }
 
@@ -77,11 +94,22 @@ fn exit_codes_json_and_the_everyday_commands() {
     assert_eq!(code(&env.run(&["frobnicate"])), 2);
 
     env.init();
-    let wrong = env.cmd(&["snapshots"]).env("CHATVAULT_PASSWORD", "not it").output().unwrap();
+    let wrong = env
+        .cmd(&["snapshots"])
+        .env("CHATVAULT_PASSWORD", "not it")
+        .output()
+        .unwrap();
     assert_eq!(code(&wrong), 12);
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
 
-    let b = env.json(&["backup", data.to_str().unwrap(), "--tag", "daily", "--host", "pixel-8"]);
+    let b = env.json(&[
+        "backup",
+        data.to_str().unwrap(),
+        "--tag",
+        "daily",
+        "--host",
+        "pixel-8",
+    ]);
     assert_eq!(b["summary"]["files"], 15);
     let snaps = env.json(&["snapshots"]);
     assert_eq!(snaps.as_array().unwrap().len(), 1);
@@ -91,12 +119,21 @@ fn exit_codes_json_and_the_everyday_commands() {
 
     // Restore a subset by id prefix, and everything by `latest`.
     let part = env.home.join("part");
-    env.ok(&["restore", &short[..6], "--target", part.to_str().unwrap(), "--include", "export/db"]);
+    env.ok(&[
+        "restore",
+        &short[..6],
+        "--target",
+        part.to_str().unwrap(),
+        "--include",
+        "export/db",
+    ]);
     assert!(part.join("export/db/EnMicroMsg.db").exists());
     assert!(!part.join("export/media").exists());
     let all = env.home.join("all");
     env.ok(&["restore", "latest", "--target", all.to_str().unwrap()]);
-    assert!(compare_trees(&data, &all.join("export")).unwrap().is_empty());
+    assert!(compare_trees(&data, &all.join("export"))
+        .unwrap()
+        .is_empty());
     assert_eq!(code(&env.run(&["restore", "ffffffff", "--target", "x"])), 1);
 
     let report = env.json(&["check", "--read-data-subset", "50"]);
@@ -109,7 +146,11 @@ fn exit_codes_json_and_the_everyday_commands() {
     let forget = env.json(&["forget", "--keep-last", "1", "--prune"]);
     assert_eq!(forget["removed"], 1);
     assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 1);
-    assert_eq!(code(&env.run(&["forget"])), 1, "forget without a policy is refused");
+    assert_eq!(
+        code(&env.run(&["forget"])),
+        1,
+        "forget without a policy is refused"
+    );
     env.ok(&["check", "--read-data"]);
 }
 
@@ -132,19 +173,42 @@ fn embedded_default_repository_needs_no_setup() {
     let env = Env::new();
     let data = env.home.join("chats");
     random_files(&data, 3, 10_000, 3).unwrap();
-    let backup = env.cmd(&["backup", data.to_str().unwrap()]).env_remove("CHATVAULT_REPO").env_remove("CHATVAULT_PASSWORD").output().unwrap();
-    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    let backup = env
+        .cmd(&["backup", data.to_str().unwrap()])
+        .env_remove("CHATVAULT_REPO")
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
     let default = env.home.join("xdg/chatvault/repository");
-    assert!(String::from_utf8_lossy(&backup.stdout).contains(default.to_str().unwrap()), "the location is printed");
-    assert!(String::from_utf8_lossy(&backup.stderr).contains("Recovery key"), "the recovery key is shown once");
+    assert!(
+        String::from_utf8_lossy(&backup.stdout).contains(default.to_str().unwrap()),
+        "the location is printed"
+    );
+    assert!(
+        String::from_utf8_lossy(&backup.stderr).contains("Recovery key"),
+        "the recovery key is shown once"
+    );
     assert!(default.join("config").exists());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(env.home.join("xdg/chatvault/repository.password")).unwrap().permissions().mode();
+        let mode = fs::metadata(env.home.join("xdg/chatvault/repository.password"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the stored password is private");
     }
-    let list = env.cmd(&["snapshots", "--json"]).env_remove("CHATVAULT_REPO").env_remove("CHATVAULT_PASSWORD").output().unwrap();
+    let list = env
+        .cmd(&["snapshots", "--json"])
+        .env_remove("CHATVAULT_REPO")
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
     assert!(list.status.success());
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
@@ -153,21 +217,70 @@ fn embedded_default_repository_needs_no_setup() {
 #[test]
 fn key_management_and_recovery_key() {
     let env = Env::new();
-    let init: Value = serde_json::from_str(&env.ok(&["init", "--kdf-memory-mib", "8", "--kdf-iterations", "1", "--json"])).unwrap();
+    let init: Value = serde_json::from_str(&env.ok(&[
+        "init",
+        "--kdf-memory-mib",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
     let recovery = init["recovery_key"].as_str().unwrap().to_string();
-    env.cmd(&["key", "add", "--label", "tablet", "--kdf-memory-mib", "8", "--kdf-iterations", "1"]).env("CHATVAULT_NEW_PASSWORD", "tablet pw").status().unwrap();
+    env.cmd(&[
+        "key",
+        "add",
+        "--label",
+        "tablet",
+        "--kdf-memory-mib",
+        "8",
+        "--kdf-iterations",
+        "1",
+    ])
+    .env("CHATVAULT_NEW_PASSWORD", "tablet pw")
+    .status()
+    .unwrap();
     assert_eq!(env.json(&["key", "list"]).as_array().unwrap().len(), 3);
-    let ok = |pw: &str| env.cmd(&["snapshots"]).env("CHATVAULT_PASSWORD", pw).output().unwrap();
+    let ok = |pw: &str| {
+        env.cmd(&["snapshots"])
+            .env("CHATVAULT_PASSWORD", pw)
+            .output()
+            .unwrap()
+    };
     assert!(ok("tablet pw").status.success());
-    assert!(ok(&recovery).status.success(), "the recovery key opens the repository");
-    let passwd = env.cmd(&["key", "passwd", "--kdf-memory-mib", "8", "--kdf-iterations", "1"]).env("CHATVAULT_NEW_PASSWORD", "changed").output().unwrap();
+    assert!(
+        ok(&recovery).status.success(),
+        "the recovery key opens the repository"
+    );
+    let passwd = env
+        .cmd(&[
+            "key",
+            "passwd",
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+        ])
+        .env("CHATVAULT_NEW_PASSWORD", "changed")
+        .output()
+        .unwrap();
     assert!(passwd.status.success());
     assert_eq!(code(&ok(PW)), 12, "the old password no longer opens it");
     assert!(ok("changed").status.success());
-    let newkey = env.cmd(&["key", "recovery", "--json"]).env("CHATVAULT_PASSWORD", "changed").output().unwrap();
+    let newkey = env
+        .cmd(&["key", "recovery", "--json"])
+        .env("CHATVAULT_PASSWORD", "changed")
+        .output()
+        .unwrap();
     let newkey: Value = serde_json::from_slice(&newkey.stdout).unwrap();
-    assert_eq!(code(&ok(&recovery)), 12, "the old recovery key was replaced");
-    assert!(ok(newkey["recovery_key"].as_str().unwrap()).status.success());
+    assert_eq!(
+        code(&ok(&recovery)),
+        12,
+        "the old recovery key was replaced"
+    );
+    assert!(ok(newkey["recovery_key"].as_str().unwrap())
+        .status
+        .success());
 }
 
 fn pack_names(repo: &Path) -> Vec<String> {
@@ -198,28 +311,52 @@ fn kill_9_during_backup_loses_nothing_and_the_next_run_resumes() {
     println!("kill points seed {seed}");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     for round in 0..6 {
-        let mut child: Child = env.cmd(&["backup", "-q", big.to_str().unwrap()]).spawn().unwrap();
+        let mut child: Child = env
+            .cmd(&["backup", "-q", big.to_str().unwrap()])
+            .spawn()
+            .unwrap();
         let wait = rng.random_range(50..1500);
         std::thread::sleep(Duration::from_millis(wait));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
-        println!("round {round}: killed after {wait} ms ({status:?}), {} packs on disk", pack_names(&env.repo).len());
+        println!(
+            "round {round}: killed after {wait} ms ({status:?}), {} packs on disk",
+            pack_names(&env.repo).len()
+        );
         // Every earlier snapshot is intact and the repository checks clean.
         let check = env.run(&["check", "--read-data"]);
-        assert!(check.status.success(), "round {round}: {}", String::from_utf8_lossy(&check.stderr));
+        assert!(
+            check.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
         let out = env.home.join(format!("restore-{round}"));
-        let first = env.json(&["snapshots"])[0]["id"].as_str().unwrap().to_string();
+        let first = env.json(&["snapshots"])[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         env.ok(&["restore", &first, "--target", out.to_str().unwrap()]);
-        assert!(compare_trees(&earlier, &out.join("earlier")).unwrap().is_empty());
+        assert!(compare_trees(&earlier, &out.join("earlier"))
+            .unwrap()
+            .is_empty());
     }
     let before = pack_names(&env.repo);
     let resumed = env.json(&["backup", big.to_str().unwrap()]);
     let stored = resumed["summary"]["bytes_stored"].as_u64().unwrap();
     let after = pack_names(&env.repo);
-    println!("resumed backup stored {stored} bytes; {} packs existed before it", before.len());
-    assert!(before.iter().all(|p| after.contains(p)), "finished packs are kept");
+    println!(
+        "resumed backup stored {stored} bytes; {} packs existed before it",
+        before.len()
+    );
+    assert!(
+        before.iter().all(|p| after.contains(p)),
+        "finished packs are kept"
+    );
     if before.len() > 2 {
-        assert!(stored < 150 * 1024 * 1024, "finished packs were reused, not uploaded again");
+        assert!(
+            stored < 150 * 1024 * 1024,
+            "finished packs were reused, not uploaded again"
+        );
     }
     env.ok(&["check", "--read-data"]);
     let out = env.home.join("final");
@@ -234,12 +371,21 @@ fn ctrl_c_cancels_with_exit_code_130_and_leaves_a_valid_repository() {
     env.init();
     let big = env.home.join("big");
     random_files(&big, 100, 1024 * 1024, 4).unwrap();
-    let child = env.cmd(&["backup", big.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = env
+        .cmd(&["backup", big.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert!(matches!(code(&out), 130 | 0), "exit code {:?}", out.status.code());
+    assert!(
+        matches!(code(&out), 130 | 0),
+        "exit code {:?}",
+        out.status.code()
+    );
     env.ok(&["check", "--read-data"]);
 }
 
@@ -253,7 +399,10 @@ fn run_measured(cmd: Command) -> (i32, u64) {
     let time = Path::new("/usr/bin/time");
     assert!(time.exists(), "GNU time is needed to measure peak memory: install the Debian package `time` (the test script does)");
     let mut m = Command::new(time);
-    m.arg("-f").arg("peak-rss-kib %M").arg(cmd.get_program()).args(cmd.get_args());
+    m.arg("-f")
+        .arg("peak-rss-kib %M")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => m.env(k, v),
@@ -262,7 +411,12 @@ fn run_measured(cmd: Command) -> (i32, u64) {
     }
     let out = m.stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let rss = stderr.lines().rev().find_map(|l| l.strip_prefix("peak-rss-kib ")).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("no measurement in {stderr}"));
+    let rss = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no measurement in {stderr}"));
     (out.status.code().unwrap_or(-1), rss)
 }
 
@@ -273,7 +427,15 @@ fn backup_and_restore_stay_under_64_mib_of_memory() {
     // Default settings: 32 MiB Argon2id, 8 MiB packs, one worker per core.
     env.ok(&["init"]);
     let data = env.home.join("export");
-    generate_export(&data, &ExportSpec { messages: 400_000, media_files: 0, ..ExportSpec::small() }).unwrap();
+    generate_export(
+        &data,
+        &ExportSpec {
+            messages: 400_000,
+            media_files: 0,
+            ..ExportSpec::small()
+        },
+    )
+    .unwrap();
     random_files(&data.join("media"), 300, 1024 * 1024, 5).unwrap();
     let size: u64 = walk_size(&data);
     let (code, rss) = run_measured(env.cmd(&["backup", "-q", data.to_str().unwrap()]));
@@ -281,20 +443,26 @@ fn backup_and_restore_stay_under_64_mib_of_memory() {
     println!("backup of {} MiB: peak RSS {} MiB", size >> 20, rss >> 10);
     assert!(rss < 64 * 1024, "backup peak RSS {rss} KiB");
     let out = env.home.join("out");
-    let (code, rss) = run_measured(env.cmd(&["restore", "-q", "latest", "--target", out.to_str().unwrap()]));
+    let (code, rss) =
+        run_measured(env.cmd(&["restore", "-q", "latest", "--target", out.to_str().unwrap()]));
     assert_eq!(code, 0);
     println!("restore of {} MiB: peak RSS {} MiB", size >> 20, rss >> 10);
     assert!(rss < 64 * 1024, "restore peak RSS {rss} KiB");
     let (code, rss) = run_measured(env.cmd(&["check", "-q", "--read-data"]));
     assert_eq!(code, 0);
     println!("check --read-data: peak RSS {} MiB", rss >> 10);
-    assert!(compare_trees(&data, &out.join("export")).unwrap().is_empty());
+    assert!(compare_trees(&data, &out.join("export"))
+        .unwrap()
+        .is_empty());
 }
 
 fn walk_size(p: &Path) -> u64 {
     let m = fs::symlink_metadata(p).unwrap();
     if m.is_dir() {
-        fs::read_dir(p).unwrap().map(|e| walk_size(&e.unwrap().path())).sum()
+        fs::read_dir(p)
+            .unwrap()
+            .map(|e| walk_size(&e.unwrap().path()))
+            .sum()
     } else {
         m.len()
     }
@@ -303,9 +471,18 @@ fn walk_size(p: &Path) -> u64 {
 #[test]
 fn demo_runs_end_to_end() {
     let env = Env::new();
-    let out = env.cmd(&["demo", "--messages", "3000"]).env_remove("CHATVAULT_REPO").env_remove("CHATVAULT_PASSWORD").output().unwrap();
+    let out = env
+        .cmd(&["demo", "--messages", "3000"])
+        .env_remove("CHATVAULT_REPO")
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("byte-identical"), "{text}");
     assert!(env.home.join("xdg/chatvault/repository/config").exists());
 }

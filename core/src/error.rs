@@ -80,11 +80,18 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn corrupt(object: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Corrupt { object: object.into(), reason: reason.into() }
+        Error::Corrupt {
+            object: object.into(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 

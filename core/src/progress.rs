@@ -98,7 +98,16 @@ impl<'a> Tracker<'a> {
             listener,
             started: Instant::now(),
             last: None,
-            p: Progress { phase, files_done: 0, files_total: 0, bytes_done: 0, bytes_total: 0, current: String::new(), bytes_per_sec: 0.0, eta_secs: None },
+            p: Progress {
+                phase,
+                files_done: 0,
+                files_total: 0,
+                bytes_done: 0,
+                bytes_total: 0,
+                current: String::new(),
+                bytes_per_sec: 0.0,
+                eta_secs: None,
+            },
         }
     }
 
@@ -112,14 +121,25 @@ impl<'a> Tracker<'a> {
     pub fn report(&mut self, force: bool) {
         let Some(l) = self.listener else { return };
         let now = Instant::now();
-        if !force && self.last.is_some_and(|t| now.duration_since(t) < Duration::from_millis(100)) {
+        if !force
+            && self
+                .last
+                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+        {
             return;
         }
         self.last = Some(now);
         let secs = now.duration_since(self.started).as_secs_f64();
-        self.p.bytes_per_sec = if secs > 0.0 { self.p.bytes_done as f64 / secs } else { 0.0 };
-        self.p.eta_secs = (self.p.bytes_per_sec > 0.0 && self.p.bytes_total >= self.p.bytes_done && secs > 1.0)
-            .then(|| ((self.p.bytes_total - self.p.bytes_done) as f64 / self.p.bytes_per_sec) as u64);
+        self.p.bytes_per_sec = if secs > 0.0 {
+            self.p.bytes_done as f64 / secs
+        } else {
+            0.0
+        };
+        self.p.eta_secs =
+            (self.p.bytes_per_sec > 0.0 && self.p.bytes_total >= self.p.bytes_done && secs > 1.0)
+                .then(|| {
+                    ((self.p.bytes_total - self.p.bytes_done) as f64 / self.p.bytes_per_sec) as u64
+                });
         l.on_progress(&self.p);
     }
 }

@@ -32,7 +32,13 @@ pub struct ExportSpec {
 impl ExportSpec {
     /// About 2 MiB: quick demos and tests.
     pub fn small() -> Self {
-        ExportSpec { messages: 5_000, conversations: 12, media_files: 12, media_avg_bytes: 100 * 1024, seed: 7 }
+        ExportSpec {
+            messages: 5_000,
+            conversations: 12,
+            media_files: 12,
+            media_avg_bytes: 100 * 1024,
+            seed: 7,
+        }
     }
 
     /// An export of roughly `mib` MiB, 40 % database and 60 % media, like real ones.
@@ -41,7 +47,13 @@ impl ExportSpec {
         // About 230 bytes of database (rows + indexes) per message.
         let messages = (bytes * 4 / 10 / 230).max(100);
         let media_avg_bytes = 512 * 1024;
-        ExportSpec { messages, conversations: 50.max(messages / 5000), media_files: (bytes * 6 / 10 / media_avg_bytes).max(1), media_avg_bytes, seed: 7 }
+        ExportSpec {
+            messages,
+            conversations: 50.max(messages / 5000),
+            media_files: (bytes * 6 / 10 / media_avg_bytes).max(1),
+            media_avg_bytes,
+            seed: 7,
+        }
     }
 }
 
@@ -59,13 +71,47 @@ pub struct ExportFacts {
 }
 
 const WORDS: &[&str] = &[
-    "你好", "今天", "晚上", "一起", "吃饭", "好的", "明天见", "哈哈哈", "收到", "谢谢", "周末", "电影", "开会", "妈妈", "回家", "hello", "ok", "see you", "lunch?", "😂", "👍", "🎉", "❤️",
-    "on my way", "call me", "图片", "语音", "红包", "转账", "地址", "北京", "上海", "微信",
+    "你好",
+    "今天",
+    "晚上",
+    "一起",
+    "吃饭",
+    "好的",
+    "明天见",
+    "哈哈哈",
+    "收到",
+    "谢谢",
+    "周末",
+    "电影",
+    "开会",
+    "妈妈",
+    "回家",
+    "hello",
+    "ok",
+    "see you",
+    "lunch?",
+    "😂",
+    "👍",
+    "🎉",
+    "❤️",
+    "on my way",
+    "call me",
+    "图片",
+    "语音",
+    "红包",
+    "转账",
+    "地址",
+    "北京",
+    "上海",
+    "微信",
 ];
 
 fn sentence(rng: &mut SmallRng) -> String {
     let n = rng.random_range(1..12);
-    (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ")
+    (0..n)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn open_db(path: &Path) -> io::Result<Connection> {
@@ -86,14 +132,25 @@ fn create_schema(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-fn insert_messages(db: &mut Connection, rng: &mut SmallRng, conversations: u64, first_id: u64, count: u64, start_time: i64) -> rusqlite::Result<()> {
+fn insert_messages(
+    db: &mut Connection,
+    rng: &mut SmallRng,
+    conversations: u64,
+    first_id: u64,
+    count: u64,
+    start_time: i64,
+) -> rusqlite::Result<()> {
     let tx = db.transaction()?;
     {
         let mut st = tx.prepare("INSERT INTO message (msgId, msgSvrId, type, isSend, createTime, talker, content, imgPath) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
         for i in 0..count {
             let talker = format!("wxid_{:08x}", rng.random_range(0..conversations) * 7919);
             let kind = if rng.random_range(0..10) == 0 { 3 } else { 1 };
-            let img = if kind == 3 { Some(format!("THUMBNAIL_DIRPATH://th_{:016x}", rng.next_u64())) } else { None };
+            let img = if kind == 3 {
+                Some(format!("THUMBNAIL_DIRPATH://th_{:016x}", rng.next_u64()))
+            } else {
+                None
+            };
             st.execute(params![
                 (first_id + i) as i64,
                 rng.next_u64() as i64 >> 1,
@@ -118,7 +175,9 @@ fn write_media(dir: &Path, rng: &mut SmallRng, n: u64, avg: u64, tag: &str) -> i
         };
         let d = dir.join("media").join(sub);
         fs::create_dir_all(&d)?;
-        let size = rng.random_range(avg / 2..=avg + avg / 2).max(magic.len() as u64) as usize;
+        let size = rng
+            .random_range(avg / 2..=avg + avg / 2)
+            .max(magic.len() as u64) as usize;
         let mut data = vec![0u8; size];
         rng.fill_bytes(&mut data);
         data[..magic.len()].copy_from_slice(magic);
@@ -142,19 +201,43 @@ pub fn generate_export(dir: &Path, spec: &ExportSpec) -> io::Result<ExportFacts>
         for c in 0..spec.conversations {
             tx.execute(
                 "INSERT INTO rcontact (username, nickname, conRemark, type) VALUES (?1, ?2, ?3, 3)",
-                params![format!("wxid_{:08x}", c * 7919), format!("联系人 {c} 🌸"), if c % 3 == 0 { format!("同事{c}") } else { String::new() }],
+                params![
+                    format!("wxid_{:08x}", c * 7919),
+                    format!("联系人 {c} 🌸"),
+                    if c % 3 == 0 {
+                        format!("同事{c}")
+                    } else {
+                        String::new()
+                    }
+                ],
             )
             .map_err(io::Error::other)?;
         }
         tx.commit().map_err(io::Error::other)?;
     }
-    insert_messages(&mut db, &mut rng, spec.conversations, 1, spec.messages, 1_700_000_000).map_err(io::Error::other)?;
+    insert_messages(
+        &mut db,
+        &mut rng,
+        spec.conversations,
+        1,
+        spec.messages,
+        1_700_000_000,
+    )
+    .map_err(io::Error::other)?;
     drop(db);
     write_media(dir, &mut rng, spec.media_files, spec.media_avg_bytes, "m")?;
     fs::create_dir_all(dir.join("文件 Files"))?;
-    fs::write(dir.join("文件 Files").join("会议纪要 — notes ✓.txt"), "周一 10:00 开会\nMonday 10:00 meeting\n".repeat(50))?;
+    fs::write(
+        dir.join("文件 Files").join("会议纪要 — notes ✓.txt"),
+        "周一 10:00 开会\nMonday 10:00 meeting\n".repeat(50),
+    )?;
     fs::write(dir.join("empty.txt"), b"")?;
-    Ok(ExportFacts { root: dir.to_path_buf(), database, messages: spec.messages, media_files: spec.media_files })
+    Ok(ExportFacts {
+        root: dir.to_path_buf(),
+        database,
+        messages: spec.messages,
+        media_files: spec.media_files,
+    })
 }
 
 /// A day of use: `messages` new rows (spread over every conversation, so the indexes change
@@ -162,19 +245,43 @@ pub fn generate_export(dir: &Path, spec: &ExportSpec) -> io::Result<ExportFacts>
 pub fn add_day(facts: &ExportFacts, messages: u64, media_files: u64, seed: u64) -> io::Result<u64> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut db = open_db(&facts.database)?;
-    let conversations: u64 = db.query_row("SELECT count(*) FROM rcontact", [], |r| r.get::<_, i64>(0)).map_err(io::Error::other)? as u64;
-    let next: i64 = db.query_row("SELECT coalesce(max(msgId), 0) + 1 FROM message", [], |r| r.get(0)).map_err(io::Error::other)?;
-    insert_messages(&mut db, &mut rng, conversations.max(1), next as u64, messages, 1_760_000_000 + seed as i64 * 86_400).map_err(io::Error::other)?;
-    let total: i64 = db.query_row("SELECT count(*) FROM message", [], |r| r.get(0)).map_err(io::Error::other)?;
+    let conversations: u64 = db
+        .query_row("SELECT count(*) FROM rcontact", [], |r| r.get::<_, i64>(0))
+        .map_err(io::Error::other)? as u64;
+    let next: i64 = db
+        .query_row("SELECT coalesce(max(msgId), 0) + 1 FROM message", [], |r| {
+            r.get(0)
+        })
+        .map_err(io::Error::other)?;
+    insert_messages(
+        &mut db,
+        &mut rng,
+        conversations.max(1),
+        next as u64,
+        messages,
+        1_760_000_000 + seed as i64 * 86_400,
+    )
+    .map_err(io::Error::other)?;
+    let total: i64 = db
+        .query_row("SELECT count(*) FROM message", [], |r| r.get(0))
+        .map_err(io::Error::other)?;
     drop(db);
-    write_media(&facts.root, &mut rng, media_files, 256 * 1024, &format!("d{seed}-"))?;
+    write_media(
+        &facts.root,
+        &mut rng,
+        media_files,
+        256 * 1024,
+        &format!("d{seed}-"),
+    )?;
     Ok(total as u64)
 }
 
 /// Counts the messages in a database (to check a restored copy opens and is complete).
 pub fn count_messages(database: &Path) -> io::Result<u64> {
     let db = open_db(database)?;
-    let n: i64 = db.query_row("SELECT count(*) FROM message", [], |r| r.get(0)).map_err(io::Error::other)?;
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM message", [], |r| r.get(0))
+        .map_err(io::Error::other)?;
     Ok(n as u64)
 }
 
@@ -182,7 +289,17 @@ pub fn count_messages(database: &Path) -> io::Result<u64> {
 /// medium files of random or repetitive content. Returns the number of files.
 pub fn random_tree(dir: &Path, seed: u64, files: usize) -> io::Result<usize> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let names = ["a", "数据", "Ünïcødé", "emoji 😀", "space name", "x.y.z", ".hidden", "ক", "очень"];
+    let names = [
+        "a",
+        "数据",
+        "Ünïcødé",
+        "emoji 😀",
+        "space name",
+        "x.y.z",
+        ".hidden",
+        "ক",
+        "очень",
+    ];
     let mut dirs = vec![dir.to_path_buf()];
     fs::create_dir_all(dir)?;
     for i in 0..files {
@@ -231,7 +348,9 @@ pub fn compare_trees(expected: &Path, actual: &Path) -> io::Result<Vec<String>> 
 
 fn compare_dir(a: &Path, b: &Path, diffs: &mut Vec<String>) -> io::Result<()> {
     let list = |p: &Path| -> io::Result<Vec<std::ffi::OsString>> {
-        let mut v: Vec<_> = fs::read_dir(p)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+        let mut v: Vec<_> = fs::read_dir(p)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()?;
         v.sort();
         Ok(v)
     };

@@ -7,19 +7,30 @@ use std::time::{Duration, Instant};
 
 use chatvault_core::storage::{LocalStorage, Storage};
 use chatvault_core::{
-    BackupOptions, BlobKind, CancelToken, Error, InitOptions, KdfParams, Phase, Progress, ProgressListener, PruneOptions, ReadData, Repository, RestoreOptions, RetentionPolicy, Secret,
+    BackupOptions, BlobKind, CancelToken, Error, InitOptions, KdfParams, Phase, Progress,
+    ProgressListener, PruneOptions, ReadData, Repository, RestoreOptions, RetentionPolicy, Secret,
 };
-use chatvault_fixtures::{add_day, compare_trees, generate_export, random_files, random_tree, ExportSpec};
+use chatvault_fixtures::{
+    add_day, compare_trees, generate_export, random_files, random_tree, ExportSpec,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 
 fn fast_kdf() -> KdfParams {
-    KdfParams { memory_kib: 8 * 1024, iterations: 1, parallelism: 1 }
+    KdfParams {
+        memory_kib: 8 * 1024,
+        iterations: 1,
+        parallelism: 1,
+    }
 }
 
 fn new_repo(dir: &Path) -> Repository {
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
-    let opts = InitOptions { kdf: fast_kdf(), pack_size: 1024 * 1024, recovery_key: false };
+    let opts = InitOptions {
+        kdf: fast_kdf(),
+        pack_size: 1024 * 1024,
+        recovery_key: false,
+    };
     Repository::init(storage, PASSWORD, &opts).unwrap().0
 }
 
@@ -28,21 +39,37 @@ fn open(dir: &Path, pw: &str) -> chatvault_core::Result<Repository> {
 }
 
 fn backup(repo: &Repository, path: &Path) -> chatvault_core::Snapshot {
-    let r = repo.backup(&[path.to_path_buf()], &BackupOptions::default(), None, &CancelToken::new()).unwrap();
+    let r = repo
+        .backup(
+            &[path.to_path_buf()],
+            &BackupOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     r.snapshot
 }
 
 fn restore_and_compare(repo: &Repository, snap: &chatvault_core::Snapshot, original: &Path) {
     let out = tempfile::tempdir().unwrap();
-    repo.restore(snap, out.path(), &RestoreOptions::default(), None, &CancelToken::new()).unwrap();
+    repo.restore(
+        snap,
+        out.path(),
+        &RestoreOptions::default(),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let name = original.file_name().unwrap();
     let diffs = compare_trees(original, &out.path().join(name)).unwrap();
     assert!(diffs.is_empty(), "restore differs: {diffs:#?}");
 }
 
 fn assert_check_clean(repo: &Repository) {
-    let report = repo.check(ReadData::All, None, &CancelToken::new()).unwrap();
+    let report = repo
+        .check(ReadData::All, None, &CancelToken::new())
+        .unwrap();
     assert!(report.is_ok(), "check found errors: {:#?}", report.errors);
 }
 
@@ -58,7 +85,11 @@ fn random_trees_round_trip_byte_identical() {
         fs::set_permissions(root.join("script.sh"), fs::Permissions::from_mode(0o750)).unwrap();
         std::os::unix::fs::symlink("script.sh", root.join("link")).unwrap();
     }
-    filetime::set_file_mtime(root.join("empty.txt").parent().unwrap(), filetime::FileTime::from_unix_time(1_500_000_000, 123)).ok();
+    filetime::set_file_mtime(
+        root.join("empty.txt").parent().unwrap(),
+        filetime::FileTime::from_unix_time(1_500_000_000, 123),
+    )
+    .ok();
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(repo_dir.path());
     let snap = backup(&repo, &root);
@@ -66,8 +97,15 @@ fn random_trees_round_trip_byte_identical() {
     restore_and_compare(&repo, &snap, &root);
     // The same data backed up again with other thread counts yields the very same tree.
     for threads in [1, 2] {
-        let opts = BackupOptions { threads, force_read: true, ..Default::default() };
-        let again = repo.backup(&[root.clone()], &opts, None, &CancelToken::new()).unwrap().snapshot;
+        let opts = BackupOptions {
+            threads,
+            force_read: true,
+            ..Default::default()
+        };
+        let again = repo
+            .backup(&[root.clone()], &opts, None, &CancelToken::new())
+            .unwrap()
+            .snapshot;
         assert_eq!(again.tree, snap.tree);
         assert_eq!(again.summary.blobs_added, 0, "nothing new to store");
     }
@@ -84,7 +122,11 @@ fn multi_gigabyte_sparse_file_round_trips_sparse() {
         use std::io::{Seek, SeekFrom, Write};
         let mut f = fs::File::create(root.join("sparse.db")).unwrap();
         f.set_len(size).unwrap();
-        for (at, text) in [(0u64, &b"head"[..]), (size / 2, b"middle"), (size - 4, b"tail")] {
+        for (at, text) in [
+            (0u64, &b"head"[..]),
+            (size / 2, b"middle"),
+            (size - 4, b"tail"),
+        ] {
             f.seek(SeekFrom::Start(at)).unwrap();
             f.write_all(text).unwrap();
         }
@@ -95,16 +137,30 @@ fn multi_gigabyte_sparse_file_round_trips_sparse() {
     let snap = backup(&repo, &root);
     assert_eq!(snap.summary.bytes, size);
     let stats = repo.stats().unwrap();
-    assert!(stats.stored_bytes < 2 * 1024 * 1024, "zeros deduplicate and compress: {} stored", stats.stored_bytes);
+    assert!(
+        stats.stored_bytes < 2 * 1024 * 1024,
+        "zeros deduplicate and compress: {} stored",
+        stats.stored_bytes
+    );
     let out = tempfile::tempdir().unwrap();
-    repo.restore(&snap, out.path(), &RestoreOptions::default(), None, &CancelToken::new()).unwrap();
+    repo.restore(
+        &snap,
+        out.path(),
+        &RestoreOptions::default(),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let restored = out.path().join("big/sparse.db");
     assert_eq!(fs::metadata(&restored).unwrap().len(), size);
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let allocated = fs::metadata(&restored).unwrap().blocks() * 512;
-        assert!(allocated < size / 100, "restored file is sparse ({allocated} bytes allocated)");
+        assert!(
+            allocated < size / 100,
+            "restored file is sparse ({allocated} bytes allocated)"
+        );
     }
     {
         use std::io::{Read, Seek, SeekFrom};
@@ -117,19 +173,32 @@ fn multi_gigabyte_sparse_file_round_trips_sparse() {
         f.read_exact(&mut buf[..4]).unwrap();
         assert_eq!(&buf[..4], b"tail");
     }
-    assert_eq!(fs::metadata(out.path().join("big/zero-bytes")).unwrap().len(), 0);
+    assert_eq!(
+        fs::metadata(out.path().join("big/zero-bytes"))
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 /// Bytes of pages that differ between two versions of a database (new pages included).
 fn changed_page_bytes(old: &[u8], new: &[u8], page: usize) -> u64 {
-    new.chunks(page).enumerate().filter(|(i, p)| old.get(i * page..(i + 1) * page) != Some(*p)).map(|(_, p)| p.len() as u64).sum()
+    new.chunks(page)
+        .enumerate()
+        .filter(|(i, p)| old.get(i * page..(i + 1) * page) != Some(*p))
+        .map(|(_, p)| p.len() as u64)
+        .sum()
 }
 
 #[test]
 fn sqlite_incremental_backup_stores_only_changed_pages() {
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("export");
-    let spec = ExportSpec { messages: 100_000, media_files: 3, ..ExportSpec::small() };
+    let spec = ExportSpec {
+        messages: 100_000,
+        media_files: 3,
+        ..ExportSpec::small()
+    };
     let facts = generate_export(&root, &spec).unwrap();
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(repo_dir.path());
@@ -151,8 +220,14 @@ fn sqlite_incremental_backup_stores_only_changed_pages() {
     );
     assert!(changed > 0 && changed < after.len() as u64 / 2);
     assert!(added >= changed, "every changed page must be stored");
-    assert!(added <= changed + lists + 64 * 1024, "added {added} bytes for {changed} bytes of changed pages");
-    assert_eq!(snap.summary.files_read, 1, "only the database was read again");
+    assert!(
+        added <= changed + lists + 64 * 1024,
+        "added {added} bytes for {changed} bytes of changed pages"
+    );
+    assert_eq!(
+        snap.summary.files_read, 1,
+        "only the database was read again"
+    );
     restore_and_compare(&repo, &snap, &root);
 }
 
@@ -164,18 +239,34 @@ fn encrypted_database_with_stated_page_size_is_cut_at_pages() {
     let db = fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(repo_dir.path());
-    let opts = BackupOptions { page_sizes: vec![(db.clone(), 1024)], ..Default::default() };
-    repo.backup(&[root.clone()], &opts, None, &CancelToken::new()).unwrap();
+    let opts = BackupOptions {
+        page_sizes: vec![(db.clone(), 1024)],
+        ..Default::default()
+    };
+    repo.backup(&[root.clone()], &opts, None, &CancelToken::new())
+        .unwrap();
     // Rewrite 3 pages in place, as SQLCipher does.
     let mut data = fs::read(&db).unwrap();
     for p in [3usize, 150, 299] {
         data[p * 1024 + 17] ^= 0xFF;
     }
     fs::write(&db, &data).unwrap();
-    let snap = repo.backup(&[root.clone()], &opts, None, &CancelToken::new()).unwrap().snapshot;
-    let data_blobs = repo.blobs().unwrap().iter().filter(|b| b.kind == BlobKind::Data).count();
+    let snap = repo
+        .backup(&[root.clone()], &opts, None, &CancelToken::new())
+        .unwrap()
+        .snapshot;
+    let data_blobs = repo
+        .blobs()
+        .unwrap()
+        .iter()
+        .filter(|b| b.kind == BlobKind::Data)
+        .count();
     assert_eq!(data_blobs, 300 + 3, "300 pages, then 3 rewritten pages");
-    assert!(snap.summary.bytes_added < 3 * 1024 + 2 * 8192 + 4096, "added {}", snap.summary.bytes_added);
+    assert!(
+        snap.summary.bytes_added < 3 * 1024 + 2 * 8192 + 4096,
+        "added {}",
+        snap.summary.bytes_added
+    );
     restore_and_compare(&repo, &snap, &root);
 }
 
@@ -183,21 +274,42 @@ fn encrypted_database_with_stated_page_size_is_cut_at_pages() {
 fn wrong_password_recovery_key_and_password_change() {
     let repo_dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(repo_dir.path()));
-    let opts = InitOptions { kdf: fast_kdf(), recovery_key: true, ..Default::default() };
+    let opts = InitOptions {
+        kdf: fast_kdf(),
+        recovery_key: true,
+        ..Default::default()
+    };
     let (mut repo, recovery) = Repository::init(storage.clone(), PASSWORD, &opts).unwrap();
     let recovery = recovery.unwrap();
-    assert!(matches!(open(repo_dir.path(), "Correct horse battery staple"), Err(Error::WrongPassword)));
+    assert!(matches!(
+        open(repo_dir.path(), "Correct horse battery staple"),
+        Err(Error::WrongPassword)
+    ));
     assert!(open(repo_dir.path(), PASSWORD).is_ok());
-    assert!(Repository::open(storage.clone(), &Secret::RecoveryKey(recovery.clone().into())).is_ok());
-    assert!(open(repo_dir.path(), &recovery.to_uppercase()).is_ok(), "a recovery key typed at the password prompt works");
+    assert!(Repository::open(
+        storage.clone(),
+        &Secret::RecoveryKey(recovery.clone().into())
+    )
+    .is_ok());
+    assert!(
+        open(repo_dir.path(), &recovery.to_uppercase()).is_ok(),
+        "a recovery key typed at the password prompt works"
+    );
     repo.change_password("new password", fast_kdf()).unwrap();
-    assert!(matches!(open(repo_dir.path(), PASSWORD), Err(Error::WrongPassword)));
+    assert!(matches!(
+        open(repo_dir.path(), PASSWORD),
+        Err(Error::WrongPassword)
+    ));
     let repo = open(repo_dir.path(), "new password").unwrap();
-    repo.add_password("second device", "phone", fast_kdf()).unwrap();
+    repo.add_password("second device", "phone", fast_kdf())
+        .unwrap();
     assert_eq!(repo.keys().unwrap().len(), 3);
     assert!(open(repo_dir.path(), "second device").is_ok());
     let missing = tempfile::tempdir().unwrap();
-    assert!(matches!(open(missing.path(), PASSWORD), Err(Error::RepositoryNotFound { .. })));
+    assert!(matches!(
+        open(missing.path(), PASSWORD),
+        Err(Error::RepositoryNotFound { .. })
+    ));
 }
 
 fn flip(path: &Path, at: u64) {
@@ -227,15 +339,30 @@ fn one_file(dir: &Path) -> PathBuf {
 fn a_flipped_byte_in_any_object_is_detected_and_named() {
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("chat");
-    let facts = generate_export(&root, &ExportSpec { messages: 30_000, ..ExportSpec::small() }).unwrap();
+    let facts = generate_export(
+        &root,
+        &ExportSpec {
+            messages: 30_000,
+            ..ExportSpec::small()
+        },
+    )
+    .unwrap();
     let _ = facts;
     let good = tempfile::tempdir().unwrap();
     let repo = new_repo(good.path());
     let snap = backup(&repo, &root);
     let blobs = repo.blobs().unwrap();
-    let pack_path = |id: &chatvault_core::Id| good.path().join("data").join(&id.to_hex()[..2]).join(id.to_hex());
+    let pack_path = |id: &chatvault_core::Id| {
+        good.path()
+            .join("data")
+            .join(&id.to_hex()[..2])
+            .join(id.to_hex())
+    };
     let tree = blobs.iter().find(|b| b.kind == BlobKind::Tree).unwrap();
-    let list = blobs.iter().find(|b| b.kind == BlobKind::List).expect("the database is long enough for list blobs");
+    let list = blobs
+        .iter()
+        .find(|b| b.kind == BlobKind::List)
+        .expect("the database is long enough for list blobs");
     let data = blobs.iter().find(|b| b.kind == BlobKind::Data).unwrap();
     let pack_size = fs::metadata(pack_path(&data.pack)).unwrap().len();
     drop(repo);
@@ -248,14 +375,68 @@ fn a_flipped_byte_in_any_object_is_detected_and_named() {
     }
     let rel = |p: &Path| p.strip_prefix(good.path()).unwrap().to_path_buf();
     let cases = vec![
-        Case { what: "config", file: good.path().join("config"), at: 30, names: "config".into() },
-        Case { what: "key slot", file: one_file(&good.path().join("keys")), at: 200, names: format!("keys/{}", one_file(&good.path().join("keys")).file_name().unwrap().to_str().unwrap()) },
-        Case { what: "snapshot", file: good.path().join("snapshots").join(snap.id.to_hex()), at: 40, names: snap.id.to_hex() },
-        Case { what: "index", file: one_file(&good.path().join("index")), at: 50, names: format!("index/{}", one_file(&good.path().join("index")).file_name().unwrap().to_str().unwrap()) },
-        Case { what: "data blob", file: pack_path(&data.pack), at: data.offset as u64 + 30, names: data.id.to_hex() },
-        Case { what: "tree blob", file: pack_path(&tree.pack), at: tree.offset as u64 + 30, names: tree.id.to_hex() },
-        Case { what: "list blob", file: pack_path(&list.pack), at: list.offset as u64 + 30, names: list.id.to_hex() },
-        Case { what: "pack header", file: pack_path(&data.pack), at: pack_size - 20, names: data.pack.to_hex() },
+        Case {
+            what: "config",
+            file: good.path().join("config"),
+            at: 30,
+            names: "config".into(),
+        },
+        Case {
+            what: "key slot",
+            file: one_file(&good.path().join("keys")),
+            at: 200,
+            names: format!(
+                "keys/{}",
+                one_file(&good.path().join("keys"))
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+            ),
+        },
+        Case {
+            what: "snapshot",
+            file: good.path().join("snapshots").join(snap.id.to_hex()),
+            at: 40,
+            names: snap.id.to_hex(),
+        },
+        Case {
+            what: "index",
+            file: one_file(&good.path().join("index")),
+            at: 50,
+            names: format!(
+                "index/{}",
+                one_file(&good.path().join("index"))
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+            ),
+        },
+        Case {
+            what: "data blob",
+            file: pack_path(&data.pack),
+            at: data.offset as u64 + 30,
+            names: data.id.to_hex(),
+        },
+        Case {
+            what: "tree blob",
+            file: pack_path(&tree.pack),
+            at: tree.offset as u64 + 30,
+            names: tree.id.to_hex(),
+        },
+        Case {
+            what: "list blob",
+            file: pack_path(&list.pack),
+            at: list.offset as u64 + 30,
+            names: list.id.to_hex(),
+        },
+        Case {
+            what: "pack header",
+            file: pack_path(&data.pack),
+            at: pack_size - 20,
+            names: data.pack.to_hex(),
+        },
     ];
     for case in cases {
         let bad = tempfile::tempdir().unwrap();
@@ -267,21 +448,41 @@ fn a_flipped_byte_in_any_object_is_detected_and_named() {
                 e.to_string()
             }
             Ok(repo) => {
-                let report = repo.check(ReadData::All, None, &CancelToken::new()).unwrap();
+                let report = repo
+                    .check(ReadData::All, None, &CancelToken::new())
+                    .unwrap();
                 assert!(!report.is_ok(), "{}: check found nothing", case.what);
                 let out = tempfile::tempdir().unwrap();
                 // Restore either refuses or, when the damage is outside the data it
                 // needs (a pack header), writes exactly the original bytes.
                 if let Ok(s) = repo.find_snapshot("latest") {
-                    if repo.restore(&s, out.path(), &RestoreOptions::default(), None, &CancelToken::new()).is_ok() {
+                    if repo
+                        .restore(
+                            &s,
+                            out.path(),
+                            &RestoreOptions::default(),
+                            None,
+                            &CancelToken::new(),
+                        )
+                        .is_ok()
+                    {
                         let diffs = compare_trees(&root, &out.path().join("chat")).unwrap();
-                        assert!(diffs.is_empty(), "{}: restore wrote damaged data silently: {diffs:?}", case.what);
+                        assert!(
+                            diffs.is_empty(),
+                            "{}: restore wrote damaged data silently: {diffs:?}",
+                            case.what
+                        );
                     }
                 }
                 report.errors.join("\n")
             }
         };
-        assert!(message.contains(&case.names), "{}: error does not name the object {}:\n{message}", case.what, case.names);
+        assert!(
+            message.contains(&case.names),
+            "{}: error does not name the object {}:\n{message}",
+            case.what,
+            case.names
+        );
     }
 }
 
@@ -305,7 +506,15 @@ fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
     let repo = new_repo(repo_dir.path());
 
     let rec = Recorder::default();
-    let snap = repo.backup(&[first.clone()], &BackupOptions::default(), Some(&rec), &CancelToken::new()).unwrap().snapshot;
+    let snap = repo
+        .backup(
+            &[first.clone()],
+            &BackupOptions::default(),
+            Some(&rec),
+            &CancelToken::new(),
+        )
+        .unwrap()
+        .snapshot;
     let reports = rec.0.into_inner().unwrap();
     let last = reports.last().unwrap();
     assert_eq!(last.phase, Phase::Finished);
@@ -329,18 +538,34 @@ fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     let latency = stopped - cancelled_at.lock().unwrap().unwrap();
     println!("cancellation took effect after {latency:?}");
-    assert!(latency < Duration::from_secs(1), "cancellation took {latency:?}");
+    assert!(
+        latency < Duration::from_secs(1),
+        "cancellation took {latency:?}"
+    );
 
     assert_eq!(repo.snapshots().unwrap().len(), 1);
     assert_check_clean(&repo);
     restore_and_compare(&repo, &snap, &first);
     // The next run reuses what the cancelled one stored.
-    let stored_before: u64 = repo_dir.path().join("data").read_dir().unwrap().flat_map(|d| d.unwrap().path().read_dir().unwrap()).map(|f| f.unwrap().metadata().unwrap().len()).sum();
+    let stored_before: u64 = repo_dir
+        .path()
+        .join("data")
+        .read_dir()
+        .unwrap()
+        .flat_map(|d| d.unwrap().path().read_dir().unwrap())
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .sum();
     let resumed = backup(&repo, &big);
     let total: u64 = 120 * 2 * 1024 * 1024;
-    println!("cancelled run left {stored_before} bytes of packs; resumed run stored {}", resumed.summary.bytes_stored);
+    println!(
+        "cancelled run left {stored_before} bytes of packs; resumed run stored {}",
+        resumed.summary.bytes_stored
+    );
     assert!(resumed.summary.bytes_stored + stored_before >= total);
-    assert!(resumed.summary.bytes_stored < total, "finished packs were reused");
+    assert!(
+        resumed.summary.bytes_stored < total,
+        "finished packs were reused"
+    );
     assert_check_clean(&repo);
     restore_and_compare(&repo, &resumed, &big);
 }
@@ -362,7 +587,17 @@ fn two_devices_back_up_at_once() {
         let host = host.to_string();
         std::thread::spawn(move || {
             let repo = open(&repo_dir, PASSWORD).unwrap();
-            repo.backup(&[dir], &BackupOptions { host: Some(host), ..Default::default() }, None, &CancelToken::new()).unwrap().snapshot
+            repo.backup(
+                &[dir],
+                &BackupOptions {
+                    host: Some(host),
+                    ..Default::default()
+                },
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap()
+            .snapshot
         })
     };
     let (ta, tb) = (run(a.clone(), "phone-a"), run(b.clone(), "phone-b"));
@@ -390,12 +625,23 @@ fn prune_beside_a_backup_never_deletes_what_it_references() {
         let (dir, big) = (repo_dir.path().to_path_buf(), big.clone());
         std::thread::spawn(move || {
             let repo = open(&dir, PASSWORD).unwrap();
-            repo.backup(&[big], &BackupOptions::default(), None, &CancelToken::new()).unwrap().snapshot
+            repo.backup(&[big], &BackupOptions::default(), None, &CancelToken::new())
+                .unwrap()
+                .snapshot
         })
     };
     std::thread::sleep(Duration::from_millis(300));
     repo.delete_snapshot(&old_snap.id).unwrap();
-    let summary = repo.prune(&PruneOptions { lock_wait: Duration::from_secs(300), ..Default::default() }, None, &CancelToken::new()).unwrap();
+    let summary = repo
+        .prune(
+            &PruneOptions {
+                lock_wait: Duration::from_secs(300),
+                ..Default::default()
+            },
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
     let snap = backup_thread.join().unwrap();
     println!("prune beside backup: {summary:?}");
     assert_check_clean(&repo);
@@ -415,15 +661,36 @@ fn forget_and_prune_reclaim_space_and_keep_the_rest_restorable() {
         random_files(&root.join("kept"), 2, 500_000, 7).unwrap();
         last = Some(backup(&repo, &root));
     }
-    let decisions = repo.forget(&RetentionPolicy { last: 1, ..Default::default() }, false).unwrap();
+    let decisions = repo
+        .forget(
+            &RetentionPolicy {
+                last: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
     let before = repo.stats().unwrap();
     assert_eq!(decisions.iter().filter(|d| d.reasons.is_empty()).count(), 3);
-    assert!(repo.forget(&RetentionPolicy::default(), false).is_err(), "an empty policy is refused");
-    let s = repo.prune(&PruneOptions::default(), None, &CancelToken::new()).unwrap();
+    assert!(
+        repo.forget(&RetentionPolicy::default(), false).is_err(),
+        "an empty policy is refused"
+    );
+    let s = repo
+        .prune(&PruneOptions::default(), None, &CancelToken::new())
+        .unwrap();
     let after = repo.stats().unwrap();
-    println!("prune: {s:?}; stored {} -> {}", before.stored_bytes, after.stored_bytes);
+    println!(
+        "prune: {s:?}; stored {} -> {}",
+        before.stored_bytes, after.stored_bytes
+    );
     // Packs that are mostly in use are kept whole, so a few small unused blobs may remain.
-    assert!(after.unused_blobs * 10 < before.unused_blobs, "{} unused blobs left of {}", after.unused_blobs, before.unused_blobs);
+    assert!(
+        after.unused_blobs * 10 < before.unused_blobs,
+        "{} unused blobs left of {}",
+        after.unused_blobs,
+        before.unused_blobs
+    );
     assert!(after.stored_bytes < before.stored_bytes / 2);
     assert_check_clean(&repo);
     restore_and_compare(&repo, &last.unwrap(), &root);

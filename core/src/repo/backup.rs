@@ -101,7 +101,10 @@ fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
             #[cfg(unix)]
             {
                 use std::os::unix::ffi::OsStrExt;
-                (name.to_string_lossy().into_owned(), Some(hex::encode(name.as_bytes())))
+                (
+                    name.to_string_lossy().into_owned(),
+                    Some(hex::encode(name.as_bytes())),
+                )
             }
             #[cfg(not(unix))]
             {
@@ -113,27 +116,50 @@ fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
 
 impl Repository {
     /// Backs up `paths` (files or directories) into a new snapshot.
-    pub fn backup(&self, paths: &[PathBuf], options: &BackupOptions, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<BackupResult> {
+    pub fn backup(
+        &self,
+        paths: &[PathBuf],
+        options: &BackupOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<BackupResult> {
         let started = Instant::now();
         let time = Utc::now();
         if paths.is_empty() {
-            return Err(Error::InvalidArgument("nothing to back up: no paths given".into()));
+            return Err(Error::InvalidArgument(
+                "nothing to back up: no paths given".into(),
+            ));
         }
         let mut roots = Vec::new();
         for p in paths {
             let abs = fs::canonicalize(p).map_err(|e| Error::io("open", p, e))?;
-            let name = abs.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "root".into());
-            if roots.iter().any(|(_, n): &(PathBuf, std::ffi::OsString)| *n == name) {
-                return Err(Error::InvalidArgument(format!("two paths share the name {name:?}; back them up separately")));
+            let name = abs
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_else(|| "root".into());
+            if roots
+                .iter()
+                .any(|(_, n): &(PathBuf, std::ffi::OsString)| *n == name)
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "two paths share the name {name:?}; back them up separately"
+                )));
             }
             roots.push((abs, name));
         }
         let host = options.host.clone().unwrap_or_else(super::hostname);
-        let path_strings: Vec<String> = roots.iter().map(|(p, _)| p.to_string_lossy().into_owned()).collect();
+        let path_strings: Vec<String> = roots
+            .iter()
+            .map(|(p, _)| p.to_string_lossy().into_owned())
+            .collect();
 
         let _lock = lock::acquire(&self.storage, false, "backup", options.lock_wait, cancel)?;
         let (index, _) = self.load_index(true)?;
-        let parent = self.snapshots()?.into_iter().rev().find(|s| s.host == host && s.paths == path_strings);
+        let parent = self
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|s| s.host == host && s.paths == path_strings);
 
         let mut tracker = Tracker::new(listener, Phase::Scanning);
         for (p, _) in &roots {
@@ -141,9 +167,25 @@ impl Repository {
         }
         tracker.set_phase(Phase::Backup);
 
-        let threads = if options.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { options.threads };
-        let writer = BlobWriter::start(self.storage.clone(), self.codec.clone(), self.cipher.clone(), self.config.pack_size, threads)?;
-        let page_sizes = options.page_sizes.iter().filter_map(|(p, s)| fs::canonicalize(p).ok().map(|c| (c, *s))).collect();
+        let threads = if options.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            options.threads
+        };
+        let writer = BlobWriter::start(
+            self.storage.clone(),
+            self.codec.clone(),
+            self.cipher.clone(),
+            self.config.pack_size,
+            threads,
+        )?;
+        let page_sizes = options
+            .page_sizes
+            .iter()
+            .filter_map(|(p, s)| fs::canonicalize(p).ok().map(|c| (c, *s)))
+            .collect();
         let mut run = Run {
             repo: self,
             index,
@@ -165,7 +207,9 @@ impl Repository {
             for (path, name) in &roots {
                 let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
                 let (n, _) = node_name(name);
-                let prev = parent_root.as_ref().and_then(|t| t.nodes.iter().find(|x| x.name == n));
+                let prev = parent_root
+                    .as_ref()
+                    .and_then(|t| t.nodes.iter().find(|x| x.name == n));
                 if let Some(node) = run.entry(path, name, &meta, prev)? {
                     root.nodes.push(node);
                 }
@@ -173,7 +217,13 @@ impl Repository {
             root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
             run.save_tree(&root)
         })();
-        let Run { writer, mut summary, warnings, mut tracker, .. } = run;
+        let Run {
+            writer,
+            mut summary,
+            warnings,
+            mut tracker,
+            ..
+        } = run;
         let tree = match walked {
             Ok(t) => t,
             Err(e) => {
@@ -194,7 +244,14 @@ impl Repository {
             host,
             tags: options.tags.clone(),
             paths: path_strings,
-            source: if options.source.kind.is_empty() { SourceInfo { kind: "folder".into(), description: String::new() } } else { options.source.clone() },
+            source: if options.source.kind.is_empty() {
+                SourceInfo {
+                    kind: "folder".into(),
+                    description: String::new(),
+                }
+            } else {
+                options.source.clone()
+            },
             tree,
             parent: parent.map(|p| p.id),
             summary,
@@ -210,7 +267,9 @@ impl Repository {
 
 fn scan(path: &Path, tracker: &mut Tracker, cancel: &CancelToken) -> Result<()> {
     cancel.check()?;
-    let Ok(meta) = fs::symlink_metadata(path) else { return Ok(()) };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
     if meta.is_file() {
         tracker.p.files_total += 1;
         tracker.p.bytes_total += meta.len();
@@ -244,7 +303,13 @@ impl Run<'_> {
         self.warnings.push(msg);
     }
 
-    fn entry(&mut self, path: &Path, name: &std::ffi::OsStr, meta: &Metadata, prev: Option<&Node>) -> Result<Option<Node>> {
+    fn entry(
+        &mut self,
+        path: &Path,
+        name: &std::ffi::OsStr,
+        meta: &Metadata,
+        prev: Option<&Node>,
+    ) -> Result<Option<Node>> {
         self.cancel.check()?;
         let (name, name_bytes) = node_name(name);
         let ft = meta.file_type();
@@ -253,7 +318,9 @@ impl Run<'_> {
                 Some(id) => self.repo.read_tree(&self.index, &id).ok(),
                 None => None,
             };
-            let Some(tree) = self.dir(path, prev_tree.as_ref())? else { return Ok(None) };
+            let Some(tree) = self.dir(path, prev_tree.as_ref())? else {
+                return Ok(None);
+            };
             self.summary.dirs += 1;
             let mut n = Node::new(name, NodeKind::Dir);
             n.subtree = Some(self.save_tree(&tree)?);
@@ -290,7 +357,10 @@ impl Run<'_> {
                 return Ok(None);
             }
         };
-        let mut list: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| (e.file_name(), e.path())).collect();
+        let mut list: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| (e.file_name(), e.path()))
+            .collect();
         list.sort();
         let mut tree = Tree::default();
         for (name, child) in list {
@@ -315,8 +385,15 @@ impl Run<'_> {
     /// The previous node's content, if the file looks unchanged and its blobs still exist.
     fn unchanged(&self, meta: &Metadata, prev: Option<&Node>) -> Option<Node> {
         let p = prev?;
-        let same = !self.force_read && p.kind == NodeKind::File && p.size == meta.len() && p.mtime_ns == mtime_ns(meta);
-        let present = p.content.iter().chain(&p.content_lists).all(|id| self.index.contains(id));
+        let same = !self.force_read
+            && p.kind == NodeKind::File
+            && p.size == meta.len()
+            && p.mtime_ns == mtime_ns(meta);
+        let present = p
+            .content
+            .iter()
+            .chain(&p.content_lists)
+            .all(|id| self.index.contains(id));
         (same && present).then(|| p.clone())
     }
 
@@ -353,7 +430,10 @@ impl Run<'_> {
                 self.summary.files -= 1;
                 self.summary.bytes -= meta.len();
                 self.summary.files_unreadable += 1;
-                self.warn(format!("cannot {op} {}: {source} (left out of this snapshot)", path.display()));
+                self.warn(format!(
+                    "cannot {op} {}: {source} (left out of this snapshot)",
+                    path.display()
+                ));
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -374,7 +454,11 @@ impl Run<'_> {
             }
         }
         head.truncate(got);
-        let hinted = self.page_sizes.iter().find(|(p, _)| fs::canonicalize(path).is_ok_and(|c| &c == p)).map(|(_, s)| *s);
+        let hinted = self
+            .page_sizes
+            .iter()
+            .find(|(p, _)| fs::canonicalize(path).is_ok_and(|c| &c == p))
+            .map(|(_, s)| *s);
         let (chunking, compress) = match (hinted, sqlite_page_size(&head)) {
             (Some(size), _) => (Chunking::Pages(size), false),
             (None, Some(size)) => (Chunking::Pages(size), true),

@@ -57,13 +57,22 @@ thread_local! {
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
-fn with_compressor<T>(level: i32, f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>) -> Result<T> {
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> Result<T> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.as_ref().map(|(l, _)| *l) != Some(level) {
-            *c = Some((level, zstd::bulk::Compressor::new(level).map_err(|e| Error::Internal(format!("zstd: {e}")))?));
+            *c = Some((
+                level,
+                zstd::bulk::Compressor::new(level)
+                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
+            ));
         }
-        let (_, enc) = c.as_mut().ok_or_else(|| Error::Internal("zstd context missing".into()))?;
+        let (_, enc) = c
+            .as_mut()
+            .ok_or_else(|| Error::Internal("zstd context missing".into()))?;
         f(enc).map_err(|e| Error::Internal(format!("zstd: {e}")))
     })
 }
@@ -73,7 +82,11 @@ const MIN_SAVING: f64 = 0.03;
 
 impl BlobCodec {
     pub(crate) fn new(cipher: Cipher, id_key: [u8; 32], level: i32) -> Self {
-        BlobCodec { cipher, id_key, level }
+        BlobCodec {
+            cipher,
+            id_key,
+            level,
+        }
     }
 
     /// The blob id of `data`.
@@ -82,15 +95,27 @@ impl BlobCodec {
     }
 
     /// Seals `data`; compresses first when `try_compress` and it saves at least 3 %.
-    pub fn seal(&self, kind: BlobKind, id: &Id, data: &[u8], try_compress: bool) -> Result<Vec<u8>> {
+    pub fn seal(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        data: &[u8],
+        try_compress: bool,
+    ) -> Result<Vec<u8>> {
         let compress = try_compress && data.len() >= 64;
-        let hint = 1 + if compress { zstd::zstd_safe::compress_bound(data.len()).max(data.len()) } else { data.len() };
+        let hint = 1 + if compress {
+            zstd::zstd_safe::compress_bound(data.len()).max(data.len())
+        } else {
+            data.len()
+        };
         self.cipher.seal_with(&aad(kind, id), hint, |out| {
             let start = out.len();
             if compress {
                 out.push(1);
                 out.resize(start + 1 + zstd::zstd_safe::compress_bound(data.len()), 0);
-                let n = with_compressor(self.level, |enc| enc.compress_to_buffer(data, &mut out[start + 1..]))?;
+                let n = with_compressor(self.level, |enc| {
+                    enc.compress_to_buffer(data, &mut out[start + 1..])
+                })?;
                 if (n as f64) <= data.len() as f64 * (1.0 - MIN_SAVING) {
                     out.truncate(start + 1 + n);
                     return Ok(());
@@ -105,9 +130,21 @@ impl BlobCodec {
 
     /// Opens a sealed blob and checks that its content hashes to `id`.
     /// `object` names where it came from, for the error message.
-    pub fn open(&self, kind: BlobKind, id: &Id, sealed: &[u8], raw_length: u32, object: &str) -> Result<Vec<u8>> {
+    pub fn open(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        sealed: &[u8],
+        raw_length: u32,
+        object: &str,
+    ) -> Result<Vec<u8>> {
         let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
-        let plain = self.cipher.open(&aad(kind, id), sealed).map_err(|_| Error::corrupt(what(), "authentication failed (the stored bytes were modified)"))?;
+        let plain = self.cipher.open(&aad(kind, id), sealed).map_err(|_| {
+            Error::corrupt(
+                what(),
+                "authentication failed (the stored bytes were modified)",
+            )
+        })?;
         let data = match plain.first() {
             Some(0) => {
                 let mut raw = plain;
@@ -152,12 +189,24 @@ mod tests {
         let id = c.id(&text);
         let s = c.seal(BlobKind::Data, &id, &text, true).unwrap();
         assert!(s.len() < text.len() / 4, "text compresses");
-        assert_eq!(c.open(BlobKind::Data, &id, &s, text.len() as u32, "t").unwrap(), text);
-        let noise: Vec<u8> = (0..10000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        assert_eq!(
+            c.open(BlobKind::Data, &id, &s, text.len() as u32, "t")
+                .unwrap(),
+            text
+        );
+        let noise: Vec<u8> = (0..10000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let id = c.id(&noise);
         let s = c.seal(BlobKind::Data, &id, &noise, true).unwrap();
-        assert_eq!(c.open(BlobKind::Data, &id, &s, noise.len() as u32, "t").unwrap(), noise);
+        assert_eq!(
+            c.open(BlobKind::Data, &id, &s, noise.len() as u32, "t")
+                .unwrap(),
+            noise
+        );
         // A blob presented under another id or kind is rejected.
-        assert!(c.open(BlobKind::Tree, &id, &s, noise.len() as u32, "t").is_err());
+        assert!(c
+            .open(BlobKind::Tree, &id, &s, noise.len() as u32, "t")
+            .is_err());
     }
 }

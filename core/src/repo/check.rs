@@ -60,7 +60,12 @@ impl CheckReport {
 
 impl Repository {
     /// Checks the repository; see the module documentation.
-    pub fn check(&self, read_data: ReadData, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<CheckReport> {
+    pub fn check(
+        &self,
+        read_data: ReadData,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         if let Err(e) = self.keys() {
             report.errors.push(e.to_string());
@@ -72,7 +77,11 @@ impl Repository {
         let want_headers = read_data != ReadData::None;
         for o in self.storage.list(ObjectKind::Index)? {
             cancel.check()?;
-            let decoded = self.storage.get(ObjectKind::Index, &o.name).map_err(Error::from).and_then(|raw| index::decode(&o.name, &raw, &self.cipher));
+            let decoded = self
+                .storage
+                .get(ObjectKind::Index, &o.name)
+                .map_err(Error::from)
+                .and_then(|raw| index::decode(&o.name, &raw, &self.cipher));
             match decoded {
                 Ok(packs) => {
                     for p in packs {
@@ -88,11 +97,22 @@ impl Repository {
         }
         idx.compact();
         report.packs = indexed.len() as u64;
-        let stored: HashMap<Id, u64> = self.storage.list(ObjectKind::Pack)?.into_iter().filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size))).collect();
+        let stored: HashMap<Id, u64> = self
+            .storage
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
+            .collect();
         for (id, size) in &indexed {
             match stored.get(id) {
-                None => report.errors.push(format!("pack data/{} is listed in the index but missing", id.to_hex())),
-                Some(s) if s != size => report.errors.push(format!("pack data/{} is {s} bytes, the index says {size}", id.to_hex())),
+                None => report.errors.push(format!(
+                    "pack data/{} is listed in the index but missing",
+                    id.to_hex()
+                )),
+                Some(s) if s != size => report.errors.push(format!(
+                    "pack data/{} is {s} bytes, the index says {size}",
+                    id.to_hex()
+                )),
                 _ => {}
             }
         }
@@ -109,7 +129,15 @@ impl Repository {
             match self.load_snapshot(&o.name) {
                 Ok(s) => {
                     report.snapshots += 1;
-                    self.check_tree(&idx, &s.tree, &format!("snapshot {}", s.id.short()), &mut seen_trees, &mut referenced, &mut report, cancel)?;
+                    self.check_tree(
+                        &idx,
+                        &s.tree,
+                        &format!("snapshot {}", s.id.short()),
+                        &mut seen_trees,
+                        &mut referenced,
+                        &mut report,
+                        cancel,
+                    )?;
                 }
                 Err(e) => report.errors.push(e.to_string()),
             }
@@ -118,7 +146,11 @@ impl Repository {
         report.blobs_referenced = referenced.len() as u64;
 
         // Read-back.
-        let mut packs: Vec<(Id, u64)> = indexed.iter().filter(|(id, _)| stored.contains_key(id)).map(|(i, s)| (*i, *s)).collect();
+        let mut packs: Vec<(Id, u64)> = indexed
+            .iter()
+            .filter(|(id, _)| stored.contains_key(id))
+            .map(|(i, s)| (*i, *s))
+            .collect();
         packs.sort();
         let chosen: Vec<(Id, u64)> = match read_data {
             ReadData::None => Vec::new(),
@@ -128,7 +160,10 @@ impl Repository {
                 let n = ((packs.len() as f64) * pct / 100.0).ceil() as usize;
                 // Random order: sort by a random key so every run samples other packs.
                 let salt: [u8; 32] = super::crypto::random_bytes()?;
-                let mut keyed: Vec<_> = packs.into_iter().map(|p| (blake3::keyed_hash(&salt, &p.0 .0), p)).collect();
+                let mut keyed: Vec<_> = packs
+                    .into_iter()
+                    .map(|p| (blake3::keyed_hash(&salt, &p.0 .0), p))
+                    .collect();
                 keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
                 keyed.into_iter().take(n).map(|(_, p)| p).collect()
             }
@@ -139,7 +174,12 @@ impl Repository {
         for (id, size) in chosen {
             cancel.check()?;
             tracker.p.current = format!("data/{}", id.to_hex());
-            self.read_back(&id, size, header_of.get(&id).map(|v| v.as_slice()).unwrap_or(&[]), &mut report);
+            self.read_back(
+                &id,
+                size,
+                header_of.get(&id).map(|v| v.as_slice()).unwrap_or(&[]),
+                &mut report,
+            );
             report.packs_read += 1;
             report.bytes_read += size;
             tracker.p.files_done += 1;
@@ -152,7 +192,16 @@ impl Repository {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn check_tree(&self, idx: &Index, id: &Id, context: &str, seen: &mut HashSet<Id>, referenced: &mut HashSet<Id>, report: &mut CheckReport, cancel: &CancelToken) -> Result<()> {
+    fn check_tree(
+        &self,
+        idx: &Index,
+        id: &Id,
+        context: &str,
+        seen: &mut HashSet<Id>,
+        referenced: &mut HashSet<Id>,
+        report: &mut CheckReport,
+        cancel: &CancelToken,
+    ) -> Result<()> {
         if !seen.insert(*id) {
             return Ok(());
         }
@@ -168,8 +217,14 @@ impl Repository {
         for n in &tree.nodes {
             match n.kind {
                 NodeKind::Dir => match n.subtree {
-                    Some(sub) => self.check_tree(idx, &sub, context, seen, referenced, report, cancel)?,
-                    None => report.errors.push(format!("tree {}: directory {:?} has no subtree", id.to_hex(), n.name)),
+                    Some(sub) => {
+                        self.check_tree(idx, &sub, context, seen, referenced, report, cancel)?
+                    }
+                    None => report.errors.push(format!(
+                        "tree {}: directory {:?} has no subtree",
+                        id.to_hex(),
+                        n.name
+                    )),
                 },
                 NodeKind::File => {
                     for l in &n.content_lists {
@@ -178,13 +233,22 @@ impl Repository {
                     let ids = match self.content_ids(idx, n) {
                         Ok(ids) => ids,
                         Err(e) => {
-                            report.errors.push(format!("{e} (content list of {:?} in tree {})", n.name, id.short()));
+                            report.errors.push(format!(
+                                "{e} (content list of {:?} in tree {})",
+                                n.name,
+                                id.short()
+                            ));
                             continue;
                         }
                     };
                     for b in ids {
                         if !idx.contains(&b) {
-                            report.errors.push(format!("blob {} of file {:?} (tree {}, {context}) is in no indexed pack", b.to_hex(), n.name, id.short()));
+                            report.errors.push(format!(
+                                "blob {} of file {:?} (tree {}, {context}) is in no indexed pack",
+                                b.to_hex(),
+                                n.name,
+                                id.short()
+                            ));
                         }
                         referenced.insert(b);
                     }
@@ -195,7 +259,13 @@ impl Repository {
         Ok(())
     }
 
-    fn read_back(&self, id: &Id, size: u64, indexed: &[super::pack::PackEntry], report: &mut CheckReport) {
+    fn read_back(
+        &self,
+        id: &Id,
+        size: u64,
+        indexed: &[super::pack::PackEntry],
+        report: &mut CheckReport,
+    ) {
         let name = format!("data/{}", id.to_hex());
         let bytes = match self.storage.get(ObjectKind::Pack, &id.to_hex()) {
             Ok(b) => b,
@@ -205,9 +275,18 @@ impl Repository {
             }
         };
         if Id::of_bytes(&bytes) != *id {
-            report.errors.push(format!("pack {name}: content does not match its name (the stored bytes were modified)"));
+            report.errors.push(format!(
+                "pack {name}: content does not match its name (the stored bytes were modified)"
+            ));
         }
-        let entries = match super::pack::parse_header(id, size, &bytes, &self.cipher) {
+        if bytes.len() as u64 != size {
+            report.errors.push(format!(
+                "pack {name} is {} bytes, the index says {size}",
+                bytes.len()
+            ));
+        }
+        let entries = match super::pack::parse_header(id, bytes.len() as u64, &bytes, &self.cipher)
+        {
             Ok(e) => e,
             Err(e) => {
                 report.errors.push(e.to_string());
@@ -215,12 +294,22 @@ impl Repository {
             }
         };
         if entries.as_slice() != indexed {
-            report.errors.push(format!("pack {name}: header does not match the index"));
+            report
+                .errors
+                .push(format!("pack {name}: header does not match the index"));
         }
         for e in &entries {
-            let loc = super::index::BlobLocation { pack: *id, kind: e.kind, offset: e.offset, length: e.length, raw_length: e.raw_length };
-            let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-            if let Err(err) = self.open_blob(&loc, &e.id, sealed) {
+            let loc = super::index::BlobLocation {
+                pack: *id,
+                kind: e.kind,
+                offset: e.offset,
+                length: e.length,
+                raw_length: e.raw_length,
+            };
+            if let Err(err) = e
+                .slice(id, &bytes)
+                .and_then(|sealed| self.open_blob(&loc, &e.id, sealed))
+            {
                 report.errors.push(err.to_string());
             }
         }

@@ -61,7 +61,11 @@ impl<R: Read> Chunker<R> {
                 Normalization::Level1,
                 params.seed,
             )),
-            Chunking::Pages(size) => Chunker::Pages { reader, size: size as usize, done: false },
+            Chunking::Pages(size) => Chunker::Pages {
+                reader,
+                size: size as usize,
+                done: false,
+            },
         }
     }
 }
@@ -71,7 +75,9 @@ impl<R: Read> Iterator for Chunker<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Chunker::Cdc(c) => c.next().map(|r| r.map(|c| c.data).map_err(std::io::Error::from)),
+            Chunker::Cdc(c) => c
+                .next()
+                .map(|r| r.map(|c| c.data).map_err(std::io::Error::from)),
             Chunker::Pages { reader, size, done } => {
                 if *done {
                     return None;
@@ -115,10 +121,22 @@ mod tests {
     #[test]
     fn pages_cover_the_file_exactly() {
         let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
-        let p = ChunkerParams { min_size: 64, avg_size: 256, max_size: 1024, seed: 1 };
-        let pages: Vec<_> = Chunker::new(&data[..], Chunking::Pages(4096), &p).map(|c| c.unwrap()).collect();
-        assert_eq!(pages.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![4096, 4096, 1808]);
-        let cdc: Vec<u8> = Chunker::new(&data[..], Chunking::Cdc, &p).flat_map(|c| c.unwrap()).collect();
+        let p = ChunkerParams {
+            min_size: 64,
+            avg_size: 256,
+            max_size: 1024,
+            seed: 1,
+        };
+        let pages: Vec<_> = Chunker::new(&data[..], Chunking::Pages(4096), &p)
+            .map(|c| c.unwrap())
+            .collect();
+        assert_eq!(
+            pages.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![4096, 4096, 1808]
+        );
+        let cdc: Vec<u8> = Chunker::new(&data[..], Chunking::Cdc, &p)
+            .flat_map(|c| c.unwrap())
+            .collect();
         assert_eq!(cdc, data);
         assert_eq!(Chunker::new(&b""[..], Chunking::Pages(512), &p).count(), 0);
     }

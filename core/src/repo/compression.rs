@@ -6,8 +6,9 @@
 use std::path::Path;
 
 const DENSE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "mp4", "m4v", "mov", "3gp", "mkv", "webm", "mp3", "m4a", "aac", "amr", "silk", "slk",
-    "opus", "ogg", "oga", "flac", "zip", "gz", "xz", "zst", "bz2", "7z", "rar", "apk", "jar", "pdf", "docx", "xlsx", "pptx",
+    "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "mp4", "m4v", "mov", "3gp", "mkv",
+    "webm", "mp3", "m4a", "aac", "amr", "silk", "slk", "opus", "ogg", "oga", "flac", "zip", "gz",
+    "xz", "zst", "bz2", "7z", "rar", "apk", "jar", "pdf", "docx", "xlsx", "pptx",
 ];
 
 /// True when a file with this name and these first bytes should not be compressed.

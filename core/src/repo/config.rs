@@ -47,7 +47,10 @@ impl ChunkerParams {
         if ok {
             Ok(())
         } else {
-            Err(Error::corrupt("config", format!("invalid chunker parameters {self:?}")))
+            Err(Error::corrupt(
+                "config",
+                format!("invalid chunker parameters {self:?}"),
+            ))
         }
     }
 }
@@ -88,7 +91,8 @@ impl RepoConfig {
     /// The id key as bytes.
     pub(crate) fn id_key_bytes(&self) -> Result<[u8; 32]> {
         let mut k = [0u8; 32];
-        hex::decode_to_slice(&self.id_key, &mut k).map_err(|_| Error::corrupt("config", "bad id key"))?;
+        hex::decode_to_slice(&self.id_key, &mut k)
+            .map_err(|_| Error::corrupt("config", "bad id key"))?;
         Ok(k)
     }
 
@@ -107,10 +111,16 @@ impl RepoConfig {
         }
         let version = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
-        let plain = cipher.open(AAD, &raw[8..]).map_err(|_| Error::corrupt("config", "authentication failed (the object was modified)"))?;
-        let cfg: RepoConfig = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e.to_string()))?;
+        let plain = cipher.open(AAD, &raw[8..]).map_err(|_| {
+            Error::corrupt("config", "authentication failed (the object was modified)")
+        })?;
+        let cfg: RepoConfig =
+            serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e.to_string()))?;
         cfg.chunker.validate()?;
         cfg.id_key_bytes()?;
         if !(64 * 1024..=1 << 30).contains(&cfg.pack_size) {

@@ -21,7 +21,8 @@ pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 /// Fills an array with bytes from the operating system's secure random generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| Error::Internal(format!("system random generator failed: {e}")))?;
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Internal(format!("system random generator failed: {e}")))?;
     Ok(b)
 }
 
@@ -60,7 +61,9 @@ pub struct OpenFailed;
 impl Cipher {
     /// A cipher using `key` directly.
     pub fn new(key: &SecretKey) -> Self {
-        Cipher { aead: XChaCha20Poly1305::new((&key.0).into()) }
+        Cipher {
+            aead: XChaCha20Poly1305::new((&key.0).into()),
+        }
     }
 
     /// `nonce || ciphertext || tag` of `plain`, authenticated together with `aad`.
@@ -73,7 +76,12 @@ impl Cipher {
 
     /// Like [`Cipher::seal`], with the plaintext appended to the output buffer by `fill`
     /// and encrypted in place: one allocation, no copies (blobs are up to megabytes).
-    pub fn seal_with(&self, aad: &[u8], size_hint: usize, fill: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Vec<u8>> {
+    pub fn seal_with(
+        &self,
+        aad: &[u8],
+        size_hint: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
         let nonce: [u8; NONCE_LEN] = random_bytes()?;
         let mut out = Vec::with_capacity(NONCE_LEN + size_hint + TAG_LEN);
         out.extend_from_slice(&nonce);

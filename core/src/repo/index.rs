@@ -42,7 +42,8 @@ pub fn encode(packs: &[IndexedPack], cipher: &Cipher) -> Result<Vec<u8>> {
             e.write(&mut plain);
         }
     }
-    let compressed = zstd::bulk::compress(&plain, 3).map_err(|e| Error::Internal(format!("zstd: {e}")))?;
+    let compressed =
+        zstd::bulk::compress(&plain, 3).map_err(|e| Error::Internal(format!("zstd: {e}")))?;
     cipher.seal(AAD, &compressed)
 }
 
@@ -51,10 +52,15 @@ pub fn decode(name: &str, raw: &[u8], cipher: &Cipher) -> Result<Vec<IndexedPack
     let object = format!("index/{name}");
     let bad = |why: &str| Error::corrupt(object.clone(), why.to_string());
     if Id::of_bytes(raw).to_hex() != name {
-        return Err(bad("content does not match its name (the file was modified)"));
+        return Err(bad(
+            "content does not match its name (the file was modified)",
+        ));
     }
-    let compressed = cipher.open(AAD, raw).map_err(|_| bad("authentication failed"))?;
-    let plain = zstd::stream::decode_all(&compressed[..]).map_err(|e| bad(&format!("zstd: {e}")))?;
+    let compressed = cipher
+        .open(AAD, raw)
+        .map_err(|_| bad("authentication failed"))?;
+    let plain =
+        zstd::stream::decode_all(&compressed[..]).map_err(|e| bad(&format!("zstd: {e}")))?;
     if plain.len() < 9 || &plain[..4] != MAGIC || plain[4] != 1 {
         return Err(bad("unknown index format"));
     }
@@ -67,9 +73,14 @@ pub fn decode(name: &str, raw: &[u8], cipher: &Cipher) -> Result<Vec<IndexedPack
         let size = u64::from_le_bytes(head[32..40].try_into().map_err(|_| bad("short"))?);
         let n = u32::from_le_bytes(head[40..44].try_into().map_err(|_| bad("short"))?) as usize;
         at += 44;
-        let body = plain.get(at..at + n * ENTRY_LEN).ok_or_else(|| bad("truncated"))?;
+        let body = plain
+            .get(at..at + n * ENTRY_LEN)
+            .ok_or_else(|| bad("truncated"))?;
         at += n * ENTRY_LEN;
-        let entries = body.chunks_exact(ENTRY_LEN).map(|c| PackEntry::read(c).ok_or_else(|| bad("bad entry"))).collect::<Result<_>>()?;
+        let entries = body
+            .chunks_exact(ENTRY_LEN)
+            .map(|c| PackEntry::read(c).ok_or_else(|| bad("bad entry")))
+            .collect::<Result<_>>()?;
         packs.push(IndexedPack { id, size, entries });
     }
     if at != plain.len() {
@@ -123,7 +134,14 @@ impl Index {
         self.packs.push((pack.id, pack.size));
         self.pack_pos.insert(pack.id, pos);
         for e in &pack.entries {
-            let slot = Slot { id: e.id, pack: pos, kind: e.kind, offset: e.offset, length: e.length, raw_length: e.raw_length };
+            let slot = Slot {
+                id: e.id,
+                pack: pos,
+                kind: e.kind,
+                offset: e.offset,
+                length: e.length,
+                raw_length: e.raw_length,
+            };
             self.recent.entry(e.id).or_insert(slot);
         }
         if self.recent.len() > 4096 + self.sorted.len() / 8 {
@@ -156,7 +174,13 @@ impl Index {
 
     /// Where the blob is stored.
     pub fn get(&self, id: &Id) -> Option<BlobLocation> {
-        self.slot(id).map(|s| BlobLocation { pack: self.packs[s.pack as usize].0, kind: s.kind, offset: s.offset, length: s.length, raw_length: s.raw_length })
+        self.slot(id).map(|s| BlobLocation {
+            pack: self.packs[s.pack as usize].0,
+            kind: s.kind,
+            offset: s.offset,
+            length: s.length,
+            raw_length: s.raw_length,
+        })
     }
 
     /// True if the pack is indexed.
@@ -176,6 +200,61 @@ impl Index {
 
     /// Sum of plaintext lengths and of stored lengths over distinct blobs.
     pub fn totals(&self) -> (u64, u64) {
-        self.sorted.iter().chain(self.recent.values()).fold((0, 0), |(r, s), b| (r + b.raw_length as u64, s + b.length as u64))
+        self.sorted
+            .iter()
+            .chain(self.recent.values())
+            .fold((0, 0), |(r, s), b| {
+                (r + b.raw_length as u64, s + b.length as u64)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::crypto::SecretKey;
+
+    #[test]
+    fn round_trip_and_mutated_plaintexts_never_panic() {
+        let cipher = Cipher::new(&SecretKey::generate().unwrap());
+        let packs = vec![IndexedPack {
+            id: Id([1; 32]),
+            size: 1000,
+            entries: (0..3u8)
+                .map(|i| PackEntry {
+                    kind: BlobKind::Data,
+                    id: Id([i; 32]),
+                    offset: i as u32 * 10,
+                    length: 10,
+                    raw_length: 9,
+                })
+                .collect(),
+        }];
+        let raw = encode(&packs, &cipher).unwrap();
+        let name = Id::of_bytes(&raw).to_hex();
+        let back = decode(&name, &raw, &cipher).unwrap();
+        assert_eq!(back[0].entries, packs[0].entries);
+        assert!(
+            decode(&"0".repeat(64), &raw, &cipher).is_err(),
+            "name must match content"
+        );
+
+        let plain = zstd::stream::decode_all(&cipher.open(AAD, &raw).unwrap()[..]).unwrap();
+        let mut seed = 12345u64;
+        for round in 0..2000 {
+            let mut p = plain.clone();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let i = (seed as usize) % p.len();
+            p[i] = (seed >> 40) as u8;
+            if round % 5 == 0 {
+                p.truncate((seed as usize >> 8) % p.len());
+            }
+            let sealed = cipher
+                .seal(AAD, &zstd::bulk::compress(&p, 1).unwrap())
+                .unwrap();
+            let _ = decode(&Id::of_bytes(&sealed).to_hex(), &sealed, &cipher);
+        }
     }
 }

@@ -31,14 +31,21 @@ impl Default for KdfParams {
     /// 32 MiB, 3 passes, 1 lane: above OWASP's Argon2id minimums, about 0.3 s on a mid-range
     /// phone, and leaves a backup's 64 MiB memory budget intact.
     fn default() -> Self {
-        KdfParams { memory_kib: 32 * 1024, iterations: 3, parallelism: 1 }
+        KdfParams {
+            memory_kib: 32 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        }
     }
 }
 
 impl KdfParams {
     /// Rejects parameters too weak to protect a password or too large to run on a phone.
     pub fn validate(&self) -> Result<()> {
-        if !(8 * 1024..=1024 * 1024).contains(&self.memory_kib) || !(1..=64).contains(&self.iterations) || !(1..=16).contains(&self.parallelism) {
+        if !(8 * 1024..=1024 * 1024).contains(&self.memory_kib)
+            || !(1..=64).contains(&self.iterations)
+            || !(1..=16).contains(&self.parallelism)
+        {
             return Err(Error::InvalidArgument(format!(
                 "key derivation parameters out of range (memory 8 MiB..1 GiB, iterations 1..64, lanes 1..16): {self:?}"
             )));
@@ -140,7 +147,11 @@ impl RecoveryKey {
 
     /// Parses a recovery key, ignoring case, spaces and dashes.
     pub fn parse(s: &str) -> Option<Self> {
-        let digits: Zeroizing<String> = Zeroizing::new(s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect());
+        let digits: Zeroizing<String> = Zeroizing::new(
+            s.chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .collect(),
+        );
         let mut b = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(digits.to_ascii_lowercase(), &mut b[..]).ok()?;
         Some(RecoveryKey(b))
@@ -149,16 +160,27 @@ impl RecoveryKey {
     /// The key as shown to the user, e.g. `1a2b3c4d-…` (8 groups of 8 hex digits).
     pub fn display(&self) -> String {
         let h = hex::encode(*self.0);
-        h.as_bytes().chunks(8).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
+        h.as_bytes()
+            .chunks(8)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("-")
     }
 }
 
 fn wrapping_key(kdf: &Kdf, secret: &[u8]) -> Result<SecretKey> {
     match kdf {
         Kdf::Argon2id { params, salt } => {
-            let salt = B64.decode(salt).map_err(|_| Error::corrupt("key slot", "bad salt"))?;
-            let p = Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-                .map_err(|e| Error::corrupt("key slot", format!("bad Argon2 parameters: {e}")))?;
+            let salt = B64
+                .decode(salt)
+                .map_err(|_| Error::corrupt("key slot", "bad salt"))?;
+            let p = Params::new(
+                params.memory_kib,
+                params.iterations,
+                params.parallelism,
+                Some(32),
+            )
+            .map_err(|e| Error::corrupt("key slot", format!("bad Argon2 parameters: {e}")))?;
             let mut out = [0u8; 32];
             Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
                 .hash_password_into(secret, &salt, &mut out)
@@ -174,7 +196,13 @@ fn wrapping_key(kdf: &Kdf, secret: &[u8]) -> Result<SecretKey> {
     }
 }
 
-fn make_slot(kind: SlotKind, label: &str, kdf: Kdf, secret: &[u8], master: &SecretKey) -> Result<SlotFile> {
+fn make_slot(
+    kind: SlotKind,
+    label: &str,
+    kdf: Kdf,
+    secret: &[u8],
+    master: &SecretKey,
+) -> Result<SlotFile> {
     let wk = wrapping_key(&kdf, secret)?;
     let wrapped = Cipher::new(&wk).seal(SLOT_AAD, &master.0)?;
     let slot = SlotBody {
@@ -203,33 +231,61 @@ fn store(storage: &dyn Storage, file: &SlotFile) -> Result<String> {
 }
 
 /// Writes a password slot for `master`. Returns the slot id.
-pub(crate) fn add_password_slot(storage: &dyn Storage, master: &SecretKey, password: &str, label: &str, params: KdfParams) -> Result<String> {
+pub(crate) fn add_password_slot(
+    storage: &dyn Storage,
+    master: &SecretKey,
+    password: &str,
+    label: &str,
+    params: KdfParams,
+) -> Result<String> {
     params.validate()?;
     if password.is_empty() {
-        return Err(Error::InvalidArgument("the password must not be empty".into()));
+        return Err(Error::InvalidArgument(
+            "the password must not be empty".into(),
+        ));
     }
     let salt = B64.encode(random_bytes::<16>()?);
-    let file = make_slot(SlotKind::Password, label, Kdf::Argon2id { params, salt }, password.as_bytes(), master)?;
+    let file = make_slot(
+        SlotKind::Password,
+        label,
+        Kdf::Argon2id { params, salt },
+        password.as_bytes(),
+        master,
+    )?;
     store(storage, &file)
 }
 
 /// Writes a recovery slot for `master`. Returns the slot id and the key to show once.
-pub(crate) fn add_recovery_slot(storage: &dyn Storage, master: &SecretKey, label: &str) -> Result<(String, RecoveryKey)> {
+pub(crate) fn add_recovery_slot(
+    storage: &dyn Storage,
+    master: &SecretKey,
+    label: &str,
+) -> Result<(String, RecoveryKey)> {
     let key = RecoveryKey::generate()?;
     let salt = hex::encode(random_bytes::<16>()?);
-    let file = make_slot(SlotKind::Recovery, label, Kdf::Blake3 { salt }, &key.0[..], master)?;
+    let file = make_slot(
+        SlotKind::Recovery,
+        label,
+        Kdf::Blake3 { salt },
+        &key.0[..],
+        master,
+    )?;
     Ok((store(storage, &file)?, key))
 }
 
 fn load(storage: &dyn Storage, id: &str) -> Result<SlotBody> {
     let object = format!("keys/{id}");
     let raw = storage.get(ObjectKind::Key, id)?;
-    let file: SlotFile = serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("unreadable key slot: {e}")))?;
+    let file: SlotFile = serde_json::from_slice(&raw)
+        .map_err(|e| Error::corrupt(&object, format!("unreadable key slot: {e}")))?;
     if checksum(&file.slot)? != file.checksum {
         return Err(Error::corrupt(object, "key slot checksum mismatch"));
     }
     if file.slot.version != 1 {
-        return Err(Error::UnsupportedVersion { found: file.slot.version, supported: 1 });
+        return Err(Error::UnsupportedVersion {
+            found: file.slot.version,
+            supported: 1,
+        });
     }
     Ok(file.slot)
 }
@@ -240,16 +296,23 @@ fn load(storage: &dyn Storage, id: &str) -> Result<SlotBody> {
 /// cheap); then password slots. Fails with [`Error::WrongPassword`] when valid slots exist
 /// but none opens, and with [`Error::Corrupt`] when every slot is damaged.
 pub(crate) fn unlock(storage: &dyn Storage, secret: &Secret) -> Result<(SecretKey, String)> {
-    let mut ids: Vec<String> = storage.list(ObjectKind::Key)?.into_iter().map(|o| o.name).collect();
+    let mut ids: Vec<String> = storage
+        .list(ObjectKind::Key)?
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
     ids.sort();
     if ids.is_empty() {
         return Err(Error::corrupt("keys/", "the repository has no key slots"));
     }
     let (password, recovery) = match secret {
         Secret::Password(p) => (Some(p.as_str()), RecoveryKey::parse(p)),
-        Secret::RecoveryKey(k) => {
-            (None, Some(RecoveryKey::parse(k).ok_or_else(|| Error::InvalidArgument("not a recovery key: expected 64 hex digits".into()))?))
-        }
+        Secret::RecoveryKey(k) => (
+            None,
+            Some(RecoveryKey::parse(k).ok_or_else(|| {
+                Error::InvalidArgument("not a recovery key: expected 64 hex digits".into())
+            })?),
+        ),
     };
     let mut slots = Vec::new();
     let mut first_damage = None;
@@ -271,14 +334,18 @@ pub(crate) fn unlock(storage: &dyn Storage, secret: &Secret) -> Result<(SecretKe
         };
         let Some(candidate) = candidate else { continue };
         for (id, slot) in slots.iter().filter(|(_, s)| s.kind == kind) {
-            let wrapped = B64.decode(&slot.wrapped_key).map_err(|_| Error::corrupt(format!("keys/{id}"), "bad wrapped key"))?;
+            let wrapped = B64
+                .decode(&slot.wrapped_key)
+                .map_err(|_| Error::corrupt(format!("keys/{id}"), "bad wrapped key"))?;
             let wk = wrapping_key(&slot.kdf, candidate).map_err(|e| match e {
                 Error::Corrupt { reason, .. } => Error::corrupt(format!("keys/{id}"), reason),
                 e => e,
             })?;
             if let Ok(plain) = Cipher::new(&wk).open(SLOT_AAD, &wrapped) {
                 let plain = Zeroizing::new(plain);
-                let bytes: [u8; 32] = plain[..].try_into().map_err(|_| Error::corrupt(format!("keys/{id}"), "wrapped key has wrong length"))?;
+                let bytes: [u8; 32] = plain[..].try_into().map_err(|_| {
+                    Error::corrupt(format!("keys/{id}"), "wrapped key has wrong length")
+                })?;
                 return Ok((SecretKey(bytes), id.clone()));
             }
         }
@@ -294,7 +361,14 @@ pub(crate) fn list(storage: &dyn Storage, current: &str) -> Result<Vec<KeySlotIn
     let mut out = Vec::new();
     for o in storage.list(ObjectKind::Key)? {
         let s = load(storage, &o.name)?;
-        out.push(KeySlotInfo { current: o.name == current, id: o.name, kind: s.kind, label: s.label, host: s.host, created: s.created });
+        out.push(KeySlotInfo {
+            current: o.name == current,
+            id: o.name,
+            kind: s.kind,
+            label: s.label,
+            host: s.host,
+            created: s.created,
+        });
     }
     out.sort_by(|a, b| a.created.cmp(&b.created));
     Ok(out)
@@ -320,13 +394,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = LocalStorage::new(dir.path());
         let master = SecretKey::generate().unwrap();
-        let small = KdfParams { memory_kib: 8 * 1024, iterations: 1, parallelism: 1 };
+        let small = KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
         let pw_id = add_password_slot(&st, &master, "correct horse", "main", small).unwrap();
         let (rec_id, rec) = add_recovery_slot(&st, &master, "recovery").unwrap();
         let (k, id) = unlock(&st, &Secret::password("correct horse")).unwrap();
         assert_eq!((k.0, id), (master.0, pw_id));
         let (k, id) = unlock(&st, &Secret::password(rec.display())).unwrap();
         assert_eq!((k.0, id), (master.0, rec_id));
-        assert!(matches!(unlock(&st, &Secret::password("wrong")), Err(Error::WrongPassword)));
+        assert!(matches!(
+            unlock(&st, &Secret::password("wrong")),
+            Err(Error::WrongPassword)
+        ));
     }
 }

@@ -36,7 +36,10 @@ struct LockInfo {
 
 impl LockInfo {
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
-        let age = now.signed_duration_since(self.time).to_std().unwrap_or_default();
+        let age = now
+            .signed_duration_since(self.time)
+            .to_std()
+            .unwrap_or_default();
         if age > STALE {
             return true;
         }
@@ -44,13 +47,21 @@ impl LockInfo {
     }
 
     fn describe(&self) -> String {
-        format!("{} by process {} on {} since {}", self.operation, self.pid, self.host, self.time.format("%Y-%m-%d %H:%M:%S UTC"))
+        format!(
+            "{} by process {} on {} since {}",
+            self.operation,
+            self.pid,
+            self.host,
+            self.time.format("%Y-%m-%d %H:%M:%S UTC")
+        )
     }
 }
 
 #[cfg(unix)]
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: kill with signal 0 sends nothing; it only reports whether the process exists.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
@@ -83,12 +94,24 @@ impl Drop for LockGuard {
 }
 
 /// Takes a lock, waiting up to `wait` for conflicting locks to go away.
-pub fn acquire(storage: &Arc<dyn Storage>, exclusive: bool, operation: &str, wait: Duration, cancel: &CancelToken) -> Result<LockGuard> {
+pub fn acquire(
+    storage: &Arc<dyn Storage>,
+    exclusive: bool,
+    operation: &str,
+    wait: Duration,
+    cancel: &CancelToken,
+) -> Result<LockGuard> {
     let name = Id::random()?.to_hex();
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(100);
     loop {
-        let info = LockInfo { exclusive, operation: operation.to_string(), host: super::hostname(), pid: std::process::id(), time: Utc::now() };
+        let info = LockInfo {
+            exclusive,
+            operation: operation.to_string(),
+            host: super::hostname(),
+            pid: std::process::id(),
+            time: Utc::now(),
+        };
         write(storage.as_ref(), &name, &info)?;
         match conflict(storage.as_ref(), &name, exclusive)? {
             None => break,
@@ -101,8 +124,11 @@ pub fn acquire(storage: &Arc<dyn Storage>, exclusive: bool, operation: &str, wai
                     return Err(Error::Cancelled);
                 }
                 log::info!("waiting for lock held for {other}");
-                let jitter = Duration::from_millis(u64::from(super::crypto::random_bytes::<1>()?[0]));
-                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())) + jitter);
+                let jitter =
+                    Duration::from_millis(u64::from(super::crypto::random_bytes::<1>()?[0]));
+                std::thread::sleep(
+                    pause.min(deadline.saturating_duration_since(Instant::now())) + jitter,
+                );
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
@@ -119,7 +145,13 @@ pub fn acquire(storage: &Arc<dyn Storage>, exclusive: bool, operation: &str, wai
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let info = LockInfo { exclusive, operation: operation.clone(), host: super::hostname(), pid: std::process::id(), time: Utc::now() };
+                    let info = LockInfo {
+                        exclusive,
+                        operation: operation.clone(),
+                        host: super::hostname(),
+                        pid: std::process::id(),
+                        time: Utc::now(),
+                    };
                     if let Err(e) = write(storage.as_ref(), &name, &info) {
                         log::warn!("could not refresh lock: {e}");
                     }
@@ -127,7 +159,12 @@ pub fn acquire(storage: &Arc<dyn Storage>, exclusive: bool, operation: &str, wai
             })
             .map_err(|e| Error::Internal(format!("spawn lock refresher: {e}")))?
     };
-    Ok(LockGuard { storage: storage.clone(), name, stop, refresher: Some(refresher) })
+    Ok(LockGuard {
+        storage: storage.clone(),
+        name,
+        stop,
+        refresher: Some(refresher),
+    })
 }
 
 fn write(storage: &dyn Storage, name: &str, info: &LockInfo) -> Result<()> {
@@ -143,7 +180,11 @@ fn conflict(storage: &dyn Storage, own: &str, exclusive: bool) -> Result<Option<
         if o.name == own {
             continue;
         }
-        let info: LockInfo = match storage.get(ObjectKind::Lock, &o.name).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        let info: LockInfo = match storage
+            .get(ObjectKind::Lock, &o.name)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             Some(i) => i,
             None => continue, // vanished or unreadable: not a live lock
         };
@@ -165,7 +206,10 @@ pub fn remove_stale(storage: &dyn Storage) -> Result<usize> {
     let now = Utc::now();
     let mut n = 0;
     for o in storage.list(ObjectKind::Lock)? {
-        let info: Option<LockInfo> = storage.get(ObjectKind::Lock, &o.name).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let info: Option<LockInfo> = storage
+            .get(ObjectKind::Lock, &o.name)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         if info.is_none_or(|i| i.is_stale(now)) {
             storage.delete(ObjectKind::Lock, &o.name)?;
             n += 1;

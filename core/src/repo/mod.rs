@@ -70,7 +70,11 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { kdf: KdfParams::default(), pack_size: 8 * 1024 * 1024, recovery_key: false }
+        InitOptions {
+            kdf: KdfParams::default(),
+            pack_size: 8 * 1024 * 1024,
+            recovery_key: false,
+        }
     }
 }
 
@@ -86,7 +90,10 @@ pub struct Repository {
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repository").field("location", &self.storage.location()).field("id", &self.config.id).finish()
+        f.debug_struct("Repository")
+            .field("location", &self.storage.location())
+            .field("id", &self.config.id)
+            .finish()
     }
 }
 
@@ -98,14 +105,34 @@ impl Repository {
 
     /// Creates a repository protected by `password`. Returns it open, with the recovery key
     /// (to show the user once) when `options.recovery_key` is set.
-    pub fn init(storage: Arc<dyn Storage>, password: &str, options: &InitOptions) -> Result<(Repository, Option<String>)> {
+    pub fn init(
+        storage: Arc<dyn Storage>,
+        password: &str,
+        options: &InitOptions,
+    ) -> Result<(Repository, Option<String>)> {
         if Self::exists(storage.as_ref())? {
-            return Err(Error::RepositoryExists { location: storage.location() });
+            return Err(Error::RepositoryExists {
+                location: storage.location(),
+            });
         }
         let master = SecretKey::generate()?;
         let config = RepoConfig::new(options.pack_size)?;
-        let slot = keys::add_password_slot(storage.as_ref(), &master, password, "initial password", options.kdf)?;
-        let recovery = if options.recovery_key { Some(keys::add_recovery_slot(storage.as_ref(), &master, "recovery key")?.1.display()) } else { None };
+        let slot = keys::add_password_slot(
+            storage.as_ref(),
+            &master,
+            password,
+            "initial password",
+            options.kdf,
+        )?;
+        let recovery = if options.recovery_key {
+            Some(
+                keys::add_recovery_slot(storage.as_ref(), &master, "recovery key")?
+                    .1
+                    .display(),
+            )
+        } else {
+            None
+        };
         let cipher = Cipher::new(&master.derive("chatvault v1 object encryption"));
         // The config is written last: a repository exists once it has a config.
         storage.put(ObjectKind::Config, "config", &config.encode(&cipher)?)?;
@@ -116,7 +143,11 @@ impl Repository {
     pub fn open(storage: Arc<dyn Storage>, secret: &Secret) -> Result<Repository> {
         let raw = match storage.get(ObjectKind::Config, "config") {
             Ok(raw) => raw,
-            Err(StorageError::NotFound { .. }) => return Err(Error::RepositoryNotFound { location: storage.location() }),
+            Err(StorageError::NotFound { .. }) => {
+                return Err(Error::RepositoryNotFound {
+                    location: storage.location(),
+                })
+            }
             Err(e) => return Err(e.into()),
         };
         let (master, slot) = keys::unlock(storage.as_ref(), secret)?;
@@ -125,10 +156,26 @@ impl Repository {
         Self::assemble(storage, config, master, slot)
     }
 
-    fn assemble(storage: Arc<dyn Storage>, config: RepoConfig, master: SecretKey, slot: String) -> Result<Repository> {
+    fn assemble(
+        storage: Arc<dyn Storage>,
+        config: RepoConfig,
+        master: SecretKey,
+        slot: String,
+    ) -> Result<Repository> {
         let cipher = Cipher::new(&master.derive("chatvault v1 object encryption"));
-        let codec = BlobCodec::new(cipher.clone(), config.id_key_bytes()?, config.compression_level);
-        Ok(Repository { storage, config, master, cipher, codec, slot })
+        let codec = BlobCodec::new(
+            cipher.clone(),
+            config.id_key_bytes()?,
+            config.compression_level,
+        );
+        Ok(Repository {
+            storage,
+            config,
+            master,
+            cipher,
+            codec,
+            slot,
+        })
     }
 
     /// The storage this repository lives in.
@@ -155,7 +202,13 @@ impl Repository {
 
     /// Replaces the slot this repository was opened with by a new password slot.
     pub fn change_password(&mut self, new_password: &str, kdf: KdfParams) -> Result<String> {
-        let new = keys::add_password_slot(self.storage.as_ref(), &self.master, new_password, "password", kdf)?;
+        let new = keys::add_password_slot(
+            self.storage.as_ref(),
+            &self.master,
+            new_password,
+            "password",
+            kdf,
+        )?;
         self.storage.delete(ObjectKind::Key, &self.slot)?;
         self.slot = new.clone();
         Ok(new)
@@ -164,8 +217,13 @@ impl Repository {
     /// Adds a recovery-key slot, removing any earlier recovery slot. Returns the printable
     /// key, which is not stored anywhere: show it to the user once.
     pub fn new_recovery_key(&self) -> Result<String> {
-        let old: Vec<_> = self.keys()?.into_iter().filter(|k| k.kind == keys::SlotKind::Recovery && !k.current).collect();
-        let (_, key) = keys::add_recovery_slot(self.storage.as_ref(), &self.master, "recovery key")?;
+        let old: Vec<_> = self
+            .keys()?
+            .into_iter()
+            .filter(|k| k.kind == keys::SlotKind::Recovery && !k.current)
+            .collect();
+        let (_, key) =
+            keys::add_recovery_slot(self.storage.as_ref(), &self.master, "recovery key")?;
         for k in old {
             self.storage.delete(ObjectKind::Key, &k.id)?;
         }
@@ -179,14 +237,32 @@ impl Repository {
         let matches: Vec<_> = all.iter().filter(|k| k.id.starts_with(id_prefix)).collect();
         let k = match matches.as_slice() {
             [k] => *k,
-            [] => return Err(Error::InvalidArgument(format!("no key slot matches {id_prefix:?}"))),
-            _ => return Err(Error::InvalidArgument(format!("key slot prefix {id_prefix:?} is ambiguous"))),
+            [] => {
+                return Err(Error::InvalidArgument(format!(
+                    "no key slot matches {id_prefix:?}"
+                )))
+            }
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "key slot prefix {id_prefix:?} is ambiguous"
+                )))
+            }
         };
         if k.current {
-            return Err(Error::InvalidArgument("refusing to remove the key slot in use; open with another key first".into()));
+            return Err(Error::InvalidArgument(
+                "refusing to remove the key slot in use; open with another key first".into(),
+            ));
         }
-        if k.kind == keys::SlotKind::Password && all.iter().filter(|s| s.kind == keys::SlotKind::Password).count() == 1 {
-            return Err(Error::InvalidArgument("refusing to remove the last password slot".into()));
+        if k.kind == keys::SlotKind::Password
+            && all
+                .iter()
+                .filter(|s| s.kind == keys::SlotKind::Password)
+                .count()
+                == 1
+        {
+            return Err(Error::InvalidArgument(
+                "refusing to remove the last password slot".into(),
+            ));
         }
         self.storage.delete(ObjectKind::Key, &k.id)?;
         Ok(())
@@ -212,10 +288,19 @@ impl Repository {
     /// Finds a snapshot by id, unique id prefix, or `latest`.
     pub fn find_snapshot(&self, spec: &str) -> Result<Snapshot> {
         if spec == "latest" {
-            return self.snapshots()?.pop().ok_or_else(|| Error::SnapshotNotFound(spec.into()));
+            return self
+                .snapshots()?
+                .pop()
+                .ok_or_else(|| Error::SnapshotNotFound(spec.into()));
         }
         let spec_l = spec.to_ascii_lowercase();
-        let names: Vec<String> = self.storage.list(ObjectKind::Snapshot)?.into_iter().map(|o| o.name).filter(|n| n.starts_with(&spec_l)).collect();
+        let names: Vec<String> = self
+            .storage
+            .list(ObjectKind::Snapshot)?
+            .into_iter()
+            .map(|o| o.name)
+            .filter(|n| n.starts_with(&spec_l))
+            .collect();
         match names.as_slice() {
             [n] if !spec.is_empty() => self.load_snapshot(n),
             [] | [_] => Err(Error::SnapshotNotFound(spec.into())),
@@ -225,7 +310,8 @@ impl Repository {
 
     pub(crate) fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
         let (id, bytes) = snap.encode(&self.cipher)?;
-        self.storage.put(ObjectKind::Snapshot, &id.to_hex(), &bytes)?;
+        self.storage
+            .put(ObjectKind::Snapshot, &id.to_hex(), &bytes)?;
         Ok(id)
     }
 
@@ -251,13 +337,19 @@ impl Repository {
         if adopt_orphans {
             let mut adopted = Vec::new();
             for o in self.storage.list(ObjectKind::Pack)? {
-                let Some(id) = Id::from_hex(&o.name) else { continue };
+                let Some(id) = Id::from_hex(&o.name) else {
+                    continue;
+                };
                 if index.has_pack(&id) {
                     continue;
                 }
                 match self.read_pack_header(&id, o.size) {
                     Ok(entries) => {
-                        let p = IndexedPack { id, size: o.size, entries };
+                        let p = IndexedPack {
+                            id,
+                            size: o.size,
+                            entries,
+                        };
                         index.add_pack(&p);
                         adopted.push(p);
                     }
@@ -265,7 +357,10 @@ impl Repository {
                 }
             }
             if !adopted.is_empty() {
-                log::info!("adopted {} pack(s) left by an interrupted backup", adopted.len());
+                log::info!(
+                    "adopted {} pack(s) left by an interrupted backup",
+                    adopted.len()
+                );
                 let bytes = index::encode(&adopted, &self.cipher)?;
                 let name = Id::of_bytes(&bytes).to_hex();
                 self.storage.put(ObjectKind::Index, &name, &bytes)?;
@@ -282,7 +377,14 @@ impl Repository {
         for o in self.storage.list(ObjectKind::Index)? {
             let raw = self.storage.get(ObjectKind::Index, &o.name)?;
             for p in index::decode(&o.name, &raw, &self.cipher)? {
-                out.extend(p.entries.iter().map(|e| BlobInfo { pack: p.id, kind: e.kind, id: e.id, offset: e.offset, length: e.length, raw_length: e.raw_length }));
+                out.extend(p.entries.iter().map(|e| BlobInfo {
+                    pack: p.id,
+                    kind: e.kind,
+                    id: e.id,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_length: e.raw_length,
+                }));
             }
         }
         Ok(out)
@@ -292,11 +394,19 @@ impl Repository {
     pub(crate) fn read_pack_header(&self, pack: &Id, size: u64) -> Result<Vec<pack::PackEntry>> {
         let name = pack.to_hex();
         let guess = pack::header_guess(size);
-        let mut tail = self.storage.get_range(ObjectKind::Pack, &name, size - guess, guess)?;
+        let mut tail = self
+            .storage
+            .get_range(ObjectKind::Pack, &name, size - guess, guess)?;
         if tail.len() >= 4 {
-            let hlen = u32::from_le_bytes(tail[tail.len() - 4..].try_into().map_err(|_| Error::Internal("tail".into()))?) as u64;
+            let hlen = u32::from_le_bytes(
+                tail[tail.len() - 4..]
+                    .try_into()
+                    .map_err(|_| Error::Internal("tail".into()))?,
+            ) as u64;
             if hlen + 4 > guess && hlen + 4 <= size {
-                tail = self.storage.get_range(ObjectKind::Pack, &name, size - hlen - 4, hlen + 4)?;
+                tail =
+                    self.storage
+                        .get_range(ObjectKind::Pack, &name, size - hlen - 4, hlen + 4)?;
             }
         }
         pack::parse_header(pack, size, &tail, &self.cipher)
@@ -304,19 +414,36 @@ impl Repository {
 
     /// Reads, authenticates and checks one blob.
     pub(crate) fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
-        let loc = index.get(id).ok_or_else(|| Error::corrupt(format!("blob {}", id.to_hex()), "not in any pack listed by the index"))?;
-        let sealed = self.storage.get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)?;
+        let loc = index.get(id).ok_or_else(|| {
+            Error::corrupt(
+                format!("blob {}", id.to_hex()),
+                "not in any pack listed by the index",
+            )
+        })?;
+        let sealed = self.storage.get_range(
+            ObjectKind::Pack,
+            &loc.pack.to_hex(),
+            loc.offset as u64,
+            loc.length as u64,
+        )?;
         self.open_blob(&loc, id, &sealed)
     }
 
     pub(crate) fn open_blob(&self, loc: &BlobLocation, id: &Id, sealed: &[u8]) -> Result<Vec<u8>> {
-        self.codec.open(loc.kind, id, sealed, loc.raw_length, &format!("pack data/{}", loc.pack.to_hex()))
+        self.codec.open(
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length,
+            &format!("pack data/{}", loc.pack.to_hex()),
+        )
     }
 
     /// Loads a tree blob.
     pub(crate) fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
         let data = self.read_blob(index, id)?;
-        serde_json::from_slice(&data).map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
     }
 
     /// The content ids of a file node, expanding list blobs.
@@ -327,7 +454,12 @@ impl Repository {
         let mut ids = Vec::new();
         for l in &node.content_lists {
             let data = self.read_blob(index, l)?;
-            ids.extend(tree::parse_list(&data).ok_or_else(|| Error::corrupt(format!("list {}", l.to_hex()), "length is not a multiple of 32"))?);
+            ids.extend(tree::parse_list(&data).ok_or_else(|| {
+                Error::corrupt(
+                    format!("list {}", l.to_hex()),
+                    "length is not a multiple of 32",
+                )
+            })?);
         }
         Ok(ids)
     }

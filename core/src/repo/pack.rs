@@ -76,7 +76,10 @@ pub struct FinishedPack {
 impl PackBuilder {
     /// An empty pack with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        PackBuilder { data: Vec::with_capacity(capacity), entries: Vec::new() }
+        PackBuilder {
+            data: Vec::with_capacity(capacity),
+            entries: Vec::new(),
+        }
     }
 
     /// Bytes of blobs so far.
@@ -91,10 +94,18 @@ impl PackBuilder {
 
     /// Appends a sealed blob.
     pub fn add(&mut self, kind: BlobKind, id: Id, sealed: &[u8], raw_length: u32) -> Result<()> {
-        let offset = u32::try_from(self.data.len()).map_err(|_| Error::Internal("pack too large".into()))?;
-        let length = u32::try_from(sealed.len()).map_err(|_| Error::Internal("blob too large".into()))?;
+        let offset =
+            u32::try_from(self.data.len()).map_err(|_| Error::Internal("pack too large".into()))?;
+        let length =
+            u32::try_from(sealed.len()).map_err(|_| Error::Internal("blob too large".into()))?;
         self.data.extend_from_slice(sealed);
-        self.entries.push(PackEntry { kind, id, offset, length, raw_length });
+        self.entries.push(PackEntry {
+            kind,
+            id,
+            offset,
+            length,
+            raw_length,
+        });
         Ok(())
     }
 
@@ -109,25 +120,41 @@ impl PackBuilder {
         }
         let sealed = cipher.seal(AAD, &header)?;
         self.data.extend_from_slice(&sealed);
-        self.data.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-        Ok(FinishedPack { id: Id::of_bytes(&self.data), bytes: self.data, entries: self.entries })
+        self.data
+            .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        Ok(FinishedPack {
+            id: Id::of_bytes(&self.data),
+            bytes: self.data,
+            entries: self.entries,
+        })
     }
 }
 
 /// Reads a pack's header given its last bytes (`tail` must hold the sealed header and the
 /// length field) and the pack size. Returns the entries, checked against the pack's bounds.
-pub fn parse_header(pack: &Id, pack_size: u64, tail: &[u8], cipher: &Cipher) -> Result<Vec<PackEntry>> {
+pub fn parse_header(
+    pack: &Id,
+    pack_size: u64,
+    tail: &[u8],
+    cipher: &Cipher,
+) -> Result<Vec<PackEntry>> {
     let name = format!("data/{}", pack.to_hex());
     let bad = |why: &str| Error::corrupt(name.clone(), why.to_string());
     if tail.len() < 4 {
         return Err(bad("too short for a pack"));
     }
-    let hlen = u32::from_le_bytes(tail[tail.len() - 4..].try_into().map_err(|_| bad("short"))?) as usize;
+    let hlen = u32::from_le_bytes(
+        tail[tail.len() - 4..]
+            .try_into()
+            .map_err(|_| bad("short"))?,
+    ) as usize;
     if hlen + 4 > tail.len() || (hlen as u64 + 4) > pack_size {
         return Err(bad("header length out of range"));
     }
     let sealed = &tail[tail.len() - 4 - hlen..tail.len() - 4];
-    let header = cipher.open(AAD, sealed).map_err(|_| bad("pack header failed authentication"))?;
+    let header = cipher
+        .open(AAD, sealed)
+        .map_err(|_| bad("pack header failed authentication"))?;
     if header.len() < 9 || &header[..4] != MAGIC || header[4] != 1 {
         return Err(bad("unknown pack header format"));
     }
@@ -148,8 +175,78 @@ pub fn parse_header(pack: &Id, pack_size: u64, tail: &[u8], cipher: &Cipher) -> 
         .collect()
 }
 
+impl PackEntry {
+    /// The sealed blob's bytes within a whole pack, or an error naming the pack if the pack
+    /// is shorter than this entry says.
+    pub fn slice<'a>(&self, pack: &Id, bytes: &'a [u8]) -> Result<&'a [u8]> {
+        let start = self.offset as usize;
+        let end = start + self.length as usize;
+        bytes.get(start..end).ok_or_else(|| {
+            Error::corrupt(
+                format!("data/{}", pack.to_hex()),
+                "pack is shorter than its index says",
+            )
+        })
+    }
+}
+
 /// How many trailing bytes to fetch to be sure of getting the header of a pack with up to
 /// `max_blobs` blobs; callers fetch the exact length when this guess falls short.
 pub fn header_guess(pack_size: u64) -> u64 {
     pack_size.min(64 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::crypto::SecretKey;
+
+    /// Headers crafted by someone holding the key (the only way past authentication) must
+    /// give errors, never panics or out-of-bounds entries.
+    #[test]
+    fn mutated_headers_never_panic() {
+        let cipher = Cipher::new(&SecretKey::generate().unwrap());
+        let mut b = PackBuilder::default();
+        for i in 0..5u8 {
+            b.add(BlobKind::Data, Id([i; 32]), &[i; 100], 100).unwrap();
+        }
+        let good = b.finish(&cipher).unwrap();
+        let entries =
+            parse_header(&good.id, good.bytes.len() as u64, &good.bytes, &cipher).unwrap();
+        assert_eq!(entries.len(), 5);
+        let mut header = Vec::new();
+        header.extend_from_slice(MAGIC);
+        header.push(1);
+        header.extend_from_slice(&5u32.to_le_bytes());
+        for e in &entries {
+            e.write(&mut header);
+        }
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        for round in 0..2000 {
+            let mut h = header.clone();
+            for _ in 0..1 + round % 4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % h.len();
+                h[i] = (seed >> 32) as u8;
+            }
+            if round % 7 == 0 {
+                h.truncate((seed as usize) % h.len());
+            }
+            let sealed = cipher.seal(AAD, &h).unwrap();
+            let mut pack = good.bytes[..500].to_vec();
+            pack.extend_from_slice(&sealed);
+            pack.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+            if let Ok(es) = parse_header(&good.id, pack.len() as u64, &pack, &cipher) {
+                for e in es {
+                    assert!(e.slice(&good.id, &pack).is_ok());
+                }
+            }
+        }
+        // Garbage tails, including lengths pointing before the start.
+        for tail in [&b""[..], b"\xff\xff\xff\xff", b"abc", &[0u8; 64][..]] {
+            assert!(parse_header(&good.id, tail.len() as u64, tail, &cipher).is_err());
+        }
+    }
 }

@@ -38,7 +38,11 @@ pub struct PruneOptions {
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions { repack_threshold: 0.2, lock_wait: Duration::from_secs(60), dry_run: false }
+        PruneOptions {
+            repack_threshold: 0.2,
+            lock_wait: Duration::from_secs(60),
+            dry_run: false,
+        }
     }
 }
 
@@ -88,11 +92,19 @@ impl Repository {
 
     /// Deletes unreferenced data. Waits for running backups (shared locks) up to
     /// `options.lock_wait`, then fails with [`Error::Locked`].
-    pub fn prune(&self, options: &PruneOptions, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<PruneSummary> {
+    pub fn prune(
+        &self,
+        options: &PruneOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<PruneSummary> {
         let _lock = lock::acquire(&self.storage, true, "prune", options.lock_wait, cancel)?;
         let (idx, old_index_files) = self.load_index(true)?;
         let used = self.used_blobs(&idx, cancel)?;
-        let mut summary = PruneSummary { packs_before: idx.packs().len() as u64, ..Default::default() };
+        let mut summary = PruneSummary {
+            packs_before: idx.packs().len() as u64,
+            ..Default::default()
+        };
 
         // Decide per pack, reading headers from the index files again (entries per pack).
         let mut packs: Vec<IndexedPack> = Vec::new();
@@ -107,17 +119,28 @@ impl Repository {
         let mut repack: Vec<(IndexedPack, Vec<usize>)> = Vec::new();
         let mut delete: Vec<Id> = Vec::new();
         // Packs with the most used bytes claim shared blobs first.
-        let used_bytes = |p: &IndexedPack| p.entries.iter().filter(|e| used.contains(&e.id)).map(|e| e.length as u64).sum::<u64>();
+        let used_bytes = |p: &IndexedPack| {
+            p.entries
+                .iter()
+                .filter(|e| used.contains(&e.id))
+                .map(|e| e.length as u64)
+                .sum::<u64>()
+        };
         packs.sort_by_key(|p| std::cmp::Reverse(used_bytes(p)));
         for p in packs {
-            let live: Vec<usize> = (0..p.entries.len()).filter(|&i| used.contains(&p.entries[i].id) && claimed.insert(p.entries[i].id)).collect();
+            let live: Vec<usize> = (0..p.entries.len())
+                .filter(|&i| used.contains(&p.entries[i].id) && claimed.insert(p.entries[i].id))
+                .collect();
             let live_bytes: u64 = live.iter().map(|&i| p.entries[i].length as u64).sum();
             let total: u64 = p.entries.iter().map(|e| e.length as u64).sum();
-            summary.blobs_removed += p.entries.iter().filter(|e| !used.contains(&e.id)).count() as u64;
+            summary.blobs_removed +=
+                p.entries.iter().filter(|e| !used.contains(&e.id)).count() as u64;
             if live.is_empty() {
                 summary.bytes_freed += p.size;
                 delete.push(p.id);
-            } else if live.len() == p.entries.len() || (total - live_bytes) as f64 <= options.repack_threshold * total as f64 {
+            } else if live.len() == p.entries.len()
+                || (total - live_bytes) as f64 <= options.repack_threshold * total as f64
+            {
                 summary.bytes_kept += p.size;
                 keep.push(p);
             } else {
@@ -141,8 +164,14 @@ impl Repository {
             let bytes = self.storage.get(ObjectKind::Pack, &p.id.to_hex())?;
             for &i in live {
                 let e = &p.entries[i];
-                let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-                let loc = index::BlobLocation { pack: p.id, kind: e.kind, offset: e.offset, length: e.length, raw_length: e.raw_length };
+                let sealed = e.slice(&p.id, &bytes)?;
+                let loc = index::BlobLocation {
+                    pack: p.id,
+                    kind: e.kind,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_length: e.raw_length,
+                };
                 self.open_blob(&loc, &e.id, sealed)?;
                 builder.add(e.kind, e.id, sealed, e.raw_length)?;
                 if builder.len() >= self.config.pack_size as usize {
@@ -161,7 +190,8 @@ impl Repository {
         // 2. New index files, a bounded number of packs each.
         for chunk in keep.chunks(256) {
             let bytes = index::encode(chunk, &self.cipher)?;
-            self.storage.put(ObjectKind::Index, &Id::of_bytes(&bytes).to_hex(), &bytes)?;
+            self.storage
+                .put(ObjectKind::Index, &Id::of_bytes(&bytes).to_hex(), &bytes)?;
         }
         // 3. Old index files.
         for name in &old_index_files {
@@ -180,7 +210,13 @@ impl Repository {
 
     fn store_pack(&self, builder: PackBuilder) -> Result<IndexedPack> {
         let done = builder.finish(&self.cipher)?;
-        self.storage.put(ObjectKind::Pack, &done.id.to_hex(), &done.bytes).map_err(Error::from)?;
-        Ok(IndexedPack { id: done.id, size: done.bytes.len() as u64, entries: done.entries })
+        self.storage
+            .put(ObjectKind::Pack, &done.id.to_hex(), &done.bytes)
+            .map_err(Error::from)?;
+        Ok(IndexedPack {
+            id: done.id,
+            size: done.bytes.len() as u64,
+            entries: done.entries,
+        })
     }
 }

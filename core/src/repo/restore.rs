@@ -39,7 +39,12 @@ pub struct RestoreSummary {
 
 /// A name is safe if it is one plain path component.
 fn check_name(name: &str) -> Result<()> {
-    let bad = name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') || (cfg!(windows) && (name.contains('\\') || name.contains(':')));
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.contains('\0')
+        || (cfg!(windows) && (name.contains('\\') || name.contains(':')));
     if bad {
         Err(Error::UnsafePath(name.to_string()))
     } else {
@@ -53,7 +58,12 @@ fn fs_name(node: &Node) -> Result<std::ffi::OsString> {
     if let Some(h) = &node.name_bytes {
         use std::os::unix::ffi::OsStringExt;
         let bytes = hex::decode(h).map_err(|_| Error::UnsafePath(node.name.clone()))?;
-        if bytes.is_empty() || bytes.contains(&b'/') || bytes.contains(&0) || bytes == b"." || bytes == b".." {
+        if bytes.is_empty()
+            || bytes.contains(&b'/')
+            || bytes.contains(&0)
+            || bytes == b"."
+            || bytes == b".."
+        {
             return Err(Error::UnsafePath(node.name.clone()));
         }
         return Ok(std::ffi::OsString::from_vec(bytes));
@@ -92,10 +102,24 @@ struct Restorer<'a> {
 impl Repository {
     /// Restores `snapshot` into `target` (created if missing). Existing files with the same
     /// names are overwritten; nothing outside `target` is touched.
-    pub fn restore(&self, snapshot: &Snapshot, target: &Path, options: &RestoreOptions, listener: Option<&dyn ProgressListener>, cancel: &CancelToken) -> Result<RestoreSummary> {
+    pub fn restore(
+        &self,
+        snapshot: &Snapshot,
+        target: &Path,
+        options: &RestoreOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
         let (index, _) = self.load_index(false)?;
         fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
-        let mut r = Restorer { repo: self, index, include: options.include.clone(), tracker: Tracker::new(listener, Phase::Scanning), cancel, summary: RestoreSummary::default() };
+        let mut r = Restorer {
+            repo: self,
+            index,
+            include: options.include.clone(),
+            tracker: Tracker::new(listener, Phase::Scanning),
+            cancel,
+            summary: RestoreSummary::default(),
+        };
         let root = self.read_tree(&r.index, &snapshot.tree)?;
         r.count(&root, "", false)?;
         r.tracker.set_phase(Phase::Restore);
@@ -109,8 +133,16 @@ impl Repository {
 impl Restorer<'_> {
     fn count(&mut self, tree: &Tree, prefix: &str, all: bool) -> Result<()> {
         for n in &tree.nodes {
-            let path = if prefix.is_empty() { n.name.clone() } else { format!("{prefix}/{}", n.name) };
-            let (whole, enter) = if all { (true, true) } else { selected(&self.include, &path) };
+            let path = if prefix.is_empty() {
+                n.name.clone()
+            } else {
+                format!("{prefix}/{}", n.name)
+            };
+            let (whole, enter) = if all {
+                (true, true)
+            } else {
+                selected(&self.include, &path)
+            };
             match n.kind {
                 NodeKind::File if whole => {
                     self.tracker.p.files_total += 1;
@@ -132,8 +164,16 @@ impl Restorer<'_> {
         for n in &tree.nodes {
             self.cancel.check()?;
             let name = fs_name(n)?;
-            let path = if prefix.is_empty() { n.name.clone() } else { format!("{prefix}/{}", n.name) };
-            let (whole, enter) = if all { (true, true) } else { selected(&self.include, &path) };
+            let path = if prefix.is_empty() {
+                n.name.clone()
+            } else {
+                format!("{prefix}/{}", n.name)
+            };
+            let (whole, enter) = if all {
+                (true, true)
+            } else {
+                selected(&self.include, &path)
+            };
             if !enter {
                 continue;
             }
@@ -142,8 +182,13 @@ impl Restorer<'_> {
                 NodeKind::Dir => {
                     match fs::symlink_metadata(&dest) {
                         Ok(m) if m.is_dir() => {}
-                        Ok(_) => return Err(Error::UnsafePath(format!("{path} (exists in the target and is not a directory)"))),
-                        Err(_) => fs::create_dir(&dest).map_err(|e| Error::io("create directory", &dest, e))?,
+                        Ok(_) => {
+                            return Err(Error::UnsafePath(format!(
+                                "{path} (exists in the target and is not a directory)"
+                            )))
+                        }
+                        Err(_) => fs::create_dir(&dest)
+                            .map_err(|e| Error::io("create directory", &dest, e))?,
                     }
                     self.summary.dirs += 1;
                     if let Some(id) = n.subtree {
@@ -165,9 +210,13 @@ impl Restorer<'_> {
                         fs::remove_file(&dest).map_err(|e| Error::io("replace", &dest, e))?;
                     }
                     #[cfg(unix)]
-                    std::os::unix::fs::symlink(&target, &dest).map_err(|e| Error::io("create symlink", &dest, e))?;
+                    std::os::unix::fs::symlink(&target, &dest)
+                        .map_err(|e| Error::io("create symlink", &dest, e))?;
                     #[cfg(not(unix))]
-                    log::warn!("symlink {} -> {target} not restored on this platform", dest.display());
+                    log::warn!(
+                        "symlink {} -> {target} not restored on this platform",
+                        dest.display()
+                    );
                 }
                 _ => {}
             }
@@ -199,21 +248,33 @@ impl Restorer<'_> {
             let mut j = i + 1;
             while j < ids.len() {
                 let l = self.locate(&ids[j])?;
-                if l.pack != first.pack || l.offset as u64 != end || end + l.length as u64 - first.offset as u64 > MAX_READ {
+                if l.pack != first.pack
+                    || l.offset as u64 != end
+                    || end + l.length as u64 - first.offset as u64 > MAX_READ
+                {
                     break;
                 }
                 end += l.length as u64;
                 j += 1;
             }
-            let bytes = self.repo.storage.get_range(ObjectKind::Pack, &first.pack.to_hex(), first.offset as u64, end - first.offset as u64)?;
+            let bytes = self.repo.storage.get_range(
+                ObjectKind::Pack,
+                &first.pack.to_hex(),
+                first.offset as u64,
+                end - first.offset as u64,
+            )?;
             for id in &ids[i..j] {
                 let l = self.locate(id)?;
                 let start = (l.offset - first.offset) as usize;
-                let data = self.repo.open_blob(&l, id, &bytes[start..start + l.length as usize])?;
+                let data = self
+                    .repo
+                    .open_blob(&l, id, &bytes[start..start + l.length as usize])?;
                 if data.iter().all(|b| *b == 0) {
-                    f.seek(SeekFrom::Current(data.len() as i64)).map_err(|e| Error::io("write", dest, e))?;
+                    f.seek(SeekFrom::Current(data.len() as i64))
+                        .map_err(|e| Error::io("write", dest, e))?;
                 } else {
-                    f.write_all(&data).map_err(|e| Error::io("write", dest, e))?;
+                    f.write_all(&data)
+                        .map_err(|e| Error::io("write", dest, e))?;
                 }
                 written += data.len() as u64;
                 self.summary.bytes += data.len() as u64;
@@ -222,16 +283,25 @@ impl Restorer<'_> {
             }
             i = j;
         }
-        f.set_len(written).map_err(|e| Error::io("write", dest, e))?;
+        f.set_len(written)
+            .map_err(|e| Error::io("write", dest, e))?;
         f.sync_all().map_err(|e| Error::io("sync", dest, e))?;
         if written != node.size {
-            return Err(Error::corrupt(format!("file {}", dest.display()), format!("content is {written} bytes, snapshot says {}", node.size)));
+            return Err(Error::corrupt(
+                format!("file {}", dest.display()),
+                format!("content is {written} bytes, snapshot says {}", node.size),
+            ));
         }
         Ok(())
     }
 
     fn locate(&self, id: &Id) -> Result<super::index::BlobLocation> {
-        self.index.get(id).ok_or_else(|| Error::corrupt(format!("blob {}", id.to_hex()), "not in any pack listed by the index"))
+        self.index.get(id).ok_or_else(|| {
+            Error::corrupt(
+                format!("blob {}", id.to_hex()),
+                "not in any pack listed by the index",
+            )
+        })
     }
 }
 
@@ -239,11 +309,13 @@ fn set_meta(path: &PathBuf, n: &Node, mode: bool) -> Result<()> {
     #[cfg(unix)]
     if mode && n.mode != 0 {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(n.mode)).map_err(|e| Error::io("set permissions of", path, e))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(n.mode))
+            .map_err(|e| Error::io("set permissions of", path, e))?;
     }
     let secs = n.mtime_ns.div_euclid(1_000_000_000);
     let nanos = n.mtime_ns.rem_euclid(1_000_000_000) as u32;
-    filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(secs, nanos)).map_err(|e| Error::io("set time of", path, e))
+    filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(secs, nanos))
+        .map_err(|e| Error::io("set time of", path, e))
 }
 
 #[cfg(test)]
@@ -266,7 +338,14 @@ mod tests {
 
     /// Writes a snapshot whose root tree is `root`, with `files` as data blobs.
     fn forge(repo: &Repository, root: impl FnOnce(&Repository, &BlobWriter) -> Tree) -> Snapshot {
-        let w = BlobWriter::start(repo.storage.clone(), repo.codec.clone(), repo.cipher.clone(), 1 << 20, 1).unwrap();
+        let w = BlobWriter::start(
+            repo.storage.clone(),
+            repo.codec.clone(),
+            repo.cipher.clone(),
+            1 << 20,
+            1,
+        )
+        .unwrap();
         let tree = root(repo, &w);
         let json = serde_json::to_vec(&tree).unwrap();
         let tid = repo.codec.id(&json);
@@ -303,28 +382,54 @@ mod tests {
     #[test]
     fn restore_never_writes_outside_its_target() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions { kdf: KdfParams { memory_kib: 8192, iterations: 1, parallelism: 1 }, ..Default::default() };
-        let (repo, _) = Repository::init(Arc::new(LocalStorage::new(dir.path().join("repo"))), "pw", &opts).unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        let (repo, _) = Repository::init(
+            Arc::new(LocalStorage::new(dir.path().join("repo"))),
+            "pw",
+            &opts,
+        )
+        .unwrap();
         let target = dir.path().join("target");
         let outside = dir.path().join("outside");
         fs::create_dir_all(&outside).unwrap();
 
         for evil in ["../escape", "..", "/etc/escape", "a/../../escape"] {
-            let snap = forge(&repo, |r, w| Tree { nodes: vec![file_node(r, w, evil)] });
-            let err = repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap_err();
+            let snap = forge(&repo, |r, w| Tree {
+                nodes: vec![file_node(r, w, evil)],
+            });
+            let err = repo
+                .restore(
+                    &snap,
+                    &target,
+                    &RestoreOptions::default(),
+                    None,
+                    &CancelToken::new(),
+                )
+                .unwrap_err();
             assert!(matches!(err, Error::UnsafePath(_)), "{evil}: {err}");
         }
         assert!(!dir.path().join("escape").exists());
 
         // A symlink planted in the target where the snapshot has a directory.
         let snap = forge(&repo, |r, w| {
-            let inner = Tree { nodes: vec![file_node(r, w, "f")] };
+            let inner = Tree {
+                nodes: vec![file_node(r, w, "f")],
+            };
             let json = serde_json::to_vec(&inner).unwrap();
             let sub = r.codec.id(&json);
             w.add(BlobKind::Tree, sub, json, true).unwrap();
             let mut d = Node::new("a".into(), NodeKind::Dir);
             d.subtree = Some(sub);
-            Tree { nodes: vec![d, file_node(r, w, "link")] }
+            Tree {
+                nodes: vec![d, file_node(r, w, "link")],
+            }
         });
         #[cfg(unix)]
         {
@@ -332,12 +437,27 @@ mod tests {
             let victim = outside.join("victim");
             fs::write(&victim, b"keep").unwrap();
             std::os::unix::fs::symlink(&victim, target.join("link")).unwrap();
-            let err = repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap_err();
+            let err = repo
+                .restore(
+                    &snap,
+                    &target,
+                    &RestoreOptions::default(),
+                    None,
+                    &CancelToken::new(),
+                )
+                .unwrap_err();
             assert!(matches!(err, Error::UnsafePath(_)), "{err}");
             assert!(!outside.join("f").exists());
             // With the planted directory link gone, the file link is replaced, not followed.
             fs::remove_file(target.join("a")).unwrap();
-            repo.restore(&snap, &target, &RestoreOptions::default(), None, &CancelToken::new()).unwrap();
+            repo.restore(
+                &snap,
+                &target,
+                &RestoreOptions::default(),
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
             assert_eq!(fs::read(&victim).unwrap(), b"keep");
             assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
         }

@@ -49,7 +49,9 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
             num.push(c);
             continue;
         }
-        let n: i64 = num.parse().map_err(|_| Error::InvalidArgument(format!("bad duration {s:?}: expected e.g. 7d, 2w, 1y6m")))?;
+        let n: i64 = num.parse().map_err(|_| {
+            Error::InvalidArgument(format!("bad duration {s:?}: expected e.g. 7d, 2w, 1y6m"))
+        })?;
         num.clear();
         total += match c {
             'y' => Duration::days(365 * n),
@@ -57,11 +59,17 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
             'w' => Duration::weeks(n),
             'd' => Duration::days(n),
             'h' => Duration::hours(n),
-            _ => return Err(Error::InvalidArgument(format!("bad duration {s:?}: unknown unit {c:?}"))),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "bad duration {s:?}: unknown unit {c:?}"
+                )))
+            }
         };
     }
     if !num.is_empty() || total.is_zero() {
-        return Err(Error::InvalidArgument(format!("bad duration {s:?}: expected e.g. 7d, 2w, 1y6m")));
+        return Err(Error::InvalidArgument(format!(
+            "bad duration {s:?}: expected e.g. 7d, 2w, 1y6m"
+        )));
     }
     Ok(total)
 }
@@ -83,7 +91,10 @@ pub struct Decision {
 pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> {
     let mut groups: BTreeMap<(String, Vec<String>), Vec<&Snapshot>> = BTreeMap::new();
     for s in snapshots {
-        groups.entry((s.host.clone(), s.paths.clone())).or_default().push(s);
+        groups
+            .entry((s.host.clone(), s.paths.clone()))
+            .or_default()
+            .push(s);
     }
     let mut out = Vec::new();
     for (_, mut group) in groups {
@@ -92,10 +103,18 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
         type Bucket = fn(&DateTime<Local>) -> i64;
         let rules: [(&str, u32, Bucket); 6] = [
             ("last", policy.last, |_| 0),
-            ("hourly", policy.hourly, |t| (t.year() as i64 * 400 + t.ordinal() as i64) * 24 + t.hour() as i64),
-            ("daily", policy.daily, |t| t.year() as i64 * 400 + t.ordinal() as i64),
-            ("weekly", policy.weekly, |t| t.iso_week().year() as i64 * 100 + t.iso_week().week() as i64),
-            ("monthly", policy.monthly, |t| t.year() as i64 * 100 + t.month() as i64),
+            ("hourly", policy.hourly, |t| {
+                (t.year() as i64 * 400 + t.ordinal() as i64) * 24 + t.hour() as i64
+            }),
+            ("daily", policy.daily, |t| {
+                t.year() as i64 * 400 + t.ordinal() as i64
+            }),
+            ("weekly", policy.weekly, |t| {
+                t.iso_week().year() as i64 * 100 + t.iso_week().week() as i64
+            }),
+            ("monthly", policy.monthly, |t| {
+                t.year() as i64 * 100 + t.month() as i64
+            }),
             ("yearly", policy.yearly, |t| t.year() as i64),
         ];
         let mut state: Vec<(u32, Option<i64>)> = rules.iter().map(|r| (r.1, None)).collect();
@@ -107,7 +126,11 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
                 if *left == 0 {
                     continue;
                 }
-                let b = if *name == "last" { i64::from(*left) } else { bucket(&local) };
+                let b = if *name == "last" {
+                    i64::from(*left)
+                } else {
+                    bucket(&local)
+                };
                 if *last != Some(b) {
                     *last = Some(b);
                     *left -= 1;
@@ -119,7 +142,12 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
                     reasons.push("within".into());
                 }
             }
-            out.push(Decision { id: s.id, time: s.time, host: s.host.clone(), reasons });
+            out.push(Decision {
+                id: s.id,
+                time: s.time,
+                host: s.host.clone(),
+                reasons,
+            });
         }
     }
     out.sort_by(|a, b| b.time.cmp(&a.time));
@@ -171,16 +199,32 @@ mod tests {
         let mut snaps = Vec::new();
         for d in 0..10u8 {
             for (k, h) in [(0u8, 10), (1u8, 22)] {
-                let local = Local.with_ymd_and_hms(2026, 3, 1 + d as u32, h, 0, 0).unwrap();
+                let local = Local
+                    .with_ymd_and_hms(2026, 3, 1 + d as u32, h, 0, 0)
+                    .unwrap();
                 snaps.push(snap(d * 2 + k, local.with_timezone(&Utc)));
             }
         }
-        let p = RetentionPolicy { daily: 3, last: 1, ..Default::default() };
-        let kept: Vec<_> = apply(&p, &snaps).into_iter().filter(|d| !d.reasons.is_empty()).map(|d| d.id.0[0]).collect();
+        let p = RetentionPolicy {
+            daily: 3,
+            last: 1,
+            ..Default::default()
+        };
+        let kept: Vec<_> = apply(&p, &snaps)
+            .into_iter()
+            .filter(|d| !d.reasons.is_empty())
+            .map(|d| d.id.0[0])
+            .collect();
         // Newest of days 10, 9, 8 (the 22:00 ones); "last" also picks the newest.
         assert_eq!(kept, vec![19, 17, 15]);
-        let p = RetentionPolicy { within: Some(parse_duration("2d").unwrap()), ..Default::default() };
-        let kept = apply(&p, &snaps).into_iter().filter(|d| !d.reasons.is_empty()).count();
+        let p = RetentionPolicy {
+            within: Some(parse_duration("2d").unwrap()),
+            ..Default::default()
+        };
+        let kept = apply(&p, &snaps)
+            .into_iter()
+            .filter(|d| !d.reasons.is_empty())
+            .count();
         assert_eq!(kept, 5);
     }
 

@@ -94,12 +94,21 @@ impl Snapshot {
         let object = format!("snapshots/{name}");
         let id = Id::of_bytes(raw);
         if id.to_hex() != name {
-            return Err(Error::corrupt(object, "content does not match its name (the file was modified)"));
+            return Err(Error::corrupt(
+                object,
+                "content does not match its name (the file was modified)",
+            ));
         }
-        let json = cipher.open(AAD, raw).map_err(|_| Error::corrupt(&object, "authentication failed"))?;
-        let mut s: Snapshot = serde_json::from_slice(&json).map_err(|e| Error::corrupt(&object, e.to_string()))?;
+        let json = cipher
+            .open(AAD, raw)
+            .map_err(|_| Error::corrupt(&object, "authentication failed"))?;
+        let mut s: Snapshot =
+            serde_json::from_slice(&json).map_err(|e| Error::corrupt(&object, e.to_string()))?;
         if s.version != 1 {
-            return Err(Error::UnsupportedVersion { found: s.version, supported: 1 });
+            return Err(Error::UnsupportedVersion {
+                found: s.version,
+                supported: 1,
+            });
         }
         s.id = id;
         Ok(s)

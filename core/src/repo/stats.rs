@@ -39,7 +39,12 @@ impl Repository {
     pub fn stats(&self) -> Result<RepoStats> {
         let (idx, _) = self.load_index(false)?;
         let snaps = self.snapshots()?;
-        let stored_bytes: u64 = self.storage.list(ObjectKind::Pack)?.iter().map(|o| o.size).sum();
+        let stored_bytes: u64 = self
+            .storage
+            .list(ObjectKind::Pack)?
+            .iter()
+            .map(|o| o.size)
+            .sum();
         let (unique, _) = idx.totals();
         let used: HashSet<_> = self.used_blobs(&idx, &CancelToken::new())?;
         let restore_bytes: u64 = snaps.iter().map(|s| s.summary.bytes).sum();
@@ -51,8 +56,16 @@ impl Repository {
             unique_bytes: unique,
             restore_bytes,
             latest_bytes: snaps.last().map(|s| s.summary.bytes).unwrap_or(0),
-            dedup_ratio: if unique > 0 { restore_bytes as f64 / unique as f64 } else { 0.0 },
-            compression_ratio: if stored_bytes > 0 { unique as f64 / stored_bytes as f64 } else { 0.0 },
+            dedup_ratio: if unique > 0 {
+                restore_bytes as f64 / unique as f64
+            } else {
+                0.0
+            },
+            compression_ratio: if stored_bytes > 0 {
+                unique as f64 / stored_bytes as f64
+            } else {
+                0.0
+            },
             unused_blobs: (idx.blob_count() as u64).saturating_sub(used.len() as u64),
         })
     }

@@ -94,5 +94,7 @@ pub fn parse_list(data: &[u8]) -> Option<Vec<Id>> {
     if data.len() % 32 != 0 {
         return None;
     }
-    data.chunks_exact(32).map(|c| c.try_into().ok().map(Id)).collect()
+    data.chunks_exact(32)
+        .map(|c| c.try_into().ok().map(Id))
+        .collect()
 }

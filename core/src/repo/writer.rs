@@ -73,7 +73,13 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     /// Starts `threads` workers writing into `storage`.
-    pub fn start(storage: Arc<dyn Storage>, codec: BlobCodec, cipher: Cipher, pack_size: u32, threads: usize) -> Result<Self> {
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        codec: BlobCodec,
+        cipher: Cipher,
+        pack_size: u32,
+        threads: usize,
+    ) -> Result<Self> {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(threads);
         let shared = Arc::new(Shared {
@@ -82,7 +88,11 @@ impl BlobWriter {
             cipher,
             pack_size: pack_size as usize,
             current: Mutex::new(PackBuilder::default()),
-            checkpoint: Mutex::new(Checkpoint { pending: Vec::new(), last: Instant::now(), written: Vec::new() }),
+            checkpoint: Mutex::new(Checkpoint {
+                pending: Vec::new(),
+                last: Instant::now(),
+                written: Vec::new(),
+            }),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
             blobs: AtomicU64::new(0),
@@ -107,20 +117,38 @@ impl BlobWriter {
                 .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
             workers.push(handle);
         }
-        Ok(BlobWriter { tx: Some(tx), workers, shared })
+        Ok(BlobWriter {
+            tx: Some(tx),
+            workers,
+            shared,
+        })
     }
 
     /// Queues a blob. Blocks while the queue is full. Fails if a worker failed.
     pub fn add(&self, kind: BlobKind, id: Id, data: Vec<u8>, compress: bool) -> Result<()> {
         self.check()?;
-        let tx = self.tx.as_ref().ok_or_else(|| Error::Internal("writer closed".into()))?;
-        tx.send(Job { kind, id, data, compress }).map_err(|_| Error::Internal("writer stopped".into()))
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::Internal("writer closed".into()))?;
+        tx.send(Job {
+            kind,
+            id,
+            data,
+            compress,
+        })
+        .map_err(|_| Error::Internal("writer stopped".into()))
     }
 
     /// The first worker error, if any.
     pub fn check(&self) -> Result<()> {
         if self.shared.failed.load(Ordering::Relaxed) {
-            let e = self.shared.error.lock().map_err(|_| Error::Internal("poisoned".into()))?.take();
+            let e = self
+                .shared
+                .error
+                .lock()
+                .map_err(|_| Error::Internal("poisoned".into()))?
+                .take();
             return Err(e.unwrap_or_else(|| Error::Internal("a writer thread failed".into())));
         }
         Ok(())
@@ -132,12 +160,19 @@ impl BlobWriter {
         drop(self.tx.take());
         for w in self.workers.drain(..) {
             if w.join().is_err() {
-                self.shared.fail(Error::Internal("a writer thread panicked".into()));
+                self.shared
+                    .fail(Error::Internal("a writer thread panicked".into()));
             }
         }
         self.check()?;
         if flush {
-            let last = std::mem::take(&mut *self.shared.current.lock().map_err(|_| Error::Internal("poisoned".into()))?);
+            let last = std::mem::take(
+                &mut *self
+                    .shared
+                    .current
+                    .lock()
+                    .map_err(|_| Error::Internal("poisoned".into()))?,
+            );
             if !last.is_empty() {
                 self.shared.store_pack(last)?;
             }
@@ -145,8 +180,18 @@ impl BlobWriter {
         // Index every stored pack, even when stopping early: the next run reuses them.
         self.shared.write_index(true)?;
         let s = &self.shared;
-        let stats = WriterStats { blobs: s.blobs.load(Ordering::Relaxed), raw: s.raw.load(Ordering::Relaxed), stored: s.stored.load(Ordering::Relaxed) };
-        let written = std::mem::take(&mut s.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?.written);
+        let stats = WriterStats {
+            blobs: s.blobs.load(Ordering::Relaxed),
+            raw: s.raw.load(Ordering::Relaxed),
+            stored: s.stored.load(Ordering::Relaxed),
+        };
+        let written = std::mem::take(
+            &mut s
+                .checkpoint
+                .lock()
+                .map_err(|_| Error::Internal("poisoned".into()))?
+                .written,
+        );
         Ok((stats, written))
     }
 }
@@ -170,17 +215,28 @@ impl Shared {
     }
 
     fn process(&self, job: Job) -> Result<()> {
-        let sealed = self.codec.seal(job.kind, &job.id, &job.data, job.compress)?;
-        let raw_len = u32::try_from(job.data.len()).map_err(|_| Error::Internal("blob too large".into()))?;
+        let sealed = self
+            .codec
+            .seal(job.kind, &job.id, &job.data, job.compress)?;
+        let raw_len =
+            u32::try_from(job.data.len()).map_err(|_| Error::Internal("blob too large".into()))?;
         drop(job.data);
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
-        self.stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        self.stored
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
         // A pack never grows past its target (so its buffer is never reallocated): a blob
         // that does not fit closes the current pack and starts the next one.
         let full = {
-            let mut cur = self.current.lock().map_err(|_| Error::Internal("poisoned".into()))?;
-            let full = if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size { Some(std::mem::take(&mut *cur)) } else { None };
+            let mut cur = self
+                .current
+                .lock()
+                .map_err(|_| Error::Internal("poisoned".into()))?;
+            let full = if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size {
+                Some(std::mem::take(&mut *cur))
+            } else {
+                None
+            };
             if cur.is_empty() {
                 *cur = PackBuilder::with_capacity(self.pack_size.max(sealed.len()) + HEADER_ROOM);
             }
@@ -197,15 +253,27 @@ impl Shared {
 
     fn store_pack(&self, pack: PackBuilder) -> Result<()> {
         let done = pack.finish(&self.cipher)?;
-        self.storage.put(ObjectKind::Pack, &done.id.to_hex(), &done.bytes)?;
-        let indexed = IndexedPack { id: done.id, size: done.bytes.len() as u64, entries: done.entries };
-        self.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?.pending.push(indexed);
+        self.storage
+            .put(ObjectKind::Pack, &done.id.to_hex(), &done.bytes)?;
+        let indexed = IndexedPack {
+            id: done.id,
+            size: done.bytes.len() as u64,
+            entries: done.entries,
+        };
+        self.checkpoint
+            .lock()
+            .map_err(|_| Error::Internal("poisoned".into()))?
+            .pending
+            .push(indexed);
         Ok(())
     }
 
     /// Writes an index file for the packs stored since the last one, when due (or `force`).
     fn write_index(&self, force: bool) -> Result<()> {
-        let mut cp = self.checkpoint.lock().map_err(|_| Error::Internal("poisoned".into()))?;
+        let mut cp = self
+            .checkpoint
+            .lock()
+            .map_err(|_| Error::Internal("poisoned".into()))?;
         let due = cp.pending.len() >= CHECKPOINT_PACKS || cp.last.elapsed() >= CHECKPOINT_EVERY;
         if cp.pending.is_empty() || !(force || due) {
             return Ok(());

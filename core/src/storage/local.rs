@@ -34,12 +34,19 @@ impl LocalStorage {
     }
 
     fn err(op: &'static str, path: &Path, e: std::io::Error) -> StorageError {
-        StorageError::Backend { op, object: path.display().to_string(), source: Box::new(e) }
+        StorageError::Backend {
+            op,
+            object: path.display().to_string(),
+            source: Box::new(e),
+        }
     }
 
     fn map_get_err(kind: ObjectKind, name: &str, path: &Path, e: std::io::Error) -> StorageError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            StorageError::NotFound { kind, name: name.to_string() }
+            StorageError::NotFound {
+                kind,
+                name: name.to_string(),
+            }
         } else {
             Self::err("get", path, e)
         }
@@ -58,9 +65,14 @@ impl LocalStorage {
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
-            let meta = entry.metadata().map_err(|e| Self::err("list", &entry.path(), e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| Self::err("list", &entry.path(), e))?;
             if meta.is_file() {
-                out.push(ObjectInfo { name: name.to_string(), size: meta.len() });
+                out.push(ObjectInfo {
+                    name: name.to_string(),
+                    size: meta.len(),
+                });
             }
         }
         Ok(())
@@ -68,7 +80,12 @@ impl LocalStorage {
 
     fn temp_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.root.clone()];
-        for kind in [ObjectKind::Key, ObjectKind::Snapshot, ObjectKind::Index, ObjectKind::Lock] {
+        for kind in [
+            ObjectKind::Key,
+            ObjectKind::Snapshot,
+            ObjectKind::Index,
+            ObjectKind::Lock,
+        ] {
             dirs.push(self.root.join(kind.dir()));
         }
         if let Ok(entries) = fs::read_dir(self.root.join("data")) {
@@ -138,15 +155,27 @@ impl Storage for LocalStorage {
         fs::read(&path).map_err(|e| Self::map_get_err(kind, name, &path, e))
     }
 
-    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+    fn get_range(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StorageError> {
         let path = self.path(kind, name)?;
         let mut f = File::open(&path).map_err(|e| Self::map_get_err(kind, name, &path, e))?;
-        f.seek(SeekFrom::Start(offset)).map_err(|e| Self::err("get", &path, e))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| Self::err("get", &path, e))?;
         let len = usize::try_from(len).map_err(|_| {
-            Self::err("get", &path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "range too large"))
+            Self::err(
+                "get",
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "range too large"),
+            )
         })?;
         let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf).map_err(|e| Self::err("get", &path, e))?;
+        f.read_exact(&mut buf)
+            .map_err(|e| Self::err("get", &path, e))?;
         Ok(buf)
     }
 
@@ -164,7 +193,10 @@ impl Storage for LocalStorage {
         match kind {
             ObjectKind::Config => {
                 if let Some(size) = self.size(kind, "config")? {
-                    out.push(ObjectInfo { name: "config".into(), size });
+                    out.push(ObjectInfo {
+                        name: "config".into(),
+                        size,
+                    });
                 }
             }
             ObjectKind::Pack => {
@@ -205,9 +237,14 @@ impl Storage for LocalStorage {
         let now = SystemTime::now();
         let mut removed = 0;
         for dir in self.temp_dirs() {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
-                let is_temp = entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+                let is_temp = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(TEMP_PREFIX));
                 if !is_temp {
                     continue;
                 }
@@ -236,7 +273,10 @@ mod tests {
         let name = "ab".repeat(32);
         s.put(ObjectKind::Pack, &name, b"hello world").unwrap();
         assert_eq!(s.get(ObjectKind::Pack, &name).unwrap(), b"hello world");
-        assert_eq!(s.get_range(ObjectKind::Pack, &name, 6, 5).unwrap(), b"world");
+        assert_eq!(
+            s.get_range(ObjectKind::Pack, &name, 6, 5).unwrap(),
+            b"world"
+        );
         assert_eq!(s.size(ObjectKind::Pack, &name).unwrap(), Some(11));
         assert!(dir.path().join("data/ab").join(&name).exists());
         // A leftover temp file is invisible to list and removed by the cleaner.
@@ -244,7 +284,10 @@ mod tests {
         assert_eq!(s.list(ObjectKind::Pack).unwrap().len(), 1);
         assert_eq!(s.clean_temporary(Duration::ZERO).unwrap(), 1);
         s.delete(ObjectKind::Pack, &name).unwrap();
-        assert!(matches!(s.get(ObjectKind::Pack, &name), Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            s.get(ObjectKind::Pack, &name),
+            Err(StorageError::NotFound { .. })
+        ));
         for bad in ["../etc", "AB", "", "a/b", "zz", "config"] {
             assert!(s.put(ObjectKind::Snapshot, bad, b"x").is_err(), "{bad}");
         }

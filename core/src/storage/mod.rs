@@ -61,12 +61,16 @@ pub fn validate_name(kind: ObjectKind, name: &str) -> Result<(), StorageError> {
     if ok {
         Ok(())
     } else {
-        Err(StorageError::InvalidName { kind, name: name.chars().take(80).collect() })
+        Err(StorageError::InvalidName {
+            kind,
+            name: name.chars().take(80).collect(),
+        })
     }
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// An object as listed: its name and size in bytes.
@@ -122,7 +126,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Reads a whole object.
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StorageError>;
     /// Reads `len` bytes at `offset`. Fails if the object is shorter.
-    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError>;
+    fn get_range(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StorageError>;
     /// Size of the object, or `None` if it does not exist.
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError>;
     /// All objects of a kind.
