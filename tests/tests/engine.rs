@@ -103,7 +103,12 @@ fn random_trees_round_trip_byte_identical() {
             ..Default::default()
         };
         let again = repo
-            .backup(&[root.clone()], &opts, None, &CancelToken::new())
+            .backup(
+                std::slice::from_ref(&root),
+                &opts,
+                None,
+                &CancelToken::new(),
+            )
             .unwrap()
             .snapshot;
         assert_eq!(again.tree, snap.tree);
@@ -243,8 +248,13 @@ fn encrypted_database_with_stated_page_size_is_cut_at_pages() {
         page_sizes: vec![(db.clone(), 1024)],
         ..Default::default()
     };
-    repo.backup(&[root.clone()], &opts, None, &CancelToken::new())
-        .unwrap();
+    repo.backup(
+        std::slice::from_ref(&root),
+        &opts,
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
     // Rewrite 3 pages in place, as SQLCipher does.
     let mut data = fs::read(&db).unwrap();
     for p in [3usize, 150, 299] {
@@ -252,7 +262,12 @@ fn encrypted_database_with_stated_page_size_is_cut_at_pages() {
     }
     fs::write(&db, &data).unwrap();
     let snap = repo
-        .backup(&[root.clone()], &opts, None, &CancelToken::new())
+        .backup(
+            std::slice::from_ref(&root),
+            &opts,
+            None,
+            &CancelToken::new(),
+        )
         .unwrap()
         .snapshot;
     let data_blobs = repo
@@ -508,7 +523,7 @@ fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
     let rec = Recorder::default();
     let snap = repo
         .backup(
-            &[first.clone()],
+            std::slice::from_ref(&first),
             &BackupOptions::default(),
             Some(&rec),
             &CancelToken::new(),
@@ -532,7 +547,12 @@ fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
             cancel.cancel();
         })
     };
-    let result = repo.backup(&[big.clone()], &BackupOptions::default(), None, &cancel);
+    let result = repo.backup(
+        std::slice::from_ref(&big),
+        &BackupOptions::default(),
+        None,
+        &cancel,
+    );
     let stopped = Instant::now();
     stopper.join().unwrap();
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");

@@ -155,7 +155,7 @@ impl Index {
             return;
         }
         self.sorted.extend(self.recent.drain().map(|(_, s)| s));
-        self.sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        self.sorted.sort_unstable_by_key(|a| a.id);
         self.sorted.dedup_by(|a, b| a.id == b.id);
         self.sorted.shrink_to_fit();
     }

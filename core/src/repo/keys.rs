@@ -370,7 +370,7 @@ pub(crate) fn list(storage: &dyn Storage, current: &str) -> Result<Vec<KeySlotIn
             created: s.created,
         });
     }
-    out.sort_by(|a, b| a.created.cmp(&b.created));
+    out.sort_by_key(|a| a.created);
     Ok(out)
 }
 

@@ -98,7 +98,7 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
     }
     let mut out = Vec::new();
     for (_, mut group) in groups {
-        group.sort_by(|a, b| b.time.cmp(&a.time));
+        group.sort_by_key(|s| std::cmp::Reverse(s.time));
         let newest = group.first().map(|s| s.time);
         type Bucket = fn(&DateTime<Local>) -> i64;
         let rules: [(&str, u32, Bucket); 6] = [
@@ -150,7 +150,7 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
             });
         }
     }
-    out.sort_by(|a, b| b.time.cmp(&a.time));
+    out.sort_by_key(|d| std::cmp::Reverse(d.time));
     out
 }
 
