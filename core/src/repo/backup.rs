@@ -65,6 +65,8 @@ struct Run<'a> {
     force_read: bool,
     summary: SnapshotSummary,
     warnings: Vec<String>,
+    /// The chunker's read window, reused from file to file.
+    window: Vec<u8>,
 }
 
 /// Nanoseconds since the Unix epoch of a file's modification time.
@@ -197,6 +199,7 @@ impl Repository {
             force_read: options.force_read,
             summary: SnapshotSummary::default(),
             warnings: Vec::new(),
+            window: Vec::new(),
         };
         let parent_root = match &parent {
             Some(p) => run.repo.read_tree(&run.index, &p.tree).ok(),
@@ -289,6 +292,8 @@ impl Run<'_> {
         let id = self.repo.codec.id(&data);
         if !self.index.contains(&id) && self.seen.insert(id) {
             self.writer.add(kind, id, data, compress)?;
+        } else {
+            self.writer.buffers().give(data);
         }
         Ok(id)
     }
@@ -467,14 +472,25 @@ impl Run<'_> {
         let params = self.repo.config.chunker;
         let mut ids = Vec::new();
         let mut total = 0u64;
-        for chunk in Chunker::new(Cursor::new(head).chain(f), chunking, &params) {
+        let window = std::mem::take(&mut self.window);
+        let mut chunker =
+            Chunker::with_window(Cursor::new(head).chain(f), chunking, &params, window);
+        loop {
             self.cancel.check()?;
-            let chunk = chunk.map_err(|e| Error::io("read", path, e))?;
+            let mut chunk = self.writer.buffers().take();
+            if !chunker
+                .next_into(&mut chunk)
+                .map_err(|e| Error::io("read", path, e))?
+            {
+                self.writer.buffers().give(chunk);
+                break;
+            }
             total += chunk.len() as u64;
             self.tracker.p.bytes_done += chunk.len() as u64;
             self.tracker.report(false);
             ids.push(self.blob(BlobKind::Data, chunk, compress)?);
         }
+        self.window = chunker.into_window();
         Ok((chunking, (ids, total)))
     }
 }

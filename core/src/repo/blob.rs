@@ -102,13 +102,27 @@ impl BlobCodec {
         data: &[u8],
         try_compress: bool,
     ) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.seal_into(kind, id, data, try_compress, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`BlobCodec::seal`] into a reusable buffer (cleared first).
+    pub fn seal_into(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        data: &[u8],
+        try_compress: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let compress = try_compress && data.len() >= 64;
         let hint = 1 + if compress {
             zstd::zstd_safe::compress_bound(data.len()).max(data.len())
         } else {
             data.len()
         };
-        self.cipher.seal_with(&aad(kind, id), hint, |out| {
+        self.cipher.seal_into(&aad(kind, id), out, hint, |out| {
             let start = out.len();
             if compress {
                 out.push(1);

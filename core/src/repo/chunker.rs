@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use fastcdc::v2020::{Normalization, StreamCDC};
+use fastcdc::v2020::{cut_gear, Normalization, MASKS};
 use serde::{Deserialize, Serialize};
 
 use super::config::ChunkerParams;
@@ -22,6 +22,9 @@ pub enum Chunking {
     Pages(u32),
 }
 
+/// Database pages are read this many bytes at a time.
+const PAGE_READ_AHEAD: usize = 1024 * 1024;
+
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The page size of a plain SQLite database, from its 100-byte header.
@@ -34,71 +37,139 @@ pub fn sqlite_page_size(head: &[u8]) -> Option<u32> {
     (size >= 512 && size.is_power_of_two()).then_some(size)
 }
 
-/// A stream of chunks from a reader.
-pub enum Chunker<R: Read> {
-    /// FastCDC.
-    Cdc(StreamCDC<R>),
-    /// Fixed pages.
-    Pages {
-        /// Source.
-        reader: R,
-        /// Page size.
-        size: usize,
-        /// Set after EOF.
-        done: bool,
-    },
+/// Cuts a reader's bytes into chunks, into caller-provided buffers.
+pub struct Chunker<R: Read> {
+    reader: R,
+    method: Chunking,
+    cdc: Option<Cdc>,
+    window: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// FastCDC 2020 state: the seeded gear tables and masks (as `fastcdc`'s own StreamCDC
+/// computes them, so cut points are identical), without its per-chunk allocations.
+struct Cdc {
+    min: usize,
+    avg: usize,
+    max: usize,
+    mask_s: u64,
+    mask_l: u64,
+    gear: Box<[u64; 256]>,
+    gear_ls: Box<[u64; 256]>,
 }
 
 impl<R: Read> Chunker<R> {
     /// A chunker of `reader` by `method`.
     pub fn new(reader: R, method: Chunking, params: &ChunkerParams) -> Self {
-        match method {
-            Chunking::Cdc => Chunker::Cdc(StreamCDC::with_level_and_seed(
-                reader,
-                params.min_size,
-                params.avg_size,
-                params.max_size,
-                Normalization::Level1,
-                params.seed,
-            )),
-            Chunking::Pages(size) => Chunker::Pages {
-                reader,
-                size: size as usize,
-                done: false,
-            },
+        Self::with_window(reader, method, params, Vec::new())
+    }
+
+    /// A chunker reading through a recycled window buffer (see [`Chunker::into_window`]).
+    pub fn with_window(
+        reader: R,
+        method: Chunking,
+        params: &ChunkerParams,
+        window: Vec<u8>,
+    ) -> Self {
+        let cdc = match method {
+            Chunking::Cdc => {
+                let bits = fastcdc::v2020::logarithm2(params.avg_size);
+                let norm = Normalization::Level1.bits();
+                let (gear, gear_ls) = fastcdc::v2020::get_gear_with_seed(params.seed);
+                Some(Cdc {
+                    min: params.min_size as usize,
+                    avg: params.avg_size as usize,
+                    max: params.max_size as usize,
+                    mask_s: MASKS[(bits + norm) as usize],
+                    mask_l: MASKS[(bits - norm) as usize],
+                    gear,
+                    gear_ls,
+                })
+            }
+            Chunking::Pages(_) => None,
+        };
+        Chunker {
+            reader,
+            method,
+            cdc,
+            window,
+            start: 0,
+            end: 0,
+            eof: false,
         }
     }
-}
 
-impl<R: Read> Iterator for Chunker<R> {
-    type Item = std::io::Result<Vec<u8>>;
+    /// Gives back the window buffer for the next file.
+    pub fn into_window(self) -> Vec<u8> {
+        self.window
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Chunker::Cdc(c) => c
-                .next()
-                .map(|r| r.map(|c| c.data).map_err(std::io::Error::from)),
-            Chunker::Pages { reader, size, done } => {
-                if *done {
-                    return None;
-                }
-                let mut buf = vec![0u8; *size];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match reader.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-                if filled < buf.len() {
-                    *done = true;
-                    buf.truncate(filled);
-                }
-                (!buf.is_empty()).then_some(Ok(buf))
+    /// Makes the window hold at least `need` bytes past `start` (fewer only at the end of
+    /// the source), reading ahead up to `cap` bytes so small pages cost few reads.
+    fn fill(&mut self, need: usize, cap: usize) -> std::io::Result<()> {
+        if self.end - self.start >= need || self.eof {
+            return Ok(());
+        }
+        let cap = cap.max(need);
+        if self.window.len() < cap {
+            self.window.resize(cap, 0);
+        }
+        self.window.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        while self.end < need && !self.eof {
+            match self.reader.read(&mut self.window[self.end..cap]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// Puts the next chunk into `out` (cleared first). Returns false at the end.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let len = match (&self.cdc, self.method) {
+            (Some(c), _) => {
+                let max = c.max;
+                self.fill(max, max)?;
+                if self.start == self.end {
+                    return Ok(false);
+                }
+                let c = self
+                    .cdc
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("chunker state"))?;
+                let (_, n) = cut_gear(
+                    &self.window[self.start..self.end],
+                    c.min,
+                    c.avg,
+                    c.max,
+                    c.mask_s,
+                    c.mask_l,
+                    c.mask_s << 1,
+                    c.mask_l << 1,
+                    &c.gear,
+                    &c.gear_ls,
+                );
+                n
+            }
+            (None, Chunking::Pages(size)) => {
+                self.fill(size as usize, PAGE_READ_AHEAD)?;
+                (size as usize).min(self.end - self.start)
+            }
+            (None, Chunking::Cdc) => return Err(std::io::Error::other("chunker state")),
+        };
+        if len == 0 {
+            return Ok(false);
+        }
+        out.clear();
+        out.extend_from_slice(&self.window[self.start..self.start + len]);
+        self.start += len;
+        Ok(true)
     }
 }
 
@@ -127,17 +198,69 @@ mod tests {
             max_size: 1024,
             seed: 1,
         };
-        let pages: Vec<_> = Chunker::new(&data[..], Chunking::Pages(4096), &p)
-            .map(|c| c.unwrap())
-            .collect();
+        let pages = all(Chunker::new(&data[..], Chunking::Pages(4096), &p));
         assert_eq!(
             pages.iter().map(|p| p.len()).collect::<Vec<_>>(),
             vec![4096, 4096, 1808]
         );
-        let cdc: Vec<u8> = Chunker::new(&data[..], Chunking::Cdc, &p)
-            .flat_map(|c| c.unwrap())
+        let cdc = all(Chunker::new(&data[..], Chunking::Cdc, &p));
+        assert_eq!(cdc.concat(), data);
+        assert!(all(Chunker::new(&b""[..], Chunking::Pages(512), &p)).is_empty());
+        assert!(all(Chunker::new(&b""[..], Chunking::Cdc, &p)).is_empty());
+    }
+
+    fn all<R: Read>(mut c: Chunker<R>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while c.next_into(&mut buf).unwrap() {
+            out.push(buf.clone());
+        }
+        out
+    }
+
+    /// Cut points are exactly those of fastcdc's StreamCDC with the same seed, read in
+    /// small pieces to exercise refills.
+    #[test]
+    fn cut_points_match_fastcdc() {
+        let mut x = 1u64;
+        let data: Vec<u8> = (0..3_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
             .collect();
-        assert_eq!(cdc, data);
-        assert_eq!(Chunker::new(&b""[..], Chunking::Pages(512), &p).count(), 0);
+        let p = ChunkerParams {
+            min_size: 16 * 1024,
+            avg_size: 64 * 1024,
+            max_size: 256 * 1024,
+            seed: 0xDEADBEEF,
+        };
+        let theirs: Vec<usize> = fastcdc::v2020::StreamCDC::with_level_and_seed(
+            &data[..],
+            p.min_size,
+            p.avg_size,
+            p.max_size,
+            Normalization::Level1,
+            p.seed,
+        )
+        .map(|c| c.unwrap().length)
+        .collect();
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                let n = b.len().min(self.0.len()).min(7777);
+                b[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let ours: Vec<usize> = all(Chunker::new(Trickle(&data), Chunking::Cdc, &p))
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert!(ours.len() > 10);
+        assert_eq!(ours, theirs);
     }
 }

@@ -68,30 +68,38 @@ impl Cipher {
 
     /// `nonce || ciphertext || tag` of `plain`, authenticated together with `aad`.
     pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-        self.seal_with(aad, plain.len(), |out| {
+        let mut out = Vec::new();
+        self.seal_into(aad, &mut out, plain.len(), |out| {
             out.extend_from_slice(plain);
             Ok(())
-        })
+        })?;
+        Ok(out)
     }
 
-    /// Like [`Cipher::seal`], with the plaintext appended to the output buffer by `fill`
-    /// and encrypted in place: one allocation, no copies (blobs are up to megabytes).
-    pub fn seal_with(
+    /// Like [`Cipher::seal`], with the plaintext appended to `out` (cleared first) by
+    /// `fill` and encrypted in place: no allocation when `out` has room, no copies.
+    pub fn seal_into(
         &self,
         aad: &[u8],
+        out: &mut Vec<u8>,
         size_hint: usize,
         fill: impl FnOnce(&mut Vec<u8>) -> Result<()>,
-    ) -> Result<Vec<u8>> {
-        let nonce: [u8; NONCE_LEN] = random_bytes()?;
-        let mut out = Vec::with_capacity(NONCE_LEN + size_hint + TAG_LEN);
+    ) -> Result<()> {
+        // Nonces come from rand's thread generator (ChaCha12, seeded and reseeded from the
+        // OS): a backup of 100,000 database pages makes no 100,000 getrandom system calls.
+        // Keys and salts still come straight from the OS (`random_bytes`).
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+        out.clear();
+        out.reserve(NONCE_LEN + size_hint + TAG_LEN);
         out.extend_from_slice(&nonce);
-        fill(&mut out)?;
+        fill(out)?;
         let tag = self
             .aead
             .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[NONCE_LEN..])
             .map_err(|_| Error::Internal("encryption failed".into()))?;
         out.extend_from_slice(&tag);
-        Ok(out)
+        Ok(())
     }
 
     /// The plaintext of a sealed object, if it authenticates with `aad`.

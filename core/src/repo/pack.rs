@@ -76,8 +76,15 @@ pub struct FinishedPack {
 impl PackBuilder {
     /// An empty pack with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_buffer(Vec::new(), capacity)
+    }
+
+    /// An empty pack built in a recycled buffer, with room for `capacity` bytes.
+    pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> Self {
+        buf.clear();
+        buf.reserve(capacity);
         PackBuilder {
-            data: Vec::with_capacity(capacity),
+            data: buf,
             entries: Vec::new(),
         }
     }

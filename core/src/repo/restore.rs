@@ -285,7 +285,6 @@ impl Restorer<'_> {
         }
         f.set_len(written)
             .map_err(|e| Error::io("write", dest, e))?;
-        f.sync_all().map_err(|e| Error::io("sync", dest, e))?;
         if written != node.size {
             return Err(Error::corrupt(
                 format!("file {}", dest.display()),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 
 use super::blob::{BlobCodec, BlobKind};
+use super::buffers::BufferPool;
 use super::crypto::Cipher;
 use super::id::Id;
 use super::index::{self, IndexedPack};
@@ -44,6 +45,8 @@ struct Shared {
     codec: BlobCodec,
     cipher: Cipher,
     pack_size: usize,
+    chunks: Arc<BufferPool>,
+    packs: BufferPool,
     current: Mutex<PackBuilder>,
     checkpoint: Mutex<Checkpoint>,
     error: Mutex<Option<Error>>,
@@ -87,6 +90,8 @@ impl BlobWriter {
             codec,
             cipher,
             pack_size: pack_size as usize,
+            chunks: Arc::new(BufferPool::new(threads * 3 + 2, 2 * 1024 * 1024 + 4096)),
+            packs: BufferPool::new(2, pack_size as usize + HEADER_ROOM + 16 * 1024 * 1024),
             current: Mutex::new(PackBuilder::default()),
             checkpoint: Mutex::new(Checkpoint {
                 pending: Vec::new(),
@@ -122,6 +127,12 @@ impl BlobWriter {
             workers,
             shared,
         })
+    }
+
+    /// The pool that chunk buffers come from and return to: take a buffer, fill it, pass
+    /// it to [`BlobWriter::add`] (or give it back if the blob is known).
+    pub fn buffers(&self) -> &Arc<BufferPool> {
+        &self.shared.chunks
     }
 
     /// Queues a blob. Blocks while the queue is full. Fails if a worker failed.
@@ -238,12 +249,15 @@ impl Shared {
                 None
             };
             if cur.is_empty() {
-                *cur = PackBuilder::with_capacity(self.pack_size.max(sealed.len()) + HEADER_ROOM);
+                *cur = PackBuilder::with_buffer(
+                    self.packs.take(),
+                    self.pack_size.max(sealed.len()) + HEADER_ROOM,
+                );
             }
             cur.add(job.kind, job.id, &sealed, raw_len)?;
             full
         };
-        drop(sealed);
+        self.chunks.give(sealed);
         if let Some(pack) = full {
             self.store_pack(pack)?;
             self.write_index(false)?;
