@@ -486,3 +486,62 @@ fn demo_runs_end_to_end() {
     assert!(text.contains("byte-identical"), "{text}");
     assert!(env.home.join("xdg/chatvault/repository/config").exists());
 }
+
+#[test]
+fn kill_9_during_prune_loses_nothing() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("chat");
+    random_files(&data, 300, 100_000, 1).unwrap();
+    env.ok(&["backup", data.to_str().unwrap()]);
+    let seed: u64 = rand::random();
+    println!("prune kill points seed {seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let (mut killed, mut finished) = (0, 0);
+    for round in 0..8u64 {
+        // New work for prune each round: drop every other file (half-used packs to
+        // repack), add new ones, keep only the newest snapshot.
+        for (i, f) in fs::read_dir(&data).unwrap().enumerate() {
+            let f = f.unwrap().path();
+            if i % 2 == 0 && f.is_file() {
+                fs::remove_file(f).unwrap();
+            }
+        }
+        random_files(&data, 150, 100_000, 100 + round).unwrap();
+        env.ok(&["backup", data.to_str().unwrap()]);
+        let kept = env.json(&["snapshots"]).as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        env.ok(&["forget", "--keep-last", "1"]);
+
+        let mut child = env.cmd(&["prune", "-q"]).spawn().unwrap();
+        let wait = rng.random_range(5..250);
+        std::thread::sleep(Duration::from_millis(wait));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished += 1
+        } else {
+            killed += 1
+        }
+        println!("round {round}: prune killed after {wait} ms ({status:?})");
+        let check = env.run(&["check", "--read-data"]);
+        assert!(
+            check.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let out = env.home.join(format!("restore-{round}"));
+        env.ok(&["restore", &kept, "--target", out.to_str().unwrap()]);
+        assert!(
+            compare_trees(&data, &out.join("chat")).unwrap().is_empty(),
+            "round {round}"
+        );
+    }
+    println!("prune killed mid-way {killed} times, finished before the kill {finished} times");
+    assert!(killed >= 3, "the kills must land while prune runs");
+    // A prune that runs to the end still works.
+    env.ok(&["prune"]);
+    env.ok(&["check", "--read-data"]);
+}
