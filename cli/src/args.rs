@@ -52,6 +52,127 @@ pub enum Command {
     },
     /// Run the whole job on a generated sample chat export: back up, list, verify, restore, compare.
     Demo(DemoArgs),
+    /// Scheduled backups: plans that `schedule run` (from cron or a systemd timer) carries out.
+    Schedule(ScheduleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Folder holding the schedule database and plan secrets (default: the data directory).
+    #[arg(long, env = "CHATVAULT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a plan (its destination is --repo, or the default repository).
+    Add(PlanArgs),
+    /// List plans.
+    List,
+    /// Remove a plan and its history.
+    Remove {
+        /// Plan name or id.
+        plan: String,
+    },
+    /// Run every due plan whose conditions hold (what cron or a systemd timer calls).
+    Run {
+        /// Pretend it is this time (RFC 3339, or local `YYYY-MM-DD HH:MM`).
+        #[arg(long)]
+        now: Option<String>,
+        /// The machine runs on battery.
+        #[arg(long)]
+        on_battery: bool,
+        /// The battery is low.
+        #[arg(long)]
+        battery_low: bool,
+        /// The network is metered.
+        #[arg(long)]
+        metered: bool,
+        /// The machine is in use (not idle).
+        #[arg(long)]
+        busy: bool,
+    },
+    /// Health of every plan: age of the last good backup, warnings, last error, size.
+    Status {
+        /// Pretend it is this time.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Run history, newest first.
+    History {
+        /// Only this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// At most this many entries (0: all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan name.
+    #[arg(long)]
+    pub name: String,
+    /// Folder to back up.
+    #[arg(long)]
+    pub source: PathBuf,
+    /// An encrypted SQLite database in the source and its page size (repeatable).
+    #[arg(long = "page-size", value_name = "PATH=SIZE")]
+    pub page_sizes: Vec<String>,
+    /// Run every N hours (default: daily).
+    #[arg(long, value_name = "N", conflicts_with_all = ["weekly", "monthly"])]
+    pub every_hours: Option<u32>,
+    /// Run weekly.
+    #[arg(long, conflicts_with = "monthly")]
+    pub weekly: bool,
+    /// Run monthly.
+    #[arg(long)]
+    pub monthly: bool,
+    /// Preferred local time window, e.g. 01:00-05:00.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Only on an unmetered network.
+    #[arg(long)]
+    pub unmetered: bool,
+    /// Only while charging.
+    #[arg(long)]
+    pub charging: bool,
+    /// Only when the battery is not low.
+    #[arg(long)]
+    pub battery_not_low: bool,
+    /// Only when idle.
+    #[arg(long)]
+    pub idle: bool,
+    /// Keep the newest N snapshots.
+    #[arg(long, default_value_t = 3)]
+    pub keep_last: u32,
+    /// Keep N daily snapshots.
+    #[arg(long, default_value_t = 7)]
+    pub keep_daily: u32,
+    /// Keep N weekly snapshots.
+    #[arg(long, default_value_t = 4)]
+    pub keep_weekly: u32,
+    /// Keep N monthly snapshots.
+    #[arg(long, default_value_t = 12)]
+    pub keep_monthly: u32,
+    /// Keep N yearly snapshots.
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Percentage of data to read back after each run.
+    #[arg(long, default_value_t = 5.0)]
+    pub verify_percent: f64,
+    /// Read everything back every N days (0: never).
+    #[arg(long, default_value_t = 30)]
+    pub full_verify_days: u32,
+    /// Leave out photos, videos and voice messages.
+    #[arg(long)]
+    pub exclude_media: bool,
+    /// Warn when there has been no good backup for this many hours.
+    #[arg(long, default_value_t = 72)]
+    pub warn_after_hours: u32,
 }
 
 #[derive(Debug, Args)]

@@ -81,7 +81,7 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn parse_page_sizes(specs: &[String]) -> Result<Vec<(PathBuf, u32)>> {
+pub fn parse_page_sizes(specs: &[String]) -> Result<Vec<(PathBuf, u32)>> {
     specs
         .iter()
         .map(|s| {

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod context;
 mod demo;
+mod schedule;
 mod ui;
 
 use std::process::ExitCode;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
         Command::Stats => commands::stats(&cli),
         Command::Key { command } => commands::key(&cli, command),
         Command::Demo(a) => demo::run(&cli, a, &cancel),
+        Command::Schedule(a) => schedule::run(&cli, a, &cancel),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -545,3 +545,126 @@ fn kill_9_during_prune_loses_nothing() {
     env.ok(&["prune"]);
     env.ok(&["check", "--read-data"]);
 }
+
+#[test]
+fn schedule_runs_plans_once_records_kills_and_resumes() {
+    let env = Env::new();
+    env.init();
+    let src = env.home.join("export");
+    random_files(&src, 120, 1024 * 1024, 7).unwrap();
+    let state = env.home.join("state");
+    let s = |args: &[&str]| {
+        let mut a = vec!["schedule", "--state-dir", state.to_str().unwrap()];
+        a.extend_from_slice(args);
+        a.iter().map(|x| x.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: &[&str]| {
+        let a = s(args);
+        env.ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&[
+        "add",
+        "--name",
+        "nightly",
+        "--source",
+        src.to_str().unwrap(),
+        "--window",
+        "01:00-05:00",
+        "--unmetered",
+        "--charging",
+    ]);
+    let plans: Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
+    assert_eq!(plans[0]["spec"]["name"], "nightly");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = fs::read_dir(state.join("secrets"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(
+            fs::metadata(secret).unwrap().permissions().mode() & 0o077,
+            0
+        );
+    }
+
+    // Constraints: on battery it is skipped, with the reason.
+    let skipped: Value = serde_json::from_str(&run(&[
+        "run",
+        "--now",
+        "2027-03-01 02:00",
+        "--on-battery",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(skipped[0]["outcome"], "skipped");
+    assert_eq!(skipped[0]["reason"], "the device is not charging");
+
+    // kill -9 in the middle of a scheduled run: recorded as interrupted, resumed next time.
+    let a = s(&["run", "--now", "2027-03-01 02:05", "-q"]);
+    let mut child = env
+        .cmd(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Two overlapping triggers: the plan runs once.
+    let a = s(&["run", "--now", "2027-03-01 02:10", "--json"]);
+    let args: Vec<&str> = a.iter().map(String::as_str).collect();
+    let first = env.cmd(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let second = env.cmd(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let (o1, o2) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let outcomes: Vec<Value> = [o1, o2]
+        .iter()
+        .map(|o| serde_json::from_slice::<Value>(&o.stdout).unwrap()[0].clone())
+        .collect();
+    let successes = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "success")
+        .count();
+    println!(
+        "{:?}",
+        outcomes
+            .iter()
+            .map(|o| (o["outcome"].clone(), o["reason"].clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        successes, 1,
+        "one run resumes the interrupted one; the others find it running or done"
+    );
+
+    let history: Value =
+        serde_json::from_str(&run(&["history", "--json", "--limit", "0"])).unwrap();
+    let outcomes: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["skipped", "interrupted", "success"],
+        "{history:#}"
+    );
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    env.ok(&["check", "--read-data"]);
+
+    let status: Value =
+        serde_json::from_str(&run(&["status", "--now", "2027-03-01 03:00", "--json"])).unwrap();
+    assert!(status[0]["warning"].is_null());
+    let later: Value =
+        serde_json::from_str(&run(&["status", "--now", "2027-03-05 03:00", "--json"])).unwrap();
+    assert!(later[0]["warning"]
+        .as_str()
+        .unwrap()
+        .contains("No good backup"));
+}

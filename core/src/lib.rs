@@ -22,6 +22,7 @@
 pub mod error;
 pub mod progress;
 pub mod repo;
+pub mod schedule;
 pub mod storage;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::blob::BlobKind;
 use super::chunker::{sqlite_page_size, Chunker, Chunking};
-use super::compression::is_dense;
+use super::compression::{is_dense, is_media};
 use super::id::Id;
 use super::index::Index;
 use super::lock;
@@ -42,6 +42,10 @@ pub struct BackupOptions {
     pub lock_wait: Duration,
     /// Read every file even if it looks unchanged since the parent snapshot.
     pub force_read: bool,
+    /// Leave out photos, videos and voice messages (by file extension).
+    pub exclude_media: bool,
+    /// Time to record in the snapshot (default: now). Schedulers and tests inject it.
+    pub time: Option<chrono::DateTime<Utc>>,
 }
 
 /// The result of a backup.
@@ -63,6 +67,7 @@ struct Run<'a> {
     cancel: &'a CancelToken,
     page_sizes: Vec<(PathBuf, u32)>,
     force_read: bool,
+    exclude_media: bool,
     summary: SnapshotSummary,
     warnings: Vec<String>,
     /// The chunker's read window, reused from file to file.
@@ -126,7 +131,7 @@ impl Repository {
         cancel: &CancelToken,
     ) -> Result<BackupResult> {
         let started = Instant::now();
-        let time = Utc::now();
+        let time = options.time.unwrap_or_else(Utc::now);
         if paths.is_empty() {
             return Err(Error::InvalidArgument(
                 "nothing to back up: no paths given".into(),
@@ -197,6 +202,7 @@ impl Repository {
             cancel,
             page_sizes,
             force_read: options.force_read,
+            exclude_media: options.exclude_media,
             summary: SnapshotSummary::default(),
             warnings: Vec::new(),
             window: Vec::new(),
@@ -403,6 +409,9 @@ impl Run<'_> {
     }
 
     fn file(&mut self, path: &Path, meta: &Metadata, prev: Option<&Node>) -> Result<Option<Node>> {
+        if self.exclude_media && is_media(path) {
+            return Ok(None);
+        }
         self.summary.files += 1;
         self.summary.bytes += meta.len();
         self.tracker.p.current = path.display().to_string();

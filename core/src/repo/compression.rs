@@ -31,3 +31,15 @@ pub fn is_dense(path: &Path, head: &[u8]) -> bool {
         .is_some_and(|e| DENSE_EXTENSIONS.iter().any(|d| d.eq_ignore_ascii_case(e)));
     by_magic || by_ext
 }
+
+const MEDIA_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "bmp", "mp4", "m4v", "mov", "3gp",
+    "mkv", "webm", "mp3", "m4a", "aac", "amr", "silk", "slk", "opus", "ogg", "oga", "wav",
+];
+
+/// True for photos, videos and voice messages, by extension (for "exclude media" plans).
+pub fn is_media(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MEDIA_EXTENSIONS.iter().any(|d| d.eq_ignore_ascii_case(e)))
+}

@@ -372,6 +372,16 @@ impl Repository {
         Ok((index, files))
     }
 
+    /// Bytes stored in packs (cheap: a listing, no decryption).
+    pub fn stored_bytes(&self) -> Result<u64> {
+        Ok(self
+            .storage
+            .list(ObjectKind::Pack)?
+            .iter()
+            .map(|o| o.size)
+            .sum())
+    }
+
     /// Every stored blob and where it is, from the index (for inspection and tests).
     pub fn blobs(&self) -> Result<Vec<BlobInfo>> {
         let mut out = Vec::new();

@@ -1,0 +1,410 @@
+//! Backup plans: what to back up, where, how often, under which conditions, what to keep
+//! and how to verify. Plans are plain data (JSON in the state database).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Local, Months, NaiveTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::repo::retention::RetentionPolicy;
+
+/// How often a plan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "every", content = "hours")]
+pub enum Frequency {
+    /// Every N hours.
+    Hours(u32),
+    /// Once a day.
+    Daily,
+    /// Once a week.
+    Weekly,
+    /// Once a month.
+    Monthly,
+}
+
+impl Frequency {
+    /// The nominal period.
+    pub fn period(self) -> Duration {
+        match self {
+            Frequency::Hours(h) => Duration::hours(i64::from(h.max(1))),
+            Frequency::Daily => Duration::days(1),
+            Frequency::Weekly => Duration::weeks(1),
+            Frequency::Monthly => Duration::days(30),
+        }
+    }
+
+    /// The earliest time the next regular run may start after a run at `last`: one period
+    /// later, less a tenth of it, so that a trigger arriving a little early still counts.
+    fn next_after(self, last: DateTime<Utc>) -> DateTime<Utc> {
+        let tolerance = self.period() / 10;
+        match self {
+            Frequency::Monthly => {
+                last.checked_add_months(Months::new(1))
+                    .unwrap_or(last + self.period())
+                    - Duration::days(3)
+            }
+            _ => last + self.period() - tolerance,
+        }
+    }
+}
+
+/// A daily time window in local time, e.g. 01:00-05:00; may wrap past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start (inclusive).
+    pub start: NaiveTime,
+    /// End (exclusive).
+    pub end: NaiveTime,
+}
+
+impl Window {
+    /// Parses `HH:MM-HH:MM`.
+    pub fn parse(s: &str) -> Result<Window> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "bad window {s:?}: expected HH:MM-HH:MM, e.g. 01:00-05:00"
+            ))
+        };
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let t = |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
+        let w = Window {
+            start: t(a)?,
+            end: t(b)?,
+        };
+        if w.start == w.end {
+            return Err(bad());
+        }
+        Ok(w)
+    }
+
+    /// True if `t` (local) is inside the window.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        let time = t.with_timezone(&Local).time();
+        if self.start < self.end {
+            time >= self.start && time < self.end
+        } else {
+            time >= self.start || time < self.end
+        }
+    }
+
+    /// The first instant at or after `t` inside the window.
+    pub fn next_open(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        if self.contains(t) {
+            return t;
+        }
+        let local = t.with_timezone(&Local);
+        for day in 0..3 {
+            let date = local.date_naive() + Duration::days(day);
+            // A start time that does not exist locally (DST gap) falls back to an hour later.
+            let start = Local
+                .from_local_datetime(&date.and_time(self.start))
+                .earliest()
+                .or_else(|| {
+                    Local
+                        .from_local_datetime(&(date.and_time(self.start) + Duration::hours(1)))
+                        .earliest()
+                });
+            if let Some(start) = start {
+                let start = start.with_timezone(&Utc);
+                if start >= t {
+                    return start;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Conditions the device must meet for a plan to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// Only on an unmetered network (Wi-Fi, Ethernet).
+    #[serde(default)]
+    pub unmetered: bool,
+    /// Only while charging.
+    #[serde(default)]
+    pub charging: bool,
+    /// Only when the battery is not low.
+    #[serde(default)]
+    pub battery_not_low: bool,
+    /// Only when the device is idle.
+    #[serde(default)]
+    pub idle: bool,
+}
+
+/// The device's state when the scheduler is called (from WorkManager, BGTaskScheduler, or
+/// the CLI's flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceConditions {
+    /// On a metered network (mobile data, a hotspot).
+    pub metered: bool,
+    /// Charging.
+    pub charging: bool,
+    /// Battery low.
+    pub battery_low: bool,
+    /// Idle.
+    pub idle: bool,
+}
+
+impl Default for DeviceConditions {
+    /// A PC: unmetered, on mains power, idle.
+    fn default() -> Self {
+        DeviceConditions {
+            metered: false,
+            charging: true,
+            battery_low: false,
+            idle: true,
+        }
+    }
+}
+
+impl Constraints {
+    /// Why `c` does not satisfy these constraints, if it does not.
+    pub fn unmet(&self, c: &DeviceConditions) -> Option<&'static str> {
+        if self.unmetered && c.metered {
+            Some("the network is metered")
+        } else if self.charging && !c.charging {
+            Some("the device is not charging")
+        } else if self.battery_not_low && c.battery_low {
+            Some("the battery is low")
+        } else if self.idle && !c.idle {
+            Some("the device is in use")
+        } else {
+            None
+        }
+    }
+}
+
+/// Which snapshots to keep (serializable form of [`RetentionPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Keep the newest N.
+    pub last: u32,
+    /// Newest per hour, for N hours.
+    pub hourly: u32,
+    /// Newest per day, for N days.
+    pub daily: u32,
+    /// Newest per week, for N weeks.
+    pub weekly: u32,
+    /// Newest per month, for N months.
+    pub monthly: u32,
+    /// Newest per year, for N years.
+    pub yearly: u32,
+}
+
+impl Default for Retention {
+    /// The last 3, plus 7 daily, 4 weekly and 12 monthly.
+    fn default() -> Self {
+        Retention {
+            last: 3,
+            hourly: 0,
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            yearly: 0,
+        }
+    }
+}
+
+impl Retention {
+    /// As a retention policy.
+    pub fn policy(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            last: self.last,
+            hourly: self.hourly,
+            daily: self.daily,
+            weekly: self.weekly,
+            monthly: self.monthly,
+            yearly: self.yearly,
+            within: None,
+        }
+    }
+}
+
+/// How to verify after each backup.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Percentage of packs to read back after each backup (0 to skip).
+    pub sample_percent: f64,
+    /// Read back everything when the last full read-back is this many days old (0: never).
+    pub full_every_days: u32,
+}
+
+impl Default for Verification {
+    /// 5 % after each run, everything monthly.
+    fn default() -> Self {
+        Verification {
+            sample_percent: 5.0,
+            full_every_days: 30,
+        }
+    }
+}
+
+/// Everything a plan says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSpec {
+    /// Unique name.
+    pub name: String,
+    /// Folder (or export) to back up.
+    pub source: PathBuf,
+    /// What the source is ("folder", or a chat export kind once sources exist).
+    #[serde(default = "folder")]
+    pub source_kind: String,
+    /// Encrypted databases in the source and their page sizes.
+    #[serde(default)]
+    pub page_sizes: Vec<(PathBuf, u32)>,
+    /// Repository location.
+    pub destination: String,
+    /// How often.
+    pub frequency: Frequency,
+    /// Preferred local time window.
+    #[serde(default)]
+    pub window: Option<Window>,
+    /// Device conditions.
+    #[serde(default)]
+    pub constraints: Constraints,
+    /// What to keep.
+    #[serde(default)]
+    pub retention: Retention,
+    /// How to verify.
+    #[serde(default)]
+    pub verification: Verification,
+    /// Leave out photos, videos and voice messages.
+    #[serde(default)]
+    pub exclude_media: bool,
+    /// Prune at most this often, in days (pruning rewrites data; phones should not do it
+    /// nightly). 0: after every run that forgot something.
+    #[serde(default = "seven")]
+    pub prune_every_days: u32,
+    /// Warn when there has been no good backup for this many hours.
+    #[serde(default = "seventy_two")]
+    pub warn_after_hours: u32,
+}
+
+fn folder() -> String {
+    "folder".into()
+}
+fn seven() -> u32 {
+    7
+}
+fn seventy_two() -> u32 {
+    72
+}
+
+impl PlanSpec {
+    /// A daily plan with the defaults (no window, no constraints, default retention and
+    /// verification).
+    pub fn daily(
+        name: impl Into<String>,
+        source: impl Into<PathBuf>,
+        destination: impl Into<String>,
+    ) -> Self {
+        PlanSpec {
+            name: name.into(),
+            source: source.into(),
+            source_kind: folder(),
+            page_sizes: Vec::new(),
+            destination: destination.into(),
+            frequency: Frequency::Daily,
+            window: None,
+            constraints: Constraints::default(),
+            retention: Retention::default(),
+            verification: Verification::default(),
+            exclude_media: false,
+            prune_every_days: seven(),
+            warn_after_hours: seventy_two(),
+        }
+    }
+
+    /// Checks the plan makes sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::InvalidArgument("a plan needs a name".into()));
+        }
+        if self.retention.policy().is_empty() {
+            return Err(Error::InvalidArgument(
+                "a plan needs at least one retention rule".into(),
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.verification.sample_percent) {
+            return Err(Error::InvalidArgument(
+                "the verification sample is a percentage from 0 to 100".into(),
+            ));
+        }
+        if let Frequency::Hours(0) = self.frequency {
+            return Err(Error::InvalidArgument(
+                "a plan cannot run every 0 hours".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// When the next regular run is due after a good run at `last`.
+    pub fn next_due(&self, last: DateTime<Utc>) -> DateTime<Utc> {
+        let t = self.frequency.next_after(last);
+        match self.window {
+            Some(w) => w.next_open(t),
+            None => t,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_due_times() {
+        let w = Window::parse("01:00-05:00").unwrap();
+        let at = |h: u32, m: u32, d: u32| {
+            Local
+                .with_ymd_and_hms(2026, 3, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert!(w.contains(at(3, 0, 10)));
+        assert!(!w.contains(at(5, 0, 10)));
+        assert_eq!(w.next_open(at(9, 0, 10)), at(1, 0, 11));
+        let night = Window::parse("22:00-04:00").unwrap();
+        assert!(
+            night.contains(at(23, 0, 10))
+                && night.contains(at(2, 0, 10))
+                && !night.contains(at(12, 0, 10))
+        );
+        let mut p = PlanSpec::daily("p", "/x", "/r");
+        p.window = Some(w);
+        // A run at 03:10 makes the next one due at 01:00 the day after (window start).
+        assert_eq!(p.next_due(at(3, 10, 10)), at(1, 0, 11));
+        p.window = None;
+        assert_eq!(
+            p.next_due(at(3, 0, 10)),
+            at(3, 0, 10) + Duration::hours(24) - Duration::minutes(144)
+        );
+        assert!(Window::parse("25:00-01:00").is_err());
+    }
+
+    #[test]
+    fn constraints() {
+        let c = Constraints {
+            unmetered: true,
+            charging: true,
+            ..Default::default()
+        };
+        assert_eq!(c.unmet(&DeviceConditions::default()), None);
+        assert_eq!(
+            c.unmet(&DeviceConditions {
+                metered: true,
+                ..Default::default()
+            }),
+            Some("the network is metered")
+        );
+        assert_eq!(
+            c.unmet(&DeviceConditions {
+                charging: false,
+                ..Default::default()
+            }),
+            Some("the device is not charging")
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! Scheduled backups with an injected clock: a simulated year, constraints, backoff,
+//! overlapping triggers, health.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chatvault_core::repo::retention;
+use chatvault_core::schedule::{
+    Constraints, DeviceConditions, Outcome, PlanSpec, Scheduler, SecretProvider, Verification,
+    Window,
+};
+use chatvault_core::storage::LocalStorage;
+use chatvault_core::{
+    CancelToken, Id, InitOptions, KdfParams, Repository, RestoreOptions, Secret, Snapshot,
+};
+use chatvault_fixtures::{add_day, compare_trees, generate_export, random_files, ExportSpec};
+use chrono::{DateTime, Duration, Local, TimeZone, Utc};
+
+const PW: &str = "plan password";
+
+struct Fixed;
+impl SecretProvider for Fixed {
+    fn secret(&self, _: &PlanSpec) -> chatvault_core::Result<Secret> {
+        Ok(Secret::password(PW))
+    }
+}
+
+fn init_repo(dir: &Path) {
+    let opts = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1 << 20,
+        recovery_key: false,
+    };
+    Repository::init(Arc::new(LocalStorage::new(dir)), PW, &opts).unwrap();
+}
+
+fn open_repo(dir: &Path) -> Repository {
+    Repository::open(Arc::new(LocalStorage::new(dir)), &Secret::password(PW)).unwrap()
+}
+
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Local
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn a_simulated_year_keeps_what_the_policy_says_and_verifies_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    let facts = generate_export(
+        &export,
+        &ExportSpec {
+            messages: 2_000,
+            media_files: 2,
+            ..ExportSpec::small()
+        },
+    )
+    .unwrap();
+    let repo_dir = dir.path().join("repo");
+    init_repo(&repo_dir);
+    let mut sched = Scheduler::open(&dir.path().join("state/schedule.db")).unwrap();
+    let mut spec = PlanSpec::daily("phone", &export, repo_dir.to_str().unwrap());
+    spec.window = Some(Window::parse("01:00-05:00").unwrap());
+    spec.verification = Verification {
+        sample_percent: 10.0,
+        full_every_days: 30,
+    };
+    let start = local(2026, 1, 1, 3, 0);
+    sched.add_plan(&spec, start - Duration::hours(1)).unwrap();
+    let cond = DeviceConditions::default();
+    let days = 400;
+    let mut run_times = Vec::new();
+    let began = std::time::Instant::now();
+    for day in 0..days {
+        let now = start + Duration::days(day);
+        add_day(&facts, 20, u64::from(day % 30 == 0), day as u64 + 1).unwrap();
+        let runs = sched
+            .run_due(now, &cond, &Fixed, None, &CancelToken::new())
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            runs[0].outcome,
+            Outcome::Success,
+            "day {day}: {:?}",
+            runs[0]
+        );
+        run_times.push(now);
+        // A second trigger the same night does nothing: the plan is not due again.
+        let again = sched
+            .run_due(
+                now + Duration::minutes(30),
+                &cond,
+                &Fixed,
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(again[0].outcome, Outcome::Skipped);
+        // A trigger outside the window does nothing either.
+        let noon = sched
+            .run_due(
+                now + Duration::hours(9),
+                &cond,
+                &Fixed,
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(noon[0].outcome, Outcome::Skipped);
+    }
+    println!("simulated {days} days in {:?}", began.elapsed());
+
+    // Exactly the snapshots the retention policy keeps, applied once to every run.
+    let repo = open_repo(&repo_dir);
+    let snaps = repo.snapshots().unwrap();
+    let all: Vec<Snapshot> = run_times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Snapshot {
+            id: Id([i as u8; 32]),
+            time: *t,
+            ..snaps[0].clone()
+        })
+        .collect();
+    let mut expected: Vec<DateTime<Utc>> = retention::apply(&spec.retention.policy(), &all)
+        .into_iter()
+        .filter(|d| !d.reasons.is_empty())
+        .map(|d| d.time)
+        .collect();
+    expected.sort();
+    let kept: Vec<DateTime<Utc>> = snaps.iter().map(|s| s.time).collect();
+    assert_eq!(kept, expected);
+    println!("{} snapshots kept of {days}", kept.len());
+
+    // The history is complete: one good run a day, full read-back every 30 days.
+    let history = sched.store().history(None, 0).unwrap();
+    let good: Vec<_> = history
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Success))
+        .collect();
+    assert_eq!(good.len(), days as usize);
+    assert!(good
+        .iter()
+        .all(|r| r.snapshot.is_some() && r.verified.is_some() && r.repo_bytes.is_some()));
+    let full = good
+        .iter()
+        .filter(|r| r.verified.as_deref().unwrap().starts_with("full"))
+        .count();
+    assert_eq!(full, (days as usize).div_ceil(30));
+    assert!(good.iter().any(|r| r.pruned == Some(true)));
+
+    let report = repo
+        .check(chatvault_core::ReadData::All, None, &CancelToken::new())
+        .unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let out = tempfile::tempdir().unwrap();
+    repo.restore(
+        snaps.last().unwrap(),
+        out.path(),
+        &RestoreOptions::default(),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert!(compare_trees(&export, &out.path().join("export"))
+        .unwrap()
+        .is_empty());
+    let health = sched
+        .health(start + Duration::days(days - 1) + Duration::hours(2))
+        .unwrap();
+    assert!(health[0].warning.is_none() && health[0].last_error.is_none());
+    assert!(health[0].repo_bytes.unwrap() > 0 && health[0].growth_30d_bytes.is_some());
+}
+
+fn small_plan(dir: &Path) -> (PathBuf, PathBuf, PlanSpec) {
+    let src = dir.join("src");
+    random_files(&src, 3, 10_000, 1).unwrap();
+    let repo = dir.join("repo");
+    init_repo(&repo);
+    let spec = PlanSpec::daily("p", &src, repo.to_str().unwrap());
+    (src, repo, spec)
+}
+
+#[test]
+fn constraints_skip_with_a_recorded_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, mut spec) = small_plan(dir.path());
+    spec.constraints = Constraints {
+        unmetered: true,
+        charging: true,
+        battery_not_low: true,
+        idle: false,
+    };
+    let mut sched = Scheduler::open(&dir.path().join("s.db")).unwrap();
+    let t0 = local(2026, 5, 1, 2, 0);
+    sched.add_plan(&spec, t0).unwrap();
+    let metered = DeviceConditions {
+        metered: true,
+        ..Default::default()
+    };
+    for i in 0..3 {
+        let r = sched
+            .run_due(
+                t0 + Duration::minutes(15 * i),
+                &metered,
+                &Fixed,
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(r[0].outcome, Outcome::Skipped);
+        assert_eq!(r[0].reason.as_deref(), Some("the network is metered"));
+    }
+    let battery = DeviceConditions {
+        charging: false,
+        ..Default::default()
+    };
+    sched
+        .run_due(
+            t0 + Duration::hours(1),
+            &battery,
+            &Fixed,
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    let low = DeviceConditions {
+        battery_low: true,
+        ..Default::default()
+    };
+    sched
+        .run_due(
+            t0 + Duration::hours(2),
+            &low,
+            &Fixed,
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    let ok = sched
+        .run_due(
+            t0 + Duration::hours(3),
+            &DeviceConditions::default(),
+            &Fixed,
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(ok[0].outcome, Outcome::Success);
+    let h = sched.store().history(None, 0).unwrap();
+    let reasons: Vec<_> = h
+        .iter()
+        .rev()
+        .map(|r| (r.outcome.unwrap(), r.reason.clone(), r.count))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                Outcome::Skipped,
+                Some("the network is metered".to_string()),
+                3
+            ),
+            (
+                Outcome::Skipped,
+                Some("the device is not charging".to_string()),
+                1
+            ),
+            (Outcome::Skipped, Some("the battery is low".to_string()), 1),
+            (Outcome::Success, None, 1),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_destination_backs_off_warns_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, repo, mut spec) = small_plan(dir.path());
+    spec.warn_after_hours = 72;
+    let mut sched = Scheduler::open(&dir.path().join("s.db")).unwrap();
+    let t0 = local(2026, 6, 1, 2, 0);
+    sched.add_plan(&spec, t0).unwrap();
+    let cond = DeviceConditions::default();
+    let run = |s: &mut Scheduler, t| {
+        s.run_due(t, &cond, &Fixed, None, &CancelToken::new())
+            .unwrap()
+            .remove(0)
+    };
+    assert_eq!(run(&mut sched, t0).outcome, Outcome::Success);
+
+    // The drive goes away.
+    let away = dir.path().join("repo-unplugged");
+    std::fs::rename(&repo, &away).unwrap();
+    let mut t = t0 + Duration::days(1);
+    let first = run(&mut sched, t);
+    assert_eq!(first.outcome, Outcome::Failed);
+    assert!(
+        first
+            .record
+            .unwrap()
+            .error
+            .unwrap()
+            .contains("was not found"),
+        "plain-words error"
+    );
+    // Retries back off: 15 min, 30 min, 60 min, …, never beyond the next daily slot.
+    let mut gaps = Vec::new();
+    let mut last_attempt = t;
+    while t < t0 + Duration::days(5) {
+        t += Duration::minutes(5);
+        let r = run(&mut sched, t);
+        if r.outcome == Outcome::Failed {
+            gaps.push((t - last_attempt).num_minutes());
+            last_attempt = t;
+        }
+    }
+    println!("retry gaps (minutes): {gaps:?}");
+    assert_eq!(&gaps[..4], &[15, 30, 60, 120]);
+    assert!(
+        gaps.iter().all(|g| *g <= 24 * 60),
+        "never beyond the next regular slot"
+    );
+    let health = sched.health(t).unwrap();
+    assert!(
+        health[0]
+            .warning
+            .as_deref()
+            .unwrap_or("")
+            .contains("No good backup"),
+        "{:?}",
+        health[0].warning
+    );
+    assert!(health[0].last_error.is_some());
+
+    // It comes back: the next attempt succeeds and the warning clears.
+    std::fs::rename(&away, &repo).unwrap();
+    let mut recovered = None;
+    for _ in 0..24 * 12 {
+        t += Duration::minutes(5);
+        let r = run(&mut sched, t);
+        if r.outcome == Outcome::Success {
+            recovered = Some(t);
+            break;
+        }
+    }
+    assert!(recovered.is_some(), "recovers within a day");
+    let health = sched.health(t).unwrap();
+    assert!(health[0].warning.is_none() && health[0].last_error.is_none());
+    assert_eq!(sched.store().plans().unwrap()[0].failures, 0);
+}
+
+#[test]
+fn overlapping_triggers_run_a_plan_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    random_files(&src, 60, 1 << 20, 3).unwrap();
+    let repo = dir.path().join("repo");
+    init_repo(&repo);
+    let spec = PlanSpec::daily("p", &src, repo.to_str().unwrap());
+    let db = dir.path().join("s.db");
+    let t0 = local(2026, 7, 1, 2, 0);
+    Scheduler::open(&db).unwrap().add_plan(&spec, t0).unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut s = Scheduler::open(&db).unwrap();
+                s.run_due(
+                    t0,
+                    &DeviceConditions::default(),
+                    &Fixed,
+                    None,
+                    &CancelToken::new(),
+                )
+                .unwrap()
+                .remove(0)
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ran = outcomes
+        .iter()
+        .filter(|r| r.outcome == Outcome::Success)
+        .count();
+    println!(
+        "{:?}",
+        outcomes
+            .iter()
+            .map(|r| (r.outcome, r.reason.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ran, 1);
+    assert_eq!(open_repo(&repo).snapshots().unwrap().len(), 1);
+}
