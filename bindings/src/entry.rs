@@ -1,0 +1,118 @@
+//! The entry point: state directory, logging, opening and creating repositories.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+use chatvault_core as core;
+use chatvault_core::storage::LocalStorage;
+
+use crate::callbacks::{LogAdapter, Logger, SecretStore, Storage, StorageAdapter};
+use crate::error::Result;
+use crate::repository::Repository;
+use crate::schedule::Scheduler;
+
+static LOGGING: Once = Once::new();
+
+/// The library's entry point. Create one per app, with its private state directory.
+#[derive(uniffi::Object)]
+pub struct ChatVault {
+    state_dir: PathBuf,
+}
+
+fn platform_logger() -> Option<Box<dyn log::Log>> {
+    #[cfg(target_os = "android")]
+    {
+        android_logger::init_once(
+            android_logger::Config::default()
+                .with_max_level(log::LevelFilter::Info)
+                .with_tag("ChatVault"),
+        );
+        None
+    }
+    #[cfg(any(target_os = "ios", target_os = "macos"))]
+    {
+        Some(Box::new(
+            oslog::OsLogger::new("org.chatvault").level_filter(log::LevelFilter::Info),
+        ))
+    }
+    #[cfg(not(any(target_os = "android", target_os = "ios", target_os = "macos")))]
+    {
+        None
+    }
+}
+
+#[uniffi::export]
+impl ChatVault {
+    /// Sets up the library. `state_dir` holds the scheduler's database; `logger` receives
+    /// log lines (by default they go to logcat on Android and os_log on Apple platforms).
+    #[uniffi::constructor]
+    pub fn new(state_dir: String, logger: Option<Arc<dyn Logger>>) -> Arc<Self> {
+        LOGGING.call_once(|| {
+            let installed = match logger {
+                Some(l) => log::set_boxed_logger(Box::new(LogAdapter(l))).is_ok(),
+                None => platform_logger().is_some_and(|l| log::set_boxed_logger(l).is_ok()),
+            };
+            if installed {
+                log::set_max_level(log::LevelFilter::Info);
+            }
+        });
+        Arc::new(ChatVault {
+            state_dir: state_dir.into(),
+        })
+    }
+
+    /// Opens the repository in a local folder (app storage, SD card, USB drive) with a
+    /// password or the recovery key.
+    pub fn open_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
+        Ok(Repository::wrap(core::Repository::open(
+            Arc::new(LocalStorage::new(path)),
+            &core::Secret::password(password),
+        )?))
+    }
+
+    /// Creates a repository in a local folder. Show the recovery key from
+    /// `Repository.newRecoveryKey()` to the user right after.
+    pub fn create_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
+        Ok(Repository::wrap(
+            core::Repository::init(
+                Arc::new(LocalStorage::new(path)),
+                &password,
+                &core::InitOptions::default(),
+            )?
+            .0,
+        ))
+    }
+
+    /// Opens a repository in storage the app provides (SAF, iCloud Drive, …).
+    pub fn open_storage(
+        &self,
+        storage: Arc<dyn Storage>,
+        password: String,
+    ) -> Result<Arc<Repository>> {
+        Ok(Repository::wrap(core::Repository::open(
+            Arc::new(StorageAdapter(storage)),
+            &core::Secret::password(password),
+        )?))
+    }
+
+    /// Creates a repository in storage the app provides.
+    pub fn create_storage(
+        &self,
+        storage: Arc<dyn Storage>,
+        password: String,
+    ) -> Result<Arc<Repository>> {
+        Ok(Repository::wrap(
+            core::Repository::init(
+                Arc::new(StorageAdapter(storage)),
+                &password,
+                &core::InitOptions::default(),
+            )?
+            .0,
+        ))
+    }
+
+    /// The backup scheduler, with plan passwords kept in `secrets` (the platform keystore).
+    pub fn scheduler(&self, secrets: Arc<dyn SecretStore>) -> Result<Arc<Scheduler>> {
+        Scheduler::open(&self.state_dir.join("schedule.db"), secrets)
+    }
+}

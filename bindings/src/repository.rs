@@ -1,0 +1,194 @@
+//! An open repository and the job handle that cancels its long operations.
+
+use std::sync::{Arc, Mutex};
+
+use chatvault_core as core;
+
+use crate::callbacks::{ProgressAdapter, ProgressListener};
+use crate::error::{ChatVaultError, Result};
+use crate::records::{
+    BackupOptions, BackupResult, CheckReport, KeySlot, RepoStats, RestoreSummary, RetentionPolicy,
+    SnapshotInfo,
+};
+
+/// Cancels a long operation. Create one, pass it to the call, call `cancel()` from any
+/// thread (a coroutine's cancellation, a Swift task's cancellation handler): the operation
+/// stops within a second and throws `Cancelled`, leaving the repository valid.
+#[derive(uniffi::Object, Default)]
+pub struct JobHandle {
+    token: core::CancelToken,
+}
+
+#[uniffi::export]
+impl JobHandle {
+    /// A fresh handle.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(JobHandle::default())
+    }
+
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.token.cancel()
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+impl JobHandle {
+    pub(crate) fn token(&self) -> &core::CancelToken {
+        &self.token
+    }
+}
+
+/// An open repository. Calls block: make them from a background thread.
+#[derive(uniffi::Object)]
+pub struct Repository {
+    inner: Mutex<core::Repository>,
+}
+
+impl Repository {
+    pub(crate) fn wrap(inner: core::Repository) -> Arc<Self> {
+        Arc::new(Repository {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut core::Repository) -> core::Result<T>) -> Result<T> {
+        let mut repo = self.inner.lock().map_err(|_| ChatVaultError::Internal {
+            details: "repository lock poisoned".into(),
+        })?;
+        Ok(f(&mut repo)?)
+    }
+}
+
+fn adapter(listener: &Option<Arc<dyn ProgressListener>>) -> Option<ProgressAdapter> {
+    listener.clone().map(ProgressAdapter)
+}
+
+#[uniffi::export]
+impl Repository {
+    /// Backs up files and folders into a new snapshot.
+    pub fn backup(
+        &self,
+        paths: Vec<String>,
+        options: BackupOptions,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<BackupResult> {
+        let paths: Vec<_> = paths.into_iter().map(Into::into).collect();
+        let l = adapter(&listener);
+        let r = self.with(|repo| {
+            repo.backup(
+                &paths,
+                &options.into(),
+                l.as_ref().map(|a| a as _),
+                &job.token,
+            )
+        })?;
+        Ok(BackupResult {
+            snapshot: (&r.snapshot).into(),
+            warnings: r.warnings,
+        })
+    }
+
+    /// All snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        Ok(self
+            .with(|repo| repo.snapshots())?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Restores a snapshot (id, id prefix or `latest`) into `target`; `include` limits it to
+    /// some paths of the snapshot (empty: everything).
+    pub fn restore(
+        &self,
+        snapshot: String,
+        target: String,
+        include: Vec<String>,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<RestoreSummary> {
+        let l = adapter(&listener);
+        let options = core::RestoreOptions { include };
+        Ok(self
+            .with(|repo| {
+                let snap = repo.find_snapshot(&snapshot)?;
+                repo.restore(
+                    &snap,
+                    std::path::Path::new(&target),
+                    &options,
+                    l.as_ref().map(|a| a as _),
+                    &job.token,
+                )
+            })?
+            .into())
+    }
+
+    /// Verifies the repository, reading back `read_data_percent` % of the data (0: structure
+    /// only, 100: everything).
+    pub fn check(
+        &self,
+        read_data_percent: f64,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<CheckReport> {
+        let mode = match read_data_percent {
+            p if p <= 0.0 => core::ReadData::None,
+            p if p >= 100.0 => core::ReadData::All,
+            p => core::ReadData::Subset(p),
+        };
+        let l = adapter(&listener);
+        Ok(self
+            .with(|repo| repo.check(mode, l.as_ref().map(|a| a as _), &job.token))?
+            .into())
+    }
+
+    /// Removes snapshots the policy does not keep, then deletes unused data. Returns how many
+    /// snapshots were removed.
+    pub fn forget_and_prune(&self, policy: RetentionPolicy, job: Arc<JobHandle>) -> Result<u32> {
+        let policy = core::schedule::Retention::from(policy).policy();
+        self.with(|repo| {
+            let removed = repo
+                .forget(&policy, false)?
+                .iter()
+                .filter(|d| d.reasons.is_empty())
+                .count() as u32;
+            repo.prune(&core::PruneOptions::default(), None, &job.token)?;
+            Ok(removed)
+        })
+    }
+
+    /// Sizes and ratios.
+    pub fn stats(&self) -> Result<RepoStats> {
+        Ok(self.with(|repo| repo.stats())?.into())
+    }
+
+    /// Key slots.
+    pub fn keys(&self) -> Result<Vec<KeySlot>> {
+        Ok(self
+            .with(|repo| repo.keys())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Replaces the password this repository was opened with.
+    pub fn change_password(&self, new_password: String) -> Result<()> {
+        self.with(|repo| {
+            repo.change_password(&new_password, core::KdfParams::default())
+                .map(|_| ())
+        })
+    }
+
+    /// Creates a new recovery key (replacing any earlier one) and returns it: show it to the
+    /// user once; it is not stored anywhere.
+    pub fn new_recovery_key(&self) -> Result<String> {
+        self.with(|repo| repo.new_recovery_key())
+    }
+}

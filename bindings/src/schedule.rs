@@ -1,0 +1,115 @@
+//! The scheduler for WorkManager and BGTaskScheduler.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chatvault_core as core;
+use chatvault_core::schedule as sched;
+
+use crate::callbacks::{plan_key, ProgressAdapter, ProgressListener, SecretAdapter, SecretStore};
+use crate::error::{ChatVaultError, Result};
+use crate::records::{DeviceConditions, Plan, PlanHealth, PlanRun, PlanState};
+use crate::repository::JobHandle;
+
+fn time(ms: i64) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(ms).ok_or(ChatVaultError::InvalidArgument {
+        details: format!("time {ms} ms is out of range"),
+    })
+}
+
+/// Backup plans and the runner the phone's background task calls.
+#[derive(uniffi::Object)]
+pub struct Scheduler {
+    inner: Mutex<sched::Scheduler>,
+    secrets: Arc<dyn SecretStore>,
+}
+
+impl Scheduler {
+    pub(crate) fn open(db: &Path, secrets: Arc<dyn SecretStore>) -> Result<Arc<Self>> {
+        Ok(Arc::new(Scheduler {
+            inner: Mutex::new(sched::Scheduler::open(db)?),
+            secrets,
+        }))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut sched::Scheduler) -> core::Result<T>) -> Result<T> {
+        let mut s = self.inner.lock().map_err(|_| ChatVaultError::Internal {
+            details: "scheduler lock poisoned".into(),
+        })?;
+        Ok(f(&mut s)?)
+    }
+}
+
+#[uniffi::export]
+impl Scheduler {
+    /// Adds a plan, due at once; its repository password goes to the secret store.
+    pub fn add_plan(&self, plan: Plan, password: String, now_ms: i64) -> Result<i64> {
+        let spec = sched::PlanSpec::try_from(plan)?;
+        self.secrets.put(plan_key(&spec.name), password)?;
+        let now = time(now_ms)?;
+        self.with(|s| s.add_plan(&spec, now))
+    }
+
+    /// All plans and their state.
+    pub fn plans(&self) -> Result<Vec<PlanState>> {
+        Ok(self
+            .with(|s| s.store().plans())?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Removes a plan (by name or id), its history and its stored password.
+    pub fn remove_plan(&self, plan: String) -> Result<()> {
+        let removed = self.with(|s| s.store().remove_plan(&plan))?;
+        self.secrets.delete(plan_key(&removed.spec.name))
+    }
+
+    /// Runs every due plan whose conditions hold: call it from the background task.
+    pub fn run_due(
+        &self,
+        now_ms: i64,
+        conditions: DeviceConditions,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<Vec<PlanRun>> {
+        let now = time(now_ms)?;
+        let l = listener.map(ProgressAdapter);
+        let secrets = SecretAdapter(self.secrets.clone());
+        let runs = self.with(|s| {
+            s.run_due(
+                now,
+                &conditions.into(),
+                &secrets,
+                l.as_ref().map(|a| a as _),
+                job.token(),
+            )
+        })?;
+        Ok(runs.into_iter().map(Into::into).collect())
+    }
+
+    /// Every plan's health: warnings to show, last errors, sizes.
+    pub fn health(&self, now_ms: i64) -> Result<Vec<PlanHealth>> {
+        let now = time(now_ms)?;
+        Ok(self
+            .with(|s| s.health(now))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A plan's history, newest first (`limit` 0: all).
+    pub fn history(&self, plan: String, limit: u32) -> Result<Vec<PlanRun>> {
+        self.with(|s| {
+            let p = s.store().find_plan(&plan)?;
+            Ok(s.store()
+                .history(Some(p.id), limit as usize)?
+                .iter()
+                .map(|r| PlanRun {
+                    name: p.spec.name.clone(),
+                    ..PlanRun::from(r)
+                })
+                .collect())
+        })
+    }
+}
