@@ -4,10 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use:
-#   time  - GNU time measures the peak memory of backup/restore/check child processes.
+# --- What the tests need -------------------------------------------------------------
+#   time        GNU time measures the peak memory of backup/restore/check processes
+#   libjna-java JNA, which the generated Kotlin bindings load the native library with
+#   a JDK       java + javac to compile and run the Kotlin tests
 packages=()
 [ -x /usr/bin/time ] || packages+=(time)
+[ -f /usr/share/java/jna.jar ] || packages+=(libjna-java)
+command -v javac >/dev/null || packages+=(default-jdk-headless)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -15,9 +19,28 @@ if [ ${#packages[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
-
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+# kotlinc (and kotlinx-coroutines) from npm, cached under target/tools.
+tools="$PWD/target/tools"
+if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20
+fi
+# A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
+python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 
+# --- The tests -----------------------------------------------------------------------
 cargo build --workspace --all-targets --locked
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 cargo test --workspace --locked -- --nocapture
+# Kotlin: generated JVM bindings + the library + JVM tests against the real cdylib.
+CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
+# Swift: every source file of the iOS package parses.
+python3 scripts/check-swift.py ios
+# The release library a phone app ships, for this host, stripped: must stay under 12 MiB.
+cargo build --release --locked -p chatvault-ffi
+strip -o target/libchatvault_ffi.stripped.so target/release/libchatvault_ffi.so
+size=$(stat -c %s target/libchatvault_ffi.stripped.so)
+echo "release cdylib, stripped: $size bytes"
+[ "$size" -lt $((12 * 1024 * 1024)) ] || { echo "the stripped cdylib is over 12 MiB" >&2; exit 1; }
+echo "all tests passed"

@@ -26,7 +26,7 @@ pub trait ProgressListener: Send + Sync {
 #[uniffi::export(with_foreign)]
 pub trait Storage: Send + Sync {
     /// A description for messages ("Google Drive/ChatVault").
-    fn location(&self) -> String;
+    fn location(&self) -> Result<String>;
     /// Stores an object atomically, replacing any existing one.
     fn put(&self, kind: ObjectKind, name: String, data: Vec<u8>) -> Result<()>;
     /// Reads a whole object; `None` if it does not exist.
@@ -95,7 +95,7 @@ pub(crate) struct StorageAdapter(pub Arc<dyn Storage>);
 
 impl std::fmt::Debug for StorageAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ForeignStorage({})", self.0.location())
+        write!(f, "ForeignStorage({})", core::storage::Storage::location(self))
     }
 }
 
@@ -121,7 +121,7 @@ fn not_found(kind: core::storage::ObjectKind, name: &str) -> StorageError {
 
 impl core::storage::Storage for StorageAdapter {
     fn location(&self) -> String {
-        self.0.location()
+        self.0.location().unwrap_or_else(|e| format!("app storage ({e})"))
     }
 
     fn put(

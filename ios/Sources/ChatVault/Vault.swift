@@ -1,0 +1,168 @@
+// The idiomatic Swift API over the generated bindings (module ChatVaultFFI).
+import ChatVaultFFI
+import Foundation
+
+/// What a backup reports while it runs, then once at the end.
+public enum BackupEvent: Sendable {
+    /// The backup is running.
+    case running(ChatVaultFFI.Progress)
+    /// The backup finished and wrote a snapshot.
+    case done(BackupResult)
+}
+
+/// Forwards engine progress to a Swift closure.
+final class ProgressRelay: ProgressListener, @unchecked Sendable {
+    private let handler: @Sendable (ChatVaultFFI.Progress) -> Void
+
+    init(_ handler: @escaping @Sendable (ChatVaultFFI.Progress) -> Void) {
+        self.handler = handler
+    }
+
+    func onProgress(progress: ChatVaultFFI.Progress) throws {
+        handler(progress)
+    }
+}
+
+/// Runs a blocking engine call on a background queue. Swift task cancellation does not reach
+/// Rust through UniFFI by itself: the cancellation handler calls the job's `cancel()`, the
+/// engine stops within a second, and the call throws `CancellationError`.
+func runJob<T: Sendable>(_ body: @escaping @Sendable (JobHandle) throws -> T) async throws -> T {
+    let job = JobHandle()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            DispatchQueue.global(qos: .utility).async {
+                do {
+                    continuation.resume(returning: try body(job))
+                } catch ChatVaultError.Cancelled {
+                    continuation.resume(throwing: CancellationError())
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    } onCancel: {
+        job.cancel()
+    }
+}
+
+/// The library's entry point: one per app, with a private state directory.
+public final class Vault: Sendable {
+    private let inner: ChatVault
+
+    /// Sets up the library; logs go to os_log unless a `logger` is given.
+    public init(stateDirectory: URL, logger: Logger? = nil) {
+        inner = ChatVault(stateDir: stateDirectory.path, logger: logger)
+    }
+
+    /// Opens the repository in `folder` with a password or the recovery key.
+    public func open(folder: URL, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.openLocal(path: folder.path, password: password) })
+    }
+
+    /// Creates a repository in `folder`; show `newRecoveryKey()` to the user right after.
+    public func create(folder: URL, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.createLocal(path: folder.path, password: password) })
+    }
+
+    /// Opens a repository in app-provided storage (a security-scoped folder, iCloud Drive).
+    public func open(storage: Storage, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.openStorage(storage: storage, password: password) })
+    }
+
+    /// Creates a repository in app-provided storage.
+    public func create(storage: Storage, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.createStorage(storage: storage, password: password) })
+    }
+
+    /// The backup scheduler; plan passwords go to `secrets` (the Keychain).
+    public func scheduler(secrets: SecretStore) throws -> BackupScheduler {
+        BackupScheduler(try inner.scheduler(secrets: secrets))
+    }
+}
+
+/// An open repository.
+public final class Repo: Sendable {
+    private let inner: Repository
+
+    init(_ inner: Repository) {
+        self.inner = inner
+    }
+
+    /// Backs up `paths`: progress events, then exactly one `.done`. Cancelling the consuming
+    /// task (or dropping the stream) cancels the backup.
+    public func backup(paths: [URL], options: BackupOptions = BackupOptions()) -> AsyncThrowingStream<BackupEvent, Error> {
+        let inner = self.inner
+        return AsyncThrowingStream(bufferingPolicy: .bufferingNewest(64)) { continuation in
+            let task = Task {
+                do {
+                    let relay = ProgressRelay { continuation.yield(.running($0)) }
+                    let result = try await runJob { job in
+                        try inner.backup(paths: paths.map(\.path), options: options, listener: relay, job: job)
+                    }
+                    continuation.yield(.done(result))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// All snapshots, oldest first.
+    public func snapshots() async throws -> [SnapshotInfo] {
+        let inner = self.inner
+        return try await runJob { _ in try inner.snapshots() }
+    }
+
+    /// Restores `snapshot` (an id, id prefix or "latest") into `target`.
+    public func restore(snapshot: String, target: URL, include: [String] = [], onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> RestoreSummary {
+        let inner = self.inner
+        return try await runJob { job in
+            try inner.restore(snapshot: snapshot, target: target.path, include: include, listener: ProgressRelay(onProgress), job: job)
+        }
+    }
+
+    /// Verifies the repository, reading back `readDataPercent` % of the data.
+    public func check(readDataPercent: Double = 0) async throws -> CheckReport {
+        let inner = self.inner
+        return try await runJob { job in try inner.check(readDataPercent: readDataPercent, listener: nil, job: job) }
+    }
+
+    /// A new recovery key, to show the user once.
+    public func newRecoveryKey() async throws -> String {
+        let inner = self.inner
+        return try await runJob { _ in try inner.newRecoveryKey() }
+    }
+}
+
+/// Backup plans, and the runner a background task calls.
+public final class BackupScheduler: Sendable {
+    private let inner: Scheduler
+
+    init(_ inner: Scheduler) {
+        self.inner = inner
+    }
+
+    /// Adds `plan`; its repository `password` goes to the secret store.
+    public func add(_ plan: Plan, password: String, now: Date = Date()) throws -> Int64 {
+        try inner.addPlan(plan: plan, password: password, nowMs: Int64(now.timeIntervalSince1970 * 1000))
+    }
+
+    /// Runs every due plan whose conditions hold.
+    public func runDue(conditions: DeviceConditions, now: Date = Date(), onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> [PlanRun] {
+        let inner = self.inner
+        return try await runJob { job in
+            try inner.runDue(nowMs: Int64(now.timeIntervalSince1970 * 1000), conditions: conditions, listener: ProgressRelay(onProgress), job: job)
+        }
+    }
+
+    /// Every plan's health.
+    public func health(now: Date = Date()) throws -> [PlanHealth] {
+        try inner.health(nowMs: Int64(now.timeIntervalSince1970 * 1000))
+    }
+}
