@@ -95,7 +95,11 @@ pub(crate) struct StorageAdapter(pub Arc<dyn Storage>);
 
 impl std::fmt::Debug for StorageAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ForeignStorage({})", core::storage::Storage::location(self))
+        write!(
+            f,
+            "ForeignStorage({})",
+            core::storage::Storage::location(self)
+        )
     }
 }
 
@@ -121,7 +125,9 @@ fn not_found(kind: core::storage::ObjectKind, name: &str) -> StorageError {
 
 impl core::storage::Storage for StorageAdapter {
     fn location(&self) -> String {
-        self.0.location().unwrap_or_else(|e| format!("app storage ({e})"))
+        self.0
+            .location()
+            .unwrap_or_else(|e| format!("app storage ({e})"))
     }
 
     fn put(

@@ -1,6 +1,6 @@
 //! An open repository and the job handle that cancels its long operations.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use chatvault_core as core;
 
@@ -44,24 +44,32 @@ impl JobHandle {
     }
 }
 
-/// An open repository. Calls block: make them from a background thread.
+/// An open repository. Calls block: make them from a background thread. Calls may overlap
+/// (list snapshots while a backup runs); only `change_password` waits for the others.
 #[derive(uniffi::Object)]
 pub struct Repository {
-    inner: Mutex<core::Repository>,
+    inner: RwLock<core::Repository>,
+}
+
+fn poisoned<T>(_: T) -> ChatVaultError {
+    ChatVaultError::Internal {
+        details: "repository lock poisoned".into(),
+    }
 }
 
 impl Repository {
     pub(crate) fn wrap(inner: core::Repository) -> Arc<Self> {
         Arc::new(Repository {
-            inner: Mutex::new(inner),
+            inner: RwLock::new(inner),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut core::Repository) -> core::Result<T>) -> Result<T> {
-        let mut repo = self.inner.lock().map_err(|_| ChatVaultError::Internal {
-            details: "repository lock poisoned".into(),
-        })?;
-        Ok(f(&mut repo)?)
+    fn with<T>(&self, f: impl FnOnce(&core::Repository) -> core::Result<T>) -> Result<T> {
+        Ok(f(&*self.inner.read().map_err(poisoned)?)?)
+    }
+
+    fn with_mut<T>(&self, f: impl FnOnce(&mut core::Repository) -> core::Result<T>) -> Result<T> {
+        Ok(f(&mut *self.inner.write().map_err(poisoned)?)?)
     }
 }
 
@@ -180,7 +188,7 @@ impl Repository {
 
     /// Replaces the password this repository was opened with.
     pub fn change_password(&self, new_password: String) -> Result<()> {
-        self.with(|repo| {
+        self.with_mut(|repo| {
             repo.change_password(&new_password, core::KdfParams::default())
                 .map(|_| ())
         })

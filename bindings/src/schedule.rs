@@ -1,7 +1,7 @@
 //! The scheduler for WorkManager and BGTaskScheduler.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chatvault_core as core;
 use chatvault_core::schedule as sched;
@@ -17,26 +17,25 @@ fn time(ms: i64) -> Result<chrono::DateTime<chrono::Utc>> {
     })
 }
 
-/// Backup plans and the runner the phone's background task calls.
+/// Backup plans and the runner the phone's background task calls. Calls may overlap (show
+/// health while a run is in progress): each uses its own database connection.
 #[derive(uniffi::Object)]
 pub struct Scheduler {
-    inner: Mutex<sched::Scheduler>,
+    db: PathBuf,
     secrets: Arc<dyn SecretStore>,
 }
 
 impl Scheduler {
     pub(crate) fn open(db: &Path, secrets: Arc<dyn SecretStore>) -> Result<Arc<Self>> {
+        sched::Scheduler::open(db)?;
         Ok(Arc::new(Scheduler {
-            inner: Mutex::new(sched::Scheduler::open(db)?),
+            db: db.to_path_buf(),
             secrets,
         }))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut sched::Scheduler) -> core::Result<T>) -> Result<T> {
-        let mut s = self.inner.lock().map_err(|_| ChatVaultError::Internal {
-            details: "scheduler lock poisoned".into(),
-        })?;
-        Ok(f(&mut s)?)
+        Ok(f(&mut sched::Scheduler::open(&self.db)?)?)
     }
 }
 

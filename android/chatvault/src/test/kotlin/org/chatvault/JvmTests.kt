@@ -121,7 +121,11 @@ private suspend fun cancellingTheCoroutineCancelsTheEngine() {
                         throw e
                     }
                 }
-                delay(400)
+                delay(300)
+                // Other calls do not wait for the running backup.
+                val listed = kotlinx.coroutines.withTimeout(2000) { repo.snapshots() }
+                check(listed.isEmpty() && j.isActive) { "snapshots() during a backup" }
+                delay(100)
                 val cancelAt = System.nanoTime()
                 j.cancel()
                 j.join()
