@@ -243,6 +243,17 @@ pub fn generate_export(dir: &Path, spec: &ExportSpec) -> io::Result<ExportFacts>
 /// A day of use: `messages` new rows (spread over every conversation, so the indexes change
 /// throughout the file) and `media_files` new media files. Returns the new message count.
 pub fn add_day(facts: &ExportFacts, messages: u64, media_files: u64, seed: u64) -> io::Result<u64> {
+    add_day_with_media(facts, messages, media_files, 256 * 1024, seed)
+}
+
+/// [`add_day`] with new media files of about `media_avg_bytes` each.
+pub fn add_day_with_media(
+    facts: &ExportFacts,
+    messages: u64,
+    media_files: u64,
+    media_avg_bytes: u64,
+    seed: u64,
+) -> io::Result<u64> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut db = open_db(&facts.database)?;
     let conversations: u64 = db
@@ -270,7 +281,7 @@ pub fn add_day(facts: &ExportFacts, messages: u64, media_files: u64, seed: u64) 
         &facts.root,
         &mut rng,
         media_files,
-        256 * 1024,
+        media_avg_bytes,
         &format!("d{seed}-"),
     )?;
     Ok(total as u64)

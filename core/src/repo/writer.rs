@@ -3,7 +3,8 @@
 //! interrupted backup leaves finished packs that the next run reuses.
 //!
 //! Memory is bounded: the job queue holds at most `workers` chunks (each at most the
-//! chunker's maximum), one pack fills at a time, and each worker stores at most one pack.
+//! chunker's maximum), one pack fills at a time, one full pack waits for the uploader thread
+//! and one is being stored.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ struct Shared {
     chunks: Arc<BufferPool>,
     packs: BufferPool,
     current: Mutex<PackBuilder>,
+    uploads: Mutex<Option<Sender<PackBuilder>>>,
     checkpoint: Mutex<Checkpoint>,
     error: Mutex<Option<Error>>,
     failed: AtomicBool,
@@ -71,6 +73,7 @@ pub struct WriterStats {
 pub struct BlobWriter {
     tx: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
+    uploader: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
@@ -85,6 +88,7 @@ impl BlobWriter {
     ) -> Result<Self> {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(threads);
+        let (upload_tx, upload_rx) = bounded::<PackBuilder>(1);
         let shared = Arc::new(Shared {
             storage,
             codec,
@@ -93,6 +97,7 @@ impl BlobWriter {
             chunks: Arc::new(BufferPool::new(threads * 3 + 2, 2 * 1024 * 1024 + 4096)),
             packs: BufferPool::new(2, pack_size as usize + HEADER_ROOM + 16 * 1024 * 1024),
             current: Mutex::new(PackBuilder::default()),
+            uploads: Mutex::new(Some(upload_tx)),
             checkpoint: Mutex::new(Checkpoint {
                 pending: Vec::new(),
                 last: Instant::now(),
@@ -122,9 +127,29 @@ impl BlobWriter {
                 .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
             workers.push(handle);
         }
+        let uploader = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("chatvault-uploader".into())
+                .spawn(move || {
+                    for pack in upload_rx {
+                        if shared.failed.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if let Err(e) = shared
+                            .store_pack(pack)
+                            .and_then(|()| shared.write_index(false))
+                        {
+                            shared.fail(e);
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("spawn uploader: {e}")))?
+        };
         Ok(BlobWriter {
             tx: Some(tx),
             workers,
+            uploader: Some(uploader),
             shared,
         })
     }
@@ -175,8 +200,7 @@ impl BlobWriter {
                     .fail(Error::Internal("a writer thread panicked".into()));
             }
         }
-        self.check()?;
-        if flush {
+        if flush && !self.shared.failed.load(Ordering::Relaxed) {
             let last = std::mem::take(
                 &mut *self
                     .shared
@@ -185,9 +209,11 @@ impl BlobWriter {
                     .map_err(|_| Error::Internal("poisoned".into()))?,
             );
             if !last.is_empty() {
-                self.shared.store_pack(last)?;
+                self.shared.upload(last)?;
             }
         }
+        self.stop_uploader();
+        self.check()?;
         // Index every stored pack, even when stopping early: the next run reuses them.
         self.shared.write_index(true)?;
         let s = &self.shared;
@@ -207,6 +233,21 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// Closes the upload queue and waits for the packs in it to be stored.
+    fn stop_uploader(&mut self) {
+        if let Ok(mut tx) = self.shared.uploads.lock() {
+            tx.take();
+        }
+        if let Some(u) = self.uploader.take() {
+            if u.join().is_err() {
+                self.shared
+                    .fail(Error::Internal("the uploader thread panicked".into()));
+            }
+        }
+    }
+}
+
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         self.shared.failed.store(true, Ordering::SeqCst);
@@ -214,6 +255,7 @@ impl Drop for BlobWriter {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+        self.stop_uploader();
     }
 }
 
@@ -226,12 +268,12 @@ impl Shared {
     }
 
     fn process(&self, job: Job) -> Result<()> {
-        let sealed = self
-            .codec
-            .seal(job.kind, &job.id, &job.data, job.compress)?;
+        let mut sealed = self.chunks.take();
+        self.codec
+            .seal_into(job.kind, &job.id, &job.data, job.compress, &mut sealed)?;
         let raw_len =
             u32::try_from(job.data.len()).map_err(|_| Error::Internal("blob too large".into()))?;
-        drop(job.data);
+        self.chunks.give(job.data);
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
         self.stored
@@ -259,10 +301,25 @@ impl Shared {
         };
         self.chunks.give(sealed);
         if let Some(pack) = full {
-            self.store_pack(pack)?;
-            self.write_index(false)?;
+            self.upload(pack)?;
         }
         Ok(())
+    }
+
+    /// Hands a full pack to the uploader thread (waits while it is busy with the previous
+    /// one), so compression and encryption go on while a pack is written and fsynced.
+    fn upload(&self, pack: PackBuilder) -> Result<()> {
+        let tx = self
+            .uploads
+            .lock()
+            .map_err(|_| Error::Internal("poisoned".into()))?
+            .clone();
+        match tx {
+            Some(tx) => tx
+                .send(pack)
+                .map_err(|_| Error::Internal("uploader stopped".into())),
+            None => Err(Error::Internal("writer closed".into())),
+        }
     }
 
     fn store_pack(&self, pack: PackBuilder) -> Result<()> {

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""ChatVault against restic, rustic and borg on the same chat data, side by side.
+
+    bench/run.py            about 1 GB (a SQLite message database + incompressible media)
+    bench/run.py --quick    about 200 MB, for iteration
+    bench/run.py --mib N    another size
+
+Installs what is missing (restic, borg, zstd from Debian; rustic with cargo install, cached
+under target/tools), builds chatvault in release mode, generates the export with the
+project's fixture generator, then for each tool: full backup, a "day later" backup (+1 %
+messages written into the database in place, +12 media files), restore, and a full
+read-back check. Writes bench/RESULTS.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / "target" / "tools"
+PASSWORD = "bench password"
+RUSTIC_VERSION = "0.11.4"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
+
+
+def ensure_tools(want_rustic=True):
+    apt = [p for p, exe in [("restic", "restic"), ("borgbackup", "borg"), ("zstd", "zstd"), ("time", "/usr/bin/time")] if not shutil.which(exe)]
+    if apt:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        sh(sudo + ["apt-get", "update", "-qq"])
+        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + apt, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    rustic = TOOLS / "rustic" / "bin" / "rustic"
+    if want_rustic and not rustic.exists():
+        print(f"building rustic {RUSTIC_VERSION} (about 9 minutes, once)", flush=True)
+        sh(["cargo", "install", "rustic-rs", "--version", RUSTIC_VERSION, "--locked", "--root", str(TOOLS / "rustic")])
+    sh(["cargo", "build", "--release", "--locked", "-p", "chatvault", "-p", "chatvault-fixtures", "--bin", "chatvault", "--bin", "gen-export"], cwd=ROOT)
+    target = Path(json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT))["target_directory"])
+    return {"chatvault": target / "release" / "chatvault", "gen": target / "release" / "gen-export", "rustic": rustic}
+
+
+def measured(cmd, cwd=None, env=None):
+    """Runs cmd under GNU time; returns (wall s, cpu s, peak RSS bytes)."""
+    out = tempfile.NamedTemporaryFile(delete=False)
+    start = time.monotonic()
+    full = ["/usr/bin/time", "-o", out.name, "-f", "%U %S %M"] + (["sh", "-c", cmd] if isinstance(cmd, str) else cmd)
+    r = subprocess.run(full, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.monotonic() - start
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
+    user, sys_, rss = Path(out.name).read_text().split()[-3:]
+    os.unlink(out.name)
+    return wall, float(user) + float(sys_), int(rss) * 1024
+
+
+def du(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def warm(path):
+    for f in Path(path).rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as h:
+                while h.read(1 << 20):
+                    pass
+
+
+class Tool:
+    def __init__(self, name, env, init, backup, restore, check):
+        self.name, self.env, self._init, self._backup, self._restore, self._check = name, env, init, backup, restore, check
+
+
+def tools(bins, work):
+    env = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RUSTIC_PASSWORD": PASSWORD, "BORG_PASSPHRASE": PASSWORD, "CHATVAULT_PASSWORD": PASSWORD,
+           "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
+    cv = str(bins["chatvault"])
+    rustic = str(bins["rustic"])
+    r = lambda n: str(work / f"repo-{n}")
+    return [
+        Tool("chatvault", env, [cv, "--repo", r("chatvault"), "init", "-q", "--no-recovery-key"],
+             lambda src, n: [cv, "--repo", r("chatvault"), "backup", "-q", str(src)],
+             lambda dst: [cv, "--repo", r("chatvault"), "restore", "-q", "latest", "--target", str(dst)],
+             [cv, "--repo", r("chatvault"), "check", "-q", "--read-data"]),
+        Tool("restic", env, ["restic", "-q", "-r", r("restic"), "init"],
+             lambda src, n: ["restic", "-q", "-r", r("restic"), "backup", str(src)],
+             lambda dst: ["restic", "-q", "-r", r("restic"), "restore", "latest", "--target", str(dst)],
+             ["restic", "-q", "-r", r("restic"), "check", "--read-data"]),
+        Tool("rustic", env, [rustic, "-r", r("rustic"), "init"],
+             lambda src, n: [rustic, "-r", r("rustic"), "backup", str(src)],
+             lambda dst: [rustic, "-r", r("rustic"), "restore", "latest", str(dst)],
+             [rustic, "-r", r("rustic"), "check", "--read-data"]),
+        Tool("borg", env, ["borg", "init", "-e", "repokey", r("borg")],
+             lambda src, n: ["borg", "create", "--compression", "zstd,3", f"{r('borg')}::s{n}", str(src)],
+             lambda dst: f"mkdir -p {dst} && cd {dst} && borg extract {r('borg')}::s2",
+             ["borg", "check", "--verify-data", r("borg")]),
+        Tool("tar+zstd", env, None,
+             lambda src, n: f"tar -C {src.parent} -cf - {src.name} | zstd -3 -T1 -q -f -o {work}/tar-{n}.tar.zst",
+             lambda dst: f"mkdir -p {dst} && zstd -d -c -q {work}/tar-2.tar.zst | tar -C {dst} -xf -",
+             None),
+    ]
+
+
+def floor(before_db, after_db, new_files, work):
+    """Changed 4-KiB pages plus the new files, each compressed with zstd -3."""
+    a, b = Path(before_db).read_bytes(), Path(after_db).read_bytes()
+    pages = bytearray()
+    for i in range(0, len(b), 4096):
+        if a[i:i + 4096] != b[i:i + 4096]:
+            pages += b[i:i + 4096]
+    (work / "floor-pages").write_bytes(pages)
+    total = 0
+    for f in [work / "floor-pages"] + list(new_files):
+        out = subprocess.run(["zstd", "-3", "-c", "-q", str(f)], check=True, stdout=subprocess.PIPE).stdout
+        total += len(out)
+    return total, len(pages)
+
+
+def human(n):
+    for unit in ["B", "KiB", "MiB", "GiB"]:
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mib", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true", help="about 200 MB")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "chatvault-bench")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    ap.add_argument("--only", nargs="*", help="tools to run (default: all)")
+    args = ap.parse_args()
+    mib = 200 if args.quick else args.mib
+    bins = ensure_tools(want_rustic=not args.only or "rustic" in args.only)
+    work = args.work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    src = work / "wechat-export"
+    print(f"generating a {mib} MiB export", flush=True)
+    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    data_bytes = du(src)
+    db = src / "db" / "EnMicroMsg.db"
+    shutil.copy(db, work / "db-before")
+    media_before = set(p for p in src.rglob("*") if p.is_file())
+
+    selected = [t for t in tools(bins, work) if not args.only or t.name in args.only]
+    results = {t.name: {} for t in selected}
+    for t in selected:
+        print(f"{t.name}: full backup", flush=True)
+        if t._init:
+            sh(t._init, env=t.env, stdout=subprocess.DEVNULL)
+        warm(src)
+        res = results[t.name]
+        res["full"] = measured(t._backup(src, 1), env=t.env)
+        res["size"] = du(work / f"repo-{t.name}") if t.name != "tar+zstd" else (work / "tar-1.tar.zst").stat().st_size
+
+    print("a day later: +1 % messages in place, +12 media files", flush=True)
+    sh([str(bins["gen"]), "--day-later", "--out", str(src)])
+    new_files = [p for p in src.rglob("*") if p.is_file() and p not in media_before]
+    floor_bytes, changed_pages = floor(work / "db-before", db, new_files, work)
+
+    for t in selected:
+        print(f"{t.name}: day-later backup, restore, check", flush=True)
+        warm(src)
+        res = results[t.name]
+        res["day"] = measured(t._backup(src, 2), env=t.env)
+        if t.name == "tar+zstd":
+            res["added"] = (work / "tar-2.tar.zst").stat().st_size
+        else:
+            res["added"] = du(work / f"repo-{t.name}") - res["size"]
+        dst = work / f"restore-{t.name}"
+        res["restore"] = measured(t._restore(dst), env=t.env)
+        shutil.rmtree(dst, ignore_errors=True)
+        res["check"] = measured(t._check, env=t.env) if t._check else None
+
+    write_results(args.out, mib, data_bytes, db, changed_pages, floor_bytes, results)
+    print(f"wrote {args.out}")
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Linux {platform.release()}, data in page cache"
+
+
+def write_results(out, mib, data_bytes, db, changed_pages, floor_bytes, results):
+    ref = results.get("restic")
+    rows = []
+    def ratio(v, key, idx=0):
+        if not ref or not ref.get(key):
+            return ""
+        base = ref[key][idx] if isinstance(ref[key], tuple) else ref[key]
+        return f" ({v / base:.2f}×)" if base else ""
+    for name, r in results.items():
+        f, d, rs, c = r["full"], r["day"], r["restore"], r.get("check")
+        rows.append(
+            f"| {name} | {f[0]:.2f} s{ratio(f[0], 'full')} | {f[1]:.2f} s | {human(f[2])} | {human(r['size'])}{ratio(r['size'], 'size')} "
+            f"| {d[0]:.2f} s{ratio(d[0], 'day')} | {human(r['added'])}{ratio(r['added'], 'added')} ({r['added'] / floor_bytes:.1f}× floor) "
+            f"| {rs[0]:.2f} s{ratio(rs[0], 'restore')} | {human(rs[2])} | {f'{c[0]:.2f} s' if c else '-'} | {human(max(f[2], d[2], rs[2], c[2] if c else 0))} |"
+        )
+    cv = results.get("chatvault")
+    targets = []
+    if cv and ref:
+        fastest_peer = min(results[p]["full"][0] for p in ("restic", "rustic", "borg") if p in results)
+        checks = [
+            ("day-later bytes added ≤ 1.5 × floor", cv["added"] <= 1.5 * floor_bytes, f"{cv['added'] / floor_bytes:.2f} × floor"),
+            ("full backup ≤ 0.5 × restic", cv["full"][0] <= 0.5 * ref["full"][0], f"{cv['full'][0] / ref['full'][0]:.2f} × restic"),
+            ("full backup faster than the fastest peer", cv["full"][0] < fastest_peer, f"{cv['full'][0]:.2f} s vs {fastest_peer:.2f} s"),
+            ("restore ≤ 0.5 × restic", cv["restore"][0] <= 0.5 * ref["restore"][0], f"{cv['restore'][0] / ref['restore'][0]:.2f} × restic"),
+            ("repository size ≤ restic", cv["size"] <= ref["size"], f"{cv['size'] / ref['size']:.3f} × restic"),
+            ("peak RSS ≤ 64 MiB in every operation", max(cv["full"][2], cv["day"][2], cv["restore"][2], cv["check"][2]) <= 64 * 2**20,
+             human(max(cv["full"][2], cv["day"][2], cv["restore"][2], cv["check"][2]))),
+        ]
+        gb = data_bytes / 1e9
+        targets = [f"| {n} | {'met' if ok else '**not met**'} | {v} |" for n, ok, v in checks]
+        targets.append(f"| CPU time per GB (full backup) | reported | {cv['full'][1] / gb:.2f} s/GB (restic {ref['full'][1] / gb:.2f} s/GB) |")
+    history = ""
+    if out.exists():
+        text = out.read_text()
+        if "## History" in text:
+            history = text[text.index("## History"):]
+    out.write_text(f"""# Benchmark results
+
+Generated by `bench/run.py` on {datetime.date.today()} — {machine()}.
+
+Data: a WeChat-like export of {human(data_bytes)} ({mib} MiB requested): a SQLite message
+database of {human(db.stat().st_size)} with four indexes (4 KiB pages) and incompressible
+media. "Day later": +1 % messages written into the database in place, +12 media files
+(about 8 MiB). Floor for the day-later backup: the {human(changed_pages)} of changed pages
+plus the new files, each zstd -3 compressed = **{human(floor_bytes)}**.
+
+One run of each tool on identical data, side by side; ratios in parentheses are to restic.
+
+| tool | full backup | CPU | peak RSS | repo size | day-later | added | restore | restore RSS | check --read-data | max RSS |
+|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+## Targets
+
+| target | status | measured |
+|---|---|---|
+{chr(10).join(targets)}
+
+{history or '## History' + chr(10)}""")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
