@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
 use crate::storage::ObjectKind;
 
+/// Restored files are written through a buffer of this size.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Reads of neighbouring blobs in one pack are merged up to this size.
 const MAX_READ: u64 = 8 * 1024 * 1024;
 
@@ -237,7 +240,9 @@ impl Restorer<'_> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.custom_flags(libc::O_NOFOLLOW).mode(0o600);
         }
-        let mut f = opts.open(dest).map_err(|e| Error::io("create", dest, e))?;
+        let file = opts.open(dest).map_err(|e| Error::io("create", dest, e))?;
+        // Database pages are 1-4 KiB: buffer them into large writes.
+        let mut f = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut written = 0u64;
         let mut i = 0;
         while i < ids.len() {
@@ -283,6 +288,9 @@ impl Restorer<'_> {
             }
             i = j;
         }
+        let f = f
+            .into_inner()
+            .map_err(|e| Error::io("write", dest, e.into_error()))?;
         f.set_len(written)
             .map_err(|e| Error::io("write", dest, e))?;
         if written != node.size {

@@ -3,8 +3,8 @@
 //! interrupted backup leaves finished packs that the next run reuses.
 //!
 //! Memory is bounded: the job queue holds at most `workers` chunks (each at most the
-//! chunker's maximum), one pack fills at a time, one full pack waits for the uploader thread
-//! and one is being stored.
+//! chunker's maximum), one pack fills at a time, one is being stored by the uploader thread,
+//! and a worker that fills another waits to hand it over (a rendezvous channel).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,7 +88,7 @@ impl BlobWriter {
     ) -> Result<Self> {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(threads);
-        let (upload_tx, upload_rx) = bounded::<PackBuilder>(1);
+        let (upload_tx, upload_rx) = bounded::<PackBuilder>(0);
         let shared = Arc::new(Shared {
             storage,
             codec,
