@@ -221,7 +221,7 @@ def write_results(out, mib, data_bytes, db, changed_pages, floor_bytes, results)
         checks = [
             ("day-later bytes added ≤ 1.5 × floor", cv["added"] <= 1.5 * floor_bytes, f"{cv['added'] / floor_bytes:.2f} × floor"),
             ("full backup ≤ 0.5 × restic", cv["full"][0] <= 0.5 * ref["full"][0], f"{cv['full'][0] / ref['full'][0]:.2f} × restic"),
-            ("full backup faster than the fastest peer", cv["full"][0] < fastest_peer, f"{cv['full'][0]:.2f} s vs {fastest_peer:.2f} s"),
+            ("full backup faster than the fastest peer", cv["full"][0] < fastest_peer, f"{cv['full'][0]:.3f} s vs {fastest_peer:.3f} s"),
             ("restore ≤ 0.5 × restic", cv["restore"][0] <= 0.5 * ref["restore"][0], f"{cv['restore'][0] / ref['restore'][0]:.2f} × restic"),
             ("repository size ≤ restic", cv["size"] <= ref["size"], f"{cv['size'] / ref['size']:.3f} × restic"),
             ("peak RSS ≤ 64 MiB in every operation", max(cv["full"][2], cv["day"][2], cv["restore"][2], cv["check"][2]) <= 64 * 2**20,
