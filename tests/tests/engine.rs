@@ -715,3 +715,57 @@ fn forget_and_prune_reclaim_space_and_keep_the_rest_restorable() {
     assert_check_clean(&repo);
     restore_and_compare(&repo, &last.unwrap(), &root);
 }
+
+#[test]
+fn a_prune_while_a_backup_is_paused_cannot_break_its_snapshot() {
+    let src = tempfile::tempdir().unwrap();
+    let old = src.path().join("old");
+    random_files(&old, 10, 1024 * 1024, 30).unwrap();
+    let big = src.path().join("big");
+    // Sorted first, so the backup reuses the old snapshot's blobs right at the start.
+    copy_dir(&old, &big.join("a-from-old"));
+    random_files(&big, 80, 2 * 1024 * 1024, 31).unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(repo_dir.path());
+    let old_snap = backup(&repo, &old);
+    let running = {
+        let (dir, big) = (repo_dir.path().to_path_buf(), big.clone());
+        std::thread::spawn(move || {
+            open(&dir, PASSWORD).unwrap().backup(
+                &[big],
+                &BackupOptions::default(),
+                None,
+                &CancelToken::new(),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    // The backup's lock goes stale (a phone asleep for half an hour): prune gets in and
+    // deletes everything no snapshot references, including data the backup reused.
+    for l in fs::read_dir(repo_dir.path().join("locks")).unwrap() {
+        fs::remove_file(l.unwrap().path()).unwrap();
+    }
+    repo.delete_snapshot(&old_snap.id).unwrap();
+    let pruned = repo
+        .prune(
+            &PruneOptions {
+                lock_wait: Duration::ZERO,
+                ..Default::default()
+            },
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(pruned.packs_deleted > 0);
+    let result = running.join().unwrap();
+    assert!(
+        matches!(result, Err(Error::Locked(_))),
+        "the backup must not commit a snapshot with missing data: {result:?}"
+    );
+    assert!(repo.snapshots().unwrap().is_empty());
+    assert_check_clean(&repo);
+    // The next run stores what is missing and commits.
+    let snap = backup(&repo, &big);
+    assert_check_clean(&repo);
+    restore_and_compare(&repo, &snap, &big);
+}

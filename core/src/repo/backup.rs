@@ -21,6 +21,7 @@ use super::writer::BlobWriter;
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
+use crate::storage::ObjectKind;
 
 /// Options for a backup.
 #[derive(Debug, Clone, Default)]
@@ -161,7 +162,7 @@ impl Repository {
             .collect();
 
         let _lock = lock::acquire(&self.storage, false, "backup", options.lock_wait, cancel)?;
-        let (index, _) = self.load_index(true)?;
+        let (index, index_files) = self.load_index(true)?;
         let parent = self
             .snapshots()?
             .into_iter()
@@ -267,10 +268,46 @@ impl Repository {
             chat: options.chat.clone(),
             program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),
         };
+        self.verify_reused_data_survived(&index_files, &snapshot.tree, cancel)?;
         snapshot.id = self.save_snapshot(&snapshot)?;
         tracker.p.phase = Phase::Finished;
         tracker.report(true);
         Ok(BackupResult { snapshot, warnings })
+    }
+}
+
+impl Repository {
+    /// Before committing: if index files this backup started from are gone, a prune ran in
+    /// the meantime (possible only if this backup's lock went stale, e.g. a phone asleep for
+    /// 30 minutes mid-backup). Then every blob the new snapshot references must still exist,
+    /// or the snapshot is not written: nothing is lost, and the next run stores what is
+    /// missing again.
+    fn verify_reused_data_survived(
+        &self,
+        index_files: &[String],
+        tree: &Id,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let now: HashSet<String> = self
+            .storage
+            .list(ObjectKind::Index)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        if index_files.iter().all(|f| now.contains(f)) {
+            return Ok(());
+        }
+        let (fresh, _) = self.load_index(false)?;
+        let complete = self
+            .reachable_blobs(&fresh, vec![*tree], cancel)
+            .map(|ids| ids.iter().all(|id| fresh.contains(id)));
+        match complete {
+            Ok(true) => Ok(()),
+            Err(Error::Cancelled) => Err(Error::Cancelled),
+            _ => Err(Error::Locked(
+                "a prune ran while this backup was paused and removed data it reused; no snapshot was written, run the backup again".into(),
+            )),
+        }
     }
 }
 

@@ -75,6 +75,12 @@ impl Repository {
         let mut indexed: HashMap<Id, u64> = HashMap::new();
         let mut header_of: HashMap<Id, Vec<super::pack::PackEntry>> = HashMap::new();
         let want_headers = read_data != ReadData::None;
+        let stored: HashMap<Id, u64> = self
+            .storage
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
+            .collect();
         for o in self.storage.list(ObjectKind::Index)? {
             cancel.check()?;
             let decoded = self
@@ -85,7 +91,11 @@ impl Repository {
             match decoded {
                 Ok(packs) => {
                     for p in packs {
-                        idx.add_pack(&p);
+                        // Blobs count as present only in packs that exist: a snapshot
+                        // needing a blob of a vanished pack is reported below.
+                        if stored.contains_key(&p.id) {
+                            idx.add_pack(&p);
+                        }
                         indexed.insert(p.id, p.size);
                         if want_headers {
                             header_of.entry(p.id).or_insert(p.entries);
@@ -97,16 +107,10 @@ impl Repository {
         }
         idx.compact();
         report.packs = indexed.len() as u64;
-        let stored: HashMap<Id, u64> = self
-            .storage
-            .list(ObjectKind::Pack)?
-            .into_iter()
-            .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
-            .collect();
         for (id, size) in &indexed {
             match stored.get(id) {
-                None => report.errors.push(format!(
-                    "pack data/{} is listed in the index but missing",
+                None => report.warnings.push(format!(
+                    "pack data/{} is listed in the index but missing; snapshots that need its blobs are reported as errors, prune drops the entry",
                     id.to_hex()
                 )),
                 Some(s) if s != size => report.errors.push(format!(

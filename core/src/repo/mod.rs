@@ -328,29 +328,44 @@ impl Repository {
     pub(crate) fn load_index(&self, adopt_orphans: bool) -> Result<(Index, Vec<String>)> {
         let mut index = Index::default();
         let mut files = Vec::new();
+        // Writers (backup, prune) index only packs that exist: an entry whose pack is gone
+        // (a prune that ran while a backup's lock was stale) must not make a backup skip
+        // data it would need to store again.
+        let stored: Option<std::collections::HashMap<Id, u64>> = if adopt_orphans {
+            Some(
+                self.storage
+                    .list(ObjectKind::Pack)?
+                    .into_iter()
+                    .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let mut dangling = 0;
         for o in self.storage.list(ObjectKind::Index)? {
             let raw = self.storage.get(ObjectKind::Index, &o.name)?;
             for p in index::decode(&o.name, &raw, &self.cipher)? {
+                if stored.as_ref().is_some_and(|s| !s.contains_key(&p.id)) {
+                    dangling += 1;
+                    continue;
+                }
                 index.add_pack(&p);
             }
             files.push(o.name);
         }
-        if adopt_orphans {
+        if dangling > 0 {
+            log::warn!("{dangling} indexed pack(s) no longer exist; their blobs will be stored again if needed");
+        }
+        if let Some(stored) = stored {
             let mut adopted = Vec::new();
-            for o in self.storage.list(ObjectKind::Pack)? {
-                let Some(id) = Id::from_hex(&o.name) else {
-                    continue;
-                };
+            for (id, size) in stored {
                 if index.has_pack(&id) {
                     continue;
                 }
-                match self.read_pack_header(&id, o.size) {
+                match self.read_pack_header(&id, size) {
                     Ok(entries) => {
-                        let p = IndexedPack {
-                            id,
-                            size: o.size,
-                            entries,
-                        };
+                        let p = IndexedPack { id, size, entries };
                         index.add_pack(&p);
                         adopted.push(p);
                     }

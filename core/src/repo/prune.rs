@@ -68,8 +68,22 @@ pub struct PruneSummary {
 impl Repository {
     /// Collects every blob id reachable from every snapshot.
     pub(crate) fn used_blobs(&self, idx: &Index, cancel: &CancelToken) -> Result<HashSet<Id>> {
+        self.reachable_blobs(
+            idx,
+            self.snapshots()?.iter().map(|s| s.tree).collect(),
+            cancel,
+        )
+    }
+
+    /// Collects every blob id reachable from the given root trees.
+    pub(crate) fn reachable_blobs(
+        &self,
+        idx: &Index,
+        roots: Vec<Id>,
+        cancel: &CancelToken,
+    ) -> Result<HashSet<Id>> {
         let mut used = HashSet::new();
-        let mut stack: Vec<Id> = self.snapshots()?.iter().map(|s| s.tree).collect();
+        let mut stack = roots;
         while let Some(t) = stack.pop() {
             cancel.check()?;
             if !used.insert(t) {
