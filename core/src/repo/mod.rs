@@ -328,25 +328,20 @@ impl Repository {
     pub(crate) fn load_index(&self, adopt_orphans: bool) -> Result<(Index, Vec<String>)> {
         let mut index = Index::default();
         let mut files = Vec::new();
-        // Writers (backup, prune) index only packs that exist: an entry whose pack is gone
-        // (a prune that ran while a backup's lock was stale) must not make a backup skip
-        // data it would need to store again.
-        let stored: Option<std::collections::HashMap<Id, u64>> = if adopt_orphans {
-            Some(
-                self.storage
-                    .list(ObjectKind::Pack)?
-                    .into_iter()
-                    .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
-                    .collect(),
-            )
-        } else {
-            None
-        };
+        // Only packs that exist count: an entry whose pack is gone (a prune that ran while
+        // a backup's lock was stale) must neither make a backup skip data it has to store
+        // again, nor send a reader to a missing pack when another copy of the blob exists.
+        let stored: std::collections::HashMap<Id, u64> = self
+            .storage
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
+            .collect();
         let mut dangling = 0;
         for o in self.storage.list(ObjectKind::Index)? {
             let raw = self.storage.get(ObjectKind::Index, &o.name)?;
             for p in index::decode(&o.name, &raw, &self.cipher)? {
-                if stored.as_ref().is_some_and(|s| !s.contains_key(&p.id)) {
+                if !stored.contains_key(&p.id) {
                     dangling += 1;
                     continue;
                 }
@@ -357,7 +352,7 @@ impl Repository {
         if dangling > 0 {
             log::warn!("{dangling} indexed pack(s) no longer exist; their blobs will be stored again if needed");
         }
-        if let Some(stored) = stored {
+        if adopt_orphans {
             let mut adopted = Vec::new();
             for (id, size) in stored {
                 if index.has_pack(&id) {
