@@ -769,3 +769,33 @@ fn a_prune_while_a_backup_is_paused_cannot_break_its_snapshot() {
     assert_check_clean(&repo);
     restore_and_compare(&repo, &snap, &big);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn file_names_that_are_not_utf8_round_trip() {
+    use std::os::unix::ffi::OsStrExt;
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("names");
+    fs::create_dir(&root).unwrap();
+    // A GBK-encoded name (as old Windows-made zips produce), invalid as UTF-8.
+    let name = std::ffi::OsStr::from_bytes(b"\xc1\xc4\xcc\xec\xbc\xc7\xc2\xbc.txt");
+    fs::write(root.join(name), b"chat log").unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(repo_dir.path());
+    let snap = backup(&repo, &root);
+    assert_eq!(snap.summary.files, 1);
+    restore_and_compare(&repo, &snap, &root);
+    let out = tempfile::tempdir().unwrap();
+    repo.restore(
+        &snap,
+        out.path(),
+        &RestoreOptions::default(),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(out.path().join("names").join(name)).unwrap(),
+        b"chat log"
+    );
+}
