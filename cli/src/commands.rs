@@ -14,7 +14,7 @@ use crate::args::{
     BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs,
 };
 use crate::context::{self, Target};
-use crate::ui::{bytes, ProgressView};
+use crate::ui::{self, bytes, ProgressView};
 
 /// Exit code for "backup made, but some files could not be read".
 pub const EXIT_PARTIAL: i32 = 3;
@@ -175,22 +175,12 @@ pub fn snapshots(cli: &Cli) -> Result<i32> {
         "id", "time (local)", "host", "files", "size"
     );
     for s in &snaps {
-        println!(
-            "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  {}{}",
-            s.id.short(),
-            s.time
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S"),
-            s.host,
-            s.summary.files,
-            bytes(s.summary.bytes),
-            s.paths.join(", "),
-            if s.tags.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", s.tags.join(", "))
-            }
-        );
+        let tags = if s.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", s.tags.join(", "))
+        };
+        println!("{}  {}{tags}", ui::snapshot_row(s), s.paths.join(", "));
     }
     println!("{} snapshot(s)", snaps.len());
     Ok(0)

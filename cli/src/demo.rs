@@ -10,7 +10,7 @@ use chatvault_fixtures::{add_day, compare_trees, count_messages, generate_export
 
 use crate::args::{Cli, DemoArgs};
 use crate::context::{self, Target};
-use crate::ui::{bytes, ProgressView};
+use crate::ui::{self, bytes, ProgressView};
 
 fn open_or_create(cli: &Cli, target: &Target) -> Result<(Repository, Option<String>)> {
     let storage = target.storage();
@@ -110,16 +110,7 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
         snaps.len()
     );
     for sn in snaps.iter().rev().take(2) {
-        println!(
-            "   {}  {}  {}  {} files  {}",
-            sn.id.short(),
-            sn.time
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S"),
-            sn.host,
-            sn.summary.files,
-            bytes(sn.summary.bytes)
-        );
+        println!("   {}", ui::snapshot_row(sn));
     }
 
     let report = repo.check(ReadData::All, None, cancel)?;

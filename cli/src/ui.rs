@@ -7,6 +7,21 @@ use std::time::{Duration, Instant};
 use chatvault_core::{Phase, Progress, ProgressListener};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A snapshot as one table row: id, local time, host, files, size (the columns of
+/// `chatvault snapshots`; the demo prints the same rows).
+pub fn snapshot_row(s: &chatvault_core::Snapshot) -> String {
+    format!(
+        "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}",
+        s.id.short(),
+        s.time
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S"),
+        s.host,
+        s.summary.files,
+        bytes(s.summary.bytes)
+    )
+}
+
 /// Human-readable bytes (binary units).
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

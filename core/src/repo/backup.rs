@@ -505,11 +505,16 @@ impl Run<'_> {
             }
         }
         head.truncate(got);
-        let hinted = self
-            .page_sizes
-            .iter()
-            .find(|(p, _)| fs::canonicalize(path).is_ok_and(|c| &c == p))
-            .map(|(_, s)| *s);
+        // Resolve the path once (only when the caller named encrypted databases).
+        let hinted = match self.page_sizes.is_empty() {
+            true => None,
+            false => fs::canonicalize(path).ok().and_then(|c| {
+                self.page_sizes
+                    .iter()
+                    .find(|(p, _)| *p == c)
+                    .map(|(_, s)| *s)
+            }),
+        };
         let (chunking, compress) = match (hinted, sqlite_page_size(&head)) {
             (Some(size), _) => (Chunking::Pages(size), false),
             (None, Some(size)) => (Chunking::Pages(size), true),

@@ -51,10 +51,22 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
+/// A time column (RFC 3339 text).
+fn time_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = r.get(i)?;
+    DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| Error::Internal(format!("bad time {s:?} in the schedule database: {e}")))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+/// A nullable time column.
+fn opt_time_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match r.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(_) => time_col(r, i).map(Some),
+    }
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -218,34 +230,27 @@ impl Store {
         let mut st = self.conn.prepare("SELECT id, spec, created, next_due, failures, last_success, last_full_verify, last_prune FROM plans ORDER BY id").map_err(db_err)?;
         let rows = st
             .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
+                let id: i64 = r.get(0)?;
+                let spec: String = r.get(1)?;
+                Ok(Plan {
+                    id,
+                    spec: serde_json::from_str(&spec).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                    created: time_col(r, 2)?,
+                    next_due: time_col(r, 3)?,
+                    failures: r.get(4)?,
+                    last_success: opt_time_col(r, 5)?,
+                    last_full_verify: opt_time_col(r, 6)?,
+                    last_prune: opt_time_col(r, 7)?,
+                })
             })
             .map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, spec, created, next_due, failures, ls, lf, lp) = row.map_err(db_err)?;
-            let opt = |s: Option<String>| s.map(|s| parse_ts(&s)).transpose();
-            out.push(Plan {
-                id,
-                spec: serde_json::from_str(&spec)
-                    .map_err(|e| Error::Internal(format!("plan {id}: {e}")))?,
-                created: parse_ts(&created)?,
-                next_due: parse_ts(&next_due)?,
-                failures,
-                last_success: opt(ls)?,
-                last_full_verify: opt(lf)?,
-                last_prune: opt(lp)?,
-            })
-        }
+        let out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
         Ok(out)
     }
 
@@ -396,65 +401,28 @@ impl Store {
         let limit = if limit == 0 { -1 } else { limit as i64 };
         let rows = st
             .query_map(params![plan_id, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<u64>>(6)?,
-                    r.get::<_, Option<u64>>(7)?,
-                    r.get::<_, Option<u64>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<u64>>(10)?,
-                    r.get::<_, Option<bool>>(11)?,
-                    r.get::<_, Option<String>>(12)?,
-                    r.get::<_, Option<u64>>(13)?,
-                    r.get::<_, Option<String>>(14)?,
-                    r.get::<_, u64>(15)?,
-                ))
+                let outcome: String = r.get(4)?;
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    plan_id: r.get(1)?,
+                    started: Some(time_col(r, 2)?),
+                    ended: opt_time_col(r, 3)?,
+                    outcome: Some(Outcome::parse(&outcome)),
+                    reason: r.get(5)?,
+                    files: r.get(6)?,
+                    bytes_added: r.get(7)?,
+                    bytes_stored: r.get(8)?,
+                    snapshot: r.get(9)?,
+                    forgotten: r.get(10)?,
+                    pruned: r.get(11)?,
+                    verified: r.get(12)?,
+                    repo_bytes: r.get(13)?,
+                    error: r.get(14)?,
+                    count: r.get(15)?,
+                })
             })
             .map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                id,
-                plan_id,
-                started,
-                ended,
-                outcome,
-                reason,
-                files,
-                bytes_added,
-                bytes_stored,
-                snapshot,
-                forgotten,
-                pruned,
-                verified,
-                repo_bytes,
-                error,
-                count,
-            ) = row.map_err(db_err)?;
-            out.push(RunRecord {
-                id,
-                plan_id,
-                started: Some(parse_ts(&started)?),
-                ended: ended.map(|e| parse_ts(&e)).transpose()?,
-                outcome: Some(Outcome::parse(&outcome)),
-                reason,
-                files,
-                bytes_added,
-                bytes_stored,
-                snapshot,
-                forgotten,
-                pruned,
-                verified,
-                repo_bytes,
-                error,
-                count,
-            });
-        }
+        let out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
         Ok(out)
     }
 
