@@ -73,6 +73,22 @@ pub enum Error {
     /// The operating system could not provide what the engine needs (e.g. randomness).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A chat export could not be read (damaged, truncated, not of the expected kind).
+    #[error("cannot read {path}: {reason}")]
+    Source {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An encrypted chat database opened with none of the keys tried.
+    #[error("wrong key for {path} (tried {tried}); give the key with --wechat-key or the phone's IMEI with --imei")]
+    WrongKey {
+        /// The database.
+        path: PathBuf,
+        /// What was tried, by origin (never the keys themselves).
+        tried: String,
+    },
     /// The caller passed an invalid argument.
     #[error("{0}")]
     InvalidArgument(String),

@@ -19,13 +19,17 @@
 
 #![warn(missing_docs)]
 
+pub mod chat;
 pub mod error;
 pub mod progress;
 pub mod repo;
 pub mod schedule;
+pub mod sources;
 pub mod storage;
 
+pub use chat::{ChatIndex, ChatSummary, ExportBackup};
 pub use error::{Error, Result};
+pub use sources::{SourceKind, SourceOptions};
 pub use progress::{CancelToken, Phase, Progress, ProgressListener};
 pub use repo::backup::{BackupOptions, BackupResult};
 pub use repo::blob::BlobKind;

@@ -39,6 +39,8 @@ pub struct BackupOptions {
     pub source: SourceInfo,
     /// Chat metadata to record in the snapshot (from the sources layer).
     pub chat: Option<serde_json::Value>,
+    /// A chat index file to store beside the backed-up paths (see [`Snapshot::chat_index`]).
+    pub chat_index: Option<PathBuf>,
     /// How long to wait for an exclusive lock (a running prune) to go away.
     pub lock_wait: Duration,
     /// Read every file even if it looks unchanged since the parent snapshot.
@@ -225,7 +227,19 @@ impl Repository {
                 }
             }
             root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
-            run.save_tree(&root)
+            let tree = run.save_tree(&root)?;
+            let chat_index = match &options.chat_index {
+                Some(p) => {
+                    let meta = fs::symlink_metadata(p).map_err(|e| Error::io("stat", p, e))?;
+                    let node = run.entry(p, std::ffi::OsStr::new("chats.sqlite"), &meta, None)?;
+                    Some(run.save_tree(&Tree {
+                        nodes: node.into_iter().collect(),
+                        ..Default::default()
+                    })?)
+                }
+                None => None,
+            };
+            Ok((tree, chat_index))
         })();
         let Run {
             writer,
@@ -234,7 +248,7 @@ impl Repository {
             mut tracker,
             ..
         } = run;
-        let tree = match walked {
+        let (tree, chat_index) = match walked {
             Ok(t) => t,
             Err(e) => {
                 // Keep what was stored: finished packs get indexed, so the next run reuses them.
@@ -266,9 +280,10 @@ impl Repository {
             parent: parent.map(|p| p.id),
             summary,
             chat: options.chat.clone(),
+            chat_index,
             program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),
         };
-        self.verify_reused_data_survived(&index_files, &snapshot.tree, cancel)?;
+        self.verify_reused_data_survived(&index_files, snapshot.roots(), cancel)?;
         snapshot.id = self.save_snapshot(&snapshot)?;
         tracker.p.phase = Phase::Finished;
         tracker.report(true);
@@ -285,7 +300,7 @@ impl Repository {
     fn verify_reused_data_survived(
         &self,
         index_files: &[String],
-        tree: &Id,
+        roots: Vec<Id>,
         cancel: &CancelToken,
     ) -> Result<()> {
         let now: HashSet<String> = self
@@ -299,7 +314,7 @@ impl Repository {
         }
         let (fresh, _) = self.load_index(false)?;
         let complete = self
-            .reachable_blobs(&fresh, vec![*tree], cancel)
+            .reachable_blobs(&fresh, roots, cancel)
             .map(|ids| ids.iter().all(|id| fresh.contains(id)));
         match complete {
             Ok(true) => Ok(()),

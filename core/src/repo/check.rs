@@ -133,15 +133,17 @@ impl Repository {
             match self.load_snapshot(&o.name) {
                 Ok(s) => {
                     report.snapshots += 1;
-                    self.check_tree(
-                        &idx,
-                        &s.tree,
-                        &format!("snapshot {}", s.id.short()),
-                        &mut seen_trees,
-                        &mut referenced,
-                        &mut report,
-                        cancel,
-                    )?;
+                    for root in s.roots() {
+                        self.check_tree(
+                            &idx,
+                            &root,
+                            &format!("snapshot {}", s.id.short()),
+                            &mut seen_trees,
+                            &mut referenced,
+                            &mut report,
+                            cancel,
+                        )?;
+                    }
                 }
                 Err(e) => report.errors.push(e.to_string()),
             }

@@ -70,7 +70,7 @@ impl Repository {
     pub(crate) fn used_blobs(&self, idx: &Index, cancel: &CancelToken) -> Result<HashSet<Id>> {
         self.reachable_blobs(
             idx,
-            self.snapshots()?.iter().map(|s| s.tree).collect(),
+            self.snapshots()?.iter().flat_map(|s| s.roots()).collect(),
             cancel,
         )
     }

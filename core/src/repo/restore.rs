@@ -113,6 +113,18 @@ impl Repository {
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
     ) -> Result<RestoreSummary> {
+        self.restore_tree(&snapshot.tree, target, options, listener, cancel)
+    }
+
+    /// Restores the tree `root` into `target`.
+    pub(crate) fn restore_tree(
+        &self,
+        root: &Id,
+        target: &Path,
+        options: &RestoreOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
         let (index, _) = self.load_index(false)?;
         fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
         let mut r = Restorer {
@@ -123,13 +135,26 @@ impl Repository {
             cancel,
             summary: RestoreSummary::default(),
         };
-        let root = self.read_tree(&r.index, &snapshot.tree)?;
+        let root = self.read_tree(&r.index, root)?;
         r.count(&root, "", false)?;
         r.tracker.set_phase(Phase::Restore);
         r.tree(&root, target, "", false)?;
         r.tracker.p.phase = Phase::Finished;
         r.tracker.report(true);
         Ok(r.summary)
+    }
+}
+
+impl Repository {
+    /// Whether the snapshot's top-level node `name` is a file (a zip or a single export
+    /// file) rather than a folder.
+    pub(crate) fn root_is_file(&self, snapshot: &Snapshot, name: &str) -> Result<bool> {
+        let (index, _) = self.load_index(false)?;
+        let root = self.read_tree(&index, &snapshot.tree)?;
+        Ok(root
+            .nodes
+            .iter()
+            .any(|n| n.name == name && !matches!(n.kind, NodeKind::Dir)))
     }
 }
 
@@ -370,6 +395,7 @@ mod tests {
             parent: None,
             summary: Default::default(),
             chat: None,
+            chat_index: None,
             program: String::new(),
         };
         s.id = repo.save_snapshot(&s).unwrap();

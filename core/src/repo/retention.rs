@@ -189,6 +189,7 @@ mod tests {
             parent: None,
             summary: Default::default(),
             chat: None,
+            chat_index: None,
             program: String::new(),
         }
     }

@@ -77,12 +77,20 @@ pub struct Snapshot {
     /// Chat metadata (conversations, counts) filled by the sources layer; opaque here.
     #[serde(default)]
     pub chat: Option<serde_json::Value>,
+    /// Tree holding the chat index (`chats.sqlite`) of a chat export, beside the export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_index: Option<Id>,
     /// Program that wrote it.
     #[serde(default)]
     pub program: String,
 }
 
 impl Snapshot {
+    /// Every tree this snapshot references: the backed-up paths and the chat index.
+    pub fn roots(&self) -> Vec<Id> {
+        std::iter::once(self.tree).chain(self.chat_index).collect()
+    }
+
     /// Seals the snapshot; returns the bytes and their id.
     pub(crate) fn encode(&self, cipher: &Cipher) -> Result<(Id, Vec<u8>)> {
         let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;

@@ -1,0 +1,461 @@
+//! The chat index: the normalized model of one export as a SQLite database with full-text
+//! search, stored in every snapshot beside the raw export.
+//!
+//! Search uses FTS5's trigram tokenizer, which needs no word segmentation and so works for
+//! Chinese, Japanese and Korean as well as for emoji; queries shorter than three characters
+//! fall back to a substring scan. The schema is documented in `docs/FORMAT.md`.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use super::summary::{ChatSummary, ConversationSummary};
+use crate::error::{Error, Result};
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+
+/// Version of the index schema, in `meta`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE account(id TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE contacts(id TEXT PRIMARY KEY, name TEXT NOT NULL, nickname TEXT NOT NULL,
+  remark TEXT NOT NULL, alias TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE TABLE conversations(id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+  members TEXT NOT NULL);
+CREATE TABLE messages(
+  rowid INTEGER PRIMARY KEY,
+  conversation TEXT NOT NULL, id TEXT NOT NULL, server_id TEXT,
+  sender TEXT, sender_name TEXT, from_me INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL, utc INTEGER NOT NULL,
+  kind TEXT NOT NULL, text TEXT NOT NULL,
+  reply_to TEXT, quote TEXT,
+  media_path TEXT, media_kind TEXT, media_present INTEGER, thumbnail TEXT,
+  raw TEXT, edited INTEGER NOT NULL);
+";
+
+const INDEXES: &str = "
+CREATE INDEX messages_by_conversation ON messages(conversation, time_ms);
+CREATE VIRTUAL TABLE message_text USING fts5(text, content='messages', content_rowid='rowid',
+  tokenize='trigram');
+INSERT INTO message_text(message_text) VALUES('rebuild');
+";
+
+fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Internal(format!("chat index {}: {e}", path.display()))
+}
+
+/// Builds a chat index file; receives what a source reader reads.
+pub struct ChatIndexWriter {
+    conn: Connection,
+    path: std::path::PathBuf,
+    account: Account,
+    contacts: u64,
+    pending: u64,
+    warnings: Vec<String>,
+}
+
+impl ChatIndexWriter {
+    /// Creates a new index at `path` (which must not exist); readable by the owner only.
+    pub fn create(path: &Path) -> Result<Self> {
+        {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            o.open(path).map_err(|e| Error::io("create", path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; BEGIN;",
+        )
+        .map_err(|e| db_err(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        Ok(ChatIndexWriter {
+            conn,
+            path: path.to_path_buf(),
+            account: Account::default(),
+            contacts: 0,
+            pending: 0,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_err(&self.path, e)
+    }
+
+    /// Warnings the reader reported.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Builds the search index, computes the summary and closes the file.
+    pub fn finish(self, app: &str) -> Result<ChatSummary> {
+        let c = &self.conn;
+        // Conversations a reader never described get a row named by their id.
+        c.execute(
+            "INSERT OR IGNORE INTO conversations(id, name, kind, members)
+             SELECT DISTINCT conversation, conversation, 'direct', '[]' FROM messages",
+            [],
+        )
+        .map_err(|e| self.err(e))?;
+        c.execute_batch(INDEXES).map_err(|e| self.err(e))?;
+        let meta = [
+            ("schema_version", SCHEMA_VERSION.to_string()),
+            ("app", app.to_string()),
+        ];
+        for (k, v) in meta {
+            c.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])
+                .map_err(|e| self.err(e))?;
+        }
+        c.execute(
+            "INSERT INTO account(id, name) VALUES (?1, ?2)",
+            params![self.account.id, self.account.name],
+        )
+        .map_err(|e| self.err(e))?;
+        let summary = summarize(c, app, &self.account, self.contacts, self.warnings.len())
+            .map_err(|e| self.err(e))?;
+        c.execute_batch("COMMIT;").map_err(|e| self.err(e))?;
+        Ok(summary)
+    }
+}
+
+fn summarize(
+    c: &Connection,
+    app: &str,
+    account: &Account,
+    contacts: u64,
+    warnings: usize,
+) -> rusqlite::Result<ChatSummary> {
+    let mut st = c.prepare(
+        "SELECT c.id, c.name, c.kind,
+                count(m.rowid), min(m.time_ms), max(m.time_ms),
+                coalesce(sum(m.media_present = 1), 0), coalesce(sum(m.media_present = 0), 0),
+                (SELECT text FROM messages l WHERE l.conversation = c.id
+                  ORDER BY l.time_ms DESC, l.rowid DESC LIMIT 1)
+           FROM conversations c LEFT JOIN messages m ON m.conversation = c.id
+          GROUP BY c.id ORDER BY max(m.time_ms) DESC, c.id",
+    )?;
+    let conversations = st
+        .query_map([], |r| {
+            let last_text: Option<String> = r.get(8)?;
+            Ok(ConversationSummary {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                messages: r.get::<_, i64>(3)?.max(0) as u64,
+                first: r.get(4)?,
+                last: r.get(5)?,
+                media_present: r.get::<_, i64>(6)?.max(0) as u64,
+                media_missing: r.get::<_, i64>(7)?.max(0) as u64,
+                last_text: last_text.map(|t| t.chars().take(80).collect()),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (first, last, local): (Option<i64>, Option<i64>, i64) = c.query_row(
+        "SELECT min(time_ms), max(time_ms), coalesce(sum(utc = 0), 0) FROM messages",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(ChatSummary {
+        app: app.to_string(),
+        account: account.clone(),
+        messages: conversations.iter().map(|c| c.messages).sum(),
+        contacts,
+        media_present: conversations.iter().map(|c| c.media_present).sum(),
+        media_missing: conversations.iter().map(|c| c.media_missing).sum(),
+        first,
+        last,
+        local_time: local > 0,
+        conversations,
+        warnings: warnings as u64,
+        ..Default::default()
+    })
+}
+
+impl ChatSink for ChatIndexWriter {
+    fn account(&mut self, account: &Account) -> Result<()> {
+        self.account = account.clone();
+        Ok(())
+    }
+
+    fn contact(&mut self, c: &Contact) -> Result<()> {
+        self.contacts += 1;
+        let kind = serde_json::to_value(c.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO contacts(id, name, nickname, remark, alias, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![c.id, c.name, c.nickname, c.remark, c.alias, kind])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn conversation(&mut self, c: &Conversation) -> Result<()> {
+        let members = serde_json::to_string(&c.members).unwrap_or_else(|_| "[]".into());
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO conversations(id, name, kind, members) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| st.execute(params![c.id, c.name, c.kind.as_str(), members]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn message(&mut self, m: &Message) -> Result<()> {
+        let media = m.media.as_ref();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages(conversation, id, server_id, sender, sender_name, from_me,
+                   time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
+                   media_present, thumbnail, raw, edited)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    m.conversation,
+                    m.id,
+                    m.server_id,
+                    m.sender,
+                    m.sender_name,
+                    m.from_me,
+                    m.time.millis(),
+                    m.time.is_utc(),
+                    m.kind.as_str(),
+                    m.text,
+                    m.reply_to,
+                    m.quote,
+                    media.map(|x| x.path.as_str()),
+                    media.map(|x| x.kind.as_str()),
+                    media.map(|x| x.present),
+                    media.and_then(|x| x.thumbnail.as_deref()),
+                    m.raw,
+                    m.edited,
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        self.pending += 1;
+        if self.pending >= 20_000 {
+            self.pending = 0;
+            self.conn
+                .execute_batch("COMMIT; BEGIN;")
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn warning(&mut self, warning: String) {
+        log::warn!("{warning}");
+        if self.warnings.len() < 1000 {
+            self.warnings.push(warning);
+        }
+    }
+}
+
+/// One message as read back from the index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexedMessage {
+    /// Conversation id.
+    pub conversation: String,
+    /// Message id.
+    pub id: String,
+    /// Sender id.
+    pub sender: Option<String>,
+    /// Sender display name.
+    pub sender_name: Option<String>,
+    /// Sent by the owner.
+    pub from_me: bool,
+    /// Milliseconds (UTC if `utc`, else wall clock of an unknown zone).
+    pub time_ms: i64,
+    /// Whether `time_ms` is UTC.
+    pub utc: bool,
+    /// Kind name (see [`crate::sources::model::MessageKind::as_str`]).
+    pub kind: String,
+    /// Text.
+    pub text: String,
+    /// Replied-to message (server id or id).
+    pub reply_to: Option<String>,
+    /// Quoted text.
+    pub quote: Option<String>,
+    /// Media path inside the export.
+    pub media_path: Option<String>,
+    /// Media kind (see [`crate::sources::model::MediaKind::as_str`]).
+    pub media_kind: Option<String>,
+    /// Whether the media file is in the export.
+    pub media_present: Option<bool>,
+    /// Thumbnail path inside the export.
+    pub thumbnail: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail";
+
+fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
+    Ok(IndexedMessage {
+        conversation: r.get(0)?,
+        id: r.get(1)?,
+        sender: r.get(2)?,
+        sender_name: r.get(3)?,
+        from_me: r.get(4)?,
+        time_ms: r.get(5)?,
+        utc: r.get(6)?,
+        kind: r.get(7)?,
+        text: r.get(8)?,
+        reply_to: r.get(9)?,
+        quote: r.get(10)?,
+        media_path: r.get(11)?,
+        media_kind: r.get(12)?,
+        media_present: r.get(13)?,
+        thumbnail: r.get(14)?,
+    })
+}
+
+/// A read-only chat index.
+pub struct ChatIndex {
+    conn: Connection,
+    path: std::path::PathBuf,
+}
+
+impl ChatIndex {
+    /// Opens an index file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_err(path, e))?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_err(path, e))?;
+        match version.as_deref().and_then(|v| v.parse::<u32>().ok()) {
+            Some(v) if v <= SCHEMA_VERSION => {}
+            Some(v) => {
+                return Err(Error::UnsupportedVersion {
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                })
+            }
+            None => {
+                return Err(Error::corrupt(
+                    path.display().to_string(),
+                    "not a chat index (no schema version)",
+                ))
+            }
+        }
+        Ok(ChatIndex {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_err(&self.path, e)
+    }
+
+    /// Messages whose text contains `query` (case-insensitive), newest first, at most
+    /// `limit`, optionally in one conversation.
+    pub fn search(
+        &self,
+        query: &str,
+        conversation: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IndexedMessage>> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(Error::InvalidArgument("empty search".into()));
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql_fts = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM message_text t JOIN messages m ON m.rowid = t.rowid
+              WHERE message_text MATCH ?1 AND (?2 IS NULL OR m.conversation = ?2)
+              ORDER BY m.time_ms DESC, m.rowid DESC LIMIT ?3"
+        );
+        let sql_like = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+              WHERE m.text LIKE ?1 ESCAPE '\\' AND (?2 IS NULL OR m.conversation = ?2)
+              ORDER BY m.time_ms DESC, m.rowid DESC LIMIT ?3"
+        );
+        // Trigrams need three characters; shorter queries scan.
+        let (sql, pattern) = if query.chars().count() >= 3 {
+            (sql_fts, format!("\"{}\"", query.replace('"', "\"\"")))
+        } else {
+            let escaped = query
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            (sql_like, format!("%{escaped}%"))
+        };
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![pattern, conversation, limit], row_message)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Calls `each` for every message of a conversation, oldest first (streamed).
+    pub fn for_each_message(
+        &self,
+        conversation: &str,
+        mut each: impl FnMut(IndexedMessage) -> Result<()>,
+    ) -> Result<u64> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation = ?1 ORDER BY m.time_ms, m.rowid"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = st.query([conversation]).map_err(|e| self.err(e))?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            each(row_message(r).map_err(|e| self.err(e))?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Whether a conversation exists.
+    pub fn has_conversation(&self, id: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM conversations WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Media files (paths inside the export) present for a conversation, with thumbnails.
+    pub fn media_paths(&self, conversation: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT media_path FROM messages WHERE conversation = ?1 AND media_present = 1
+                 UNION SELECT thumbnail FROM messages WHERE conversation = ?1 AND thumbnail IS NOT NULL
+                 ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([conversation], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Raw access for exporters that need more than the methods above.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+

@@ -1,0 +1,240 @@
+//! Chat exports in the repository: a backup of an export stores the raw export byte for
+//! byte plus its normalized chat index ([`index`]) and a summary ([`summary`]) in the
+//! snapshot; this module ties the sources layer to the repository.
+
+pub mod index;
+pub mod summary;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use index::{ChatIndex, ChatIndexWriter, IndexedMessage};
+pub use summary::{ChatSummary, ConversationSummary};
+
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, ProgressListener};
+use crate::repo::backup::{BackupOptions, BackupResult};
+use crate::repo::restore::{RestoreOptions, RestoreSummary};
+use crate::repo::snapshot::{Snapshot, SourceInfo};
+use crate::repo::Repository;
+use crate::sources::{self, SourceKind, SourceOptions};
+
+/// File name of the chat index inside its snapshot tree.
+pub const INDEX_FILE: &str = "chats.sqlite";
+
+/// The result of backing up a chat export.
+#[derive(Debug, Clone)]
+pub struct ExportBackup {
+    /// The snapshot and warnings.
+    pub backup: BackupResult,
+    /// What the export was.
+    pub kind: SourceKind,
+    /// The chat summary recorded in the snapshot (none for plain folders).
+    pub summary: Option<ChatSummary>,
+}
+
+/// A snapshot's chat index, restored into a private temporary folder (removed on drop).
+pub struct SnapshotChats {
+    index: ChatIndex,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for SnapshotChats {
+    type Target = ChatIndex;
+    fn deref(&self) -> &ChatIndex {
+        &self.index
+    }
+}
+
+/// A private temporary folder (0700) under `work_dir` or the system's.
+fn private_temp_dir(work_dir: Option<&Path>) -> Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    b.prefix("chatvault-");
+    let dir = match work_dir {
+        Some(d) => b.tempdir_in(d),
+        None => b.tempdir(),
+    };
+    dir.map_err(|e| Error::io("create", work_dir.unwrap_or(&std::env::temp_dir()), e))
+}
+
+/// The chat summary a snapshot carries, if it is of a chat export.
+pub fn summary_of(snapshot: &Snapshot) -> Option<ChatSummary> {
+    snapshot
+        .chat
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+impl Repository {
+    /// Backs up a chat export (or any folder): detects or takes its kind, reads it into a
+    /// chat index, and writes one snapshot holding the export as it is plus the index.
+    ///
+    /// The index is built in a private temporary folder under `work_dir` (the app's cache
+    /// directory on phones; default: the system's temporary folder) and removed afterwards.
+    /// Reading fails before anything is written if the export cannot be read (wrong key,
+    /// damaged database, not an export of the given kind).
+    pub fn backup_export(
+        &self,
+        path: &Path,
+        source: &SourceOptions,
+        options: &BackupOptions,
+        work_dir: Option<&Path>,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<ExportBackup> {
+        let kind = match source.kind {
+            Some(k) => k,
+            None => sources::detect(path)?,
+        };
+        let mut options = options.clone();
+        if kind == SourceKind::Folder {
+            options.source = SourceInfo {
+                kind: kind.as_str().into(),
+                description: String::new(),
+            };
+            let backup = self.backup(&[path.to_path_buf()], &options, listener, cancel)?;
+            return Ok(ExportBackup {
+                backup,
+                kind,
+                summary: None,
+            });
+        }
+        let dir = private_temp_dir(work_dir)?;
+        let index_path = dir.path().join(INDEX_FILE);
+        let mut writer = ChatIndexWriter::create(&index_path)?;
+        let mut opts = source.clone();
+        opts.kind = Some(kind);
+        let (_, outcome) = sources::read(path, &opts, &mut writer)?;
+        cancel.check()?;
+        let warnings = writer.warnings().to_vec();
+        let mut summary = writer.finish(kind.as_str())?;
+        summary.root = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        summary.opened_with = outcome.opened_with.clone();
+        options.source = SourceInfo {
+            kind: kind.as_str().into(),
+            description: match &summary.account.name {
+                n if !n.is_empty() => n.clone(),
+                _ => summary.account.id.clone(),
+            },
+        };
+        options.page_sizes.extend(outcome.page_sizes.iter().cloned());
+        options.chat =
+            Some(serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?);
+        options.chat_index = Some(index_path);
+        let mut backup = self.backup(&[path.to_path_buf()], &options, listener, cancel)?;
+        let mut all = warnings;
+        all.append(&mut backup.warnings);
+        backup.warnings = all;
+        Ok(ExportBackup {
+            backup,
+            kind,
+            summary: Some(summary),
+        })
+    }
+
+    /// Restores a snapshot's chat index into a private temporary folder and opens it.
+    pub fn open_chats(&self, snapshot: &Snapshot, work_dir: Option<&Path>) -> Result<SnapshotChats> {
+        let Some(tree) = snapshot.chat_index else {
+            return Err(Error::InvalidArgument(format!(
+                "snapshot {} holds no chat index (it is a {} backup)",
+                snapshot.id.short(),
+                snapshot.source.kind
+            )));
+        };
+        let dir = private_temp_dir(work_dir)?;
+        self.restore_tree(&tree, dir.path(), &RestoreOptions::default(), None, &CancelToken::new())?;
+        let index = ChatIndex::open(&dir.path().join(INDEX_FILE))?;
+        Ok(SnapshotChats { index, _dir: dir })
+    }
+
+    /// Restores one conversation: its media files (at their paths inside the export, under
+    /// `target/<export name>/`) and its messages as `target/<conversation>.json`.
+    pub fn restore_conversation(
+        &self,
+        snapshot: &Snapshot,
+        conversation: &str,
+        target: &Path,
+        work_dir: Option<&Path>,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
+        let summary = summary_of(snapshot).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "snapshot {} is not of a chat export",
+                snapshot.id.short()
+            ))
+        })?;
+        let chats = self.open_chats(snapshot, work_dir)?;
+        if !chats.has_conversation(conversation)? {
+            return Err(Error::InvalidArgument(format!(
+                "no conversation {conversation:?} in snapshot {} (see `chats`)",
+                snapshot.id.short()
+            )));
+        }
+        let root = &summary.root;
+        let root_is_file = self.root_is_file(snapshot, root)?;
+        let include: Vec<String> = if root_is_file {
+            vec![root.clone()]
+        } else {
+            chats
+                .media_paths(conversation)?
+                .into_iter()
+                .map(|p| format!("{root}/{p}"))
+                .collect()
+        };
+        let mut result = if include.is_empty() {
+            fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
+            RestoreSummary::default()
+        } else {
+            self.restore(snapshot, target, &RestoreOptions { include }, listener, cancel)?
+        };
+        let json = target.join(format!("{}.json", safe_file_name(conversation)));
+        write_messages_json(&chats, conversation, &json)?;
+        result.files += 1;
+        Ok(result)
+    }
+}
+
+/// A conversation id made safe as a file name.
+pub fn safe_file_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "conversation".into()
+    } else {
+        s
+    }
+}
+
+/// Writes a conversation's messages as a JSON array, streamed.
+fn write_messages_json(chats: &ChatIndex, conversation: &str, path: &PathBuf) -> Result<()> {
+    let file = fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let io = |e| Error::io("write", path, e);
+    w.write_all(b"[\n").map_err(io)?;
+    let mut first = true;
+    chats.for_each_message(conversation, |m| {
+        if !first {
+            w.write_all(b",\n").map_err(io)?;
+        }
+        first = false;
+        serde_json::to_writer(&mut w, &m).map_err(|e| Error::Internal(e.to_string()))
+    })?;
+    w.write_all(b"\n]\n").map_err(io)?;
+    w.flush().map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Chat export readers: detect what an export is and read it into one normalized model
+//! ([`model`]). Sources know nothing of storage: they read files and call a [`ChatSink`].
+//!
+//! | kind             | what it reads                                                  |
+//! |------------------|----------------------------------------------------------------|
+//! | `wechat-android` | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
+//! | `wechat-ios`     | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media   |
+//! | `whatsapp`       | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
+//! | `telegram`       | Telegram Desktop `result.json` (one chat or a full export)      |
+//! | `folder`         | anything else: files only, no chat model                        |
+
+pub mod model;
+pub mod telegram;
+pub mod wechat;
+pub mod whatsapp;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub use model::ChatSink;
+
+use crate::error::{Error, Result};
+
+/// Which app an export comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// WeChat for Android.
+    WeChatAndroid,
+    /// WeChat for iOS.
+    WeChatIos,
+    /// WhatsApp "Export chat".
+    WhatsApp,
+    /// Telegram Desktop export.
+    Telegram,
+    /// Any folder: files only.
+    Folder,
+}
+
+impl SourceKind {
+    /// All kinds, in detection order.
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::WeChatAndroid,
+        SourceKind::WeChatIos,
+        SourceKind::WhatsApp,
+        SourceKind::Telegram,
+        SourceKind::Folder,
+    ];
+
+    /// The name used on the command line and in snapshots.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::WeChatAndroid => "wechat-android",
+            SourceKind::WeChatIos => "wechat-ios",
+            SourceKind::WhatsApp => "whatsapp",
+            SourceKind::Telegram => "telegram",
+            SourceKind::Folder => "folder",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        SourceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown source kind {s:?} (known: {})",
+                    SourceKind::ALL.map(|k| k.as_str()).join(", ")
+                ))
+            })
+    }
+}
+
+/// How to read an export.
+#[derive(Clone, Default)]
+pub struct SourceOptions {
+    /// The kind, if the caller knows it (else it is detected).
+    pub kind: Option<SourceKind>,
+    /// WeChat Android: the database key (7 hex characters), if known.
+    pub wechat_key: Option<String>,
+    /// WeChat Android: device ids (IMEI) to try, before the common "1234567890ABCDEF".
+    pub imeis: Vec<String>,
+    /// WeChat Android: the account's uin, if not in `shared_prefs`.
+    pub uin: Option<String>,
+}
+
+impl std::fmt::Debug for SourceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceOptions")
+            .field("kind", &self.kind)
+            .field("wechat_key", &self.wechat_key.as_ref().map(|_| "<redacted>"))
+            .field("imeis", &self.imeis.len())
+            .field("uin", &self.uin)
+            .finish()
+    }
+}
+
+/// What reading an export found out, beyond the chat model.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    /// Files that are encrypted SQLite databases, with their page size, for page-aligned
+    /// storage.
+    pub page_sizes: Vec<(PathBuf, u32)>,
+    /// How an encrypted database was opened ("IMEI … with uin …"), never the key itself.
+    pub opened_with: Option<String>,
+}
+
+/// Guesses what `path` (a folder, a `.zip`, a `.txt`, a `result.json`) is.
+pub fn detect(path: &Path) -> Result<SourceKind> {
+    let meta = fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if meta.is_file() {
+        if name == "result.json" {
+            return Ok(SourceKind::Telegram);
+        }
+        if whatsapp::looks_like_export(path) {
+            return Ok(SourceKind::WhatsApp);
+        }
+        return Ok(SourceKind::Folder);
+    }
+    if path.join("result.json").is_file() {
+        return Ok(SourceKind::Telegram);
+    }
+    if !find_files(path, |n| n == "EnMicroMsg.db", 5).is_empty() {
+        return Ok(SourceKind::WeChatAndroid);
+    }
+    if !find_files(path, |n| n == "MM.sqlite", 6).is_empty() {
+        return Ok(SourceKind::WeChatIos);
+    }
+    let entries: Vec<PathBuf> = fs::read_dir(path)
+        .map_err(|e| Error::io("read directory", path, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    if entries.is_empty() {
+        return Err(Error::Source {
+            path: path.into(),
+            reason: "the folder is empty".into(),
+        });
+    }
+    if entries
+        .iter()
+        .any(|p| p.is_file() && whatsapp::looks_like_export(p))
+    {
+        return Ok(SourceKind::WhatsApp);
+    }
+    Ok(SourceKind::Folder)
+}
+
+/// Reads the export at `path` into `sink`. Returns the kind read and what was found.
+pub fn read(
+    path: &Path,
+    options: &SourceOptions,
+    sink: &mut dyn ChatSink,
+) -> Result<(SourceKind, ReadOutcome)> {
+    let kind = match options.kind {
+        Some(k) => k,
+        None => detect(path)?,
+    };
+    let mut outcome = ReadOutcome::default();
+    match kind {
+        SourceKind::WeChatAndroid => {
+            let (db, opened_with) = wechat::android::read(path, options, sink)?;
+            if opened_with.is_some() {
+                outcome
+                    .page_sizes
+                    .push((db, wechat::android::PAGE_SIZE));
+            }
+            outcome.opened_with = opened_with;
+        }
+        SourceKind::WeChatIos => wechat::ios::read(path, sink)?,
+        SourceKind::WhatsApp => whatsapp::read(path, sink)?,
+        SourceKind::Telegram => telegram::read(path, sink)?,
+        SourceKind::Folder => {}
+    }
+    Ok((kind, outcome))
+}
+
+/// Regular files under `root` (at most `max_depth` levels down) whose name satisfies `pred`,
+/// sorted. Symbolic links are not followed.
+pub(crate) fn find_files(root: &Path, pred: impl Fn(&str) -> bool, max_depth: usize) -> Vec<PathBuf> {
+    fn walk(dir: &Path, pred: &dyn Fn(&str) -> bool, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let mut list: Vec<_> = entries.filter_map(|e| e.ok()).collect();
+        list.sort_by_key(|e| e.file_name());
+        for e in list {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_file() && pred(&e.file_name().to_string_lossy()) {
+                out.push(e.path());
+            } else if ft.is_dir() && depth > 0 {
+                walk(&e.path(), pred, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if root.is_file() {
+        if root
+            .file_name()
+            .is_some_and(|n| pred(&n.to_string_lossy()))
+        {
+            out.push(root.to_path_buf());
+        }
+        return out;
+    }
+    walk(root, &pred, max_depth, &mut out);
+    out
+}
+
+/// `path` relative to `root`, `/`-separated ("" for the root itself).
+pub(crate) fn rel_path(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

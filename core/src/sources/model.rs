@@ -1,0 +1,274 @@
+//! The normalized chat model every reader produces, whatever the app.
+
+use serde::{Deserialize, Serialize};
+
+/// The account that owns the export (the phone's user).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The app's id for the user (WeChat username, phone number, Telegram user id).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// What kind of contact or conversation partner this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    /// A person.
+    #[default]
+    Person,
+    /// An official account, bot or service.
+    Official,
+    /// A group.
+    Group,
+}
+
+/// A contact as the app stores it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The app's id.
+    pub id: String,
+    /// The name to show: the user's remark for the contact if any, else the nickname.
+    pub name: String,
+    /// The contact's own nickname.
+    #[serde(default)]
+    pub nickname: String,
+    /// The user's remark (alias given by the user), if any.
+    #[serde(default)]
+    pub remark: String,
+    /// Public handle (WeChat ID, @username), if any.
+    #[serde(default)]
+    pub alias: String,
+    /// Kind.
+    pub kind: ContactKind,
+}
+
+/// Kind of conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    /// One to one.
+    #[default]
+    Direct,
+    /// A group with members.
+    Group,
+    /// An official account, channel, or bot.
+    Channel,
+    /// Notes to self (WeChat file helper, Telegram saved messages).
+    Saved,
+}
+
+impl ConversationKind {
+    /// Stable lower-case name, as stored in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+            ConversationKind::Channel => "channel",
+            ConversationKind::Saved => "saved",
+        }
+    }
+}
+
+/// A conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The app's id (WeChat talker, Telegram chat id, WhatsApp file name).
+    pub id: String,
+    /// Name to show.
+    pub name: String,
+    /// Kind.
+    pub kind: ConversationKind,
+    /// Member ids of a group (as far as the export says).
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Plain text.
+    #[default]
+    Text,
+    /// A photo.
+    Image,
+    /// A voice message.
+    Voice,
+    /// A video.
+    Video,
+    /// A file or document.
+    File,
+    /// A sticker or animated emoji.
+    Sticker,
+    /// A location.
+    Location,
+    /// A link or article.
+    Link,
+    /// A shared contact card.
+    ContactCard,
+    /// A reply quoting another message.
+    Quote,
+    /// A system line (joined, renamed, ...).
+    System,
+    /// A message withdrawn or deleted by its sender.
+    Revoke,
+    /// A voice or video call.
+    Call,
+    /// A money transfer or red envelope.
+    Transfer,
+    /// A poll.
+    Poll,
+    /// Anything else; the raw content is kept.
+    Other,
+}
+
+impl MessageKind {
+    /// Stable lower-case name, as stored in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Image => "image",
+            MessageKind::Voice => "voice",
+            MessageKind::Video => "video",
+            MessageKind::File => "file",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Location => "location",
+            MessageKind::Link => "link",
+            MessageKind::ContactCard => "contact_card",
+            MessageKind::Quote => "quote",
+            MessageKind::System => "system",
+            MessageKind::Revoke => "revoke",
+            MessageKind::Call => "call",
+            MessageKind::Transfer => "transfer",
+            MessageKind::Poll => "poll",
+            MessageKind::Other => "other",
+        }
+    }
+}
+
+/// When a message was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "zone", content = "ms")]
+pub enum Timestamp {
+    /// Milliseconds since the Unix epoch, UTC (WeChat, Telegram).
+    Utc(i64),
+    /// Wall-clock time of an unknown zone, as milliseconds since 1970-01-01T00:00 of that
+    /// clock (WhatsApp exports).
+    Local(i64),
+}
+
+impl Timestamp {
+    /// Milliseconds, either since the epoch or of the wall clock.
+    pub fn millis(self) -> i64 {
+        match self {
+            Timestamp::Utc(ms) | Timestamp::Local(ms) => ms,
+        }
+    }
+
+    /// Whether the zone is known (the value is UTC).
+    pub fn is_utc(self) -> bool {
+        matches!(self, Timestamp::Utc(_))
+    }
+}
+
+/// What kind of media file a message refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    /// Photo.
+    Image,
+    /// Voice or audio.
+    Audio,
+    /// Video.
+    Video,
+    /// Sticker.
+    Sticker,
+    /// Any other file.
+    File,
+}
+
+impl MediaKind {
+    /// Stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Sticker => "sticker",
+            MediaKind::File => "file",
+        }
+    }
+}
+
+/// A media file a message refers to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// Path inside the export, `/`-separated, relative to the export root (for a zip: the
+    /// entry's name).
+    pub path: String,
+    /// Kind.
+    pub kind: MediaKind,
+    /// Whether the file exists in the export.
+    pub present: bool,
+    /// A thumbnail's path, if the app keeps one and it exists.
+    #[serde(default)]
+    pub thumbnail: Option<String>,
+}
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// The app's id for the message, unique within the conversation.
+    pub id: String,
+    /// The server's id for it, where the app has one (WeChat's msgSvrId): what replies
+    /// in that app refer to.
+    #[serde(default)]
+    pub server_id: Option<String>,
+    /// Conversation id.
+    pub conversation: String,
+    /// Sender id (or display name where the export has no ids); `None` for system lines.
+    pub sender: Option<String>,
+    /// Sender's display name as the export shows it, if known.
+    #[serde(default)]
+    pub sender_name: Option<String>,
+    /// Sent by the account owner.
+    pub from_me: bool,
+    /// When.
+    pub time: Timestamp,
+    /// Kind.
+    pub kind: MessageKind,
+    /// Text to show and to search: the message, a caption, a link title, a file name.
+    pub text: String,
+    /// The message this one replies to, if any: its `server_id` where the app has server
+    /// ids (WeChat), else its `id`.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// The quoted text, when the export carries it.
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// Media file, if any.
+    #[serde(default)]
+    pub media: Option<MediaRef>,
+    /// The app's raw content for kinds the reader keeps as `Other` (and app messages).
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// Whether the sender edited it.
+    #[serde(default)]
+    pub edited: bool,
+}
+
+/// Where readers put what they read. The chat index implements it.
+pub trait ChatSink {
+    /// The export's owner.
+    fn account(&mut self, account: &Account) -> crate::Result<()>;
+    /// A contact.
+    fn contact(&mut self, contact: &Contact) -> crate::Result<()>;
+    /// A conversation (may come after some of its messages).
+    fn conversation(&mut self, conversation: &Conversation) -> crate::Result<()>;
+    /// A message.
+    fn message(&mut self, message: &Message) -> crate::Result<()>;
+    /// Something worth telling the user that does not stop the read.
+    fn warning(&mut self, warning: String);
+}

@@ -1,0 +1,251 @@
+//! WeChat message content: the type column plus the content text, decoded into a kind,
+//! the text to show, and what a reply quotes. Shared by the Android and iOS readers.
+
+use super::xml::Xml;
+use crate::sources::model::MessageKind;
+
+/// What a message's type and content say.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Decoded {
+    pub kind: MessageKind,
+    pub text: String,
+    /// Server id of the quoted message.
+    pub reply_to: Option<String>,
+    /// Quoted text.
+    pub quote: Option<String>,
+    /// Raw content, kept for app messages and kinds not understood.
+    pub raw: Option<String>,
+    /// Sticker md5 (for locating the sticker file).
+    pub sticker_md5: Option<String>,
+}
+
+/// Splits the `<sender>:\n` prefix WeChat puts before received group messages.
+pub(crate) fn split_group_sender(content: &str) -> (Option<&str>, &str) {
+    if let Some(pos) = content.find(":\n") {
+        let who = &content[..pos];
+        let plausible = !who.is_empty()
+            && who.len() <= 64
+            && !who.contains(char::is_whitespace)
+            && !who.contains('<');
+        if plausible {
+            return (Some(who), &content[pos + 2..]);
+        }
+    }
+    (None, content)
+}
+
+/// Decodes a message of full type `ty` with `content` (sender prefix already removed).
+pub(crate) fn decode(ty: i64, content: &str) -> Decoded {
+    let base = ty & 0xFFFF;
+    let mut d = Decoded::default();
+    match base {
+        1 => {
+            d.kind = MessageKind::Text;
+            d.text = content.to_string();
+        }
+        3 => d.kind = MessageKind::Image,
+        34 => d.kind = MessageKind::Voice,
+        43 | 62 => d.kind = MessageKind::Video,
+        42 => {
+            let x = Xml::parse(content);
+            d.kind = MessageKind::ContactCard;
+            d.text = x
+                .text("msg@nickname")
+                .or_else(|| x.text("msg@username"))
+                .unwrap_or_default();
+        }
+        47 => {
+            let x = Xml::parse(content);
+            d.kind = MessageKind::Sticker;
+            d.sticker_md5 = x.text("emoji@md5");
+        }
+        48 => {
+            let x = Xml::parse(content);
+            d.kind = MessageKind::Location;
+            d.text = location_text(&x);
+        }
+        49 => app_message(ty, content, &mut d),
+        50 => {
+            d.kind = MessageKind::Call;
+            d.raw = Some(content.to_string());
+        }
+        10000 => {
+            d.kind = MessageKind::System;
+            let x = Xml::parse(content);
+            d.text = if content.trim_start().starts_with('<') && !x.is_empty() {
+                x.text("replacemsg")
+                    .or_else(|| x.text("content"))
+                    .or_else(|| x.text("title"))
+                    .unwrap_or_default()
+            } else {
+                content.to_string()
+            };
+            if content.trim_start().starts_with('<') {
+                d.raw = Some(content.to_string());
+            }
+        }
+        10002 => {
+            let x = Xml::parse(content);
+            if x.get("sysmsg@type") == Some("revokemsg") {
+                d.kind = MessageKind::Revoke;
+                d.text = x.text("replacemsg").unwrap_or_default();
+            } else {
+                d.kind = MessageKind::System;
+                d.text = x.text("replacemsg").unwrap_or_default();
+                d.raw = Some(content.to_string());
+            }
+        }
+        _ => {
+            d.kind = MessageKind::Other;
+            d.raw = Some(content.to_string());
+        }
+    }
+    d
+}
+
+fn location_text(x: &Xml) -> String {
+    let name = [x.text("location@poiname"), x.text("location@label")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (x.text("location@x"), x.text("location@y")) {
+        (Some(lat), Some(lon)) if name.is_empty() => format!("({lat}, {lon})"),
+        (Some(lat), Some(lon)) => format!("{name} ({lat}, {lon})"),
+        _ => name,
+    }
+}
+
+fn app_message(ty: i64, content: &str, d: &mut Decoded) {
+    let x = Xml::parse(content);
+    d.raw = Some(content.to_string());
+    let title = x.text("appmsg/title").unwrap_or_default();
+    let sub: i64 = x
+        .get("appmsg/type")
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(match ty {
+            436207665 => 2001,
+            419430449 => 2000,
+            822083633 => 57,
+            1090519089 => 6,
+            _ => -1,
+        });
+    let link = |title: &str| {
+        [
+            Some(title.to_string()),
+            x.text("appmsg/des"),
+            x.text("appmsg/url"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    match sub {
+        1 => {
+            d.kind = MessageKind::Text;
+            d.text = title;
+        }
+        2 => d.kind = MessageKind::Image,
+        3 | 4 | 5 | 33 | 36 => {
+            d.kind = MessageKind::Link;
+            d.text = link(&title);
+        }
+        6 => {
+            d.kind = MessageKind::File;
+            d.text = title;
+        }
+        8 => d.kind = MessageKind::Sticker,
+        17 => {
+            d.kind = MessageKind::Location;
+            d.text = title;
+        }
+        57 => {
+            d.kind = MessageKind::Quote;
+            d.text = title;
+            d.reply_to = x.text("refermsg/svrid");
+            d.quote = x.text("refermsg/content");
+        }
+        62 => {
+            d.kind = MessageKind::System;
+            d.text = title;
+        }
+        2000 | 2001 => {
+            d.kind = MessageKind::Transfer;
+            d.text = [title, x.text("appmsg/des").unwrap_or_default()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        _ => {
+            // Forwarded chat records (19), notes (24) and whatever comes next: keep the raw
+            // XML, show the title.
+            d.kind = MessageKind::Other;
+            d.text = title;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_sender_prefix() {
+        assert_eq!(
+            split_group_sender("wxid_a:\nhello"),
+            (Some("wxid_a"), "hello")
+        );
+        assert_eq!(
+            split_group_sender("wxid_a:\n<msg/>"),
+            (Some("wxid_a"), "<msg/>")
+        );
+        assert_eq!(split_group_sender("note: x\ny"), (None, "note: x\ny"));
+        assert_eq!(split_group_sender("plain"), (None, "plain"));
+    }
+
+    #[test]
+    fn kinds_by_type_and_subtype() {
+        assert_eq!(decode(1, "hi").kind, MessageKind::Text);
+        assert_eq!(decode(268435457, "hi").kind, MessageKind::Text, "low 16 bits");
+        let q = decode(
+            822083633,
+            "<msg><appmsg><title>ok</title><type>57</type><refermsg><svrid>42</svrid><content>orig</content></refermsg></appmsg></msg>",
+        );
+        assert_eq!(q.kind, MessageKind::Quote);
+        assert_eq!(q.text, "ok");
+        assert_eq!(q.reply_to.as_deref(), Some("42"));
+        assert_eq!(q.quote.as_deref(), Some("orig"));
+        let f = decode(
+            1090519089,
+            "<msg><appmsg><title>a.pdf</title><type>6</type></appmsg></msg>",
+        );
+        assert_eq!((f.kind, f.text.as_str()), (MessageKind::File, "a.pdf"));
+        let l = decode(
+            48,
+            r#"<msg><location x="39.9" y="116.4" label="L" poiname="P"/></msg>"#,
+        );
+        assert_eq!(l.text, "P L (39.9, 116.4)");
+        let r = decode(
+            10002,
+            r#"<sysmsg type="revokemsg"><revokemsg><replacemsg><![CDATA["x" recalled]]></replacemsg></revokemsg></sysmsg>"#,
+        );
+        assert_eq!(
+            (r.kind, r.text.as_str()),
+            (MessageKind::Revoke, "\"x\" recalled")
+        );
+        let red = decode(436207665, "<msg><appmsg><title>红包</title></appmsg></msg>");
+        assert_eq!(red.kind, MessageKind::Transfer);
+        let unknown = decode(12345, "<weird/>");
+        assert_eq!(unknown.kind, MessageKind::Other);
+        assert_eq!(unknown.raw.as_deref(), Some("<weird/>"));
+        let rec = decode(
+            49,
+            "<msg><appmsg><title>Chat record</title><type>19</type></appmsg></msg>",
+        );
+        assert_eq!(rec.kind, MessageKind::Other);
+        assert!(rec.raw.is_some());
+    }
+}

@@ -1,0 +1,7 @@
+//! WeChat: Android (`EnMicroMsg.db`, plain or SQLCipher-encrypted) and iOS (`MM.sqlite`,
+//! `message_N.sqlite`) readers, and the message decoding they share.
+
+pub mod android;
+pub mod ios;
+pub(crate) mod message;
+pub(crate) mod xml;
