@@ -35,8 +35,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// List snapshots.
     Snapshots,
-    /// Restore a snapshot (or part of it) into a folder.
+    /// Restore a snapshot (or part of it, or one conversation) into a folder.
     Restore(RestoreArgs),
+    /// List the conversations in a snapshot of a chat export (no download of the index).
+    Chats(ChatsArgs),
+    /// Search the messages of a snapshot (any language, emoji included).
+    Search(SearchArgs),
     /// Verify the repository: structure, and optionally the data itself.
     Check(CheckArgs),
     /// Remove snapshots by a retention policy.
@@ -220,6 +224,42 @@ pub struct BackupArgs {
     /// Seconds to wait for a running prune.
     #[arg(long, default_value_t = 60)]
     pub lock_wait: u64,
+    /// What the export is (default: detected): wechat-android, wechat-ios, whatsapp,
+    /// telegram, folder.
+    #[arg(long, value_name = "KIND")]
+    pub source: Option<String>,
+    /// WeChat Android: the database key (7 hex characters), if known.
+    #[arg(long, env = "CHATVAULT_WECHAT_KEY", hide_env_values = true)]
+    pub wechat_key: Option<String>,
+    /// WeChat Android: the phone's IMEI or device id to derive the key from (repeatable;
+    /// "1234567890ABCDEF" is always tried too).
+    #[arg(long = "imei")]
+    pub imeis: Vec<String>,
+    /// WeChat Android: the account's uin, if the export has no shared_prefs.
+    #[arg(long)]
+    pub uin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatsArgs {
+    /// Snapshot id, id prefix, or `latest`.
+    #[arg(default_value = "latest")]
+    pub snapshot: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Text to find (case-insensitive; any script).
+    pub query: String,
+    /// Snapshot id, id prefix, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Only this conversation (its id, as `chats` lists it).
+    #[arg(long)]
+    pub chat: Option<String>,
+    /// At most this many results, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -230,8 +270,11 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub target: PathBuf,
     /// Only restore this path of the snapshot (repeatable), e.g. `export/db`.
-    #[arg(long = "include")]
+    #[arg(long = "include", conflicts_with = "chat")]
     pub include: Vec<String>,
+    /// Only restore this conversation: its media files and its messages as JSON.
+    #[arg(long)]
+    pub chat: Option<String>,
 }
 
 #[derive(Debug, Args)]

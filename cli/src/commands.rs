@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use chatvault_core::{
     parse_duration, BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData,
-    Repository, RestoreOptions, RetentionPolicy,
+    Repository, RestoreOptions, RetentionPolicy, SourceOptions,
 };
 use serde_json::json;
 
@@ -19,7 +19,7 @@ use crate::ui::{self, bytes, ProgressView};
 /// Exit code for "backup made, but some files could not be read".
 pub const EXIT_PARTIAL: i32 = 3;
 
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
+pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -32,7 +32,7 @@ fn kdf(a: &KdfArgs) -> KdfParams {
     }
 }
 
-fn say(cli: &Cli, msg: impl AsRef<str>) {
+pub fn say(cli: &Cli, msg: impl AsRef<str>) {
     if !cli.quiet && !cli.json {
         println!("{}", msg.as_ref());
     }
@@ -124,13 +124,29 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
         ..Default::default()
     };
     let view = ProgressView::new(cli.quiet || cli.json);
-    let result = repo.backup(&a.paths, &opts, Some(&view), cancel);
+    let (result, chat) = if let [path] = a.paths.as_slice() {
+        let source = SourceOptions {
+            kind: a.source.as_deref().map(str::parse).transpose()?,
+            wechat_key: a.wechat_key.clone(),
+            imeis: a.imeis.clone(),
+            uin: a.uin.clone(),
+        };
+        match repo.backup_export(path, &source, &opts, None, Some(&view), cancel) {
+            Ok(done) => (Ok(done.backup), done.summary),
+            Err(e) => (Err(e), None),
+        }
+    } else {
+        if a.source.is_some() {
+            bail!("--source reads one export: give one path");
+        }
+        (repo.backup(&a.paths, &opts, Some(&view), cancel), None)
+    };
     view.finish();
     let result = result?;
     let s = &result.snapshot;
     if cli.json {
         print_json(
-            &json!({"snapshot": s.id, "summary": s.summary, "warnings": result.warnings, "repository": target.dir}),
+            &json!({"snapshot": s.id, "source": s.source.kind, "summary": s.summary, "chat": chat, "warnings": result.warnings, "repository": target.dir}),
         )?;
     } else {
         for w in &result.warnings {
@@ -149,6 +165,9 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
                 s.summary.duration_secs
             ),
         );
+        if let Some(c) = &chat {
+            say(cli, crate::chats::summary_line(c));
+        }
         if target.is_default {
             say(cli, format!("repository: {}", target.dir.display()));
         }

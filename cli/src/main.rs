@@ -1,6 +1,7 @@
 //! `chatvault`: the desktop command line over chatvault-core.
 
 mod args;
+mod chats;
 mod commands;
 mod context;
 mod demo;
@@ -18,12 +19,14 @@ use chatvault_core::{CancelToken, Error};
 const EXIT_ERROR: u8 = 1;
 const EXIT_NOT_FOUND: u8 = 10;
 const EXIT_WRONG_PASSWORD: u8 = 12;
+const EXIT_WRONG_KEY: u8 = 13;
 const EXIT_CANCELLED: u8 = 130;
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<Error>() {
         Some(Error::RepositoryNotFound { .. }) => EXIT_NOT_FOUND,
         Some(Error::WrongPassword) => EXIT_WRONG_PASSWORD,
+        Some(Error::WrongKey { .. }) => EXIT_WRONG_KEY,
         Some(Error::Cancelled) => EXIT_CANCELLED,
         _ => EXIT_ERROR,
     }
@@ -74,7 +77,12 @@ fn main() -> ExitCode {
         Command::Init(a) => commands::init(&cli, a),
         Command::Backup(a) => commands::backup(&cli, a, &cancel),
         Command::Snapshots => commands::snapshots(&cli),
-        Command::Restore(a) => commands::restore(&cli, a, &cancel),
+        Command::Restore(a) => match &a.chat {
+            Some(chat) => chats::restore_conversation(&cli, a, chat, &cancel),
+            None => commands::restore(&cli, a, &cancel),
+        },
+        Command::Chats(a) => chats::list(&cli, a),
+        Command::Search(a) => chats::search(&cli, a),
         Command::Check(a) => commands::check(&cli, a, &cancel),
         Command::Forget(a) => commands::forget(&cli, a, &cancel),
         Command::Prune(a) => commands::prune(&cli, a, &cancel),

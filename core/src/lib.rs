@@ -29,7 +29,6 @@ pub mod storage;
 
 pub use chat::{ChatIndex, ChatSummary, ExportBackup};
 pub use error::{Error, Result};
-pub use sources::{SourceKind, SourceOptions};
 pub use progress::{CancelToken, Phase, Progress, ProgressListener};
 pub use repo::backup::{BackupOptions, BackupResult};
 pub use repo::blob::BlobKind;
@@ -42,3 +41,4 @@ pub use repo::retention::{parse_duration, Decision, RetentionPolicy};
 pub use repo::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
 pub use repo::stats::RepoStats;
 pub use repo::{BlobInfo, InitOptions, Repository};
+pub use sources::{SourceKind, SourceOptions};

@@ -20,11 +20,16 @@ fn fixture() -> PathBuf {
 }
 
 fn expected() -> Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wechat-android-small.expected.json");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wechat-android-small.expected.json");
     serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
 }
 
-fn read_into_index(root: &Path, opts: &SourceOptions, dir: &Path) -> chatvault_core::Result<(chatvault_core::ChatSummary, PathBuf)> {
+fn read_into_index(
+    root: &Path,
+    opts: &SourceOptions,
+    dir: &Path,
+) -> chatvault_core::Result<(chatvault_core::ChatSummary, PathBuf)> {
     let path = dir.join("chats.sqlite");
     let mut w = ChatIndexWriter::create(&path)?;
     let (kind, _) = sources::read(root, opts, &mut w)?;
@@ -53,7 +58,10 @@ fn kind_of_type(t: &str) -> &'static str {
 fn fixture_yields_the_expected_facts() {
     let exp = expected();
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(sources::detect(&fixture()).unwrap(), SourceKind::WeChatAndroid);
+    assert_eq!(
+        sources::detect(&fixture()).unwrap(),
+        SourceKind::WeChatAndroid
+    );
     // No key given: derived from the default IMEI and the uin in shared_prefs.
     let (summary, index_path) =
         read_into_index(&fixture(), &SourceOptions::default(), tmp.path()).unwrap();
@@ -84,25 +92,42 @@ fn fixture_yields_the_expected_facts() {
     for (t, n) in exp["messages_by_type"].as_object().unwrap() {
         *want_kinds.entry(kind_of_type(t)).or_default() += n.as_u64().unwrap();
     }
-    let mut st = conn.prepare("SELECT kind, count(*) FROM messages GROUP BY kind").unwrap();
+    let mut st = conn
+        .prepare("SELECT kind, count(*) FROM messages GROUP BY kind")
+        .unwrap();
     let got_kinds: BTreeMap<String, u64> = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
-    let want_kinds: BTreeMap<String, u64> =
-        want_kinds.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let want_kinds: BTreeMap<String, u64> = want_kinds
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     assert_eq!(got_kinds, want_kinds);
 
     for (room, n) in exp["chatrooms"].as_object().unwrap() {
         let members: String = conn
-            .query_row("SELECT members FROM conversations WHERE id = ?1", [room], |r| r.get(0))
+            .query_row(
+                "SELECT members FROM conversations WHERE id = ?1",
+                [room],
+                |r| r.get(0),
+            )
             .unwrap();
         let members: Vec<String> = serde_json::from_str(&members).unwrap();
-        assert_eq!(members.len() as u64, n.as_u64().unwrap(), "members of {room}");
+        assert_eq!(
+            members.len() as u64,
+            n.as_u64().unwrap(),
+            "members of {room}"
+        );
     }
 
-    assert_eq!(summary.media_present, exp["media_present"].as_u64().unwrap());
+    assert_eq!(
+        summary.media_present,
+        exp["media_present"].as_u64().unwrap()
+    );
     let images_missing: i64 = conn
         .query_row(
             "SELECT count(*) FROM messages WHERE kind = 'image' AND media_present = 0",
@@ -110,7 +135,10 @@ fn fixture_yields_the_expected_facts() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(images_missing as u64, exp["images_missing"].as_u64().unwrap());
+    assert_eq!(
+        images_missing as u64,
+        exp["images_missing"].as_u64().unwrap()
+    );
     // Every present media path really exists in the export.
     let mut st = conn
         .prepare("SELECT media_path FROM messages WHERE media_present = 1")
@@ -163,7 +191,13 @@ fn keys_are_tried_in_order_and_wrong_ones_say_so() {
     let before = fs::read(&db).unwrap();
 
     // No uin anywhere: nothing to try.
-    let e = read_into_index(&export, &SourceOptions::default(), &tmp.path().join("a").tap_mkdir()).err().unwrap();
+    let e = read_into_index(
+        &export,
+        &SourceOptions::default(),
+        &tmp.path().join("a").tap_mkdir(),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(e, Error::WrongKey { .. }), "{e}");
 
     // Wrong key and wrong IMEI: the error lists what was tried, never a key.
@@ -173,11 +207,19 @@ fn keys_are_tried_in_order_and_wrong_ones_say_so() {
         uin: Some("999".into()),
         ..Default::default()
     };
-    let e = read_into_index(&export, &opts, &tmp.path().join("b").tap_mkdir()).err().unwrap();
+    let e = read_into_index(&export, &opts, &tmp.path().join("b").tap_mkdir())
+        .err()
+        .unwrap();
     let msg = e.to_string();
     assert!(matches!(e, Error::WrongKey { .. }), "{msg}");
-    assert!(msg.contains("wrong key") && msg.contains("IMEI 123456789012345 with uin 999"), "{msg}");
-    assert!(!msg.contains("0000000"), "keys never appear in errors: {msg}");
+    assert!(
+        msg.contains("wrong key") && msg.contains("IMEI 123456789012345 with uin 999"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("0000000"),
+        "keys never appear in errors: {msg}"
+    );
 
     // The right uin among wrong candidates: found, and reported which worked.
     let opts = SourceOptions {
@@ -189,7 +231,10 @@ fn keys_are_tried_in_order_and_wrong_ones_say_so() {
     assert_eq!(summary.messages, 240);
     let mut w = ChatIndexWriter::create(&tmp.path().join("d.sqlite")).unwrap();
     let (_, outcome) = sources::read(&export, &opts, &mut w).unwrap();
-    assert_eq!(outcome.opened_with.as_deref(), Some("IMEI 1234567890ABCDEF with uin 1122334455"));
+    assert_eq!(
+        outcome.opened_with.as_deref(),
+        Some("IMEI 1234567890ABCDEF with uin 1122334455")
+    );
     // The key itself works too.
     let opts = SourceOptions {
         wechat_key: Some("82eea35".into()),
@@ -203,13 +248,23 @@ fn keys_are_tried_in_order_and_wrong_ones_say_so() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!names.iter().any(|n| n.contains("EnMicroMsg.db-") || n.ends_with(".tmp")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("EnMicroMsg.db-") || n.ends_with(".tmp")),
+        "{names:?}"
+    );
 
     // Truncated: says so and names the file.
     fs::write(&db, &before[..before.len() - 100]).unwrap();
-    let e = read_into_index(&export, &opts, &tmp.path().join("f").tap_mkdir()).err().unwrap();
+    let e = read_into_index(&export, &opts, &tmp.path().join("f").tap_mkdir())
+        .err()
+        .unwrap();
     let msg = e.to_string();
-    assert!(msg.contains("truncated") && msg.contains("EnMicroMsg.db"), "{msg}");
+    assert!(
+        msg.contains("truncated") && msg.contains("EnMicroMsg.db"),
+        "{msg}"
+    );
     // Damaged pages: the key check fails like a wrong key would, or the read fails; never a panic.
     let mut damaged = before.clone();
     for b in &mut damaged[2048..6144] {
@@ -221,7 +276,9 @@ fn keys_are_tried_in_order_and_wrong_ones_say_so() {
         assert!(e.to_string().contains("EnMicroMsg.db"), "{e}");
     }
     fs::write(&db, b"").unwrap();
-    let e = read_into_index(&export, &opts, &tmp.path().join("h").tap_mkdir()).err().unwrap();
+    let e = read_into_index(&export, &opts, &tmp.path().join("h").tap_mkdir())
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("empty"), "{e}");
 }
 
@@ -270,7 +327,11 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     assert_eq!(summary.conversations.len(), 9);
     assert_eq!(summary.root, "wechat-android-small");
     assert!(summary.opened_with.is_some());
-    let family = summary.conversations.iter().find(|c| c.id == "2100@chatroom").unwrap();
+    let family = summary
+        .conversations
+        .iter()
+        .find(|c| c.id == "2100@chatroom")
+        .unwrap();
     assert_eq!(family.name, "家庭群 👨‍👩‍👧");
     assert_eq!(family.kind, "group");
 
@@ -280,11 +341,20 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|m| m.text.contains("明天见")));
     let hits2 = chats.search("带伞", None, 1000).unwrap();
-    assert_eq!(hits2.len(), hits.iter().filter(|m| m.text.contains("带伞")).count());
+    assert_eq!(
+        hits2.len(),
+        hits.iter().filter(|m| m.text.contains("带伞")).count()
+    );
     assert!(!chats.search("😂", None, 1000).unwrap().is_empty());
-    assert!(!chats.search("see you", Some("wxid_f00401"), 1000).unwrap().is_empty());
+    assert!(!chats
+        .search("see you", Some("wxid_f00401"), 1000)
+        .unwrap()
+        .is_empty());
     assert!(chats.search("不存在的词", None, 10).unwrap().is_empty());
-    assert!(chats.search("\"\"\" OR *", None, 10).is_ok(), "FTS syntax is quoted");
+    assert!(
+        chats.search("\"\"\" OR *", None, 10).is_ok(),
+        "FTS syntax is quoted"
+    );
     drop(chats);
 
     // Restore one conversation alone: its media and its messages.
@@ -302,17 +372,27 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     assert!(!media.is_empty());
     for p in &media {
         let restored = out.join("wechat-android-small").join(p);
-        assert_eq!(fs::read(&restored).unwrap(), fs::read(fixture().join(p)).unwrap());
+        assert_eq!(
+            fs::read(&restored).unwrap(),
+            fs::read(fixture().join(p)).unwrap()
+        );
     }
-    assert!(!out.join("wechat-android-small/MicroMsg/2fa4a4c1fdb5d1d1599715c848613f45/EnMicroMsg.db").exists(),
-        "only that conversation's files");
+    assert!(
+        !out.join("wechat-android-small/MicroMsg/2fa4a4c1fdb5d1d1599715c848613f45/EnMicroMsg.db")
+            .exists(),
+        "only that conversation's files"
+    );
 
     // The whole export restores byte for byte; check is clean (the index tree included).
     let all = tmp.path().join("all");
-    repo.restore(&snap, &all, &RestoreOptions::default(), None, &cancel).unwrap();
-    let diff = chatvault_fixtures::compare_trees(&fixture(), &all.join("wechat-android-small")).unwrap();
+    repo.restore(&snap, &all, &RestoreOptions::default(), None, &cancel)
+        .unwrap();
+    let diff =
+        chatvault_fixtures::compare_trees(&fixture(), &all.join("wechat-android-small")).unwrap();
     assert!(diff.is_empty(), "{diff:?}");
-    let report = repo.check(chatvault_core::ReadData::All, None, &cancel).unwrap();
+    let report = repo
+        .check(chatvault_core::ReadData::All, None, &cancel)
+        .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     // The temporary index folders are gone.
     let leftovers: Vec<_> = fs::read_dir(tmp.path())

@@ -110,8 +110,11 @@ impl ChatIndexWriter {
             ("app", app.to_string()),
         ];
         for (k, v) in meta {
-            c.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])
-                .map_err(|e| self.err(e))?;
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )
+            .map_err(|e| self.err(e))?;
         }
         c.execute(
             "INSERT INTO account(id, name) VALUES (?1, ?2)",
@@ -430,7 +433,11 @@ impl ChatIndex {
     /// Whether a conversation exists.
     pub fn has_conversation(&self, id: &str) -> Result<bool> {
         self.conn
-            .query_row("SELECT 1 FROM conversations WHERE id = ?1", [id], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM conversations WHERE id = ?1",
+                [id],
+                |_| Ok(()),
+            )
             .optional()
             .map(|o| o.is_some())
             .map_err(|e| self.err(e))
@@ -458,4 +465,3 @@ impl ChatIndex {
         &self.conn
     }
 }
-

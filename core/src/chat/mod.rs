@@ -122,7 +122,9 @@ impl Repository {
                 _ => summary.account.id.clone(),
             },
         };
-        options.page_sizes.extend(outcome.page_sizes.iter().cloned());
+        options
+            .page_sizes
+            .extend(outcome.page_sizes.iter().cloned());
         options.chat =
             Some(serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?);
         options.chat_index = Some(index_path);
@@ -138,7 +140,11 @@ impl Repository {
     }
 
     /// Restores a snapshot's chat index into a private temporary folder and opens it.
-    pub fn open_chats(&self, snapshot: &Snapshot, work_dir: Option<&Path>) -> Result<SnapshotChats> {
+    pub fn open_chats(
+        &self,
+        snapshot: &Snapshot,
+        work_dir: Option<&Path>,
+    ) -> Result<SnapshotChats> {
         let Some(tree) = snapshot.chat_index else {
             return Err(Error::InvalidArgument(format!(
                 "snapshot {} holds no chat index (it is a {} backup)",
@@ -147,7 +153,13 @@ impl Repository {
             )));
         };
         let dir = private_temp_dir(work_dir)?;
-        self.restore_tree(&tree, dir.path(), &RestoreOptions::default(), None, &CancelToken::new())?;
+        self.restore_tree(
+            &tree,
+            dir.path(),
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )?;
         let index = ChatIndex::open(&dir.path().join(INDEX_FILE))?;
         Ok(SnapshotChats { index, _dir: dir })
     }
@@ -191,7 +203,13 @@ impl Repository {
             fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
             RestoreSummary::default()
         } else {
-            self.restore(snapshot, target, &RestoreOptions { include }, listener, cancel)?
+            self.restore(
+                snapshot,
+                target,
+                &RestoreOptions { include },
+                listener,
+                cancel,
+            )?
         };
         let json = target.join(format!("{}.json", safe_file_name(conversation)));
         write_messages_json(&chats, conversation, &json)?;

@@ -231,7 +231,10 @@ impl Repository {
             let chat_index = match &options.chat_index {
                 Some(p) => {
                     let meta = fs::symlink_metadata(p).map_err(|e| Error::io("stat", p, e))?;
+                    // The index is not part of the backed-up paths' totals.
+                    let totals = run.summary.clone();
                     let node = run.entry(p, std::ffi::OsStr::new("chats.sqlite"), &meta, None)?;
+                    run.summary = totals;
                     Some(run.save_tree(&Tree {
                         nodes: node.into_iter().collect(),
                         ..Default::default()

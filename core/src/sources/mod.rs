@@ -97,7 +97,10 @@ impl std::fmt::Debug for SourceOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SourceOptions")
             .field("kind", &self.kind)
-            .field("wechat_key", &self.wechat_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "wechat_key",
+                &self.wechat_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("imeis", &self.imeis.len())
             .field("uin", &self.uin)
             .finish()
@@ -173,9 +176,7 @@ pub fn read(
         SourceKind::WeChatAndroid => {
             let (db, opened_with) = wechat::android::read(path, options, sink)?;
             if opened_with.is_some() {
-                outcome
-                    .page_sizes
-                    .push((db, wechat::android::PAGE_SIZE));
+                outcome.page_sizes.push((db, wechat::android::PAGE_SIZE));
             }
             outcome.opened_with = opened_with;
         }
@@ -189,7 +190,11 @@ pub fn read(
 
 /// Regular files under `root` (at most `max_depth` levels down) whose name satisfies `pred`,
 /// sorted. Symbolic links are not followed.
-pub(crate) fn find_files(root: &Path, pred: impl Fn(&str) -> bool, max_depth: usize) -> Vec<PathBuf> {
+pub(crate) fn find_files(
+    root: &Path,
+    pred: impl Fn(&str) -> bool,
+    max_depth: usize,
+) -> Vec<PathBuf> {
     fn walk(dir: &Path, pred: &dyn Fn(&str) -> bool, depth: usize, out: &mut Vec<PathBuf>) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
@@ -207,10 +212,7 @@ pub(crate) fn find_files(root: &Path, pred: impl Fn(&str) -> bool, max_depth: us
     }
     let mut out = Vec::new();
     if root.is_file() {
-        if root
-            .file_name()
-            .is_some_and(|n| pred(&n.to_string_lossy()))
-        {
+        if root.file_name().is_some_and(|n| pred(&n.to_string_lossy())) {
             out.push(root.to_path_buf());
         }
         return out;

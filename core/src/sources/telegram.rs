@@ -204,7 +204,10 @@ impl Ctx<'_> {
         } else if let Some(l) = &m.location_information {
             kind = MessageKind::Location;
             let lat = l.get("latitude").map(|v| v.to_string()).unwrap_or_default();
-            let lon = l.get("longitude").map(|v| v.to_string()).unwrap_or_default();
+            let lon = l
+                .get("longitude")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             let coords = format!("({lat}, {lon})");
             text = if text.is_empty() {
                 coords
@@ -252,7 +255,10 @@ struct ChatSeed<'c, 'a> {
 impl<'de> DeserializeSeed<'de> for ChatSeed<'_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(ChatVisitor { ctx: self.ctx, root: false })
+        d.deserialize_map(ChatVisitor {
+            ctx: self.ctx,
+            root: false,
+        })
     }
 }
 
@@ -307,7 +313,10 @@ impl<'de> Visitor<'de> for ChatVisitor<'_, '_> {
                     if !uid.is_empty() {
                         ctx.me = Some(format!("user{uid}"));
                     }
-                    let acc = Account { id: uid, name: full };
+                    let acc = Account {
+                        id: uid,
+                        name: full,
+                    };
                     if let Err(e) = ctx.sink.account(&acc) {
                         return Err(ctx.fail(e));
                     }
@@ -512,10 +521,7 @@ pub(crate) fn read(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
         } else {
             format!("not a Telegram export: {e}")
         };
-        return Err(Error::Source {
-            path: file,
-            reason,
-        });
+        return Err(Error::Source { path: file, reason });
     }
     if ctx.messages == 0 && ctx.chats <= 1 {
         return Err(Error::Source {

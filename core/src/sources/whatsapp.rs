@@ -77,9 +77,7 @@ fn parse_header(line: &str) -> Option<Header> {
         hour: num("h")?,
         minute: num("m")?,
         second: num("s").unwrap_or(0),
-        pm: c
-            .name("ap")
-            .map(|m| m.as_str().eq_ignore_ascii_case("p")),
+        pm: c.name("ap").map(|m| m.as_str().eq_ignore_ascii_case("p")),
         rest: c.name("rest")?.as_str().to_string(),
     })
 }
@@ -432,7 +430,11 @@ fn chat_name(id: &str) -> String {
         .strip_suffix(".txt")
         .or_else(|| base.strip_suffix(".zip"))
         .unwrap_or(base);
-    for p in ["WhatsApp Chat with ", "WhatsApp Chat - ", "WhatsApp-Chat mit "] {
+    for p in [
+        "WhatsApp Chat with ",
+        "WhatsApp Chat - ",
+        "WhatsApp-Chat mit ",
+    ] {
         if let Some(n) = stem.strip_prefix(p) {
             return n.to_string();
         }
@@ -505,8 +507,16 @@ fn parse_chat<R: BufRead>(
                 id: seq.to_string(),
                 server_id: None,
                 conversation: conversation.to_string(),
-                sender: if system { None } else { sender.map(str::to_string) },
-                sender_name: if system { None } else { sender.map(str::to_string) },
+                sender: if system {
+                    None
+                } else {
+                    sender.map(str::to_string)
+                },
+                sender_name: if system {
+                    None
+                } else {
+                    sender.map(str::to_string)
+                },
                 from_me: false,
                 time: Timestamp::Local(ms),
                 kind: if system {
@@ -650,12 +660,7 @@ fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool)) {
     }
 }
 
-fn attach(
-    msg: &mut Message,
-    name: &str,
-    locate: &dyn Fn(&str) -> (String, bool),
-    caption: String,
-) {
+fn attach(msg: &mut Message, name: &str, locate: &dyn Fn(&str) -> (String, bool), caption: String) {
     let (mk, k) = media_kind_of(name);
     let (path, present) = locate(name);
     msg.kind = k;
@@ -733,13 +738,22 @@ mod tests {
     fn header_variants_from_the_notes() {
         let cases = [
             ("6/30/23, 16:14 - Ann: hi", ts(2023, 6, 30, 16, 14, 0)),
-            ("3/6/18, 1:55 p.m. - a: m\n3/7/18, 1:55 a.m. - a: m", ts(2018, 3, 6, 13, 55, 0)),
+            (
+                "3/6/18, 1:55 p.m. - a: m\n3/7/18, 1:55 a.m. - a: m",
+                ts(2018, 3, 6, 13, 55, 0),
+            ),
             ("13.6.2018 klo 21.25.15 - a: m", ts(2018, 6, 13, 21, 25, 15)),
             ("2019/01/01, 11:25 - a: m", ts(2019, 1, 1, 11, 25, 0)),
             ("[30/06/2023, 16:14:05] Ann: hi", ts(2023, 6, 30, 16, 14, 5)),
-            ("\u{200E}[6/30/23, 4:14:05\u{202F}PM] Ann: hi", ts(2023, 6, 30, 16, 14, 5)),
+            (
+                "\u{200E}[6/30/23, 4:14:05\u{202F}PM] Ann: hi",
+                ts(2023, 6, 30, 16, 14, 5),
+            ),
             ("[1/2/23, 12:05:00 AM] Ann: hi", ts(2023, 1, 2, 0, 5, 0)),
-            ("12/1/23, 12:05 p. m. - Ann: hi\n13/1/23, 1:00 - a: b", ts(2023, 1, 12, 12, 5, 0)),
+            (
+                "12/1/23, 12:05 p. m. - Ann: hi\n13/1/23, 1:00 - a: b",
+                ts(2023, 1, 12, 12, 5, 0),
+            ),
         ];
         for (text, want) in cases {
             let c = parse(text);
@@ -751,9 +765,15 @@ mod tests {
     fn day_month_order_is_inferred_per_file() {
         // No field over 12: dates must not go backwards under the right order.
         let dmy = "01/02/23, 10:00 - a: x\n05/02/23, 10:00 - a: y\n03/03/23, 10:00 - a: z";
-        assert_eq!(infer_order(dmy.as_bytes()).unwrap(), DateOrder::DayMonthYear);
+        assert_eq!(
+            infer_order(dmy.as_bytes()).unwrap(),
+            DateOrder::DayMonthYear
+        );
         let mdy = "02/01/23, 10:00 - a: x\n02/05/23, 10:00 - a: y\n03/03/23, 10:00 - a: z";
-        assert_eq!(infer_order(mdy.as_bytes()).unwrap(), DateOrder::MonthDayYear);
+        assert_eq!(
+            infer_order(mdy.as_bytes()).unwrap(),
+            DateOrder::MonthDayYear
+        );
         assert_eq!(
             infer_order("6/30/23, 16:14 - a: x".as_bytes()).unwrap(),
             DateOrder::MonthDayYear
@@ -788,7 +808,10 @@ mod tests {
         assert_eq!(m[5].text, "fixed");
         assert_eq!(m[6].kind, MessageKind::Location);
         assert_eq!(m[7].kind, MessageKind::Video);
-        assert!(!m[7].media.as_ref().unwrap().present, "missing file counted");
+        assert!(
+            !m[7].media.as_ref().unwrap().present,
+            "missing file counted"
+        );
         assert_eq!(c.conversations[0].kind, ConversationKind::Group);
     }
 

@@ -128,7 +128,9 @@ fn open_database(
         let n = f.read(&mut h).map_err(|e| Error::io("read", db, e))?;
         h[..n].to_vec()
     };
-    let len = fs::metadata(db).map_err(|e| Error::io("stat", db, e))?.len();
+    let len = fs::metadata(db)
+        .map_err(|e| Error::io("stat", db, e))?
+        .len();
     if len == 0 {
         return Err(Error::Source {
             path: db.into(),
@@ -169,8 +171,7 @@ fn open_database(
     if tried.is_empty() {
         return Err(Error::WrongKey {
             path: db.into(),
-            tried: "nothing: give --wechat-key, or --uin (no uin was found in shared_prefs)"
-                .into(),
+            tried: "nothing: give --wechat-key, or --uin (no uin was found in shared_prefs)".into(),
         });
     }
     for cand in &tried {
@@ -585,9 +586,6 @@ mod tests {
     #[test]
     fn key_derivation_matches_the_fixture() {
         assert_eq!(derive_key(DEFAULT_IMEI, "1122334455"), "82eea35");
-        assert_eq!(
-            md5_hex(b"mm1122334455"),
-            "2fa4a4c1fdb5d1d1599715c848613f45"
-        );
+        assert_eq!(md5_hex(b"mm1122334455"), "2fa4a4c1fdb5d1d1599715c848613f45");
     }
 }

@@ -22,8 +22,10 @@ fn open(path: &Path) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| db_error(path, e))?;
-    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| db_error(path, e))?;
+    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| db_error(path, e))?;
     Ok(c)
 }
 
@@ -109,7 +111,11 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
         let mut rows = st.query([]).map_err(|e| db_error(&contacts_db, e))?;
         while let Some(r) = rows.next().map_err(|e| db_error(&contacts_db, e))? {
             let id: String = r.get(0).unwrap_or_default();
-            let blob: Vec<u8> = r.get::<_, Option<Vec<u8>>>(1).ok().flatten().unwrap_or_default();
+            let blob: Vec<u8> = r
+                .get::<_, Option<Vec<u8>>>(1)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             let [nickname, alias, remark] = remark_fields(&blob);
             let name = [&remark, &nickname, &id]
                 .into_iter()
@@ -256,9 +262,17 @@ fn media_for(
             let (hd, hd_ok) = file(format!("Img/{hash}/{local}.pic_hd"));
             let (pic, pic_ok) = file(format!("Img/{hash}/{local}.pic"));
             let main = if hd_ok { (hd, true) } else { (pic, pic_ok) };
-            (main, Some(format!("Img/{hash}/{local}.pic_thum")), MediaKind::Image)
+            (
+                main,
+                Some(format!("Img/{hash}/{local}.pic_thum")),
+                MediaKind::Image,
+            )
         }
-        MessageKind::Voice => (file(format!("Audio/{hash}/{local}.aud")), None, MediaKind::Audio),
+        MessageKind::Voice => (
+            file(format!("Audio/{hash}/{local}.aud")),
+            None,
+            MediaKind::Audio,
+        ),
         MessageKind::Video => (
             file(format!("Video/{hash}/{local}.mp4")),
             Some(format!("Video/{hash}/{local}.video_thum")),
@@ -270,7 +284,11 @@ fn media_for(
                 .text("appattach/fileext")
                 .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
                 .unwrap_or_default();
-            (file(format!("OpenData/{hash}/{local}.{ext}")), None, MediaKind::File)
+            (
+                file(format!("OpenData/{hash}/{local}.{ext}")),
+                None,
+                MediaKind::File,
+            )
         }
         _ => return None,
     };
@@ -298,12 +316,17 @@ mod tests {
         let r = "备注".as_bytes();
         b.extend_from_slice(&[0x1a, r.len() as u8]);
         b.extend_from_slice(r);
-        assert_eq!(remark_fields(&b), ["Nick".to_string(), "al".into(), "备注".into()]);
+        assert_eq!(
+            remark_fields(&b),
+            ["Nick".to_string(), "al".into(), "备注".into()]
+        );
         // Truncated and garbage input never panics.
         for cut in 0..b.len() {
             let _ = remark_fields(&b[..cut]);
         }
         let _ = remark_fields(&[0xff; 20]);
-        let _ = remark_fields(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        let _ = remark_fields(&[
+            0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
     }
 }

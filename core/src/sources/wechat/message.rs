@@ -209,7 +209,11 @@ mod tests {
     #[test]
     fn kinds_by_type_and_subtype() {
         assert_eq!(decode(1, "hi").kind, MessageKind::Text);
-        assert_eq!(decode(268435457, "hi").kind, MessageKind::Text, "low 16 bits");
+        assert_eq!(
+            decode(268435457, "hi").kind,
+            MessageKind::Text,
+            "low 16 bits"
+        );
         let q = decode(
             822083633,
             "<msg><appmsg><title>ok</title><type>57</type><refermsg><svrid>42</svrid><content>orig</content></refermsg></appmsg></msg>",

@@ -152,7 +152,14 @@ mod tests {
 
     #[test]
     fn malformed_and_hostile_input_is_tolerated() {
-        for s in ["", "<", "<msg><a>x</b>", "not xml", "<a b='1' b='2'/>", "&bogus;"] {
+        for s in [
+            "",
+            "<",
+            "<msg><a>x</b>",
+            "not xml",
+            "<a b='1' b='2'/>",
+            "&bogus;",
+        ] {
             let _ = Xml::parse(s);
         }
         let deep = "<a>".repeat(10_000);

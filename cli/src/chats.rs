@@ -1,0 +1,146 @@
+//! Commands over the chats in a snapshot: list, search, restore one conversation.
+
+use anyhow::{bail, Result};
+use chatvault_core::chat::{summary_of, ChatSummary};
+use chatvault_core::CancelToken;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::args::{ChatsArgs, Cli, RestoreArgs, SearchArgs};
+use crate::commands::{print_json, say};
+use crate::context;
+use crate::ui::{bytes, ProgressView};
+
+/// A message time for people: local time for UTC stamps, as-is for wall-clock ones.
+fn when(ms: Option<i64>, local_clock: bool) -> String {
+    let Some(ms) = ms else {
+        return "-".into();
+    };
+    let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return "-".into();
+    };
+    if local_clock {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    } else {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+}
+
+/// One line describing what a chat backup holds.
+pub fn summary_line(c: &ChatSummary) -> String {
+    let mut s = format!(
+        "{}: {} conversations, {} messages ({} to {})",
+        c.app,
+        c.conversations.len(),
+        c.messages,
+        when(c.first, c.local_time),
+        when(c.last, c.local_time)
+    );
+    if c.media_missing > 0 {
+        s.push_str(&format!(
+            "; {} media files missing from the export (never downloaded or cleaned up)",
+            c.media_missing
+        ));
+    }
+    if let Some(how) = &c.opened_with {
+        s.push_str(&format!("; database key from {how}"));
+    }
+    s
+}
+
+/// `chatvault chats [SNAPSHOT]`
+pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let snap = repo.find_snapshot(&a.snapshot)?;
+    let Some(summary) = summary_of(&snap) else {
+        bail!(
+            "snapshot {} is a {} backup, not of a chat export",
+            snap.id.short(),
+            snap.source.kind
+        );
+    };
+    if cli.json {
+        print_json(&summary)?;
+        return Ok(0);
+    }
+    say(cli, summary_line(&summary));
+    println!(
+        "{:<24}  {:<24}  {:<7}  {:>8}  {:<16}  {:<16}",
+        "ID", "NAME", "KIND", "MESSAGES", "FIRST", "LAST"
+    );
+    for c in &summary.conversations {
+        println!(
+            "{:<24}  {:<24}  {:<7}  {:>8}  {:<16}  {:<16}",
+            c.id,
+            c.name,
+            c.kind,
+            c.messages,
+            when(c.first, summary.local_time),
+            when(c.last, summary.local_time)
+        );
+    }
+    Ok(0)
+}
+
+/// `chatvault search QUERY`
+pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let snap = repo.find_snapshot(&a.snapshot)?;
+    let local = summary_of(&snap).is_some_and(|s| s.local_time);
+    let chats = repo.open_chats(&snap, None)?;
+    let hits = chats.search(&a.query, a.chat.as_deref(), a.limit)?;
+    if cli.json {
+        print_json(&hits)?;
+    } else {
+        for m in &hits {
+            let who = m
+                .sender_name
+                .as_deref()
+                .or(m.sender.as_deref())
+                .unwrap_or("system");
+            println!(
+                "{}  {}  {}: {}",
+                when(Some(m.time_ms), local || !m.utc),
+                m.conversation,
+                who,
+                m.text.replace('\n', " ")
+            );
+        }
+        say(cli, format!("{} messages found", hits.len()));
+    }
+    Ok(if hits.is_empty() { 1 } else { 0 })
+}
+
+/// `chatvault restore SNAPSHOT --chat ID --target DIR`
+pub fn restore_conversation(
+    cli: &Cli,
+    a: &RestoreArgs,
+    chat: &str,
+    cancel: &CancelToken,
+) -> Result<i32> {
+    let (repo, _) = context::open(cli)?;
+    let snap = repo.find_snapshot(&a.snapshot)?;
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let r = repo.restore_conversation(&snap, chat, &a.target, None, Some(&view), cancel);
+    view.finish();
+    let r = r?;
+    if cli.json {
+        print_json(
+            &json!({"snapshot": snap.id, "conversation": chat, "target": a.target, "summary": r}),
+        )?;
+    } else {
+        say(
+            cli,
+            format!(
+                "restored conversation {chat} of snapshot {} to {}: {} files, {}",
+                snap.id.short(),
+                a.target.display(),
+                r.files,
+                bytes(r.bytes)
+            ),
+        );
+    }
+    Ok(0)
+}
