@@ -6,6 +6,8 @@
 //! new rows scattered through the database's tables and indexes, a few new media files.
 //! Everything is deterministic for a given seed.
 
+pub mod chat_exports;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,735 @@
+//! Generators of real-format chat exports, deterministic for a seed and any size:
+//! WeChat Android (EnMicroMsg.db encrypted with SQLCipher's real SQLCipher-1 parameters,
+//! shared_prefs, media), WeChat iOS (MM.sqlite, WCDB_Contact.sqlite, media), WhatsApp
+//! (Android `.txt` with media beside it; iOS `.zip` with `_chat.txt`) and Telegram Desktop
+//! (`result.json`, full export). Each returns the facts a reader must find.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use md5::{Digest, Md5};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngCore, SeedableRng};
+use rusqlite::{params, Connection};
+
+/// Size and shape of a generated chat export.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatSpec {
+    /// Messages in total.
+    pub messages: u64,
+    /// Conversations (at least 2: one of them is a group).
+    pub conversations: u64,
+    /// Every n-th message carries a media file (0: none).
+    pub media_every: u64,
+    /// Of the media messages, every n-th file is left out of the export (0: none).
+    pub missing_every: u64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl ChatSpec {
+    /// A few hundred messages.
+    pub fn small(seed: u64) -> Self {
+        ChatSpec {
+            messages: 300,
+            conversations: 6,
+            media_every: 10,
+            missing_every: 5,
+            seed,
+        }
+    }
+
+    /// `messages` messages over 40 conversations, media on every 50th.
+    pub fn large(messages: u64, seed: u64) -> Self {
+        ChatSpec {
+            messages,
+            conversations: 40,
+            media_every: 50,
+            missing_every: 7,
+            seed,
+        }
+    }
+}
+
+/// What a reader must find in a generated export.
+#[derive(Debug, Clone, Default)]
+pub struct ChatFacts {
+    /// Messages per conversation id.
+    pub by_conversation: BTreeMap<String, u64>,
+    /// Messages whose media file is present.
+    pub media_present: u64,
+    /// Messages whose media file is missing.
+    pub media_missing: u64,
+    /// Messages containing [`NEEDLE`].
+    pub needle_hits: u64,
+    /// WeChat: the database key (the generator's, for tests of key handling).
+    pub key: Option<String>,
+}
+
+impl ChatFacts {
+    /// Messages in total.
+    pub fn messages(&self) -> u64 {
+        self.by_conversation.values().sum()
+    }
+}
+
+/// A phrase some messages contain, for search tests (Chinese, trigram-searchable).
+pub const NEEDLE: &str = "长城旅行";
+
+const PHRASES: &[&str] = &[
+    "你好",
+    "今天晚上一起吃饭吗？",
+    "好的 👍",
+    "明天见",
+    "哈哈哈😂",
+    "收到，谢谢",
+    "周末去看电影",
+    "It's done — see you",
+    "on my way 🚗",
+    "开会改到三点",
+    "多行\n消息\n第三行",
+    "Ünïcödé ✓ ☔",
+    "O'Brien said \"hi\"",
+];
+
+fn text(rng: &mut SmallRng, i: u64, facts: &mut ChatFacts) -> String {
+    if i % 97 == 13 {
+        facts.needle_hits += 1;
+        return format!("下个月{NEEDLE}，一起去吗 #{i}");
+    }
+    format!("{} #{i}", PHRASES[rng.random_range(0..PHRASES.len())])
+}
+
+fn md5_hex(s: &[u8]) -> String {
+    hex(&Md5::digest(s))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn media_bytes(rng: &mut SmallRng, magic: &[u8], size: usize) -> Vec<u8> {
+    let mut data = vec![0u8; size.max(magic.len())];
+    rng.fill_bytes(&mut data);
+    data[..magic.len()].copy_from_slice(magic);
+    data
+}
+
+/// A tiny valid PNG (1×1), so browsers can show generated images.
+pub const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// Writes a WeChat Android export under `dir`: `shared_prefs/` with the uin and
+/// `MicroMsg/<md5("mm"+uin)>/EnMicroMsg.db` (SQLCipher-1 encrypted with the key derived from
+/// the default IMEI when `encrypted`), plus images, voice and video files.
+pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Result<ChatFacts> {
+    let mut rng = SmallRng::seed_from_u64(spec.seed);
+    let mut facts = ChatFacts::default();
+    let uin = format!("{}", 100_000_000 + spec.seed % 1_000_000);
+    let userdir = md5_hex(format!("mm{uin}").as_bytes());
+    let key = md5_hex(format!("1234567890ABCDEF{uin}").as_bytes())[..7].to_string();
+    let prefs = dir.join("shared_prefs");
+    fs::create_dir_all(&prefs)?;
+    fs::write(
+        prefs.join("system_config_prefs.xml"),
+        format!("<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n    <int name=\"default_uin\" value=\"{uin}\" />\n</map>\n"),
+    )?;
+    let udir = dir.join("MicroMsg").join(&userdir);
+    fs::create_dir_all(&udir)?;
+    let db_path = udir.join("EnMicroMsg.db");
+    let _ = fs::remove_file(&db_path);
+    let mut db = Connection::open(&db_path).map_err(io::Error::other)?;
+    if encrypted {
+        db.pragma_update(None, "key", &key)
+            .map_err(io::Error::other)?;
+        db.execute_batch("PRAGMA cipher_compatibility = 1;")
+            .map_err(io::Error::other)?;
+        facts.key = Some(key);
+    }
+    db.execute_batch(
+        "CREATE TABLE message (msgId INTEGER PRIMARY KEY, msgSvrId INTEGER, type INT, status INT, isSend INT,
+           createTime INTEGER, talker TEXT, content TEXT, imgPath TEXT, reserved TEXT, lvbuffer BLOB,
+           talkerId INTEGER, msgSeq INTEGER, flag INT);
+         CREATE INDEX messageTalkerCreateTimeIndex ON message (talker, createTime);
+         CREATE TABLE rcontact (username TEXT PRIMARY KEY, alias TEXT, conRemark TEXT, nickname TEXT,
+           type INTEGER, verifyFlag INTEGER, chatroomFlag INTEGER, deleteFlag INTEGER);
+         CREATE TABLE chatroom (chatroomname TEXT PRIMARY KEY, memberlist TEXT, displayname TEXT,
+           roomowner TEXT, memberCount INTEGER);
+         CREATE TABLE userinfo (id INTEGER PRIMARY KEY, type INT, value TEXT);
+         CREATE TABLE ImgInfo2 (id INTEGER PRIMARY KEY, msgSvrId LONG, bigImgPath TEXT,
+           thumbImgPath TEXT, msglocalid INT, status INT);",
+    )
+    .map_err(io::Error::other)?;
+    let tx = db.transaction().map_err(io::Error::other)?;
+    let me = "wxid_owner";
+    tx.execute_batch(&format!(
+        "INSERT INTO userinfo VALUES (2, 3, '{me}'); INSERT INTO userinfo VALUES (4, 3, '主人');"
+    ))
+    .map_err(io::Error::other)?;
+    let n_conv = spec.conversations.max(2);
+    let peers: Vec<String> = (1..n_conv).map(|c| format!("wxid_p{c:04}")).collect();
+    let room = "5000@chatroom".to_string();
+    for (i, p) in peers.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO rcontact VALUES (?1, ?2, ?3, ?4, 3, 0, 0, 0)",
+            params![
+                p,
+                format!("a{i}"),
+                if i % 2 == 0 {
+                    format!("备注{i}")
+                } else {
+                    String::new()
+                },
+                format!("朋友{i} 🌸")
+            ],
+        )
+        .map_err(io::Error::other)?;
+    }
+    tx.execute(
+        "INSERT INTO rcontact VALUES (?1, NULL, NULL, '大家庭 👨‍👩‍👧', 3, 0, 1, 0)",
+        [&room],
+    )
+    .map_err(io::Error::other)?;
+    tx.execute(
+        "INSERT INTO chatroom VALUES (?1, ?2, '', ?3, ?4)",
+        params![
+            room,
+            format!("{me};{}", peers.join(";")),
+            me,
+            peers.len() as i64 + 1
+        ],
+    )
+    .map_err(io::Error::other)?;
+    let convs: Vec<String> = peers.iter().cloned().chain([room.clone()]).collect();
+    {
+        let mut ins = tx
+            .prepare("INSERT INTO message (msgId, msgSvrId, type, status, isSend, createTime, talker, content, imgPath) VALUES (?1, ?2, ?3, 3, ?4, ?5, ?6, ?7, ?8)")
+            .map_err(io::Error::other)?;
+        let mut img = tx
+            .prepare("INSERT INTO ImgInfo2 (msgSvrId, bigImgPath, thumbImgPath, msglocalid, status) VALUES (?1, ?2, ?3, ?4, 0)")
+            .map_err(io::Error::other)?;
+        let mut media_seen = 0u64;
+        for i in 1..=spec.messages {
+            let conv = &convs[(i % convs.len() as u64) as usize];
+            let group = conv == &room;
+            let is_send = rng.random_range(0..3) == 0;
+            let svr = 1_000_000 + i as i64;
+            let time = 1_700_000_000_000i64 + i as i64 * 60_000;
+            let media = spec.media_every > 0 && i % spec.media_every == 0;
+            let (ty, mut content, img_path): (i64, String, Option<String>) = if media {
+                media_seen += 1;
+                let missing = spec.missing_every > 0 && media_seen % spec.missing_every == 0;
+                if missing {
+                    facts.media_missing += 1;
+                } else {
+                    facts.media_present += 1;
+                }
+                match media_seen % 3 {
+                    0 => {
+                        let h = md5_hex(format!("img{i}").as_bytes());
+                        let d = udir.join("image2").join(&h[..2]).join(&h[2..4]);
+                        fs::create_dir_all(&d)?;
+                        if !missing {
+                            fs::write(d.join(format!("th_{h}")), PNG_1X1)?;
+                            fs::write(d.join(format!("{h}.jpg")), PNG_1X1)?;
+                        }
+                        img.execute(params![
+                            svr,
+                            format!("{h}.jpg"),
+                            format!("th_{h}"),
+                            i as i64
+                        ])
+                        .map_err(io::Error::other)?;
+                        (
+                            3,
+                            format!("<msg><img md5=\"{h}\" length=\"68\" /></msg>"),
+                            Some(format!("THUMBNAIL_DIRPATH://th_{h}")),
+                        )
+                    }
+                    1 => {
+                        let name = format!("{:016x}", rng.next_u64());
+                        let m = md5_hex(name.as_bytes());
+                        let d = udir.join("voice2").join(&m[..2]).join(&m[2..4]);
+                        fs::create_dir_all(&d)?;
+                        if !missing {
+                            fs::write(
+                                d.join(format!("msg_{name}.amr")),
+                                media_bytes(&mut rng, b"\x02#!SILK_V3", 2000),
+                            )?;
+                        }
+                        (
+                            34,
+                            "<msg><voicemsg voicelength=\"3000\" /></msg>".into(),
+                            Some(name),
+                        )
+                    }
+                    _ => {
+                        let name = format!("{:016x}", rng.next_u64());
+                        let d = udir.join("video");
+                        fs::create_dir_all(&d)?;
+                        if !missing {
+                            fs::write(
+                                d.join(format!("{name}.mp4")),
+                                media_bytes(&mut rng, b"\0\0\0\x18ftypmp42", 9000),
+                            )?;
+                            fs::write(d.join(format!("{name}.jpg")), PNG_1X1)?;
+                        }
+                        (
+                            43,
+                            "<msg><videomsg playlength=\"5\" /></msg>".into(),
+                            Some(name),
+                        )
+                    }
+                }
+            } else {
+                match i % 41 {
+                    7 => (48, "<msg><location x=\"31.23\" y=\"121.47\" label=\"上海\" poiname=\"外滩\" /></msg>".into(), None),
+                    11 => (822083633, format!("<msg><appmsg><title>同意 #{i}</title><type>57</type><refermsg><svrid>{}</svrid><content>原文</content></refermsg></appmsg></msg>", svr - 1), None),
+                    17 => (49, format!("<msg><appmsg><title>文章 #{i}</title><des>摘要 &amp; 更多</des><type>5</type><url>https://example.com/{i}</url></appmsg></msg>"), None),
+                    23 => (10000, "\"主人\"邀请\"朋友1\"加入了群聊".into(), None),
+                    29 => (10002, "<sysmsg type=\"revokemsg\"><revokemsg><replacemsg><![CDATA[\"朋友\" 撤回了一条消息]]></replacemsg></revokemsg></sysmsg>".into(), None),
+                    31 => (1090519089, format!("<msg><appmsg><title>报告{i}.pdf</title><type>6</type></appmsg></msg>"), None),
+                    37 => (999_999, format!("<unknown n=\"{i}\"/>"), None),
+                    _ => (1, text(&mut rng, i, &mut facts), None),
+                }
+            };
+            if group && !is_send && ty != 10000 {
+                let who = &peers[(i % peers.len() as u64) as usize];
+                content = format!("{who}:\n{content}");
+            }
+            *facts.by_conversation.entry(conv.clone()).or_default() += 1;
+            ins.execute(params![
+                i as i64,
+                svr,
+                ty,
+                is_send as i64,
+                time,
+                conv,
+                content,
+                img_path
+            ])
+            .map_err(io::Error::other)?;
+        }
+    }
+    tx.commit().map_err(io::Error::other)?;
+    Ok(facts)
+}
+
+fn protobuf_remark(nick: &str, alias: &str, remark: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (field, s) in [(1u8, nick), (2, alias), (3, remark)] {
+        b.push(field << 3 | 2);
+        let mut len = s.len();
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                b.push(byte);
+                break;
+            }
+            b.push(byte | 0x80);
+        }
+        b.extend_from_slice(s.as_bytes());
+    }
+    b
+}
+
+/// Writes a WeChat iOS app container under `dir`: `Documents/<md5(owner)>/DB/MM.sqlite`,
+/// `message_1.sqlite` (half the conversations), `WCDB_Contact.sqlite`, `Img/` and `Audio/`.
+pub fn wechat_ios(dir: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
+    let mut rng = SmallRng::seed_from_u64(spec.seed);
+    let mut facts = ChatFacts::default();
+    let acct = dir.join("Documents").join(md5_hex(b"wxid_owner"));
+    let dbdir = acct.join("DB");
+    fs::create_dir_all(&dbdir)?;
+    let n_conv = spec.conversations.max(2);
+    let peers: Vec<String> = (1..n_conv)
+        .map(|c| format!("wxid_p{c:04}"))
+        .chain(["6000@chatroom".to_string()])
+        .collect();
+    let contacts = Connection::open(dbdir.join("WCDB_Contact.sqlite")).map_err(io::Error::other)?;
+    contacts
+        .execute_batch("CREATE TABLE Friend (userName TEXT PRIMARY KEY, type INTEGER, dbContactRemark BLOB, dbContactChatRoom BLOB);")
+        .map_err(io::Error::other)?;
+    for (i, p) in peers.iter().enumerate() {
+        let remark = if i % 2 == 0 {
+            format!("备注{i}")
+        } else {
+            String::new()
+        };
+        contacts
+            .execute(
+                "INSERT INTO Friend VALUES (?1, 3, ?2, NULL)",
+                params![
+                    p,
+                    protobuf_remark(&format!("朋友{i}"), &format!("a{i}"), &remark)
+                ],
+            )
+            .map_err(io::Error::other)?;
+    }
+    let mut dbs: Vec<Connection> = ["MM.sqlite", "message_1.sqlite"]
+        .iter()
+        .map(|n| {
+            let _ = fs::remove_file(dbdir.join(n));
+            Connection::open(dbdir.join(n)).map_err(io::Error::other)
+        })
+        .collect::<io::Result<_>>()?;
+    for (ci, p) in peers.iter().enumerate() {
+        let db = &dbs[ci % 2];
+        db.execute_batch(&format!(
+            "CREATE TABLE Chat_{} (TableVer INTEGER, MesLocalID INTEGER PRIMARY KEY, MesSvrID INTEGER, CreateTime INTEGER, Message TEXT, Status INTEGER, ImgStatus INTEGER, Type INTEGER, Des INTEGER);",
+            md5_hex(p.as_bytes())
+        ))
+        .map_err(io::Error::other)?;
+    }
+    let txs: Vec<_> = dbs.iter_mut().map(|d| d.execute_batch("BEGIN")).collect();
+    for t in txs {
+        t.map_err(io::Error::other)?;
+    }
+    let mut media_seen = 0;
+    for i in 1..=spec.messages {
+        let ci = (i % peers.len() as u64) as usize;
+        let peer = &peers[ci];
+        let h = md5_hex(peer.as_bytes());
+        let group = peer.ends_with("@chatroom");
+        let des = rng.random_range(0..2);
+        let media = spec.media_every > 0 && i % spec.media_every == 0;
+        let (ty, mut content) = if media {
+            media_seen += 1;
+            let missing = spec.missing_every > 0 && media_seen % spec.missing_every == 0;
+            if missing {
+                facts.media_missing += 1;
+            } else {
+                facts.media_present += 1;
+            }
+            if media_seen % 2 == 0 {
+                if !missing {
+                    let d = acct.join("Img").join(&h);
+                    fs::create_dir_all(&d)?;
+                    fs::write(d.join(format!("{i}.pic")), PNG_1X1)?;
+                    fs::write(d.join(format!("{i}.pic_thum")), PNG_1X1)?;
+                }
+                (3, "<msg><img length=\"68\"/></msg>".to_string())
+            } else {
+                if !missing {
+                    let d = acct.join("Audio").join(&h);
+                    fs::create_dir_all(&d)?;
+                    fs::write(
+                        d.join(format!("{i}.aud")),
+                        media_bytes(&mut rng, b"#!SILK_V3", 1500),
+                    )?;
+                }
+                (
+                    34,
+                    "<msg><voicemsg voicelength=\"2000\"/></msg>".to_string(),
+                )
+            }
+        } else {
+            (1, text(&mut rng, i, &mut facts))
+        };
+        if group && des == 1 {
+            content = format!("wxid_p0001:\n{content}");
+        }
+        *facts.by_conversation.entry(peer.clone()).or_default() += 1;
+        dbs[ci % 2]
+            .execute(
+                &format!("INSERT INTO Chat_{h} (TableVer, MesLocalID, MesSvrID, CreateTime, Message, Status, ImgStatus, Type, Des) VALUES (1, ?1, ?2, ?3, ?4, 2, 1, ?5, ?6)"),
+                params![i as i64, 5_000_000 + i as i64, 1_700_000_000 + i as i64 * 60, content, ty, des],
+            )
+            .map_err(io::Error::other)?;
+    }
+    for d in &dbs {
+        d.execute_batch("COMMIT").map_err(io::Error::other)?;
+    }
+    Ok(facts)
+}
+
+/// Locale variants of WhatsApp's Android header.
+#[derive(Debug, Clone, Copy)]
+pub enum WhatsAppLocale {
+    /// `6/30/23, 4:14 PM - ` (US, 12 h with U+202F).
+    Us,
+    /// `30/06/2023, 16:14 - ` (day first, 24 h).
+    DayFirst,
+}
+
+fn wa_header(locale: WhatsAppLocale, t: chrono::NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    match locale {
+        WhatsAppLocale::Us => {
+            let (pm, h) = t.hour12();
+            format!(
+                "{}/{}/{:02}, {}:{:02}\u{202F}{} - ",
+                t.month(),
+                t.day(),
+                t.year() % 100,
+                h,
+                t.minute(),
+                if pm { "PM" } else { "AM" }
+            )
+        }
+        WhatsAppLocale::DayFirst => format!(
+            "{:02}/{:02}/{}, {:02}:{:02} - ",
+            t.day(),
+            t.month(),
+            t.year(),
+            t.hour(),
+            t.minute()
+        ),
+    }
+}
+
+/// Writes WhatsApp Android exports under `dir`: one `WhatsApp Chat with <name>.txt` per
+/// conversation, media files beside them (some left out), system lines, multi-line
+/// messages, deleted and edited ones.
+pub fn whatsapp_android(
+    dir: &Path,
+    spec: &ChatSpec,
+    locale: WhatsAppLocale,
+) -> io::Result<ChatFacts> {
+    let mut rng = SmallRng::seed_from_u64(spec.seed);
+    let mut facts = ChatFacts::default();
+    fs::create_dir_all(dir)?;
+    let n_conv = spec.conversations.max(1);
+    let per = spec.messages / n_conv;
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1)
+        .unwrap()
+        .and_hms_opt(8, 0, 0)
+        .unwrap();
+    let mut media_seen = 0;
+    for c in 0..n_conv {
+        let name = if c == 0 {
+            "Family 家庭 👨‍👩‍👧".to_string()
+        } else {
+            format!("Friend {c}")
+        };
+        let file = format!("WhatsApp Chat with {name}.txt");
+        let mut w = BufWriter::new(fs::File::create(dir.join(&file))?);
+        let count = if c == n_conv - 1 {
+            spec.messages - per * (n_conv - 1)
+        } else {
+            per
+        };
+        for i in 0..count {
+            let gi = c * per + i + 1;
+            let t = start + chrono::Duration::minutes((i * 7) as i64);
+            let h = wa_header(locale, t);
+            let author = if c == 0 {
+                ["Me", "Mum", "Dad"][(i % 3) as usize]
+            } else if i % 2 == 0 {
+                "Me"
+            } else {
+                "Friend"
+            };
+            if i == 0 {
+                writeln!(w, "{h}Messages and calls are end-to-end encrypted. No one outside of this chat can read them.")?;
+            } else if spec.media_every > 0 && i % spec.media_every == 0 {
+                media_seen += 1;
+                let missing = spec.missing_every > 0 && media_seen % spec.missing_every == 0;
+                let fname = format!("IMG-{}-WA{gi:06}.jpg", t.format("%Y%m%d"));
+                if missing {
+                    facts.media_missing += 1;
+                } else {
+                    facts.media_present += 1;
+                    fs::write(dir.join(&fname), PNG_1X1)?;
+                }
+                writeln!(w, "{h}{author}: {fname} (file attached)\ncaption {gi}")?;
+            } else {
+                match i % 29 {
+                    5 => writeln!(w, "{h}{author}: This message was deleted")?,
+                    9 => writeln!(w, "{h}{author}: fixed typo {gi} <This message was edited>")?,
+                    12 => {
+                        facts.media_missing += 1;
+                        writeln!(w, "{h}{author}: <Media omitted>")?
+                    }
+                    _ => {
+                        let t = text(&mut rng, gi, &mut facts);
+                        writeln!(w, "{h}{author}: {t}")?
+                    }
+                }
+            }
+        }
+        w.flush()?;
+        *facts.by_conversation.entry(file).or_default() += count;
+    }
+    Ok(facts)
+}
+
+/// Writes a WhatsApp iOS export: a zip holding `_chat.txt` (CRLF, bracketed headers,
+/// U+200E marks) and the attached photos.
+pub fn whatsapp_ios_zip(path: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
+    use chrono::Timelike;
+    let mut rng = SmallRng::seed_from_u64(spec.seed);
+    let mut facts = ChatFacts::default();
+    let mut zip = zip::ZipWriter::new(fs::File::create(path)?);
+    let opts = zip::write::SimpleFileOptions::default();
+    let start = chrono::NaiveDate::from_ymd_opt(2022, 12, 30)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    let mut chat = String::new();
+    let mut attachments = Vec::new();
+    for i in 0..spec.messages {
+        let t = start + chrono::Duration::seconds((i * 431) as i64);
+        let (pm, h12) = t.hour12();
+        let h = format!(
+            "[{}, {}:{:02}:{:02}\u{202F}{}] ",
+            t.format("%-d/%-m/%y"),
+            h12,
+            t.minute(),
+            t.second(),
+            if pm { "PM" } else { "AM" }
+        );
+        let author = if i % 2 == 0 { "Me" } else { "Ann 安" };
+        if i == 0 {
+            chat.push_str(&format!(
+                "{h}Ann 安: \u{200E}Messages and calls are end-to-end encrypted.\r\n"
+            ));
+        } else if spec.media_every > 0 && i % spec.media_every == 0 {
+            let name = format!("{:08}-PHOTO-{}.jpg", i, t.format("%Y-%m-%d-%H-%M-%S"));
+            if spec.missing_every > 0 && (i / spec.media_every) % spec.missing_every == 0 {
+                facts.media_missing += 1;
+                chat.push_str(&format!("\u{200E}{h}{author}: \u{200E}image omitted\r\n"));
+            } else {
+                facts.media_present += 1;
+                chat.push_str(&format!(
+                    "\u{200E}{h}{author}: \u{200E}<attached: {name}>\r\n"
+                ));
+                attachments.push(name);
+            }
+        } else {
+            let t = text(&mut rng, i, &mut facts).replace('\n', "\r\n");
+            chat.push_str(&format!("{h}{author}: {t}\r\n"));
+        }
+    }
+    zip.start_file("_chat.txt", opts)
+        .map_err(io::Error::other)?;
+    zip.write_all(chat.as_bytes())?;
+    for a in attachments {
+        zip.start_file(a, opts).map_err(io::Error::other)?;
+        zip.write_all(PNG_1X1)?;
+    }
+    zip.finish().map_err(io::Error::other)?;
+    let id = path.file_name().unwrap().to_string_lossy().into_owned();
+    facts.by_conversation.insert(id, spec.messages);
+    Ok(facts)
+}
+
+/// Writes a Telegram Desktop full export under `dir`: `result.json` with personal
+/// information, contacts and chats (personal, group, channel), text as plain strings and
+/// as entity arrays, photos under `chats/chat_NN/photos/` (some "not included"), service
+/// messages. The JSON is written as a stream, so any size works.
+pub fn telegram(dir: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
+    use serde_json::json;
+    let mut rng = SmallRng::seed_from_u64(spec.seed);
+    let mut facts = ChatFacts::default();
+    fs::create_dir_all(dir)?;
+    let mut w = BufWriter::new(fs::File::create(dir.join("result.json"))?);
+    let me = 1000;
+    write!(w, "{{\n \"about\": \"Here is the data you requested.\",\n \"personal_information\": {},\n \"contacts\": {{\"about\": \"\", \"list\": [",
+        json!({"user_id": me, "first_name": "Mei", "last_name": "Chen", "phone_number": "+86 100", "bio": ""}))?;
+    let n_conv = spec.conversations.max(3);
+    for c in 1..n_conv {
+        if c > 1 {
+            write!(w, ",")?;
+        }
+        write!(
+            w,
+            "{}",
+            json!({"user_id": 2000 + c, "first_name": format!("友{c}"), "last_name": "", "phone_number": format!("+1 555 {c:04}"), "date": "2023-01-01T00:00:00"})
+        )?;
+    }
+    write!(w, "]}},\n \"chats\": {{\"about\": \"\", \"list\": [")?;
+    let per = spec.messages / n_conv;
+    let mut media_seen = 0;
+    for c in 0..n_conv {
+        let (kind, name, id) = match c {
+            0 => ("private_supergroup", "旅行群 ✈️".to_string(), 9000),
+            1 => ("public_channel", "News 频道".to_string(), 9001),
+            _ => ("personal_chat", format!("友{}", c - 1), 2000 + c - 1),
+        };
+        if c > 0 {
+            write!(w, ",")?;
+        }
+        write!(
+            w,
+            "\n  {{\"name\": {}, \"type\": \"{kind}\", \"id\": {id}, \"messages\": [",
+            json!(name)
+        )?;
+        let count = if c == n_conv - 1 {
+            spec.messages - per * (n_conv - 1)
+        } else {
+            per
+        };
+        let folder = format!("chats/chat_{c:02}");
+        for i in 0..count {
+            let gi = c * per + i + 1;
+            let secs = 1_700_000_000 + gi as i64 * 60;
+            let from_me = i % 3 == 0;
+            let (from, from_id) = if from_me {
+                ("Mei Chen".to_string(), format!("user{me}"))
+            } else {
+                (name.clone(), format!("user{}", 2000 + c))
+            };
+            let date = chrono::DateTime::from_timestamp(secs, 0)
+                .unwrap()
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            let mut m = json!({"id": i + 1, "type": "message", "date": date, "date_unixtime": secs.to_string(), "from": from, "from_id": from_id});
+            if i == 0 {
+                m = json!({"id": i + 1, "type": "service", "date": date, "date_unixtime": secs.to_string(), "actor": from, "actor_id": from_id, "action": "create_group", "title": name, "members": [], "text": "", "text_entities": []});
+            } else if spec.media_every > 0 && i % spec.media_every == 0 {
+                media_seen += 1;
+                let missing = spec.missing_every > 0 && media_seen % spec.missing_every == 0;
+                let rel = format!("{folder}/photos/photo_{gi}@01-01-2023_00-00-00.jpg");
+                if missing {
+                    facts.media_missing += 1;
+                    m["photo"] =
+                        json!("(File not included. Change data exporting settings to download.)");
+                } else {
+                    facts.media_present += 1;
+                    fs::create_dir_all(dir.join(&folder).join("photos"))?;
+                    fs::write(dir.join(&rel), PNG_1X1)?;
+                    m["photo"] = json!(rel);
+                }
+                m["width"] = json!(1);
+                m["height"] = json!(1);
+                m["text"] = json!("");
+                m["text_entities"] = json!([]);
+            } else if i % 5 == 0 {
+                let t = text(&mut rng, gi, &mut facts);
+                m["text"] = json!(["看看 ", {"type": "bold", "text": t}, " ", {"type": "link", "text": "https://t.me/x"}]);
+                m["text_entities"] = json!([]);
+                m["reply_to_message_id"] = json!(i);
+            } else {
+                let t = text(&mut rng, gi, &mut facts);
+                m["text"] = json!(t);
+                m["text_entities"] = json!([{"type": "plain", "text": t}]);
+                if i % 11 == 0 {
+                    m["edited"] = json!(date);
+                    m["edited_unixtime"] = json!((secs + 5).to_string());
+                }
+            }
+            if i > 0 {
+                write!(w, ",")?;
+            }
+            write!(w, "\n   {m}")?;
+        }
+        write!(w, "\n  ]}}")?;
+        facts.by_conversation.insert(id.to_string(), count);
+    }
+    write!(
+        w,
+        "\n ]}},\n \"left_chats\": {{\"about\": \"\", \"list\": []}}\n}}\n"
+    )?;
+    w.flush()?;
+    Ok(facts)
+}
