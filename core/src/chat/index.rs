@@ -4,7 +4,14 @@
 //! Search uses FTS5's trigram tokenizer, which needs no word segmentation and so works for
 //! Chinese, Japanese and Korean as well as for emoji; queries shorter than three characters
 //! fall back to a substring scan. The schema is documented in `docs/FORMAT.md`.
+//!
+//! What is stored holds the data only, rows in the order the reader produced them: the
+//! search index and the per-conversation index are derived data, built when a reader opens
+//! its (private, temporary) copy. A trigram index is about three times the text; storing it
+//! in every daily snapshot would cost more than the day's new messages, and building it
+//! costs the phone battery for a search that happens on the PC.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -35,10 +42,11 @@ CREATE TABLE messages(
   raw TEXT, edited INTEGER NOT NULL);
 ";
 
-const INDEXES: &str = "
-CREATE INDEX messages_by_conversation ON messages(conversation, time_ms);
-CREATE VIRTUAL TABLE message_text USING fts5(text, content='messages', content_rowid='rowid',
-  tokenize='trigram');
+/// Derived indexes, built by [`ChatIndex::open`] on its copy.
+const DERIVED: &str = "
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation, time_ms);
+CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(text, content='messages',
+  content_rowid='rowid', tokenize='trigram');
 INSERT INTO message_text(message_text) VALUES('rebuild');
 ";
 
@@ -54,6 +62,9 @@ pub struct ChatIndexWriter {
     contacts: u64,
     pending: u64,
     warnings: Vec<String>,
+    running: HashMap<String, Running>,
+    seq: u64,
+    local_time: bool,
 }
 
 impl ChatIndexWriter {
@@ -70,10 +81,8 @@ impl ChatIndexWriter {
             o.open(path).map_err(|e| Error::io("create", path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; BEGIN;",
-        )
-        .map_err(|e| db_err(path, e))?;
+        conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
+            .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
         Ok(ChatIndexWriter {
             conn,
@@ -82,6 +91,9 @@ impl ChatIndexWriter {
             contacts: 0,
             pending: 0,
             warnings: Vec::new(),
+            running: HashMap::new(),
+            seq: 0,
+            local_time: false,
         })
     }
 
@@ -95,7 +107,7 @@ impl ChatIndexWriter {
     }
 
     /// Builds the search index, computes the summary and closes the file.
-    pub fn finish(self, app: &str) -> Result<ChatSummary> {
+    pub fn finish(mut self, app: &str) -> Result<ChatSummary> {
         let c = &self.conn;
         // Conversations a reader never described get a row named by their id.
         c.execute(
@@ -104,7 +116,6 @@ impl ChatIndexWriter {
             [],
         )
         .map_err(|e| self.err(e))?;
-        c.execute_batch(INDEXES).map_err(|e| self.err(e))?;
         let meta = [
             ("schema_version", SCHEMA_VERSION.to_string()),
             ("app", app.to_string()),
@@ -121,11 +132,33 @@ impl ChatIndexWriter {
             params![self.account.id, self.account.name],
         )
         .map_err(|e| self.err(e))?;
-        let summary = summarize(c, app, &self.account, self.contacts, self.warnings.len())
-            .map_err(|e| self.err(e))?;
+        let mut running = std::mem::take(&mut self.running);
+        let summary = summarize(
+            c,
+            app,
+            &self.account,
+            self.contacts,
+            self.warnings.len(),
+            &mut running,
+            self.local_time,
+        )
+        .map_err(|e| self.err(e))?;
         c.execute_batch("COMMIT;").map_err(|e| self.err(e))?;
         Ok(summary)
     }
+}
+
+/// Per-conversation figures gathered while messages stream in (memory per conversation,
+/// not per message).
+#[derive(Default)]
+struct Running {
+    messages: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    last_key: (i64, u64),
+    last_text: Option<String>,
+    media_present: u64,
+    media_missing: u64,
 }
 
 fn summarize(
@@ -134,37 +167,28 @@ fn summarize(
     account: &Account,
     contacts: u64,
     warnings: usize,
+    running: &mut HashMap<String, Running>,
+    local: bool,
 ) -> rusqlite::Result<ChatSummary> {
-    let mut st = c.prepare(
-        "SELECT c.id, c.name, c.kind,
-                count(m.rowid), min(m.time_ms), max(m.time_ms),
-                coalesce(sum(m.media_present = 1), 0), coalesce(sum(m.media_present = 0), 0),
-                (SELECT text FROM messages l WHERE l.conversation = c.id
-                  ORDER BY l.time_ms DESC, l.rowid DESC LIMIT 1)
-           FROM conversations c LEFT JOIN messages m ON m.conversation = c.id
-          GROUP BY c.id ORDER BY max(m.time_ms) DESC, c.id",
-    )?;
-    let conversations = st
+    let mut st = c.prepare("SELECT id, name, kind FROM conversations")?;
+    let mut conversations = st
         .query_map([], |r| {
-            let last_text: Option<String> = r.get(8)?;
+            let id: String = r.get(0)?;
+            let run = running.remove(&id).unwrap_or_default();
             Ok(ConversationSummary {
-                id: r.get(0)?,
+                id,
                 name: r.get(1)?,
                 kind: r.get(2)?,
-                messages: r.get::<_, i64>(3)?.max(0) as u64,
-                first: r.get(4)?,
-                last: r.get(5)?,
-                media_present: r.get::<_, i64>(6)?.max(0) as u64,
-                media_missing: r.get::<_, i64>(7)?.max(0) as u64,
-                last_text: last_text.map(|t| t.chars().take(80).collect()),
+                messages: run.messages,
+                first: run.first,
+                last: run.last,
+                media_present: run.media_present,
+                media_missing: run.media_missing,
+                last_text: run.last_text,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let (first, last, local): (Option<i64>, Option<i64>, i64) = c.query_row(
-        "SELECT min(time_ms), max(time_ms), coalesce(sum(utc = 0), 0) FROM messages",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    conversations.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.id.cmp(&b.id)));
     Ok(ChatSummary {
         app: app.to_string(),
         account: account.clone(),
@@ -172,9 +196,9 @@ fn summarize(
         contacts,
         media_present: conversations.iter().map(|c| c.media_present).sum(),
         media_missing: conversations.iter().map(|c| c.media_missing).sum(),
-        first,
-        last,
-        local_time: local > 0,
+        first: conversations.iter().filter_map(|c| c.first).min(),
+        last: conversations.iter().filter_map(|c| c.last).max(),
+        local_time: local,
         conversations,
         warnings: warnings as u64,
         ..Default::default()
@@ -248,6 +272,22 @@ impl ChatSink for ChatIndexWriter {
                 ])
             })
             .map_err(|e| self.err(e))?;
+        self.seq += 1;
+        self.local_time |= !m.time.is_utc();
+        let ms = m.time.millis();
+        let run = self.running.entry(m.conversation.clone()).or_default();
+        run.messages += 1;
+        run.first = Some(run.first.map_or(ms, |f| f.min(ms)));
+        run.last = Some(run.last.map_or(ms, |l| l.max(ms)));
+        if run.last_text.is_none() || (ms, self.seq) >= run.last_key {
+            run.last_key = (ms, self.seq);
+            run.last_text = Some(m.text.chars().take(80).collect());
+        }
+        match media.map(|x| x.present) {
+            Some(true) => run.media_present += 1,
+            Some(false) => run.media_missing += 1,
+            None => {}
+        }
         self.pending += 1;
         if self.pending >= 20_000 {
             self.pending = 0;
@@ -330,11 +370,12 @@ pub struct ChatIndex {
 }
 
 impl ChatIndex {
-    /// Opens an index file.
+    /// Opens an index file and builds its search index in place if it has none yet (the
+    /// file must be a private copy: a snapshot's index restored to a temporary folder).
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| db_err(path, e))?;
         let version: Option<String> = conn
@@ -359,6 +400,19 @@ impl ChatIndex {
                     "not a chat index (no schema version)",
                 ))
             }
+        }
+        let built: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'message_text'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .map_err(|e| db_err(path, e))?;
+        if !built {
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN; {DERIVED} COMMIT;"
+            ))
+            .map_err(|e| db_err(path, e))?;
         }
         Ok(ChatIndex {
             conn,

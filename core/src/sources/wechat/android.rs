@@ -288,6 +288,35 @@ impl Reader<'_> {
             .is_ok()
     }
 
+    /// `SELECT <columns> FROM <table>`, with NULL for columns this WeChat version lacks.
+    fn select(&self, table: &str, columns: &[&str], rest: &str) -> Result<String> {
+        let mut st = self
+            .conn
+            .prepare(&format!("PRAGMA table_info(\"{table}\")"))
+            .map_err(|e| self.err(e))?;
+        let have: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(1))
+            .map_err(|e| self.err(e))?
+            .filter_map(|r| r.ok())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let (name, expr) = match c.split_once(" AS ") {
+                    Some((expr, name)) => (name, expr),
+                    None => (*c, *c),
+                };
+                if have.contains(&name.to_ascii_lowercase()) {
+                    expr.replace("$", name)
+                } else {
+                    "NULL".into()
+                }
+            })
+            .collect();
+        Ok(format!("SELECT {} FROM {table} {rest}", cols.join(", ")))
+    }
+
     fn run(&self, sink: &mut dyn ChatSink) -> Result<()> {
         for t in ["message", "rcontact"] {
             if !self.has_table(t) {
@@ -329,7 +358,11 @@ impl Reader<'_> {
         let mut names = HashMap::new();
         let mut st = self
             .conn
-            .prepare("SELECT username, alias, conRemark, nickname, verifyFlag FROM rcontact")
+            .prepare(&self.select(
+                "rcontact",
+                &["username", "alias", "conRemark", "nickname", "verifyFlag"],
+                "",
+            )?)
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
@@ -375,7 +408,7 @@ impl Reader<'_> {
         if self.has_table("chatroom") {
             let mut st = self
                 .conn
-                .prepare("SELECT chatroomname, memberlist FROM chatroom")
+                .prepare(&self.select("chatroom", &["chatroomname", "memberlist"], "")?)
                 .map_err(|e| self.err(e))?;
             let mut rows = st.query([]).map_err(|e| self.err(e))?;
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
@@ -425,7 +458,7 @@ impl Reader<'_> {
         }
         let mut st = self
             .conn
-            .prepare("SELECT msglocalid, msgSvrId, bigImgPath FROM ImgInfo2")
+            .prepare(&self.select("ImgInfo2", &["msglocalid", "msgSvrId", "bigImgPath"], "")?)
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
@@ -459,10 +492,20 @@ impl Reader<'_> {
         let (big_by_local, big_by_svr) = self.big_images()?;
         let mut st = self
             .conn
-            .prepare(
-                "SELECT msgId, msgSvrId, type, isSend, createTime, talker, CAST(content AS BLOB), imgPath \
-                 FROM message ORDER BY msgId",
-            )
+            .prepare(&self.select(
+                "message",
+                &[
+                    "msgId",
+                    "msgSvrId",
+                    "type",
+                    "isSend",
+                    "createTime",
+                    "talker",
+                    "CAST($ AS BLOB) AS content",
+                    "imgPath",
+                ],
+                "ORDER BY msgId",
+            )?)
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
