@@ -303,7 +303,7 @@ impl Reader<'_> {
         let cols: Vec<String> = columns
             .iter()
             .map(|c| {
-                let (name, expr) = match c.split_once(" AS ") {
+                let (name, expr) = match c.rsplit_once(" AS ") {
                     Some((expr, name)) => (name, expr),
                     None => (*c, *c),
                 };
