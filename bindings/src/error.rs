@@ -42,6 +42,19 @@ pub enum ChatVaultError {
         /// Details, naming the file.
         details: String,
     },
+    /// The chat database did not open with any key tried: ask the user for the key or the
+    /// phone's IMEI.
+    #[error("{details}")]
+    WrongDatabaseKey {
+        /// What was tried, by origin (never a key).
+        details: String,
+    },
+    /// The chat export is damaged, truncated, or not of the given kind.
+    #[error("{details}")]
+    ExportUnreadable {
+        /// Which file, and what is wrong with it.
+        details: String,
+    },
     /// Another device or process holds the repository (a prune, usually): retry later.
     #[error("repository busy: {details}")]
     Locked {
@@ -83,6 +96,12 @@ impl From<CoreError> for ChatVaultError {
                 details: e.to_string(),
             },
             CoreError::Locked(details) => ChatVaultError::Locked { details },
+            e @ CoreError::WrongKey { .. } => ChatVaultError::WrongDatabaseKey {
+                details: e.to_string(),
+            },
+            e @ CoreError::Source { .. } => ChatVaultError::ExportUnreadable {
+                details: e.to_string(),
+            },
             CoreError::Cancelled => ChatVaultError::Cancelled,
             e @ (CoreError::SnapshotNotFound(_)
             | CoreError::AmbiguousSnapshot(_)

@@ -10,6 +10,7 @@
 uniffi::setup_scaffolding!();
 
 mod callbacks;
+mod chats;
 mod entry;
 mod error;
 mod records;

@@ -101,6 +101,8 @@ pub struct SnapshotInfo {
     pub bytes_stored: u64,
     /// Wall time of the backup.
     pub duration_secs: f64,
+    /// What was backed up: "folder", "wechat-android", "whatsapp", ...
+    pub source_kind: String,
 }
 
 impl From<&core::Snapshot> for SnapshotInfo {
@@ -117,6 +119,7 @@ impl From<&core::Snapshot> for SnapshotInfo {
             bytes_added: s.summary.bytes_added,
             bytes_stored: s.summary.bytes_stored,
             duration_secs: s.summary.duration_secs,
+            source_kind: s.source.kind.clone(),
         }
     }
 }

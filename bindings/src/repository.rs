@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use chatvault_core as core;
 
 use crate::callbacks::{ProgressAdapter, ProgressListener};
+use crate::chats::{ChatBackupResult, ChatMessage, ChatSource, ChatSummary};
 use crate::error::{ChatVaultError, Result};
 use crate::records::{
     BackupOptions, BackupResult, CheckReport, KeySlot, RepoStats, RestoreSummary, RetentionPolicy,
@@ -104,6 +105,64 @@ impl Repository {
     }
 
     /// All snapshots, oldest first.
+    /// Backs up a chat export (WeChat, WhatsApp, Telegram, or any folder): reads it into a
+    /// searchable chat index and stores the export byte for byte beside it. Fails before
+    /// writing anything if the export cannot be read (`WrongDatabaseKey`, `ExportUnreadable`).
+    pub fn backup_chat_export(
+        &self,
+        path: String,
+        source: ChatSource,
+        options: BackupOptions,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<ChatBackupResult> {
+        let opts = core::SourceOptions::try_from(&source)?;
+        let l = adapter(&listener);
+        let work = source.work_dir.as_deref().map(std::path::Path::new);
+        let r = self.with(|repo| {
+            repo.backup_export(
+                std::path::Path::new(&path),
+                &opts,
+                &options.into(),
+                work,
+                l.as_ref().map(|a| a as _),
+                &job.token,
+            )
+        })?;
+        Ok(ChatBackupResult {
+            backup: BackupResult {
+                snapshot: (&r.backup.snapshot).into(),
+                warnings: r.backup.warnings,
+            },
+            chats: r.summary.map(Into::into),
+        })
+    }
+
+    /// The conversations a snapshot holds (from the snapshot alone; none if it is not of a
+    /// chat export).
+    pub fn chats(&self, snapshot: String) -> Result<Option<ChatSummary>> {
+        let snap = self.with(|repo| repo.find_snapshot(&snapshot))?;
+        Ok(core::chat::summary_of(&snap).map(Into::into))
+    }
+
+    /// Messages of a snapshot containing `query` (any script, emoji included), newest first.
+    pub fn search(
+        &self,
+        snapshot: String,
+        query: String,
+        conversation: Option<String>,
+        limit: u32,
+        work_dir: Option<String>,
+    ) -> Result<Vec<ChatMessage>> {
+        self.with(|repo| {
+            let snap = repo.find_snapshot(&snapshot)?;
+            let chats = repo.open_chats(&snap, work_dir.as_deref().map(std::path::Path::new))?;
+            chats.search(&query, conversation.as_deref(), limit as usize)
+        })
+        .map(|hits| hits.into_iter().map(Into::into).collect())
+    }
+
+    /// Lists snapshots, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         Ok(self
             .with(|repo| repo.snapshots())?

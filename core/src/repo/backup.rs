@@ -237,7 +237,6 @@ impl Repository {
                     run.summary = totals;
                     Some(run.save_tree(&Tree {
                         nodes: node.into_iter().collect(),
-                        ..Default::default()
                     })?)
                 }
                 None => None,

@@ -113,6 +113,33 @@ public final class Repo: Sendable {
         }
     }
 
+    /// Backs up the chat export at `export` (WeChat, WhatsApp, Telegram, or any folder):
+    /// reads it into a searchable index and stores the export exactly as it is. Throws
+    /// `ChatVaultError.WrongDatabaseKey` when WeChat's database opens with none of the keys
+    /// tried, `ChatVaultError.ExportUnreadable` when the export is damaged; nothing is
+    /// written then.
+    public func backupChats(export: URL, source: ChatSource = ChatSource(), options: BackupOptions = BackupOptions(), onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> ChatBackupResult {
+        let inner = self.inner
+        return try await runJob { job in
+            try inner.backupChatExport(path: export.path, source: source, options: options, listener: ProgressRelay(onProgress), job: job)
+        }
+    }
+
+    /// The conversations in `snapshot` (read from the snapshot alone), or nil if it is not
+    /// of a chat export.
+    public func chats(snapshot: String = "latest") async throws -> ChatSummary? {
+        let inner = self.inner
+        return try await runJob { _ in try inner.chats(snapshot: snapshot) }
+    }
+
+    /// Messages of `snapshot` containing `query` (any script, emoji too), newest first.
+    public func search(_ query: String, snapshot: String = "latest", conversation: String? = nil, limit: UInt32 = 50, workDir: URL? = nil) async throws -> [ChatMessage] {
+        let inner = self.inner
+        return try await runJob { _ in
+            try inner.search(snapshot: snapshot, query: query, conversation: conversation, limit: limit, workDir: workDir?.path)
+        }
+    }
+
     /// All snapshots, oldest first.
     public func snapshots() async throws -> [SnapshotInfo] {
         let inner = self.inner

@@ -14,6 +14,10 @@ import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.channelFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.chatvault.ffi.ChatBackupResult
+import org.chatvault.ffi.ChatMessage
+import org.chatvault.ffi.ChatSource
+import org.chatvault.ffi.ChatSummary
 import org.chatvault.ffi.BackupOptions
 import org.chatvault.ffi.BackupResult
 import org.chatvault.ffi.ChatVault
@@ -123,6 +127,34 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
     /** Backs up [paths] and returns the result; [onProgress] is called from a worker thread. */
     suspend fun backupNow(paths: List<File>, options: BackupOptions = BackupOptions(), onProgress: (Progress) -> Unit = {}): BackupResult =
         runJob { job -> inner.backup(paths.map { it.path }, options, ProgressCallback(onProgress), job) }
+
+    /**
+     * Backs up the chat export at [export] (a WeChat, WhatsApp or Telegram export, or any
+     * folder): reads it into a searchable index and stores the export exactly as it is.
+     * Throws [ChatVaultException.WrongDatabaseKey] when WeChat's database opens with none of
+     * the keys tried (ask for the key or the IMEI), [ChatVaultException.ExportUnreadable]
+     * when the export is damaged; nothing is written then.
+     */
+    suspend fun backupChats(
+        export: File,
+        source: ChatSource = ChatSource(),
+        options: BackupOptions = BackupOptions(),
+        onProgress: (Progress) -> Unit = {},
+    ): ChatBackupResult =
+        runJob { job -> inner.backupChatExport(export.path, source, options, ProgressCallback(onProgress), job) }
+
+    /** The conversations in [snapshot] (read from the snapshot alone), or null if it is not of a chat export. */
+    suspend fun chats(snapshot: String = "latest"): ChatSummary? = withContext(Dispatchers.IO) { inner.chats(snapshot) }
+
+    /** Messages of [snapshot] containing [query] (any script, emoji too), newest first. */
+    suspend fun search(
+        query: String,
+        snapshot: String = "latest",
+        conversation: String? = null,
+        limit: Int = 50,
+        workDir: File? = null,
+    ): List<ChatMessage> =
+        withContext(Dispatchers.IO) { inner.search(snapshot, query, conversation, limit.toUInt(), workDir?.path) }
 
     /** All snapshots, oldest first. */
     suspend fun snapshots(): List<SnapshotInfo> = withContext(Dispatchers.IO) { inner.snapshots() }

@@ -12,6 +12,7 @@ import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import org.chatvault.ffi.BackupOptions
+import org.chatvault.ffi.ChatSource
 import org.chatvault.ffi.ChatVaultException
 import org.chatvault.ffi.DeviceConditions
 import org.chatvault.ffi.Frequency
@@ -207,6 +208,38 @@ private suspend fun theSchedulerRunsADuePlan() {
     }
 }
 
+/** The shared WeChat fixture (SQLCipher-encrypted EnMicroMsg.db), read through Kotlin. */
+private suspend fun aWeChatExportIsReadListedAndSearched() {
+    val fixture = File("tests/fixtures/wechat-android-small")
+    check(fixture.isDirectory) { "run from the repository root" }
+    val work = tempDir("cv-kt-wx")
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).use { repo ->
+            val done = repo.backupChats(fixture, ChatSource(workDir = work.path))
+            val chats = done.chats ?: throw AssertionError("no chat summary")
+            check(chats.app == "wechat-android" && chats.messages == 240uL) { "$chats" }
+            check(chats.openedWith?.contains("uin 1122334455") == true) { "opened with ${chats.openedWith}" }
+            val listed = repo.chats() ?: throw AssertionError("snapshot lists no chats")
+            check(listed.conversations.size == 9) { "conversations: ${listed.conversations.size}" }
+            check(listed.conversations.any { it.name == "家庭群 👨‍👩‍👧" && it.kind == "group" }) { "group name" }
+            check(repo.snapshots().single().sourceKind == "wechat-android") { "source kind" }
+            val hits = repo.search("明天见", workDir = work)
+            check(hits.isNotEmpty() && hits.all { it.text.contains("明天见") }) { "search: $hits" }
+            // A wrong key, with no uin to derive one from: the typed exception, nothing written.
+            val noPrefs = File(work, "export")
+            fixture.copyRecursively(noPrefs)
+            File(noPrefs, "shared_prefs").deleteRecursively()
+            try {
+                repo.backupChats(noPrefs, ChatSource(wechatKey = "0000000"))
+                throw AssertionError("read with a wrong key")
+            } catch (e: ChatVaultException.WrongDatabaseKey) {
+                check(e.details.contains("wrong key") && !e.details.contains("0000000")) { e.details }
+            }
+            check(repo.snapshots().size == 1) { "a failed read wrote a snapshot" }
+        }
+    }
+}
+
 fun main() {
     val tests: List<Pair<String, suspend () -> Unit>> = listOf(
         "back up a chat export and restore it byte-identical; progress in order to 100 %" to ::backupAndRestoreByteIdentical,
@@ -215,6 +248,7 @@ fun main() {
         "a Storage written in Kotlin is a real backup destination" to ::aStorageWrittenInKotlinIsARealDestination,
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
+        "a WeChat export is read, listed and searched; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
     )
     var failed = 0
     for ((name, test) in tests) {
