@@ -491,21 +491,43 @@ pub(crate) fn read(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
             file.display()
         ));
     }
+    let root = if in_backup {
+        path.to_path_buf()
+    } else {
+        base.clone()
+    };
+    read_json(
+        BufReader::with_capacity(1 << 16, f),
+        &file,
+        &base,
+        &root,
+        in_backup,
+        sink,
+    )
+}
+
+/// Reads Telegram JSON from `reader` (`file` names it in errors; media paths are resolved
+/// against `base` and made relative to `root`). Public for fuzzing and tools.
+pub fn read_json<R: std::io::Read>(
+    reader: R,
+    file: &Path,
+    base: &Path,
+    root: &Path,
+    in_backup: bool,
+    sink: &mut dyn ChatSink,
+) -> Result<()> {
+    let file = file.to_path_buf();
     let mut ctx = Ctx {
         sink,
-        root: if in_backup {
-            path.to_path_buf()
-        } else {
-            base.clone()
-        },
-        base,
+        root: root.to_path_buf(),
+        base: base.to_path_buf(),
         in_backup,
         me: None,
         error: None,
         chats: 0,
         messages: 0,
     };
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, f));
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let parsed = de
         .deserialize_map(ChatVisitor {
             ctx: &mut ctx,

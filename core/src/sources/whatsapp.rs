@@ -418,6 +418,21 @@ fn read_zip(path: &Path, id: &str, sink: &mut dyn ChatSink) -> Result<()> {
     })?
 }
 
+/// Parses one chat text held in memory (date order inferred from it) into `sink`, as the
+/// conversation `conversation`; attachments are never present. Public for fuzzing and tools.
+pub fn parse_text(text: &[u8], conversation: &str, sink: &mut dyn ChatSink) -> Result<()> {
+    let order = infer_order(text).map_err(|e| Error::Internal(e.to_string()))?;
+    parse_chat(
+        text,
+        order,
+        conversation,
+        Path::new(conversation),
+        &|n: &str| (n.to_string(), false),
+        sink,
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
 /// A message being assembled from its header line and continuation lines.
 struct Pending {
     msg: Message,

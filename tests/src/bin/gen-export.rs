@@ -2,10 +2,15 @@
 //!
 //!   gen-export --mib 1000 --out DIR     a new export of about 1000 MiB
 //!   gen-export --day-later --out DIR    +1 % messages (in place) and 12 new media files (8 MiB)
+//!   gen-export --kind K --messages N [--seed S] --out DIR
+//!                                       a real-format chat export: K is wechat-android,
+//!                                       wechat-android-plain, wechat-ios, whatsapp,
+//!                                       whatsapp-zip (DIR is the .zip) or telegram
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chatvault_fixtures::chat_exports::{self, ChatSpec, WhatsAppLocale};
 use chatvault_fixtures::{
     add_day_with_media, count_messages, generate_export, ExportFacts, ExportSpec,
 };
@@ -19,10 +24,37 @@ fn main() -> ExitCode {
             .cloned()
     };
     let Some(out) = value("--out").map(PathBuf::from) else {
-        eprintln!("usage: gen-export (--mib N | --day-later) --out DIR");
+        eprintln!("usage: gen-export (--mib N | --day-later | --kind K --messages N) --out DIR");
         return ExitCode::from(2);
     };
-    let result = if args.iter().any(|a| a == "--day-later") {
+    let result = if let Some(kind) = value("--kind") {
+        let messages: u64 = value("--messages")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let seed: u64 = value("--seed").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let spec = ChatSpec::large(messages, seed);
+        let facts = match kind.as_str() {
+            "wechat-android" => chat_exports::wechat_android(&out, &spec, true),
+            "wechat-android-plain" => chat_exports::wechat_android(&out, &spec, false),
+            "wechat-ios" => chat_exports::wechat_ios(&out, &spec),
+            "whatsapp" => chat_exports::whatsapp_android(&out, &spec, WhatsAppLocale::Us),
+            "whatsapp-zip" => chat_exports::whatsapp_ios_zip(&out, &spec),
+            "telegram" => chat_exports::telegram(&out, &spec),
+            other => {
+                eprintln!("gen-export: unknown kind {other}");
+                return ExitCode::from(2);
+            }
+        };
+        facts.map(|f| {
+            format!(
+                "{kind}: {} messages in {} conversations, {} media present, {} missing",
+                f.messages(),
+                f.by_conversation.len(),
+                f.media_present,
+                f.media_missing
+            )
+        })
+    } else if args.iter().any(|a| a == "--day-later") {
         let facts = ExportFacts {
             database: out.join("db").join("EnMicroMsg.db"),
             root: out.clone(),

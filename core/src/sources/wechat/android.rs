@@ -77,6 +77,35 @@ fn uins_from_prefs(root: &Path) -> Vec<String> {
     out
 }
 
+/// Device ids that newer WeChat versions keep in `MicroMsg/CompatibleInfo.cfg` (a
+/// Java-serialized map; the id is under key 258). Rather than deserializing Java objects,
+/// every serialized string (`TC_STRING`, 0x74, u16 length) that looks like a device id is
+/// taken as a candidate; wrong ones just fail the key check.
+fn device_ids_from_compatible_info(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in find_files(root, |n| n == "CompatibleInfo.cfg", 4) {
+        let Ok(bytes) = fs::read(&path) else { continue };
+        if bytes.len() > 1 << 20 {
+            continue;
+        }
+        let mut i = 0;
+        while i + 3 <= bytes.len() && out.len() < 16 {
+            if bytes[i] == 0x74 {
+                let len = usize::from(u16::from_be_bytes([bytes[i + 1], bytes[i + 2]]));
+                if let Some(s) = bytes.get(i + 3..i + 3 + len) {
+                    if (8..=64).contains(&len) && s.iter().all(u8::is_ascii_alphanumeric) {
+                        push_unique(&mut out, String::from_utf8_lossy(s).into_owned());
+                        i += 3 + len;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
 fn push_unique(v: &mut Vec<String>, s: String) {
     if !s.is_empty() && !v.contains(&s) {
         v.push(s);
@@ -101,6 +130,9 @@ fn candidates(opts: &SourceOptions, root: &Path, userdir_name: &str) -> Vec<Cand
     // The uin whose md5("mm" + uin) names this account's folder goes first.
     uins.sort_by_key(|u| md5_hex(format!("mm{u}").as_bytes()) != userdir_name);
     let mut imeis = opts.imeis.clone();
+    for id in device_ids_from_compatible_info(root) {
+        push_unique(&mut imeis, id);
+    }
     push_unique(&mut imeis, DEFAULT_IMEI.to_string());
     for uin in &uins {
         for imei in &imeis {
@@ -625,6 +657,24 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_ids_are_found_in_compatible_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let mm = dir.path().join("MicroMsg");
+        fs::create_dir_all(&mm).unwrap();
+        // A fragment shaped like Java serialization: ... Integer 258 -> TC_STRING "866..."
+        let mut cfg = vec![0xac, 0xed, 0x00, 0x05, 0x73, 0x72, 0x00, 0x11];
+        cfg.extend_from_slice(b"java.util.HashMap");
+        cfg.extend_from_slice(&[0x00, 0x00, 0x01, 0x02, 0x74, 0x00, 15]);
+        cfg.extend_from_slice(b"866123456789012");
+        cfg.extend_from_slice(&[0x74, 0xff, 0xff]); // a bogus length at the end
+        fs::write(mm.join("CompatibleInfo.cfg"), &cfg).unwrap();
+        assert_eq!(
+            device_ids_from_compatible_info(dir.path()),
+            ["866123456789012"]
+        );
+    }
 
     #[test]
     fn key_derivation_matches_the_fixture() {

@@ -19,6 +19,14 @@ pub(crate) struct Decoded {
     pub sticker_md5: Option<String>,
 }
 
+/// Decodes one WeChat message (full type column, raw content with any group-sender
+/// prefix) into its sender prefix, kind and display text. Public for fuzzing and tools.
+pub fn describe(ty: i64, content: &str) -> (Option<String>, MessageKind, String) {
+    let (sender, body) = split_group_sender(content);
+    let d = decode(ty, body);
+    (sender.map(str::to_string), d.kind, d.text)
+}
+
 /// Splits the `<sender>:\n` prefix WeChat puts before received group messages.
 pub(crate) fn split_group_sender(content: &str) -> (Option<&str>, &str) {
     if let Some(pos) = content.find(":\n") {

@@ -3,5 +3,5 @@
 
 pub mod android;
 pub mod ios;
-pub(crate) mod message;
+pub mod message;
 pub(crate) mod xml;

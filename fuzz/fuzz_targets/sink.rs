@@ -1,0 +1,24 @@
+// A sink that checks invariants and keeps nothing.
+use chatvault_core::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+
+pub struct Sink;
+
+impl ChatSink for Sink {
+    fn account(&mut self, _: &Account) -> chatvault_core::Result<()> {
+        Ok(())
+    }
+    fn contact(&mut self, _: &Contact) -> chatvault_core::Result<()> {
+        Ok(())
+    }
+    fn conversation(&mut self, _: &Conversation) -> chatvault_core::Result<()> {
+        Ok(())
+    }
+    fn message(&mut self, m: &Message) -> chatvault_core::Result<()> {
+        assert!(!m.conversation.is_empty());
+        if let Some(media) = &m.media {
+            assert!(!media.path.contains(".."), "media path escapes: {}", media.path);
+        }
+        Ok(())
+    }
+    fn warning(&mut self, _: String) {}
+}
