@@ -35,6 +35,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// List snapshots.
     Snapshots,
+    /// Copy snapshots (and only the data they need) to another, linked repository.
+    Copy(CopyArgs),
     /// Restore a snapshot (or part of it, or one conversation) into a folder.
     Restore(RestoreArgs),
     /// List the conversations in a snapshot of a chat export (no download of the index).
@@ -199,6 +201,35 @@ pub struct InitArgs {
     /// Do not create a recovery key.
     #[arg(long)]
     pub no_recovery_key: bool,
+    /// Link the new repository to this one (same chunking and blob ids), so `copy`
+    /// between them sends only new data. Its password: `--from-password-file` or
+    /// `$CHATVAULT_FROM_PASSWORD`.
+    #[arg(long, value_name = "REPO")]
+    pub copy_chunker_params_from: Option<PathBuf>,
+    /// Password file of the repository named by `--copy-chunker-params-from`.
+    #[arg(long, value_name = "FILE", env = "CHATVAULT_FROM_PASSWORD_FILE")]
+    pub from_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source repository (default: `--repo`, else the embedded default).
+    #[arg(long, value_name = "REPO")]
+    pub from: Option<PathBuf>,
+    /// Destination repository (linked to the source, see `init --copy-chunker-params-from`).
+    #[arg(long, value_name = "REPO")]
+    pub to: PathBuf,
+    /// Source password file (else `$CHATVAULT_FROM_PASSWORD`, else the usual password).
+    #[arg(long, value_name = "FILE", env = "CHATVAULT_FROM_PASSWORD_FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Destination password file (else `$CHATVAULT_TO_PASSWORD`, else a prompt).
+    #[arg(long, value_name = "FILE", env = "CHATVAULT_TO_PASSWORD_FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// Snapshots to copy (ids, prefixes or `latest`); default: all.
+    pub snapshots: Vec<String>,
+    /// Only the newest N snapshots.
+    #[arg(long, conflicts_with = "snapshots")]
+    pub latest: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,17 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
             kdf: kdf(&a.kdf),
             pack_size: a.pack_size_mib.saturating_mul(1024 * 1024),
             recovery_key: !a.no_recovery_key,
+            linked_to: match &a.copy_chunker_params_from {
+                Some(from) => Some(
+                    crate::copy::open_other(
+                        from,
+                        a.from_password_file.as_deref(),
+                        "CHATVAULT_FROM_PASSWORD",
+                    )?
+                    .link_params(),
+                ),
+                None => None,
+            },
         };
         Repository::init(target.storage(), &pw, &opts)?
     };

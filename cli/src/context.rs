@@ -54,7 +54,7 @@ impl Target {
     }
 }
 
-fn read_secret_file(path: &Path) -> Result<String> {
+pub fn read_secret_file(path: &Path) -> Result<String> {
     let s = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read password file {}", path.display()))?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())

@@ -4,6 +4,7 @@ mod args;
 mod chats;
 mod commands;
 mod context;
+mod copy;
 mod demo;
 mod schedule;
 mod ui;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         Command::Init(a) => commands::init(&cli, a),
         Command::Backup(a) => commands::backup(&cli, a, &cancel),
         Command::Snapshots => commands::snapshots(&cli),
+        Command::Copy(a) => copy::run(&cli, a, &cancel),
         Command::Restore(a) => match &a.chat {
             Some(chat) => chats::restore_conversation(&cli, a, chat, &cancel),
             None => commands::restore(&cli, a, &cancel),

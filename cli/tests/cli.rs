@@ -668,3 +668,117 @@ fn schedule_runs_plans_once_records_kills_and_resumes() {
         .unwrap()
         .contains("No good backup"));
 }
+
+#[test]
+fn kill_9_during_copy_resumes_and_the_copy_checks_clean() {
+    let env = Env::new();
+    env.init();
+    let big = env.home.join("big");
+    random_files(&big, 100, 1024 * 1024, 3).unwrap();
+    env.ok(&["backup", "-q", big.to_str().unwrap()]);
+    let to = env.home.join("pc-copy");
+    let to_s = to.to_str().unwrap();
+    const TO_PW: &str = "the pc's own password";
+    let with_to = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.env("CHATVAULT_PASSWORD", TO_PW)
+            .env("CHATVAULT_FROM_PASSWORD", PW)
+            .env("CHATVAULT_TO_PASSWORD", TO_PW);
+        c
+    };
+    let o = with_to(&[
+        "--repo",
+        to_s,
+        "init",
+        "--no-recovery-key",
+        "--kdf-memory-mib",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--copy-chunker-params-from",
+        env.repo.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let seed: u64 = rand::random();
+    println!("kill points seed {seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    for round in 0..4 {
+        let mut child = with_to(&[
+            "--repo",
+            env.repo.to_str().unwrap(),
+            "copy",
+            "-q",
+            "--to",
+            to_s,
+        ])
+        .spawn()
+        .unwrap();
+        let wait = rng.random_range(10..300);
+        std::thread::sleep(Duration::from_millis(wait));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        println!(
+            "round {round}: killed after {wait} ms ({status:?}), {} packs in the copy",
+            pack_names(&to).len()
+        );
+        let check = with_to(&["--repo", to_s, "check", "--read-data"])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let before = pack_names(&to).len();
+    let o = with_to(&[
+        "--repo",
+        env.repo.to_str().unwrap(),
+        "--json",
+        "copy",
+        "--to",
+        to_s,
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sent = v["summary"]["bytes_copied"].as_u64().unwrap();
+    println!("resumed copy sent {sent} bytes; {before} packs existed before it");
+    if before > 2 {
+        assert!(
+            sent < 100 * 1024 * 1024,
+            "packs stored by killed runs were reused"
+        );
+    }
+    // A second run sends nothing; the copy restores identical with its own password.
+    let o = with_to(&[
+        "--repo",
+        env.repo.to_str().unwrap(),
+        "--json",
+        "copy",
+        "--to",
+        to_s,
+    ])
+    .output()
+    .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["blobs_copied"].as_u64(), Some(0));
+    assert_eq!(v["summary"]["snapshots_skipped"].as_u64(), Some(1));
+    let out = env.home.join("from-copy");
+    let o = with_to(&[
+        "--repo",
+        to_s,
+        "restore",
+        "latest",
+        "--target",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(compare_trees(&big, &out.join("big")).unwrap().is_empty());
+}

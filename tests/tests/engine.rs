@@ -30,6 +30,7 @@ fn new_repo(dir: &Path) -> Repository {
         kdf: fast_kdf(),
         pack_size: 1024 * 1024,
         recovery_key: false,
+        linked_to: None,
     };
     Repository::init(storage, PASSWORD, &opts).unwrap().0
 }

@@ -34,6 +34,7 @@ fn init_repo(dir: &Path) {
         },
         pack_size: 1 << 20,
         recovery_key: false,
+        linked_to: None,
     };
     Repository::init(Arc::new(LocalStorage::new(dir)), PW, &opts).unwrap();
 }

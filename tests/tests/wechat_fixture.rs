@@ -304,6 +304,7 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
         },
         pack_size: 1024 * 1024,
         recovery_key: false,
+        linked_to: None,
     };
     let (repo, _) = Repository::init(storage, "pw", &opts).unwrap();
     let cancel = CancelToken::new();

@@ -410,7 +410,7 @@ impl ChatIndex {
             .map_err(|e| db_err(path, e))?;
         if !built {
             conn.execute_batch(&format!(
-                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN; {DERIVED} COMMIT;"
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN; {DERIVED} COMMIT;"
             ))
             .map_err(|e| db_err(path, e))?;
         }

@@ -283,6 +283,7 @@ impl Repository {
             summary,
             chat: options.chat.clone(),
             chat_index,
+            original: None,
             program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),
         };
         self.verify_reused_data_survived(&index_files, snapshot.roots(), cancel)?;
@@ -299,7 +300,7 @@ impl Repository {
     /// 30 minutes mid-backup). Then every blob the new snapshot references must still exist,
     /// or the snapshot is not written: nothing is lost, and the next run stores what is
     /// missing again.
-    fn verify_reused_data_survived(
+    pub(crate) fn verify_reused_data_survived(
         &self,
         index_files: &[String],
         roots: Vec<Id>,

@@ -7,6 +7,7 @@ pub mod check;
 pub mod chunker;
 pub mod compression;
 pub mod config;
+pub mod copy;
 pub mod crypto;
 pub mod id;
 pub mod index;
@@ -67,6 +68,9 @@ pub struct InitOptions {
     pub pack_size: u32,
     /// Also create a recovery-key slot and return the key.
     pub recovery_key: bool,
+    /// Share chunking and blob ids with another repository, so snapshots copy between
+    /// them without duplicating data ([`Repository::link_params`]).
+    pub linked_to: Option<copy::LinkParams>,
 }
 
 impl Default for InitOptions {
@@ -75,6 +79,7 @@ impl Default for InitOptions {
             kdf: KdfParams::default(),
             pack_size: 8 * 1024 * 1024,
             recovery_key: false,
+            linked_to: None,
         }
     }
 }
@@ -117,7 +122,11 @@ impl Repository {
             });
         }
         let master = SecretKey::generate()?;
-        let config = RepoConfig::new(options.pack_size)?;
+        let mut config = RepoConfig::new(options.pack_size)?;
+        if let Some(link) = &options.linked_to {
+            config.chunker = link.chunker;
+            config.id_key = link.id_key.clone();
+        }
         let slot = keys::add_password_slot(
             storage.as_ref(),
             &master,

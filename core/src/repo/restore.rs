@@ -396,6 +396,7 @@ mod tests {
             summary: Default::default(),
             chat: None,
             chat_index: None,
+            original: None,
             program: String::new(),
         };
         s.id = repo.save_snapshot(&s).unwrap();

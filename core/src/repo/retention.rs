@@ -190,6 +190,7 @@ mod tests {
             summary: Default::default(),
             chat: None,
             chat_index: None,
+            original: None,
             program: String::new(),
         }
     }

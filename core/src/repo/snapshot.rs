@@ -80,6 +80,9 @@ pub struct Snapshot {
     /// Tree holding the chat index (`chats.sqlite`) of a chat export, beside the export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_index: Option<Id>,
+    /// The snapshot this one is a copy of (in another repository), if it is a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
     /// Program that wrote it.
     #[serde(default)]
     pub program: String,
