@@ -81,8 +81,10 @@ impl ChatIndexWriter {
             o.open(path).map_err(|e| Error::io("create", path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
-            .map_err(|e| db_err(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN;",
+        )
+        .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
         Ok(ChatIndexWriter {
             conn,
