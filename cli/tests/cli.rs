@@ -782,3 +782,74 @@ fn kill_9_during_copy_resumes_and_the_copy_checks_clean() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(compare_trees(&big, &out.join("big")).unwrap().is_empty());
 }
+
+#[test]
+fn chat_exports_are_listed_searched_and_restored_by_conversation() {
+    let env = Env::new();
+    env.init();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wechat-android-small");
+    // A copy without shared_prefs and a wrong key: exit 13, the message names what was tried.
+    let noprefs = env.home.join("noprefs");
+    copy_dir(&fixture, &noprefs);
+    fs::remove_dir_all(noprefs.join("shared_prefs")).unwrap();
+    let o = env.run(&[
+        "backup",
+        noprefs.to_str().unwrap(),
+        "--wechat-key",
+        "0000000",
+        "--uin",
+        "42",
+    ]);
+    assert_eq!(code(&o), 13, "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("wrong key") && err.contains("uin 42") && !err.contains("0000000"),
+        "{err}"
+    );
+    assert_eq!(
+        env.json(&["snapshots"]).as_array().unwrap().len(),
+        0,
+        "nothing written"
+    );
+    // The same with the right uin works and says how.
+    let v = env.json(&["backup", noprefs.to_str().unwrap(), "--uin", "1122334455"]);
+    assert_eq!(v["source"], "wechat-android");
+    assert_eq!(v["chat"]["messages"], 240);
+
+    let chats = env.json(&["chats"]);
+    assert_eq!(chats["conversations"].as_array().unwrap().len(), 9);
+    let o = env.run(&["search", "明天见"]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("记得带伞"));
+    assert_eq!(
+        code(&env.run(&["search", "没有这句话"])),
+        1,
+        "nothing found: exit 1"
+    );
+    let out = env.home.join("one");
+    env.ok(&[
+        "restore",
+        "latest",
+        "--chat",
+        "wxid_f00101",
+        "--target",
+        out.to_str().unwrap(),
+    ]);
+    let msgs: Value =
+        serde_json::from_slice(&fs::read(out.join("wxid_f00101.json")).unwrap()).unwrap();
+    assert_eq!(msgs.as_array().unwrap().len(), 24);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::write(&dest, fs::read(e.path()).unwrap()).unwrap();
+        }
+    }
+}
