@@ -21,7 +21,8 @@ pub struct ChatSource {
     /// WeChat Android: the account's uin, if the export has no shared_prefs.
     #[uniffi(default = None)]
     pub uin: Option<String>,
-    /// A private folder for temporary files (the app's cache directory).
+    /// A private folder for temporary files (default: `tmp` in the library's state
+    /// directory).
     #[uniffi(default = None)]
     pub work_dir: Option<String>,
 }

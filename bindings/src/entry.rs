@@ -64,16 +64,20 @@ impl ChatVault {
     /// Opens the repository in a local folder (app storage, SD card, USB drive) with a
     /// password or the recovery key.
     pub fn open_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(core::Repository::open(
-            Arc::new(LocalStorage::new(path)),
-            &core::Secret::password(password),
-        )?))
+        Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
+            core::Repository::open(
+                Arc::new(LocalStorage::new(path)),
+                &core::Secret::password(password),
+            )?,
+        ))
     }
 
     /// Creates a repository in a local folder. Show the recovery key from
     /// `Repository.newRecoveryKey()` to the user right after.
     pub fn create_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
         Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
             core::Repository::init(
                 Arc::new(LocalStorage::new(path)),
                 &password,
@@ -89,10 +93,13 @@ impl ChatVault {
         storage: Arc<dyn Storage>,
         password: String,
     ) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(core::Repository::open(
-            Arc::new(StorageAdapter(storage)),
-            &core::Secret::password(password),
-        )?))
+        Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
+            core::Repository::open(
+                Arc::new(StorageAdapter(storage)),
+                &core::Secret::password(password),
+            )?,
+        ))
     }
 
     /// Creates a repository in storage the app provides.
@@ -102,6 +109,7 @@ impl ChatVault {
         password: String,
     ) -> Result<Arc<Repository>> {
         Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
             core::Repository::init(
                 Arc::new(StorageAdapter(storage)),
                 &password,

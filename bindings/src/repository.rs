@@ -50,6 +50,8 @@ impl JobHandle {
 #[derive(uniffi::Object)]
 pub struct Repository {
     inner: RwLock<core::Repository>,
+    /// Private temporary folder under the library's state directory (phones have no /tmp).
+    work_dir: std::path::PathBuf,
 }
 
 fn poisoned<T>(_: T) -> ChatVaultError {
@@ -59,10 +61,20 @@ fn poisoned<T>(_: T) -> ChatVaultError {
 }
 
 impl Repository {
-    pub(crate) fn wrap(inner: core::Repository) -> Arc<Self> {
+    pub(crate) fn wrap(work_dir: std::path::PathBuf, inner: core::Repository) -> Arc<Self> {
         Arc::new(Repository {
             inner: RwLock::new(inner),
+            work_dir,
         })
+    }
+
+    /// The caller's work folder, else the library's, created if missing.
+    fn work_dir(&self, given: Option<&str>) -> Result<std::path::PathBuf> {
+        let dir = given.map_or_else(|| self.work_dir.clone(), Into::into);
+        std::fs::create_dir_all(&dir).map_err(|e| ChatVaultError::Io {
+            details: format!("create {}: {e}", dir.display()),
+        })?;
+        Ok(dir)
     }
 
     fn with<T>(&self, f: impl FnOnce(&core::Repository) -> core::Result<T>) -> Result<T> {
@@ -118,13 +130,13 @@ impl Repository {
     ) -> Result<ChatBackupResult> {
         let opts = core::SourceOptions::try_from(&source)?;
         let l = adapter(&listener);
-        let work = source.work_dir.as_deref().map(std::path::Path::new);
+        let work = self.work_dir(source.work_dir.as_deref())?;
         let r = self.with(|repo| {
             repo.backup_export(
                 std::path::Path::new(&path),
                 &opts,
                 &options.into(),
-                work,
+                Some(&work),
                 l.as_ref().map(|a| a as _),
                 &job.token,
             )
@@ -154,9 +166,10 @@ impl Repository {
         limit: u32,
         work_dir: Option<String>,
     ) -> Result<Vec<ChatMessage>> {
+        let work = self.work_dir(work_dir.as_deref())?;
         self.with(|repo| {
             let snap = repo.find_snapshot(&snapshot)?;
-            let chats = repo.open_chats(&snap, work_dir.as_deref().map(std::path::Path::new))?;
+            let chats = repo.open_chats(&snap, Some(&work))?;
             chats.search(&query, conversation.as_deref(), limit as usize)
         })
         .map(|hits| hits.into_iter().map(Into::into).collect())

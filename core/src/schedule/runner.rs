@@ -72,6 +72,9 @@ pub struct PlanRun {
 pub struct Scheduler {
     store: Store,
     opener: Box<dyn StorageOpener>,
+    /// Private folder for temporary files (the chat index while it is built): beside the
+    /// state database, which the app keeps in its own storage (phones have no usable /tmp).
+    work_dir: std::path::PathBuf,
 }
 
 /// A user-facing description of an error: what went wrong and what to do.
@@ -84,6 +87,8 @@ pub fn plain_error(e: &Error) -> String {
         Error::Corrupt { object, reason } => format!("The backup is damaged ({object}: {reason}). Run a full check."),
         Error::Locked(who) => format!("The repository is busy ({who}); the backup will be retried."),
         Error::Cancelled => "The backup was stopped before it finished; it will resume.".into(),
+        Error::WrongKey { .. } => format!("{e}. Open the app and enter the chat database key or the phone's IMEI."),
+        Error::Source { .. } => format!("The chat export could not be read: {e}"),
         e => e.to_string(),
     }
 }
@@ -96,10 +101,19 @@ impl Scheduler {
 
     /// A scheduler that opens destinations with `opener`.
     pub fn with_opener(db: &Path, opener: Box<dyn StorageOpener>) -> Result<Scheduler> {
+        let work_dir = db.parent().unwrap_or_else(|| Path::new(".")).join("tmp");
         Ok(Scheduler {
             store: Store::open(db)?,
             opener,
+            work_dir,
         })
+    }
+
+    /// The private temporary folder, created if missing.
+    fn work_dir(&self) -> Result<&Path> {
+        std::fs::create_dir_all(&self.work_dir)
+            .map_err(|e| Error::io("create", &self.work_dir, e))?;
+        Ok(&self.work_dir)
     }
 
     /// The state database.
@@ -229,12 +243,18 @@ impl Scheduler {
             lock_wait: std::time::Duration::from_secs(120),
             ..Default::default()
         };
-        let result = repo.backup(
-            std::slice::from_ref(&spec.source),
-            &options,
-            listener,
-            cancel,
-        )?;
+        // A chat export gets its chat index like a manual backup (the kind is detected and
+        // WeChat's key derived from the export itself).
+        let result = repo
+            .backup_export(
+                &spec.source,
+                &crate::sources::SourceOptions::default(),
+                &options,
+                Some(self.work_dir()?),
+                listener,
+                cancel,
+            )?
+            .backup;
         let s = &result.snapshot;
         rec.snapshot = Some(s.id.to_hex());
         rec.files = Some(s.summary.files);

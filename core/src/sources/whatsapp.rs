@@ -677,7 +677,12 @@ fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool)) {
 
 fn attach(msg: &mut Message, name: &str, locate: &dyn Fn(&str) -> (String, bool), caption: String) {
     let (mk, k) = media_kind_of(name);
-    let (path, present) = locate(name);
+    // A name that is not one plain file name never becomes a path.
+    let (path, present) = if safe_name(name) {
+        locate(name)
+    } else {
+        (String::new(), false)
+    };
     msg.kind = k;
     msg.text = if caption.is_empty() && k == MessageKind::File {
         name.to_string()
@@ -847,6 +852,19 @@ mod tests {
         assert_eq!(m[3].media.as_ref().unwrap().path, "00000047-Doc.pdf");
         assert_eq!(m[4].kind, MessageKind::Image);
         assert!(!m[4].media.as_ref().unwrap().present);
+    }
+
+    #[test]
+    fn attachment_names_never_become_paths_outside_the_export() {
+        // Found by the fuzzer: a name with `..` or a slash was kept as the media path.
+        let text = "[6/30/23, 4:14:00 PM] A: <attached: ../../etc/passwd>\n\
+            6/30/23, 16:15 - B: sub/dir.jpg (file attached)\n";
+        let c = parse(text);
+        for m in &c.messages {
+            let media = m.media.as_ref().unwrap();
+            assert_eq!(media.path, "");
+            assert!(!media.present);
+        }
     }
 
     #[test]
