@@ -16,7 +16,9 @@ impl ChatSink for Sink {
     fn message(&mut self, m: &Message) -> chatvault_core::Result<()> {
         assert!(!m.conversation.is_empty());
         if let Some(media) = &m.media {
-            assert!(!media.path.contains(".."), "media path escapes: {}", media.path);
+            let escapes = media.path.starts_with('/')
+                || media.path.split(['/', '\\']).any(|c| c == "..");
+            assert!(!escapes, "media path escapes: {}", media.path);
         }
         Ok(())
     }

@@ -115,7 +115,8 @@ impl Ctx<'_> {
             && !Path::new(path).is_absolute()
             && !path.split(['/', '\\']).any(|c| c == "..");
         let full = self.base.join(path);
-        let rel = if not_included {
+        let rel = if not_included || !safe {
+            // A path outside the export never becomes a media path.
             String::new()
         } else {
             rel_path(&self.root, &full)
