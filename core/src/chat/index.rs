@@ -82,7 +82,8 @@ impl ChatIndexWriter {
         }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN;",
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
+             PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -8192; BEGIN;",
         )
         .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
@@ -157,8 +158,8 @@ struct Running {
     messages: u64,
     first: Option<i64>,
     last: Option<i64>,
+    /// (time, rowid) of the newest message; its text is looked up once at the end.
     last_key: (i64, u64),
-    last_text: Option<String>,
     media_present: u64,
     media_missing: u64,
 }
@@ -177,6 +178,16 @@ fn summarize(
         .query_map([], |r| {
             let id: String = r.get(0)?;
             let run = running.remove(&id).unwrap_or_default();
+            let last_text: Option<String> = if run.messages > 0 {
+                c.query_row(
+                    "SELECT substr(text, 1, 80) FROM messages WHERE rowid = ?1",
+                    [run.last_key.1 as i64],
+                    |r| r.get(0),
+                )
+                .optional()?
+            } else {
+                None
+            };
             Ok(ConversationSummary {
                 id,
                 name: r.get(1)?,
@@ -186,7 +197,7 @@ fn summarize(
                 last: run.last,
                 media_present: run.media_present,
                 media_missing: run.media_missing,
-                last_text: run.last_text,
+                last_text,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -244,15 +255,18 @@ impl ChatSink for ChatIndexWriter {
 
     fn message(&mut self, m: &Message) -> Result<()> {
         let media = m.media.as_ref();
+        self.seq += 1;
+        let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
         self.conn
             .prepare_cached(
-                "INSERT INTO messages(conversation, id, server_id, sender, sender_name, from_me,
+                "INSERT INTO messages(rowid, conversation, id, server_id, sender, sender_name, from_me,
                    time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
                    media_present, thumbnail, raw, edited)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )
             .and_then(|mut st| {
                 st.execute(params![
+                    rowid,
                     m.conversation,
                     m.id,
                     m.server_id,
@@ -274,16 +288,20 @@ impl ChatSink for ChatIndexWriter {
                 ])
             })
             .map_err(|e| self.err(e))?;
-        self.seq += 1;
         self.local_time |= !m.time.is_utc();
         let ms = m.time.millis();
-        let run = self.running.entry(m.conversation.clone()).or_default();
+        if !self.running.contains_key(&m.conversation) {
+            self.running
+                .insert(m.conversation.clone(), Running::default());
+        }
+        let Some(run) = self.running.get_mut(&m.conversation) else {
+            return Ok(());
+        };
         run.messages += 1;
         run.first = Some(run.first.map_or(ms, |f| f.min(ms)));
         run.last = Some(run.last.map_or(ms, |l| l.max(ms)));
-        if run.last_text.is_none() || (ms, self.seq) >= run.last_key {
+        if (ms, self.seq) >= run.last_key {
             run.last_key = (ms, self.seq);
-            run.last_text = Some(m.text.chars().take(80).collect());
         }
         match media.map(|x| x.present) {
             Some(true) => run.media_present += 1,

@@ -102,6 +102,7 @@ impl Repository {
         }
         let dir = private_temp_dir(work_dir)?;
         let index_path = dir.path().join(INDEX_FILE);
+        let started = std::time::Instant::now();
         let mut writer = ChatIndexWriter::create(&index_path)?;
         let mut opts = source.clone();
         opts.kind = Some(kind);
@@ -115,6 +116,13 @@ impl Repository {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default();
         summary.opened_with = outcome.opened_with.clone();
+        log::info!(
+            "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
+            summary.messages,
+            summary.conversations.len(),
+            fs::metadata(&index_path).map(|m| m.len()).unwrap_or(0),
+            started.elapsed().as_secs_f64()
+        );
         options.source = SourceInfo {
             kind: kind.as_str().into(),
             description: match &summary.account.name {
