@@ -319,6 +319,22 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
         )
         .unwrap();
     assert_eq!(done.kind, SourceKind::WeChatAndroid);
+    assert!(!done.index_reused);
+    let first_index = done.backup.snapshot.chat_index;
+    // Backed up again unchanged: the index is reused, not read again.
+    let again = repo
+        .backup_export(
+            &fixture(),
+            &SourceOptions::default(),
+            &BackupOptions::default(),
+            Some(tmp.path()),
+            None,
+            &cancel,
+        )
+        .unwrap();
+    assert!(again.index_reused);
+    assert_eq!(again.backup.snapshot.chat_index, first_index);
+    assert_eq!(summary_of(&again.backup.snapshot).unwrap().messages, 240);
     let snap = repo.find_snapshot("latest").unwrap();
     assert_eq!(snap.source.kind, "wechat-android");
 
@@ -395,6 +411,28 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
         .check(chatvault_core::ReadData::All, None, &cancel)
         .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    // A changed export (a file's time moved, as a new export would) is read again.
+    let copy = tmp.path().join("wechat-android-small");
+    copy_tree(&fixture(), &copy);
+    let backup = |repo: &Repository| {
+        repo.backup_export(
+            &copy,
+            &SourceOptions::default(),
+            &BackupOptions::default(),
+            Some(tmp.path()),
+            None,
+            &cancel,
+        )
+        .unwrap()
+    };
+    assert!(!backup(&repo).index_reused, "a new path has no parent");
+    assert!(backup(&repo).index_reused);
+    let db = copy.join("MicroMsg/2fa4a4c1fdb5d1d1599715c848613f45/EnMicroMsg.db");
+    filetime::set_file_mtime(&db, filetime::FileTime::from_unix_time(1_800_000_000, 0)).unwrap();
+    let third = backup(&repo);
+    assert!(!third.index_reused, "a changed database is read again");
+    assert_eq!(summary_of(&third.backup.snapshot).unwrap().messages, 240);
     // The temporary index folders are gone.
     let leftovers: Vec<_> = fs::read_dir(tmp.path())
         .unwrap()

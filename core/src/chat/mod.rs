@@ -32,6 +32,9 @@ pub struct ExportBackup {
     pub kind: SourceKind,
     /// The chat summary recorded in the snapshot (none for plain folders).
     pub summary: Option<ChatSummary>,
+    /// The export was unchanged since the last backup, so its chat index was reused
+    /// instead of reading every message again.
+    pub index_reused: bool,
 }
 
 /// A snapshot's chat index, restored into a private temporary folder (removed on drop).
@@ -98,6 +101,26 @@ impl Repository {
                 backup,
                 kind,
                 summary: None,
+                index_reused: false,
+            });
+        }
+        let fingerprint = export_fingerprint(path, kind)?;
+        if let Some((tree, mut summary)) = self.unchanged_parent(path, &options, &fingerprint)? {
+            log::info!("export unchanged since the last backup: its chat index is reused");
+            summary.fingerprint = Some(fingerprint);
+            options.source = SourceInfo {
+                kind: kind.as_str().into(),
+                description: snapshot_description(&summary),
+            };
+            options.chat =
+                Some(serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?);
+            options.reuse_chat_index = Some(tree);
+            let backup = self.backup(&[path.to_path_buf()], &options, listener, cancel)?;
+            return Ok(ExportBackup {
+                backup,
+                kind,
+                summary: Some(summary),
+                index_reused: true,
             });
         }
         let dir = private_temp_dir(work_dir)?;
@@ -116,6 +139,7 @@ impl Repository {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default();
         summary.opened_with = outcome.opened_with.clone();
+        summary.fingerprint = Some(fingerprint);
         log::info!(
             "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
             summary.messages,
@@ -125,10 +149,7 @@ impl Repository {
         );
         options.source = SourceInfo {
             kind: kind.as_str().into(),
-            description: match &summary.account.name {
-                n if !n.is_empty() => n.clone(),
-                _ => summary.account.id.clone(),
-            },
+            description: snapshot_description(&summary),
         };
         options
             .page_sizes
@@ -144,6 +165,7 @@ impl Repository {
             backup,
             kind,
             summary: Some(summary),
+            index_reused: false,
         })
     }
 
@@ -223,6 +245,81 @@ impl Repository {
         write_messages_json(&chats, conversation, &json)?;
         result.files += 1;
         Ok(result)
+    }
+}
+
+fn snapshot_description(summary: &ChatSummary) -> String {
+    if summary.account.name.is_empty() {
+        summary.account.id.clone()
+    } else {
+        summary.account.name.clone()
+    }
+}
+
+/// A hash of every file's relative path, size and modification time under `path`, the
+/// source kind and this program's version. Equal fingerprints mean the reader would
+/// produce the same index.
+fn export_fingerprint(path: &Path, kind: SourceKind) -> Result<String> {
+    fn walk(dir: &Path, rel: &str, h: &mut blake3::Hasher) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .map_err(|e| Error::io("read directory", dir, e))?
+            .filter_map(|e| e.ok())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let child = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let meta =
+                fs::symlink_metadata(e.path()).map_err(|x| Error::io("stat", e.path(), x))?;
+            if meta.is_dir() {
+                walk(&e.path(), &child, h)?;
+            } else {
+                entry(&child, &meta, h);
+            }
+        }
+        Ok(())
+    }
+    fn entry(rel: &str, meta: &fs::Metadata, h: &mut blake3::Hasher) {
+        h.update(rel.as_bytes());
+        h.update(&[0]);
+        h.update(&meta.len().to_le_bytes());
+        h.update(&crate::repo::backup::mtime_ns(meta).to_le_bytes());
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(concat!("chatvault ", env!("CARGO_PKG_VERSION"), " chat index\0").as_bytes());
+    h.update(kind.as_str().as_bytes());
+    let meta = fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    if meta.is_dir() {
+        walk(path, "", &mut h)?;
+    } else {
+        entry("", &meta, &mut h);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+impl Repository {
+    /// The parent snapshot's chat index and summary, if the export is unchanged since it.
+    fn unchanged_parent(
+        &self,
+        path: &Path,
+        options: &BackupOptions,
+        fingerprint: &str,
+    ) -> Result<Option<(crate::repo::id::Id, ChatSummary)>> {
+        if options.force_read {
+            return Ok(None);
+        }
+        let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
+        let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
+        let paths = vec![abs.to_string_lossy().into_owned()];
+        let parent = self
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|s| s.host == host && s.paths == paths);
+        Ok(parent.and_then(|p| {
+            let summary = summary_of(&p)?;
+            let tree = p.chat_index?;
+            (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
+        }))
     }
 }
 

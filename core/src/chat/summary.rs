@@ -67,4 +67,9 @@ pub struct ChatSummary {
     pub warnings: u64,
     /// Conversations, most recently active first.
     pub conversations: Vec<ConversationSummary>,
+    /// Fingerprint of the export's files (names, sizes, modification times) and of the
+    /// program that read it: a later backup of the same, unchanged export reuses this
+    /// snapshot's index instead of reading every message again.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }

@@ -41,6 +41,9 @@ pub struct BackupOptions {
     pub chat: Option<serde_json::Value>,
     /// A chat index file to store beside the backed-up paths (see [`Snapshot::chat_index`]).
     pub chat_index: Option<PathBuf>,
+    /// A chat index tree already in the repository (the parent's, for an unchanged export),
+    /// referenced instead of storing `chat_index`.
+    pub reuse_chat_index: Option<Id>,
     /// How long to wait for an exclusive lock (a running prune) to go away.
     pub lock_wait: Duration,
     /// Read every file even if it looks unchanged since the parent snapshot.
@@ -229,6 +232,7 @@ impl Repository {
             root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
             let tree = run.save_tree(&root)?;
             let chat_index = match &options.chat_index {
+                _ if options.reuse_chat_index.is_some() => options.reuse_chat_index,
                 Some(p) => {
                     let meta = fs::symlink_metadata(p).map_err(|e| Error::io("stat", p, e))?;
                     // The index is not part of the backed-up paths' totals.
