@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use chatvault_fixtures::{compare_trees, generate_export, random_files, ExportSpec};
+use chatvault_fixtures::{compare_trees, copy_tree, generate_export, random_files, ExportSpec};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -791,7 +791,7 @@ fn chat_exports_are_listed_searched_and_restored_by_conversation() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wechat-android-small");
     // A copy without shared_prefs and a wrong key: exit 13, the message names what was tried.
     let noprefs = env.home.join("noprefs");
-    copy_dir(&fixture, &noprefs);
+    copy_tree(&fixture, &noprefs).unwrap();
     fs::remove_dir_all(noprefs.join("shared_prefs")).unwrap();
     let o = env.run(&[
         "backup",
@@ -839,17 +839,4 @@ fn chat_exports_are_listed_searched_and_restored_by_conversation() {
     let msgs: Value =
         serde_json::from_slice(&fs::read(out.join("wxid_f00101.json")).unwrap()).unwrap();
     assert_eq!(msgs.as_array().unwrap().len(), 24);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::write(&dest, fs::read(e.path()).unwrap()).unwrap();
-        }
-    }
 }

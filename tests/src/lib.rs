@@ -416,3 +416,18 @@ pub fn random_files(dir: &Path, count: usize, size: usize, seed: u64) -> io::Res
     }
     Ok(())
 }
+
+/// Copies a tree of files (writable copies, so tests may change them).
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else {
+            fs::write(&dest, fs::read(e.path())?)?;
+        }
+    }
+    Ok(())
+}

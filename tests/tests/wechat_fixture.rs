@@ -13,6 +13,7 @@ use chatvault_core::storage::LocalStorage;
 use chatvault_core::{
     BackupOptions, CancelToken, Error, InitOptions, KdfParams, Repository, RestoreOptions,
 };
+use chatvault_fixtures::copy_tree;
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -164,28 +165,11 @@ fn fixture_yields_the_expected_facts() {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-            let mut perm = fs::metadata(&dest).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            fs::set_permissions(&dest, perm).unwrap();
-        }
-    }
-}
-
 #[test]
 fn keys_are_tried_in_order_and_wrong_ones_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let export = tmp.path().join("export");
-    copy_tree(&fixture(), &export);
+    copy_tree(&fixture(), &export).unwrap();
     fs::remove_dir_all(export.join("shared_prefs")).unwrap();
     let db = export.join("MicroMsg/2fa4a4c1fdb5d1d1599715c848613f45/EnMicroMsg.db");
     let before = fs::read(&db).unwrap();
@@ -308,30 +292,23 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     };
     let (repo, _) = Repository::init(storage, "pw", &opts).unwrap();
     let cancel = CancelToken::new();
-    let done = repo
-        .backup_export(
-            &fixture(),
+    let backup = |repo: &Repository, path: &Path| {
+        repo.backup_export(
+            path,
             &SourceOptions::default(),
             &BackupOptions::default(),
             Some(tmp.path()),
             None,
             &cancel,
         )
-        .unwrap();
+        .unwrap()
+    };
+    let done = backup(&repo, &fixture());
     assert_eq!(done.kind, SourceKind::WeChatAndroid);
     assert!(!done.index_reused);
     let first_index = done.backup.snapshot.chat_index;
     // Backed up again unchanged: the index is reused, not read again.
-    let again = repo
-        .backup_export(
-            &fixture(),
-            &SourceOptions::default(),
-            &BackupOptions::default(),
-            Some(tmp.path()),
-            None,
-            &cancel,
-        )
-        .unwrap();
+    let again = backup(&repo, &fixture());
     assert!(again.index_reused);
     assert_eq!(again.backup.snapshot.chat_index, first_index);
     assert_eq!(summary_of(&again.backup.snapshot).unwrap().messages, 240);
@@ -414,23 +391,15 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
 
     // A changed export (a file's time moved, as a new export would) is read again.
     let copy = tmp.path().join("wechat-android-small");
-    copy_tree(&fixture(), &copy);
-    let backup = |repo: &Repository| {
-        repo.backup_export(
-            &copy,
-            &SourceOptions::default(),
-            &BackupOptions::default(),
-            Some(tmp.path()),
-            None,
-            &cancel,
-        )
-        .unwrap()
-    };
-    assert!(!backup(&repo).index_reused, "a new path has no parent");
-    assert!(backup(&repo).index_reused);
+    copy_tree(&fixture(), &copy).unwrap();
+    assert!(
+        !backup(&repo, &copy).index_reused,
+        "a new path has no parent"
+    );
+    assert!(backup(&repo, &copy).index_reused);
     let db = copy.join("MicroMsg/2fa4a4c1fdb5d1d1599715c848613f45/EnMicroMsg.db");
     filetime::set_file_mtime(&db, filetime::FileTime::from_unix_time(1_800_000_000, 0)).unwrap();
-    let third = backup(&repo);
+    let third = backup(&repo, &copy);
     assert!(!third.index_reused, "a changed database is read again");
     assert_eq!(summary_of(&third.backup.snapshot).unwrap().messages, 240);
     // The temporary index folders are gone.
