@@ -38,29 +38,24 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
     let export = tmp.path().join("export");
     let facts = generate_export(&export, &ExportSpec::small()).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wechat-android-small");
-    phone
-        .backup_export(
-            &export,
-            &SourceOptions {
-                kind: Some("folder".parse().unwrap()),
-                ..Default::default()
-            },
-            &BackupOptions::default(),
-            Some(tmp.path()),
-            None,
-            &cancel,
-        )
-        .unwrap();
-    phone
-        .backup_export(
-            &fixture,
-            &SourceOptions::default(),
-            &BackupOptions::default(),
-            Some(tmp.path()),
-            None,
-            &cancel,
-        )
-        .unwrap();
+    let backup = |path: &Path, kind: Option<&str>| {
+        let source = SourceOptions {
+            kind: kind.map(|k| k.parse().unwrap()),
+            ..Default::default()
+        };
+        phone
+            .backup_export(
+                path,
+                &source,
+                &BackupOptions::default(),
+                Some(tmp.path()),
+                None,
+                &cancel,
+            )
+            .unwrap();
+    };
+    backup(&export, Some("folder"));
+    backup(&fixture, None);
 
     // An unlinked destination is refused with a clear message.
     let stranger = init(&tmp.path().join("stranger"), "x", None);
@@ -95,19 +90,7 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
 
     // A day later: only the day's new data travels.
     add_day(&facts, 50, 2, 1).unwrap();
-    phone
-        .backup_export(
-            &export,
-            &SourceOptions {
-                kind: Some("folder".parse().unwrap()),
-                ..Default::default()
-            },
-            &BackupOptions::default(),
-            Some(tmp.path()),
-            None,
-            &cancel,
-        )
-        .unwrap();
+    backup(&export, Some("folder"));
     let day = phone
         .copy_to(&pc, &phone.snapshots().unwrap(), None, &cancel)
         .unwrap();

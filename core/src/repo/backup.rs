@@ -180,20 +180,7 @@ impl Repository {
         }
         tracker.set_phase(Phase::Backup);
 
-        let threads = if options.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        } else {
-            options.threads
-        };
-        let writer = BlobWriter::start(
-            self.storage.clone(),
-            self.codec.clone(),
-            self.cipher.clone(),
-            self.config.pack_size,
-            threads,
-        )?;
+        let writer = self.start_writer(options.threads)?;
         let page_sizes = options
             .page_sizes
             .iter()
@@ -299,6 +286,24 @@ impl Repository {
 }
 
 impl Repository {
+    /// A blob writer into this repository with `threads` workers (0: one per core).
+    pub(crate) fn start_writer(&self, threads: usize) -> Result<BlobWriter> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            threads
+        };
+        BlobWriter::start(
+            self.storage.clone(),
+            self.codec.clone(),
+            self.cipher.clone(),
+            self.config.pack_size,
+            threads,
+        )
+    }
+
     /// Before committing: if index files this backup started from are gone, a prune ran in
     /// the meantime (possible only if this backup's lock went stale, e.g. a phone asleep for
     /// 30 minutes mid-backup). Then every blob the new snapshot references must still exist,

@@ -170,16 +170,7 @@ impl Repository {
             .collect();
         let mut tracker = Tracker::new(listener, Phase::Backup);
         tracker.p.bytes_total = snapshots.iter().map(|s| s.summary.bytes).sum();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let writer = BlobWriter::start(
-            target.storage.clone(),
-            target.codec.clone(),
-            target.cipher.clone(),
-            target.config.pack_size,
-            threads,
-        )?;
+        let writer = target.start_writer(0)?;
         let mut c = Copier {
             source: self,
             src_index,
