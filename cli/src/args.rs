@@ -43,6 +43,8 @@ pub enum Command {
     Chats(ChatsArgs),
     /// Search the messages of a snapshot (any language, emoji included).
     Search(SearchArgs),
+    /// Write a snapshot's chats as a static HTML site (opens without a network), JSON or text.
+    Export(ExportArgs),
     /// Verify the repository: structure, and optionally the data itself.
     Check(CheckArgs),
     /// Remove snapshots by a retention policy.
@@ -293,6 +295,68 @@ pub struct SearchArgs {
     pub limit: usize,
 }
 
+/// A local time given on the command line: a date (its start, or with `end_of_day` the
+/// start of the next day) or a date and time.
+fn parse_local_time(s: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, String> {
+    let s = s.trim();
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t);
+        }
+    }
+    match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => {
+            let d = if end_of_day {
+                d.succ_opt().unwrap_or(d)
+            } else {
+                d
+            };
+            Ok(d.and_time(chrono::NaiveTime::MIN))
+        }
+        Err(_) => Err(format!(
+            "not a date or time: {s:?} (use 2024-03-01 or 2024-03-01T18:30)"
+        )),
+    }
+}
+
+fn since_time(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    parse_local_time(s, false)
+}
+
+fn until_time(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    parse_local_time(s, true)
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Snapshot id, id prefix, or `latest`.
+    #[arg(default_value = "latest")]
+    pub snapshot: String,
+    /// html (a site to open in any browser), json (one file per conversation) or txt.
+    #[arg(long, default_value = "html", value_parser = ["html", "json", "txt"])]
+    pub format: String,
+    /// Folder to write into: new, empty, or an earlier export (which is replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only this conversation (repeatable; ids as `chats` lists them).
+    #[arg(long = "chat")]
+    pub chats: Vec<String>,
+    /// Only messages from this local time on: `2024-03-01` or `2024-03-01T18:30`.
+    #[arg(long, value_parser = since_time)]
+    pub since: Option<chrono::NaiveDateTime>,
+    /// Only messages up to this local time: `2024-03-31` (the whole day) or `2024-03-31T12:00`.
+    #[arg(long, value_parser = until_time)]
+    pub until: Option<chrono::NaiveDateTime>,
+    /// HTML: messages per page.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: usize,
+}
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Snapshot id, id prefix, or `latest`.
@@ -399,4 +463,18 @@ pub struct DemoArgs {
     /// Messages in the sample export.
     #[arg(long, default_value_t = 20_000)]
     pub messages: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_times() {
+        let t = |s, end| parse_local_time(s, end).unwrap().to_string();
+        assert_eq!(t("2024-03-01", false), "2024-03-01 00:00:00");
+        assert_eq!(t("2024-03-31", true), "2024-04-01 00:00:00");
+        assert_eq!(t("2024-03-01T18:30", true), "2024-03-01 18:30:00");
+        assert!(parse_local_time("yesterday", false).is_err());
+    }
 }

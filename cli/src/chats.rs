@@ -1,12 +1,12 @@
-//! Commands over the chats in a snapshot: list, search, restore one conversation.
+//! Commands over the chats in a snapshot: list, search, export, restore one conversation.
 
 use anyhow::{bail, Result};
 use chatvault_core::chat::{summary_of, ChatSummary};
-use chatvault_core::CancelToken;
+use chatvault_core::{CancelToken, ExportOptions};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::args::{ChatsArgs, Cli, RestoreArgs, SearchArgs};
+use crate::args::{ChatsArgs, Cli, ExportArgs, RestoreArgs, SearchArgs};
 use crate::commands::{print_json, say};
 use crate::context;
 use crate::ui::{bytes, ProgressView};
@@ -141,6 +141,49 @@ pub fn restore_conversation(
                 bytes(r.bytes)
             ),
         );
+    }
+    Ok(0)
+}
+
+/// `chatvault export [SNAPSHOT] --format html|json|txt --out DIR`
+pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
+    let options = ExportOptions {
+        format: a.format.parse()?,
+        conversations: a.chats.clone(),
+        since: a.since,
+        until: a.until,
+        page_size: a.page_size,
+    };
+    if let (Some(s), Some(u)) = (options.since, options.until) {
+        if s >= u {
+            bail!("--since must be before --until");
+        }
+    }
+    let (repo, _) = context::open(cli)?;
+    let snap = repo.find_snapshot(&a.snapshot)?;
+    let view = ProgressView::new(cli.quiet || cli.json);
+    let r = repo.export_chats(&snap, &a.out, &options, None, Some(&view), cancel);
+    view.finish();
+    let r = r?;
+    if cli.json {
+        print_json(&json!({"snapshot": snap.id, "format": options.format.as_str(), "summary": r}))?;
+    } else {
+        let mut line = format!(
+            "exported {} conversations, {} messages and {} media files of snapshot {} to {}",
+            r.conversations,
+            r.messages,
+            r.media_files,
+            snap.id.short(),
+            a.out.display()
+        );
+        if r.media_missing > 0 {
+            line.push_str(&format!(
+                " ({} media files were not in the export when it was backed up)",
+                r.media_missing
+            ));
+        }
+        say(cli, line);
+        say(cli, format!("open {}", r.entry.display()));
     }
     Ok(0)
 }

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
         },
         Command::Chats(a) => chats::list(&cli, a),
         Command::Search(a) => chats::search(&cli, a),
+        Command::Export(a) => chats::export(&cli, a, &cancel),
         Command::Check(a) => commands::check(&cli, a, &cancel),
         Command::Forget(a) => commands::forget(&cli, a, &cancel),
         Command::Prune(a) => commands::prune(&cli, a, &cancel),

@@ -2,84 +2,16 @@
 //! default repository, keys, kill -9 during backup, Ctrl-C, and peak memory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use chatvault_fixtures::{compare_trees, copy_tree, generate_export, random_files, ExportSpec};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-const PW: &str = "a password for tests";
-
-struct Env {
-    _home: tempfile::TempDir,
-    home: PathBuf,
-    repo: PathBuf,
-}
-
-impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().unwrap();
-        let path = home.path().to_path_buf();
-        Env {
-            repo: path.join("repo"),
-            home: path,
-            _home: home,
-        }
-    }
-
-    /// A command with an isolated data directory, the test repository and password.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_chatvault"));
-        c.args(args)
-            .env_remove("CHATVAULT_REPO")
-            .env_remove("CHATVAULT_PASSWORD_FILE")
-            .env("XDG_DATA_HOME", self.home.join("xdg"))
-            .env("HOME", &self.home)
-            .env("CHATVAULT_REPO", &self.repo)
-            .env("CHATVAULT_PASSWORD", PW)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "chatvault {args:?} failed ({:?}):\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-
-    fn init(&self) {
-        self.ok(&[
-            "init",
-            "--kdf-memory-mib",
-            "8",
-            "--kdf-iterations",
-            "1",
-            "--pack-size-mib",
-            "1",
-        ]);
-    }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
+mod common;
+use common::{code, run_measured, Env, PW};
 
 #[test]
 fn exit_codes_json_and_the_everyday_commands() {
@@ -387,37 +319,6 @@ fn ctrl_c_cancels_with_exit_code_130_and_leaves_a_valid_repository() {
         out.status.code()
     );
     env.ok(&["check", "--read-data"]);
-}
-
-/// Runs a command under GNU time and returns its exit code and peak resident memory in KiB.
-///
-/// Not `wait4` from this process: a child spawned from the (large, multi-threaded) test
-/// process inherits its memory high-water mark across exec, so ru_maxrss would measure the
-/// test harness. GNU time is a small process, so its child starts from a clean slate.
-#[cfg(target_os = "linux")]
-fn run_measured(cmd: Command) -> (i32, u64) {
-    let time = Path::new("/usr/bin/time");
-    assert!(time.exists(), "GNU time is needed to measure peak memory: install the Debian package `time` (the test script does)");
-    let mut m = Command::new(time);
-    m.arg("-f")
-        .arg("peak-rss-kib %M")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => m.env(k, v),
-            None => m.env_remove(k),
-        };
-    }
-    let out = m.stdin(Stdio::null()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let rss = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no measurement in {stderr}"));
-    (out.status.code().unwrap_or(-1), rss)
 }
 
 #[cfg(target_os = "linux")]

@@ -21,6 +21,7 @@
 
 pub mod chat;
 pub mod error;
+pub mod export;
 pub mod progress;
 pub mod repo;
 pub mod schedule;
@@ -29,6 +30,7 @@ pub mod storage;
 
 pub use chat::{ChatIndex, ChatSummary, ExportBackup};
 pub use error::{Error, Result};
+pub use export::{ExportFormat, ExportOptions, ExportSummary};
 pub use progress::{CancelToken, Phase, Progress, ProgressListener};
 pub use repo::backup::{BackupOptions, BackupResult};
 pub use repo::blob::BlobKind;

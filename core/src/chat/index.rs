@@ -333,6 +333,8 @@ pub struct IndexedMessage {
     pub conversation: String,
     /// Message id.
     pub id: String,
+    /// The chat service's id (WeChat's svrid), which quotes refer to.
+    pub server_id: Option<String>,
     /// Sender id.
     pub sender: Option<String>,
     /// Sender display name.
@@ -359,9 +361,11 @@ pub struct IndexedMessage {
     pub media_present: Option<bool>,
     /// Thumbnail path inside the export.
     pub thumbnail: Option<String>,
+    /// Edited after sending.
+    pub edited: bool,
 }
 
-const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail";
+const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail, m.server_id, m.edited";
 
 fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
     Ok(IndexedMessage {
@@ -380,8 +384,51 @@ fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
         media_kind: r.get(12)?,
         media_present: r.get(13)?,
         thumbnail: r.get(14)?,
+        server_id: r.get(15)?,
+        edited: r.get(16)?,
     })
 }
+
+/// A span of message times, from `since` (inclusive) to `until` (exclusive), in both
+/// clocks the index holds: UTC milliseconds for UTC stamps and wall-clock milliseconds for
+/// exports that record local time without a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Bounds for messages stamped in UTC.
+    pub utc: (i64, i64),
+    /// Bounds for messages stamped in wall-clock time.
+    pub wall: (i64, i64),
+}
+
+impl TimeWindow {
+    /// Every message.
+    pub const ALL: TimeWindow = TimeWindow {
+        utc: (i64::MIN, i64::MAX),
+        wall: (i64::MIN, i64::MAX),
+    };
+}
+
+impl Default for TimeWindow {
+    fn default() -> Self {
+        TimeWindow::ALL
+    }
+}
+
+/// A conversation as the index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexedConversation {
+    /// Conversation id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Kind name (see [`crate::sources::model::ConversationKind::as_str`]).
+    pub kind: String,
+    /// Member ids (groups).
+    pub members: Vec<String>,
+}
+
+const WINDOW: &str = "m.conversation = ?1 AND ((m.utc AND m.time_ms >= ?2 AND m.time_ms < ?3)
+  OR (NOT m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5))";
 
 /// A read-only chat index.
 pub struct ChatIndex {
@@ -489,19 +536,94 @@ impl ChatIndex {
     pub fn for_each_message(
         &self,
         conversation: &str,
+        each: impl FnMut(IndexedMessage) -> Result<()>,
+    ) -> Result<u64> {
+        self.for_each_message_in(conversation, &TimeWindow::ALL, each)
+    }
+
+    /// Calls `each` for every message of a conversation inside `window`, oldest first
+    /// (streamed).
+    pub fn for_each_message_in(
+        &self,
+        conversation: &str,
+        window: &TimeWindow,
         mut each: impl FnMut(IndexedMessage) -> Result<()>,
     ) -> Result<u64> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation = ?1 ORDER BY m.time_ms, m.rowid"
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {WINDOW} ORDER BY m.time_ms, m.rowid"
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let mut rows = st.query([conversation]).map_err(|e| self.err(e))?;
+        let w = window;
+        let mut rows = st
+            .query(params![conversation, w.utc.0, w.utc.1, w.wall.0, w.wall.1])
+            .map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             each(row_message(r).map_err(|e| self.err(e))?)?;
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The number of messages of a conversation inside `window`.
+    pub fn count_messages(&self, conversation: &str, window: &TimeWindow) -> Result<u64> {
+        let w = window;
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM messages m WHERE {WINDOW}"),
+                params![conversation, w.utc.0, w.utc.1, w.wall.0, w.wall.1],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every conversation, in id order.
+    pub fn conversations(&self) -> Result<Vec<IndexedConversation>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, kind, members FROM conversations ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let members: String = r.get(3)?;
+                Ok(IndexedConversation {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    members: serde_json::from_str(&members).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Builds the lookup that [`ChatIndex::replied_text`] needs (once; call it before
+    /// streaming messages, since the schema cannot change while a query is running).
+    pub fn index_message_ids(&self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "CREATE INDEX IF NOT EXISTS messages_by_id ON messages(conversation, id);
+                 CREATE INDEX IF NOT EXISTS messages_by_server_id ON messages(conversation, server_id);",
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The text of the message that `reply_to` (an id or a server id) names in a
+    /// conversation, if it is there.
+    pub fn replied_text(&self, conversation: &str, reply_to: &str) -> Result<Option<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT text FROM messages WHERE conversation = ?1 AND id = ?2
+                 UNION ALL SELECT text FROM messages WHERE conversation = ?1 AND server_id = ?2
+                 LIMIT 1",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_row(params![conversation, reply_to], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Whether a conversation exists.

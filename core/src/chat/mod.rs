@@ -51,7 +51,7 @@ impl std::ops::Deref for SnapshotChats {
 }
 
 /// A private temporary folder (0700) under `work_dir` or the system's.
-fn private_temp_dir(work_dir: Option<&Path>) -> Result<tempfile::TempDir> {
+pub(crate) fn private_temp_dir(work_dir: Option<&Path>) -> Result<tempfile::TempDir> {
     let mut b = tempfile::Builder::new();
     b.prefix("chatvault-");
     let dir = match work_dir {

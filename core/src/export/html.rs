@@ -1,0 +1,570 @@
+//! The HTML export: a static site that opens from the file system with no server and no
+//! network. `index.html` lists the conversations; each conversation is a set of pages of
+//! `page_size` messages (`chats/<stem>/page-0001.html` is the oldest) plus `search.js`,
+//! the data the search box loads on demand; `assets/` holds the style sheet and script.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::{describe, one_line, Conversation, Item, Listed, Origin, Renderer};
+use crate::error::{Error, Result};
+
+const STYLE: &str = include_str!("assets/style.css");
+const SCRIPT: &str = include_str!("assets/app.js");
+
+/// Characters kept as they are in URLs of files we name (everything else is encoded, so a
+/// `#`, `?` or `%` in a media file name cannot break a link).
+const URL_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Voice and audio formats browsers play; others (WeChat's SILK/AMR) become download links.
+const PLAYABLE_AUDIO: &[&str] = &[
+    "mp3", "m4a", "aac", "ogg", "oga", "opus", "wav", "webm", "flac",
+];
+
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A relative URL for a path we wrote.
+fn url(path: &str) -> String {
+    utf8_percent_encode(path, URL_SAFE).to_string()
+}
+
+fn page_name(page: u64) -> String {
+    format!("page-{page:04}.html")
+}
+
+/// A hue for a sender, the same on every page.
+fn hue(key: &str) -> u32 {
+    key.bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619))
+        % 360
+}
+
+/// The initial shown in a sender's avatar.
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .or_else(|| name.chars().next())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn day_label(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d · %A").to_string()
+}
+
+fn date_range(first: Option<NaiveDateTime>, last: Option<NaiveDateTime>) -> String {
+    match (first, last) {
+        (Some(f), Some(l)) if f.date() == l.date() => f.format("%Y-%m-%d").to_string(),
+        (Some(f), Some(l)) => format!("{} – {}", f.format("%Y-%m-%d"), l.format("%Y-%m-%d")),
+        _ => String::new(),
+    }
+}
+
+fn head(title: &str, root: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"generator\" content=\"ChatVault\">\n<title>{}</title>\n\
+         <link rel=\"stylesheet\" href=\"{root}assets/style.css\">\n</head>\n",
+        esc(title)
+    )
+}
+
+/// The page being written for the current conversation.
+struct Open {
+    conversation: Conversation,
+    page: Option<BufWriter<fs::File>>,
+    page_path: PathBuf,
+    pages: u64,
+    current_page: u64,
+    last_day: Option<chrono::NaiveDate>,
+    search: BufWriter<fs::File>,
+    search_path: PathBuf,
+    search_rows: u64,
+}
+
+/// The HTML renderer.
+pub(crate) struct Site {
+    out: PathBuf,
+    origin: Origin,
+    open: Option<Open>,
+}
+
+fn create(path: &Path) -> Result<BufWriter<fs::File>> {
+    fs::File::create(path)
+        .map(|f| BufWriter::with_capacity(64 * 1024, f))
+        .map_err(|e| Error::io("create", path, e))
+}
+
+impl Site {
+    pub fn new(out: &Path, origin: Origin) -> Result<Self> {
+        let assets = out.join("assets");
+        fs::create_dir_all(&assets).map_err(|e| Error::io("create", &assets, e))?;
+        for (name, body) in [("style.css", STYLE), ("app.js", SCRIPT)] {
+            let p = assets.join(name);
+            fs::write(&p, body).map_err(|e| Error::io("write", &p, e))?;
+        }
+        Ok(Site {
+            out: out.to_path_buf(),
+            origin,
+            open: None,
+        })
+    }
+
+    fn pager(&self, o: &Open, page: u64) -> String {
+        let link = |p: u64, label: &str, rel: &str| {
+            if p == page || p == 0 || p > o.pages {
+                format!("<span class=\"off\">{label}</span>")
+            } else {
+                format!("<a href=\"{}\" rel=\"{rel}\">{label}</a>", page_name(p))
+            }
+        };
+        format!(
+            "<nav class=\"pager\">{} {} <span class=\"at\">Page {page} of {}</span> {} {}</nav>\n",
+            link(1, "« Oldest", "first"),
+            link(page.saturating_sub(1), "‹ Older", "prev"),
+            o.pages,
+            link(page + 1, "Newer ›", "next"),
+            link(o.pages, "Newest »", "last"),
+        )
+    }
+
+    fn start_page(&mut self, page: u64) -> Result<()> {
+        self.end_page()?;
+        let Some(o) = self.open.as_mut() else {
+            return Ok(());
+        };
+        o.current_page = page;
+        o.last_day = None;
+        o.page_path = self
+            .out
+            .join("chats")
+            .join(&o.conversation.stem)
+            .join(page_name(page));
+        let mut w = create(&o.page_path)?;
+        let c = &o.conversation;
+        let mut s = head(
+            &format!("{} · page {page} of {}", c.info.name, o.pages),
+            "../../",
+        );
+        let _ = write!(
+            s,
+            "<body class=\"chat {}\" data-root=\"../../\" data-stem=\"{}\" data-name=\"{}\">\n\
+             <header>\n<a class=\"back\" href=\"../../index.html\">‹ All chats</a>\n\
+             <h1>{}</h1>\n<p class=\"meta\">{} · {} messages · {}</p>\n\
+             <form class=\"search\" role=\"search\"><input type=\"search\" \
+             placeholder=\"Search this chat\" aria-label=\"Search this chat\"></form>\n\
+             <div class=\"results\" hidden></div>\n</header>\n",
+            esc(&c.info.kind),
+            esc(&c.stem),
+            esc(&c.info.name),
+            esc(&c.info.name),
+            esc(&c.info.kind),
+            c.total,
+            esc(&self.origin.app),
+        );
+        let pager = {
+            let o = self.open.as_ref().expect("set above");
+            self.pager(o, page)
+        };
+        s.push_str(&pager);
+        s.push_str("<main class=\"messages\">\n");
+        w.write_all(s.as_bytes())
+            .map_err(|e| Error::io("write", &self.open.as_ref().expect("set").page_path, e))?;
+        if let Some(o) = self.open.as_mut() {
+            o.page = Some(w);
+        }
+        Ok(())
+    }
+
+    fn end_page(&mut self) -> Result<()> {
+        let Some(o) = self.open.as_ref() else {
+            return Ok(());
+        };
+        let page = o.current_page;
+        let pager = self.pager(o, page);
+        let Some(o) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let Some(mut w) = o.page.take() else {
+            return Ok(());
+        };
+        let tail = format!(
+            "</main>\n{pager}<footer>Exported by ChatVault from snapshot {} ({}) of {}.</footer>\n\
+             <script src=\"../../assets/app.js\"></script>\n</body>\n</html>\n",
+            esc(&self.origin.snapshot),
+            self.origin.snapshot_time.format("%Y-%m-%d %H:%M"),
+            esc(&self.origin.account),
+        );
+        let path = o.page_path.clone();
+        w.write_all(tail.as_bytes())
+            .and_then(|_| w.flush())
+            .map_err(|e| Error::io("write", &path, e))
+    }
+}
+
+/// The body of one message: its media, quote and text.
+fn body(item: &Item, root: &str) -> String {
+    let m = &item.m;
+    let mut s = String::new();
+    if let Some(r) = &item.replied {
+        let _ = write!(
+            s,
+            "<blockquote class=\"reply\">{}</blockquote>",
+            esc(&one_line(r, 160))
+        );
+    }
+    let media_kind = m.media_kind.as_deref().unwrap_or(m.kind.as_str());
+    let file_name = m
+        .media_path
+        .as_deref()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or("");
+    let mut text_shown = false;
+    match (&item.media, media_kind) {
+        (Some(f), "image" | "sticker") => {
+            let full = format!("{root}{}", url(f));
+            let shown = item
+                .thumbnail
+                .as_ref()
+                .map(|t| format!("{root}{}", url(t)))
+                .unwrap_or_else(|| full.clone());
+            let _ = write!(
+                s,
+                "<a class=\"media\" href=\"{full}\"><img src=\"{shown}\" data-full=\"{full}\" \
+                 loading=\"lazy\" alt=\"{}\"></a>",
+                esc(media_kind)
+            );
+        }
+        (Some(f), "video") => {
+            let src = format!("{root}{}", url(f));
+            let poster = item
+                .thumbnail
+                .as_ref()
+                .map(|t| format!(" poster=\"{root}{}\"", url(t)))
+                .unwrap_or_default();
+            let _ = write!(
+                s,
+                "<video controls preload=\"none\" src=\"{src}\"{poster}></video>\
+                 <a class=\"file small\" href=\"{src}\" download>⬇ {}</a>",
+                esc(file_name)
+            );
+        }
+        (Some(f), "audio" | "voice") => {
+            let src = format!("{root}{}", url(f));
+            let ext = file_name
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if PLAYABLE_AUDIO.contains(&ext.as_str()) {
+                let _ = write!(s, "<audio controls preload=\"none\" src=\"{src}\"></audio>");
+            } else {
+                let _ = write!(
+                    s,
+                    "<a class=\"file\" href=\"{src}\" download \
+                     title=\"Browsers cannot play this format; open it with a player that can\">\
+                     🎤 Voice message ({}, download)</a>",
+                    esc(&ext)
+                );
+            }
+        }
+        (Some(f), _) => {
+            let label = if m.text.trim().is_empty() {
+                file_name.to_string()
+            } else {
+                text_shown = true;
+                m.text.clone()
+            };
+            let _ = write!(
+                s,
+                "<a class=\"file\" href=\"{root}{}\">📎 {}</a>",
+                url(f),
+                esc(&label)
+            );
+        }
+        (None, "image" | "video" | "audio" | "voice" | "sticker" | "file")
+            if m.media_present == Some(false) =>
+        {
+            let _ = write!(
+                s,
+                "<div class=\"missing\">{} not in the export (never downloaded or cleaned up)</div>",
+                esc(&describe_kind(media_kind))
+            );
+        }
+        _ => {}
+    }
+    if !text_shown && !m.text.trim().is_empty() {
+        let icon = match m.kind.as_str() {
+            "location" => "📍 ",
+            "link" => "🔗 ",
+            "call" => "📞 ",
+            "transfer" => "💸 ",
+            "contact_card" => "👤 ",
+            "poll" => "📊 ",
+            _ => "",
+        };
+        let _ = write!(s, "<div class=\"text\">{icon}{}</div>", esc(&m.text));
+    } else if s.is_empty() {
+        let _ = write!(s, "<div class=\"text dim\">{}</div>", esc(&describe(item)));
+    }
+    s
+}
+
+fn describe_kind(kind: &str) -> String {
+    match kind {
+        "audio" | "voice" => "Voice message".into(),
+        "image" => "Image".into(),
+        "video" => "Video".into(),
+        "sticker" => "Sticker".into(),
+        _ => "File".into(),
+    }
+}
+
+impl Renderer for Site {
+    fn begin(&mut self, c: &Conversation) -> Result<()> {
+        let dir = self.out.join("chats").join(&c.stem);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let search_path = dir.join("search.js");
+        let mut search = create(&search_path)?;
+        let head = format!(
+            "CV.add({},[\n",
+            serde_json::to_string(&c.stem).unwrap_or_default()
+        );
+        search
+            .write_all(head.as_bytes())
+            .map_err(|e| Error::io("write", &search_path, e))?;
+        let size = self.origin.page_size as u64;
+        self.open = Some(Open {
+            conversation: Conversation {
+                info: c.info.clone(),
+                stem: c.stem.clone(),
+                total: c.total,
+            },
+            page: None,
+            page_path: PathBuf::new(),
+            pages: c.total.div_ceil(size).max(1),
+            current_page: 0,
+            last_day: None,
+            search,
+            search_path,
+            search_rows: 0,
+        });
+        Ok(())
+    }
+
+    fn message(&mut self, item: &Item) -> Result<()> {
+        let size = self.origin.page_size as u64;
+        let page = item.seq / size + 1;
+        if self.open.as_ref().is_some_and(|o| o.current_page != page) {
+            self.start_page(page)?;
+        }
+        let Some(o) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let m = &item.m;
+        let mut s = String::new();
+        let day = item.local.date();
+        if o.last_day != Some(day) {
+            o.last_day = Some(day);
+            let _ = writeln!(
+                s,
+                "<div class=\"day\">{}</div>",
+                esc(&day_label(&item.local))
+            );
+        }
+        let time = item.local.format("%H:%M").to_string();
+        let stamp = match &item.exact {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            None => item.local.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        };
+        let edited = if m.edited { " · edited" } else { "" };
+        let time_html = format!(
+            "<time datetime=\"{stamp}\" title=\"{}\">{time}{edited}</time>",
+            item.local.format("%Y-%m-%d %H:%M:%S")
+        );
+        if matches!(m.kind.as_str(), "system" | "revoke") {
+            let _ = writeln!(
+                s,
+                "<div class=\"sys {}\" id=\"m{}\">{} {time_html}</div>",
+                esc(&m.kind),
+                item.seq,
+                esc(&describe(item))
+            );
+        } else {
+            let who = item.sender();
+            let side = if m.from_me { "me" } else { "them" };
+            let group = o.conversation.info.kind == "group";
+            let _ = write!(s, "<div class=\"msg {side}\" id=\"m{}\">", item.seq);
+            if group && !m.from_me {
+                let key = m.sender.as_deref().unwrap_or(who);
+                let _ = write!(
+                    s,
+                    "<div class=\"avatar\" style=\"--h:{}\" aria-hidden=\"true\">{}</div>",
+                    hue(key),
+                    esc(&initial(who))
+                );
+            }
+            s.push_str("<div class=\"bubble\">");
+            if group && !m.from_me && !who.is_empty() {
+                let _ = write!(
+                    s,
+                    "<div class=\"sender\" style=\"--h:{}\">{}</div>",
+                    hue(m.sender.as_deref().unwrap_or(who)),
+                    esc(who)
+                );
+            }
+            s.push_str(&body(item, "../../"));
+            s.push_str(&time_html);
+            s.push_str("</div></div>\n");
+        }
+        let path = o.page_path.clone();
+        o.page
+            .as_mut()
+            .map_or(Ok(()), |w| w.write_all(s.as_bytes()))
+            .map_err(|e| Error::io("write", &path, e))?;
+        // One search row: [page, seq, time, sender, text].
+        let text = describe(item);
+        if !text.is_empty() {
+            let row = serde_json::json!([
+                page,
+                item.seq,
+                item.local.format("%Y-%m-%d %H:%M").to_string(),
+                item.sender(),
+                text
+            ]);
+            let sep = if o.search_rows == 0 { "" } else { ",\n" };
+            o.search_rows += 1;
+            o.search
+                .write_all(format!("{sep}{row}").as_bytes())
+                .map_err(|e| Error::io("write", &o.search_path, e))?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<()> {
+        self.end_page()?;
+        if let Some(mut o) = self.open.take() {
+            o.search
+                .write_all(b"\n]);\n")
+                .and_then(|_| o.search.flush())
+                .map_err(|e| Error::io("write", &o.search_path, e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, list: &[Listed]) -> Result<PathBuf> {
+        let path = self.out.join("index.html");
+        let mut w = create(&path)?;
+        let total: u64 = list.iter().map(|l| l.messages).sum();
+        let mut s = head(&format!("Chats · {}", self.origin.account), "");
+        let _ = write!(
+            s,
+            "<body class=\"list\" data-root=\"\">\n<header>\n<h1>Chats</h1>\n\
+             <p class=\"meta\">{} · {} · {} conversations · {} messages · \
+             snapshot {} of {}</p>\n\
+             <form class=\"search\" role=\"search\"><input type=\"search\" \
+             placeholder=\"Search all chats\" aria-label=\"Search all chats\"></form>\n\
+             <div class=\"results\" hidden></div>\n</header>\n<main>\n<ul class=\"conversations\">\n",
+            esc(&self.origin.app),
+            esc(&self.origin.account),
+            list.len(),
+            total,
+            esc(&self.origin.snapshot),
+            self.origin.snapshot_time.format("%Y-%m-%d %H:%M"),
+        );
+        let size = self.origin.page_size as u64;
+        let mut names = serde_json::Map::new();
+        for l in list {
+            names.insert(l.stem.clone(), serde_json::Value::from(l.info.name.clone()));
+            let newest = l.messages.div_ceil(size).max(1);
+            let href = url(&format!("chats/{}/{}", l.stem, page_name(newest)));
+            let last_date = l.last.map(|t| t.format("%Y-%m-%d").to_string());
+            let missing = if l.media_missing > 0 {
+                format!(" · {} media missing", l.media_missing)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "<li><a href=\"{href}\"><div class=\"avatar\" style=\"--h:{}\" aria-hidden=\"true\">{}</div>\
+                 <div class=\"info\"><div class=\"row\"><span class=\"name\">{}</span>\
+                 <span class=\"date\">{}</span></div>\
+                 <div class=\"row\"><span class=\"last\">{}</span><span class=\"count\">{}</span></div>\
+                 <div class=\"detail\">{} · {}{}</div></div></a></li>",
+                hue(&l.info.id),
+                esc(&initial(&l.info.name)),
+                esc(&l.info.name),
+                esc(last_date.as_deref().unwrap_or("")),
+                esc(&l.last_text),
+                l.messages,
+                esc(&l.info.kind),
+                esc(&date_range(l.first, l.last)),
+                missing,
+            );
+        }
+        let data = serde_json::Value::Object(names)
+            .to_string()
+            .replace("</", "<\\/");
+        let _ = write!(
+            s,
+            "</ul>\n</main>\n<footer>Exported by ChatVault. Opens without a network; \
+             nothing here is sent anywhere.</footer>\n\
+             <script type=\"application/json\" id=\"cv-names\">{data}</script>\n\
+             <script src=\"assets/app.js\"></script>\n</body>\n</html>\n"
+        );
+        w.write_all(s.as_bytes())
+            .and_then(|_| w.flush())
+            .map_err(|e| Error::io("write", &path, e))?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_urls_are_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(url("media/x/a b#1?.jpg"), "media/x/a%20b%231%3F.jpg");
+        assert_eq!(url("media/图.png"), "media/%E5%9B%BE.png");
+    }
+
+    #[test]
+    fn initials_and_hues_are_stable() {
+        assert_eq!(initial("alice"), "A");
+        assert_eq!(initial("张三"), "张");
+        assert_eq!(initial("😀"), "😀");
+        assert_eq!(initial(""), "?");
+        assert_eq!(hue("wxid_a"), hue("wxid_a"));
+        assert!(hue("x") < 360);
+    }
+}
