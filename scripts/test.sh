@@ -8,10 +8,17 @@ cd "$(dirname "$0")/.."
 #   time        GNU time measures the peak memory of backup/restore/check processes
 #   libjna-java JNA, which the generated Kotlin bindings load the native library with
 #   a JDK       java + javac to compile and run the Kotlin tests
+#   chromium    the HTML export is loaded in a real browser (headless)
+#   fonts-noto-cjk, fonts-noto-color-emoji   so Chinese text and emoji render in it
+#   nodejs/npm  kotlinc and playwright-core (which drives Chromium) come from npm
 packages=()
 [ -x /usr/bin/time ] || packages+=(time)
 [ -f /usr/share/java/jna.jar ] || packages+=(libjna-java)
 command -v javac >/dev/null || packages+=(default-jdk-headless)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || packages+=(fonts-noto-color-emoji)
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -20,12 +27,14 @@ if [ ${#packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
-# kotlinc (and kotlinx-coroutines) from npm, cached under target/tools.
+# kotlinc (and kotlinx-coroutines) and playwright-core from npm, cached under target/tools
+# (one install command for both: npm removes packages a later install does not name).
 tools="$PWD/target/tools"
-if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ] || [ ! -d "$tools/node_modules/playwright-core" ]; then
     mkdir -p "$tools"
-    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20
+    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20 playwright-core@1.65.1
 fi
+export CHATVAULT_TOOLS="$tools"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 

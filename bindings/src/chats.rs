@@ -151,3 +151,92 @@ impl From<IndexedMessage> for ChatMessage {
         }
     }
 }
+
+/// What `Repository.exportChats` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ExportFormat {
+    /// A static site (`index.html`) that opens in any browser without a network.
+    Html,
+    /// `conversations.json` and one JSON file per conversation (schema in docs/FORMAT.md).
+    Json,
+    /// One readable text file per conversation.
+    Txt,
+}
+
+impl From<ExportFormat> for core::ExportFormat {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Html => core::ExportFormat::Html,
+            ExportFormat::Json => core::ExportFormat::Json,
+            ExportFormat::Txt => core::ExportFormat::Txt,
+        }
+    }
+}
+
+/// What to export.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ExportOptions {
+    /// The format.
+    pub format: ExportFormat,
+    /// Conversation ids to export; empty: all.
+    #[uniffi(default = [])]
+    pub conversations: Vec<String>,
+    /// Only messages at or after this instant (milliseconds since 1970).
+    #[uniffi(default = None)]
+    pub since_ms: Option<i64>,
+    /// Only messages before this instant (milliseconds since 1970).
+    #[uniffi(default = None)]
+    pub until_ms: Option<i64>,
+    /// HTML: messages per page.
+    #[uniffi(default = 1000)]
+    pub page_size: u32,
+    /// A private folder for temporary files (default: `tmp` in the library's state
+    /// directory).
+    #[uniffi(default = None)]
+    pub work_dir: Option<String>,
+}
+
+/// An instant as this device's local wall-clock time, which the exporter filters by.
+fn local(ms: Option<i64>) -> Option<chrono::NaiveDateTime> {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.with_timezone(&chrono::Local).naive_local())
+}
+
+impl From<&ExportOptions> for core::ExportOptions {
+    fn from(o: &ExportOptions) -> Self {
+        core::ExportOptions {
+            format: o.format.into(),
+            conversations: o.conversations.clone(),
+            since: local(o.since_ms),
+            until: local(o.until_ms),
+            page_size: o.page_size as usize,
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ExportResult {
+    /// Conversations written.
+    pub conversations: u64,
+    /// Messages written.
+    pub messages: u64,
+    /// Media files copied beside the pages.
+    pub media_files: u64,
+    /// Messages whose media file was not in the export when it was backed up.
+    pub media_missing: u64,
+    /// The file to open first (`index.html`, `conversations.json` or `conversations.txt`).
+    pub entry: String,
+}
+
+impl From<core::ExportSummary> for ExportResult {
+    fn from(s: core::ExportSummary) -> Self {
+        ExportResult {
+            conversations: s.conversations,
+            messages: s.messages,
+            media_files: s.media_files,
+            media_missing: s.media_missing,
+            entry: s.entry.to_string_lossy().into_owned(),
+        }
+    }
+}

@@ -5,7 +5,9 @@ use std::sync::{Arc, RwLock};
 use chatvault_core as core;
 
 use crate::callbacks::{ProgressAdapter, ProgressListener};
-use crate::chats::{ChatBackupResult, ChatMessage, ChatSource, ChatSummary};
+use crate::chats::{
+    ChatBackupResult, ChatMessage, ChatSource, ChatSummary, ExportOptions, ExportResult,
+};
 use crate::error::{ChatVaultError, Result};
 use crate::records::{
     BackupOptions, BackupResult, CheckReport, KeySlot, RepoStats, RestoreSummary, RetentionPolicy,
@@ -116,7 +118,6 @@ impl Repository {
         })
     }
 
-    /// All snapshots, oldest first.
     /// Backs up a chat export (WeChat, WhatsApp, Telegram, or any folder): reads it into a
     /// searchable chat index and stores the export byte for byte beside it. Fails before
     /// writing anything if the export cannot be read (`WrongDatabaseKey`, `ExportUnreadable`).
@@ -173,6 +174,32 @@ impl Repository {
             chats.search(&query, conversation.as_deref(), limit as usize)
         })
         .map(|hits| hits.into_iter().map(Into::into).collect())
+    }
+
+    /// Writes a snapshot's chats into the folder `out` (new, empty, or an earlier export) as
+    /// a static HTML site, JSON or text, with the media they show copied beside them.
+    pub fn export_chats(
+        &self,
+        snapshot: String,
+        out: String,
+        options: ExportOptions,
+        listener: Option<Arc<dyn ProgressListener>>,
+        job: Arc<JobHandle>,
+    ) -> Result<ExportResult> {
+        let l = adapter(&listener);
+        let work = self.work_dir(options.work_dir.as_deref())?;
+        self.with(|repo| {
+            let snap = repo.find_snapshot(&snapshot)?;
+            repo.export_chats(
+                &snap,
+                std::path::Path::new(&out),
+                &(&options).into(),
+                Some(&work),
+                l.as_ref().map(|a| a as _),
+                &job.token,
+            )
+        })
+        .map(Into::into)
     }
 
     /// Lists snapshots, oldest first.

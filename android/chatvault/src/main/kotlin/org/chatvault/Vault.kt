@@ -23,6 +23,9 @@ import org.chatvault.ffi.BackupResult
 import org.chatvault.ffi.ChatVault
 import org.chatvault.ffi.ChatVaultException
 import org.chatvault.ffi.CheckReport
+import org.chatvault.ffi.ExportFormat
+import org.chatvault.ffi.ExportOptions
+import org.chatvault.ffi.ExportResult
 import org.chatvault.ffi.DeviceConditions
 import org.chatvault.ffi.JobHandle
 import org.chatvault.ffi.Logger
@@ -155,6 +158,19 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
         workDir: File? = null,
     ): List<ChatMessage> =
         withContext(Dispatchers.IO) { inner.search(snapshot, query, conversation, limit.toUInt(), workDir?.path) }
+
+    /**
+     * Writes the chats of [snapshot] into [out] (new, empty, or an earlier export) as a static
+     * HTML site that opens in any browser without a network (or JSON, or text, by
+     * [ExportOptions.format]), with the photos and videos it shows copied beside it.
+     */
+    suspend fun exportChats(
+        out: File,
+        snapshot: String = "latest",
+        options: ExportOptions = ExportOptions(format = ExportFormat.HTML),
+        onProgress: (Progress) -> Unit = {},
+    ): ExportResult =
+        runJob { job -> inner.exportChats(snapshot, out.path, options, ProgressCallback(onProgress), job) }
 
     /** All snapshots, oldest first. */
     suspend fun snapshots(): List<SnapshotInfo> = withContext(Dispatchers.IO) { inner.snapshots() }

@@ -15,6 +15,8 @@ import org.chatvault.ffi.BackupOptions
 import org.chatvault.ffi.ChatSource
 import org.chatvault.ffi.ChatVaultException
 import org.chatvault.ffi.DeviceConditions
+import org.chatvault.ffi.ExportFormat
+import org.chatvault.ffi.ExportOptions
 import org.chatvault.ffi.Frequency
 import org.chatvault.ffi.Phase
 import org.chatvault.ffi.Plan
@@ -225,6 +227,13 @@ private suspend fun aWeChatExportIsReadListedAndSearched() {
             check(repo.snapshots().single().sourceKind == "wechat-android") { "source kind" }
             val hits = repo.search("明天见", workDir = work)
             check(hits.isNotEmpty() && hits.all { it.text.contains("明天见") }) { "search: $hits" }
+            // Exported as a site to read on the PC: one page per conversation, the list first.
+            val site = File(work, "site")
+            val exported = repo.exportChats(site, options = ExportOptions(format = ExportFormat.HTML, workDir = work.path))
+            check(exported.conversations == 9uL && exported.messages == 240uL) { "$exported" }
+            check(File(exported.entry) == File(site, "index.html") && File(exported.entry).readText().contains("家庭群 👨‍👩‍👧")) { exported.entry }
+            val json = repo.exportChats(File(work, "json"), options = ExportOptions(format = ExportFormat.JSON, conversations = listOf("2100@chatroom"), workDir = work.path))
+            check(json.conversations == 1uL && json.messages == 31uL) { "$json" }
             // A wrong key, with no uin to derive one from: the typed exception, nothing written.
             val noPrefs = File(work, "export")
             fixture.copyRecursively(noPrefs)
@@ -248,7 +257,7 @@ fun main() {
         "a Storage written in Kotlin is a real backup destination" to ::aStorageWrittenInKotlinIsARealDestination,
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
-        "a WeChat export is read, listed and searched; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
+        "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
     )
     var failed = 0
     for ((name, test) in tests) {
