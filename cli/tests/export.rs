@@ -287,7 +287,8 @@ fn json_and_text_exports_hold_every_message_and_filters_select() {
     }
     for s in expected["samples"].as_array().unwrap() {
         let found = all.iter().find(|(c, m)| {
-            c == s["conversation"].as_str().unwrap() && m["id"] == s["msgId"].to_string()
+            c == s["conversation"].as_str().unwrap()
+                && m["id"].as_str() == Some(s["msgId"].to_string().as_str())
         });
         let (_, m) = found.unwrap_or_else(|| panic!("sample {s} not exported"));
         assert_eq!(m["text"], s["text"]);

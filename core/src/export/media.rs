@@ -116,7 +116,7 @@ impl<'a> Copier<'a> {
         let pending = std::mem::take(&mut self.pending);
         let dir = self.out.join(MEDIA_DIR);
         if self.root_is_file {
-            self.copied += self.from_zip(&pending, &dir.join(&self.root))?;
+            self.copied += self.extract_from_zip(&pending, &dir.join(&self.root))?;
         } else {
             let include = pending
                 .iter()
@@ -135,7 +135,7 @@ impl<'a> Copier<'a> {
     }
 
     /// Takes the pending entries out of a zipped export (WhatsApp on iOS).
-    fn from_zip(&mut self, pending: &BTreeSet<String>, dir: &Path) -> Result<u64> {
+    fn extract_from_zip(&mut self, pending: &BTreeSet<String>, dir: &Path) -> Result<u64> {
         if self.zip.is_none() {
             let tmp = crate::chat::private_temp_dir(self.work_dir)?;
             self.repo.restore(
