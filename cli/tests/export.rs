@@ -17,6 +17,10 @@ use serde_json::Value;
 mod common;
 use common::{code, run_measured, Env};
 
+/// A message that would run script if the export did not escape it.
+const HOSTILE: &str =
+    r#"<script>window.pwned=1</script><img src=x onerror="window.pwned=2"> & "quoted""#;
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -200,6 +204,11 @@ fn whatsapp_and_telegram_exports_render_with_their_images() {
     let cases: Vec<(&str, PathBuf, u64, u64)> = {
         let wa = env.home.join("whatsapp");
         let f1 = whatsapp_android(&wa, &ChatSpec::small(3), WhatsAppLocale::Us).unwrap();
+        // A message that is markup must show as text, not run.
+        let chat = wa.join("WhatsApp Chat with Friend 1.txt");
+        let text = fs::read_to_string(&chat).unwrap();
+        let header = &text[..text.find(" - ").unwrap() + 3];
+        fs::write(&chat, format!("{text}{header}Friend: {HOSTILE}\n")).unwrap();
         let zip = env.home.join("WhatsApp Chat - Family.zip");
         let f2 = whatsapp_ios_zip(&zip, &ChatSpec::small(4)).unwrap();
         let tg = env.home.join("telegram");
@@ -242,6 +251,10 @@ fn whatsapp_and_telegram_exports_render_with_their_images() {
         }
         assert_eq!(r["searchHits"], needles.min(200), "{name}");
         assert!(r["pagesText"].as_str().unwrap().contains(NEEDLE), "{name}");
+        if name == "whatsapp" {
+            assert!(r["pagesText"].as_str().unwrap().contains(HOSTILE));
+            assert_eq!(r["pwned"], Value::Null, "markup in a message ran");
+        }
         assert!(
             media_files(&site).is_subset(&referenced_media(&site)),
             "{name}"

@@ -78,6 +78,8 @@ try {
   for (const [i, href] of links.entries()) {
     await page.goto(href, { waitUntil: 'load' });
     report.pagesText += await page.locator('main').innerText() + '\n';
+    const pwned = await page.evaluate(() => window.pwned);
+    if (pwned !== undefined) report.pwned = pwned;
     // Each image scrolled into view (they load lazily), then given time to load, or to
     // fall back from a missing thumbnail to the full image, or to be replaced by a note
     // when the browser cannot decode it.
