@@ -437,6 +437,51 @@ pub struct Plan {
     /// Encrypted databases in the source.
     #[uniffi(default = [])]
     pub encrypted_databases: Vec<EncryptedDatabase>,
+    /// Further repositories that keep copies (linked to `destination`); backups go to the
+    /// first of them that can be reached when `destination` cannot.
+    #[uniffi(default = [])]
+    pub copies: Vec<CopyDestination>,
+}
+
+/// A further place that keeps copies of a plan's snapshots.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CopyDestination {
+    /// Repository location (linked to the plan's destination).
+    pub destination: String,
+    /// Copy at most this often, in hours (0: after every backup).
+    #[uniffi(default = 0)]
+    pub every_hours: u32,
+    /// Copy only on an unmetered network.
+    #[uniffi(default = false)]
+    pub unmetered_only: bool,
+    /// Copy only while charging.
+    #[uniffi(default = false)]
+    pub charging_only: bool,
+}
+
+impl From<CopyDestination> for sched::CopyDestination {
+    fn from(c: CopyDestination) -> Self {
+        sched::CopyDestination {
+            destination: c.destination,
+            every_hours: c.every_hours,
+            constraints: sched::Constraints {
+                unmetered: c.unmetered_only,
+                charging: c.charging_only,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl From<&sched::CopyDestination> for CopyDestination {
+    fn from(c: &sched::CopyDestination) -> Self {
+        CopyDestination {
+            destination: c.destination.clone(),
+            every_hours: c.every_hours,
+            unmetered_only: c.constraints.unmetered,
+            charging_only: c.constraints.charging,
+        }
+    }
 }
 
 impl TryFrom<Plan> for sched::PlanSpec {
@@ -468,6 +513,7 @@ impl TryFrom<Plan> for sched::PlanSpec {
             .into_iter()
             .map(|d| (d.path.into(), d.page_size))
             .collect();
+        spec.copies = p.copies.into_iter().map(Into::into).collect();
         Ok(spec)
     }
 }
@@ -504,6 +550,7 @@ impl From<&sched::PlanSpec> for Plan {
                     page_size: *n,
                 })
                 .collect(),
+            copies: s.copies.iter().map(Into::into).collect(),
         }
     }
 }
@@ -662,6 +709,41 @@ pub struct PlanHealth {
     pub repo_bytes: Option<u64>,
     /// Growth over 30 days.
     pub growth_30d_bytes: Option<i64>,
+    /// Every destination: the plan's own first, then its copies.
+    pub destinations: Vec<DestinationHealth>,
+}
+
+/// How one destination of a plan is doing.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DestinationHealth {
+    /// Repository location.
+    pub destination: String,
+    /// "backup" (the plan's own) or "copy".
+    pub role: String,
+    /// When its newest snapshot of the plan was made (ms since 1970).
+    pub newest_snapshot_ms: Option<i64>,
+    /// When it was last verified (ms since 1970).
+    pub verified_ms: Option<i64>,
+    /// Hours since its newest snapshot.
+    pub hours_behind: Option<f64>,
+    /// A warning to show when its copy is stale.
+    pub warning: Option<String>,
+    /// Its newest error, in plain words.
+    pub last_error: Option<String>,
+}
+
+impl From<sched::DestinationHealth> for DestinationHealth {
+    fn from(d: sched::DestinationHealth) -> Self {
+        DestinationHealth {
+            destination: d.state.destination,
+            role: d.role,
+            newest_snapshot_ms: d.state.newest_snapshot.map(ms),
+            verified_ms: d.state.verified.map(ms),
+            hours_behind: d.hours_behind,
+            warning: d.warning,
+            last_error: d.state.last_error,
+        }
+    }
 }
 
 impl From<sched::PlanHealth> for PlanHealth {
@@ -673,6 +755,7 @@ impl From<sched::PlanHealth> for PlanHealth {
             last_error: h.last_error,
             repo_bytes: h.repo_bytes,
             growth_30d_bytes: h.growth_30d_bytes,
+            destinations: h.destinations.into_iter().map(Into::into).collect(),
         }
     }
 }

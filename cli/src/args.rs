@@ -62,6 +62,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Scheduled backups: plans that `schedule run` (from cron or a systemd timer) carries out.
     Schedule(ScheduleArgs),
+    /// Every plan's destinations: the newest snapshot each holds and when it was verified.
+    Status {
+        /// Folder holding the schedule database (default: the data directory).
+        #[arg(long, env = "CHATVAULT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Pretend it is this time.
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +111,7 @@ pub enum ScheduleCommand {
         #[arg(long)]
         busy: bool,
     },
-    /// Health of every plan: age of the last good backup, warnings, last error, size.
+    /// Health of every plan and each of its destinations (same as `chatvault status`).
     Status {
         /// Pretend it is this time.
         #[arg(long)]
@@ -181,6 +190,17 @@ pub struct PlanArgs {
     /// Warn when there has been no good backup for this many hours.
     #[arg(long, default_value_t = 72)]
     pub warn_after_hours: u32,
+    /// Keep copies in this repository too (repeatable; created linked with
+    /// `init --copy-chunker-params-from`, same password). Backups go there when the plan's
+    /// own destination cannot be reached.
+    #[arg(long = "copy-to", value_name = "REPO")]
+    pub copy_to: Vec<PathBuf>,
+    /// Copy at most every N hours (0: after every backup).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub copy_every_hours: u32,
+    /// Copy only on an unmetered network.
+    #[arg(long)]
+    pub copy_unmetered: bool,
 }
 
 #[derive(Debug, Args)]

@@ -93,6 +93,14 @@ fn main() -> ExitCode {
         Command::Key { command } => commands::key(&cli, command),
         Command::Demo(a) => demo::run(&cli, a, &cancel),
         Command::Schedule(a) => schedule::run(&cli, a, &cancel),
+        Command::Status { state_dir, now } => schedule::run(
+            &cli,
+            &args::ScheduleArgs {
+                state_dir: state_dir.clone(),
+                command: args::ScheduleCommand::Status { now: now.clone() },
+            },
+            &cancel,
+        ),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use chatvault_core::schedule::{
-    Constraints, DeviceConditions, Frequency, PlanSpec, Retention, Scheduler, SecretProvider,
-    Verification, Window,
+    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Retention, Scheduler,
+    SecretProvider, Verification, Window,
 };
 use chatvault_core::{CancelToken, Repository, Secret};
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
@@ -190,6 +190,34 @@ pub fn run(cli: &Cli, a: &ScheduleArgs, cancel: &CancelToken) -> Result<i32> {
                 if let Some(w) = &h.warning {
                     println!("  WARNING: {w}");
                 }
+                for d in &h.destinations {
+                    let newest = d
+                        .state
+                        .newest_snapshot
+                        .map(|t| {
+                            format!(
+                                "newest snapshot {} ({:.0} h ago)",
+                                local(t),
+                                d.hours_behind.unwrap_or(0.0)
+                            )
+                        })
+                        .unwrap_or_else(|| "no snapshot yet".into());
+                    let verified = d
+                        .state
+                        .verified
+                        .map(|t| format!("verified {}", local(t)))
+                        .unwrap_or_else(|| "not verified".into());
+                    println!(
+                        "  {:<6} {}: {newest}, {verified}",
+                        d.role, d.state.destination
+                    );
+                    if let Some(e) = &d.state.last_error {
+                        println!("         last error: {e}");
+                    }
+                    if let Some(w) = &d.warning {
+                        println!("         WARNING: {w}");
+                    }
+                }
             }
             Ok(0)
         }
@@ -239,6 +267,47 @@ pub fn run(cli: &Cli, a: &ScheduleArgs, cancel: &CancelToken) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// The plan's copy destinations, each checked now: it must exist, open with the plan's
+/// password, and be linked to the plan's destination (so copies cost only new data).
+fn linked_copies(target: &Target, password: &str, p: &PlanArgs) -> Result<Vec<CopyDestination>> {
+    if p.copy_to.is_empty() {
+        return Ok(Vec::new());
+    }
+    let own = Repository::open(target.storage(), &Secret::password(password))?.link_params();
+    let mut out = Vec::new();
+    for dir in &p.copy_to {
+        let storage = std::sync::Arc::new(chatvault_core::storage::LocalStorage::new(dir));
+        if !Repository::exists(storage.as_ref())? {
+            bail!(
+                "no repository at {0}: create it linked to {1} with `chatvault --repo {0} init --copy-chunker-params-from {1}` and the same password",
+                dir.display(),
+                target.dir.display()
+            );
+        }
+        let repo = Repository::open(storage, &Secret::password(password))
+            .with_context(|| format!("{} must open with the plan's password", dir.display()))?;
+        if repo.link_params() != own {
+            bail!(
+                "{} is not linked to {}: create it with `init --copy-chunker-params-from`",
+                dir.display(),
+                target.dir.display()
+            );
+        }
+        out.push(CopyDestination {
+            destination: std::fs::canonicalize(dir)
+                .unwrap_or(dir.clone())
+                .to_string_lossy()
+                .into_owned(),
+            every_hours: p.copy_every_hours,
+            constraints: Constraints {
+                unmetered: p.copy_unmetered,
+                ..Default::default()
+            },
+        });
+    }
+    Ok(out)
 }
 
 fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> {
@@ -303,6 +372,7 @@ fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> 
         exclude_media: p.exclude_media,
         prune_every_days: 7,
         warn_after_hours: p.warn_after_hours,
+        copies: linked_copies(&target, &password, p)?,
     };
     let id = sched.add_plan(&spec, Utc::now())?;
     let secret = secret_path(state, &spec.name);

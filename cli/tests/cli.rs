@@ -568,6 +568,68 @@ fn schedule_runs_plans_once_records_kills_and_resumes() {
         .as_str()
         .unwrap()
         .contains("No good backup"));
+    // `chatvault status`: every destination with its newest snapshot and verification.
+    let text = env.ok(&[
+        "status",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--now",
+        "2027-03-01 03:00",
+    ]);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("backup"))
+        .unwrap_or_else(|| panic!("no destination line in\n{text}"));
+    assert!(
+        line.contains(env.repo.file_name().unwrap().to_str().unwrap())
+            && line.contains("newest snapshot 2027-03-01")
+            && line.contains("verified 2027-03-01"),
+        "{line}"
+    );
+
+    // A copy destination must exist, open with the plan's password and be linked.
+    let elsewhere = env.home.join("usb");
+    let a = s(&[
+        "add",
+        "--name",
+        "two",
+        "--source",
+        src.to_str().unwrap(),
+        "--copy-to",
+        elsewhere.to_str().unwrap(),
+    ]);
+    let out = env.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ne!(code(&out), 0);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--copy-chunker-params-from"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init = env
+        .cmd(&[
+            "--repo",
+            elsewhere.to_str().unwrap(),
+            "init",
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+            "--copy-chunker-params-from",
+            env.repo.to_str().unwrap(),
+        ])
+        .env("CHATVAULT_FROM_PASSWORD", PW)
+        .output()
+        .unwrap();
+    assert_eq!(code(&init), 0, "{}", String::from_utf8_lossy(&init.stderr));
+    run(&[
+        "add",
+        "--name",
+        "two",
+        "--source",
+        src.to_str().unwrap(),
+        "--copy-to",
+        elsewhere.to_str().unwrap(),
+    ]);
 }
 
 #[test]

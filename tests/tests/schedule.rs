@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chatvault_core::repo::retention;
 use chatvault_core::schedule::{
-    Constraints, DeviceConditions, Outcome, PlanSpec, Scheduler, SecretProvider, Verification,
-    Window,
+    Constraints, CopyDestination, DeviceConditions, Outcome, PlanSpec, Scheduler, SecretProvider,
+    Verification, Window,
 };
 use chatvault_core::storage::LocalStorage;
 use chatvault_core::{
@@ -398,4 +398,156 @@ fn overlapping_triggers_run_a_plan_once() {
     );
     assert_eq!(ran, 1);
     assert_eq!(open_repo(&repo).snapshots().unwrap().len(), 1);
+}
+
+/// The plan's snapshots in a repository, as their original ids (a copy keeps the id of the
+/// snapshot it copies), sorted.
+fn plan_snapshots(repo: &Path) -> Vec<Id> {
+    let mut ids: Vec<Id> = open_repo(repo)
+        .snapshots()
+        .unwrap()
+        .iter()
+        .filter(|s| s.tags.contains(&"plan:two".to_string()))
+        .map(|s| s.original.unwrap_or(s.id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_plan_with_two_destinations_survives_a_week_without_one_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    random_files(&src, 3, 10_000, 1).unwrap();
+    let pc = dir.path().join("pc");
+    let usb = dir.path().join("usb");
+    init_repo(&pc);
+    let linked = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1 << 20,
+        recovery_key: false,
+        linked_to: Some(open_repo(&pc).link_params()),
+    };
+    Repository::init(Arc::new(LocalStorage::new(&usb)), PW, &linked).unwrap();
+    let mut spec = PlanSpec::daily("two", &src, pc.to_str().unwrap());
+    spec.retention.daily = 60;
+    spec.copies = vec![CopyDestination {
+        destination: usb.to_str().unwrap().to_string(),
+        every_hours: 0,
+        constraints: Constraints::default(),
+    }];
+    let mut sched = Scheduler::open(&dir.path().join("s.db")).unwrap();
+    let t0 = local(2026, 6, 1, 2, 0);
+    sched.add_plan(&spec, t0).unwrap();
+    let cond = DeviceConditions::default();
+    let mut day = 0i64;
+    let mut run_day = |s: &mut Scheduler| {
+        day += 1;
+        random_files(&src.join(format!("day{day}")), 1, 5_000, day as u64).unwrap();
+        let t = t0 + Duration::days(day);
+        let r = s
+            .run_due(t, &cond, &Fixed, None, &CancelToken::new())
+            .unwrap()
+            .remove(0);
+        (t, r)
+    };
+    let (_, first) = run_day(&mut sched);
+    assert_eq!(first.outcome, Outcome::Success);
+    assert_eq!(plan_snapshots(&pc), plan_snapshots(&usb), "copied at once");
+
+    // The USB drive is away for a week: backups go on to the PC, the copy is reported
+    // stale, with the reason.
+    let away = dir.path().join("usb-away");
+    std::fs::rename(&usb, &away).unwrap();
+    let mut t = t0;
+    for _ in 0..7 {
+        let (at, r) = run_day(&mut sched);
+        t = at;
+        assert_eq!(
+            r.outcome,
+            Outcome::Success,
+            "the backup does not wait for the copy"
+        );
+        let reason = r.record.unwrap().reason.unwrap_or_default();
+        assert!(
+            reason.contains("copy to") && reason.contains("failed"),
+            "{reason}"
+        );
+    }
+    let health = sched.health(t).unwrap();
+    let [own, copy] = &health[0].destinations[..] else {
+        panic!("two destinations: {:?}", health[0].destinations)
+    };
+    assert!(own.warning.is_none(), "{:?}", own.warning);
+    assert!(health[0].warning.is_none(), "backups themselves are fine");
+    let behind = copy.hours_behind.unwrap();
+    assert!(
+        (7.0 * 24.0 - 1.0..7.0 * 24.0 + 1.0).contains(&behind),
+        "{behind}"
+    );
+    let w = copy.warning.as_deref().unwrap_or("");
+    assert!(
+        w.contains("7 days old") && w.contains("was not found"),
+        "{w}"
+    );
+    assert_eq!(copy.state.failures, 7);
+
+    // It returns: the next run catches up with every snapshot of the week.
+    std::fs::rename(&away, &usb).unwrap();
+    let (t, r) = run_day(&mut sched);
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(plan_snapshots(&pc).len(), 9);
+    assert_eq!(plan_snapshots(&pc), plan_snapshots(&usb), "caught up");
+    let health = sched.health(t).unwrap();
+    let copy = &health[0].destinations[1];
+    assert!(copy.warning.is_none() && copy.state.last_error.is_none());
+    assert_eq!(copy.state.verified, Some(t));
+    assert_eq!(copy.state.newest_snapshot, Some(t));
+
+    // Now the PC is away for two days: backups go to the USB drive instead, and come back
+    // to the PC when it returns, so both hold the same history again.
+    let pc_away = dir.path().join("pc-away");
+    std::fs::rename(&pc, &pc_away).unwrap();
+    for _ in 0..2 {
+        let (_, r) = run_day(&mut sched);
+        assert_eq!(r.outcome, Outcome::Success);
+        let reason = r.record.unwrap().reason.unwrap_or_default();
+        assert!(reason.contains("could not be reached"), "{reason}");
+    }
+    std::fs::rename(&pc_away, &pc).unwrap();
+    let (_, r) = run_day(&mut sched);
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(plan_snapshots(&pc).len(), 12);
+    assert_eq!(
+        plan_snapshots(&pc),
+        plan_snapshots(&usb),
+        "both hold every day"
+    );
+
+    // The copy restores byte-identical with its own password.
+    let usb_repo = open_repo(&usb);
+    let latest = usb_repo.snapshots().unwrap().pop().unwrap();
+    let out = dir.path().join("restored");
+    usb_repo
+        .restore(
+            &latest,
+            &out,
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(compare_trees(&src, &out.join("src")).unwrap().is_empty());
+    assert!(open_repo(&pc)
+        .check(chatvault_core::ReadData::All, None, &CancelToken::new())
+        .unwrap()
+        .is_ok());
+    assert!(usb_repo
+        .check(chatvault_core::ReadData::All, None, &CancelToken::new())
+        .unwrap()
+        .is_ok());
 }

@@ -185,7 +185,8 @@ impl Repository {
         let mut todo = Vec::new();
         let walked = (|| {
             for s in snapshots {
-                if have.contains(&s.id) {
+                // A copy of a copy is the same snapshot: compare by the original too.
+                if have.contains(&s.id) || s.original.is_some_and(|o| have.contains(&o)) {
                     c.summary.snapshots_skipped += 1;
                     continue;
                 }

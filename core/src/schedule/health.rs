@@ -1,11 +1,12 @@
 //! Health: per plan, how old the last good backup is, a warning past a threshold, the last
-//! error in plain words, repository size and growth.
+//! error in plain words, repository size and growth; per destination, how old its newest
+//! copy is and when it was last verified.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::runner::Scheduler;
-use super::store::Plan;
+use super::store::{DestinationState, Plan};
 use crate::error::Result;
 
 /// A plan's health.
@@ -23,6 +24,22 @@ pub struct PlanHealth {
     pub repo_bytes: Option<u64>,
     /// Growth over the last 30 days.
     pub growth_30d_bytes: Option<i64>,
+    /// Every destination of the plan, its own first, then its copies.
+    pub destinations: Vec<DestinationHealth>,
+}
+
+/// One destination of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationHealth {
+    /// What the scheduler recorded.
+    pub state: DestinationState,
+    /// "backup" for the plan's own destination, "copy" for the others.
+    pub role: String,
+    /// Hours since the newest snapshot it holds was made (none: it holds none yet).
+    pub hours_behind: Option<f64>,
+    /// Set when its newest snapshot is older than the plan's warning threshold plus the
+    /// copy interval.
+    pub warning: Option<String>,
 }
 
 impl Scheduler {
@@ -43,6 +60,44 @@ impl Scheduler {
                     ),
                     None => format!("{:?} has never completed a backup.", plan.spec.name),
                 });
+            let mut destinations = Vec::new();
+            let own = std::iter::once((plan.spec.destination.clone(), 0, "backup"));
+            let copies = plan
+                .spec
+                .copies
+                .iter()
+                .map(|c| (c.destination.clone(), c.every_hours, "copy"));
+            for (destination, every_hours, role) in own.chain(copies) {
+                let state = store.destination(plan.id, &destination)?;
+                let newest = state.newest_snapshot.or(if role == "backup" {
+                    plan.last_success
+                } else {
+                    None
+                });
+                let hours_behind = newest.map(|t| (now - t).num_seconds() as f64 / 3600.0);
+                let limit = f64::from(plan.spec.warn_after_hours) + f64::from(every_hours);
+                let stale =
+                    hours_behind.unwrap_or((now - plan.created).num_seconds() as f64 / 3600.0);
+                let warning = (stale > limit).then(|| match newest {
+                    Some(t) => format!(
+                        "The newest copy in {destination} is {:.0} days old (from {}){}",
+                        stale / 24.0,
+                        t.with_timezone(&chrono::Local).format("%Y-%m-%d"),
+                        state
+                            .last_error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ),
+                    None => format!("{destination} holds no copy yet."),
+                });
+                destinations.push(DestinationHealth {
+                    state,
+                    role: role.into(),
+                    hours_behind,
+                    warning,
+                });
+            }
             let repo_bytes = store.repo_bytes_at(plan.id, now)?;
             let earlier = store.repo_bytes_at(plan.id, now - Duration::days(30))?;
             out.push(PlanHealth {
@@ -52,6 +107,7 @@ impl Scheduler {
                 growth_30d_bytes: repo_bytes.zip(earlier).map(|(a, b)| a as i64 - b as i64),
                 repo_bytes,
                 plan,
+                destinations,
             });
         }
         Ok(out)

@@ -9,9 +9,10 @@ mod plan;
 mod runner;
 mod store;
 
-pub use health::PlanHealth;
+pub use health::{DestinationHealth, PlanHealth};
 pub use plan::{
-    Constraints, DeviceConditions, Frequency, PlanSpec, Retention, Verification, Window,
+    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Retention, Verification,
+    Window,
 };
 pub use runner::{plain_error, LocalOpener, PlanRun, Scheduler, SecretProvider, StorageOpener};
-pub use store::{Outcome, Plan, RunRecord, Store};
+pub use store::{DestinationState, Outcome, Plan, RunRecord, Store};

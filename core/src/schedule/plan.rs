@@ -280,6 +280,24 @@ pub struct PlanSpec {
     /// Warn when there has been no good backup for this many hours.
     #[serde(default = "seventy_two")]
     pub warn_after_hours: u32,
+    /// Further destinations that keep copies of this plan's snapshots (linked repositories,
+    /// see `init --copy-chunker-params-from`). When `destination` cannot be reached, the
+    /// backup goes to the first of these that can.
+    #[serde(default)]
+    pub copies: Vec<CopyDestination>,
+}
+
+/// A further place that keeps copies of a plan's snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyDestination {
+    /// Repository location, linked to the plan's destination.
+    pub destination: String,
+    /// Copy at most this often, in hours (0: after every backup).
+    #[serde(default)]
+    pub every_hours: u32,
+    /// Device conditions for copying there (e.g. only on Wi-Fi for a cloud destination).
+    #[serde(default)]
+    pub constraints: Constraints,
 }
 
 fn folder() -> String {
@@ -314,6 +332,7 @@ impl PlanSpec {
             exclude_media: false,
             prune_every_days: seven(),
             warn_after_hours: seventy_two(),
+            copies: Vec::new(),
         }
     }
 
@@ -331,6 +350,16 @@ impl PlanSpec {
             return Err(Error::InvalidArgument(
                 "the verification sample is a percentage from 0 to 100".into(),
             ));
+        }
+        let mut seen = vec![self.destination.as_str()];
+        for c in &self.copies {
+            if seen.contains(&c.destination.as_str()) {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is named twice among the plan's destinations",
+                    c.destination
+                )));
+            }
+            seen.push(&c.destination);
         }
         if let Frequency::Hours(0) = self.frequency {
             return Err(Error::InvalidArgument(

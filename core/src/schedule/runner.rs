@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::plan::{DeviceConditions, PlanSpec};
+use super::plan::{Constraints, DeviceConditions, PlanSpec};
 use super::store::{Outcome, Plan, RunRecord, Store};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
@@ -30,6 +30,12 @@ const FIRST_RETRY: i64 = 15;
 pub trait SecretProvider: Send + Sync {
     /// The password or recovery key of `plan`'s destination.
     fn secret(&self, plan: &PlanSpec) -> Result<Secret>;
+
+    /// The password of one of the plan's copy destinations (default: the plan's own).
+    fn destination_secret(&self, plan: &PlanSpec, destination: &str) -> Result<Secret> {
+        let _ = destination;
+        self.secret(plan)
+    }
 }
 
 /// Opens a plan's destination storage from its location string.
@@ -159,7 +165,15 @@ impl Scheduler {
                 out.push(skip("already running".into()));
                 continue;
             };
-            let record = self.run_plan(plan.clone(), run_id, now, secrets, listener, cancel)?;
+            let record = self.run_plan(
+                plan.clone(),
+                run_id,
+                now,
+                conditions,
+                secrets,
+                listener,
+                cancel,
+            )?;
             out.push(PlanRun {
                 plan_id: plan.id,
                 name: plan.spec.name.clone(),
@@ -174,11 +188,13 @@ impl Scheduler {
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_plan(
         &mut self,
         mut plan: Plan,
         run_id: i64,
         now: DateTime<Utc>,
+        conditions: &DeviceConditions,
         secrets: &dyn SecretProvider,
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
@@ -191,7 +207,9 @@ impl Scheduler {
             count: 1,
             ..Default::default()
         };
-        let result = self.execute(&mut plan, &mut rec, now, secrets, listener, cancel);
+        let result = self.execute(
+            &mut plan, &mut rec, now, conditions, secrets, listener, cancel,
+        );
         rec.ended = Some(now + Duration::from_std(started.elapsed()).unwrap_or_default());
         match result {
             Ok(()) => {
@@ -218,18 +236,19 @@ impl Scheduler {
         Ok(rec)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         plan: &mut Plan,
         rec: &mut RunRecord,
         now: DateTime<Utc>,
+        conditions: &DeviceConditions,
         secrets: &dyn SecretProvider,
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
     ) -> Result<()> {
         let spec = plan.spec.clone();
-        let storage = self.opener.open(&spec.destination)?;
-        let repo = Repository::open(storage, &secrets.secret(&spec)?)?;
+        let (repo, used) = self.first_reachable(plan, rec, now, conditions, secrets)?;
         let options = BackupOptions {
             host: None,
             tags: vec![format!("plan:{}", spec.name)],
@@ -326,8 +345,214 @@ impl Scheduler {
             ReadData::None => "structure".into(),
         });
         rec.repo_bytes = Some(repo.stored_bytes()?);
+        let mut state = self.store.destination(plan.id, &used)?;
+        state.last_attempt = Some(now);
+        state.last_success = Some(now);
+        state.newest_snapshot = Some(now);
+        state.verified = Some(now);
+        state.failures = 0;
+        state.last_error = None;
+        self.store.save_destination(plan.id, &state)?;
+        self.copy_to_others(
+            plan, &repo, &used, rec, now, conditions, secrets, listener, cancel,
+        )
+    }
+
+    /// The plan's destinations in order: its own, then its copies' (with their
+    /// constraints; none for its own).
+    fn destinations(spec: &PlanSpec) -> Vec<(String, u32, Constraints)> {
+        std::iter::once((spec.destination.clone(), 0, Constraints::default()))
+            .chain(
+                spec.copies
+                    .iter()
+                    .map(|c| (c.destination.clone(), c.every_hours, c.constraints)),
+            )
+            .collect()
+    }
+
+    fn open_destination(
+        &self,
+        spec: &PlanSpec,
+        destination: &str,
+        secrets: &dyn SecretProvider,
+    ) -> Result<Repository> {
+        let storage = self.opener.open(destination)?;
+        let secret = if destination == spec.destination {
+            secrets.secret(spec)?
+        } else {
+            secrets.destination_secret(spec, destination)?
+        };
+        Repository::open(storage, &secret)
+    }
+
+    /// Opens the first destination that can be reached now; records the others that could
+    /// not as failed attempts.
+    fn first_reachable(
+        &self,
+        plan: &Plan,
+        rec: &mut RunRecord,
+        now: DateTime<Utc>,
+        conditions: &DeviceConditions,
+        secrets: &dyn SecretProvider,
+    ) -> Result<(Repository, String)> {
+        let mut first_error = None;
+        for (destination, _, constraints) in Self::destinations(&plan.spec) {
+            if constraints.unmet(conditions).is_some() {
+                continue;
+            }
+            match self.open_destination(&plan.spec, &destination, secrets) {
+                Ok(repo) => {
+                    if let Some((down, _)) = &first_error {
+                        let note =
+                            format!("backed up to {destination}: {down} could not be reached");
+                        rec.reason = Some(match rec.reason.take() {
+                            Some(r) => format!("{r}; {note}"),
+                            None => note,
+                        });
+                    }
+                    return Ok((repo, destination));
+                }
+                Err(e) if unreachable(&e) => {
+                    self.record_failure(plan.id, &destination, 0, now, &e)?;
+                    if first_error.is_none() {
+                        first_error = Some((destination, e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first_error
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| Error::InvalidArgument("the plan has no destination".into())))
+    }
+
+    fn record_failure(
+        &self,
+        plan_id: i64,
+        destination: &str,
+        every_hours: u32,
+        now: DateTime<Utc>,
+        e: &Error,
+    ) -> Result<()> {
+        let mut state = self.store.destination(plan_id, destination)?;
+        state.last_attempt = Some(now);
+        state.failures += 1;
+        state.last_error = Some(plain_error(e));
+        let cap = Duration::hours(i64::from(every_hours.max(24)));
+        let backoff = Duration::minutes(FIRST_RETRY << (state.failures - 1).min(10));
+        state.next_due = Some(now + backoff.min(cap));
+        self.store.save_destination(plan_id, &state)
+    }
+
+    /// Copies the plan's snapshots from `repo` (where this run backed up) to every other
+    /// destination that is due and whose constraints hold, and back the snapshots that were
+    /// made on a destination while `repo` could not be reached. A failed copy is recorded
+    /// on its destination (with its own backoff) and does not fail the run.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_to_others(
+        &self,
+        plan: &Plan,
+        repo: &Repository,
+        used: &str,
+        rec: &mut RunRecord,
+        now: DateTime<Utc>,
+        conditions: &DeviceConditions,
+        secrets: &dyn SecretProvider,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let spec = &plan.spec;
+        for (destination, every_hours, constraints) in Self::destinations(spec) {
+            if destination == used || constraints.unmet(conditions).is_some() {
+                continue;
+            }
+            let state = self.store.destination(plan.id, &destination)?;
+            if state.next_due.is_some_and(|t| t > now) {
+                continue;
+            }
+            match self.sync_copy(spec, repo, &destination, secrets, listener, cancel) {
+                Ok(newest) => {
+                    let mut state = state;
+                    state.last_attempt = Some(now);
+                    state.last_success = Some(now);
+                    state.newest_snapshot = newest;
+                    state.verified = Some(now);
+                    state.failures = 0;
+                    state.last_error = None;
+                    state.next_due =
+                        (every_hours > 0).then(|| now + Duration::hours(i64::from(every_hours)));
+                    self.store.save_destination(plan.id, &state)?;
+                }
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
+                Err(e) => {
+                    log::warn!("plan {}: copy to {destination}: {e}", spec.name);
+                    self.record_failure(plan.id, &destination, every_hours, now, &e)?;
+                    let note = format!("copy to {destination} failed: {}", plain_error(&e));
+                    rec.reason = Some(match rec.reason.take() {
+                        Some(r) => format!("{r}; {note}"),
+                        None => note,
+                    });
+                }
+            }
+        }
         Ok(())
     }
+
+    /// One copy exchange with `destination`; returns the time of the newest snapshot of
+    /// the plan it holds afterwards.
+    fn sync_copy(
+        &self,
+        spec: &PlanSpec,
+        repo: &Repository,
+        destination: &str,
+        secrets: &dyn SecretProvider,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let target = self.open_destination(spec, destination, secrets)?;
+        let tag = format!("plan:{}", spec.name);
+        let of_plan = |r: &Repository| -> Result<Vec<crate::repo::snapshot::Snapshot>> {
+            Ok(r.snapshots()?
+                .into_iter()
+                .filter(|s| s.tags.contains(&tag))
+                .collect())
+        };
+        // Backups made on the destination while this repository was out of reach come
+        // back first, so every destination ends with the same history.
+        let stranded: Vec<_> = of_plan(&target)?
+            .into_iter()
+            .filter(|s| s.original.is_none())
+            .collect();
+        if !stranded.is_empty() {
+            target.copy_to(repo, &stranded, listener, cancel)?;
+        }
+        repo.copy_to(&target, &of_plan(repo)?, listener, cancel)?;
+        // The plan's retention applies on every destination.
+        for r in [repo, &target] {
+            let mine = of_plan(r)?;
+            for d in retention::apply(&spec.retention.policy(), &mine)
+                .iter()
+                .filter(|d| d.reasons.is_empty())
+            {
+                r.delete_snapshot(&d.id)?;
+            }
+        }
+        let report = target.check(ReadData::None, None, cancel)?;
+        if !report.is_ok() {
+            return Err(Error::corrupt(destination, report.errors.join("; ")));
+        }
+        Ok(of_plan(&target)?.iter().map(|s| s.time).max())
+    }
+}
+
+/// Whether an error means the destination is out of reach (not mounted, offline), as
+/// opposed to wrong (a bad password, damage), which must not be papered over by going
+/// elsewhere.
+fn unreachable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::RepositoryNotFound { .. } | Error::Storage(_) | Error::Io { .. }
+    )
 }
 
 /// Why `plan` is not due at `now`, if it is not.

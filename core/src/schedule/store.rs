@@ -45,7 +45,40 @@ CREATE TABLE IF NOT EXISTS runs (
     count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_by_plan ON runs(plan_id, id);
+CREATE TABLE IF NOT EXISTS destinations (
+    plan_id INTEGER NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+    destination TEXT NOT NULL,
+    last_attempt TEXT,
+    last_success TEXT,
+    newest_snapshot TEXT,
+    verified TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_due TEXT,
+    last_error TEXT,
+    PRIMARY KEY (plan_id, destination)
+);
 ";
+
+/// What the scheduler knows of one destination of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DestinationState {
+    /// Repository location.
+    pub destination: String,
+    /// The last time a backup or copy to it was tried.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// The last time one succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The time of the newest snapshot of the plan it holds.
+    pub newest_snapshot: Option<DateTime<Utc>>,
+    /// The last time it was verified after a backup or copy.
+    pub verified: Option<DateTime<Utc>>,
+    /// Failures in a row.
+    pub failures: u32,
+    /// When a copy to it is next due (none: at the next run).
+    pub next_due: Option<DateTime<Utc>>,
+    /// The newest error, in plain words, since its last success.
+    pub last_error: Option<String>,
+}
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -436,6 +469,61 @@ impl Store {
             )
             .optional()
             .map_err(db_err)
+    }
+
+    /// What is known of one destination of a plan (empty if nothing yet).
+    pub fn destination(&self, plan_id: i64, destination: &str) -> Result<DestinationState> {
+        self.conn
+            .query_row(
+                "SELECT last_attempt, last_success, newest_snapshot, verified, failures, next_due,
+                        last_error
+                   FROM destinations WHERE plan_id = ?1 AND destination = ?2",
+                params![plan_id, destination],
+                |r| {
+                    Ok(DestinationState {
+                        destination: destination.to_string(),
+                        last_attempt: opt_time_col(r, 0)?,
+                        last_success: opt_time_col(r, 1)?,
+                        newest_snapshot: opt_time_col(r, 2)?,
+                        verified: opt_time_col(r, 3)?,
+                        failures: r.get(4)?,
+                        next_due: opt_time_col(r, 5)?,
+                        last_error: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+            .map(|o| {
+                o.unwrap_or_else(|| DestinationState {
+                    destination: destination.to_string(),
+                    ..Default::default()
+                })
+            })
+    }
+
+    /// Records what the scheduler now knows of a destination of a plan.
+    pub fn save_destination(&self, plan_id: i64, d: &DestinationState) -> Result<()> {
+        let t = |x: Option<DateTime<Utc>>| x.map(ts);
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO destinations(plan_id, destination, last_attempt,
+                   last_success, newest_snapshot, verified, failures, next_due, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    plan_id,
+                    d.destination,
+                    t(d.last_attempt),
+                    t(d.last_success),
+                    t(d.newest_snapshot),
+                    t(d.verified),
+                    d.failures,
+                    t(d.next_due),
+                    d.last_error
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// The newest error of a plan since its last good run.
