@@ -252,6 +252,9 @@ pub struct CopyArgs {
     /// Only the newest N snapshots.
     #[arg(long, conflicts_with = "snapshots")]
     pub latest: Option<usize>,
+    /// Every snapshot (what no snapshot arguments mean too; for scripts that say so).
+    #[arg(long, conflicts_with_all = ["snapshots", "latest"])]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -717,12 +717,14 @@ fn kill_9_during_copy_resumes_and_the_copy_checks_clean() {
             "packs stored by killed runs were reused"
         );
     }
-    // A second run sends nothing; the copy restores identical with its own password.
+    // A second run (`--all`, said explicitly) sends nothing; the copy restores identical
+    // with its own password.
     let o = with_to(&[
         "--repo",
         env.repo.to_str().unwrap(),
         "--json",
         "copy",
+        "--all",
         "--to",
         to_s,
     ])
