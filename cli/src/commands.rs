@@ -70,7 +70,7 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
                 None => None,
             },
         };
-        Repository::init(target.storage(), &pw, &opts)?
+        Repository::init(target.storage()?, &pw, &opts)?
     };
     if cli.json {
         print_json(
@@ -112,7 +112,7 @@ pub fn parse_page_sizes(specs: &[String]) -> Result<Vec<(PathBuf, u32)>> {
 
 pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     let target = Target::resolve(cli)?;
-    let repo = if target.is_default && !Repository::exists(target.storage().as_ref())? {
+    let repo = if target.is_default && !Repository::exists(target.storage()?.as_ref())? {
         let (repo, recovery) = context::init_default(cli, &target)?;
         say(
             cli,

@@ -5,15 +5,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use chatvault_core::storage::{LocalStorage, Storage};
+use chatvault_core::storage::{self, Storage};
 use chatvault_core::{InitOptions, Repository, Secret};
 
 use crate::args::Cli;
 
+/// Opens a repository location (a path, `s3://…` or `webdav+https://…`); network
+/// credentials come from the environment (`AWS_ACCESS_KEY_ID`, `CHATVAULT_WEBDAV_USER`, …).
+pub fn open_location(location: &str) -> Result<Arc<dyn Storage>> {
+    Ok(storage::open(location, &storage::Access::from_env()?)?)
+}
+
 /// The repository a command works on.
 pub struct Target {
-    /// Its directory.
+    /// Its directory (for a network location, the location as written).
     pub dir: PathBuf,
+    /// Where it is: a path or a URL.
+    pub location: String,
     /// True for the embedded default (no `--repo`).
     pub is_default: bool,
 }
@@ -32,25 +40,36 @@ fn default_password_file(dir: &Path) -> PathBuf {
 impl Target {
     pub fn resolve(cli: &Cli) -> Result<Target> {
         match &cli.repo {
+            Some(r) if storage::is_remote(r) => Ok(Target {
+                dir: PathBuf::from(r),
+                location: r.clone(),
+                is_default: false,
+            }),
             Some(r) => {
                 let path = r.strip_prefix("file://").unwrap_or(r);
                 if path.contains("://") {
-                    bail!("unsupported repository URL {r:?}: this build supports local paths");
+                    bail!("unsupported repository URL {r:?}: use a path, s3://BUCKET/PREFIX or webdav+https://HOST/PATH");
                 }
                 Ok(Target {
                     dir: PathBuf::from(path),
+                    location: path.to_string(),
                     is_default: false,
                 })
             }
-            None => Ok(Target {
-                dir: data_dir()?.join("repository"),
-                is_default: true,
-            }),
+            None => {
+                let dir = data_dir()?.join("repository");
+                Ok(Target {
+                    location: dir.to_string_lossy().into_owned(),
+                    dir,
+                    is_default: true,
+                })
+            }
         }
     }
 
-    pub fn storage(&self) -> Arc<dyn Storage> {
-        Arc::new(LocalStorage::new(&self.dir))
+    /// The storage, with credentials for network locations from the environment.
+    pub fn storage(&self) -> Result<Arc<dyn Storage>> {
+        open_location(&self.location)
     }
 }
 
@@ -101,7 +120,7 @@ pub fn new_password(file: Option<&Path>) -> Result<String> {
 /// Opens the repository.
 pub fn open(cli: &Cli) -> Result<(Repository, Target)> {
     let target = Target::resolve(cli)?;
-    let storage = target.storage();
+    let storage = target.storage()?;
     if !Repository::exists(storage.as_ref())? {
         return Err(chatvault_core::Error::RepositoryNotFound {
             location: target.dir.display().to_string(),
@@ -133,7 +152,7 @@ pub fn init_default(cli: &Cli, target: &Target) -> Result<(Repository, Option<St
         recovery_key: true,
         ..Default::default()
     };
-    Ok(Repository::init(target.storage(), &pw, &opts)?)
+    Ok(Repository::init(target.storage()?, &pw, &opts)?)
 }
 
 /// Writes a file readable only by its owner.

@@ -1,21 +1,19 @@
 //! `chatvault copy`: snapshots from one repository to another, linked one.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use anyhow::{bail, Context as _, Result};
-use chatvault_core::storage::LocalStorage;
 use chatvault_core::{CancelToken, Repository, Secret};
 use serde_json::json;
+use std::path::Path;
 
 use crate::args::{Cli, CopyArgs};
 use crate::commands::{print_json, say};
 use crate::context;
 use crate::ui::{bytes, ProgressView};
 
-/// Opens the repository at `dir` with a password from `file`, `$env`, or a prompt.
+/// Opens the repository at `dir` (a path or a URL) with a password from `file`, `$env`, or
+/// a prompt.
 pub fn open_other(dir: &Path, file: Option<&Path>, env: &str) -> Result<Repository> {
-    let storage = Arc::new(LocalStorage::new(dir));
+    let storage = context::open_location(&dir.to_string_lossy())?;
     if !Repository::exists(storage.as_ref())? {
         return Err(chatvault_core::Error::RepositoryNotFound {
             location: dir.display().to_string(),

@@ -13,7 +13,7 @@ use crate::context::{self, Target};
 use crate::ui::{self, bytes, ProgressView};
 
 fn open_or_create(cli: &Cli, target: &Target) -> Result<(Repository, Option<String>)> {
-    let storage = target.storage();
+    let storage = target.storage()?;
     if Repository::exists(storage.as_ref())? {
         let pw = context::password(cli, target, "password: ")?;
         return Ok((Repository::open(storage, &Secret::password(pw))?, None));

@@ -275,10 +275,10 @@ fn linked_copies(target: &Target, password: &str, p: &PlanArgs) -> Result<Vec<Co
     if p.copy_to.is_empty() {
         return Ok(Vec::new());
     }
-    let own = Repository::open(target.storage(), &Secret::password(password))?.link_params();
+    let own = Repository::open(target.storage()?, &Secret::password(password))?.link_params();
     let mut out = Vec::new();
     for dir in &p.copy_to {
-        let storage = std::sync::Arc::new(chatvault_core::storage::LocalStorage::new(dir));
+        let storage = context::open_location(&dir.to_string_lossy())?;
         if !Repository::exists(storage.as_ref())? {
             bail!(
                 "no repository at {0}: create it linked to {1} with `chatvault --repo {0} init --copy-chunker-params-from {1}` and the same password",
@@ -313,11 +313,11 @@ fn linked_copies(target: &Target, password: &str, p: &PlanArgs) -> Result<Vec<Co
 fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> {
     let target = Target::resolve(cli)?;
     // The destination must open with the password now, not fail at 3 a.m.
-    let password = if target.is_default && !Repository::exists(target.storage().as_ref())? {
+    let password = if target.is_default && !Repository::exists(target.storage()?.as_ref())? {
         context::init_default(cli, &target)?;
         context::password(cli, &target, "")?
     } else {
-        if !Repository::exists(target.storage().as_ref())? {
+        if !Repository::exists(target.storage()?.as_ref())? {
             bail!(
                 "no repository at {}: create it first with `chatvault --repo {} init`",
                 target.dir.display(),
@@ -329,7 +329,7 @@ fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> 
             &target,
             &format!("password for {}: ", target.dir.display()),
         )?;
-        Repository::open(target.storage(), &Secret::password(pw.clone()))?;
+        Repository::open(target.storage()?, &Secret::password(pw.clone()))?;
         pw
     };
     let source = std::fs::canonicalize(&p.source)

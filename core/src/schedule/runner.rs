@@ -20,7 +20,7 @@ use crate::repo::prune::PruneOptions;
 use crate::repo::retention;
 use crate::repo::snapshot::SourceInfo;
 use crate::repo::Repository;
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::Storage;
 
 /// First retry after a failure; doubles with each further failure.
 const FIRST_RETRY: i64 = 15;
@@ -44,18 +44,17 @@ pub trait StorageOpener: Send + Sync {
     fn open(&self, destination: &str) -> Result<Arc<dyn Storage>>;
 }
 
-/// Opens local paths (other backends arrive with their issues).
+/// Opens any location [`crate::storage::open`] knows (paths, `s3://`, `webdav+https://`),
+/// with network credentials from the environment (a PC's timer). Phones pass an opener
+/// that takes them from the keystore.
 pub struct LocalOpener;
 
 impl StorageOpener for LocalOpener {
     fn open(&self, destination: &str) -> Result<Arc<dyn Storage>> {
-        let path = destination.strip_prefix("file://").unwrap_or(destination);
-        if path.contains("://") {
-            return Err(Error::InvalidArgument(format!(
-                "unsupported destination {destination:?}: this build backs up to local paths"
-            )));
-        }
-        Ok(Arc::new(LocalStorage::new(path)))
+        Ok(crate::storage::open(
+            destination,
+            &crate::storage::Access::from_env()?,
+        )?)
     }
 }
 
@@ -549,10 +548,11 @@ impl Scheduler {
 /// opposed to wrong (a bad password, damage), which must not be papered over by going
 /// elsewhere.
 fn unreachable(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::RepositoryNotFound { .. } | Error::Storage(_) | Error::Io { .. }
-    )
+    match e {
+        Error::Storage(crate::storage::StorageError::Denied { .. }) => false,
+        Error::RepositoryNotFound { .. } | Error::Storage(_) | Error::Io { .. } => true,
+        _ => false,
+    }
 }
 
 /// Why `plan` is not due at `now`, if it is not.

@@ -4,9 +4,17 @@
 //! size (exists), list by kind, delete. Names are validated here so that no backend can be
 //! asked to touch anything outside its repository.
 
+mod http;
 mod local;
+mod location;
+mod s3;
+mod webdav;
 
+pub use http::HttpOptions;
 pub use local::LocalStorage;
+pub use location::{is_remote, open, Access};
+pub use s3::{S3Config, S3Storage};
+pub use webdav::{WebDavConfig, WebDavStorage};
 
 use std::fmt;
 
@@ -100,6 +108,22 @@ pub enum StorageError {
         kind: ObjectKind,
         /// The rejected name (truncated).
         name: String,
+    },
+    /// The server could not be reached (after retrying for a bounded time).
+    #[error("{location} cannot be reached: {reason}")]
+    Unreachable {
+        /// Where.
+        location: String,
+        /// The last failure.
+        reason: String,
+    },
+    /// The server refused the credentials (or the clock is too far off to sign).
+    #[error("{location} refused access: {reason}")]
+    Denied {
+        /// Where.
+        location: String,
+        /// What to fix.
+        reason: String,
     },
     /// The backend failed for another reason.
     #[error("storage {op} {object}: {source}")]

@@ -1,0 +1,234 @@
+//! The HTTP client the network backends share: TLS by rustls with the ring provider,
+//! Mozilla's root certificates or a custom CA for self-hosted servers, timeouts, and
+//! retries of transient failures (timeouts, refused or reset connections, 5xx, 429, S3's
+//! SlowDown) with exponential backoff and jitter, bounded in attempts and in time.
+//!
+//! Synchronous on purpose: the engine's workers are threads, and a phone library needs no
+//! async runtime to move a few packs at a time.
+
+use std::time::{Duration, Instant};
+
+use ureq::http::Response;
+use ureq::Body;
+
+use super::StorageError;
+
+/// How the client talks to a server.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// PEM text of the CA certificate(s) to trust instead of the public roots (a
+    /// self-hosted server with its own CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time for one whole request (a pack on a slow uplink needs minutes).
+    pub request_timeout: Duration,
+    /// Stop retrying a request after this long.
+    pub retry_for: Duration,
+    /// At most this many attempts per request.
+    pub max_attempts: u32,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            ca_pem: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(600),
+            retry_for: Duration::from_secs(120),
+            max_attempts: 8,
+        }
+    }
+}
+
+/// A client with its retry policy.
+#[derive(Debug)]
+pub(crate) struct Http {
+    agent: ureq::Agent,
+    options: HttpOptions,
+    /// Where the server is, for messages.
+    location: String,
+}
+
+/// The first wait between attempts; doubles each time, with jitter, up to [`MAX_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// Bodies read into memory are bounded (packs are a few MiB; nothing legitimate is larger).
+pub(crate) const MAX_BODY: u64 = 1 << 30;
+
+fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageError {
+    StorageError::Backend {
+        op,
+        object: object.to_string(),
+        source: msg.into().into(),
+    }
+}
+
+impl Http {
+    pub fn new(location: &str, options: HttpOptions) -> Result<Self, StorageError> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(pem) = &options.ca_pem {
+            let certs: Vec<_> = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(backend(
+                    "open",
+                    location,
+                    "the CA file holds no PEM certificate",
+                ));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let config = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.request_timeout))
+            .http_status_as_error(false)
+            // WebDAV speaks MKCOL, PROPFIND and MOVE.
+            .allow_non_standard_methods(true)
+            .max_idle_connections_per_host(8)
+            .user_agent(concat!("chatvault/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Http {
+            agent: config.into(),
+            options,
+            location: location.to_string(),
+        })
+    }
+
+    /// Sends a request built by `make` (called again for each attempt) and returns the
+    /// final response, whatever its status; transport failures that outlast the retries
+    /// become [`StorageError::Unreachable`].
+    pub fn send(
+        &self,
+        op: &'static str,
+        object: &str,
+        mut make: impl FnMut(&ureq::Agent) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, StorageError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = make(&self.agent);
+            let transient = match &outcome {
+                Ok(r) => transient_status(r.status().as_u16()),
+                Err(e) => transient_error(e),
+            };
+            let wait = backoff(attempt);
+            let give_up = !transient
+                || attempt >= self.options.max_attempts
+                || started.elapsed() + wait > self.options.retry_for;
+            if give_up {
+                return outcome.map_err(|e| {
+                    if transient_error(&e) {
+                        StorageError::Unreachable {
+                            location: self.location.clone(),
+                            reason: format!(
+                                "{e} ({attempt} attempts over {:.0} s)",
+                                started.elapsed().as_secs_f64()
+                            ),
+                        }
+                    } else {
+                        backend(op, object, e.to_string())
+                    }
+                });
+            }
+            match &outcome {
+                Ok(r) => log::info!(
+                    "{op} {object}: server answered {}; retrying in {:.1} s",
+                    r.status(),
+                    wait.as_secs_f64()
+                ),
+                Err(e) => log::info!(
+                    "{op} {object}: {e}; retrying in {:.1} s",
+                    wait.as_secs_f64()
+                ),
+            }
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Reads a response body into memory (bounded).
+pub(crate) fn read_body(
+    op: &'static str,
+    object: &str,
+    mut r: Response<Body>,
+) -> Result<Vec<u8>, StorageError> {
+    r.body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| backend(op, object, format!("reading the answer: {e}")))
+}
+
+/// Reads an error response's text (short), for messages.
+pub(crate) fn error_text(mut r: Response<Body>) -> String {
+    r.body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default()
+}
+
+fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn transient_error(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Timeout(_)
+            | ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+    )
+}
+
+/// Exponential backoff with full jitter: a random wait up to 250 ms × 2^(attempt-1),
+/// at most 20 s, at least a tenth of the cap.
+fn backoff(attempt: u32) -> Duration {
+    let cap = FIRST_WAIT
+        .saturating_mul(1 << (attempt.saturating_sub(1)).min(16))
+        .min(MAX_WAIT);
+    let mut b = [0u8; 4];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u32::from_le_bytes(b)
+    } else {
+        u32::MAX / 2
+    };
+    let frac = f64::from(r) / f64::from(u32::MAX);
+    cap.mul_f64(0.1 + 0.9 * frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for attempt in 1..40 {
+            let w = backoff(attempt);
+            let cap = FIRST_WAIT
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(MAX_WAIT);
+            assert!(w <= cap && w >= cap / 10, "{attempt}: {w:?}");
+        }
+        assert!(backoff(30) <= MAX_WAIT);
+    }
+
+    #[test]
+    fn which_answers_are_retried() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(transient_status(s));
+        }
+        for s in [200, 206, 400, 401, 403, 404, 409, 412] {
+            assert!(!transient_status(s));
+        }
+    }
+}
