@@ -19,6 +19,8 @@ command -v javac >/dev/null || packages+=(default-jdk-headless)
 [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || packages+=(fonts-noto-color-emoji)
 command -v npm >/dev/null || packages+=(nodejs npm)
+#   rclone      its WebDAV server is the real WebDAV destination in the cloud tests
+command -v rclone >/dev/null || packages+=(rclone)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -27,14 +29,24 @@ if [ ${#packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
-# kotlinc (and kotlinx-coroutines) and playwright-core from npm, cached under target/tools
-# (one install command for both: npm removes packages a later install does not name).
-tools="$PWD/target/tools"
+# Tools are cached under the cargo target directory (target/ unless CARGO_TARGET_DIR says
+# otherwise), so repeated runs install nothing.
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+tools="$target_dir/tools"
+# kotlinc (and kotlinx-coroutines) and playwright-core from npm (one install command for
+# both: npm removes packages a later install does not name).
 if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ] || [ ! -d "$tools/node_modules/playwright-core" ]; then
     mkdir -p "$tools"
     npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20 playwright-core@1.65.1
 fi
 export CHATVAULT_TOOLS="$tools"
+# Garage, the real S3 server of the cloud tests: built once from crates.io (single-node
+# features only), then cached. The tests start their own instances on loopback.
+if [ ! -x "$tools/garage/bin/garage" ]; then
+    cargo install garage --version 2.5.0 --locked --no-default-features \
+        --features bundled-libs,sqlite --root "$tools/garage"
+fi
+export CHATVAULT_GARAGE="$tools/garage/bin/garage"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 
@@ -48,7 +60,6 @@ CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
 python3 scripts/check-swift.py ios
 # The release library a phone app ships, for this host, stripped: must stay under 12 MiB.
 cargo build --release --locked -p chatvault-ffi
-target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 strip -o "$target_dir/libchatvault_ffi.stripped.so" "$target_dir/release/libchatvault_ffi.so"
 size=$(stat -c %s "$target_dir/libchatvault_ffi.stripped.so")
 echo "release cdylib, stripped: $size bytes"

@@ -119,8 +119,74 @@ impl ChatVault {
         ))
     }
 
+    /// Opens a repository in S3-compatible storage (`s3://BUCKET/PREFIX?endpoint=…`) or on a
+    /// WebDAV server (`webdav+https://HOST/PATH`), with credentials from the keystore.
+    pub fn open_remote(
+        &self,
+        location: String,
+        access: RemoteAccess,
+        password: String,
+    ) -> Result<Arc<Repository>> {
+        let storage = core::storage::open(&location, &access.into()).map_err(core::Error::from)?;
+        Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
+            core::Repository::open(storage, &core::Secret::password(password))?,
+        ))
+    }
+
+    /// Creates a repository in S3-compatible storage or on a WebDAV server (the bucket must
+    /// exist; WebDAV collections are created).
+    pub fn create_remote(
+        &self,
+        location: String,
+        access: RemoteAccess,
+        password: String,
+    ) -> Result<Arc<Repository>> {
+        let storage = core::storage::open(&location, &access.into()).map_err(core::Error::from)?;
+        Ok(Repository::wrap(
+            self.state_dir.join("tmp"),
+            core::Repository::init(storage, &password, &core::InitOptions::default())?.0,
+        ))
+    }
+
     /// The backup scheduler, with plan passwords kept in `secrets` (the platform keystore).
     pub fn scheduler(&self, secrets: Arc<dyn SecretStore>) -> Result<Arc<Scheduler>> {
         Scheduler::open(&self.state_dir.join("schedule.db"), secrets)
+    }
+}
+
+/// Credentials for network storage, from the platform keystore. Never stored by the library.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct RemoteAccess {
+    /// S3 access key id.
+    #[uniffi(default = None)]
+    pub s3_access_key: Option<String>,
+    /// S3 secret access key.
+    #[uniffi(default = None)]
+    pub s3_secret_key: Option<String>,
+    /// WebDAV user name.
+    #[uniffi(default = None)]
+    pub webdav_user: Option<String>,
+    /// WebDAV password or app token.
+    #[uniffi(default = None)]
+    pub webdav_password: Option<String>,
+    /// PEM text of a self-hosted server's CA certificate.
+    #[uniffi(default = None)]
+    pub ca_pem: Option<String>,
+    /// Allow plain http to a host other than this device (a trusted home network).
+    #[uniffi(default = false)]
+    pub allow_http: bool,
+}
+
+impl From<RemoteAccess> for core::storage::Access {
+    fn from(a: RemoteAccess) -> Self {
+        core::storage::Access {
+            s3_access_key: a.s3_access_key,
+            s3_secret_key: a.s3_secret_key,
+            webdav_user: a.webdav_user,
+            webdav_password: a.webdav_password,
+            ca_pem: a.ca_pem.map(String::into_bytes),
+            allow_http: a.allow_http,
+        }
     }
 }

@@ -36,6 +36,19 @@ pub enum ChatVaultError {
         /// Details.
         details: String,
     },
+    /// The server refused the credentials (wrong key, secret or password, or the device
+    /// clock is too far off to sign): ask the user to check them.
+    #[error("access refused: {details}")]
+    AccessDenied {
+        /// What to fix.
+        details: String,
+    },
+    /// The server could not be reached after retrying: no network, or it is down.
+    #[error("unreachable: {details}")]
+    Unreachable {
+        /// Details.
+        details: String,
+    },
     /// A source file or restore target could not be read or written.
     #[error("{details}")]
     Io {
@@ -89,6 +102,16 @@ impl From<CoreError> for ChatVaultError {
                 ChatVaultError::RepositoryExists { location }
             }
             CoreError::Corrupt { object, reason } => ChatVaultError::Corrupt { object, reason },
+            CoreError::Storage(s @ chatvault_core::storage::StorageError::Denied { .. }) => {
+                ChatVaultError::AccessDenied {
+                    details: s.to_string(),
+                }
+            }
+            CoreError::Storage(s @ chatvault_core::storage::StorageError::Unreachable { .. }) => {
+                ChatVaultError::Unreachable {
+                    details: s.to_string(),
+                }
+            }
             CoreError::Storage(s) => ChatVaultError::Storage {
                 details: s.to_string(),
             },

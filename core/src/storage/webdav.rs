@@ -89,11 +89,9 @@ fn parse_multistatus(xml: &[u8]) -> Result<Vec<Entry>, String> {
                 }
                 field = name;
             }
-            Ok(Event::Empty(e)) => {
-                if e.local_name().as_ref() == b"collection" {
-                    if let Some(c) = current.as_mut() {
-                        c.collection = true;
-                    }
+            Ok(Event::Empty(e)) if e.local_name().as_ref() == b"collection" => {
+                if let Some(c) = current.as_mut() {
+                    c.collection = true;
                 }
             }
             Ok(Event::Text(t)) => {

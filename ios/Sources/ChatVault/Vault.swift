@@ -78,6 +78,20 @@ public final class Vault: Sendable {
         return Repo(try await runJob { _ in try inner.createStorage(storage: storage, password: password) })
     }
 
+    /// Opens a repository in the cloud without a computer: S3-compatible storage
+    /// (`s3://BUCKET/PREFIX?endpoint=https://…&region=…`) or WebDAV
+    /// (`webdav+https://HOST/PATH`), with `access` from the Keychain.
+    public func openRemote(location: String, access: RemoteAccess, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.openRemote(location: location, access: access, password: password) })
+    }
+
+    /// Creates a repository at a cloud `location` (the S3 bucket must exist).
+    public func createRemote(location: String, access: RemoteAccess, password: String) async throws -> Repo {
+        let inner = self.inner
+        return Repo(try await runJob { _ in try inner.createRemote(location: location, access: access, password: password) })
+    }
+
     /// The backup scheduler; plan passwords go to `secrets` (the Keychain).
     public func scheduler(secrets: SecretStore) throws -> BackupScheduler {
         BackupScheduler(try inner.scheduler(secrets: secrets))

@@ -34,6 +34,7 @@ import org.chatvault.ffi.PlanHealth
 import org.chatvault.ffi.PlanRun
 import org.chatvault.ffi.PlanState
 import org.chatvault.ffi.Progress
+import org.chatvault.ffi.RemoteAccess
 import org.chatvault.ffi.ProgressListener
 import org.chatvault.ffi.RepoStats
 import org.chatvault.ffi.Repository
@@ -106,6 +107,20 @@ class Vault(stateDir: File, logger: Logger? = null) : AutoCloseable {
     /** Creates a repository in app-provided [storage]. */
     suspend fun create(storage: Storage, password: String): Repo =
         withContext(Dispatchers.IO) { Repo(inner.createStorage(storage, password)) }
+
+    /**
+     * Opens a repository in the cloud without a computer: S3-compatible storage
+     * (`s3://BUCKET/PREFIX?endpoint=https://…&region=…`) or WebDAV
+     * (`webdav+https://HOST/PATH`), with [access] from the Keystore. Throws
+     * [ChatVaultException.AccessDenied] for wrong credentials and
+     * [ChatVaultException.Unreachable] when the server cannot be reached.
+     */
+    suspend fun openRemote(location: String, access: RemoteAccess, password: String): Repo =
+        withContext(Dispatchers.IO) { Repo(inner.openRemote(location, access, password)) }
+
+    /** Creates a repository at a cloud [location] (the S3 bucket must exist). */
+    suspend fun createRemote(location: String, access: RemoteAccess, password: String): Repo =
+        withContext(Dispatchers.IO) { Repo(inner.createRemote(location, access, password)) }
 
     /** The backup scheduler; plan passwords go to [secrets] (the Android Keystore). */
     fun scheduler(secrets: SecretStore): BackupScheduler = BackupScheduler(inner.scheduler(secrets))
