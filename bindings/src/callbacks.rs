@@ -112,7 +112,7 @@ fn backend(
     StorageError::Backend {
         op,
         object: kind.path_of(name),
-        source: Box::new(e),
+        cause: Box::new(e),
     }
 }
 

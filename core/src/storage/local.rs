@@ -37,7 +37,7 @@ impl LocalStorage {
         StorageError::Backend {
             op,
             object: path.display().to_string(),
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 

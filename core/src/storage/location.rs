@@ -53,7 +53,7 @@ impl Access {
             Some(path) => Some(std::fs::read(&path).map_err(|e| StorageError::Backend {
                 op: "open",
                 object: path.clone(),
-                source: Box::new(e),
+                cause: Box::new(e),
             })?),
             None => None,
         };
@@ -72,7 +72,7 @@ fn bad(location: &str, why: impl Into<String>) -> StorageError {
     StorageError::Backend {
         op: "open",
         object: location.to_string(),
-        source: why.into().into(),
+        cause: why.into().into(),
     }
 }
 

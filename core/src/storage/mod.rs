@@ -126,15 +126,14 @@ pub enum StorageError {
         reason: String,
     },
     /// The backend failed for another reason.
-    #[error("storage {op} {object}: {source}")]
+    #[error("storage {op} {object}: {cause}")]
     Backend {
         /// Operation ("put", "get", …).
         op: &'static str,
         /// Object path or location.
         object: String,
-        /// Underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// What went wrong (in the message, so not repeated as a source).
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

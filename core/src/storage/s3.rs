@@ -59,7 +59,7 @@ fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageErr
     StorageError::Backend {
         op,
         object: object.to_string(),
-        source: msg.into().into(),
+        cause: msg.into().into(),
     }
 }
 
@@ -158,7 +158,7 @@ impl S3Storage {
             ),
             _ if status == 401 || status == 403 => StorageError::Denied {
                 location: self.location.clone(),
-                reason: detail,
+                reason: format!("the access key or secret is wrong or lacks rights ({detail})"),
             },
             _ if status == 507 => backend(op, key, format!("the storage is full ({detail})")),
             _ => backend(op, key, detail),
@@ -285,7 +285,25 @@ impl Storage for S3Storage {
                 .and_then(|v| v.parse().ok())
                 .or(Some(0))),
             404 => Ok(None),
-            s => Err(self.failure("stat", &key, s, "")),
+            s => {
+                // A HEAD answer has no body: ask again with GET to learn why (a wrong key,
+                // a skewed clock, a missing bucket each need a different fix).
+                let url = self
+                    .bucket
+                    .get_object(Some(&self.credentials), &key)
+                    .sign(SIGNED_FOR);
+                let body = self
+                    .http
+                    .send("stat", &key, |a| {
+                        a.get(url.as_str()).header("Range", "bytes=0-0").call()
+                    })
+                    .map(error_text)
+                    .unwrap_or_default();
+                if s == 404 || xml_field(&body, "Code").as_deref() == Some("NoSuchKey") {
+                    return Ok(None);
+                }
+                Err(self.failure("stat", &key, s, &body))
+            }
         }
     }
 

@@ -54,7 +54,7 @@ fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageErr
     StorageError::Backend {
         op,
         object: object.to_string(),
-        source: msg.into().into(),
+        cause: msg.into().into(),
     }
 }
 
