@@ -382,3 +382,65 @@ fn throughput_to_garage_and_webdav_against_local_disk() {
     }
     assert!(Path::new(&local).join("config").is_file());
 }
+
+#[test]
+fn copies_go_from_a_local_repository_to_garage_and_webdav() {
+    let env = Env::new();
+    let g = Garage::start(&env.home.join("garage"), "chatvault");
+    let w = WebDav::start(&env.home.join("dav"));
+    let gc = garage_creds(&g);
+    let mut creds = borrow(&gc);
+    creds.push(("CHATVAULT_WEBDAV_USER", w.user.as_str()));
+    creds.push(("CHATVAULT_WEBDAV_PASSWORD", w.password.as_str()));
+    creds.push(("CHATVAULT_FROM_PASSWORD", common::PW));
+    creds.push(("CHATVAULT_TO_PASSWORD", common::PW));
+    let data = env.home.join("export");
+    wechat_android(&data, &ChatSpec::small(5), true).unwrap();
+    let local = env.home.join("local");
+    let local_s = local.to_str().unwrap();
+    ok(at(&env, local_s, &creds, &init_args()));
+    ok(at(
+        &env,
+        local_s,
+        &creds,
+        &["backup", "-q", data.to_str().unwrap()],
+    ));
+    for remote in [g.location("copy"), w.location("copy")] {
+        let mut init = init_args();
+        init.extend(["--copy-chunker-params-from", local_s]);
+        ok(at(&env, &remote, &creds, &init));
+        let first: Value = serde_json::from_str(&ok(at(
+            &env,
+            local_s,
+            &creds,
+            &["--json", "copy", "--to", &remote],
+        )))
+        .unwrap();
+        assert_eq!(first["summary"]["snapshots_copied"], 1, "{remote}");
+        let again: Value = serde_json::from_str(&ok(at(
+            &env,
+            local_s,
+            &creds,
+            &["--json", "copy", "--all", "--to", &remote],
+        )))
+        .unwrap();
+        assert_eq!(
+            again["summary"]["blobs_copied"], 0,
+            "{remote}: a second run sends nothing"
+        );
+        let out = env.home.join(format!("from-{}", remote.len()));
+        ok(at(
+            &env,
+            &remote,
+            &creds,
+            &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+        ));
+        assert!(
+            compare_trees(&data, &out.join("export"))
+                .unwrap()
+                .is_empty(),
+            "{remote}"
+        );
+        ok(at(&env, &remote, &creds, &["check", "--read-data"]));
+    }
+}

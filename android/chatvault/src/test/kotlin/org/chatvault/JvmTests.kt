@@ -20,6 +20,7 @@ import org.chatvault.ffi.ExportOptions
 import org.chatvault.ffi.Frequency
 import org.chatvault.ffi.Phase
 import org.chatvault.ffi.Plan
+import org.chatvault.ffi.RemoteAccess
 import org.chatvault.ffi.Progress
 import org.chatvault.ffi.ProgressListener
 import org.chatvault.ffi.RetentionPolicy
@@ -249,6 +250,51 @@ private suspend fun aWeChatExportIsReadListedAndSearched() {
     }
 }
 
+/** A real WebDAV server (rclone, from Debian) on loopback, stopped when [block] returns. */
+private suspend fun withWebDavServer(block: suspend (location: String) -> Unit) {
+    val root = tempDir("cv-kt-dav")
+    val port = java.net.ServerSocket(0).use { it.localPort }
+    val server = ProcessBuilder(
+        "rclone", "serve", "webdav", root.path, "--addr", "127.0.0.1:$port", "--user", "phone", "--pass", "dav pw",
+    ).redirectErrorStream(true).redirectOutput(File(root.parentFile, "${root.name}.log")).start()
+    try {
+        var up = false
+        for (i in 0 until 200) {
+            up = runCatching { java.net.Socket("127.0.0.1", port).close() }.isSuccess
+            if (up) break
+            delay(50)
+        }
+        check(up) { "rclone did not start (install the Debian package rclone)" }
+        block("webdav+http://127.0.0.1:$port/backups/phone")
+    } finally {
+        server.destroyForcibly().waitFor()
+    }
+}
+
+private suspend fun aWebDavServerIsADestinationWithoutAComputer() = withWebDavServer { location ->
+    val work = tempDir("cv-kt-remote")
+    val source = makeTree(File(work, "export"), 8, 40_000, 4)
+    val access = RemoteAccess(webdavUser = "phone", webdavPassword = "dav pw")
+    Vault(File(work, "state")).use { vault ->
+        vault.createRemote(location, access, PASSWORD).use { repo ->
+            val done = repo.backup(listOf(source)).toList().last() as BackupEvent.Done
+            check(done.result.snapshot.files == 10uL) { "files: ${done.result.snapshot.files}" }
+        }
+        vault.openRemote(location, access, PASSWORD).use { repo ->
+            val target = File(work, "restored")
+            repo.restore("latest", target)
+            assertSameTree(source, File(target, "export"))
+            check(repo.check(readDataPercent = 100.0).errors.isEmpty()) { "check" }
+        }
+        try {
+            vault.openRemote(location, access.copy(webdavPassword = "not-the-dav-pw"), PASSWORD).close()
+            throw AssertionError("opened with a wrong WebDAV password")
+        } catch (e: ChatVaultException.AccessDenied) {
+            check(!e.details.contains("not-the-dav-pw")) { "the password is never shown: ${e.details}" }
+        }
+    }
+}
+
 fun main() {
     val tests: List<Pair<String, suspend () -> Unit>> = listOf(
         "back up a chat export and restore it byte-identical; progress in order to 100 %" to ::backupAndRestoreByteIdentical,
@@ -258,6 +304,7 @@ fun main() {
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
+        "a WebDAV server is a destination without a computer; a wrong password raises AccessDenied" to ::aWebDavServerIsADestinationWithoutAComputer,
     )
     var failed = 0
     for ((name, test) in tests) {
