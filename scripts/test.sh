@@ -21,6 +21,8 @@ command -v javac >/dev/null || packages+=(default-jdk-headless)
 command -v npm >/dev/null || packages+=(nodejs npm)
 #   rclone      its WebDAV server is the real WebDAV destination in the cloud tests
 command -v rclone >/dev/null || packages+=(rclone)
+#   openssl     makes the test CA and certificate of the WebDAV-over-TLS test
+command -v openssl >/dev/null || packages+=(openssl)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()

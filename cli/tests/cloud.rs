@@ -444,3 +444,29 @@ fn copies_go_from_a_local_repository_to_garage_and_webdav() {
         ok(at(&env, &remote, &creds, &["check", "--read-data"]));
     }
 }
+
+#[test]
+fn webdav_over_real_tls_needs_the_servers_ca_and_works_with_it() {
+    let env = Env::new();
+    let (w, ca) = WebDav::start_tls(&env.home.join("dav"));
+    let location = w.location("tls/phone");
+    assert!(location.starts_with("webdav+https://"));
+    let creds = [
+        ("CHATVAULT_WEBDAV_USER", w.user.as_str()),
+        ("CHATVAULT_WEBDAV_PASSWORD", w.password.as_str()),
+    ];
+    // The public roots do not know a self-hosted server's CA: refused at once, with a hint.
+    let (err, took) = fails(at(&env, &location, &creds, &init_args()));
+    println!("untrusted certificate: {took:?}: {err}");
+    assert!(
+        err.contains("certificate") && err.contains("CHATVAULT_CA_FILE"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "not retried: {took:?}");
+    assert_eq!(files_under(w.root()), 0, "nothing written");
+    // With the CA: the whole cycle over TLS.
+    let mut with_ca = creds.to_vec();
+    let ca_s = ca.to_string_lossy().into_owned();
+    with_ca.push(("CHATVAULT_CA_FILE", ca_s.as_str()));
+    full_cycle(&env, &location, &with_ca);
+}

@@ -219,6 +219,8 @@ pub struct WebDav {
     bin: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// Certificate and key files when it serves https.
+    tls: Option<(PathBuf, PathBuf)>,
     /// User name.
     pub user: String,
     /// Password.
@@ -226,29 +228,107 @@ pub struct WebDav {
 }
 
 impl WebDav {
+    /// Serves `root` over https on a free loopback port with a certificate for 127.0.0.1
+    /// issued by a test CA made here (openssl); returns the server and the CA's PEM file.
+    pub fn start_tls(root: &Path) -> (WebDav, PathBuf) {
+        let dir = root.with_extension("tls");
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl (Debian package openssl) makes the test certificates");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ChatVault test CA",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&csr);
+        std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        let mut w = WebDav::new(root);
+        w.tls = Some((dir.join("server.pem"), dir.join("server.key")));
+        w.restart();
+        (w, dir.join("ca.pem"))
+    }
+
     /// Serves `root` on a free loopback port.
     pub fn start(root: &Path) -> WebDav {
+        let mut w = WebDav::new(root);
+        w.restart();
+        w
+    }
+
+    fn new(root: &Path) -> WebDav {
         let bin = binary(
             "CHATVAULT_RCLONE",
             PathBuf::from("rclone"),
             "install the Debian package rclone (scripts/test.sh does)",
         );
         std::fs::create_dir_all(root).unwrap();
-        let mut w = WebDav {
+        WebDav {
             root: root.to_path_buf(),
             bin,
             port: free_port(),
             child: None,
+            tls: None,
             user: "phone".into(),
             password: "dav password".into(),
-        };
-        w.restart();
-        w
+        }
     }
 
     /// The repository location for `path` on this server.
     pub fn location(&self, path: &str) -> String {
-        format!("webdav+http://127.0.0.1:{}/{path}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("webdav+{scheme}://127.0.0.1:{}/{path}", self.port)
     }
 
     /// The folder served.
@@ -267,13 +347,16 @@ impl WebDav {
     /// Starts (or restarts) it on the same port and folder.
     pub fn restart(&mut self) {
         self.kill();
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["serve", "webdav"])
+            .arg(&self.root)
+            .args(["--addr", &format!("127.0.0.1:{}", self.port)])
+            .args(["--user", &self.user, "--pass", &self.password]);
+        if let Some((cert, key)) = &self.tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
         self.child = Some(
-            Command::new(&self.bin)
-                .args(["serve", "webdav"])
-                .arg(&self.root)
-                .args(["--addr", &format!("127.0.0.1:{}", self.port)])
-                .args(["--user", &self.user, "--pass", &self.password])
-                .stdout(Stdio::null())
+            cmd.stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start rclone"),

@@ -133,6 +133,16 @@ impl Http {
                                 started.elapsed().as_secs_f64()
                             ),
                         }
+                    } else if is_certificate_error(&e) {
+                        backend(
+                            op,
+                            object,
+                            format!(
+                                "{e}: the server's certificate is not trusted; for a self-hosted \
+                                 server, give its CA certificate (CHATVAULT_CA_FILE, or \
+                                 RemoteAccess.caPem in the app)"
+                            ),
+                        )
                     } else {
                         backend(op, object, e.to_string())
                     }
@@ -176,11 +186,21 @@ pub(crate) fn error_text(mut r: Response<Body>) -> String {
         .unwrap_or_default()
 }
 
+fn is_certificate_error(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    text.contains("certificate") || text.contains("UnknownIssuer")
+}
+
 fn transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 fn transient_error(e: &ureq::Error) -> bool {
+    // A certificate the client does not trust will not become trusted by retrying (it
+    // may arrive as an I/O error from inside the TLS stream).
+    if is_certificate_error(e) {
+        return false;
+    }
     matches!(
         e,
         ureq::Error::Timeout(_)
