@@ -40,6 +40,10 @@ pub struct WebDavStorage {
     auth: Option<String>,
     http: Http,
     location: String,
+    /// Collections known to exist. A PUT into a missing collection is refused before the
+    /// server reads the body, which a client still sending megabytes sees as a broken
+    /// pipe; so each collection is made (MKCOL) once before the first PUT into it.
+    made: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl fmt::Debug for WebDavStorage {
@@ -146,6 +150,7 @@ impl WebDavStorage {
             base,
             auth,
             location,
+            made: Default::default(),
         })
     }
 
@@ -176,7 +181,7 @@ impl WebDavStorage {
                 b = b.header(*k, *v);
             }
             let req = b
-                .body(body.to_vec())
+                .body(body)
                 .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
             agent.run(req)
         })
@@ -301,6 +306,13 @@ impl Storage for WebDavStorage {
             format!("{dir}/{temp_name}")
         };
         let temp_url = self.url(&temp);
+        let known = self.made.lock().map(|m| m.contains(dir)).unwrap_or(false);
+        if !known {
+            self.make_collections(dir)?;
+            if let Ok(mut m) = self.made.lock() {
+                m.insert(dir.to_string());
+            }
+        }
         let mut r = self.run("put", &path, "PUT", &temp_url, &[], data)?;
         if matches!(r.status().as_u16(), 404 | 409) {
             self.make_collections(dir)?;
