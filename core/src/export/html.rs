@@ -94,6 +94,24 @@ fn head(title: &str, root: &str) -> String {
     )
 }
 
+/// The links between the pages of a conversation (`page` of `pages`).
+fn pager(pages: u64, page: u64) -> String {
+    let link = |p: u64, label: &str, rel: &str| {
+        if p == page || p == 0 || p > pages {
+            format!("<span class=\"off\">{label}</span>")
+        } else {
+            format!("<a href=\"{}\" rel=\"{rel}\">{label}</a>", page_name(p))
+        }
+    };
+    format!(
+        "<nav class=\"pager\">{} {} <span class=\"at\">Page {page} of {pages}</span> {} {}</nav>\n",
+        link(1, "« Oldest", "first"),
+        link(page.saturating_sub(1), "‹ Older", "prev"),
+        link(page + 1, "Newer ›", "next"),
+        link(pages, "Newest »", "last"),
+    )
+}
+
 /// The page being written for the current conversation.
 struct Open {
     conversation: Conversation,
@@ -135,24 +153,6 @@ impl Site {
         })
     }
 
-    fn pager(&self, o: &Open, page: u64) -> String {
-        let link = |p: u64, label: &str, rel: &str| {
-            if p == page || p == 0 || p > o.pages {
-                format!("<span class=\"off\">{label}</span>")
-            } else {
-                format!("<a href=\"{}\" rel=\"{rel}\">{label}</a>", page_name(p))
-            }
-        };
-        format!(
-            "<nav class=\"pager\">{} {} <span class=\"at\">Page {page} of {}</span> {} {}</nav>\n",
-            link(1, "« Oldest", "first"),
-            link(page.saturating_sub(1), "‹ Older", "prev"),
-            o.pages,
-            link(page + 1, "Newer ›", "next"),
-            link(o.pages, "Newest »", "last"),
-        )
-    }
-
     fn start_page(&mut self, page: u64) -> Result<()> {
         self.end_page()?;
         let Some(o) = self.open.as_mut() else {
@@ -187,29 +187,19 @@ impl Site {
             c.total,
             esc(&self.origin.app),
         );
-        let pager = {
-            let o = self.open.as_ref().expect("set above");
-            self.pager(o, page)
-        };
-        s.push_str(&pager);
+        s.push_str(&pager(o.pages, page));
         s.push_str("<main class=\"messages\">\n");
         w.write_all(s.as_bytes())
-            .map_err(|e| Error::io("write", &self.open.as_ref().expect("set").page_path, e))?;
-        if let Some(o) = self.open.as_mut() {
-            o.page = Some(w);
-        }
+            .map_err(|e| Error::io("write", &o.page_path, e))?;
+        o.page = Some(w);
         Ok(())
     }
 
     fn end_page(&mut self) -> Result<()> {
-        let Some(o) = self.open.as_ref() else {
-            return Ok(());
-        };
-        let page = o.current_page;
-        let pager = self.pager(o, page);
         let Some(o) = self.open.as_mut() else {
             return Ok(());
         };
+        let pager = pager(o.pages, o.current_page);
         let Some(mut w) = o.page.take() else {
             return Ok(());
         };
