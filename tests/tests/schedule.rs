@@ -551,3 +551,81 @@ fn a_plan_with_two_destinations_survives_a_week_without_one_and_catches_up() {
         .unwrap()
         .is_ok());
 }
+
+#[test]
+fn copy_destinations_follow_the_plans_retention_and_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    random_files(&src, 2, 200_000, 3).unwrap();
+    let pc = dir.path().join("pc");
+    let usb = dir.path().join("usb");
+    init_repo(&pc);
+    let linked = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1 << 20,
+        recovery_key: false,
+        linked_to: Some(open_repo(&pc).link_params()),
+    };
+    Repository::init(Arc::new(LocalStorage::new(&usb)), PW, &linked).unwrap();
+    let mut spec = PlanSpec::daily("two", &src, pc.to_str().unwrap());
+    spec.retention = chatvault_core::schedule::Retention {
+        last: 2,
+        hourly: 0,
+        daily: 0,
+        weekly: 0,
+        monthly: 0,
+        yearly: 0,
+    };
+    spec.prune_every_days = 0;
+    spec.copies = vec![CopyDestination {
+        destination: usb.to_str().unwrap().to_string(),
+        every_hours: 0,
+        constraints: Constraints::default(),
+    }];
+    let mut sched = Scheduler::open(&dir.path().join("s.db")).unwrap();
+    let t0 = local(2026, 6, 1, 2, 0);
+    sched.add_plan(&spec, t0).unwrap();
+    let mut t = t0;
+    for day in 1..=4u64 {
+        // Each day replaces a large file: old snapshots hold data the new ones do not.
+        std::fs::remove_dir_all(src.join("big")).ok();
+        random_files(&src.join("big"), 1, 400_000, 100 + day).unwrap();
+        t = t0 + Duration::days(day as i64);
+        let r = sched
+            .run_due(
+                t,
+                &DeviceConditions::default(),
+                &Fixed,
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap()
+            .remove(0);
+        assert_eq!(r.outcome, Outcome::Success);
+    }
+    assert_eq!(
+        plan_snapshots(&usb).len(),
+        2,
+        "the copy keeps what the plan keeps"
+    );
+    assert_eq!(plan_snapshots(&pc), plan_snapshots(&usb));
+    let state = sched
+        .store()
+        .destination(sched.store().plans().unwrap()[0].id, usb.to_str().unwrap())
+        .unwrap();
+    assert_eq!(state.last_prune, Some(t), "pruned after forgetting");
+    let usb_repo = open_repo(&usb);
+    assert!(usb_repo
+        .check(chatvault_core::ReadData::All, None, &CancelToken::new())
+        .unwrap()
+        .is_ok());
+    // What is kept: the two small files and the two kept days' big files, 1.2 MB of
+    // random data; without the prune the two forgotten days' files (0.8 MB) would remain.
+    let stored = usb_repo.stored_bytes().unwrap();
+    println!("copy destination after pruning: {stored} bytes");
+    assert!(stored < 1_600_000, "{stored} bytes stored after pruning");
+}

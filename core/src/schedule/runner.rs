@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::plan::{Constraints, DeviceConditions, PlanSpec};
-use super::store::{Outcome, Plan, RunRecord, Store};
+use super::store::{DestinationState, Outcome, Plan, RunRecord, Store};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::backup::BackupOptions;
@@ -465,13 +465,22 @@ impl Scheduler {
             if destination == used || constraints.unmet(conditions).is_some() {
                 continue;
             }
-            let state = self.store.destination(plan.id, &destination)?;
+            let mut state = self.store.destination(plan.id, &destination)?;
             if state.next_due.is_some_and(|t| t > now) {
                 continue;
             }
-            match self.sync_copy(spec, repo, &destination, secrets, listener, cancel) {
+            let synced = self.sync_copy(
+                spec,
+                repo,
+                &destination,
+                &mut state,
+                now,
+                secrets,
+                listener,
+                cancel,
+            );
+            match synced {
                 Ok(newest) => {
-                    let mut state = state;
                     state.last_attempt = Some(now);
                     state.last_success = Some(now);
                     state.newest_snapshot = newest;
@@ -499,11 +508,14 @@ impl Scheduler {
 
     /// One copy exchange with `destination`; returns the time of the newest snapshot of
     /// the plan it holds afterwards.
+    #[allow(clippy::too_many_arguments)]
     fn sync_copy(
         &self,
         spec: &PlanSpec,
         repo: &Repository,
         destination: &str,
+        state: &mut DestinationState,
+        now: DateTime<Utc>,
         secrets: &dyn SecretProvider,
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
@@ -526,7 +538,9 @@ impl Scheduler {
             target.copy_to(repo, &stranded, listener, cancel)?;
         }
         repo.copy_to(&target, &of_plan(repo)?, listener, cancel)?;
-        // The plan's retention applies on every destination.
+        // The plan's retention applies on every destination; the copy's forgotten data is
+        // pruned at most every `prune_every_days`, like the plan's own.
+        let mut forgotten_here = 0;
         for r in [repo, &target] {
             let mine = of_plan(r)?;
             for d in retention::apply(&spec.retention.policy(), &mine)
@@ -534,7 +548,24 @@ impl Scheduler {
                 .filter(|d| d.reasons.is_empty())
             {
                 r.delete_snapshot(&d.id)?;
+                if std::ptr::eq(r, &target) {
+                    forgotten_here += 1;
+                }
             }
+        }
+        let prune_due = state
+            .last_prune
+            .is_none_or(|t| now - t >= Duration::days(i64::from(spec.prune_every_days)));
+        if forgotten_here > 0 && prune_due {
+            target.prune(
+                &PruneOptions {
+                    lock_wait: std::time::Duration::from_secs(120),
+                    ..Default::default()
+                },
+                listener,
+                cancel,
+            )?;
+            state.last_prune = Some(now);
         }
         let report = target.check(ReadData::None, None, cancel)?;
         if !report.is_ok() {

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS destinations (
     failures INTEGER NOT NULL DEFAULT 0,
     next_due TEXT,
     last_error TEXT,
+    last_prune TEXT,
     PRIMARY KEY (plan_id, destination)
 );
 ";
@@ -78,6 +79,8 @@ pub struct DestinationState {
     pub next_due: Option<DateTime<Utc>>,
     /// The newest error, in plain words, since its last success.
     pub last_error: Option<String>,
+    /// The last time data its snapshots no longer need was deleted there.
+    pub last_prune: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -476,7 +479,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT last_attempt, last_success, newest_snapshot, verified, failures, next_due,
-                        last_error
+                        last_error, last_prune
                    FROM destinations WHERE plan_id = ?1 AND destination = ?2",
                 params![plan_id, destination],
                 |r| {
@@ -489,6 +492,7 @@ impl Store {
                         failures: r.get(4)?,
                         next_due: opt_time_col(r, 5)?,
                         last_error: r.get(6)?,
+                        last_prune: opt_time_col(r, 7)?,
                     })
                 },
             )
@@ -508,8 +512,9 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO destinations(plan_id, destination, last_attempt,
-                   last_success, newest_snapshot, verified, failures, next_due, last_error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   last_success, newest_snapshot, verified, failures, next_due, last_error,
+                   last_prune)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     plan_id,
                     d.destination,
@@ -519,7 +524,8 @@ impl Store {
                     t(d.verified),
                     d.failures,
                     t(d.next_due),
-                    d.last_error
+                    d.last_error,
+                    t(d.last_prune)
                 ],
             )
             .map_err(db_err)?;
