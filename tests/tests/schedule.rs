@@ -25,8 +25,8 @@ impl SecretProvider for Fixed {
     }
 }
 
-fn init_repo(dir: &Path) {
-    let opts = InitOptions {
+fn init_options(linked_to: Option<chatvault_core::LinkParams>) -> InitOptions {
+    InitOptions {
         kdf: KdfParams {
             memory_kib: 8192,
             iterations: 1,
@@ -34,8 +34,17 @@ fn init_repo(dir: &Path) {
         },
         pack_size: 1 << 20,
         recovery_key: false,
-        linked_to: None,
-    };
+        linked_to,
+    }
+}
+
+fn init_repo(dir: &Path) {
+    Repository::init(Arc::new(LocalStorage::new(dir)), PW, &init_options(None)).unwrap();
+}
+
+/// A repository at `dir` linked to the one at `to` (copies between them share data).
+fn init_linked(dir: &Path, to: &Path) {
+    let opts = init_options(Some(open_repo(to).link_params()));
     Repository::init(Arc::new(LocalStorage::new(dir)), PW, &opts).unwrap();
 }
 
@@ -422,17 +431,7 @@ fn a_plan_with_two_destinations_survives_a_week_without_one_and_catches_up() {
     let pc = dir.path().join("pc");
     let usb = dir.path().join("usb");
     init_repo(&pc);
-    let linked = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 8192,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1 << 20,
-        recovery_key: false,
-        linked_to: Some(open_repo(&pc).link_params()),
-    };
-    Repository::init(Arc::new(LocalStorage::new(&usb)), PW, &linked).unwrap();
+    init_linked(&usb, &pc);
     let mut spec = PlanSpec::daily("two", &src, pc.to_str().unwrap());
     spec.retention.daily = 60;
     spec.copies = vec![CopyDestination {
@@ -560,17 +559,7 @@ fn copy_destinations_follow_the_plans_retention_and_are_pruned() {
     let pc = dir.path().join("pc");
     let usb = dir.path().join("usb");
     init_repo(&pc);
-    let linked = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 8192,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1 << 20,
-        recovery_key: false,
-        linked_to: Some(open_repo(&pc).link_params()),
-    };
-    Repository::init(Arc::new(LocalStorage::new(&usb)), PW, &linked).unwrap();
+    init_linked(&usb, &pc);
     let mut spec = PlanSpec::daily("two", &src, pc.to_str().unwrap());
     spec.retention = chatvault_core::schedule::Retention {
         last: 2,

@@ -307,14 +307,7 @@ impl Scheduler {
             .is_none_or(|t| now - t >= Duration::days(i64::from(spec.prune_every_days)));
         if forgotten > 0 && prune_due {
             cancel.check()?;
-            repo.prune(
-                &PruneOptions {
-                    lock_wait: std::time::Duration::from_secs(120),
-                    ..Default::default()
-                },
-                listener,
-                cancel,
-            )?;
+            repo.prune(&scheduled_prune(), listener, cancel)?;
             plan.last_prune = Some(now);
             rec.pruned = Some(true);
         }
@@ -557,14 +550,7 @@ impl Scheduler {
             .last_prune
             .is_none_or(|t| now - t >= Duration::days(i64::from(spec.prune_every_days)));
         if forgotten_here > 0 && prune_due {
-            target.prune(
-                &PruneOptions {
-                    lock_wait: std::time::Duration::from_secs(120),
-                    ..Default::default()
-                },
-                listener,
-                cancel,
-            )?;
+            target.prune(&scheduled_prune(), listener, cancel)?;
             state.last_prune = Some(now);
         }
         let report = target.check(ReadData::None, None, cancel)?;
@@ -572,6 +558,14 @@ impl Scheduler {
             return Err(Error::corrupt(destination, report.errors.join("; ")));
         }
         Ok(of_plan(&target)?.iter().map(|s| s.time).max())
+    }
+}
+
+/// A scheduled prune waits up to two minutes for a backup running on another device.
+fn scheduled_prune() -> PruneOptions {
+    PruneOptions {
+        lock_wait: std::time::Duration::from_secs(120),
+        ..Default::default()
     }
 }
 

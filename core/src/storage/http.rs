@@ -177,6 +177,43 @@ pub(crate) fn read_body(
         .map_err(|e| backend(op, object, format!("reading the answer: {e}")))
 }
 
+/// The bytes a ranged GET answered with (status 206, 200 or 416): a 206 holds them; a 200
+/// (a server that ignores ranges) holds the whole object, cut here; a 416 means the object
+/// is shorter than the range. Fails unless exactly `len` bytes came.
+pub(crate) fn ranged_body(
+    object: &str,
+    r: Response<Body>,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, StorageError> {
+    let data = match r.status().as_u16() {
+        206 => read_body("get", object, r)?,
+        200 => {
+            let all = read_body("get", object, r)?;
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+            let end = usize::try_from(offset.saturating_add(len))
+                .unwrap_or(usize::MAX)
+                .min(all.len());
+            all[start..end].to_vec()
+        }
+        _ => {
+            return Err(backend(
+                "get",
+                object,
+                "the object is shorter than the range read",
+            ))
+        }
+    };
+    if data.len() as u64 != len {
+        return Err(backend(
+            "get",
+            object,
+            format!("read {} bytes at {offset}, expected {len}", data.len()),
+        ));
+    }
+    Ok(data)
+}
+
 /// Reads an error response's text (short), for messages.
 pub(crate) fn error_text(mut r: Response<Body>) -> String {
     r.body_mut()

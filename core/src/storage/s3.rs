@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusty_s3::actions::{ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::http::{error_text, read_body, Http, HttpOptions};
+use super::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
 
 /// Signed URLs are valid this long (covers the retries of one request).
@@ -232,40 +232,14 @@ impl Storage for S3Storage {
         let r = self.http.send("get", &key, |a| {
             a.get(url.as_str()).header("Range", &range).call()
         })?;
-        let data = match r.status().as_u16() {
-            206 => read_body("get", &key, r)?,
-            // A server that ignores ranges sends everything.
-            200 => {
-                let all = read_body("get", &key, r)?;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-                let end = usize::try_from(offset + len)
-                    .unwrap_or(usize::MAX)
-                    .min(all.len());
-                all[start..end].to_vec()
-            }
-            404 => {
-                return Err(StorageError::NotFound {
-                    kind,
-                    name: name.to_string(),
-                })
-            }
-            416 => {
-                return Err(backend(
-                    "get",
-                    &key,
-                    "the object is shorter than the range read",
-                ))
-            }
-            s => return Err(self.failure("get", &key, s, &error_text(r))),
-        };
-        if data.len() as u64 != len {
-            return Err(backend(
-                "get",
-                &key,
-                format!("read {} bytes at {offset}, expected {len}", data.len()),
-            ));
+        match r.status().as_u16() {
+            200 | 206 | 416 => ranged_body(&key, r, offset, len),
+            404 => Err(StorageError::NotFound {
+                kind,
+                name: name.to_string(),
+            }),
+            s => Err(self.failure("get", &key, s, &error_text(r))),
         }
-        Ok(data)
     }
 
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {

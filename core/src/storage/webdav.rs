@@ -7,7 +7,7 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::http::{error_text, read_body, Http, HttpOptions};
+use super::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
 
 const TEMP_PREFIX: &str = ".tmp-";
@@ -370,39 +370,14 @@ impl Storage for WebDavStorage {
         let url = self.url(&path);
         let range = format!("bytes={offset}-{}", offset + len - 1);
         let r = self.run("get", &path, "GET", &url, &[("Range", range.as_str())], &[])?;
-        let data = match r.status().as_u16() {
-            206 => read_body("get", &path, r)?,
-            200 => {
-                let all = read_body("get", &path, r)?;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-                let end = usize::try_from(offset + len)
-                    .unwrap_or(usize::MAX)
-                    .min(all.len());
-                all[start..end].to_vec()
-            }
-            404 | 410 => {
-                return Err(StorageError::NotFound {
-                    kind,
-                    name: name.to_string(),
-                })
-            }
-            416 => {
-                return Err(backend(
-                    "get",
-                    &path,
-                    "the object is shorter than the range read",
-                ))
-            }
-            s => return Err(self.failure("get", &path, s, &error_text(r))),
-        };
-        if data.len() as u64 != len {
-            return Err(backend(
-                "get",
-                &path,
-                format!("read {} bytes at {offset}, expected {len}", data.len()),
-            ));
+        match r.status().as_u16() {
+            200 | 206 | 416 => ranged_body(&path, r, offset, len),
+            404 | 410 => Err(StorageError::NotFound {
+                kind,
+                name: name.to_string(),
+            }),
+            s => Err(self.failure("get", &path, s, &error_text(r))),
         }
-        Ok(data)
     }
 
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {
