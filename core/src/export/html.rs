@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::{describe, one_line, Conversation, Item, Listed, Origin, Renderer};
+use super::{create_file, describe, one_line, Conversation, Item, Listed, Origin, Renderer};
 use crate::error::{Error, Result};
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -132,12 +132,6 @@ pub(crate) struct Site {
     open: Option<Open>,
 }
 
-fn create(path: &Path) -> Result<BufWriter<fs::File>> {
-    fs::File::create(path)
-        .map(|f| BufWriter::with_capacity(64 * 1024, f))
-        .map_err(|e| Error::io("create", path, e))
-}
-
 impl Site {
     pub fn new(out: &Path, origin: Origin) -> Result<Self> {
         let assets = out.join("assets");
@@ -165,7 +159,7 @@ impl Site {
             .join("chats")
             .join(&o.conversation.stem)
             .join(page_name(page));
-        let mut w = create(&o.page_path)?;
+        let mut w = create_file(&o.page_path)?;
         let c = &o.conversation;
         let mut s = head(
             &format!("{} · page {page} of {}", c.info.name, o.pages),
@@ -340,7 +334,7 @@ impl Renderer for Site {
         let dir = self.out.join("chats").join(&c.stem);
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let search_path = dir.join("search.js");
-        let mut search = create(&search_path)?;
+        let mut search = create_file(&search_path)?;
         let head = format!(
             "CV.add({},[\n",
             serde_json::to_string(&c.stem).unwrap_or_default()
@@ -469,7 +463,7 @@ impl Renderer for Site {
 
     fn finish(&mut self, list: &[Listed]) -> Result<PathBuf> {
         let path = self.out.join("index.html");
-        let mut w = create(&path)?;
+        let mut w = create_file(&path)?;
         let total: u64 = list.iter().map(|l| l.messages).sum();
         let mut s = head(&format!("Chats · {}", self.origin.account), "");
         let _ = write!(

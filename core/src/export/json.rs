@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Conversation, Item, Listed, Origin, Renderer};
+use super::{create_file, Conversation, Item, Listed, Origin, Renderer};
 use crate::error::{Error, Result};
 
 /// The format name and version every file carries.
@@ -79,8 +79,7 @@ impl Renderer for Files {
         let dir = self.out.join("chats");
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let path = dir.join(format!("{}.json", c.stem));
-        let f = fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        let mut w = BufWriter::with_capacity(64 * 1024, f);
+        let mut w = create_file(&path)?;
         let head = format!(
             "{{\"format\":{},\"version\":{VERSION},\"app\":{},\"snapshot\":{},\"conversation\":{},\"messages\":[",
             to_json(&FORMAT)?,

@@ -177,6 +177,13 @@ pub(crate) trait Renderer {
     fn finish(&mut self, list: &[Listed]) -> Result<PathBuf>;
 }
 
+/// Creates `path` for writing through a 64 KiB buffer.
+pub(crate) fn create_file(path: &Path) -> Result<std::io::BufWriter<fs::File>> {
+    fs::File::create(path)
+        .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
+        .map_err(|e| Error::io("create", path, e))
+}
+
 /// The window for local times `since` and `until`.
 pub fn window(since: Option<NaiveDateTime>, until: Option<NaiveDateTime>) -> TimeWindow {
     fn utc(t: NaiveDateTime) -> i64 {

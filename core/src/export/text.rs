@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{describe, one_line, Conversation, Item, Listed, Origin, Renderer};
+use super::{create_file, describe, one_line, Conversation, Item, Listed, Origin, Renderer};
 use crate::error::{Error, Result};
 
 struct Open {
@@ -37,8 +37,7 @@ impl Renderer for Files {
         let dir = self.out.join("chats");
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let path = dir.join(format!("{}.txt", c.stem));
-        let f = fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        let mut w = BufWriter::with_capacity(64 * 1024, f);
+        let mut w = create_file(&path)?;
         let head = format!(
             "{} ({}, {} messages)\nExported by ChatVault from {} snapshot {} of {}\n",
             c.info.name,

@@ -57,14 +57,6 @@ const MAX_WAIT: Duration = Duration::from_secs(20);
 /// Bodies read into memory are bounded (packs are a few MiB; nothing legitimate is larger).
 pub(crate) const MAX_BODY: u64 = 1 << 30;
 
-fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageError {
-    StorageError::Backend {
-        op,
-        object: object.to_string(),
-        cause: msg.into().into(),
-    }
-}
-
 impl Http {
     pub fn new(location: &str, options: HttpOptions) -> Result<Self, StorageError> {
         let mut tls = ureq::tls::TlsConfig::builder();
@@ -76,7 +68,7 @@ impl Http {
                 })
                 .collect();
             if certs.is_empty() {
-                return Err(backend(
+                return Err(StorageError::backend(
                     "open",
                     location,
                     "the CA file holds no PEM certificate",
@@ -134,7 +126,7 @@ impl Http {
                             ),
                         }
                     } else if is_certificate_error(&e) {
-                        backend(
+                        StorageError::backend(
                             op,
                             object,
                             format!(
@@ -144,7 +136,7 @@ impl Http {
                             ),
                         )
                     } else {
-                        backend(op, object, e.to_string())
+                        StorageError::backend(op, object, e.to_string())
                     }
                 });
             }
@@ -174,7 +166,7 @@ pub(crate) fn read_body(
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| backend(op, object, format!("reading the answer: {e}")))
+        .map_err(|e| StorageError::backend(op, object, format!("reading the answer: {e}")))
 }
 
 /// The bytes a ranged GET answered with (status 206, 200 or 416): a 206 holds them; a 200
@@ -197,7 +189,7 @@ pub(crate) fn ranged_body(
             all[start..end].to_vec()
         }
         _ => {
-            return Err(backend(
+            return Err(StorageError::backend(
                 "get",
                 object,
                 "the object is shorter than the range read",
@@ -205,7 +197,7 @@ pub(crate) fn ranged_body(
         }
     };
     if data.len() as u64 != len {
-        return Err(backend(
+        return Err(StorageError::backend(
             "get",
             object,
             format!("read {} bytes at {offset}, expected {len}", data.len()),

@@ -69,11 +69,7 @@ impl Access {
 }
 
 fn bad(location: &str, why: impl Into<String>) -> StorageError {
-    StorageError::Backend {
-        op: "open",
-        object: location.to_string(),
-        cause: why.into().into(),
-    }
+    StorageError::backend("open", location, why)
 }
 
 /// Whether `location` names a network backend (as opposed to a local path).

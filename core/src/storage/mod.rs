@@ -137,6 +137,17 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// A backend failure with a message of its own.
+    pub(crate) fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> Self {
+        StorageError::Backend {
+            op,
+            object: object.to_string(),
+            cause: msg.into().into(),
+        }
+    }
+}
+
 /// Operations on named objects. Implementations must be safe to share across threads.
 ///
 /// Contract: `put` is atomic (a reader sees the old object, nothing, or the whole new one,

@@ -55,14 +55,6 @@ impl std::fmt::Debug for S3Storage {
     }
 }
 
-fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageError {
-    StorageError::Backend {
-        op,
-        object: object.to_string(),
-        cause: msg.into().into(),
-    }
-}
-
 /// The value of `<tag>` in an S3 error document.
 fn xml_field(body: &str, tag: &str) -> Option<String> {
     let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
@@ -79,7 +71,7 @@ impl S3Storage {
             format!("s3://{}/{}", config.bucket, config.prefix.trim_matches('/'))
         };
         let endpoint = config.endpoint.parse().map_err(|e| {
-            backend(
+            StorageError::backend(
                 "open",
                 &location,
                 format!("endpoint {:?}: {e}", config.endpoint),
@@ -97,7 +89,7 @@ impl S3Storage {
             config.region.clone(),
         )
         .map_err(|e| {
-            backend(
+            StorageError::backend(
                 "open",
                 &location,
                 format!("bucket {:?}: {e}", config.bucket),
@@ -146,12 +138,12 @@ impl S3Storage {
                     "this device's clock is too far off for the server; set the date and time ({detail})"
                 ),
             },
-            "NoSuchBucket" => backend(
+            "NoSuchBucket" => StorageError::backend(
                 op,
                 &self.location,
                 format!("the bucket {:?} does not exist ({detail})", self.bucket.name()),
             ),
-            "QuotaExceeded" | "EntityTooLarge" | "StorageFull" => backend(
+            "QuotaExceeded" | "EntityTooLarge" | "StorageFull" => StorageError::backend(
                 op,
                 key,
                 format!("the storage is full or over its quota ({detail})"),
@@ -160,8 +152,8 @@ impl S3Storage {
                 location: self.location.clone(),
                 reason: format!("the access key or secret is wrong or lacks rights ({detail})"),
             },
-            _ if status == 507 => backend(op, key, format!("the storage is full ({detail})")),
-            _ => backend(op, key, detail),
+            _ if status == 507 => StorageError::backend(op, key, format!("the storage is full ({detail})")),
+            _ => StorageError::backend(op, key, detail),
         }
     }
 }
@@ -311,8 +303,9 @@ impl Storage for S3Storage {
             }
             let body = read_body("list", &prefix, r)?;
             let text = String::from_utf8_lossy(&body);
-            let page = ListObjectsV2::parse_response(&text)
-                .map_err(|e| backend("list", &prefix, format!("unreadable listing: {e}")))?;
+            let page = ListObjectsV2::parse_response(&text).map_err(|e| {
+                StorageError::backend("list", &prefix, format!("unreadable listing: {e}"))
+            })?;
             for c in page.contents {
                 let name = c.key.rsplit('/').next().unwrap_or_default();
                 if validate_name(kind, name).is_ok() {

@@ -54,14 +54,6 @@ impl fmt::Debug for WebDavStorage {
     }
 }
 
-fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> StorageError {
-    StorageError::Backend {
-        op,
-        object: object.to_string(),
-        cause: msg.into().into(),
-    }
-}
-
 /// One entry of a PROPFIND answer.
 #[derive(Debug, Default, PartialEq)]
 struct Entry {
@@ -195,14 +187,14 @@ impl WebDavStorage {
                     "the user name or password is wrong or lacks rights (HTTP {status})"
                 ),
             },
-            507 => backend(
+            507 => StorageError::backend(
                 op,
                 object,
                 "the storage is full or over its quota (HTTP 507)",
             ),
             _ => {
                 let text: String = body.chars().take(200).collect();
-                backend(op, object, format!("HTTP {status} {}", text.trim()))
+                StorageError::backend(op, object, format!("HTTP {status} {}", text.trim()))
             }
         }
     }
@@ -223,13 +215,17 @@ impl WebDavStorage {
             409 if depth < 32 => {
                 let trimmed = url.trim_end_matches('/');
                 let Some((parent, _)) = trimmed.rsplit_once('/') else {
-                    return Err(backend("create", url, "no parent collection to create"));
+                    return Err(StorageError::backend(
+                        "create",
+                        url,
+                        "no parent collection to create",
+                    ));
                 };
                 if parent.ends_with('/')
                     || !parent.contains("://")
                     || parent.matches('/').count() < 3
                 {
-                    return Err(backend(
+                    return Err(StorageError::backend(
                         "create",
                         url,
                         "the server refuses to create it (HTTP 409): check the URL",
@@ -260,8 +256,9 @@ impl WebDavStorage {
         match r.status().as_u16() {
             207 => {
                 let xml = read_body("list", &url, r)?;
-                parse_multistatus(&xml)
-                    .map_err(|e| backend("list", &url, format!("unreadable listing: {e}")))
+                parse_multistatus(&xml).map_err(|e| {
+                    StorageError::backend("list", &url, format!("unreadable listing: {e}"))
+                })
             }
             404 => Ok(Vec::new()),
             s => Err(self.failure("list", &url, s, &error_text(r))),
@@ -298,7 +295,8 @@ impl Storage for WebDavStorage {
         let path = kind.path_of(name);
         let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let mut rnd = [0u8; 8];
-        getrandom::fill(&mut rnd).map_err(|e| backend("put", &path, e.to_string()))?;
+        getrandom::fill(&mut rnd)
+            .map_err(|e| StorageError::backend("put", &path, e.to_string()))?;
         let temp_name = format!("{TEMP_PREFIX}{name}-{}", hex::encode(rnd));
         let temp = if dir.is_empty() {
             temp_name
