@@ -62,6 +62,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Scheduled backups: plans that `schedule run` (from cron or a systemd timer) carries out.
     Schedule(ScheduleArgs),
+    /// Receive backups from phones on this network (the PC side of phone → PC over Wi-Fi).
+    Serve(ServeArgs),
+    /// Pair this machine, as a phone would, with a receiver: by its pairing URI, or its address and code.
+    Pair(PairArgs),
+    /// Find receivers on the local network (mDNS).
+    Discover {
+        /// How long to listen, in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// List the phones paired with a receiver, or revoke one.
+    Devices(DevicesArgs),
     /// Every plan's destinations: the newest snapshot each holds and when it was verified.
     Status {
         /// Folder holding the schedule database (default: the data directory).
@@ -500,4 +512,52 @@ mod tests {
         assert_eq!(t("2024-03-01T18:30", true), "2024-03-01 18:30:00");
         assert!(parse_local_time("yesterday", false).is_err());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where phones' repositories (one folder per phone) and the receiver's identity live
+    /// (default: `received` in the data directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:7459")]
+    pub listen: String,
+    /// The name phones show (default: this machine's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also write the current pairing URI to this file (0600), for scripts.
+    #[arg(long)]
+    pub pair_uri_file: Option<PathBuf>,
+    /// At most this many GiB per phone.
+    #[arg(long)]
+    pub quota_gib: Option<f64>,
+    /// Refuse objects larger than this many MiB.
+    #[arg(long, default_value_t = 1025)]
+    pub max_object_mib: u64,
+    /// Do not advertise on the network (mDNS).
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// The receiver's pairing URI (`chatvault://pair?…`, as its QR code holds), or its
+    /// address `HOST:PORT` followed by the code it shows.
+    pub target: String,
+    /// The numeric code the receiver shows (with an address).
+    pub code: Option<String>,
+    /// The name the receiver shows for this device (default: this machine's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// The receiver's directory (as given to `serve --dir`).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Forget this device (its folder name or fingerprint prefix); its backups stay.
+    #[arg(long)]
+    pub revoke: Option<String>,
 }

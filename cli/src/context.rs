@@ -13,7 +13,11 @@ use crate::args::Cli;
 /// Opens a repository location (a path, `s3://…` or `webdav+https://…`); network
 /// credentials come from the environment (`AWS_ACCESS_KEY_ID`, `CHATVAULT_WEBDAV_USER`, …).
 pub fn open_location(location: &str) -> Result<Arc<dyn Storage>> {
-    Ok(storage::open(location, &storage::Access::from_env()?)?)
+    let mut access = storage::Access::from_env()?;
+    if location.starts_with("lan://") {
+        access.lan_identity = Some(crate::lan::identity(false)?);
+    }
+    Ok(storage::open(location, &access)?)
 }
 
 /// The repository a command works on.
@@ -48,7 +52,7 @@ impl Target {
             Some(r) => {
                 let path = r.strip_prefix("file://").unwrap_or(r);
                 if path.contains("://") {
-                    bail!("unsupported repository URL {r:?}: use a path, s3://BUCKET/PREFIX or webdav+https://HOST/PATH");
+                    bail!("unsupported repository URL {r:?}: use a path, s3://BUCKET/PREFIX, webdav+https://HOST/PATH or lan://HOST:PORT?pin=… (from `chatvault pair`)");
                 }
                 Ok(Target {
                     dir: PathBuf::from(path),

@@ -6,6 +6,7 @@ mod commands;
 mod context;
 mod copy;
 mod demo;
+mod lan;
 mod schedule;
 mod ui;
 
@@ -93,6 +94,10 @@ fn main() -> ExitCode {
         Command::Key { command } => commands::key(&cli, command),
         Command::Demo(a) => demo::run(&cli, a, &cancel),
         Command::Schedule(a) => schedule::run(&cli, a, &cancel),
+        Command::Serve(a) => lan::serve(&cli, a),
+        Command::Pair(a) => lan::pair(&cli, a),
+        Command::Discover { seconds } => lan::discover(&cli, *seconds),
+        Command::Devices(a) => lan::devices(&cli, a),
         Command::Status { state_dir, now } => schedule::run(
             &cli,
             &args::ScheduleArgs {

@@ -22,6 +22,7 @@
 pub mod chat;
 pub mod error;
 pub mod export;
+pub mod lan;
 pub mod progress;
 pub mod repo;
 pub mod schedule;

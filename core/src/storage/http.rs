@@ -48,6 +48,8 @@ pub(crate) struct Http {
     options: HttpOptions,
     /// Where the server is, for messages.
     location: String,
+    /// A ChatVault receiver on the LAN (pinned TLS; messages speak of the local network).
+    receiver: bool,
 }
 
 /// The first wait between attempts; doubles each time, with jitter, up to [`MAX_WAIT`].
@@ -76,21 +78,32 @@ impl Http {
             }
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
-        let config = ureq::Agent::config_builder()
-            .tls_config(tls.build())
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.request_timeout))
-            .http_status_as_error(false)
-            // WebDAV speaks MKCOL, PROPFIND and MOVE.
-            .allow_non_standard_methods(true)
-            .max_idle_connections_per_host(8)
-            .user_agent(concat!("chatvault/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let config = agent_config(&options, tls.build());
         Ok(Http {
             agent: config.into(),
             options,
             location: location.to_string(),
+            receiver: false,
         })
+    }
+
+    /// A client for a ChatVault receiver: TLS by `tls` (pinned, with the phone's certificate).
+    pub fn receiver(
+        location: &str,
+        options: HttpOptions,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Self {
+        use ureq::unversioned::resolver::DefaultResolver;
+        use ureq::unversioned::transport::{Connector, TcpConnector};
+        let connector =
+            TcpConnector::default().chain(crate::lan::tls::connector::PinnedTls { config: tls });
+        let config = agent_config(&options, ureq::tls::TlsConfig::default());
+        Http {
+            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
+            options,
+            location: location.to_string(),
+            receiver: true,
+        }
     }
 
     /// Sends a request built by `make` (called again for each attempt) and returns the
@@ -118,11 +131,21 @@ impl Http {
             if give_up {
                 return outcome.map_err(|e| {
                     if transient_error(&e) {
+                        let hint = if self.receiver { LAN_HINT } else { "" };
                         StorageError::Unreachable {
                             location: self.location.clone(),
                             reason: format!(
-                                "{e} ({attempt} attempts over {:.0} s)",
+                                "{e} ({attempt} attempts over {:.0} s){hint}",
                                 started.elapsed().as_secs_f64()
+                            ),
+                        }
+                    } else if let Some(got) = crate::lan::tls::pin_mismatch(&e.to_string()) {
+                        StorageError::Denied {
+                            location: self.location.clone(),
+                            reason: format!(
+                                "this is not the receiver paired with this device (it presents \
+                                 identity {}); if the PC was reinstalled, pair again",
+                                got.get(..16).unwrap_or(&got)
                             ),
                         }
                     } else if is_certificate_error(&e) {
@@ -154,6 +177,24 @@ impl Http {
             std::thread::sleep(wait);
         }
     }
+}
+
+/// What to check when a receiver cannot be reached.
+const LAN_HINT: &str = ". Is `chatvault serve` running there, and are both devices on the same \
+     network? Guest Wi-Fi and hotspots often keep devices apart, and a firewall on the PC may \
+     block the port";
+
+fn agent_config(options: &HttpOptions, tls: ureq::tls::TlsConfig) -> ureq::config::Config {
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_connect(Some(options.connect_timeout))
+        .timeout_global(Some(options.request_timeout))
+        .http_status_as_error(false)
+        // WebDAV speaks MKCOL, PROPFIND and MOVE.
+        .allow_non_standard_methods(true)
+        .max_idle_connections_per_host(8)
+        .user_agent(concat!("chatvault/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Reads a response body into memory (bounded).
@@ -217,7 +258,9 @@ pub(crate) fn error_text(mut r: Response<Body>) -> String {
 
 fn is_certificate_error(e: &ureq::Error) -> bool {
     let text = e.to_string();
-    text.contains("certificate") || text.contains("UnknownIssuer")
+    text.contains("certificate")
+        || text.contains("UnknownIssuer")
+        || crate::lan::tls::pin_mismatch(&text).is_some()
 }
 
 fn transient_status(status: u16) -> bool {

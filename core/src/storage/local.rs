@@ -3,7 +3,7 @@
 //! and removed by [`Storage::clean_temporary`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -50,6 +50,57 @@ impl LocalStorage {
         } else {
             Self::err("get", path, e)
         }
+    }
+
+    /// Stores exactly `len` bytes read from `data` under `kind/name`, atomically and durably
+    /// (temp file, fsync, rename, fsync of the folder). Fails, leaving nothing behind, if
+    /// `data` ends early — a dropped upload never becomes an object.
+    pub fn put_from(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), StorageError> {
+        let path = self.path(kind, name)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| Self::err("put", &dir, e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent).map_err(|e| Self::err("put", parent, e))?;
+            }
+        }
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}", random_suffix()));
+        let result = (|| {
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(&tmp)?;
+            let copied = std::io::copy(&mut Read::take(&mut *data, len), &mut f)?;
+            if copied != len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the upload ended after {copied} of {len} bytes"),
+                ));
+            }
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            sync_dir(&dir)
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Self::err("put", &path, e)
+        })
+    }
+
+    /// The file of an object (the name validated), for serving it without copying.
+    pub fn object_path(&self, kind: ObjectKind, name: &str) -> Result<PathBuf, StorageError> {
+        self.path(kind, name)
     }
 
     fn list_dir(&self, dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<(), StorageError> {
@@ -120,34 +171,7 @@ impl Storage for LocalStorage {
     }
 
     fn put(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        let path = self.path(kind, name)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        if !dir.exists() {
-            fs::create_dir_all(&dir).map_err(|e| Self::err("put", &dir, e))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent).map_err(|e| Self::err("put", parent, e))?;
-            }
-        }
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}", random_suffix()));
-        let result = (|| {
-            let mut opts = OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &path)?;
-            sync_dir(&dir)
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Self::err("put", &path, e)
-        })
+        self.put_from(kind, name, &mut &data[..], data.len() as u64)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StorageError> {

@@ -3,6 +3,7 @@
 //! * a path (or `file:///path`): [`LocalStorage`];
 //! * `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&style=path|virtual]`: [`S3Storage`]
 //!   (default endpoint AWS for the region; path style whenever an endpoint is given);
+//! * `lan://HOST:PORT?pin=FINGERPRINT`: [`super::LanStorage`], a paired `chatvault serve`;
 //! * `webdav+https://HOST/PATH` (and `webdav+http://` only for loopback hosts, or with
 //!   [`Access::allow_http`]): [`WebDavStorage`].
 //!
@@ -31,6 +32,9 @@ pub struct Access {
     pub ca_pem: Option<Vec<u8>>,
     /// Allow plain `http://` to hosts other than this machine (a trusted LAN).
     pub allow_http: bool,
+    /// This device's identity for `lan://` receivers (from the keystore on phones, from a
+    /// 0600 file on PCs).
+    pub lan_identity: Option<crate::lan::Identity>,
 }
 
 impl std::fmt::Debug for Access {
@@ -64,6 +68,7 @@ impl Access {
             webdav_password: var("CHATVAULT_WEBDAV_PASSWORD"),
             ca_pem,
             allow_http: var("CHATVAULT_ALLOW_HTTP").is_some_and(|v| v == "1" || v == "true"),
+            lan_identity: None,
         })
     }
 }
@@ -74,7 +79,9 @@ fn bad(location: &str, why: impl Into<String>) -> StorageError {
 
 /// Whether `location` names a network backend (as opposed to a local path).
 pub fn is_remote(location: &str) -> bool {
-    location.starts_with("s3://") || location.starts_with("webdav+")
+    location.starts_with("s3://")
+        || location.starts_with("webdav+")
+        || location.starts_with("lan://")
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -91,6 +98,22 @@ pub fn open(location: &str, access: &Access) -> Result<Arc<dyn Storage>, Storage
         ca_pem: access.ca_pem.clone(),
         ..HttpOptions::default()
     };
+    if location.starts_with("lan://") {
+        let (address, pin) =
+            super::lan::parse_location(location).map_err(|e| bad(location, e.to_string()))?;
+        let identity = access.lan_identity.clone().ok_or_else(|| {
+            bad(
+                location,
+                "this device has no LAN identity yet: pair it with the receiver first",
+            )
+        })?;
+        return Ok(Arc::new(super::LanStorage::new(super::LanConfig {
+            address,
+            pin,
+            identity,
+            http: super::lan_http_options(),
+        })?));
+    }
     if let Some(rest) = location.strip_prefix("webdav+") {
         let url = url::Url::parse(rest).map_err(|e| bad(location, format!("not a URL: {e}")))?;
         let host = url.host_str().unwrap_or_default();

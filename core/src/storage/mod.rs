@@ -4,13 +4,18 @@
 //! size (exists), list by kind, delete. Names are validated here so that no backend can be
 //! asked to touch anything outside its repository.
 
-mod http;
+pub(crate) mod http;
+mod lan;
 mod local;
 mod location;
 mod s3;
 mod webdav;
 
 pub use http::HttpOptions;
+pub use lan::{
+    lan_http_options, location_of as lan_location, parse_location as parse_lan_location, LanConfig,
+    LanStorage,
+};
 pub use local::LocalStorage;
 pub use location::{is_remote, open, Access};
 pub use s3::{S3Config, S3Storage};

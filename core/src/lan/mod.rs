@@ -1,0 +1,106 @@
+//! Phone → PC over the local network (see `docs/PROTOCOL.md`).
+//!
+//! The PC runs a receiver (`chatvault serve`, [`receiver`], behind the `receiver` feature):
+//! HTTP/1.1 over TLS with a persistent self-signed [`Identity`]; each paired phone gets an
+//! ordinary repository under the receiver's folder and reaches it through the storage API
+//! ([`crate::storage::LanStorage`], a `lan://HOST:PORT?pin=FINGERPRINT` location).
+//!
+//! Both sides pin each other's certificate fingerprint ([`tls`]); a phone becomes known to a
+//! receiver by [`pairing`]: the one-time secret of the receiver's QR code, or its short
+//! numeric code through SPAKE2 bound to both fingerprints. Discovery ([`discovery`], behind
+//! the `discovery` feature) advertises and browses `_chatvault._tcp` by mDNS; phones use the
+//! platform's own discovery and hand the address in.
+
+pub mod identity;
+pub mod pairing;
+pub mod private_file;
+pub mod tls;
+
+#[cfg(feature = "discovery")]
+pub mod discovery;
+#[cfg(feature = "receiver")]
+pub mod receiver;
+
+pub use identity::{Fingerprint, Identity};
+pub use pairing::{pair, Paired, PairingMethod, PairingUri};
+
+use std::path::Path;
+
+/// The mDNS service type of receivers.
+pub const SERVICE_TYPE: &str = "_chatvault._tcp.local.";
+/// The port a receiver listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7459;
+/// The protocol's version, the first segment of every API path.
+pub const API: &str = "/v1";
+
+/// What went wrong on the LAN, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum LanError {
+    /// A `lan://` location, pairing URI or address that does not parse.
+    #[error("{text:?} is not a receiver address: {reason}")]
+    BadAddress {
+        /// What was given (cut).
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The receiver could not be reached.
+    #[error(
+        "the receiver at {address} cannot be reached ({reason}). Is `chatvault serve` running \
+         there, and are both devices on the same network? Guest Wi-Fi and hotspots often keep \
+         devices apart, and a firewall on the PC may block the port."
+    )]
+    Unreachable {
+        /// host:port
+        address: String,
+        /// The transport's error.
+        reason: String,
+    },
+    /// The receiver presented a certificate other than the paired one.
+    #[error(
+        "the receiver at {address} is not the one paired with this phone (expected identity \
+         {expected}, got {got}); if the PC was reinstalled, pair again"
+    )]
+    WrongReceiver {
+        /// host:port
+        address: String,
+        /// The pinned fingerprint (short form).
+        expected: String,
+        /// What the receiver presented (short form).
+        got: String,
+    },
+    /// Pairing was refused: wrong code or secret, too many attempts, or an interception.
+    #[error("pairing refused: {0}")]
+    PairingRefused(String),
+    /// The receiver does not know this device (not paired, or revoked).
+    #[error("the receiver does not know this device: pair it again (`chatvault pair`)")]
+    NotPaired,
+    /// The receiver answered something outside the protocol.
+    #[error("the receiver answered unexpectedly: {0}")]
+    Protocol(String),
+    /// Making or reading an identity failed.
+    #[error("device identity: {0}")]
+    Identity(String),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LanError {
+    pub(crate) fn identity(e: impl std::fmt::Display) -> Self {
+        LanError::Identity(e.to_string())
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        LanError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
