@@ -116,9 +116,18 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
         ReceiverEvent::NewPairing { uri, code } => {
             if !json {
                 print_pairing(&uri, &code, uri_file.as_deref(), false);
-            } else if let Some(path) = &uri_file {
-                let _ = private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes());
+            } else {
+                println!("{}", serde_json::json!({"event": "pairing", "code": code}));
+                if let Some(path) = &uri_file {
+                    let _ = private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes());
+                }
             }
+        }
+        ReceiverEvent::CodeLocked if json => {
+            println!("{}", serde_json::json!({"event": "code-locked"}))
+        }
+        ReceiverEvent::Connected { folder } if json => {
+            println!("{}", serde_json::json!({"event": "connected", "folder": folder}))
         }
         ReceiverEvent::CodeLocked => println!(
             "Too many wrong codes: pairing by code is off until this receiver restarts (the QR code still works)."

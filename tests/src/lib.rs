@@ -7,6 +7,7 @@
 //! Everything is deterministic for a given seed.
 
 pub mod chat_exports;
+pub mod fault_proxy;
 pub mod servers;
 
 use std::fs;

@@ -35,6 +35,9 @@ pub struct Access {
     /// This device's identity for `lan://` receivers (from the keystore on phones, from a
     /// 0600 file on PCs).
     pub lan_identity: Option<crate::lan::Identity>,
+    /// How long to keep retrying a receiver that stopped answering before giving up
+    /// (default 60 s).
+    pub lan_retry_for: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Access {
@@ -50,7 +53,7 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// From the environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `CHATVAULT_WEBDAV_USER`, `CHATVAULT_WEBDAV_PASSWORD`, `CHATVAULT_CA_FILE` (read
-    /// here), `CHATVAULT_ALLOW_HTTP=1`.
+    /// here), `CHATVAULT_ALLOW_HTTP=1`, `CHATVAULT_LAN_RETRY_SECONDS`.
     pub fn from_env() -> Result<Access, StorageError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let ca_pem = match var("CHATVAULT_CA_FILE") {
@@ -69,6 +72,10 @@ impl Access {
             ca_pem,
             allow_http: var("CHATVAULT_ALLOW_HTTP").is_some_and(|v| v == "1" || v == "true"),
             lan_identity: None,
+            lan_retry_for: var("CHATVAULT_LAN_RETRY_SECONDS")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(std::time::Duration::from_secs_f64),
         })
     }
 }
@@ -111,7 +118,12 @@ pub fn open(location: &str, access: &Access) -> Result<Arc<dyn Storage>, Storage
             address,
             pin,
             identity,
-            http: super::lan_http_options(),
+            http: super::HttpOptions {
+                retry_for: access
+                    .lan_retry_for
+                    .unwrap_or(super::lan_http_options().retry_for),
+                ..super::lan_http_options()
+            },
         })?));
     }
     if let Some(rest) = location.strip_prefix("webdav+") {

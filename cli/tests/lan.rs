@@ -1,0 +1,710 @@
+//! Phone → PC over the LAN through the `chatvault` binary on loopback: a real receiver
+//! (`chatvault serve`, real TLS on real sockets) and "phones" that are the same binary with
+//! their own identities. Pairing by URI and by code, backup/restore/check from both sides,
+//! concurrent phones, refusals (no certificate, unregistered certificate, another receiver
+//! on the paired address, wrong codes, traversal names, oversized objects, quota,
+//! revocation), and connections cut at random byte offsets by a proxy.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chatvault_core::lan::Identity;
+use chatvault_fixtures::chat_exports::{wechat_android, ChatSpec};
+use chatvault_fixtures::fault_proxy::FaultProxy;
+use chatvault_fixtures::{compare_trees, random_files};
+use serde_json::Value;
+
+mod common;
+use common::{code, Env};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `chatvault serve --json` and what it printed.
+struct Serve {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+    dir: PathBuf,
+    port: u16,
+    uri_file: PathBuf,
+}
+
+impl Serve {
+    fn start(pc: &Env, dir: &Path, port: u16, extra: &[&str]) -> Serve {
+        let uri_file = dir.with_extension("uri");
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "--json",
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--no-mdns",
+            "--pair-uri-file",
+            uri_file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = pc
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let l = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    l.lock().unwrap().push(v);
+                }
+            }
+        });
+        let s = Serve {
+            child,
+            lines,
+            dir: dir.to_path_buf(),
+            port,
+            uri_file,
+        };
+        s.wait_for("listening", 1);
+        s
+    }
+
+    /// Waits until `count` events named `event` were printed; returns the last.
+    fn wait_for(&self, event: &str, count: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found: Vec<Value> = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|v| v["event"] == event)
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found[count - 1].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve never printed {count} × {event}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn events(&self, event: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["event"] == event)
+            .count()
+    }
+
+    /// The current numeric code (the newest printed).
+    fn code(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .rev()
+            .find_map(|v| v["code"].as_str().map(str::to_string))
+            .unwrap()
+    }
+
+    fn uri(&self) -> String {
+        std::fs::read_to_string(&self.uri_file)
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn fingerprint(&self) -> String {
+        self.wait_for("listening", 1)["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A phone: its own data directory, hence its own LAN identity.
+fn phone() -> Env {
+    Env::new()
+}
+
+fn at(phone: &Env, location: &str, args: &[&str]) -> Command {
+    let mut a = vec!["--repo", location];
+    a.extend_from_slice(args);
+    phone.cmd(&a)
+}
+
+fn ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command expected to fail; returns its stderr.
+fn fails(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "unexpected success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "a panic: {err}");
+    err
+}
+
+fn pair(phone: &Env, args: &[&str]) -> Value {
+    let mut a = vec!["--json", "pair"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&phone.ok(&a)).unwrap()
+}
+
+fn init(phone: &Env, location: &str, pack_mib: &str) {
+    ok(at(
+        phone,
+        location,
+        &[
+            "init",
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+            "--pack-size-mib",
+            pack_mib,
+        ],
+    ));
+}
+
+fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            tree_size(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
+fn wechat(dir: &Path, seed: u64) -> PathBuf {
+    let export = dir.join("wechat");
+    wechat_android(&export, &ChatSpec::small(seed), true).unwrap();
+    random_files(&export.join("media-extra"), 5, 900_000, seed).unwrap();
+    export
+}
+
+#[test]
+fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
+    let pc = Env::new();
+    let serve = Serve::start(&pc, &pc.home.join("received"), free_port(), &[]);
+
+    // Phone A pairs by the QR code's URI, phone B by address and code.
+    let first_uri = serve.uri();
+    let a = phone();
+    let paired_a = pair(&a, &["--name", "Anna's Pixel", &first_uri]);
+    assert_eq!(paired_a["folder"], "anna-s-pixel");
+    assert_eq!(paired_a["fingerprint"], serve.fingerprint());
+    serve.wait_for("pairing", 1);
+    assert_ne!(
+        serve.uri(),
+        first_uri,
+        "the secret is one-time: a new URI after each pairing"
+    );
+    let b = phone();
+    let paired_b = pair(
+        &b,
+        &["--name", "Ben's iPhone", &serve.address(), &serve.code()],
+    );
+    assert_eq!(paired_b["folder"], "ben-s-iphone");
+    assert_eq!(paired_b["fingerprint"], serve.fingerprint());
+    assert_eq!(serve.events("paired"), 2);
+    // A used secret does not pair another device.
+    let c = phone();
+    let err = fails(c.cmd(&["pair", &first_uri]));
+    assert!(err.contains("already used or is wrong"), "{err}");
+    assert_eq!(serve.events("paired"), 2);
+
+    let loc_a = paired_a["location"].as_str().unwrap().to_string();
+    let loc_b = paired_b["location"].as_str().unwrap().to_string();
+    assert!(loc_a.starts_with("lan://127.0.0.1:") && loc_a.contains("?pin="));
+    init(&a, &loc_a, "1");
+    init(&b, &loc_b, "1");
+
+    // Both phones back up at once.
+    let export_a = wechat(&a.home, 11);
+    let export_b = wechat(&b.home, 12);
+    let mut backup_a = at(
+        &a,
+        &loc_a,
+        &["--json", "backup", export_a.to_str().unwrap()],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out_b = ok(at(
+        &b,
+        &loc_b,
+        &["--json", "backup", export_b.to_str().unwrap()],
+    ));
+    assert!(backup_a.wait().unwrap().success());
+    let mut first_a = String::new();
+    std::io::Read::read_to_string(&mut backup_a.stdout.take().unwrap(), &mut first_a).unwrap();
+    let first_a: Value = serde_json::from_str(&first_a).unwrap();
+    assert_eq!(first_a["source"], "wechat-android");
+    let first_b: Value = serde_json::from_str(&out_b).unwrap();
+    assert_eq!(first_b["source"], "wechat-android");
+
+    // Nothing new: nothing sent.
+    let again: Value = serde_json::from_str(&ok(at(
+        &a,
+        &loc_a,
+        &["--json", "backup", export_a.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert_eq!(again["summary"]["bytes_added"].as_u64(), Some(0), "{again}");
+
+    // Restore over the LAN, byte-identical.
+    let out = a.home.join("restored");
+    ok(at(
+        &a,
+        &loc_a,
+        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+    ));
+    assert!(compare_trees(&export_a, &out.join("wechat"))
+        .unwrap()
+        .is_empty());
+    ok(at(&a, &loc_a, &["check", "--read-data"]));
+
+    // On the PC, without the phone: an ordinary repository per phone.
+    for (folder, export) in [("anna-s-pixel", &export_a), ("ben-s-iphone", &export_b)] {
+        let repo = serve.dir.join(folder);
+        let repo = repo.to_str().unwrap();
+        let snaps: Value =
+            serde_json::from_str(&pc.ok(&["--repo", repo, "--json", "snapshots"])).unwrap();
+        assert_eq!(
+            snaps.as_array().unwrap().len(),
+            if folder == "anna-s-pixel" { 2 } else { 1 }
+        );
+        pc.ok(&["--repo", repo, "check", "--read-data"]);
+        let local = pc.home.join(format!("pc-restore-{folder}"));
+        pc.ok(&[
+            "--repo",
+            repo,
+            "restore",
+            "-q",
+            "latest",
+            "--target",
+            local.to_str().unwrap(),
+        ]);
+        assert!(compare_trees(export, &local.join("wechat"))
+            .unwrap()
+            .is_empty());
+        assert!(pc
+            .ok(&["--repo", repo, "search", "长城旅行"])
+            .contains("长城旅行"));
+    }
+    // The receiver's own files are private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["identity.pem", "devices.json"] {
+            let mode = std::fs::metadata(serve.dir.join(".chatvault-receiver").join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{f} is readable by others");
+        }
+    }
+    let devices = pc.ok(&["devices", "--dir", serve.dir.to_str().unwrap()]);
+    assert!(
+        devices.contains("anna-s-pixel") && devices.contains("ben-s-iphone"),
+        "{devices}"
+    );
+}
+
+/// `curl` against the receiver with an optional client identity; returns (exit code,
+/// HTTP status or 0).
+fn curl(
+    serve: &Serve,
+    identity: Option<&Path>,
+    method: &str,
+    path: &str,
+    body: Option<&Path>,
+    extra: &[&str],
+) -> (i32, u16) {
+    let mut c = Command::new("curl");
+    c.args([
+        "-sk",
+        "--path-as-is",
+        "--max-time",
+        "20",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        method,
+    ]);
+    if let Some(id) = identity {
+        c.arg("--cert").arg(id).arg("--key").arg(id);
+    }
+    if let Some(b) = body {
+        c.arg("--data-binary").arg(format!("@{}", b.display()));
+    }
+    c.args(extra);
+    c.arg(format!("https://{}{}", serve.address(), path));
+    let out = c
+        .output()
+        .expect("curl is needed (the test script installs it)");
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (code(&out), status)
+}
+
+/// Every file under `dir` with its size.
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((
+                    e.path().strip_prefix(dir).unwrap().display().to_string(),
+                    m.len(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn identity_file(phone: &Env) -> PathBuf {
+    phone.home.join("xdg/chatvault/lan-identity.pem")
+}
+
+#[test]
+fn refusals_write_nothing() {
+    let pc = Env::new();
+    let port = free_port();
+    let serve = Serve::start(
+        &pc,
+        &pc.home.join("received"),
+        port,
+        &["--max-object-mib", "2"],
+    );
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&a, &loc, "1");
+    let export = wechat(&a.home, 3);
+    ok(at(&a, &loc, &["backup", "-q", export.to_str().unwrap()]));
+    let before = listing(&pc.home);
+    let mine = identity_file(&a);
+    assert!(mine.is_file());
+
+    // No client certificate: the TLS handshake itself is refused.
+    let (rc, status) = curl(&serve, None, "GET", "/v1/info", None, &[]);
+    assert!(
+        rc != 0 && status == 0,
+        "no certificate reached HTTP: rc {rc} status {status}"
+    );
+
+    // A certificate the receiver never registered: info and pairing only.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger = stranger_dir.path().join("stranger.pem");
+    std::fs::write(
+        &stranger,
+        Identity::generate("stranger").unwrap().to_pem().as_bytes(),
+    )
+    .unwrap();
+    let small = stranger_dir.path().join("small");
+    std::fs::write(&small, b"0123456789").unwrap();
+    assert_eq!(
+        curl(&serve, Some(&stranger), "GET", "/v1/info", None, &[]).1,
+        200
+    );
+    for (method, path) in [
+        ("GET", "/v1/objects/keys/"),
+        ("GET", "/v1/objects/config/config"),
+        ("PUT", "/v1/objects/keys/abcd"),
+        ("DELETE", "/v1/objects/config/config"),
+    ] {
+        let body = (method == "PUT").then_some(small.as_path());
+        assert_eq!(
+            curl(&serve, Some(&stranger), method, path, body, &[]).1,
+            403,
+            "{method} {path}"
+        );
+    }
+    // The same through the client: a clear message, not a crash.
+    let s = phone();
+    std::fs::create_dir_all(identity_file(&s).parent().unwrap()).unwrap();
+    std::fs::copy(&stranger, identity_file(&s)).unwrap();
+    let err = fails(at(&s, &loc, &["snapshots"]));
+    assert!(err.contains("does not know this device"), "{err}");
+
+    // Names that try to leave the device's folder, with a registered certificate.
+    for path in [
+        "/v1/objects/keys/..%2F..%2F..%2Fevil",
+        "/v1/objects/../../evil",
+        "/v1/objects/data/../../../../evil",
+        "/v1/objects/keys/ABCDEF",
+        "/v1/objects/config/../evil",
+        "/v1/objects/keys/.%2e/.%2e/evil",
+        "/v1/objects/evil/abcd",
+        "/v1/objects/keys/%00abcd",
+    ] {
+        let (_, status) = curl(&serve, Some(&mine), "PUT", path, Some(&small), &[]);
+        assert!((400..500).contains(&status), "{path}: {status}");
+    }
+    // Oversized: a 3 MiB object against a 2 MiB limit, and a length that only claims a lot.
+    let big = stranger_dir.path().join("big");
+    std::fs::write(&big, vec![7u8; 3 << 20]).unwrap();
+    let name = format!("/v1/objects/data/{}", "ab".repeat(32));
+    assert_eq!(
+        curl(&serve, Some(&mine), "PUT", &name, Some(&big), &[]).1,
+        413
+    );
+    assert_eq!(
+        curl(
+            &serve,
+            Some(&mine),
+            "PUT",
+            &name,
+            Some(&small),
+            &["-H", "Content-Length: 5368709120"]
+        )
+        .1,
+        413
+    );
+    // Chunked bodies (no length) are refused.
+    assert_eq!(
+        curl(
+            &serve,
+            Some(&mine),
+            "PUT",
+            &name,
+            Some(&small),
+            &["-H", "Transfer-Encoding: chunked"]
+        )
+        .1,
+        411
+    );
+
+    // Wrong codes: after the limit even the right code is refused.
+    let d = phone();
+    for _ in 0..5 {
+        let err = fails(d.cmd(&["pair", &serve.address(), "000000"]));
+        assert!(
+            err.contains("does not match") || err.contains("too many"),
+            "{err}"
+        );
+    }
+    serve.wait_for("code-locked", 1);
+    let err = fails(d.cmd(&["pair", &serve.address(), &serve.code()]));
+    assert!(err.contains("too many wrong codes"), "{err}");
+    assert_eq!(serve.events("code-locked"), 1);
+    assert_eq!(serve.events("paired"), 1);
+    assert_eq!(listing(&pc.home), before, "a refusal wrote something");
+
+    // Another receiver on the paired address: the phone refuses it (pin mismatch) at once.
+    drop(serve);
+    let impostor = Serve::start(&pc, &pc.home.join("impostor"), port, &[]);
+    let started = Instant::now();
+    let err = fails(at(&a, &loc, &["snapshots"]));
+    assert!(
+        err.contains("not the receiver paired with this device"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no retries for a wrong receiver"
+    );
+    let err = fails(at(&a, &loc, &["backup", export.to_str().unwrap()]));
+    assert!(err.contains("not the receiver paired"), "{err}");
+    assert!(listing(&impostor.dir)
+        .iter()
+        .all(|(p, _)| p.starts_with(".chatvault-receiver")));
+    assert_eq!(impostor.events("connected"), 0);
+}
+
+#[test]
+fn revocation_and_a_full_quota_are_refused_cleanly() {
+    let pc = Env::new();
+    let serve = Serve::start(
+        &pc,
+        &pc.home.join("received"),
+        free_port(),
+        &["--quota-gib", "0.006"],
+    );
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&a, &loc, "1");
+    let data = a.home.join("data");
+    random_files(&data, 2, 1 << 20, 5).unwrap();
+    ok(at(&a, &loc, &["backup", "-q", data.to_str().unwrap()]));
+    // 8 MiB more does not fit in 6 MiB: refused with the reason, the first snapshot intact.
+    random_files(&data.join("more"), 8, 1 << 20, 6).unwrap();
+    let err = fails(at(&a, &loc, &["backup", data.to_str().unwrap()]));
+    assert!(err.contains("full"), "{err}");
+    let snaps: Value = serde_json::from_str(&ok(at(&a, &loc, &["--json", "snapshots"]))).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
+    let repo = serve.dir.join("a");
+    pc.ok(&["--repo", repo.to_str().unwrap(), "check", "--read-data"]);
+
+    // Revoked while the receiver runs: the next request is refused.
+    let revoked = pc.ok(&[
+        "devices",
+        "--dir",
+        serve.dir.to_str().unwrap(),
+        "--revoke",
+        "a",
+    ]);
+    assert!(revoked.contains("Revoked a"), "{revoked}");
+    let err = fails(at(&a, &loc, &["snapshots"]));
+    assert!(err.contains("does not know this device"), "{err}");
+    // Pairing again (by code) gives back the same folder and its backups.
+    let again = pair(&a, &["--name", "a", &serve.address(), &serve.code()]);
+    assert_eq!(again["folder"], "a-2", "a revoked device is a new device");
+    assert_eq!(again["location"], loc.as_str());
+}
+
+#[test]
+fn connections_cut_at_random_offsets_never_corrupt_and_resume() {
+    let pc = Env::new();
+    let serve = Serve::start(&pc, &pc.home.join("received"), free_port(), &[]);
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let direct = paired["location"].as_str().unwrap().to_string();
+    init(&a, &direct, "1");
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", serve.port).parse().unwrap(),
+        3 << 20,
+        42,
+    );
+    let cut = direct.replace(&serve.address(), &proxy.addr.to_string());
+    let export = wechat(&a.home, 21);
+    let repo = serve.dir.join("a");
+    let (mut finished, mut failed) = (0, 0);
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(7);
+    for run in 0..8u64 {
+        // Something new each run, so every run has to send.
+        random_files(&export.join(format!("run-{run}")), 2, 1 << 20, 100 + run).unwrap();
+        // Odd runs: connections cut at random offsets (retried through). Even runs: also
+        // the link goes down for good after a random amount, so the run fails.
+        if run % 2 == 0 {
+            proxy.set_link_budget(Some(rand::Rng::random_range(&mut rng, 0..(6u64 << 20))));
+        }
+        let out = at(&a, &cut, &["backup", "-q", export.to_str().unwrap()])
+            .env("CHATVAULT_LAN_RETRY_SECONDS", "3")
+            .output()
+            .unwrap();
+        proxy.set_link_budget(None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        if out.status.success() {
+            finished += 1;
+        } else {
+            failed += 1;
+            assert!(
+                err.contains("cannot be reached") && err.contains("same network"),
+                "unclear failure: {err}"
+            );
+        }
+        // Whatever happened, what is on the PC is a sound repository.
+        pc.ok(&["--repo", repo.to_str().unwrap(), "check"]);
+    }
+    assert!(
+        failed > 0 && finished > 0,
+        "{finished} finished, {failed} failed"
+    );
+    assert!(proxy.cuts() > 0, "the proxy never cut a connection");
+    // A run that fails half way through 6 MiB of new data...
+    proxy.set_cut_below(0);
+    random_files(&export.join("last"), 6, 1 << 20, 7).unwrap();
+    let stored_before_failure = tree_size(&repo);
+    proxy.set_link_budget(Some(3 << 20));
+    let out = at(&a, &cut, &["backup", "-q", export.to_str().unwrap()])
+        .env("CHATVAULT_LAN_RETRY_SECONDS", "3")
+        .output()
+        .unwrap();
+    proxy.set_link_budget(None);
+    assert!(
+        !out.status.success(),
+        "the link went down, yet the run succeeded"
+    );
+    let landed = tree_size(&repo) - stored_before_failure;
+    assert!(
+        landed > 1 << 20,
+        "packs that arrived before the drop stay: {landed}"
+    );
+    // ...and the link is good again: the next run sends only what is missing.
+    let stored_before = tree_size(&repo);
+    let sent_before = proxy.bytes_up();
+    ok(at(&a, &cut, &["backup", "-q", export.to_str().unwrap()]));
+    let added = tree_size(&repo) - stored_before;
+    let sent = proxy.bytes_up() - sent_before;
+    println!(
+        "cut runs: {finished} finished, {failed} failed, {} connections cut; {landed} bytes landed before the link went down; the resumed run sent {sent} bytes for {added} new bytes stored",
+        proxy.cuts()
+    );
+    assert!(
+        added > 1 << 20,
+        "the resumed run had something left to send: {added}"
+    );
+    assert!(
+        sent <= added + added / 10 + (256 << 10),
+        "re-sent what had arrived: sent {sent}, added {added}"
+    );
+    pc.ok(&["--repo", repo.to_str().unwrap(), "check", "--read-data"]);
+    let out = a.home.join("restored");
+    ok(at(
+        &a,
+        &direct,
+        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+    ));
+    assert!(compare_trees(&export, &out.join("wechat"))
+        .unwrap()
+        .is_empty());
+}
