@@ -22,6 +22,7 @@ src=android/chatvault/src
     "$src"/main/kotlin/org/chatvault/*.kt \
     "$src"/test/kotlin/org/chatvault/*.kt 2>&1 | grep -v "^warning: unable to find kotlin-stdlib.jar" || true
 [ -f "$out/classes/org/chatvault/JvmTestsKt.class" ] || { echo "kotlinc failed" >&2; exit 1; }
-java -Djna.library.path="$target_dir/debug" \
+cargo build -q -p chatvault
+java -Djna.library.path="$target_dir/debug" -Dchatvault.cli="$target_dir/debug/chatvault" \
     -cp "$out/classes:$jna:$coroutines:$tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar" \
     org.chatvault.JvmTestsKt

@@ -119,30 +119,33 @@ impl ChatVault {
         ))
     }
 
-    /// Opens a repository in S3-compatible storage (`s3://BUCKET/PREFIX?endpoint=…`) or on a
-    /// WebDAV server (`webdav+https://HOST/PATH`), with credentials from the keystore.
+    /// Opens a repository in S3-compatible storage (`s3://BUCKET/PREFIX?endpoint=…`), on a
+    /// WebDAV server (`webdav+https://HOST/PATH`) or on a paired PC (`lan://…` from
+    /// `pairLanUri`/`pairLanCode`), with credentials from the keystore.
     pub fn open_remote(
         &self,
         location: String,
         access: RemoteAccess,
         password: String,
     ) -> Result<Arc<Repository>> {
-        let storage = core::storage::open(&location, &access.into()).map_err(core::Error::from)?;
+        let storage =
+            core::storage::open(&location, &access.try_into()?).map_err(core::Error::from)?;
         Ok(Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::open(storage, &core::Secret::password(password))?,
         ))
     }
 
-    /// Creates a repository in S3-compatible storage or on a WebDAV server (the bucket must
-    /// exist; WebDAV collections are created).
+    /// Creates a repository in S3-compatible storage, on a WebDAV server (the bucket must
+    /// exist; WebDAV collections are created) or on a paired PC.
     pub fn create_remote(
         &self,
         location: String,
         access: RemoteAccess,
         password: String,
     ) -> Result<Arc<Repository>> {
-        let storage = core::storage::open(&location, &access.into()).map_err(core::Error::from)?;
+        let storage =
+            core::storage::open(&location, &access.try_into()?).map_err(core::Error::from)?;
         Ok(Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::init(storage, &password, &core::InitOptions::default())?.0,
@@ -176,17 +179,28 @@ pub struct RemoteAccess {
     /// Allow plain http to a host other than this device (a trusted home network).
     #[uniffi(default = false)]
     pub allow_http: bool,
+    /// This device's LAN identity (from `newLanIdentity`, kept in the keystore), for
+    /// `lan://` locations.
+    #[uniffi(default = None)]
+    pub lan_identity_pem: Option<String>,
 }
 
-impl From<RemoteAccess> for core::storage::Access {
-    fn from(a: RemoteAccess) -> Self {
-        core::storage::Access {
+impl TryFrom<RemoteAccess> for core::storage::Access {
+    type Error = crate::error::ChatVaultError;
+
+    fn try_from(a: RemoteAccess) -> Result<Self> {
+        Ok(core::storage::Access {
             s3_access_key: a.s3_access_key,
             s3_secret_key: a.s3_secret_key,
             webdav_user: a.webdav_user,
             webdav_password: a.webdav_password,
             ca_pem: a.ca_pem.map(String::into_bytes),
             allow_http: a.allow_http,
-        }
+            lan_identity: a
+                .lan_identity_pem
+                .map(|pem| core::lan::Identity::from_pem(&pem))
+                .transpose()?,
+            lan_retry_for: None,
+        })
     }
 }

@@ -201,6 +201,7 @@ pub(crate) fn confirms(key: &[u8], role: Role, tag: &[u8]) -> bool {
 }
 
 /// The receiver's side of a code exchange: its SPAKE2 message and the shared key.
+#[cfg(any(feature = "receiver", test))]
 pub(crate) fn receiver_exchange(
     code: &str,
     phone: &Fingerprint,

@@ -92,6 +92,16 @@ public final class Vault: Sendable {
         return Repo(try await runJob { _ in try inner.createRemote(location: location, access: access, password: password) })
     }
 
+    /// Opens this phone's repository on a paired PC (`LanPairing.location` from `PcPairing`).
+    public func openOnPc(location: String, identityPem: String, password: String) async throws -> Repo {
+        try await openRemote(location: location, access: RemoteAccess(lanIdentityPem: identityPem), password: password)
+    }
+
+    /// Creates this phone's repository on a paired PC.
+    public func createOnPc(location: String, identityPem: String, password: String) async throws -> Repo {
+        try await createRemote(location: location, access: RemoteAccess(lanIdentityPem: identityPem), password: password)
+    }
+
     /// The backup scheduler; plan passwords go to `secrets` (the Keychain).
     public func scheduler(secrets: SecretStore) throws -> BackupScheduler {
         BackupScheduler(try inner.scheduler(secrets: secrets))

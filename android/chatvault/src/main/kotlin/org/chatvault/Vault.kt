@@ -122,6 +122,14 @@ class Vault(stateDir: File, logger: Logger? = null) : AutoCloseable {
     suspend fun createRemote(location: String, access: RemoteAccess, password: String): Repo =
         withContext(Dispatchers.IO) { Repo(inner.createRemote(location, access, password)) }
 
+    /** Opens this phone's repository on a paired PC ([LanPairing.location] from [PcPairing]). */
+    suspend fun openOnPc(location: String, identityPem: String, password: String): Repo =
+        openRemote(location, RemoteAccess(lanIdentityPem = identityPem), password)
+
+    /** Creates this phone's repository on a paired PC. */
+    suspend fun createOnPc(location: String, identityPem: String, password: String): Repo =
+        createRemote(location, RemoteAccess(lanIdentityPem = identityPem), password)
+
     /** The backup scheduler; plan passwords go to [secrets] (the Android Keystore). */
     fun scheduler(secrets: SecretStore): BackupScheduler = BackupScheduler(inner.scheduler(secrets))
 

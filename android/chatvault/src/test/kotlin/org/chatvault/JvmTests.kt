@@ -295,6 +295,74 @@ private suspend fun aWebDavServerIsADestinationWithoutAComputer() = withWebDavSe
     }
 }
 
+/**
+ * A real receiver: the `chatvault` binary (`-Dchatvault.cli`, built by cargo) serving on
+ * loopback, stopped when [block] returns. [block] gets its pairing URI and address.
+ */
+private suspend fun withPcReceiver(block: suspend (uri: String, address: String) -> Unit) {
+    val cli = File(System.getProperty("chatvault.cli") ?: "target/debug/chatvault")
+    check(cli.canExecute()) { "${cli.path} missing: build it with cargo build -p chatvault" }
+    val dir = tempDir("cv-kt-pc")
+    val uriFile = File(dir, "pair.uri")
+    val port = java.net.ServerSocket(0).use { it.localPort }
+    val server = ProcessBuilder(
+        cli.path, "serve", "--dir", File(dir, "received").path, "--listen", "127.0.0.1:$port",
+        "--no-mdns", "--pair-uri-file", uriFile.path,
+    ).redirectErrorStream(true).redirectOutput(File(dir, "serve.log")).start()
+    try {
+        for (i in 0 until 200) {
+            if (uriFile.exists() && uriFile.length() > 0) break
+            delay(50)
+        }
+        check(uriFile.exists()) { "chatvault serve did not start: ${File(dir, "serve.log").readText()}" }
+        block(uriFile.readText().trim(), "127.0.0.1:$port")
+    } finally {
+        server.destroyForcibly().waitFor()
+    }
+}
+
+private suspend fun aPhonePairsWithAPcAndBacksUpOverTheLan() = withPcReceiver { uri, address ->
+    val work = tempDir("cv-kt-lan")
+    val source = makeTree(File(work, "export"), 6, 50_000, 5)
+    val identity = PcPairing.newIdentity("Kotlin phone")
+    check(PcPairing.fingerprint(identity).length == 64)
+    val pairing = PcPairing.pairByQr(uri, identity, "Kotlin phone")
+    check(pairing.folder == "kotlin-phone") { "folder ${pairing.folder}" }
+    check(pairing.location.startsWith("lan://$address?pin=${pairing.receiverFingerprint}")) { pairing.location }
+    Vault(File(work, "state")).use { vault ->
+        vault.createOnPc(pairing.location, identity, PASSWORD).use { repo ->
+            val done = repo.backup(listOf(source)).toList().last() as BackupEvent.Done
+            check(done.result.snapshot.files == 8uL) { "files: ${done.result.snapshot.files}" }
+        }
+        vault.openOnPc(pairing.location, identity, PASSWORD).use { repo ->
+            val target = File(work, "restored")
+            repo.restore("latest", target)
+            assertSameTree(source, File(target, "export"))
+            check(repo.check(readDataPercent = 100.0).errors.isEmpty()) { "check" }
+        }
+        // Another phone's identity, never paired: refused, typed.
+        try {
+            vault.openOnPc(pairing.location, PcPairing.newIdentity("stranger"), PASSWORD).close()
+            throw AssertionError("an unpaired identity reached the repository")
+        } catch (e: ChatVaultException.AccessDenied) {
+            check(e.details.contains("pair")) { e.details }
+        }
+    }
+    // The QR code's secret was used: it does not pair again; a wrong code is refused too.
+    try {
+        PcPairing.pairByQr(uri, PcPairing.newIdentity("second"), "second")
+        throw AssertionError("a used pairing secret paired again")
+    } catch (e: ChatVaultException.AccessDenied) {
+        check(e.details.contains("already used")) { e.details }
+    }
+    try {
+        PcPairing.pairByCode(address, "000000", PcPairing.newIdentity("third"), "third")
+        throw AssertionError("a wrong code paired")
+    } catch (e: ChatVaultException.AccessDenied) {
+        check(e.details.contains("code")) { e.details }
+    }
+}
+
 fun main() {
     val tests: List<Pair<String, suspend () -> Unit>> = listOf(
         "back up a chat export and restore it byte-identical; progress in order to 100 %" to ::backupAndRestoreByteIdentical,
@@ -305,6 +373,7 @@ fun main() {
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a WebDAV server is a destination without a computer; a wrong password raises AccessDenied" to ::aWebDavServerIsADestinationWithoutAComputer,
+        "a phone pairs with a PC by its QR code and backs up over the LAN; strangers and used codes raise AccessDenied" to ::aPhonePairsWithAPcAndBacksUpOverTheLan,
     )
     var failed = 0
     for ((name, test) in tests) {
