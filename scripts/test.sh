@@ -23,6 +23,10 @@ command -v npm >/dev/null || packages+=(nodejs npm)
 command -v rclone >/dev/null || packages+=(rclone)
 #   openssl     makes the test CA and certificate of the WebDAV-over-TLS test
 command -v openssl >/dev/null || packages+=(openssl)
+#   curl        speaks to the LAN receiver without our client (security tests, bench row)
+#   iproute2    `ip netns`: the LAN test across two network namespaces (PC and phone)
+command -v curl >/dev/null || packages+=(curl)
+command -v ip >/dev/null || packages+=(iproute2)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -53,6 +57,9 @@ export CHATVAULT_GARAGE="$tools/garage/bin/garage"
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 
 # --- The tests -----------------------------------------------------------------------
+# As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
+# veth link) must then run, not skip.
+[ "$(id -u)" -eq 0 ] && export CHATVAULT_REQUIRE_NETNS=1
 cargo build --workspace --all-targets --locked
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 cargo test --workspace --locked -- --nocapture

@@ -708,3 +708,208 @@ fn connections_cut_at_random_offsets_never_corrupt_and_resume() {
         .unwrap()
         .is_empty());
 }
+
+/// Two network namespaces joined by a veth pair: a "PC" and a "phone" on their own LAN.
+struct TwoHosts {
+    pc: String,
+    phone: String,
+}
+
+impl TwoHosts {
+    /// Needs root and iproute2. Where namespaces cannot be made, says why: a failure when
+    /// `CHATVAULT_REQUIRE_NETNS=1` (the test script sets it when it runs as root), else
+    /// `None` with the reason printed.
+    fn new(tag: &str) -> Option<TwoHosts> {
+        let required = std::env::var("CHATVAULT_REQUIRE_NETNS").is_ok_and(|v| v == "1");
+        let id = std::process::id();
+        let hosts = TwoHosts {
+            pc: format!("cv-pc-{tag}-{id}"),
+            phone: format!("cv-ph-{tag}-{id}"),
+        };
+        let sh = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        let (a, b) = (format!("vpc{}", id % 100000), format!("vph{}", id % 100000));
+        let setup = || -> Result<(), String> {
+            sh(&["netns", "add", &hosts.pc])?;
+            sh(&["netns", "add", &hosts.phone])?;
+            sh(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
+            sh(&["link", "set", &a, "netns", &hosts.pc])?;
+            sh(&["link", "set", &b, "netns", &hosts.phone])?;
+            for (ns, dev, ip) in [
+                (&hosts.pc, &a, "10.77.0.1/24"),
+                (&hosts.phone, &b, "10.77.0.2/24"),
+            ] {
+                sh(&["-n", ns, "addr", "add", ip, "dev", dev])?;
+                sh(&["-n", ns, "link", "set", dev, "up", "multicast", "on"])?;
+                sh(&["-n", ns, "link", "set", "lo", "up"])?;
+                sh(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
+            }
+            Ok(())
+        };
+        match setup() {
+            Ok(()) => Some(hosts),
+            Err(why) => {
+                assert!(!required, "network namespaces are required here but: {why}");
+                println!("SKIPPED (cannot make network namespaces here: {why})");
+                None
+            }
+        }
+    }
+
+    /// `cmd` run inside namespace `ns`.
+    fn inside(ns: &str, cmd: Command) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        for ns in [&self.pc, &self.phone] {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
+        }
+    }
+}
+
+#[test]
+fn two_hosts_discover_by_mdns_pair_by_code_and_back_up() {
+    let Some(hosts) = TwoHosts::new("e2e") else {
+        return;
+    };
+    let pc = Env::new();
+    let dir = pc.home.join("received");
+    let mut serve = TwoHosts::inside(
+        &hosts.pc,
+        pc.cmd(&[
+            "--json",
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--name",
+            "Test PC",
+        ]),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let _serve = Kill(serve);
+    let listening: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        listening["addresses"],
+        serde_json::json!(["10.77.0.1:7459"]),
+        "{listening}"
+    );
+
+    // The phone finds the PC by mDNS across the veth link.
+    let a = phone();
+    let found: Value = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = TwoHosts::inside(
+                &hosts.phone,
+                a.cmd(&["--json", "discover", "--seconds", "3"]),
+            )
+            .output()
+            .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if v.as_array().is_some_and(|l| !l.is_empty()) {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing discovered: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    let pc_entry = &found[0];
+    assert_eq!(pc_entry["name"], "Test PC");
+    assert_eq!(pc_entry["fingerprint"], listening["fingerprint"]);
+    let address = pc_entry["addresses"][0].as_str().unwrap().to_string();
+    assert_eq!(address, "10.77.0.1:7459");
+
+    // Pair by the code the PC shows, back up, restore, and check on the PC.
+    let code = listening["code"].as_str().unwrap();
+    let out = TwoHosts::inside(
+        &hosts.phone,
+        a.cmd(&["--json", "pair", &address, code, "--name", "netns phone"]),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paired: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loc = paired["location"].as_str().unwrap().to_string();
+    let export = wechat(&a.home, 31);
+    let run = |args: &[&str]| {
+        let mut full = vec!["--repo", loc.as_str()];
+        full.extend_from_slice(args);
+        let out = TwoHosts::inside(&hosts.phone, a.cmd(&full))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init", "--kdf-memory-mib", "8", "--kdf-iterations", "1"]);
+    run(&["backup", "-q", export.to_str().unwrap()]);
+    let restored = a.home.join("restored");
+    run(&[
+        "restore",
+        "-q",
+        "latest",
+        "--target",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(compare_trees(&export, &restored.join("wechat"))
+        .unwrap()
+        .is_empty());
+    let repo = dir.join("netns-phone");
+    pc.ok(&["--repo", repo.to_str().unwrap(), "check", "--read-data"]);
+    // The phone's namespace cannot reach the PC's loopback: the address really crossed the link.
+    let out = TwoHosts::inside(&hosts.phone, a.cmd(&["pair", "127.0.0.1:7459", "123456"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot be reached") && err.contains("same network"),
+        "{err}"
+    );
+}
