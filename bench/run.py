@@ -5,6 +5,7 @@
     bench/run.py --quick    about 200 MB, for iteration
     bench/run.py --mib N    another size
     bench/run.py --network  ChatVault to Garage (S3) and WebDAV on loopback vs local disk
+    bench/run.py --lan      ChatVault to `chatvault serve` on loopback vs curl uploading the same files
 
 Installs what is missing (restic, borg, zstd from Debian; rustic with cargo install, cached
 under target/tools), builds chatvault in release mode, generates the export with the
@@ -144,9 +145,14 @@ def main():
     ap.add_argument("--network", action="store_true",
                     help="only measure ChatVault backing up to Garage (S3) and rclone's WebDAV server on "
                          "loopback against local disk, and update that section of RESULTS.md")
+    ap.add_argument("--lan", action="store_true",
+                    help="only measure ChatVault backing up to a `chatvault serve` receiver on loopback "
+                         "against curl uploading the same files over HTTPS to it, and update that section")
     args = ap.parse_args()
     if args.network:
         return network(args)
+    if args.lan:
+        return lan(args)
     mib = 200 if args.quick else args.mib
     bins = ensure_tools(want_rustic=not args.only or "rustic" in args.only)
     work = args.work
@@ -255,6 +261,92 @@ sharing this machine's cores with the backup. Ratios are to the local disk.
     print(f"wrote {args.out}")
 
 
+def lan(args):
+    """Backs up the export to a receiver on loopback; curl uploads the same files to it."""
+    mib = 200 if args.quick else args.mib
+    bins = ensure_tools(want_rustic=False)
+    if not shutil.which("curl"):
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "curl"])
+    work = args.work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    src = work / "wechat-export"
+    print(f"generating a {mib} MiB export", flush=True)
+    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    cv = str(bins["chatvault"])
+    uri_file = work / "pair.uri"
+    serve = subprocess.Popen([cv, "--json", "serve", "--dir", str(work / "received"), "--listen", "127.0.0.1:0",
+                              "--no-mdns", "--pair-uri-file", str(uri_file)], stdout=subprocess.PIPE)
+    try:
+        listening = json.loads(serve.stdout.readline())
+        address = listening["addresses"][0]
+        env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
+
+        def paired(name):
+            identity = work / f"{name}.pem"
+            out = subprocess.check_output([cv, "--json", "pair", uri_file.read_text().strip(), "--name", name],
+                                          env={**env, "CHATVAULT_LAN_IDENTITY": str(identity)})
+            return identity, json.loads(out)["location"]
+
+        rows = []
+        # The chat index is left out (`--source folder`): it costs the same on every
+        # destination and this compares transfers.
+        local = str(work / "repo-local")
+        sh([cv, "--repo", local, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
+        warm(src)
+        print("chatvault: full backup to local disk", flush=True)
+        rows.append(("ChatVault → local disk", measured([cv, "--repo", local, "backup", "-q", "--source", "folder", str(src)], env=env)))
+        identity, location = paired("bench-phone")
+        phone_env = {**env, "CHATVAULT_LAN_IDENTITY": str(identity)}
+        sh([cv, "--repo", location, "init", "-q", "--no-recovery-key"], env=phone_env, stdout=subprocess.DEVNULL)
+        warm(src)
+        print("chatvault: full backup to the receiver", flush=True)
+        rows.append(("ChatVault → `chatvault serve`", measured([cv, "--repo", location, "backup", "-q", "--source", "folder", str(src)], env=phone_env)))
+        lan_bytes = du(work / "received" / "bench-phone")
+        # curl: the same files, one HTTPS PUT each, over kept-alive connections (one curl
+        # process per 200 files), to the same receiver with a paired certificate.
+        curl_identity, _ = paired("bench-curl")
+        files = sorted(f for f in src.rglob("*") if f.is_file())
+        script = work / "curl.sh"
+        lines = ["set -e"]
+        for start in range(0, len(files), 200):
+            parts = [f"curl -sS -k --fail --cert {curl_identity} --key {curl_identity} -o /dev/null"]
+            for i, f in enumerate(files[start:start + 200], start):
+                parts.append(f"-T '{f}' https://{address}/v1/objects/data/{i:08x}")
+            lines.append(" ".join(parts))
+        script.write_text("\n".join(lines) + "\n")
+        warm(src)
+        print("curl: the same files over HTTPS", flush=True)
+        rows.append(("curl HTTPS PUT of the same files", measured(["sh", str(script)])))
+    finally:
+        serve.kill()
+        serve.wait()
+    data = du(src)
+    curl_wall = rows[2][1][0]
+    table = "\n".join(
+        f"| {name} | {w:.2f} s | {data / w / 2**20:.0f} MiB/s | {c:.2f} s | {human(rss)} | {w / curl_wall:.2f}× |"
+        for name, (w, c, rss) in rows)
+    section = f"""## LAN (phone → PC)
+
+Generated by `bench/run.py --lan` on {datetime.date.today()}: the same {human(data)} export
+({len(files)} files) backed up by ChatVault (release build, `--source folder`: the chat
+index costs the same everywhere) to local disk and to a `chatvault serve` receiver on
+loopback (pinned mutual TLS, HTTP/1.1), and uploaded by curl as one HTTPS PUT per file to
+the same receiver (client certificate, kept-alive connections). ChatVault sent
+{human(lan_bytes)} (compressed, deduplicated, encrypted packs). Client, receiver and curl
+share this machine's cores. Ratios are to curl.
+
+| what | time | throughput (export bytes) | CPU (client) | peak RSS (client) | ratio to curl |
+|---|---|---|---|---|---|
+{table}
+
+"""
+    text = args.out.read_text() if args.out.exists() else ""
+    args.out.write_text(replace_section(text, "## LAN (phone → PC)", section))
+    print(f"wrote {args.out}")
+
+
 def section_of(text, heading):
     """The section under `heading` in `text`, up to the next `## ` heading ("" if none)."""
     if heading not in text:
@@ -327,7 +419,7 @@ def write_results(out, mib, data_bytes, db, changed_pages, floor_bytes, results)
         text = out.read_text()
         if "## History" in text:
             history = text[text.index("## History"):]
-        network_section = section_of(text, "## Network destinations")
+        network_section = section_of(text, "## Network destinations") + section_of(text, "## LAN (phone → PC)")
     out.write_text(f"""# Benchmark results
 
 Generated by `bench/run.py` on {datetime.date.today()} — {machine()}.

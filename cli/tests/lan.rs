@@ -236,7 +236,7 @@ fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
     let first_uri = serve.uri();
     let a = phone();
     let paired_a = pair(&a, &["--name", "Anna's Pixel", &first_uri]);
-    assert_eq!(paired_a["folder"], "anna-s-pixel");
+    assert_eq!(paired_a["folder"], "annas-pixel");
     assert_eq!(paired_a["fingerprint"], serve.fingerprint());
     serve.wait_for("pairing", 1);
     assert_ne!(
@@ -249,7 +249,7 @@ fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
         &b,
         &["--name", "Ben's iPhone", &serve.address(), &serve.code()],
     );
-    assert_eq!(paired_b["folder"], "ben-s-iphone");
+    assert_eq!(paired_b["folder"], "bens-iphone");
     assert_eq!(paired_b["fingerprint"], serve.fingerprint());
     assert_eq!(serve.events("paired"), 2);
     // A used secret does not pair another device.
@@ -310,14 +310,14 @@ fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
     ok(at(&a, &loc_a, &["check", "--read-data"]));
 
     // On the PC, without the phone: an ordinary repository per phone.
-    for (folder, export) in [("anna-s-pixel", &export_a), ("ben-s-iphone", &export_b)] {
+    for (folder, export) in [("annas-pixel", &export_a), ("bens-iphone", &export_b)] {
         let repo = serve.dir.join(folder);
         let repo = repo.to_str().unwrap();
         let snaps: Value =
             serde_json::from_str(&pc.ok(&["--repo", repo, "--json", "snapshots"])).unwrap();
         assert_eq!(
             snaps.as_array().unwrap().len(),
-            if folder == "anna-s-pixel" { 2 } else { 1 }
+            if folder == "annas-pixel" { 2 } else { 1 }
         );
         pc.ok(&["--repo", repo, "check", "--read-data"]);
         let local = pc.home.join(format!("pc-restore-{folder}"));
@@ -351,7 +351,7 @@ fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
     }
     let devices = pc.ok(&["devices", "--dir", serve.dir.to_str().unwrap()]);
     assert!(
-        devices.contains("anna-s-pixel") && devices.contains("ben-s-iphone"),
+        devices.contains("annas-pixel") && devices.contains("bens-iphone"),
         "{devices}"
     );
 }

@@ -162,6 +162,9 @@ impl Registry {
 pub(crate) fn folder_name(label: &str) -> String {
     let mut out = String::new();
     for c in label.chars() {
+        if matches!(c, '\'' | '\u{2019}') {
+            continue;
+        }
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
         } else if !out.ends_with('-') && !out.is_empty() {
@@ -186,7 +189,8 @@ mod tests {
 
     #[test]
     fn folders_are_safe_and_unique_and_revocation_sticks() {
-        assert_eq!(folder_name("Anna's Pixel 8"), "anna-s-pixel-8");
+        assert_eq!(folder_name("Anna's Pixel 8"), "annas-pixel-8");
+        assert_eq!(folder_name("Ben’s iPhone"), "bens-iphone");
         assert_eq!(folder_name("../../etc"), "etc");
         assert_eq!(folder_name("微信"), "device");
         assert_eq!(folder_name(".hidden"), "hidden");
