@@ -560,4 +560,11 @@ pub struct DevicesArgs {
     /// Forget this device (its folder name or fingerprint prefix); its backups stay.
     #[arg(long)]
     pub revoke: Option<String>,
+    /// Give this device (folder name or fingerprint prefix) the folder given by --to: a new
+    /// or reset phone reaches the repository an earlier one made.
+    #[arg(long, requires = "to")]
+    pub assign: Option<String>,
+    /// The existing folder for --assign.
+    #[arg(long)]
+    pub to: Option<String>,
 }

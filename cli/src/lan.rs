@@ -261,6 +261,21 @@ pub fn devices(cli: &Cli, a: &DevicesArgs) -> Result<i32> {
             None => bail!("no paired device is called {which:?} (see `chatvault devices`)"),
         };
     }
+    if let (Some(which), Some(folder)) = (&a.assign, &a.to) {
+        if !dir.join(folder).join("config").is_file() {
+            bail!(
+                "{} holds no repository (see `chatvault devices` for the folders)",
+                dir.join(folder).display()
+            );
+        }
+        return match registry.assign(which, folder)? {
+            Some(d) => {
+                println!("\"{}\" now uses folder {folder}", d.label);
+                Ok(0)
+            }
+            None => bail!("no paired device is called {which:?} (see `chatvault devices`)"),
+        };
+    }
     if cli.json {
         println!("{}", serde_json::to_string_pretty(registry.devices())?);
         return Ok(0);

@@ -604,10 +604,86 @@ fn revocation_and_a_full_quota_are_refused_cleanly() {
     assert!(revoked.contains("Revoked a"), "{revoked}");
     let err = fails(at(&a, &loc, &["snapshots"]));
     assert!(err.contains("does not know this device"), "{err}");
-    // Pairing again (by code) gives back the same folder and its backups.
+    // Pairing again (by code) makes it a new device, with a new folder...
     let again = pair(&a, &["--name", "a", &serve.address(), &serve.code()]);
     assert_eq!(again["folder"], "a-2", "a revoked device is a new device");
     assert_eq!(again["location"], loc.as_str());
+    let err = fails(at(&a, &loc, &["snapshots"]));
+    assert!(err.contains("no repository"), "{err}");
+    // ...until the PC's user gives it its old folder back.
+    pc.ok(&[
+        "devices",
+        "--dir",
+        serve.dir.to_str().unwrap(),
+        "--assign",
+        "a-2",
+        "--to",
+        "a",
+    ]);
+    let snaps: Value = serde_json::from_str(&ok(at(&a, &loc, &["--json", "snapshots"]))).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_new_phone_restores_what_the_old_one_left_on_the_pc() {
+    let pc = Env::new();
+    let serve = Serve::start(&pc, &pc.home.join("received"), free_port(), &[]);
+    let old = phone();
+    let paired = pair(&old, &["--name", "Old phone", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&old, &loc, "1");
+    let export = wechat(&old.home, 41);
+    ok(at(&old, &loc, &["backup", "-q", export.to_str().unwrap()]));
+    // The old phone is gone; a new one pairs and starts with an empty folder of its own.
+    let new = phone();
+    let paired_new = pair(
+        &new,
+        &["--name", "New phone", &serve.address(), &serve.code()],
+    );
+    assert_eq!(paired_new["folder"], "new-phone");
+    let err = fails(at(&new, &loc, &["snapshots"]));
+    assert!(err.contains("no repository"), "{err}");
+    // At the PC, the user hands it the old phone's folder; the new phone restores it all.
+    let dir = serve.dir.to_str().unwrap();
+    let err = fails(pc.cmd(&[
+        "devices",
+        "--dir",
+        dir,
+        "--assign",
+        "new-phone",
+        "--to",
+        "nothing-here",
+    ]));
+    assert!(err.contains("holds no repository"), "{err}");
+    pc.ok(&[
+        "devices",
+        "--dir",
+        dir,
+        "--assign",
+        "new-phone",
+        "--to",
+        "old-phone",
+    ]);
+    let out = new.home.join("restored");
+    ok(at(
+        &new,
+        &loc,
+        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+    ));
+    assert!(compare_trees(&export, &out.join("wechat"))
+        .unwrap()
+        .is_empty());
+    // And it goes on backing up into the same repository (deduplicated against the old one's).
+    let second: Value = serde_json::from_str(&ok(at(
+        &new,
+        &loc,
+        &["--json", "backup", export.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert!(
+        second["summary"]["bytes_added"].as_u64().unwrap() < 200_000,
+        "{second}"
+    );
 }
 
 #[test]

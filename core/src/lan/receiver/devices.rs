@@ -138,19 +138,45 @@ impl Registry {
         Ok(device)
     }
 
-    /// Forgets the device whose folder is `which` or whose fingerprint starts with it
-    /// (dashes and colons ignored). Its folder and backups stay.
-    pub fn revoke(&mut self, which: &str) -> Result<Option<Device>, LanError> {
+    /// Gives the device `which` (its folder or a fingerprint prefix) the folder `folder`,
+    /// which must be a safe name: a new phone (or a phone reset since) reaches the
+    /// repository an earlier one made, to restore from it or to go on backing up into it.
+    /// Several devices may share a folder: the repository format allows concurrent writers.
+    pub fn assign(&mut self, which: &str, folder: &str) -> Result<Option<Device>, LanError> {
         self.refresh()?;
+        if folder_name(folder) != folder {
+            return Err(LanError::BadAddress {
+                text: folder.chars().take(80).collect(),
+                reason: "not a device folder name (lower-case letters, digits, dashes)".into(),
+            });
+        }
+        let Some(i) = self.position(which) else {
+            return Ok(None);
+        };
+        self.devices[i].folder = folder.to_string();
+        let device = self.devices[i].clone();
+        self.save()?;
+        Ok(Some(device))
+    }
+
+    fn position(&self, which: &str) -> Option<usize> {
         let needle: String = which
             .chars()
             .filter(|c| !matches!(c, ':' | '-'))
             .collect::<String>()
             .to_ascii_lowercase();
-        let hit = self.devices.iter().position(|d| {
+        self.devices.iter().position(|d| {
             d.folder == which || (needle.len() >= 8 && d.fingerprint.starts_with(&needle))
-        });
-        let Some(i) = hit else { return Ok(None) };
+        })
+    }
+
+    /// Forgets the device whose folder is `which` or whose fingerprint starts with it
+    /// (dashes and colons ignored). Its folder and backups stay.
+    pub fn revoke(&mut self, which: &str) -> Result<Option<Device>, LanError> {
+        self.refresh()?;
+        let Some(i) = self.position(which) else {
+            return Ok(None);
+        };
         let removed = self.devices.remove(i);
         self.save()?;
         Ok(Some(removed))
