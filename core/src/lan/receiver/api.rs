@@ -442,6 +442,9 @@ fn put<S: Read + Write>(
             );
         }
     }
+    if req.expect_continue {
+        http1::write_continue(conn.get_mut())?;
+    }
     // The body streams to a temp file; an upload that ends early leaves nothing.
     let mut body = conn.by_ref().take(len);
     match storage.put_from(kind, name, &mut body, len) {

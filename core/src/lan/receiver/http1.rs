@@ -15,6 +15,9 @@ pub(crate) struct Request {
     pub chunked: bool,
     pub range: Option<String>,
     pub close: bool,
+    /// The client waits for `100 Continue` before sending the body (curl does for
+    /// uploads over 1 MiB).
+    pub expect_continue: bool,
 }
 
 /// Why a head could not be read.
@@ -68,6 +71,7 @@ pub(crate) fn read_head(r: &mut impl BufRead) -> Result<Option<Request>, HeadErr
         chunked: false,
         range: None,
         close: req.version == Some(0),
+        expect_continue: false,
     };
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value).unwrap_or("").trim();
@@ -83,6 +87,8 @@ pub(crate) fn read_head(r: &mut impl BufRead) -> Result<Option<Request>, HeadErr
             out.chunked = true;
         } else if h.name.eq_ignore_ascii_case("range") {
             out.range = Some(value.to_string());
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            out.expect_continue = value.eq_ignore_ascii_case("100-continue");
         } else if h.name.eq_ignore_ascii_case("connection") {
             out.close = value.eq_ignore_ascii_case("close");
         }
@@ -134,6 +140,12 @@ pub(crate) fn write_head(
     }
     head.push_str("\r\n");
     w.write_all(head.as_bytes())
+}
+
+/// Tells a client that waits (`Expect: 100-continue`) to send the body.
+pub(crate) fn write_continue(w: &mut impl Write) -> io::Result<()> {
+    w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    w.flush()
 }
 
 /// Writes a whole answer.
@@ -197,6 +209,11 @@ mod tests {
             ("PUT", "/v1/objects/data/ab")
         );
         assert_eq!(h.content_length, Some(5));
+        assert!(!h.expect_continue);
+        let h = read_head(&mut &b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"[..])
+            .unwrap()
+            .unwrap();
+        assert!(h.expect_continue);
         assert_eq!(r, b"hello");
         assert!(read_head(&mut &b""[..]).unwrap().is_none());
         assert!(matches!(

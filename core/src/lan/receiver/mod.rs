@@ -184,16 +184,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Time for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One phone connection: handshake (a client certificate is required), then requests.
 fn connection(shared: &Arc<Shared>, tcp: TcpStream) -> std::io::Result<()> {
     tcp.set_nodelay(true)?;
-    tcp.set_read_timeout(Some(shared.options.idle_timeout))?;
+    // A connection that does not finish its handshake soon is dropped, so idle sockets
+    // cannot hold the connection slots.
+    tcp.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     tcp.set_write_timeout(Some(shared.options.idle_timeout))?;
     let conn = ServerConnection::new(shared.tls.clone()).map_err(std::io::Error::other)?;
     let mut stream = StreamOwned::new(conn, tcp);
     while stream.conn.is_handshaking() {
         stream.conn.complete_io(&mut stream.sock)?;
     }
+    stream
+        .sock
+        .set_read_timeout(Some(shared.options.idle_timeout))?;
     let peer = stream
         .conn
         .peer_certificates()
