@@ -532,9 +532,15 @@ pub struct ServeArgs {
     /// At most this many GiB per phone.
     #[arg(long)]
     pub quota_gib: Option<f64>,
-    /// Refuse objects larger than this many MiB.
-    #[arg(long, default_value_t = 1025)]
-    pub max_object_mib: u64,
+    /// Refuse objects larger than this many MiB (default 1025, the largest pack; 128 with
+    /// --store, where an object is held in memory while it is passed on).
+    #[arg(long)]
+    pub max_object_mib: Option<u64>,
+    /// Keep phones' repositories at this location instead of under --dir (`s3://…` on a
+    /// Garage cluster, `webdav+https://…`; credentials from the environment as for --repo).
+    /// The receiver's identity and device list stay in --dir.
+    #[arg(long, value_name = "LOCATION")]
+    pub store: Option<String>,
     /// Do not advertise on the network (mDNS).
     #[arg(long)]
     pub no_mdns: bool,
@@ -567,4 +573,7 @@ pub struct DevicesArgs {
     /// The existing folder for --assign.
     #[arg(long)]
     pub to: Option<String>,
+    /// The receiver's --store, if it has one (to check the folder for --assign).
+    #[arg(long, value_name = "LOCATION")]
+    pub store: Option<String>,
 }

@@ -92,7 +92,21 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
     if let Some(name) = &a.name {
         options.name = name.clone();
     }
-    options.max_object_bytes = a.max_object_mib.saturating_mul(1 << 20);
+    let default_mib = if a.store.is_some() { 128 } else { 1025 };
+    options.max_object_bytes = a
+        .max_object_mib
+        .unwrap_or(default_mib)
+        .saturating_mul(1 << 20);
+    if let Some(store) = &a.store {
+        // Reachable and writable before any phone connects.
+        let access = chatvault_core::storage::Access::from_env()?;
+        let probe = chatvault_core::storage::open(store, &access)?;
+        probe
+            .list(chatvault_core::storage::ObjectKind::Key)
+            .with_context(|| format!("the store {store} cannot be used"))?;
+        options.store = Some(store.clone());
+        options.store_access = access;
+    }
     options.quota_bytes = a.quota_gib.map(|g| (g * (1u64 << 30) as f64) as u64);
     let uri_file = a.pair_uri_file.clone();
     let json = cli.json;
@@ -152,7 +166,10 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
             options.name,
             fingerprint.short()
         );
-        println!("Backups land in {}", dir.display());
+        println!(
+            "Backups land in {}",
+            a.store.clone().unwrap_or_else(|| dir.display().to_string())
+        );
         println!(
             "Listening on {bound}; phones can reach it at {}",
             addresses.join(", ")
@@ -262,11 +279,14 @@ pub fn devices(cli: &Cli, a: &DevicesArgs) -> Result<i32> {
         };
     }
     if let (Some(which), Some(folder)) = (&a.assign, &a.to) {
-        if !dir.join(folder).join("config").is_file() {
-            bail!(
-                "{} holds no repository (see `chatvault devices` for the folders)",
-                dir.join(folder).display()
-            );
+        let location = match &a.store {
+            Some(store) => chatvault_core::storage::join(store, folder)?,
+            None => chatvault_core::storage::join(&dir.display().to_string(), folder)?,
+        };
+        let held = crate::context::open_location(&location)?
+            .size(chatvault_core::storage::ObjectKind::Config, "config")?;
+        if held.is_none() {
+            bail!("{location} holds no repository (see `chatvault devices` for the folders)");
         }
         return match registry.assign(which, folder)? {
             Some(d) => {

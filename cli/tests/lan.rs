@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chatvault_core::lan::Identity;
 use chatvault_fixtures::chat_exports::{wechat_android, ChatSpec};
 use chatvault_fixtures::fault_proxy::FaultProxy;
+use chatvault_fixtures::servers::Garage;
 use chatvault_fixtures::{compare_trees, random_files};
 use serde_json::Value;
 
@@ -40,6 +41,10 @@ struct Serve {
 
 impl Serve {
     fn start(pc: &Env, dir: &Path, port: u16, extra: &[&str]) -> Serve {
+        Self::start_with(pc, dir, port, extra, &[])
+    }
+
+    fn start_with(pc: &Env, dir: &Path, port: u16, extra: &[&str], envs: &[(&str, &str)]) -> Serve {
         let uri_file = dir.with_extension("uri");
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec![
@@ -56,6 +61,7 @@ impl Serve {
         args.extend_from_slice(extra);
         let mut child = pc
             .cmd(&args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -988,4 +994,44 @@ fn two_hosts_discover_by_mdns_pair_by_code_and_back_up() {
         !out.status.success() && err.contains("cannot be reached") && err.contains("same network"),
         "{err}"
     );
+}
+
+#[test]
+fn a_receiver_can_keep_phones_repositories_on_garage() {
+    let pc = Env::new();
+    let garage = Garage::start(&pc.home.join("garage"), "received");
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", garage.key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", garage.secret.as_str()),
+    ];
+    let store = garage.location("phones");
+    let serve = Serve::start_with(
+        &pc,
+        &pc.home.join("received"),
+        free_port(),
+        &["--store", &store, "--quota-gib", "1"],
+        &creds,
+    );
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&a, &loc, "1");
+    let export = wechat(&a.home, 51);
+    ok(at(&a, &loc, &["backup", "-q", export.to_str().unwrap()]));
+    let out = a.home.join("restored");
+    ok(at(
+        &a,
+        &loc,
+        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+    ));
+    assert!(compare_trees(&export, &out.join("wechat"))
+        .unwrap()
+        .is_empty());
+    // Nothing of the phone's under the receiver's folder: it is in the bucket, readable
+    // there by the CLI like any S3 repository.
+    assert!(!serve.dir.join("a").exists());
+    let in_bucket = chatvault_core::storage::join(&store, "a").unwrap();
+    let mut check = pc.cmd(&["--repo", &in_bucket, "check", "--read-data"]);
+    check.envs(creds.iter().copied());
+    ok(check);
 }

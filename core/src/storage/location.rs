@@ -99,6 +99,34 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The location of `folder` inside `location`: a sub-folder of a path, one more path
+/// segment of a URL (before its query). `folder` must be a plain name.
+pub fn join(location: &str, folder: &str) -> Result<String, StorageError> {
+    if folder.is_empty() || folder.contains(['/', '\\', '?', '#', '%']) || folder.starts_with('.') {
+        return Err(bad(
+            location,
+            format!("{folder:?} is not a plain folder name"),
+        ));
+    }
+    if !is_remote(location) {
+        let path = location.strip_prefix("file://").unwrap_or(location);
+        return Ok(std::path::Path::new(path)
+            .join(folder)
+            .display()
+            .to_string());
+    }
+    let (prefix, rest) = match location.strip_prefix("webdav+") {
+        Some(rest) => ("webdav+", rest),
+        None => ("", location),
+    };
+    let mut url = url::Url::parse(rest).map_err(|e| bad(location, format!("not a URL: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|_| bad(location, "this URL has no path"))?
+        .pop_if_empty()
+        .push(folder);
+    Ok(format!("{prefix}{url}"))
+}
+
 /// Opens the storage at `location`.
 pub fn open(location: &str, access: &Access) -> Result<Arc<dyn Storage>, StorageError> {
     let http = HttpOptions {
@@ -231,6 +259,29 @@ pub fn open(location: &str, access: &Access) -> Result<Arc<dyn Storage>, Storage
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joining_a_folder_keeps_the_query() {
+        assert_eq!(
+            join(
+                "s3://b/received?endpoint=http://127.0.0.1:3900&region=garage",
+                "anna"
+            )
+            .unwrap(),
+            "s3://b/received/anna?endpoint=http://127.0.0.1:3900&region=garage"
+        );
+        assert_eq!(
+            join("s3://b?region=r", "anna").unwrap(),
+            "s3://b/anna?region=r"
+        );
+        assert_eq!(
+            join("webdav+https://h/dav/", "anna").unwrap(),
+            "webdav+https://h/dav/anna"
+        );
+        assert_eq!(join("/srv/recv", "anna").unwrap(), "/srv/recv/anna");
+        assert!(join("/srv/recv", "../x").is_err());
+        assert!(join("s3://b/x", "a/b").is_err());
+    }
 
     fn s3_access() -> Access {
         Access {

@@ -17,7 +17,7 @@ pub use lan::{
     LanStorage,
 };
 pub use local::LocalStorage;
-pub use location::{is_remote, open, Access};
+pub use location::{is_remote, join, open, Access};
 pub use s3::{S3Config, S3Storage};
 pub use webdav::{WebDavConfig, WebDavStorage};
 

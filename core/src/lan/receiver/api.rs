@@ -1,18 +1,19 @@
 //! The receiver's routes (`docs/PROTOCOL.md`): info and pairing for any certificate, the
 //! storage API for registered ones.
 
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::http1::{self, Request};
+use super::store::{DeviceStore, Fetched};
 use super::{lock, ReceiverEvent, Shared};
 use crate::lan::pairing::{
     self, CodeFinish, CodeReply, CodeStart, ErrorReply, PairedReply, SecretRequest,
 };
 use crate::lan::{Fingerprint, API};
-use crate::storage::{validate_name, LocalStorage, ObjectKind, Storage, StorageError};
+use crate::storage::{validate_name, ObjectKind, StorageError};
 
 /// Largest JSON body (pairing requests).
 const MAX_JSON: u64 = 64 * 1024;
@@ -79,7 +80,10 @@ pub(crate) fn handle<S: Read + Write>(
                     folder: folder.clone(),
                 });
             }
-            let storage = LocalStorage::new(shared.options.dir.join(&folder));
+            let storage = match shared.device_store(&folder) {
+                Ok(s) => s,
+                Err(e) => return storage_refusal(conn, req, &e),
+            };
             objects(
                 shared,
                 &folder,
@@ -330,7 +334,7 @@ fn storage_refusal<S: Read + Write>(
 fn objects<S: Read + Write>(
     shared: &Arc<Shared>,
     folder: &str,
-    storage: &LocalStorage,
+    storage: &DeviceStore,
     method: &str,
     path: &str,
     req: &Request,
@@ -345,7 +349,7 @@ fn objects<S: Read + Write>(
             return refuse_after_body(conn, req, 405, "list with GET");
         }
         skip_body(conn, req)?;
-        return match storage.list(kind) {
+        return match storage.storage().list(kind) {
             Ok(list) => {
                 let out: Vec<Listed> = list
                     .into_iter()
@@ -370,8 +374,13 @@ fn objects<S: Read + Write>(
         }
         "DELETE" => {
             skip_body(conn, req)?;
-            let size = storage.size(kind, name).ok().flatten().unwrap_or(0);
-            match storage.delete(kind, name) {
+            let size = storage
+                .storage()
+                .size(kind, name)
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            match storage.storage().delete(kind, name) {
                 Ok(()) => {
                     if let Some(u) = lock(&shared.usage).get_mut(folder) {
                         *u = u.saturating_sub(size);
@@ -386,28 +395,10 @@ fn objects<S: Read + Write>(
     }
 }
 
-fn folder_usage(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
-
 fn put<S: Read + Write>(
     shared: &Arc<Shared>,
     folder: &str,
-    storage: &LocalStorage,
+    storage: &DeviceStore,
     kind: ObjectKind,
     name: &str,
     req: &Request,
@@ -428,9 +419,16 @@ fn put<S: Read + Write>(
     }
     if let Some(quota) = shared.options.quota_bytes {
         let mut usage = lock(&shared.usage);
-        let used = *usage
-            .entry(folder.to_string())
-            .or_insert_with(|| folder_usage(storage.root()));
+        let used = match usage.get(folder) {
+            Some(u) => *u,
+            None => match storage.usage() {
+                Ok(u) => *usage.entry(folder.to_string()).or_insert(u),
+                Err(e) => {
+                    drop(usage);
+                    return storage_refusal(conn, req, &e);
+                }
+            },
+        };
         if used + len > quota {
             drop(usage);
             return refuse(
@@ -447,7 +445,7 @@ fn put<S: Read + Write>(
     }
     // The body streams to a temp file; an upload that ends early leaves nothing.
     let mut body = conn.by_ref().take(len);
-    match storage.put_from(kind, name, &mut body, len) {
+    match storage.put(kind, name, &mut body, len) {
         Ok(()) => {
             if let Some(u) = lock(&shared.usage).get_mut(folder) {
                 *u += len;
@@ -467,20 +465,15 @@ fn put<S: Read + Write>(
 }
 
 fn get<S: Read + Write>(
-    storage: &LocalStorage,
+    storage: &DeviceStore,
     kind: ObjectKind,
     name: &str,
     req: &Request,
     head_only: bool,
     conn: &mut Conn<S>,
 ) -> io::Result<bool> {
-    let path = match storage.object_path(kind, name) {
-        Ok(p) => p,
-        Err(e) => return storage_refusal(conn, req, &e),
-    };
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    let (status, len, extra, mut data) = match storage.read(kind, name, req.range.as_deref()) {
+        Ok(Fetched::NotFound) => {
             http1::respond(
                 conn.get_mut(),
                 404,
@@ -490,24 +483,7 @@ fn get<S: Read + Write>(
             )?;
             return Ok(true);
         }
-        Err(e) => {
-            log::error!("{}: {e}", path.display());
-            return refuse(conn, 500, "the receiver could not read that object");
-        }
-    };
-    let size = file.metadata()?.len();
-    let (status, start, len, extra) = match http1::parse_range(req.range.as_deref(), size) {
-        Ok(None) => (200, 0, size, Vec::new()),
-        Ok(Some((start, len))) => (
-            206,
-            start,
-            len,
-            vec![(
-                "content-range",
-                format!("bytes {start}-{}/{size}", start + len - 1),
-            )],
-        ),
-        Err(()) => {
+        Ok(Fetched::Unsatisfiable(size)) => {
             http1::write_head(
                 conn.get_mut(),
                 416,
@@ -518,14 +494,32 @@ fn get<S: Read + Write>(
             conn.get_mut().flush()?;
             return Ok(true);
         }
+        Ok(Fetched::Body {
+            range: None,
+            size,
+            data,
+        }) => (200, size, Vec::new(), data),
+        Ok(Fetched::Body {
+            range: Some((start, len)),
+            size,
+            data,
+        }) => (
+            206,
+            len,
+            vec![(
+                "content-range",
+                format!("bytes {start}-{}/{size}", start + len - 1),
+            )],
+            data,
+        ),
+        Err(e) => return storage_refusal(conn, req, &e),
     };
     let w = conn.get_mut();
     http1::write_head(w, status, len, &extra, false)?;
     if !head_only {
-        file.seek(SeekFrom::Start(start))?;
-        let copied = io::copy(&mut file.take(len), w)?;
+        let copied = io::copy(&mut data.as_mut().take(len), w)?;
         if copied != len {
-            // The file shrank under us (prune); the length promised cannot be kept.
+            // The object shrank under us (prune); the length promised cannot be kept.
             return Ok(false);
         }
     }

@@ -10,6 +10,7 @@ mod api;
 pub mod devices;
 mod http1;
 mod pairing_state;
+mod store;
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -49,6 +50,11 @@ pub struct ReceiverOptions {
     pub max_connections: usize,
     /// An idle or stalled connection is dropped after this long.
     pub idle_timeout: Duration,
+    /// Keep devices' repositories at this storage location (`LOCATION/<folder>`) instead of
+    /// under `dir`: an S3 bucket on a Garage cluster, a WebDAV server.
+    pub store: Option<String>,
+    /// Credentials for `store`.
+    pub store_access: crate::storage::Access,
 }
 
 impl ReceiverOptions {
@@ -61,6 +67,8 @@ impl ReceiverOptions {
             quota_bytes: None,
             max_connections: 64,
             idle_timeout: Duration::from_secs(120),
+            store: None,
+            store_access: crate::storage::Access::default(),
         }
     }
 }
@@ -99,6 +107,8 @@ struct Shared {
     /// Bytes stored per device folder (computed on first use).
     usage: Mutex<HashMap<String, u64>>,
     seen: Mutex<std::collections::HashSet<String>>,
+    /// Remote device stores opened so far, by folder.
+    remote: Mutex<HashMap<String, Arc<dyn crate::storage::Storage>>>,
     connections: AtomicUsize,
     events: Box<dyn Fn(ReceiverEvent) + Send + Sync>,
 }
@@ -133,6 +143,7 @@ impl Receiver {
                 pairing: Mutex::new(pairing),
                 usage: Mutex::new(HashMap::new()),
                 seen: Mutex::new(Default::default()),
+                remote: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
                 events,
             }),
@@ -177,6 +188,30 @@ impl Receiver {
             }
         }
         Ok(())
+    }
+}
+
+impl Shared {
+    /// The repository of the device whose folder is `folder`.
+    fn device_store(
+        &self,
+        folder: &str,
+    ) -> Result<store::DeviceStore, crate::storage::StorageError> {
+        let Some(location) = &self.options.store else {
+            return Ok(store::DeviceStore::Local(
+                crate::storage::LocalStorage::new(self.options.dir.join(folder)),
+            ));
+        };
+        let mut remote = lock(&self.remote);
+        if let Some(s) = remote.get(folder) {
+            return Ok(store::DeviceStore::Remote(s.clone()));
+        }
+        let opened = crate::storage::open(
+            &crate::storage::join(location, folder)?,
+            &self.options.store_access,
+        )?;
+        remote.insert(folder.to_string(), opened.clone());
+        Ok(store::DeviceStore::Remote(opened))
     }
 }
 
