@@ -45,15 +45,11 @@ pub enum LanError {
         reason: String,
     },
     /// The receiver could not be reached.
-    #[error(
-        "the receiver at {address} cannot be reached ({reason}). Is `chatvault serve` running \
-         there, and are both devices on the same network? Guest Wi-Fi and hotspots often keep \
-         devices apart, and a firewall on the PC may block the port."
-    )]
+    #[error("the receiver at {address} cannot be reached: {reason}")]
     Unreachable {
         /// host:port
         address: String,
-        /// The transport's error.
+        /// The transport's error, the attempts made, and what usually causes it.
         reason: String,
     },
     /// The receiver presented a certificate other than the paired one.

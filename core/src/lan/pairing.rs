@@ -288,14 +288,7 @@ fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
                 .header("content-type", "application/json")
                 .send(&json[..])
         })
-        .map_err(|e| match e {
-            crate::storage::StorageError::Unreachable { reason, .. } => LanError::Unreachable {
-                address: address.to_string(),
-                reason,
-            },
-            crate::storage::StorageError::Denied { reason, .. } => LanError::PairingRefused(reason),
-            other => LanError::Protocol(other.to_string()),
-        })?;
+        .map_err(|e| lan_error(address, e))?;
     let status = r.status().as_u16();
     let body = crate::storage::http::read_body("pair", path, r)
         .map_err(|e| LanError::Protocol(e.to_string()))?;
@@ -306,6 +299,18 @@ fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         return Err(LanError::PairingRefused(reason));
     }
     serde_json::from_slice(&body).map_err(|e| LanError::Protocol(format!("{path}: {e}")))
+}
+
+/// A failed pairing request in pairing's terms.
+fn lan_error(address: &str, e: crate::storage::StorageError) -> LanError {
+    match e {
+        crate::storage::StorageError::Unreachable { reason, .. } => LanError::Unreachable {
+            address: address.to_string(),
+            reason,
+        },
+        crate::storage::StorageError::Denied { reason, .. } => LanError::PairingRefused(reason),
+        other => LanError::Protocol(other.to_string()),
+    }
 }
 
 fn paired(address: &str, receiver: Fingerprint, reply: PairedReply) -> Paired {
@@ -412,10 +417,7 @@ fn get_info(
     let url = format!("https://{address}{API}/info");
     let r = http
         .send("info", "info", |a| a.get(&url).call())
-        .map_err(|e| LanError::Unreachable {
-            address: address.to_string(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| lan_error(address, e))?;
     let body = crate::storage::http::read_body("info", "info", r)
         .map_err(|e| LanError::Protocol(e.to_string()))?;
     serde_json::from_slice(&body).map_err(|e| LanError::Protocol(format!("info: {e}")))

@@ -132,11 +132,7 @@ impl LanStorage {
             413 => {
                 StorageError::backend(op, object, format!("the receiver refused the size: {text}"))
             }
-            507 => StorageError::backend(
-                op,
-                object,
-                format!("the receiver's space for this device is full: {text}"),
-            ),
+            507 => StorageError::backend(op, object, format!("no room on the receiver: {text}")),
             _ => StorageError::backend(op, object, format!("receiver answered {status}: {text}")),
         }
     }

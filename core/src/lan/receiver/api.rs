@@ -1,7 +1,7 @@
 //! The receiver's routes (`docs/PROTOCOL.md`): info and pairing for any certificate, the
 //! storage API for registered ones.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -454,14 +454,21 @@ fn put<S: Read + Write>(
             Ok(true)
         }
         Err(e) => {
-            // Whatever happened, the rest of this body is not read: close.
+            // The rest of the body, if any, is not read: answer (if the phone is still
+            // there) and close.
             log::info!("upload of {} not stored: {e}", kind.path_of(name));
-            if conn.fill_buf().is_err() {
-                return Ok(false);
+            if is_disk_full(&e) {
+                refuse(conn, 507, "the receiver's disk is full")
+            } else {
+                refuse(conn, 500, "the object could not be stored")
             }
-            refuse(conn, 500, "the object could not be stored")
         }
     }
+}
+
+fn is_disk_full(e: &StorageError) -> bool {
+    matches!(e, StorageError::Backend { cause, .. }
+        if cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::StorageFull))
 }
 
 fn get<S: Read + Write>(

@@ -33,7 +33,11 @@ private fun check(condition: Boolean, message: () -> String) {
     if (!condition) throw AssertionError(message())
 }
 
-private fun tempDir(prefix: String): File = Files.createTempDirectory(prefix).toFile()
+/** Folders the tests made; removed when the run ends. */
+private val madeDirs = mutableListOf<File>()
+
+private fun tempDir(prefix: String): File =
+    Files.createTempDirectory(prefix).toFile().also { synchronized(madeDirs) { madeDirs.add(it) } }
 
 /** A chat-export-like tree: unicode names, nested folders, an empty file, random media. */
 private fun makeTree(root: File, files: Int, size: Int, seed: Long): File {
@@ -256,7 +260,7 @@ private suspend fun withWebDavServer(block: suspend (location: String) -> Unit) 
     val port = java.net.ServerSocket(0).use { it.localPort }
     val server = ProcessBuilder(
         "rclone", "serve", "webdav", root.path, "--addr", "127.0.0.1:$port", "--user", "phone", "--pass", "dav pw",
-    ).redirectErrorStream(true).redirectOutput(File(root.parentFile, "${root.name}.log")).start()
+    ).redirectErrorStream(true).redirectOutput(File(tempDir("cv-kt-dav-log"), "rclone.log")).start()
     try {
         var up = false
         for (i in 0 until 200) {
@@ -386,6 +390,7 @@ fun main() {
             e.printStackTrace()
         }
     }
+    synchronized(madeDirs) { madeDirs.forEach { it.deleteRecursively() } }
     println("${tests.size - failed} passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)
 }
