@@ -183,6 +183,13 @@ impl Index {
         })
     }
 
+    /// The blob's position among all blobs (0..blob_count), for per-blob marks kept in a
+    /// bit set; `None` when no pack holds it. Only after [`Index::compact`].
+    pub fn position(&self, id: &Id) -> Option<usize> {
+        debug_assert!(self.recent.is_empty(), "position() before compact()");
+        self.sorted.binary_search_by(|s| s.id.cmp(id)).ok()
+    }
+
     /// True if the pack is indexed.
     pub fn has_pack(&self, id: &Id) -> bool {
         self.pack_pos.contains_key(id)
