@@ -67,6 +67,16 @@ def measured(cmd, cwd=None, env=None):
     return wall, float(user) + float(sys_), int(rss) * 1024
 
 
+def fresh_export(work, bins, mib):
+    """An empty work folder with a newly generated export of about `mib` MiB in it."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    src = work / "wechat-export"
+    print(f"generating a {mib} MiB export", flush=True)
+    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    return work, src
+
+
 def du(path):
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
@@ -161,12 +171,7 @@ def main():
         return lan(args)
     mib = 200 if args.quick else args.mib
     bins = ensure_tools(want_rustic=not args.only or "rustic" in args.only)
-    work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    src = work / "wechat-export"
-    print(f"generating a {mib} MiB export", flush=True)
-    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    work, src = fresh_export(args.work, bins, mib)
     data_bytes = du(src)
     db = src / "db" / "EnMicroMsg.db"
     shutil.copy(db, work / "db-before")
@@ -221,12 +226,7 @@ def network(args):
         print(f"building garage {GARAGE_VERSION} (about 25 minutes, once)", flush=True)
         sh(["cargo", "install", "garage", "--version", GARAGE_VERSION, "--locked", "--no-default-features",
             "--features", "bundled-libs,sqlite", "--root", str(bins["tools"] / "garage")])
-    work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    src = work / "wechat-export"
-    print(f"generating a {mib} MiB export", flush=True)
-    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    work, src = fresh_export(args.work, bins, mib)
     servers = subprocess.Popen([str(bins["servers"]), str(work / "servers")], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env={**os.environ, "CHATVAULT_GARAGE": str(garage)})
     try:
@@ -271,12 +271,7 @@ def large(args):
     """ChatVault alone on a large export: every operation's time, CPU and peak RSS."""
     mib = args.mib if args.mib != 1000 else 10000
     bins = ensure_tools(want_rustic=False)
-    work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    src = work / "wechat-export"
-    print(f"generating a {mib} MiB export", flush=True)
-    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    work, src = fresh_export(args.work, bins, mib)
     data = du(src)
     cv = str(bins["chatvault"])
     repo = str(work / "repo")
@@ -325,12 +320,7 @@ def lan(args):
     if not shutil.which("curl"):
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "curl"])
-    work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    src = work / "wechat-export"
-    print(f"generating a {mib} MiB export", flush=True)
-    sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    work, src = fresh_export(args.work, bins, mib)
     cv = str(bins["chatvault"])
     uri_file = work / "pair.uri"
     serve = subprocess.Popen([cv, "--json", "serve", "--dir", str(work / "received"), "--listen", "127.0.0.1:0",

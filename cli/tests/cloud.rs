@@ -14,7 +14,7 @@ use chatvault_fixtures::{compare_trees, random_files};
 use serde_json::Value;
 
 mod common;
-use common::{code, Env};
+use common::{code, ok, Env};
 
 /// A command against `location`, with the servers' credentials in the environment.
 fn at(env: &Env, location: &str, creds: &[(&str, &str)], args: &[&str]) -> Command {
@@ -25,17 +25,6 @@ fn at(env: &Env, location: &str, creds: &[(&str, &str)], args: &[&str]) -> Comma
         c.env(k, v);
     }
     c
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A fast key derivation; the default pack size (8 MiB: an upload is megabytes, as for

@@ -20,7 +20,7 @@ use chatvault_fixtures::{compare_trees, random_files};
 use serde_json::Value;
 
 mod common;
-use common::{code, Env};
+use common::{code, ok, Env};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -165,17 +165,6 @@ fn at(phone: &Env, location: &str, args: &[&str]) -> Command {
     let mut a = vec!["--repo", location];
     a.extend_from_slice(args);
     phone.cmd(&a)
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs a command expected to fail; returns its stderr.

@@ -24,6 +24,49 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Handshake signatures checked with the provider's algorithms: what makes a pinned
+/// certificate proof that the peer holds its key. Both verifiers use it.
+#[derive(Debug)]
+struct Signatures(Arc<CryptoProvider>);
+
+impl Signatures {
+    fn new() -> Self {
+        Signatures(provider())
+    }
+
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// What the phone accepts from a receiver.
 #[derive(Debug)]
 pub(crate) enum Expect {
@@ -38,21 +81,21 @@ pub(crate) enum Expect {
 #[derive(Debug)]
 pub(crate) struct ReceiverVerifier {
     expect: Expect,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ReceiverVerifier {
     pub fn pinned(fingerprint: Fingerprint) -> Arc<Self> {
         Arc::new(ReceiverVerifier {
             expect: Expect::Pinned(fingerprint),
-            provider: provider(),
+            signatures: Signatures::new(),
         })
     }
 
     pub fn recording() -> Arc<Self> {
         Arc::new(ReceiverVerifier {
             expect: Expect::Record(Mutex::new(None)),
-            provider: provider(),
+            signatures: Signatures::new(),
         })
     }
 
@@ -97,12 +140,7 @@ impl ServerCertVerifier for ReceiverVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -111,18 +149,11 @@ impl ServerCertVerifier for ReceiverVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
@@ -137,14 +168,14 @@ pub(crate) fn pin_mismatch(text: &str) -> Option<String> {
 /// certificate reaches only pairing).
 #[derive(Debug)]
 pub struct PhoneVerifier {
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl PhoneVerifier {
     /// A verifier requiring a client certificate.
     pub fn new() -> Arc<Self> {
         Arc::new(PhoneVerifier {
-            provider: provider(),
+            signatures: Signatures::new(),
         })
     }
 }
@@ -169,12 +200,7 @@ impl ClientCertVerifier for PhoneVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -183,18 +209,11 @@ impl ClientCertVerifier for PhoneVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
