@@ -59,7 +59,7 @@ python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip
 # --- The tests -----------------------------------------------------------------------
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
 # veth link) must then run, not skip.
-[ "$(id -u)" -eq 0 ] && export CHATVAULT_REQUIRE_NETNS=1
+[ "$(id -u)" -eq 0 ] && export CHATVAULT_REQUIRE_NETNS=1  # also the full-disk test (a tmpfs)
 cargo build --workspace --all-targets --locked
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 cargo test --workspace --locked -- --nocapture

@@ -48,6 +48,11 @@ fn code_text(code: &str) -> String {
 }
 
 fn print_pairing(uri: &PairingUri, code: &str, uri_file: Option<&Path>, show_qr: bool) {
+    if let Some(path) = uri_file {
+        if let Err(e) = private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes()) {
+            eprintln!("warning: cannot write {}: {e}", path.display());
+        }
+    }
     if show_qr {
         match qrcode::QrCode::new(uri.to_uri().as_bytes()) {
             Ok(qr) => {
@@ -65,11 +70,6 @@ fn print_pairing(uri: &PairingUri, code: &str, uri_file: Option<&Path>, show_qr:
         uri.addresses.first().map(String::as_str).unwrap_or("?"),
         code_text(code)
     );
-    if let Some(path) = uri_file {
-        if let Err(e) = private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes()) {
-            eprintln!("warning: cannot write {}: {e}", path.display());
-        }
-    }
 }
 
 /// `chatvault serve`.
@@ -131,10 +131,10 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
             if !json {
                 print_pairing(&uri, &code, uri_file.as_deref(), false);
             } else {
-                println!("{}", serde_json::json!({"event": "pairing", "code": code}));
                 if let Some(path) = &uri_file {
                     let _ = private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes());
                 }
+                println!("{}", serde_json::json!({"event": "pairing", "code": code}));
             }
         }
         ReceiverEvent::CodeLocked if json => {
@@ -153,13 +153,14 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
     let fingerprint = receiver.fingerprint();
     let (uri, code) = receiver.pairing();
     if json {
+        // The file first: a script that saw "listening" may read it at once.
+        if let Some(path) = &a.pair_uri_file {
+            private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes())?;
+        }
         println!(
             "{}",
             serde_json::json!({"event": "listening", "addresses": addresses, "port": port, "fingerprint": fingerprint.to_hex(), "code": code, "dir": dir})
         );
-        if let Some(path) = &a.pair_uri_file {
-            private_file::write(path, format!("{}\n", uri.to_uri()).as_bytes())?;
-        }
     } else {
         println!(
             "ChatVault receiver \"{}\" (identity {})",

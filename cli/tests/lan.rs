@@ -1024,3 +1024,56 @@ fn a_receiver_can_keep_phones_repositories_on_garage() {
     check.envs(creds.iter().copied());
     ok(check);
 }
+
+/// A small tmpfs, unmounted when dropped (root only).
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_on_the_pc_is_reported_at_once() {
+    let required = std::env::var("CHATVAULT_REQUIRE_NETNS").is_ok_and(|v| v == "1");
+    let pc = Env::new();
+    let dir = pc.home.join("small");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    if !mounted.status.success() {
+        let why = String::from_utf8_lossy(&mounted.stderr).into_owned();
+        assert!(
+            !required,
+            "root tests are required here but tmpfs cannot be mounted: {why}"
+        );
+        println!("SKIPPED (cannot mount a small tmpfs here: {why})");
+        return;
+    }
+    let _disk = SmallDisk(dir.clone());
+    let serve = Serve::start(&pc, &dir, free_port(), &[]);
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&a, &loc, "1");
+    let data = a.home.join("data");
+    random_files(&data, 6, 1 << 20, 9).unwrap();
+    let started = Instant::now();
+    let err = fails(at(&a, &loc, &["backup", data.to_str().unwrap()]));
+    assert!(
+        err.contains("no room on the receiver: the receiver's disk is full"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a full disk is not retried"
+    );
+    // What was there before is intact: the repository opens and checks clean.
+    let snaps: Value = serde_json::from_str(&ok(at(&a, &loc, &["--json", "snapshots"]))).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 0);
+    ok(at(&a, &loc, &["check"]));
+}

@@ -123,7 +123,14 @@ impl LanStorage {
 
     /// The error for an answer that is not success.
     fn failure(&self, op: &'static str, object: &str, status: u16, text: &str) -> StorageError {
-        let text: String = text.trim().chars().take(300).collect();
+        // The receiver explains itself as {"error": "…"}.
+        let text: String = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| text.trim().to_string())
+            .chars()
+            .take(300)
+            .collect();
         match status {
             401 | 403 => StorageError::Denied {
                 location: self.location.clone(),
