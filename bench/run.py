@@ -67,6 +67,13 @@ def measured(cmd, cwd=None, env=None):
     return wall, float(user) + float(sys_), int(rss) * 1024
 
 
+def apt_install_missing(command, package=None):
+    """Installs the Debian package providing `command` unless it is on the PATH."""
+    if not shutil.which(command):
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package or command])
+
+
 def fresh_export(work, bins, mib):
     """An empty work folder with a newly generated export of about `mib` MiB in it."""
     shutil.rmtree(work, ignore_errors=True)
@@ -218,9 +225,7 @@ def network(args):
     """Backs up the same export to local disk, Garage and WebDAV; writes the ratios."""
     mib = 200 if args.quick else args.mib
     bins = ensure_tools(want_rustic=False)
-    if not shutil.which("rclone"):
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "rclone"])
+    apt_install_missing("rclone")
     garage = bins["tools"] / "garage" / "bin" / "garage"
     if not garage.exists():
         print(f"building garage {GARAGE_VERSION} (about 25 minutes, once)", flush=True)
@@ -317,9 +322,7 @@ def lan(args):
     """Backs up the export to a receiver on loopback; curl uploads the same files to it."""
     mib = 200 if args.quick else args.mib
     bins = ensure_tools(want_rustic=False)
-    if not shutil.which("curl"):
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "curl"])
+    apt_install_missing("curl")
     work, src = fresh_export(args.work, bins, mib)
     cv = str(bins["chatvault"])
     uri_file = work / "pair.uri"

@@ -202,6 +202,22 @@ fn init(phone: &Env, location: &str, pack_mib: &str) {
     ));
 }
 
+/// Restores the latest snapshot at `location` into the phone's folder and compares it with
+/// the export it was made from, byte for byte.
+fn restores_identical(phone: &Env, location: &str, export: &Path) {
+    let out = phone
+        .home
+        .join(format!("restored-{}", rand::random::<u32>()));
+    ok(at(
+        phone,
+        location,
+        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
+    ));
+    assert!(compare_trees(export, &out.join("wechat"))
+        .unwrap()
+        .is_empty());
+}
+
 fn tree_size(dir: &Path) -> u64 {
     let mut total = 0;
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -293,15 +309,7 @@ fn pair_by_uri_and_by_code_back_up_restore_and_check_on_the_pc() {
     assert_eq!(again["summary"]["bytes_added"].as_u64(), Some(0), "{again}");
 
     // Restore over the LAN, byte-identical.
-    let out = a.home.join("restored");
-    ok(at(
-        &a,
-        &loc_a,
-        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
-    ));
-    assert!(compare_trees(&export_a, &out.join("wechat"))
-        .unwrap()
-        .is_empty());
+    restores_identical(&a, &loc_a, &export_a);
     ok(at(&a, &loc_a, &["check", "--read-data"]));
 
     // On the PC, without the phone: an ordinary repository per phone.
@@ -659,15 +667,7 @@ fn a_new_phone_restores_what_the_old_one_left_on_the_pc() {
         "--to",
         "old-phone",
     ]);
-    let out = new.home.join("restored");
-    ok(at(
-        &new,
-        &loc,
-        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
-    ));
-    assert!(compare_trees(&export, &out.join("wechat"))
-        .unwrap()
-        .is_empty());
+    restores_identical(&new, &loc, &export);
     // And it goes on backing up into the same repository (deduplicated against the old one's).
     let second: Value = serde_json::from_str(&ok(at(
         &new,
@@ -769,15 +769,7 @@ fn connections_cut_at_random_offsets_never_corrupt_and_resume() {
         "re-sent what had arrived: sent {sent}, added {added}"
     );
     pc.ok(&["--repo", repo.to_str().unwrap(), "check", "--read-data"]);
-    let out = a.home.join("restored");
-    ok(at(
-        &a,
-        &direct,
-        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
-    ));
-    assert!(compare_trees(&export, &out.join("wechat"))
-        .unwrap()
-        .is_empty());
+    restores_identical(&a, &direct, &export);
 }
 
 /// Two network namespaces joined by a veth pair: a "PC" and a "phone" on their own LAN.
@@ -1007,15 +999,7 @@ fn a_receiver_can_keep_phones_repositories_on_garage() {
     init(&a, &loc, "1");
     let export = wechat(&a.home, 51);
     ok(at(&a, &loc, &["backup", "-q", export.to_str().unwrap()]));
-    let out = a.home.join("restored");
-    ok(at(
-        &a,
-        &loc,
-        &["restore", "-q", "latest", "--target", out.to_str().unwrap()],
-    ));
-    assert!(compare_trees(&export, &out.join("wechat"))
-        .unwrap()
-        .is_empty());
+    restores_identical(&a, &loc, &export);
     // Nothing of the phone's under the receiver's folder: it is in the bucket, readable
     // there by the CLI like any S3 repository.
     assert!(!serve.dir.join("a").exists());
