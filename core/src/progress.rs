@@ -56,7 +56,11 @@ pub trait ProgressListener: Send + Sync {
 /// [`CancelToken::cancel`] from anywhere: the operation stops within a second, leaving the
 /// repository valid (earlier snapshots intact, finished packs reused by the next run).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken {
+    own: Arc<AtomicBool>,
+    /// The tokens this one was derived from ([`CancelToken::child`]).
+    parents: Vec<Arc<AtomicBool>>,
+}
 
 impl CancelToken {
     /// A token not yet cancelled.
@@ -64,14 +68,25 @@ impl CancelToken {
         Self::default()
     }
 
+    /// A token cancelled when this one is, and also on its own (without cancelling this
+    /// one): lets one part of an operation stop the others.
+    pub(crate) fn child(&self) -> CancelToken {
+        let mut parents = self.parents.clone();
+        parents.push(self.own.clone());
+        CancelToken {
+            own: Arc::default(),
+            parents,
+        }
+    }
+
     /// Requests cancellation.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.own.store(true, Ordering::SeqCst);
     }
 
     /// True once cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.own.load(Ordering::Relaxed) || self.parents.iter().any(|p| p.load(Ordering::Relaxed))
     }
 
     /// `Err(Cancelled)` once cancelled.

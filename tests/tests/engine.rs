@@ -800,3 +800,88 @@ fn file_names_that_are_not_utf8_round_trip() {
         b"chat log"
     );
 }
+
+/// A chat export is read into its index while its files are backed up. A reader that fails
+/// part-way (a damaged page deep in the database, after the export was opened) stops the
+/// backup: the error is the reader's and names the database, no snapshot is written, and
+/// the earlier snapshot still checks clean. A cancel stops both sides.
+#[test]
+fn a_reader_failing_part_way_stops_the_export_backup() {
+    use chatvault_core::sources::SourceOptions;
+    let tmp = tempfile::tempdir().unwrap();
+    let facts = generate_export(
+        &tmp.path().join("export"),
+        &ExportSpec {
+            messages: 150_000,
+            conversations: 20,
+            media_files: 30,
+            media_avg_bytes: 512 * 1024,
+            seed: 11,
+        },
+    )
+    .unwrap();
+    let repo = new_repo(&tmp.path().join("repo"));
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let backup_export = |cancel: &CancelToken, listener: Option<&dyn ProgressListener>| {
+        repo.backup_export(
+            &facts.root,
+            &SourceOptions::default(),
+            &BackupOptions {
+                force_read: true,
+                ..Default::default()
+            },
+            Some(&work),
+            listener,
+            cancel,
+        )
+    };
+    let first = backup_export(&CancelToken::new(), None).unwrap();
+    assert_eq!(first.summary.unwrap().messages, 150_000);
+
+    // Damage pages three quarters into the database: it still opens, its tables are
+    // there, and reading the messages fails when it reaches them.
+    let original = fs::read(&facts.database).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes.len() / 4 * 3 / 4096 * 4096;
+    for b in &mut bytes[at..at + 16 * 4096] {
+        *b = 0xA5;
+    }
+    fs::write(&facts.database, &bytes).unwrap();
+    let e = backup_export(&CancelToken::new(), None)
+        .err()
+        .expect("a damaged database fails");
+    assert!(
+        !matches!(e, Error::Cancelled),
+        "the reader's error, not a cancel: {e}"
+    );
+    assert!(
+        e.to_string().contains("EnMicroMsg.db"),
+        "names the database: {e}"
+    );
+    assert_eq!(repo.snapshots().unwrap().len(), 1, "no snapshot written");
+    assert_check_clean(&repo);
+    // Nothing was left in the work folder.
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 0);
+
+    // A cancel while both run: Cancelled, no snapshot, the reader stopped too (the call
+    // returned), the repository checks clean.
+    fs::write(&facts.database, &original).unwrap();
+    struct CancelOnFirstFile(CancelToken);
+    impl ProgressListener for CancelOnFirstFile {
+        fn on_progress(&self, p: &Progress) {
+            if p.phase == Phase::Backup && p.files_done > 0 {
+                self.0.cancel();
+            }
+        }
+    }
+    let cancel = CancelToken::new();
+    let listener = CancelOnFirstFile(cancel.clone());
+    let e = backup_export(&cancel, Some(&listener))
+        .err()
+        .expect("cancelled");
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+    assert_check_clean(&repo);
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 0);
+}

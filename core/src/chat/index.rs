@@ -83,7 +83,7 @@ impl ChatIndexWriter {
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
-             PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -8192; BEGIN;",
+             PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -2048; BEGIN;",
         )
         .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;

@@ -8,16 +8,18 @@ pub mod summary;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 pub use index::{ChatIndex, ChatIndexWriter, IndexedMessage};
 pub use summary::{ChatSummary, ConversationSummary};
 
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
-use crate::repo::backup::{BackupOptions, BackupResult};
+use crate::repo::backup::{BackupOptions, BackupResult, ChatRecord};
 use crate::repo::restore::{RestoreOptions, RestoreSummary};
 use crate::repo::snapshot::{Snapshot, SourceInfo};
 use crate::repo::Repository;
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
 use crate::sources::{self, SourceKind, SourceOptions};
 
 /// File name of the chat index inside its snapshot tree.
@@ -125,47 +127,91 @@ impl Repository {
         }
         let dir = private_temp_dir(work_dir)?;
         let index_path = dir.path().join(INDEX_FILE);
-        let started = std::time::Instant::now();
-        let mut writer = ChatIndexWriter::create(&index_path)?;
         let mut opts = source.clone();
         opts.kind = Some(kind);
-        let (_, outcome) = sources::read(path, &opts, &mut writer)?;
-        cancel.check()?;
-        let warnings = writer.warnings().to_vec();
-        let mut summary = writer.finish(kind.as_str())?;
-        summary.root = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        summary.opened_with = outcome.opened_with.clone();
-        summary.fingerprint = Some(fingerprint);
-        log::info!(
-            "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
-            summary.messages,
-            summary.conversations.len(),
-            fs::metadata(&index_path).map(|m| m.len()).unwrap_or(0),
-            started.elapsed().as_secs_f64()
-        );
-        options.source = SourceInfo {
-            kind: kind.as_str().into(),
-            description: snapshot_description(&summary),
-        };
         options
             .page_sizes
-            .extend(outcome.page_sizes.iter().cloned());
-        options.chat =
-            Some(serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?);
-        options.chat_index = Some(index_path);
-        let mut backup = self.backup(&[path.to_path_buf()], &options, listener, cancel)?;
-        let mut all = warnings;
-        all.append(&mut backup.warnings);
-        backup.warnings = all;
-        Ok(ExportBackup {
-            backup,
-            kind,
-            summary: Some(summary),
-            index_reused: false,
+            .extend(sources::encrypted_databases(path, &opts, kind));
+        // The export is read into its index on one thread while its files are backed up on
+        // the others; the snapshot is written once both are done. Either side failing stops
+        // the other.
+        let abort = cancel.child();
+        std::thread::scope(|scope| {
+            let (opened_tx, opened_rx) = mpsc::channel::<()>();
+            let (built_tx, built_rx) = mpsc::sync_channel::<Result<BuiltIndex>>(1);
+            let reader_abort = abort.clone();
+            let (index_file, opts) = (&index_path, &opts);
+            std::thread::Builder::new()
+                .name("chatvault-read".into())
+                .spawn_scoped(scope, move || {
+                    let built = read_export(path, opts, kind, index_file, opened_tx, &reader_abort);
+                    if built.is_err() {
+                        reader_abort.cancel();
+                    }
+                    let _ = built_tx.send(built);
+                })
+                .map_err(|e| Error::Internal(format!("cannot start the export reader: {e}")))?;
+            let reader_gone =
+                |_| Error::Internal("the export reader stopped without a result".into());
+            // Nothing is written before the reader has understood the export (opened the
+            // database with its key, found its tables): a wrong key or a file that is not an
+            // export fails here. A reader done before that failed, or read an empty export.
+            let ready = match opened_rx.recv() {
+                Ok(()) => None,
+                Err(_) => Some(built_rx.recv().map_err(reader_gone)??),
+            };
+            let mut built: Option<BuiltIndex> = None;
+            let pending = Box::new(|| {
+                let mut b = match ready {
+                    Some(b) => b,
+                    None => built_rx.recv().map_err(reader_gone)??,
+                };
+                b.summary.fingerprint = Some(fingerprint);
+                let record = ChatRecord {
+                    index: index_path.clone(),
+                    chat: serde_json::to_value(&b.summary)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                    source: SourceInfo {
+                        kind: kind.as_str().into(),
+                        description: snapshot_description(&b.summary),
+                    },
+                };
+                built = Some(b);
+                Ok(record)
+            });
+            let result = self.backup_with(
+                &[path.to_path_buf()],
+                &options,
+                Some(pending),
+                listener,
+                &abort,
+            );
+            let mut backup = match result {
+                Ok(b) => b,
+                Err(e) => {
+                    abort.cancel();
+                    // A reader that failed on its own explains the stop better than the
+                    // backup's "cancelled".
+                    return match built_rx.recv() {
+                        Ok(Err(read)) if !matches!(read, Error::Cancelled) => Err(read),
+                        _ => Err(e),
+                    };
+                }
+            };
+            let Some(built) = built else {
+                return Err(Error::Internal(
+                    "backup finished without its chat index".into(),
+                ));
+            };
+            let mut all = built.warnings;
+            all.append(&mut backup.warnings);
+            backup.warnings = all;
+            Ok(ExportBackup {
+                backup,
+                kind,
+                summary: Some(built.summary),
+                index_reused: false,
+            })
         })
     }
 
@@ -320,6 +366,88 @@ impl Repository {
             let tree = p.chat_index?;
             (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
         }))
+    }
+}
+
+/// A chat index read from an export, and what the reader warned about.
+struct BuiltIndex {
+    summary: ChatSummary,
+    warnings: Vec<String>,
+}
+
+/// Reads the export at `path` into a new chat index at `index_file`. Sends on `opened` once
+/// the reader has understood the export; stops when `cancel` is cancelled.
+fn read_export(
+    path: &Path,
+    opts: &SourceOptions,
+    kind: SourceKind,
+    index_file: &Path,
+    opened: mpsc::Sender<()>,
+    cancel: &CancelToken,
+) -> Result<BuiltIndex> {
+    let started = std::time::Instant::now();
+    let mut writer = ChatIndexWriter::create(index_file)?;
+    let mut sink = Announcing {
+        writer: &mut writer,
+        opened: Some(opened),
+        cancel,
+    };
+    let (_, outcome) = sources::read(path, opts, &mut sink)?;
+    cancel.check()?;
+    let warnings = writer.warnings().to_vec();
+    let mut summary = writer.finish(kind.as_str())?;
+    summary.root = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    summary.opened_with = outcome.opened_with;
+    log::info!(
+        "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
+        summary.messages,
+        summary.conversations.len(),
+        fs::metadata(index_file).map(|m| m.len()).unwrap_or(0),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(BuiltIndex { summary, warnings })
+}
+
+/// Hands what a reader reads to the index writer; announces the first thing read, and
+/// stops the reader once the backup it runs beside is cancelled or has failed.
+struct Announcing<'a> {
+    writer: &'a mut ChatIndexWriter,
+    opened: Option<mpsc::Sender<()>>,
+    cancel: &'a CancelToken,
+}
+
+impl Announcing<'_> {
+    fn delivered(&mut self) -> Result<()> {
+        if let Some(opened) = self.opened.take() {
+            let _ = opened.send(());
+        }
+        self.cancel.check()
+    }
+}
+
+impl ChatSink for Announcing<'_> {
+    fn account(&mut self, account: &Account) -> Result<()> {
+        self.delivered()?;
+        self.writer.account(account)
+    }
+    fn contact(&mut self, contact: &Contact) -> Result<()> {
+        self.delivered()?;
+        self.writer.contact(contact)
+    }
+    fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        self.delivered()?;
+        self.writer.conversation(conversation)
+    }
+    fn message(&mut self, message: &Message) -> Result<()> {
+        self.delivered()?;
+        self.writer.message(message)
+    }
+    fn warning(&mut self, warning: String) {
+        self.writer.warning(warning)
     }
 }
 

@@ -127,12 +127,40 @@ fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
     }
 }
 
+/// A chat export's index and what the snapshot records about its chats, produced by a
+/// reader that runs while the export's files are backed up.
+pub(crate) struct ChatRecord {
+    /// The finished index file.
+    pub index: PathBuf,
+    /// The chat summary (see [`Snapshot::chat`]).
+    pub chat: serde_json::Value,
+    /// What the source is.
+    pub source: SourceInfo,
+}
+
+/// Waits for a chat index still being built; called once the export's files are stored.
+pub(crate) type PendingChatIndex<'a> = Box<dyn FnOnce() -> Result<ChatRecord> + 'a>;
+
 impl Repository {
     /// Backs up `paths` (files or directories) into a new snapshot.
     pub fn backup(
         &self,
         paths: &[PathBuf],
         options: &BackupOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<BackupResult> {
+        self.backup_with(paths, options, None, listener, cancel)
+    }
+
+    /// [`Repository::backup`], with a chat index that is still being built: `pending` is
+    /// waited for after the paths are stored, and its index, summary and source replace
+    /// `options`' before the snapshot is written.
+    pub(crate) fn backup_with(
+        &self,
+        paths: &[PathBuf],
+        options: &BackupOptions,
+        pending: Option<PendingChatIndex<'_>>,
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
     ) -> Result<BackupResult> {
@@ -218,7 +246,12 @@ impl Repository {
             }
             root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
             let tree = run.save_tree(&root)?;
-            let chat_index = match &options.chat_index {
+            let record = pending.map(|wait| wait()).transpose()?;
+            let index_file = match &record {
+                Some(r) => Some(&r.index),
+                None => options.chat_index.as_ref(),
+            };
+            let chat_index = match index_file {
                 _ if options.reuse_chat_index.is_some() => options.reuse_chat_index,
                 Some(p) => {
                     let meta = fs::symlink_metadata(p).map_err(|e| Error::io("stat", p, e))?;
@@ -232,7 +265,7 @@ impl Repository {
                 }
                 None => None,
             };
-            Ok((tree, chat_index))
+            Ok((tree, chat_index, record))
         })();
         let Run {
             writer,
@@ -241,7 +274,7 @@ impl Repository {
             mut tracker,
             ..
         } = run;
-        let (tree, chat_index) = match walked {
+        let (tree, chat_index, record) = match walked {
             Ok(t) => t,
             Err(e) => {
                 // Keep what was stored: finished packs get indexed, so the next run reuses them.
@@ -250,6 +283,10 @@ impl Repository {
             }
         };
         let (stats, _) = writer.finish(true)?;
+        let (source, chat) = match record {
+            Some(r) => (r.source, Some(r.chat)),
+            None => (options.source.clone(), options.chat.clone()),
+        };
         summary.blobs_added = stats.blobs;
         summary.bytes_added = stats.raw;
         summary.bytes_stored = stats.stored;
@@ -261,18 +298,18 @@ impl Repository {
             host,
             tags: options.tags.clone(),
             paths: path_strings,
-            source: if options.source.kind.is_empty() {
+            source: if source.kind.is_empty() {
                 SourceInfo {
                     kind: "folder".into(),
                     description: String::new(),
                 }
             } else {
-                options.source.clone()
+                source
             },
             tree,
             parent: parent.map(|p| p.id),
             summary,
-            chat: options.chat.clone(),
+            chat,
             chat_index,
             original: None,
             program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),

@@ -110,9 +110,6 @@ impl std::fmt::Debug for SourceOptions {
 /// What reading an export found out, beyond the chat model.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOutcome {
-    /// Files that are encrypted SQLite databases, with their page size, for page-aligned
-    /// storage.
-    pub page_sizes: Vec<(PathBuf, u32)>,
     /// How an encrypted database was opened ("IMEI … with uin …"), never the key itself.
     pub opened_with: Option<String>,
 }
@@ -174,11 +171,7 @@ pub fn read(
     let mut outcome = ReadOutcome::default();
     match kind {
         SourceKind::WeChatAndroid => {
-            let (db, opened_with) = wechat::android::read(path, options, sink)?;
-            if opened_with.is_some() {
-                outcome.page_sizes.push((db, wechat::android::PAGE_SIZE));
-            }
-            outcome.opened_with = opened_with;
+            outcome.opened_with = wechat::android::read(path, options, sink)?;
         }
         SourceKind::WeChatIos => wechat::ios::read(path, sink)?,
         SourceKind::WhatsApp => whatsapp::read(path, sink)?,
@@ -186,6 +179,23 @@ pub fn read(
         SourceKind::Folder => {}
     }
     Ok((kind, outcome))
+}
+
+/// Files of the export at `path` that are encrypted SQLite databases, with their page
+/// size, for page-aligned storage. Known before reading (no key needed), so the export's
+/// files can be backed up while it is read.
+pub fn encrypted_databases(
+    path: &Path,
+    options: &SourceOptions,
+    kind: SourceKind,
+) -> Vec<(PathBuf, u32)> {
+    match kind {
+        SourceKind::WeChatAndroid => wechat::android::encrypted_database(path, options)
+            .map(|db| (db, wechat::android::PAGE_SIZE))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Regular files under `root` (at most `max_depth` levels down) whose name satisfies `pred`,

@@ -234,24 +234,43 @@ fn db_error(db: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
+/// The account database a read of `root` opens, and how many accounts there are.
+fn account_database(root: &Path, opts: &SourceOptions) -> Result<(PathBuf, usize)> {
+    let dbs = find_files(root, |n| n == "EnMicroMsg.db", 5);
+    match pick_account(&dbs, root, opts) {
+        Some(db) => Ok((db, dbs.len())),
+        None => Err(Error::Source {
+            path: root.into(),
+            reason: "no MicroMsg/<account>/EnMicroMsg.db found".into(),
+        }),
+    }
+}
+
+/// The database a read of `root` opens, if it is encrypted (its first bytes are not
+/// SQLite's header); known without the key, so the backup can store it page by page while
+/// the reader is still at work.
+pub(crate) fn encrypted_database(root: &Path, opts: &SourceOptions) -> Option<PathBuf> {
+    use std::io::Read;
+    let (db, _) = account_database(root, opts).ok()?;
+    let mut head = [0u8; 16];
+    let n = fs::File::open(&db)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    (head[..n] != *b"SQLite format 3\0").then_some(db)
+}
+
 /// Reads a WeChat Android export rooted at `root` into `sink`.
-/// Returns the database path (for page-aligned storage) and how it was opened.
+/// Returns how an encrypted database was opened (`None`: it was not encrypted).
 pub(crate) fn read(
     root: &Path,
     opts: &SourceOptions,
     sink: &mut dyn ChatSink,
-) -> Result<(PathBuf, Option<String>)> {
-    let dbs = find_files(root, |n| n == "EnMicroMsg.db", 5);
-    let Some(db) = pick_account(&dbs, root, opts) else {
-        return Err(Error::Source {
-            path: root.into(),
-            reason: "no MicroMsg/<account>/EnMicroMsg.db found".into(),
-        });
-    };
-    if dbs.len() > 1 {
+) -> Result<Option<String>> {
+    let (db, accounts) = account_database(root, opts)?;
+    if accounts > 1 {
         sink.warning(format!(
             "{} accounts found; reading {} (pass its folder to read another)",
-            dbs.len(),
+            accounts,
             db.display()
         ));
     }
@@ -268,7 +287,7 @@ pub(crate) fn read(
         userdir_rel: rel_path(root, &userdir),
     };
     r.run(sink)?;
-    Ok((db, opened_with))
+    Ok(opened_with)
 }
 
 fn pick_account(dbs: &[PathBuf], root: &Path, opts: &SourceOptions) -> Option<PathBuf> {
