@@ -848,9 +848,7 @@ fn a_reader_failing_part_way_stops_the_export_backup() {
         *b = 0xA5;
     }
     fs::write(&facts.database, &bytes).unwrap();
-    let e = backup_export(&CancelToken::new(), None)
-        .err()
-        .expect("a damaged database fails");
+    let e = backup_export(&CancelToken::new(), None).expect_err("a damaged database fails");
     assert!(
         !matches!(e, Error::Cancelled),
         "the reader's error, not a cancel: {e}"
@@ -877,9 +875,7 @@ fn a_reader_failing_part_way_stops_the_export_backup() {
     }
     let cancel = CancelToken::new();
     let listener = CancelOnFirstFile(cancel.clone());
-    let e = backup_export(&cancel, Some(&listener))
-        .err()
-        .expect("cancelled");
+    let e = backup_export(&cancel, Some(&listener)).expect_err("cancelled");
     assert!(matches!(e, Error::Cancelled), "{e}");
     assert_eq!(repo.snapshots().unwrap().len(), 1);
     assert_check_clean(&repo);

@@ -4,6 +4,7 @@
 
 pub mod index;
 pub mod summary;
+mod writer_thread;
 
 use std::fs;
 use std::io::Write;
@@ -12,6 +13,7 @@ use std::sync::mpsc;
 
 pub use index::{ChatIndex, ChatIndexWriter, IndexedMessage};
 pub use summary::{ChatSummary, ConversationSummary};
+use writer_thread::WriterThread;
 
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
@@ -386,14 +388,17 @@ fn read_export(
     cancel: &CancelToken,
 ) -> Result<BuiltIndex> {
     let started = std::time::Instant::now();
-    let mut writer = ChatIndexWriter::create(index_file)?;
-    let mut sink = Announcing {
-        writer: &mut writer,
-        opened: Some(opened),
-        cancel,
-    };
-    let (_, outcome) = sources::read(path, opts, &mut sink)?;
-    cancel.check()?;
+    let writer = ChatIndexWriter::create(index_file)?;
+    let (writer, outcome) = std::thread::scope(|scope| {
+        let mut sink = Announcing {
+            inner: WriterThread::spawn(scope, writer)?,
+            opened: Some(opened),
+            cancel,
+        };
+        let (_, outcome) = sources::read(path, opts, &mut sink)?;
+        cancel.check()?;
+        Ok::<_, Error>((sink.inner.finish()?, outcome))
+    })?;
     let warnings = writer.warnings().to_vec();
     let mut summary = writer.finish(kind.as_str())?;
     summary.root = path
@@ -414,13 +419,13 @@ fn read_export(
 
 /// Hands what a reader reads to the index writer; announces the first thing read, and
 /// stops the reader once the backup it runs beside is cancelled or has failed.
-struct Announcing<'a> {
-    writer: &'a mut ChatIndexWriter,
+struct Announcing<'a, S: ChatSink> {
+    inner: S,
     opened: Option<mpsc::Sender<()>>,
     cancel: &'a CancelToken,
 }
 
-impl Announcing<'_> {
+impl<S: ChatSink> Announcing<'_, S> {
     fn delivered(&mut self) -> Result<()> {
         if let Some(opened) = self.opened.take() {
             let _ = opened.send(());
@@ -429,25 +434,25 @@ impl Announcing<'_> {
     }
 }
 
-impl ChatSink for Announcing<'_> {
+impl<S: ChatSink> ChatSink for Announcing<'_, S> {
     fn account(&mut self, account: &Account) -> Result<()> {
         self.delivered()?;
-        self.writer.account(account)
+        self.inner.account(account)
     }
     fn contact(&mut self, contact: &Contact) -> Result<()> {
         self.delivered()?;
-        self.writer.contact(contact)
+        self.inner.contact(contact)
     }
     fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
         self.delivered()?;
-        self.writer.conversation(conversation)
+        self.inner.conversation(conversation)
     }
     fn message(&mut self, message: &Message) -> Result<()> {
         self.delivered()?;
-        self.writer.message(message)
+        self.inner.message(message)
     }
     fn warning(&mut self, warning: String) {
-        self.writer.warning(warning)
+        self.inner.warning(warning)
     }
 }
 

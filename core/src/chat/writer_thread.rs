@@ -1,0 +1,127 @@
+//! The chat index writer on a thread of its own: the reader hands it records in batches, so
+//! reading an export and writing its index use two cores instead of one.
+
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
+
+use super::index::ChatIndexWriter;
+use crate::error::{Error, Result};
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+
+/// Records per hand-over: enough to make it cheap, few enough to keep memory flat.
+const BATCH: usize = 512;
+/// Batches on their way between the two threads.
+const IN_FLIGHT: usize = 4;
+
+/// What a reader delivers, owned so it can cross threads.
+enum Record {
+    Account(Account),
+    Contact(Contact),
+    Conversation(Conversation),
+    Message(Message),
+    Warning(String),
+}
+
+impl Record {
+    fn write(self, w: &mut ChatIndexWriter) -> Result<()> {
+        match self {
+            Record::Account(a) => w.account(&a),
+            Record::Contact(c) => w.contact(&c),
+            Record::Conversation(c) => w.conversation(&c),
+            Record::Message(m) => w.message(&m),
+            Record::Warning(s) => {
+                w.warning(s);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A [`ChatSink`] that forwards everything, in order, to a [`ChatIndexWriter`] on a scoped
+/// thread. [`WriterThread::finish`] waits for the last record and returns the writer.
+pub(crate) struct WriterThread<'scope> {
+    batch: Vec<Record>,
+    tx: Option<SyncSender<Vec<Record>>>,
+    handle: Option<ScopedJoinHandle<'scope, Result<ChatIndexWriter>>>,
+}
+
+impl<'scope> WriterThread<'scope> {
+    /// Moves `writer` onto a new thread of `scope`.
+    pub(crate) fn spawn<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        mut writer: ChatIndexWriter,
+    ) -> Result<Self> {
+        let (tx, rx) = sync_channel::<Vec<Record>>(IN_FLIGHT);
+        let handle = std::thread::Builder::new()
+            .name("chatvault-index".into())
+            .spawn_scoped(scope, move || {
+                for batch in rx {
+                    for record in batch {
+                        record.write(&mut writer)?;
+                    }
+                }
+                Ok(writer)
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the chat index writer: {e}")))?;
+        Ok(WriterThread {
+            batch: Vec::with_capacity(BATCH),
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    fn push(&mut self, record: Record) -> Result<()> {
+        self.batch.push(record);
+        if self.batch.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        match &self.tx {
+            Some(tx) if tx.send(batch).is_ok() => Ok(()),
+            // The writer stopped: its own error says why.
+            _ => self
+                .join()
+                .and(Err(Error::Internal("the chat index writer stopped".into()))),
+        }
+    }
+
+    fn join(&mut self) -> Result<ChatIndexWriter> {
+        drop(self.tx.take());
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Internal("the chat index writer panicked".into())),
+            None => Err(Error::Internal("the chat index writer stopped".into())),
+        }
+    }
+
+    /// Hands over the last records, waits for them to be written, and returns the writer.
+    pub(crate) fn finish(mut self) -> Result<ChatIndexWriter> {
+        if !self.batch.is_empty() {
+            self.flush()?;
+        }
+        self.join()
+    }
+}
+
+impl ChatSink for WriterThread<'_> {
+    fn account(&mut self, account: &Account) -> Result<()> {
+        self.push(Record::Account(account.clone()))
+    }
+    fn contact(&mut self, contact: &Contact) -> Result<()> {
+        self.push(Record::Contact(contact.clone()))
+    }
+    fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        self.push(Record::Conversation(conversation.clone()))
+    }
+    fn message(&mut self, message: &Message) -> Result<()> {
+        self.push(Record::Message(message.clone()))
+    }
+    fn warning(&mut self, warning: String) {
+        // A writer that stopped reports its error at the next record or at finish.
+        let _ = self.push(Record::Warning(warning));
+    }
+}
