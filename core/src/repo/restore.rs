@@ -6,8 +6,10 @@ use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crossbeam_channel::{bounded, Receiver, Sender};
+
 use super::id::Id;
-use super::index::Index;
+use super::index::{BlobLocation, Index};
 use super::snapshot::Snapshot;
 use super::tree::{Node, NodeKind, Tree};
 use super::Repository;
@@ -18,8 +20,13 @@ use crate::storage::ObjectKind;
 /// Restored files are written through a buffer of this size.
 const WRITE_BUFFER: usize = 1024 * 1024;
 
-/// Reads of neighbouring blobs in one pack are merged up to this size.
-const MAX_READ: u64 = 8 * 1024 * 1024;
+/// Reads of neighbouring blobs in one pack are merged up to this size. Several reads are
+/// decoded at once, so this also bounds the memory a restore takes.
+const MAX_READ: u64 = 2 * 1024 * 1024;
+
+/// Items between the walk and the writer: reads being fetched and decoded, or decoded and
+/// waiting for their turn to be written.
+const IN_FLIGHT: usize = 8;
 
 /// Options for a restore.
 #[derive(Debug, Clone, Default)]
@@ -115,13 +122,78 @@ impl Include {
     }
 }
 
-struct Restorer<'a> {
+/// The tree walk: creates directories and symlinks itself, and hands every file's reads,
+/// in order, to the decoding workers and the writer.
+struct Walker<'a> {
     repo: &'a Repository,
-    index: Index,
-    include: Include,
+    index: &'a Index,
+    include: &'a Include,
+    cancel: &'a CancelToken,
+    out: Handoff,
+}
+
+/// The writer: receives decoded items in walk order and writes them.
+struct Writer<'a> {
     tracker: Tracker<'a>,
     cancel: &'a CancelToken,
     summary: RestoreSummary,
+    file: Option<OpenFile>,
+}
+
+struct OpenFile {
+    dest: PathBuf,
+    node: Node,
+    out: std::io::BufWriter<fs::File>,
+    written: u64,
+}
+
+/// What the walk hands over, in order; the workers turn each `Read` into `Data`.
+enum Item {
+    /// Start writing a file (`path` as shown in progress).
+    Open {
+        dest: PathBuf,
+        node: Node,
+        path: String,
+    },
+    /// Blobs that sit next to each other in one pack: one read.
+    Read {
+        pack: Id,
+        offset: u64,
+        length: u64,
+        blobs: Vec<(Id, BlobLocation)>,
+    },
+    /// A read, authenticated and decoded: each blob's plaintext, in order.
+    Data(Vec<Vec<u8>>),
+    /// The open file is complete.
+    Close,
+    /// A directory whose entries are all written: its mode and time are set now.
+    DirDone {
+        dest: PathBuf,
+        node: Node,
+        whole: bool,
+    },
+}
+
+/// The walk's end of the pipeline: an item goes out only with a credit the writer gave
+/// back, so at most [`IN_FLIGHT`] items (reads of at most [`MAX_READ`]) are in memory.
+struct Handoff {
+    seq: u64,
+    todo: Sender<(u64, Item)>,
+    credits: Receiver<()>,
+    /// The writer stopped (its own error is the one to report).
+    stopped: bool,
+}
+
+impl Handoff {
+    fn send(&mut self, item: Item) -> Result<()> {
+        let sent = self.credits.recv().is_ok() && self.todo.send((self.seq, item)).is_ok();
+        if !sent {
+            self.stopped = true;
+            return Err(Error::Internal("the restore writer stopped".into()));
+        }
+        self.seq += 1;
+        Ok(())
+    }
 }
 
 impl Repository {
@@ -139,6 +211,10 @@ impl Repository {
     }
 
     /// Restores the tree `root` into `target`.
+    ///
+    /// Three stages run at once: the tree walk (this thread's helper), workers that fetch
+    /// and decode reads (one per core, at most four), and the writer (this thread), which
+    /// puts decoded data back in walk order.
     pub(crate) fn restore_tree(
         &self,
         root: &Id,
@@ -149,21 +225,103 @@ impl Repository {
     ) -> Result<RestoreSummary> {
         let (index, _) = self.load_index(false)?;
         fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
-        let mut r = Restorer {
-            repo: self,
-            index,
-            include: Include::new(&options.include),
-            tracker: Tracker::new(listener, Phase::Scanning),
+        let include = Include::new(&options.include);
+        let root = self.read_tree(&index, root)?;
+        let mut tracker = Tracker::new(listener, Phase::Scanning);
+        count(self, &index, &include, &mut tracker, &root, "", false)?;
+        tracker.set_phase(Phase::Restore);
+        let mut writer = Writer {
+            tracker,
             cancel,
             summary: RestoreSummary::default(),
+            file: None,
         };
-        let root = self.read_tree(&r.index, root)?;
-        r.count(&root, "", false)?;
-        r.tracker.set_phase(Phase::Restore);
-        r.tree(&root, target, "", false)?;
-        r.tracker.p.phase = Phase::Finished;
-        r.tracker.report(true);
-        Ok(r.summary)
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4);
+        let (todo_tx, todo_rx) = bounded::<(u64, Item)>(IN_FLIGHT);
+        let (done_tx, done_rx) = bounded::<(u64, Result<Item>)>(IN_FLIGHT);
+        let (credit_tx, credit_rx) = bounded::<()>(IN_FLIGHT);
+        for _ in 0..IN_FLIGHT {
+            credit_tx
+                .send(())
+                .map_err(|_| Error::Internal("restore credits".into()))?;
+        }
+        std::thread::scope(|scope| {
+            let walk = std::thread::Builder::new()
+                .name("chatvault-walk".into())
+                .spawn_scoped(scope, || {
+                    let mut w = Walker {
+                        repo: self,
+                        index: &index,
+                        include: &include,
+                        cancel,
+                        out: Handoff {
+                            seq: 0,
+                            todo: todo_tx,
+                            credits: credit_rx,
+                            stopped: false,
+                        },
+                    };
+                    let walked = w.tree(&root, target, "", false);
+                    (walked, w.out.stopped)
+                })
+                .map_err(|e| Error::Internal(format!("spawn restore walk: {e}")))?;
+            for n in 0..workers {
+                let (todo, done) = (todo_rx.clone(), done_tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("chatvault-restore-{n}"))
+                    .spawn_scoped(scope, move || {
+                        for (seq, item) in todo {
+                            if done.send((seq, self.decode(item))).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|e| Error::Internal(format!("spawn restore worker: {e}")))?;
+            }
+            drop((todo_rx, done_tx));
+            let written = writer.run(done_rx, credit_tx);
+            let (walked, writer_stopped) = walk
+                .join()
+                .map_err(|_| Error::Internal("the restore walk panicked".into()))?;
+            // Whichever side stopped first has the error worth reporting: the walk's (a
+            // damaged tree, an unsafe name) unless it only saw the writer go.
+            match (walked, writer_stopped) {
+                (Err(e), false) => Err(e),
+                _ => written,
+            }
+        })?;
+        let mut writer = writer;
+        writer.tracker.p.phase = Phase::Finished;
+        writer.tracker.report(true);
+        Ok(writer.summary)
+    }
+
+    /// Fetches and authenticates a read (any other item passes through).
+    fn decode(&self, item: Item) -> Result<Item> {
+        let Item::Read {
+            pack,
+            offset,
+            length,
+            blobs,
+        } = item
+        else {
+            return Ok(item);
+        };
+        let bytes = self
+            .storage
+            .get_range(ObjectKind::Pack, &pack.to_hex(), offset, length)?;
+        let mut data = Vec::with_capacity(blobs.len());
+        for (id, l) in &blobs {
+            let start = (l.offset as u64 - offset) as usize;
+            let sealed = bytes.get(start..start + l.length as usize).ok_or_else(|| {
+                Error::corrupt(format!("pack data/{}", pack.to_hex()), "short read")
+            })?;
+            data.push(self.open_blob(l, id, sealed)?);
+        }
+        Ok(Item::Data(data))
     }
 }
 
@@ -180,45 +338,54 @@ impl Repository {
     }
 }
 
-impl Restorer<'_> {
-    fn count(&mut self, tree: &Tree, prefix: &str, all: bool) -> Result<()> {
-        for n in &tree.nodes {
-            let path = if prefix.is_empty() {
-                n.name.clone()
-            } else {
-                format!("{prefix}/{}", n.name)
-            };
-            let (whole, enter) = if all {
-                (true, true)
-            } else {
-                self.include.selected(&path)
-            };
-            match n.kind {
-                NodeKind::File if whole => {
-                    self.tracker.p.files_total += 1;
-                    self.tracker.p.bytes_total += n.size;
-                }
-                NodeKind::Dir if enter => {
-                    if let Some(id) = n.subtree {
-                        let t = self.repo.read_tree(&self.index, &id)?;
-                        self.count(&t, &path, whole)?;
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+fn child_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
     }
+}
 
+/// Adds the selected files' count and size to the progress totals.
+fn count(
+    repo: &Repository,
+    index: &Index,
+    include: &Include,
+    tracker: &mut Tracker,
+    tree: &Tree,
+    prefix: &str,
+    all: bool,
+) -> Result<()> {
+    for n in &tree.nodes {
+        let path = child_path(prefix, &n.name);
+        let (whole, enter) = if all {
+            (true, true)
+        } else {
+            include.selected(&path)
+        };
+        match n.kind {
+            NodeKind::File if whole => {
+                tracker.p.files_total += 1;
+                tracker.p.bytes_total += n.size;
+            }
+            NodeKind::Dir if enter => {
+                if let Some(id) = n.subtree {
+                    let t = repo.read_tree(index, &id)?;
+                    count(repo, index, include, tracker, &t, &path, whole)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Walker<'_> {
     fn tree(&mut self, tree: &Tree, dir: &Path, prefix: &str, all: bool) -> Result<()> {
         for n in &tree.nodes {
             self.cancel.check()?;
             let name = fs_name(n)?;
-            let path = if prefix.is_empty() {
-                n.name.clone()
-            } else {
-                format!("{prefix}/{}", n.name)
-            };
+            let path = child_path(prefix, &n.name);
             let (whole, enter) = if all {
                 (true, true)
             } else {
@@ -240,20 +407,17 @@ impl Restorer<'_> {
                         Err(_) => fs::create_dir(&dest)
                             .map_err(|e| Error::io("create directory", &dest, e))?,
                     }
-                    self.summary.dirs += 1;
                     if let Some(id) = n.subtree {
-                        let t = self.repo.read_tree(&self.index, &id)?;
+                        let t = self.repo.read_tree(self.index, &id)?;
                         self.tree(&t, &dest, &path, whole)?;
                     }
-                    set_meta(&dest, n, whole)?;
+                    self.out.send(Item::DirDone {
+                        dest,
+                        node: n.clone(),
+                        whole,
+                    })?;
                 }
-                NodeKind::File if whole => {
-                    self.tracker.p.current = path.clone();
-                    self.file(n, &dest)?;
-                    set_meta(&dest, n, true)?;
-                    self.summary.files += 1;
-                    self.tracker.p.files_done += 1;
-                }
+                NodeKind::File if whole => self.file(n, dest, path)?,
                 NodeKind::Symlink if whole => {
                     let target = n.target.clone().unwrap_or_default();
                     if fs::symlink_metadata(&dest).is_ok() {
@@ -274,29 +438,25 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn file(&mut self, node: &Node, dest: &Path) -> Result<()> {
-        let ids = self.repo.content_ids(&self.index, node)?;
-        // Never follow a symlink planted at the destination.
-        if fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
-            fs::remove_file(dest).map_err(|e| Error::io("replace", dest, e))?;
-        }
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.custom_flags(libc::O_NOFOLLOW).mode(0o600);
-        }
-        let file = opts.open(dest).map_err(|e| Error::io("create", dest, e))?;
-        // Database pages are 1-4 KiB: buffer them into large writes.
-        let mut f = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut written = 0u64;
+    /// Hands over one file: open, its reads (runs of blobs next to each other in a pack
+    /// merged into one), close.
+    fn file(&mut self, node: &Node, dest: PathBuf, path: String) -> Result<()> {
+        let ids = self.repo.content_ids(self.index, node)?;
+        self.out.send(Item::Open {
+            dest,
+            node: Node {
+                content: Vec::new(),
+                content_lists: Vec::new(),
+                ..node.clone()
+            },
+            path,
+        })?;
         let mut i = 0;
         while i < ids.len() {
             self.cancel.check()?;
-            // Merge a run of blobs that sit next to each other in one pack into one read.
             let first = self.locate(&ids[i])?;
             let mut end = first.offset as u64 + first.length as u64;
+            let mut blobs = vec![(ids[i], first)];
             let mut j = i + 1;
             while j < ids.len() {
                 let l = self.locate(&ids[j])?;
@@ -307,55 +467,135 @@ impl Restorer<'_> {
                     break;
                 }
                 end += l.length as u64;
+                blobs.push((ids[j], l));
                 j += 1;
             }
-            let bytes = self.repo.storage.get_range(
-                ObjectKind::Pack,
-                &first.pack.to_hex(),
-                first.offset as u64,
-                end - first.offset as u64,
-            )?;
-            for id in &ids[i..j] {
-                let l = self.locate(id)?;
-                let start = (l.offset - first.offset) as usize;
-                let data = self
-                    .repo
-                    .open_blob(&l, id, &bytes[start..start + l.length as usize])?;
-                if data.iter().all(|b| *b == 0) {
-                    f.seek(SeekFrom::Current(data.len() as i64))
-                        .map_err(|e| Error::io("write", dest, e))?;
-                } else {
-                    f.write_all(&data)
-                        .map_err(|e| Error::io("write", dest, e))?;
-                }
-                written += data.len() as u64;
-                self.summary.bytes += data.len() as u64;
-                self.tracker.p.bytes_done += data.len() as u64;
-                self.tracker.report(false);
-            }
+            self.out.send(Item::Read {
+                pack: first.pack,
+                offset: first.offset as u64,
+                length: end - first.offset as u64,
+                blobs,
+            })?;
             i = j;
         }
-        let f = f
-            .into_inner()
-            .map_err(|e| Error::io("write", dest, e.into_error()))?;
-        f.set_len(written)
-            .map_err(|e| Error::io("write", dest, e))?;
-        if written != node.size {
-            return Err(Error::corrupt(
-                format!("file {}", dest.display()),
-                format!("content is {written} bytes, snapshot says {}", node.size),
-            ));
-        }
-        Ok(())
+        self.out.send(Item::Close)
     }
 
-    fn locate(&self, id: &Id) -> Result<super::index::BlobLocation> {
+    fn locate(&self, id: &Id) -> Result<BlobLocation> {
         self.index.get(id).ok_or_else(|| {
             Error::corrupt(
                 format!("blob {}", id.to_hex()),
                 "not in any pack listed by the index",
             )
         })
+    }
+}
+
+impl Writer<'_> {
+    /// Writes items in walk order as they come back from the workers; returns a credit to
+    /// the walk for each one written.
+    fn run(&mut self, done: Receiver<(u64, Result<Item>)>, credits: Sender<()>) -> Result<()> {
+        let mut next = 0u64;
+        let mut waiting = std::collections::BTreeMap::new();
+        for (seq, item) in done {
+            waiting.insert(seq, item);
+            while let Some(item) = waiting.remove(&next) {
+                self.cancel.check()?;
+                self.write(item?)?;
+                next += 1;
+                // The walk may have finished: nobody waits for the credit then.
+                let _ = credits.send(());
+            }
+        }
+        if let Some(f) = &self.file {
+            return Err(Error::Internal(format!(
+                "restore of {} stopped before its end",
+                f.dest.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, item: Item) -> Result<()> {
+        match item {
+            Item::Open { dest, node, path } => {
+                self.tracker.p.current = path;
+                // Never follow a symlink planted at the destination.
+                if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
+                    fs::remove_file(&dest).map_err(|e| Error::io("replace", &dest, e))?;
+                }
+                let mut opts = OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.custom_flags(libc::O_NOFOLLOW).mode(0o600);
+                }
+                let file = opts
+                    .open(&dest)
+                    .map_err(|e| Error::io("create", &dest, e))?;
+                self.file = Some(OpenFile {
+                    dest,
+                    node,
+                    // Database pages are 1-4 KiB: buffer them into large writes.
+                    out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+                    written: 0,
+                });
+            }
+            Item::Data(blobs) => {
+                let f = self
+                    .file
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal("restore data without a file".into()))?;
+                for data in blobs {
+                    if data.iter().all(|b| *b == 0) {
+                        f.out
+                            .seek(SeekFrom::Current(data.len() as i64))
+                            .map_err(|e| Error::io("write", &f.dest, e))?;
+                    } else {
+                        f.out
+                            .write_all(&data)
+                            .map_err(|e| Error::io("write", &f.dest, e))?;
+                    }
+                    f.written += data.len() as u64;
+                    self.summary.bytes += data.len() as u64;
+                    self.tracker.p.bytes_done += data.len() as u64;
+                    self.tracker.report(false);
+                }
+            }
+            Item::Close => {
+                let f = self
+                    .file
+                    .take()
+                    .ok_or_else(|| Error::Internal("restore close without a file".into()))?;
+                let out = f
+                    .out
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &f.dest, e.into_error()))?;
+                out.set_len(f.written)
+                    .map_err(|e| Error::io("write", &f.dest, e))?;
+                if f.written != f.node.size {
+                    return Err(Error::corrupt(
+                        format!("file {}", f.dest.display()),
+                        format!(
+                            "content is {} bytes, snapshot says {}",
+                            f.written, f.node.size
+                        ),
+                    ));
+                }
+                set_meta(&f.dest, &f.node, true)?;
+                self.summary.files += 1;
+                self.tracker.p.files_done += 1;
+            }
+            Item::DirDone { dest, node, whole } => {
+                self.summary.dirs += 1;
+                set_meta(&dest, &node, whole)?;
+            }
+            Item::Read { .. } => {
+                return Err(Error::Internal("restore read not decoded".into()));
+            }
+        }
+        Ok(())
     }
 }
 
