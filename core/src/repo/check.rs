@@ -282,27 +282,26 @@ impl Repository {
                     for l in &n.content_lists {
                         referenced.insert(idx, *l);
                     }
-                    let ids = match self.content_ids(idx, n) {
-                        Ok(ids) => ids,
-                        Err(e) => {
-                            report.errors.push(format!(
-                                "{e} (content list of {:?} in tree {})",
-                                n.name,
-                                id.short()
-                            ));
-                            continue;
+                    let walked = self.for_each_content(idx, n, |ids| {
+                        for b in ids {
+                            if !idx.contains(b) {
+                                report.errors.push(format!(
+                                    "blob {} of file {:?} (tree {}, {context}) is in no indexed pack",
+                                    b.to_hex(),
+                                    n.name,
+                                    id.short()
+                                ));
+                            }
+                            referenced.insert(idx, *b);
                         }
-                    };
-                    for b in ids {
-                        if !idx.contains(&b) {
-                            report.errors.push(format!(
-                                "blob {} of file {:?} (tree {}, {context}) is in no indexed pack",
-                                b.to_hex(),
-                                n.name,
-                                id.short()
-                            ));
-                        }
-                        referenced.insert(idx, b);
+                        Ok(())
+                    });
+                    if let Err(e) = walked {
+                        report.errors.push(format!(
+                            "{e} (content list of {:?} in tree {})",
+                            n.name,
+                            id.short()
+                        ));
                     }
                 }
                 NodeKind::Symlink => {}

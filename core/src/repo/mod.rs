@@ -478,19 +478,36 @@ impl Repository {
 
     /// The content ids of a file node, expanding list blobs.
     pub(crate) fn content_ids(&self, index: &Index, node: &tree::Node) -> Result<Vec<Id>> {
-        if node.content_lists.is_empty() {
-            return Ok(node.content.clone());
-        }
         let mut ids = Vec::new();
+        self.for_each_content(index, node, |part| {
+            ids.extend_from_slice(part);
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    /// Calls `f` with a file node's content ids in order, one list blob (at most
+    /// [`tree::IDS_PER_LIST`] ids) at a time, so a multi-gigabyte file's ids are never all
+    /// in memory at once.
+    pub(crate) fn for_each_content(
+        &self,
+        index: &Index,
+        node: &tree::Node,
+        mut f: impl FnMut(&[Id]) -> Result<()>,
+    ) -> Result<()> {
+        if node.content_lists.is_empty() {
+            return f(&node.content);
+        }
         for l in &node.content_lists {
             let data = self.read_blob(index, l)?;
-            ids.extend(tree::parse_list(&data).ok_or_else(|| {
+            let ids = tree::parse_list(&data).ok_or_else(|| {
                 Error::corrupt(
                     format!("list {}", l.to_hex()),
                     "length is not a multiple of 32",
                 )
-            })?);
+            })?;
+            f(&ids)?;
         }
-        Ok(ids)
+        Ok(())
     }
 }

@@ -441,7 +441,6 @@ impl Walker<'_> {
     /// Hands over one file: open, its reads (runs of blobs next to each other in a pack
     /// merged into one), close.
     fn file(&mut self, node: &Node, dest: PathBuf, path: String) -> Result<()> {
-        let ids = self.repo.content_ids(self.index, node)?;
         self.out.send(Item::Open {
             dest,
             node: Node {
@@ -451,6 +450,14 @@ impl Walker<'_> {
             },
             path,
         })?;
+        // One list blob of ids at a time (a run of neighbours ends at a list's end).
+        let (repo, index) = (self.repo, self.index);
+        repo.for_each_content(index, node, |ids| self.reads(ids))?;
+        self.out.send(Item::Close)
+    }
+
+    /// Hands over reads for `ids`: runs of blobs next to each other in one pack, merged.
+    fn reads(&mut self, ids: &[Id]) -> Result<()> {
         let mut i = 0;
         while i < ids.len() {
             self.cancel.check()?;
@@ -478,7 +485,7 @@ impl Walker<'_> {
             })?;
             i = j;
         }
-        self.out.send(Item::Close)
+        Ok(())
     }
 
     fn locate(&self, id: &Id) -> Result<BlobLocation> {
