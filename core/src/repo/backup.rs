@@ -80,6 +80,15 @@ struct Run<'a> {
     window: Vec<u8>,
 }
 
+/// A file's content ids as it is cut: list blobs of [`IDS_PER_LIST`] ids are stored as
+/// each fills, so a multi-gigabyte file's ids are never all in memory; a file of at most
+/// [`INLINE_IDS`] blobs keeps them inline in its node.
+#[derive(Default)]
+struct ContentIds {
+    pending: Vec<Id>,
+    lists: Vec<Id>,
+}
+
 /// Nanoseconds since the Unix epoch of a file's modification time.
 pub(crate) fn mtime_ns(meta: &Metadata) -> i64 {
     match meta.modified() {
@@ -523,21 +532,21 @@ impl Run<'_> {
             return Ok(Some(n));
         }
         match self.read_file(path) {
-            Ok((chunking, content)) => {
+            Ok((chunking, mut content, size)) => {
                 self.summary.files_read += 1;
                 self.tracker.p.files_done += 1;
                 self.tracker.report(false);
                 let mut n = Node::new(String::new(), NodeKind::File);
-                n.size = content.1;
+                n.size = size;
                 n.chunking = Some(chunking);
-                if content.0.len() <= INLINE_IDS {
-                    n.content = content.0;
+                if content.lists.is_empty() && content.pending.len() <= INLINE_IDS {
+                    n.content = content.pending;
                 } else {
-                    for ids in content.0.chunks(IDS_PER_LIST) {
-                        let bytes: Vec<u8> = ids.iter().flat_map(|i| i.0).collect();
-                        let list = self.blob(BlobKind::List, bytes, false)?;
-                        n.content_lists.push(list);
+                    if !content.pending.is_empty() {
+                        let list = self.list_blob(&content.pending)?;
+                        content.lists.push(list);
                     }
+                    n.content_lists = content.lists;
                 }
                 Ok(Some(n))
             }
@@ -555,8 +564,14 @@ impl Run<'_> {
         }
     }
 
+    /// A list blob of content ids.
+    fn list_blob(&mut self, ids: &[Id]) -> Result<Id> {
+        let bytes: Vec<u8> = ids.iter().flat_map(|i| i.0).collect();
+        self.blob(BlobKind::List, bytes, false)
+    }
+
     /// Chunks a file. Returns how it was cut, its content ids and the bytes read.
-    fn read_file(&mut self, path: &Path) -> Result<(Chunking, (Vec<Id>, u64))> {
+    fn read_file(&mut self, path: &Path) -> Result<(Chunking, ContentIds, u64)> {
         let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let mut head = vec![0u8; 4096];
         let mut got = 0;
@@ -585,7 +600,7 @@ impl Run<'_> {
             (None, None) => (Chunking::Cdc, !is_dense(path, &head)),
         };
         let params = self.repo.config.chunker;
-        let mut ids = Vec::new();
+        let mut content = ContentIds::default();
         let mut total = 0u64;
         let window = std::mem::take(&mut self.window);
         let mut chunker =
@@ -603,9 +618,15 @@ impl Run<'_> {
             total += chunk.len() as u64;
             self.tracker.p.bytes_done += chunk.len() as u64;
             self.tracker.report(false);
-            ids.push(self.blob(BlobKind::Data, chunk, compress)?);
+            let id = self.blob(BlobKind::Data, chunk, compress)?;
+            content.pending.push(id);
+            if content.pending.len() == IDS_PER_LIST {
+                let list = self.list_blob(&content.pending)?;
+                content.lists.push(list);
+                content.pending.clear();
+            }
         }
         self.window = chunker.into_window();
-        Ok((chunking, (ids, total)))
+        Ok((chunking, content, total))
     }
 }
