@@ -13,7 +13,7 @@ impl ChatSink for Sink {
     fn conversation(&mut self, _: &Conversation) -> chatvault_core::Result<()> {
         Ok(())
     }
-    fn message(&mut self, m: &Message) -> chatvault_core::Result<()> {
+    fn message(&mut self, m: Message) -> chatvault_core::Result<()> {
         assert!(!m.conversation.is_empty());
         if let Some(media) = &m.media {
             let escapes = media.path.starts_with('/')

@@ -50,6 +50,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(text, content='messag
 INSERT INTO message_text(message_text) VALUES('rebuild');
 ";
 
+const INSERT_MESSAGE: &str = "INSERT INTO messages(rowid, conversation, id, server_id, sender,
+  sender_name, from_me, time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
+  media_present, thumbnail, raw, edited)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::Internal(format!("chat index {}: {e}", path.display()))
 }
@@ -109,6 +114,57 @@ impl ChatIndexWriter {
         &self.warnings
     }
 
+    /// Inserts messages in order through one prepared statement (what
+    /// [`ChatSink::message`] does for one).
+    pub fn messages(&mut self, batch: impl IntoIterator<Item = Message>) -> Result<()> {
+        let path = &self.path;
+        let mut st = self
+            .conn
+            .prepare_cached(INSERT_MESSAGE)
+            .map_err(|e| db_err(path, e))?;
+        for m in batch {
+            self.seq += 1;
+            let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
+            let media = m.media.as_ref();
+            st.execute(params![
+                rowid,
+                m.conversation,
+                m.id,
+                m.server_id,
+                m.sender,
+                m.sender_name,
+                m.from_me,
+                m.time.millis(),
+                m.time.is_utc(),
+                m.kind.as_str(),
+                m.text,
+                m.reply_to,
+                m.quote,
+                media.map(|x| x.path.as_str()),
+                media.map(|x| x.kind.as_str()),
+                media.map(|x| x.present),
+                media.and_then(|x| x.thumbnail.as_deref()),
+                m.raw,
+                m.edited,
+            ])
+            .map_err(|e| db_err(path, e))?;
+            self.local_time |= !m.time.is_utc();
+            let run = match self.running.get_mut(&m.conversation) {
+                Some(run) => run,
+                None => self.running.entry(m.conversation).or_default(),
+            };
+            run.add(m.time.millis(), self.seq, media.map(|x| x.present));
+            self.pending += 1;
+            if self.pending >= 20_000 {
+                self.pending = 0;
+                self.conn
+                    .execute_batch("COMMIT; BEGIN;")
+                    .map_err(|e| db_err(path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the search index, computes the summary and closes the file.
     pub fn finish(mut self, app: &str) -> Result<ChatSummary> {
         let c = &self.conn;
@@ -162,6 +218,24 @@ struct Running {
     last_key: (i64, u64),
     media_present: u64,
     media_missing: u64,
+}
+
+impl Running {
+    /// Counts a message sent at `ms`, the `seq`-th of the export, with media `present`
+    /// (`None`: no media).
+    fn add(&mut self, ms: i64, seq: u64, present: Option<bool>) {
+        self.messages += 1;
+        self.first = Some(self.first.map_or(ms, |f| f.min(ms)));
+        self.last = Some(self.last.map_or(ms, |l| l.max(ms)));
+        if (ms, seq) >= self.last_key {
+            self.last_key = (ms, seq);
+        }
+        match present {
+            Some(true) => self.media_present += 1,
+            Some(false) => self.media_missing += 1,
+            None => {}
+        }
+    }
 }
 
 fn summarize(
@@ -253,69 +327,8 @@ impl ChatSink for ChatIndexWriter {
         Ok(())
     }
 
-    fn message(&mut self, m: &Message) -> Result<()> {
-        let media = m.media.as_ref();
-        self.seq += 1;
-        let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
-        self.conn
-            .prepare_cached(
-                "INSERT INTO messages(rowid, conversation, id, server_id, sender, sender_name, from_me,
-                   time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
-                   media_present, thumbnail, raw, edited)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    rowid,
-                    m.conversation,
-                    m.id,
-                    m.server_id,
-                    m.sender,
-                    m.sender_name,
-                    m.from_me,
-                    m.time.millis(),
-                    m.time.is_utc(),
-                    m.kind.as_str(),
-                    m.text,
-                    m.reply_to,
-                    m.quote,
-                    media.map(|x| x.path.as_str()),
-                    media.map(|x| x.kind.as_str()),
-                    media.map(|x| x.present),
-                    media.and_then(|x| x.thumbnail.as_deref()),
-                    m.raw,
-                    m.edited,
-                ])
-            })
-            .map_err(|e| self.err(e))?;
-        self.local_time |= !m.time.is_utc();
-        let ms = m.time.millis();
-        if !self.running.contains_key(&m.conversation) {
-            self.running
-                .insert(m.conversation.clone(), Running::default());
-        }
-        let Some(run) = self.running.get_mut(&m.conversation) else {
-            return Ok(());
-        };
-        run.messages += 1;
-        run.first = Some(run.first.map_or(ms, |f| f.min(ms)));
-        run.last = Some(run.last.map_or(ms, |l| l.max(ms)));
-        if (ms, self.seq) >= run.last_key {
-            run.last_key = (ms, self.seq);
-        }
-        match media.map(|x| x.present) {
-            Some(true) => run.media_present += 1,
-            Some(false) => run.media_missing += 1,
-            None => {}
-        }
-        self.pending += 1;
-        if self.pending >= 20_000 {
-            self.pending = 0;
-            self.conn
-                .execute_batch("COMMIT; BEGIN;")
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
+    fn message(&mut self, m: Message) -> Result<()> {
+        self.messages(std::iter::once(m))
     }
 
     fn warning(&mut self, warning: String) {

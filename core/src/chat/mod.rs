@@ -447,7 +447,7 @@ impl<S: ChatSink> ChatSink for Announcing<'_, S> {
         self.delivered()?;
         self.inner.conversation(conversation)
     }
-    fn message(&mut self, message: &Message) -> Result<()> {
+    fn message(&mut self, message: Message) -> Result<()> {
         self.delivered()?;
         self.inner.message(message)
     }

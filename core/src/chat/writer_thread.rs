@@ -28,7 +28,7 @@ impl Record {
             Record::Account(a) => w.account(&a),
             Record::Contact(c) => w.contact(&c),
             Record::Conversation(c) => w.conversation(&c),
-            Record::Message(m) => w.message(&m),
+            Record::Message(m) => w.message(m),
             Record::Warning(s) => {
                 w.warning(s);
                 Ok(())
@@ -55,10 +55,19 @@ impl<'scope> WriterThread<'scope> {
         let handle = std::thread::Builder::new()
             .name("chatvault-index".into())
             .spawn_scoped(scope, move || {
+                let mut messages = Vec::with_capacity(BATCH);
                 for batch in rx {
+                    // Runs of messages go in through one statement.
                     for record in batch {
-                        record.write(&mut writer)?;
+                        match record {
+                            Record::Message(m) => messages.push(m),
+                            other => {
+                                writer.messages(messages.drain(..))?;
+                                other.write(&mut writer)?;
+                            }
+                        }
                     }
+                    writer.messages(messages.drain(..))?;
                 }
                 Ok(writer)
             })
@@ -117,8 +126,8 @@ impl ChatSink for WriterThread<'_> {
     fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
         self.push(Record::Conversation(conversation.clone()))
     }
-    fn message(&mut self, message: &Message) -> Result<()> {
-        self.push(Record::Message(message.clone()))
+    fn message(&mut self, message: Message) -> Result<()> {
+        self.push(Record::Message(message))
     }
     fn warning(&mut self, warning: String) {
         // A writer that stopped reports its error at the next record or at finish.

@@ -268,7 +268,7 @@ pub trait ChatSink {
     /// A conversation (may come after some of its messages).
     fn conversation(&mut self, conversation: &Conversation) -> crate::Result<()>;
     /// A message.
-    fn message(&mut self, message: &Message) -> crate::Result<()>;
+    fn message(&mut self, message: Message) -> crate::Result<()>;
     /// Something worth telling the user that does not stop the read.
     fn warning(&mut self, warning: String);
 }

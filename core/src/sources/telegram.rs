@@ -225,7 +225,7 @@ impl Ctx<'_> {
         }
         let _ = &m.duration_seconds;
         self.messages += 1;
-        self.sink.message(&Message {
+        self.sink.message(Message {
             id,
             server_id: None,
             conversation: conv.to_string(),

@@ -478,7 +478,7 @@ fn parse_chat<R: BufRead>(
                 *long += 1;
             }
             finish(&mut p.msg, locate);
-            sink.message(&p.msg)?;
+            sink.message(p.msg)?;
         }
         Ok(())
     };
@@ -719,8 +719,8 @@ mod tests {
             self.conversations.push(c.clone());
             Ok(())
         }
-        fn message(&mut self, m: &Message) -> Result<()> {
-            self.messages.push(m.clone());
+        fn message(&mut self, m: Message) -> Result<()> {
+            self.messages.push(m);
             Ok(())
         }
         fn warning(&mut self, w: String) {

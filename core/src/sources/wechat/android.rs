@@ -587,7 +587,7 @@ impl Reader<'_> {
                 &big_by_svr,
             );
             let system = matches!(ty & 0xFFFF, 10000 | 10002);
-            sink.message(&Message {
+            sink.message(Message {
                 id: msg_id.to_string(),
                 server_id: svr.filter(|s| *s != 0).map(|s| s.to_string()),
                 conversation: talker,

@@ -217,7 +217,7 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
                 let d = decode(ty, body);
                 let media = media_for(&account_dir, &account_rel, &hash, local, d.kind, body);
                 let system = matches!(d.kind, MessageKind::System | MessageKind::Revoke);
-                sink.message(&Message {
+                sink.message(Message {
                     id: local.to_string(),
                     server_id: svr.filter(|s| *s != 0).map(|s| s.to_string()),
                     conversation: peer.clone(),
