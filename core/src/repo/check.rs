@@ -7,11 +7,12 @@
 //! its id. Problems are collected (each naming its object), not fatal.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use super::id::Id;
-use super::index::{self, Index};
+use super::index::{self, Index, IndexedPack};
 use super::tree::NodeKind;
 use super::Repository;
 use crate::error::{Error, Result};
@@ -220,19 +221,11 @@ impl Repository {
                 else {
                     continue; // reported by the first pass
                 };
-                for p in packs {
-                    let Some(size) = pending.remove(&p.id) else {
-                        continue;
-                    };
-                    cancel.check()?;
-                    tracker.p.current = format!("data/{}", p.id.to_hex());
-                    self.read_back(&p.id, size, &p.entries, &mut report);
-                    report.packs_read += 1;
-                    report.bytes_read += size;
-                    tracker.p.files_done += 1;
-                    tracker.p.bytes_done += size;
-                    tracker.report(false);
-                }
+                let mine: Vec<(IndexedPack, u64)> = packs
+                    .into_iter()
+                    .filter_map(|p| pending.remove(&p.id).map(|size| (p, size)))
+                    .collect();
+                self.read_back_all(&mine, &mut report, &mut tracker, cancel)?;
                 if pending.is_empty() {
                     break;
                 }
@@ -310,28 +303,80 @@ impl Repository {
         Ok(())
     }
 
+    /// Reads back `packs` on worker threads (one per core, at most four, each holding one
+    /// pack); problems are reported in the order of `packs`.
+    fn read_back_all(
+        &self,
+        packs: &[(IndexedPack, u64)],
+        report: &mut CheckReport,
+        tracker: &mut Tracker,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4)
+            .min(packs.len().max(1));
+        let next = AtomicUsize::new(0);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, Vec<String>)>();
+        let mut found: Vec<Option<Vec<String>>> = vec![None; packs.len()];
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (next, done) = (&next, done_tx.clone());
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((p, size)) = packs.get(i) else { break };
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    let mut errors = Vec::new();
+                    self.read_back(&p.id, *size, &p.entries, &mut errors);
+                    if done.send((i, errors)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(done_tx);
+            for (i, errors) in done_rx {
+                let (p, size) = &packs[i];
+                tracker.p.current = format!("data/{}", p.id.to_hex());
+                tracker.p.files_done += 1;
+                tracker.p.bytes_done += size;
+                tracker.report(false);
+                found[i] = Some(errors);
+            }
+        });
+        cancel.check()?;
+        for ((_, size), errors) in packs.iter().zip(found) {
+            report.errors.extend(errors.unwrap_or_default());
+            report.packs_read += 1;
+            report.bytes_read += size;
+        }
+        Ok(())
+    }
+
     fn read_back(
         &self,
         id: &Id,
         size: u64,
         indexed: &[super::pack::PackEntry],
-        report: &mut CheckReport,
+        errors: &mut Vec<String>,
     ) {
         let name = format!("data/{}", id.to_hex());
         let bytes = match self.storage.get(ObjectKind::Pack, &id.to_hex()) {
             Ok(b) => b,
             Err(e) => {
-                report.errors.push(e.to_string());
+                errors.push(e.to_string());
                 return;
             }
         };
         if Id::of_bytes(&bytes) != *id {
-            report.errors.push(format!(
+            errors.push(format!(
                 "pack {name}: content does not match its name (the stored bytes were modified)"
             ));
         }
         if bytes.len() as u64 != size {
-            report.errors.push(format!(
+            errors.push(format!(
                 "pack {name} is {} bytes, the index says {size}",
                 bytes.len()
             ));
@@ -340,14 +385,12 @@ impl Repository {
         {
             Ok(e) => e,
             Err(e) => {
-                report.errors.push(e.to_string());
+                errors.push(e.to_string());
                 return;
             }
         };
         if entries.as_slice() != indexed {
-            report
-                .errors
-                .push(format!("pack {name}: header does not match the index"));
+            errors.push(format!("pack {name}: header does not match the index"));
         }
         for e in &entries {
             let loc = super::index::BlobLocation {
@@ -361,7 +404,7 @@ impl Repository {
                 .slice(id, &bytes)
                 .and_then(|sealed| self.open_blob(&loc, &e.id, sealed))
             {
-                report.errors.push(err.to_string());
+                errors.push(err.to_string());
             }
         }
     }
