@@ -134,15 +134,39 @@ impl Repository {
         options
             .page_sizes
             .extend(sources::encrypted_databases(path, &opts, kind));
-        // The export is read into its index on one thread while its files are backed up on
-        // the others; the snapshot is written once both are done. Either side failing stops
-        // the other.
+        self.backup_reading(
+            path,
+            &opts,
+            kind,
+            &options,
+            &fingerprint,
+            &index_path,
+            listener,
+            cancel,
+        )
+    }
+
+    /// Backs up the export at `path` while its reader fills a new chat index at
+    /// `index_path` on another thread; the snapshot is written once both are done. Either
+    /// side failing stops the other.
+    #[allow(clippy::too_many_arguments)]
+    fn backup_reading(
+        &self,
+        path: &Path,
+        opts: &SourceOptions,
+        kind: SourceKind,
+        options: &BackupOptions,
+        fingerprint: &str,
+        index_path: &Path,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<ExportBackup> {
         let abort = cancel.child();
         std::thread::scope(|scope| {
             let (opened_tx, opened_rx) = mpsc::channel::<()>();
             let (built_tx, built_rx) = mpsc::sync_channel::<Result<BuiltIndex>>(1);
             let reader_abort = abort.clone();
-            let (index_file, opts) = (&index_path, &opts);
+            let index_file = index_path;
             std::thread::Builder::new()
                 .name("chatvault-read".into())
                 .spawn_scoped(scope, move || {
@@ -168,9 +192,9 @@ impl Repository {
                     Some(b) => b,
                     None => built_rx.recv().map_err(reader_gone)??,
                 };
-                b.summary.fingerprint = Some(fingerprint);
+                b.summary.fingerprint = Some(fingerprint.to_string());
                 let record = ChatRecord {
-                    index: index_path.clone(),
+                    index: index_path.to_path_buf(),
                     chat: serde_json::to_value(&b.summary)
                         .map_err(|e| Error::Internal(e.to_string()))?,
                     source: SourceInfo {
@@ -183,7 +207,7 @@ impl Repository {
             });
             let result = self.backup_with(
                 &[path.to_path_buf()],
-                &options,
+                options,
                 Some(pending),
                 listener,
                 &abort,
