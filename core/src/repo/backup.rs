@@ -13,6 +13,7 @@ use super::blob::BlobKind;
 use super::chunker::{sqlite_page_size, Chunker, Chunking};
 use super::compression::{is_dense, is_media};
 use super::id::Id;
+use super::id_set::IdSet;
 use super::index::Index;
 use super::lock;
 use super::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
@@ -67,7 +68,7 @@ pub struct BackupResult {
 struct Run<'a> {
     repo: &'a Repository,
     index: Index,
-    seen: HashSet<Id>,
+    seen: IdSet,
     writer: BlobWriter,
     tracker: Tracker<'a>,
     cancel: &'a CancelToken,
@@ -226,7 +227,7 @@ impl Repository {
         let mut run = Run {
             repo: self,
             index,
-            seen: HashSet::new(),
+            seen: IdSet::default(),
             writer,
             tracker,
             cancel,

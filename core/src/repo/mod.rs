@@ -10,6 +10,7 @@ pub mod config;
 pub mod copy;
 pub mod crypto;
 pub mod id;
+mod id_set;
 pub mod index;
 pub mod keys;
 pub mod lock;
