@@ -336,9 +336,7 @@ impl Repository {
     /// A blob writer into this repository with `threads` workers (0: one per core).
     pub(crate) fn start_writer(&self, threads: usize) -> Result<BlobWriter> {
         let threads = if threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
+            super::cores()
         } else {
             threads
         };

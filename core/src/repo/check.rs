@@ -312,11 +312,7 @@ impl Repository {
         tracker: &mut Tracker,
         cancel: &CancelToken,
     ) -> Result<()> {
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 4)
-            .min(packs.len().max(1));
+        let workers = super::reading_threads().min(packs.len().max(1));
         let next = AtomicUsize::new(0);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, Vec<String>)>();
         let mut found: Vec<Option<Vec<String>>> = vec![None; packs.len()];

@@ -104,6 +104,19 @@ impl std::fmt::Debug for Repository {
     }
 }
 
+/// The machine's cores (2 if unknown).
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Threads that fetch and verify blobs in restore and check: one per core, at most four
+/// (beyond that the storage, not the CPU, is the bound).
+pub(crate) fn reading_threads() -> usize {
+    cores().clamp(1, 4)
+}
+
 impl Repository {
     /// True if a repository exists in `storage`.
     pub fn exists(storage: &dyn Storage) -> Result<bool> {

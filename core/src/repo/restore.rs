@@ -236,10 +236,7 @@ impl Repository {
             summary: RestoreSummary::default(),
             file: None,
         };
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 4);
+        let workers = super::reading_threads();
         let (todo_tx, todo_rx) = bounded::<(u64, Item)>(IN_FLIGHT);
         let (done_tx, done_rx) = bounded::<(u64, Result<Item>)>(IN_FLIGHT);
         let (credit_tx, credit_rx) = bounded::<()>(IN_FLIGHT);
