@@ -166,11 +166,10 @@ impl Repository {
             let (opened_tx, opened_rx) = mpsc::channel::<()>();
             let (built_tx, built_rx) = mpsc::sync_channel::<Result<BuiltIndex>>(1);
             let reader_abort = abort.clone();
-            let index_file = index_path;
             std::thread::Builder::new()
                 .name("chatvault-read".into())
                 .spawn_scoped(scope, move || {
-                    let built = read_export(path, opts, kind, index_file, opened_tx, &reader_abort);
+                    let built = read_export(path, opts, kind, index_path, opened_tx, &reader_abort);
                     if built.is_err() {
                         reader_abort.cancel();
                     }
