@@ -19,10 +19,15 @@ use serde::Serialize;
 
 use super::summary::{ChatSummary, ConversationSummary};
 use crate::error::{Error, Result};
-use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use crate::sources::model::{
+    Account, ChatSink, Contact, Conversation, Message, MessageDetails, MessageKind,
+};
 
 /// Version of the index schema, in `meta`.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2 added `messages.details` (JSON of [`MessageDetails`]); a version-1 index gets the
+/// column, empty, when it is opened.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +44,7 @@ CREATE TABLE messages(
   kind TEXT NOT NULL, text TEXT NOT NULL,
   reply_to TEXT, quote TEXT,
   media_path TEXT, media_kind TEXT, media_present INTEGER, thumbnail TEXT,
-  raw TEXT, edited INTEGER NOT NULL);
+  raw TEXT, edited INTEGER NOT NULL, details TEXT);
 ";
 
 /// Derived indexes, built by [`ChatIndex::open`] on its copy.
@@ -52,8 +57,9 @@ INSERT INTO message_text(message_text) VALUES('rebuild');
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages(rowid, conversation, id, server_id, sender,
   sender_name, from_me, time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
-  media_present, thumbnail, raw, edited)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+  media_present, thumbnail, raw, edited, details)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+  ?20)";
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::Internal(format!("chat index {}: {e}", path.display()))
@@ -126,6 +132,11 @@ impl ChatIndexWriter {
             self.seq += 1;
             let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
             let media = m.media.as_ref();
+            let details = if m.details.is_empty() {
+                None
+            } else {
+                serde_json::to_string(&m.details).ok()
+            };
             st.execute(params![
                 rowid,
                 m.conversation,
@@ -146,6 +157,7 @@ impl ChatIndexWriter {
                 media.and_then(|x| x.thumbnail.as_deref()),
                 m.raw,
                 m.edited,
+                details,
             ])
             .map_err(|e| db_err(path, e))?;
             self.local_time |= !m.time.is_utc();
@@ -154,6 +166,7 @@ impl ChatIndexWriter {
                 None => self.running.entry(m.conversation).or_default(),
             };
             run.add(m.time.millis(), self.seq, media.map(|x| x.present));
+            run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
             self.pending += 1;
             if self.pending >= 20_000 {
                 self.pending = 0;
@@ -218,6 +231,7 @@ struct Running {
     last_key: (i64, u64),
     media_present: u64,
     media_missing: u64,
+    unparsed: u64,
 }
 
 impl Running {
@@ -271,6 +285,7 @@ fn summarize(
                 last: run.last,
                 media_present: run.media_present,
                 media_missing: run.media_missing,
+                unparsed: run.unparsed,
                 last_text,
             })
         })?
@@ -283,6 +298,7 @@ fn summarize(
         contacts,
         media_present: conversations.iter().map(|c| c.media_present).sum(),
         media_missing: conversations.iter().map(|c| c.media_missing).sum(),
+        unparsed: conversations.iter().map(|c| c.unparsed).sum(),
         first: conversations.iter().filter_map(|c| c.first).min(),
         last: conversations.iter().filter_map(|c| c.last).max(),
         local_time: local,
@@ -376,9 +392,12 @@ pub struct IndexedMessage {
     pub thumbnail: Option<String>,
     /// Edited after sending.
     pub edited: bool,
+    /// What else the message carries (forwarded from, links, reactions, poll, place, ...).
+    #[serde(skip_serializing_if = "MessageDetails::is_empty")]
+    pub details: MessageDetails,
 }
 
-const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail, m.server_id, m.edited";
+const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail, m.server_id, m.edited, m.details";
 
 fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
     Ok(IndexedMessage {
@@ -399,6 +418,11 @@ fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
         thumbnail: r.get(14)?,
         server_id: r.get(15)?,
         edited: r.get(16)?,
+        // Written by us as JSON; a value this version cannot read shows as no details.
+        details: r
+            .get::<_, Option<String>>(17)?
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -488,6 +512,17 @@ impl ChatIndex {
                 |r| r.get::<_, i64>(0).map(|n| n > 0),
             )
             .map_err(|e| db_err(path, e))?;
+        let has_details: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'details'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .map_err(|e| db_err(path, e))?;
+        if !has_details {
+            conn.execute_batch("ALTER TABLE messages ADD COLUMN details TEXT")
+                .map_err(|e| db_err(path, e))?;
+        }
         if !built {
             conn.execute_batch(&format!(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN; {DERIVED} COMMIT;"

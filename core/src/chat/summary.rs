@@ -25,6 +25,9 @@ pub struct ConversationSummary {
     /// Messages whose media file is missing (never downloaded, cleaned up, omitted).
     #[serde(default)]
     pub media_missing: u64,
+    /// Lines or records the reader could not understand, kept as "unparsed" messages.
+    #[serde(default)]
+    pub unparsed: u64,
     /// The newest message's text, shortened.
     #[serde(default)]
     pub last_text: Option<String>,
@@ -52,6 +55,9 @@ pub struct ChatSummary {
     /// Messages with their media missing.
     #[serde(default)]
     pub media_missing: u64,
+    /// Messages the reader could not understand (kept as "unparsed").
+    #[serde(default)]
+    pub unparsed: u64,
     /// Oldest message time (ms).
     pub first: Option<i64>,
     /// Newest message time (ms).

@@ -122,6 +122,9 @@ pub enum MessageKind {
     Poll,
     /// Anything else; the raw content is kept.
     Other,
+    /// A line or record the reader could not understand, kept as it was (in `raw` and as
+    /// the text) so it stays visible and a later version can reread it.
+    Unparsed,
 }
 
 impl MessageKind {
@@ -144,6 +147,7 @@ impl MessageKind {
             MessageKind::Transfer => "transfer",
             MessageKind::Poll => "poll",
             MessageKind::Other => "other",
+            MessageKind::Unparsed => "unparsed",
         }
     }
 }
@@ -251,12 +255,121 @@ pub struct Message {
     /// Media file, if any.
     #[serde(default)]
     pub media: Option<MediaRef>,
-    /// The app's raw content for kinds the reader keeps as `Other` (and app messages).
+    /// The message as the source holds it (the export's lines, the JSON object, the HTML
+    /// fragment, WeChat's XML content), so a later version can read it again.
     #[serde(default)]
     pub raw: Option<String>,
     /// Whether the sender edited it.
     #[serde(default)]
     pub edited: bool,
+    /// What else the message carries, where the app has it.
+    #[serde(default)]
+    pub details: MessageDetails,
+}
+
+/// What a message carries beyond the common fields; each is empty where the app or the
+/// export has no such thing. Stored in the chat index as JSON (`details`), empty fields left
+/// out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageDetails {
+    /// Forwarded from (a name as the export shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_from: Option<String>,
+    /// Saved from (Telegram: the chat a saved message came from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_from: Option<String>,
+    /// Sent through this bot (Telegram inline bots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_bot: Option<String>,
+    /// The author's signature on a channel post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_signature: Option<String>,
+    /// Link targets in the text (hidden links' URLs, mentions' targets), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// Reactions to the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// A poll's question and answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Poll>,
+    /// A place: a venue's title and address, or coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
+    /// Audio: the performer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performer: Option<String>,
+    /// Audio or a shared item: its title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Length of audio or video, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+    /// The chat the replied-to message is in, when it is another chat than this one (its
+    /// `reply_to` then names a message of that chat, not of this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_chat: Option<String>,
+    /// WhatsApp: a "view once" photo, video or voice message (its content is not exported).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub view_once: bool,
+}
+
+impl MessageDetails {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == MessageDetails::default()
+    }
+}
+
+/// One reaction to a message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji (or a custom emoji's file or id).
+    pub emoji: String,
+    /// How many reacted with it.
+    pub count: u64,
+    /// Who reacted, where the export names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
+}
+
+/// A poll.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Poll {
+    /// The question.
+    pub question: String,
+    /// The answers, in order.
+    pub answers: Vec<PollAnswer>,
+    /// Whether the poll was closed.
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// One answer of a poll.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PollAnswer {
+    /// The answer's text.
+    pub text: String,
+    /// Votes, where the export has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<u64>,
+}
+
+/// A place shared in a message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// A venue's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A venue's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Latitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// Longitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
 }
 
 /// Where readers put what they read. The chat index implements it.

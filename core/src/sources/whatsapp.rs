@@ -545,6 +545,7 @@ fn parse_chat<R: BufRead>(
                 media: None,
                 raw: None,
                 edited: false,
+                details: Default::default(),
             },
             truncated: false,
         });

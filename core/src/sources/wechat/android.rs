@@ -602,6 +602,7 @@ impl Reader<'_> {
                 media,
                 raw: d.raw,
                 edited: false,
+                details: Default::default(),
             })?;
         }
         Ok(())

@@ -232,6 +232,7 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
                     media,
                     raw: d.raw,
                     edited: false,
+                    details: Default::default(),
                 })?;
             }
         }

@@ -244,6 +244,7 @@ impl Ctx<'_> {
             media,
             raw: None,
             edited: m.edited.is_some(),
+            details: Default::default(),
         })
     }
 }
