@@ -6,7 +6,7 @@
 //! | `wechat-android` | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
 //! | `wechat-ios`     | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media   |
 //! | `whatsapp`       | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
-//! | `telegram`       | Telegram Desktop `result.json` (one chat or a full export)      |
+//! | `telegram`       | Telegram Desktop `result.json` or `messages*.html` / `export_results.html` |
 //! | `folder`         | anything else: files only, no chat model                        |
 
 pub mod model;
@@ -91,6 +91,10 @@ pub struct SourceOptions {
     pub imeis: Vec<String>,
     /// WeChat Android: the account's uin, if not in `shared_prefs`.
     pub uin: Option<String>,
+    /// WhatsApp text exports: the phone owner's name as the export writes it (else
+    /// inferred where the export tells: the partner of a one-to-one chat is named in its
+    /// file name).
+    pub whatsapp_me: Option<String>,
 }
 
 impl std::fmt::Debug for SourceOptions {
@@ -103,6 +107,7 @@ impl std::fmt::Debug for SourceOptions {
             )
             .field("imeis", &self.imeis.len())
             .field("uin", &self.uin)
+            .field("whatsapp_me", &self.whatsapp_me)
             .finish()
     }
 }
@@ -122,7 +127,10 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if meta.is_file() {
-        if name == "result.json" {
+        if name == "result.json"
+            || (name.starts_with("messages") && name.ends_with(".html"))
+            || name == "export_results.html"
+        {
             return Ok(SourceKind::Telegram);
         }
         if whatsapp::looks_like_export(path) {
@@ -130,7 +138,10 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         }
         return Ok(SourceKind::Folder);
     }
-    if path.join("result.json").is_file() {
+    if path.join("result.json").is_file()
+        || path.join("messages.html").is_file()
+        || path.join("export_results.html").is_file()
+    {
         return Ok(SourceKind::Telegram);
     }
     if !find_files(path, |n| n == "EnMicroMsg.db", 5).is_empty() {
@@ -174,7 +185,12 @@ pub fn read(
             outcome.opened_with = wechat::android::read(path, options, sink)?;
         }
         SourceKind::WeChatIos => wechat::ios::read(path, sink)?,
-        SourceKind::WhatsApp => whatsapp::read(path, sink)?,
+        SourceKind::WhatsApp => {
+            let wa = whatsapp::Options {
+                me: options.whatsapp_me.clone(),
+            };
+            whatsapp::read(path, &wa, sink)?
+        }
         SourceKind::Telegram => telegram::read(path, sink)?,
         SourceKind::Folder => {}
     }

@@ -9,45 +9,15 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::sources::model::{
     Account, ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef,
-    Message, MessageKind, Timestamp,
+    Message, MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
 use crate::sources::rel_path;
-
-/// One message as tdesktop writes it (fields not used here are skipped).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct TgMessage {
-    id: Value,
-    #[serde(rename = "type")]
-    kind: String,
-    date: String,
-    date_unixtime: Value,
-    edited: Option<String>,
-    from: Option<String>,
-    from_id: Option<String>,
-    actor: Option<String>,
-    actor_id: Option<String>,
-    action: Option<String>,
-    title: Option<String>,
-    reply_to_message_id: Option<Value>,
-    text: Value,
-    photo: Option<String>,
-    file: Option<String>,
-    file_name: Option<String>,
-    thumbnail: Option<String>,
-    media_type: Option<String>,
-    sticker_emoji: Option<String>,
-    contact_information: Option<Value>,
-    location_information: Option<Value>,
-    poll: Option<Value>,
-    duration_seconds: Option<Value>,
-}
+use crate::sources::telegram::{call_text, list_names, place_text, CallEnd};
 
 /// The text field: a string, or an array of strings and `{type, text}` objects.
 fn flatten_text(v: &Value) -> String {
@@ -66,6 +36,164 @@ fn flatten_text(v: &Value) -> String {
             })
             .collect(),
         _ => String::new(),
+    }
+}
+
+/// Link targets of a text entity array, as the HTML export writes them as `<a href>`: URLs,
+/// hidden links, e-mail and phone links, @mentions (to `https://t.me/`), and users mentioned
+/// by name (`tg://user?id=`, which the HTML export does not carry).
+fn text_links(v: &Value) -> Vec<String> {
+    let Value::Array(parts) = v else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in parts {
+        let Value::Object(o) = p else { continue };
+        let t = o.get("text").and_then(Value::as_str).unwrap_or_default();
+        let link = match o.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "link" => t.to_string(),
+            "text_link" => o
+                .get("href")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            "email" => format!("mailto:{t}"),
+            "phone" => format!("tel:{t}"),
+            "mention" => format!("https://t.me/{}", t.trim_start_matches('@')),
+            "mention_name" => match o.get("user_id").and_then(value_string) {
+                Some(id) => format!("tg://user?id={id}"),
+                None => String::new(),
+            },
+            _ => String::new(),
+        };
+        if !link.is_empty() {
+            out.push(link);
+        }
+    }
+    out
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Lenient reads of one message's fields: a field of an unexpected type is noted (and warned
+/// about by the caller) and read as absent, so one odd field never loses the message.
+struct Fields<'v> {
+    o: &'v serde_json::Map<String, Value>,
+    odd: Vec<String>,
+}
+
+impl<'v> Fields<'v> {
+    fn get(&self, k: &str) -> Option<&'v Value> {
+        self.o.get(k).filter(|v| !v.is_null())
+    }
+    fn bad(&mut self, k: &str, v: &Value, want: &str) {
+        self.odd
+            .push(format!("`{k}` is {}, expected {want}", type_name(v)));
+    }
+    /// A string (a number is taken as its decimal text).
+    fn s(&mut self, k: &str) -> Option<String> {
+        let v = self.get(k)?;
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => {
+                self.bad(k, v, "a string");
+                None
+            }
+        }
+    }
+    /// A peer id: `user123`, `channel123`, or a bare number (taken as a user).
+    fn peer(&mut self, k: &str) -> Option<String> {
+        let v = self.get(k)?;
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(format!("user{n}")),
+            _ => {
+                self.bad(k, v, "a peer id");
+                None
+            }
+        }
+    }
+    fn u64(&mut self, k: &str) -> Option<u64> {
+        let v = self.get(k)?;
+        let r = match v {
+            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if r.is_none() {
+            self.bad(k, v, "a number");
+        }
+        r
+    }
+    fn f64(&mut self, k: &str) -> Option<f64> {
+        let v = self.get(k)?;
+        let r = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|f| f.is_finite());
+        if r.is_none() {
+            self.bad(k, v, "a number");
+        }
+        r
+    }
+    fn bool(&mut self, k: &str) -> bool {
+        match self.get(k) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            Some(v) => {
+                self.bad(k, v, "a boolean");
+                false
+            }
+        }
+    }
+    fn obj(&mut self, k: &str) -> Option<Fields<'v>> {
+        let v = self.get(k)?;
+        match v {
+            Value::Object(o) => Some(Fields { o, odd: Vec::new() }),
+            _ => {
+                self.bad(k, v, "an object");
+                None
+            }
+        }
+    }
+    fn arr(&mut self, k: &str) -> &'v [Value] {
+        match self.get(k) {
+            None => &[],
+            Some(Value::Array(a)) => a,
+            Some(v) => {
+                self.bad(k, v, "an array");
+                &[]
+            }
+        }
+    }
+    /// Text: a string or an entity array.
+    fn text(&mut self, k: &str) -> (String, Vec<String>) {
+        match self.get(k) {
+            None => (String::new(), Vec::new()),
+            Some(v @ (Value::String(_) | Value::Array(_))) => (flatten_text(v), text_links(v)),
+            Some(v) => {
+                self.bad(k, v, "text");
+                (String::new(), Vec::new())
+            }
+        }
+    }
+    /// Takes the notes of a nested object.
+    fn absorb(&mut self, prefix: &str, inner: Fields<'_>) {
+        self.odd
+            .extend(inner.odd.into_iter().map(|o| format!("{prefix}.{o}")));
     }
 }
 
@@ -99,6 +227,10 @@ struct Ctx<'a> {
     error: Option<Error>,
     chats: u64,
     messages: u64,
+    /// Messages kept as unparsed so far (for their ids).
+    unparsed: u64,
+    /// The file, for warnings.
+    file: PathBuf,
 }
 
 impl Ctx<'_> {
@@ -135,95 +267,233 @@ impl Ctx<'_> {
         }
     }
 
-    fn message(&mut self, conv: &str, personal_peer: Option<&str>, m: TgMessage) -> Result<()> {
-        let id = value_string(&m.id).unwrap_or_default();
-        let time = match m.date_unixtime.as_str().and_then(|s| s.parse::<i64>().ok()) {
-            Some(secs) => Timestamp::Utc(secs.saturating_mul(1000)),
-            None => chrono::NaiveDateTime::parse_from_str(&m.date, "%Y-%m-%dT%H:%M:%S")
+    /// One element of a chat's `messages` array.
+    fn message(
+        &mut self,
+        conv: &str,
+        personal_peer: Option<&str>,
+        channel: bool,
+        v: Value,
+    ) -> Result<()> {
+        let raw = serde_json::to_string(&v).ok();
+        let Value::Object(o) = &v else {
+            self.unparsed += 1;
+            let id = format!("unparsed-{}", self.unparsed);
+            self.sink.warning(format!(
+                "{}: message {id} in chat {conv} is {}, not an object: kept as unparsed",
+                self.file.display(),
+                type_name(&v)
+            ));
+            self.messages += 1;
+            let text = match &v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            return self.sink.message(Message {
+                id,
+                server_id: None,
+                conversation: conv.to_string(),
+                sender: None,
+                sender_name: None,
+                from_me: false,
+                time: Timestamp::Local(0),
+                kind: MessageKind::Unparsed,
+                text,
+                reply_to: None,
+                quote: None,
+                media: None,
+                raw,
+                edited: false,
+                details: MessageDetails::default(),
+            });
+        };
+        let mut f = Fields { o, odd: Vec::new() };
+        let id = match f.s("id") {
+            Some(id) => id,
+            None => {
+                self.unparsed += 1;
+                format!("unparsed-{}", self.unparsed)
+            }
+        };
+        let date = f.s("date").unwrap_or_default();
+        let time = match f.get("date_unixtime").map(|_| f.u64("date_unixtime")) {
+            Some(Some(secs)) => Timestamp::Utc((secs.min(i64::MAX as u64 / 1000) as i64) * 1000),
+            _ => chrono::NaiveDateTime::parse_from_str(&date, "%Y-%m-%dT%H:%M:%S")
                 .map(|t| Timestamp::Local(t.and_utc().timestamp_millis()))
                 .unwrap_or(Timestamp::Local(0)),
         };
-        let service = m.kind == "service";
+        let service = f.s("type").as_deref() == Some("service");
         let sender_id = if service {
-            m.actor_id.clone()
+            f.peer("actor_id")
         } else {
-            m.from_id.clone()
+            f.peer("from_id")
         };
+        let sender_name = if service { f.s("actor") } else { f.s("from") };
         let from_me = match (&sender_id, &self.me, personal_peer) {
             (Some(s), Some(me), _) => s == me,
             (Some(s), None, Some(peer)) => *s != format!("user{peer}"),
             _ => false,
         };
-        let mut text = flatten_text(&m.text);
+        let (mut text, links) = f.text("text");
+        let mut d = MessageDetails {
+            links,
+            reply_to_chat: f.s("reply_to_peer_id"),
+            ..Default::default()
+        };
+        let mut reply_to = f.s("reply_to_message_id");
         let mut media = None;
         let mut kind = MessageKind::Text;
+        let action = f.s("action").unwrap_or_default();
         if service {
-            kind = if m.action.as_deref() == Some("phone_call") {
-                MessageKind::Call
+            d.duration_seconds = f.u64("duration_seconds");
+            if action == "phone_call" || action == "conference_call" {
+                kind = MessageKind::Call;
+                let end = match f.s("discard_reason").as_deref() {
+                    Some("missed") => CallEnd::Missed,
+                    Some("busy") => CallEnd::Declined,
+                    _ => CallEnd::Other,
+                };
+                text = call_text(end, d.duration_seconds);
             } else {
-                MessageKind::System
-            };
-            let action = m.action.clone().unwrap_or_default().replace('_', " ");
-            let mut parts: Vec<String> = [m.actor.clone(), Some(action), m.title.clone()]
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .collect();
-            if !text.is_empty() {
-                parts.push(text.clone());
-            }
-            text = parts.join(" ");
-        } else if let Some(p) = &m.photo {
-            kind = MessageKind::Image;
-            media = Some(self.media(p, MediaKind::Image, None));
-        } else if let Some(f) = &m.file {
-            let (mk, k) = match m.media_type.as_deref() {
-                Some("sticker") => (MediaKind::Sticker, MessageKind::Sticker),
-                Some("video_message" | "video_file" | "animation") => {
-                    (MediaKind::Video, MessageKind::Video)
+                kind = MessageKind::System;
+                if action == "pin_message" {
+                    reply_to = f.s("message_id");
                 }
-                Some("voice_message" | "audio_file") => (MediaKind::Audio, MessageKind::Voice),
-                _ => (MediaKind::File, MessageKind::File),
-            };
-            kind = k;
-            media = Some(self.media(f, mk, m.thumbnail.as_deref()));
-            if text.is_empty() {
-                text = m
-                    .sticker_emoji
-                    .clone()
-                    .or_else(|| m.file_name.clone())
-                    .unwrap_or_default();
+                text = self.service_text(&mut f, &action, sender_name.as_deref(), channel, text);
             }
-        } else if let Some(c) = &m.contact_information {
-            kind = MessageKind::ContactCard;
-            text = ["first_name", "last_name", "phone_number"]
-                .iter()
-                .filter_map(|k| c.get(*k).and_then(Value::as_str))
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-        } else if let Some(l) = &m.location_information {
-            kind = MessageKind::Location;
-            let lat = l.get("latitude").map(|v| v.to_string()).unwrap_or_default();
-            let lon = l
-                .get("longitude")
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let coords = format!("({lat}, {lon})");
-            text = if text.is_empty() {
-                coords
-            } else {
-                format!("{text} {coords}")
-            };
-        } else if let Some(p) = &m.poll {
-            kind = MessageKind::Poll;
-            text = p
-                .get("question")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+        } else {
+            d.forwarded_from = f.s("forwarded_from");
+            d.saved_from = f.s("saved_from");
+            d.via_bot = f.s("via_bot");
+            d.author_signature = f.s("author");
+            d.duration_seconds = f.u64("duration_seconds");
+            let thumb = f.s("thumbnail");
+            if let Some(p) = f.s("photo") {
+                kind = MessageKind::Image;
+                media = Some(self.media(&p, MediaKind::Image, None));
+            } else if let Some(file) = f.s("file") {
+                let media_type = f.s("media_type");
+                let (mk, k) = match media_type.as_deref() {
+                    Some("sticker") => (MediaKind::Sticker, MessageKind::Sticker),
+                    Some("video_message" | "video_file" | "animation") => {
+                        (MediaKind::Video, MessageKind::Video)
+                    }
+                    Some("voice_message" | "audio_file") => (MediaKind::Audio, MessageKind::Voice),
+                    _ => (MediaKind::File, MessageKind::File),
+                };
+                if media_type.as_deref() == Some("audio_file") {
+                    d.performer = f.s("performer");
+                    d.title = f.s("title");
+                }
+                kind = k;
+                media = Some(self.media(&file, mk, thumb.as_deref()));
+                if text.is_empty() {
+                    text = match k {
+                        MessageKind::Sticker => f.s("sticker_emoji").unwrap_or_default(),
+                        MessageKind::File => f.s("file_name").unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                }
+            } else if let Some(mut c) = f.obj("contact_information") {
+                kind = MessageKind::ContactCard;
+                let name = [c.s("first_name"), c.s("last_name")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let phone = c.s("phone_number").unwrap_or_default();
+                f.absorb("contact_information", c);
+                if text.is_empty() {
+                    text = [name.trim(), phone.as_str()]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+                if let Some(vcard) = f.s("contact_vcard") {
+                    media = Some(self.media(&vcard, MediaKind::File, None));
+                }
+            } else if f.get("location_information").is_some() || f.get("place_name").is_some() {
+                kind = MessageKind::Location;
+                let mut place = Place {
+                    title: f.s("place_name"),
+                    address: f.s("address"),
+                    ..Default::default()
+                };
+                if let Some(mut l) = f.obj("location_information") {
+                    place.latitude = l.f64("latitude");
+                    place.longitude = l.f64("longitude");
+                    f.absorb("location_information", l);
+                }
+                if text.is_empty() {
+                    text = place_text(&place);
+                }
+                d.place = Some(place);
+            } else if let Some(mut p) = f.obj("poll") {
+                kind = MessageKind::Poll;
+                let (question, _) = p.text("question");
+                let closed = p.bool("closed");
+                let mut answers = Vec::new();
+                for a in p.arr("answers") {
+                    let Value::Object(ao) = a else { continue };
+                    let mut af = Fields { o: ao, odd: Vec::new() };
+                    let (t, _) = af.text("text");
+                    answers.push(PollAnswer {
+                        text: t,
+                        voters: af.u64("voters"),
+                    });
+                    p.absorb("answers[]", af);
+                }
+                f.absorb("poll", p);
+                if text.is_empty() {
+                    text = question.clone();
+                }
+                d.poll = Some(Poll {
+                    question,
+                    answers,
+                    closed,
+                });
+            } else if let Some(game) = f.s("game_title") {
+                kind = MessageKind::Other;
+                d.title = Some(game.clone());
+                if text.is_empty() {
+                    text = game;
+                }
+            } else if let Some(mut inv) = f.obj("invoice_information") {
+                kind = MessageKind::Other;
+                d.title = inv.s("title");
+                f.absorb("invoice_information", inv);
+                if text.is_empty() {
+                    text = d.title.clone().unwrap_or_default();
+                }
+            }
         }
-        let _ = &m.duration_seconds;
+        for r in f.arr("reactions") {
+            let Value::Object(ro) = r else { continue };
+            let mut rf = Fields { o: ro, odd: Vec::new() };
+            let emoji = match rf.s("type").as_deref() {
+                Some("paid") => Some("\u{2B50}".to_string()),
+                Some("custom_emoji") => rf.s("document_id"),
+                _ => rf.s("emoji"),
+            }
+            .unwrap_or_default();
+            let count = rf.u64("count").unwrap_or(0);
+            let from = rf
+                .arr("recent")
+                .iter()
+                .filter_map(|x| x.get("from").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect();
+            f.absorb("reactions[]", rf);
+            d.reactions.push(Reaction { emoji, count, from });
+        }
+        let edited = f.get("edited").is_some() || f.get("edited_unixtime").is_some();
+        for odd in std::mem::take(&mut f.odd) {
+            self.sink.warning(format!(
+                "{}: chat {conv}, message {id}: {odd}; the field is ignored",
+                self.file.display()
+            ));
+        }
         self.messages += 1;
         self.sink.message(Message {
             id,
@@ -234,18 +504,81 @@ impl Ctx<'_> {
             } else {
                 sender_id
             },
-            sender_name: if service { m.actor } else { m.from },
+            sender_name,
             from_me,
             time,
             kind,
             text,
-            reply_to: m.reply_to_message_id.as_ref().and_then(value_string),
+            reply_to,
             quote: None,
             media,
-            raw: None,
-            edited: m.edited.is_some(),
-            details: Default::default(),
+            raw,
+            edited,
+            details: d,
         })
+    }
+
+    /// A service message's line, worded as tdesktop's HTML export words it so both formats
+    /// give the same text; actions it does not know keep "actor action title text".
+    fn service_text(
+        &mut self,
+        f: &mut Fields<'_>,
+        action: &str,
+        actor: Option<&str>,
+        channel: bool,
+        text: String,
+    ) -> String {
+        let who = actor.filter(|a| !a.is_empty()).unwrap_or("Deleted");
+        let title = f.s("title").unwrap_or_default();
+        let members: Vec<String> = f
+            .arr("members")
+            .iter()
+            .map(|m| m.as_str().unwrap_or("Deleted Account").to_string())
+            .collect();
+        let s = match action {
+            "create_group" if members.is_empty() => format!("{who} created group «{title}»"),
+            "create_group" => format!(
+                "{who} created group «{title}» with members {}",
+                list_names(&members)
+            ),
+            "edit_group_title" if channel => format!("Channel title changed to «{title}»"),
+            "edit_group_title" => format!("{who} changed group title to «{title}»"),
+            "edit_group_photo" if channel => "Channel photo changed".into(),
+            "edit_group_photo" => format!("{who} changed group photo"),
+            "delete_group_photo" if channel => "Channel photo removed".into(),
+            "delete_group_photo" => format!("{who} removed group photo"),
+            "invite_members" => format!("{who} invited {}", list_names(&members)),
+            "remove_members" => format!(
+                "{who} removed {}",
+                members.first().map(String::as_str).unwrap_or("Deleted Account")
+            ),
+            "join_group_by_link" => format!(
+                "{who} joined group by link from {}",
+                f.s("inviter").unwrap_or_else(|| "Deleted Account".into())
+            ),
+            "join_group_by_request" => format!("{who} joined group by request"),
+            "create_channel" => format!("Channel «{title}» created"),
+            "migrate_to_supergroup" => format!("{who} converted this group to a supergroup"),
+            "migrate_from_group" => {
+                format!("{who} converted a basic group to this supergroup «{title}»")
+            }
+            "pin_message" => format!("{who} pinned this message"),
+            "clear_history" => "History cleared".into(),
+            "take_screenshot" => format!("{who} took a screenshot"),
+            "joined_telegram" => format!("{who} joined Telegram"),
+            _ => {
+                let act = action.replace('_', " ");
+                let mut parts: Vec<&str> = [actor.unwrap_or_default(), &act, &title]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if !text.is_empty() {
+                    parts.push(&text);
+                }
+                return parts.join(" ");
+            }
+        };
+        s
     }
 }
 
@@ -286,8 +619,8 @@ impl<'de> Visitor<'de> for ChatVisitor<'_, '_> {
         let mut had_messages = false;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "name" => name = map.next_value::<Option<String>>()?.unwrap_or_default(),
-                "type" => kind = map.next_value::<String>()?,
+                "name" => name = value_string(&map.next_value::<Value>()?).unwrap_or_default(),
+                "type" => kind = value_string(&map.next_value::<Value>()?).unwrap_or_default(),
                 "id" => id = value_string(&map.next_value::<Value>()?),
                 "messages" => {
                     let conv = id.clone().unwrap_or_else(|| {
@@ -300,6 +633,7 @@ impl<'de> Visitor<'de> for ChatVisitor<'_, '_> {
                         ctx: &mut *ctx,
                         conv: &conv,
                         peer: peer.as_deref(),
+                        channel: kind.ends_with("_channel"),
                     })?;
                     had_messages = true;
                 }
@@ -360,6 +694,7 @@ struct MessagesSeed<'c, 'a, 's> {
     ctx: &'c mut Ctx<'a>,
     conv: &'s str,
     peer: Option<&'s str>,
+    channel: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for MessagesSeed<'_, '_, '_> {
@@ -376,8 +711,9 @@ impl<'de> Visitor<'de> for MessagesSeed<'_, '_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while let Some(m) = seq.next_element::<TgMessage>()? {
-            if let Err(e) = self.ctx.message(self.conv, self.peer, m) {
+        // One message at a time, as a JSON value: memory per message, not per file.
+        while let Some(m) = seq.next_element::<Value>()? {
+            if let Err(e) = self.ctx.message(self.conv, self.peer, self.channel, m) {
                 return Err(self.ctx.fail(e));
             }
         }
@@ -528,6 +864,8 @@ pub fn read_json<R: std::io::Read>(
         error: None,
         chats: 0,
         messages: 0,
+        unparsed: 0,
+        file: file.clone(),
     };
     let mut de = serde_json::Deserializer::from_reader(reader);
     let parsed = de
