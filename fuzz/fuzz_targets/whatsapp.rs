@@ -6,5 +6,5 @@ use libfuzzer_sys::fuzz_target;
 mod sink;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = chatvault_core::sources::whatsapp::parse_text(data, "chat.txt", &mut sink::Sink);
+    let _ = chatvault_core::sources::whatsapp::parse_text(data, "chat.txt", &Default::default(), &mut sink::Sink);
 });
