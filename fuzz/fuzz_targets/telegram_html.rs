@@ -22,6 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let mut state = PageState::default();
     // Twice, as two pages of one chat: state carries over.
     for _ in 0..2 {
-        let _ = chatvault_core::sources::telegram::read_html_page(data, &cx, &mut state, &mut sink::Sink);
+        let _ = chatvault_core::sources::telegram::read_html_page(
+            data,
+            &cx,
+            &mut state,
+            &mut sink::Sink,
+        );
     }
 });

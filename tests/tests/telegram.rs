@@ -112,8 +112,16 @@ fn telegram_html_and_json_exports_of_one_chat_give_the_same_messages() {
     // HTML has no "edited" mark; JSON does.
     assert!(j[&6].edited && !h[&6].edited);
     // Raw records: the HTML fragment as written, the JSON object.
-    assert!(h[&5].raw.as_deref().unwrap().starts_with("<div class=\"message default clearfix\" id=\"message5\">"));
-    assert!(j[&5].raw.as_deref().unwrap().contains("\"reply_to_message_id\":3"));
+    assert!(h[&5]
+        .raw
+        .as_deref()
+        .unwrap()
+        .starts_with("<div class=\"message default clearfix\" id=\"message5\">"));
+    assert!(j[&5]
+        .raw
+        .as_deref()
+        .unwrap()
+        .contains("\"reply_to_message_id\":3"));
     assert_eq!(html.conversations.len(), 1);
     assert_eq!(html.conversations[0].name, "Weekend Hikers 登山队");
     assert_eq!(html.conversations[0].kind, json.conversations[0].kind);
@@ -124,10 +132,17 @@ fn telegram_details_arrive_from_both_formats() {
     for dir in ["html", "json"] {
         let c = read(&fixture(dir));
         let m = by_id(&c);
-        assert_eq!(m[&3].text, "Hi all!\nSee the map and https://t.me/hikers cc @bob_li");
+        assert_eq!(
+            m[&3].text,
+            "Hi all!\nSee the map and https://t.me/hikers cc @bob_li"
+        );
         assert_eq!(
             m[&3].details.links,
-            ["https://example.org/map", "https://t.me/hikers", "https://t.me/bob_li"]
+            [
+                "https://example.org/map",
+                "https://t.me/hikers",
+                "https://t.me/bob_li"
+            ]
         );
         // Joined message: no name of its own in HTML, the sender carries over.
         assert_eq!(m[&4].sender_name.as_deref(), Some("Alice Zhang"));
@@ -137,10 +152,17 @@ fn telegram_details_arrive_from_both_formats() {
         assert_eq!(r[0].from, ["Alice Zhang", "Carol Haddad"]);
         assert_eq!(m[&7].details.reactions[0].count, 3);
         assert_eq!(m[&5].reply_to.as_deref(), Some("3"));
-        assert_eq!(m[&22].reply_to.as_deref(), Some("5"), "reply to a message on page 1");
+        assert_eq!(
+            m[&22].reply_to.as_deref(),
+            Some("5"),
+            "reply to a message on page 1"
+        );
         assert_eq!(m[&8].details.forwarded_from.as_deref(), Some("Trail News"));
         assert_eq!(m[&9].details.via_bot.as_deref(), Some("@wiki"));
-        assert_eq!(m[&27].details.author_signature.as_deref(), Some("Admin Eve"));
+        assert_eq!(
+            m[&27].details.author_signature.as_deref(),
+            Some("Admin Eve")
+        );
         assert_eq!(m[&6].text, "مرحبا بالجميع");
         assert_eq!(m[&7].text, "我们周六见 🏔️");
         let photo = m[&10].media.as_ref().unwrap();
@@ -155,15 +177,29 @@ fn telegram_details_arrive_from_both_formats() {
         assert_eq!(m[&15].text, "route.gpx");
         assert_eq!(m[&16].text, "Emergency Desk +1 555 0100");
         let place = m[&17].details.place.as_ref().unwrap();
-        assert_eq!((place.latitude, place.longitude), (Some(46.5575), Some(7.9856)));
+        assert_eq!(
+            (place.latitude, place.longitude),
+            (Some(46.5575), Some(7.9856))
+        );
         let venue = m[&18].details.place.as_ref().unwrap();
         assert_eq!(venue.title.as_deref(), Some("Kleine Scheidegg"));
         assert_eq!(venue.address.as_deref(), Some("3801 Lauterbrunnen"));
         let poll = m[&19].details.poll.as_ref().unwrap();
         assert_eq!(poll.question, "Start time?");
-        let votes: Vec<_> = poll.answers.iter().map(|a| (a.text.as_str(), a.voters)).collect();
-        assert_eq!(votes, [("7:00", Some(2)), ("8:00", Some(1)), ("9:00", Some(0))]);
-        assert_eq!(m[&20].reply_to.as_deref(), Some("19"), "a pin points at its message");
+        let votes: Vec<_> = poll
+            .answers
+            .iter()
+            .map(|a| (a.text.as_str(), a.voters))
+            .collect();
+        assert_eq!(
+            votes,
+            [("7:00", Some(2)), ("8:00", Some(1)), ("9:00", Some(0))]
+        );
+        assert_eq!(
+            m[&20].reply_to.as_deref(),
+            Some("19"),
+            "a pin points at its message"
+        );
         assert_eq!(m[&20].text, "Alice Zhang pinned this message");
         assert_eq!(m[&1].text, "Alice Zhang created group «Weekend Hikers 登山队» with members Alice Zhang, Bob Li and Carol Haddad");
         assert_eq!(m[&21].kind, MessageKind::Call);
@@ -182,7 +218,11 @@ fn telegram_odd_json_warns_and_keeps_every_message() {
     let m: BTreeMap<&str, &Message> = c.messages.iter().map(|m| (m.id.as_str(), m)).collect();
     assert_eq!(c.messages.len(), 5, "{:?}", c.messages);
     assert_eq!(m["1"].sender.as_deref(), Some("user3001"), "number from_id");
-    assert_eq!(m["1"].time, Timestamp::Utc(1_757_124_000_000), "number date_unixtime");
+    assert_eq!(
+        m["1"].time,
+        Timestamp::Utc(1_757_124_000_000),
+        "number date_unixtime"
+    );
     assert_eq!(m["2"].reply_to.as_deref(), Some("1"), "string reply id");
     assert_eq!(m["2"].text, "str ids");
     assert_eq!(m["2"].details.saved_from.as_deref(), Some("Notes channel"));
@@ -191,28 +231,46 @@ fn telegram_odd_json_warns_and_keeps_every_message() {
     assert_eq!(m["3"].text, "odd via_bot");
     assert_eq!(m["3"].details.via_bot, None);
     assert!(
-        c.warnings.iter().any(|w| w.contains("result.json") && w.contains("message 3") && w.contains("via_bot")),
+        c.warnings
+            .iter()
+            .any(|w| w.contains("result.json") && w.contains("message 3") && w.contains("via_bot")),
         "{:?}",
         c.warnings
     );
-    assert_eq!(m["4"].details.author_signature.as_deref(), Some("Ann (admin)"));
+    assert_eq!(
+        m["4"].details.author_signature.as_deref(),
+        Some("Ann (admin)")
+    );
     // A path outside the export never becomes a media path.
     let media = m["4"].media.as_ref().unwrap();
     assert!(media.path.is_empty() && !media.present);
     // An element that is not even an object is kept, visible, as unparsed.
-    let u = c.messages.iter().find(|m| m.kind == MessageKind::Unparsed).unwrap();
+    let u = c
+        .messages
+        .iter()
+        .find(|m| m.kind == MessageKind::Unparsed)
+        .unwrap();
     assert_eq!(u.text, "7");
 }
 
 #[test]
 fn telegram_detect_recognises_html_layouts() {
-    assert_eq!(sources::detect(&fixture("html")).unwrap(), SourceKind::Telegram);
-    assert_eq!(sources::detect(&fixture("full_html")).unwrap(), SourceKind::Telegram);
+    assert_eq!(
+        sources::detect(&fixture("html")).unwrap(),
+        SourceKind::Telegram
+    );
+    assert_eq!(
+        sources::detect(&fixture("full_html")).unwrap(),
+        SourceKind::Telegram
+    );
     assert_eq!(
         sources::detect(&fixture("html/messages2.html")).unwrap(),
         SourceKind::Telegram
     );
-    assert_eq!(sources::detect(&fixture("json")).unwrap(), SourceKind::Telegram);
+    assert_eq!(
+        sources::detect(&fixture("json")).unwrap(),
+        SourceKind::Telegram
+    );
     // A page given alone is read (media not checked), with a warning.
     let c = read(&fixture("html/messages2.html"));
     assert!(c.messages.iter().any(|m| m.id == "22"));
@@ -222,10 +280,18 @@ fn telegram_detect_recognises_html_layouts() {
 #[test]
 fn telegram_html_unparsed_fragments_stay_visible() {
     let c = read(&fixture("html"));
-    let u: Vec<_> = c.messages.iter().filter(|m| m.kind == MessageKind::Unparsed).collect();
+    let u: Vec<_> = c
+        .messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::Unparsed)
+        .collect();
     assert_eq!(u.len(), 1);
     assert!(u[0].text.contains("A star gift 🎁 of 50 stars"));
-    assert!(u[0].raw.as_deref().unwrap().contains("class=\"message gift clearfix\""));
+    assert!(u[0]
+        .raw
+        .as_deref()
+        .unwrap()
+        .contains("class=\"message gift clearfix\""));
     // Date separators are not messages.
     assert!(!c.messages.iter().any(|m| m.text == "6 September 2025"));
 }
@@ -239,8 +305,15 @@ fn telegram_full_account_html_finds_both_chats() {
     let hi = c.messages.iter().find(|m| m.text == "Hi Bob").unwrap();
     assert!(hi.from_me, "the owner's name from export_results.html");
     assert_eq!(hi.conversation, "Bob Li");
-    let photo = c.messages.iter().find(|m| m.kind == MessageKind::Image).unwrap();
+    let photo = c
+        .messages
+        .iter()
+        .find(|m| m.kind == MessageKind::Image)
+        .unwrap();
     let media = photo.media.as_ref().unwrap();
-    assert_eq!(media.path, "chats/chat_1/photos/photo_1@06-09-2025_10-20-00.jpg");
+    assert_eq!(
+        media.path,
+        "chats/chat_1/photos/photo_1@06-09-2025_10-20-00.jpg"
+    );
     assert!(media.present);
 }

@@ -64,8 +64,8 @@ struct Doc<'a> {
 }
 
 const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-    "source", "track", "wbr",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
 ];
 
 impl<'a> Doc<'a> {
@@ -360,7 +360,14 @@ pub fn read_html_page(
     Ok(())
 }
 
-fn unparsed(doc: &Doc<'_>, m: usize, cx: &PageContext<'_>, state: &mut PageState, why: &str, time: Option<Timestamp>) -> Message {
+fn unparsed(
+    doc: &Doc<'_>,
+    m: usize,
+    cx: &PageContext<'_>,
+    state: &mut PageState,
+    why: &str,
+    time: Option<Timestamp>,
+) -> Message {
     state.unparsed += 1;
     let id = match doc.attr(m, "id").and_then(|i| i.strip_prefix("message")) {
         Some(i) if !i.is_empty() && i.len() < 40 => format!("unparsed-{i}"),
@@ -391,9 +398,7 @@ fn go_to(href: &str) -> Option<String> {
     let (page, frag) = href.split_once('#')?;
     let id = frag.strip_prefix("go_to_message")?;
     let page_ok = page.is_empty()
-        || (page.starts_with("messages")
-            && page.ends_with(".html")
-            && !page.contains(['/', '\\']));
+        || (page.starts_with("messages") && page.ends_with(".html") && !page.contains(['/', '\\']));
     (page_ok && !id.is_empty() && id.len() < 20 && id.bytes().all(|b| b.is_ascii_digit()))
         .then(|| id.to_string())
 }
@@ -416,12 +421,26 @@ fn read_message(
     }
     let valid_id = !num.is_empty() && num.len() < 20 && num.bytes().all(|b| b.is_ascii_digit());
     if !valid_id || !(service || default) {
-        return Some(unparsed(doc, m, cx, state, "unknown element", time.or(fallback)));
+        return Some(unparsed(
+            doc,
+            m,
+            cx,
+            state,
+            "unknown element",
+            time.or(fallback),
+        ));
     }
     let id = num.to_string();
     if service {
         let Some(body) = doc.child(m, &["body", "details"]) else {
-            return Some(unparsed(doc, m, cx, state, "service without body", fallback));
+            return Some(unparsed(
+                doc,
+                m,
+                cx,
+                state,
+                "service without body",
+                fallback,
+            ));
         };
         let mut text = String::new();
         doc.text_into(body, &mut text, &mut Vec::new(), &[]);
@@ -455,10 +474,24 @@ fn read_message(
         });
     }
     let Some(body) = doc.child(m, &["body"]) else {
-        return Some(unparsed(doc, m, cx, state, "message without body", time.or(fallback)));
+        return Some(unparsed(
+            doc,
+            m,
+            cx,
+            state,
+            "message without body",
+            time.or(fallback),
+        ));
     };
     let Some(time) = time else {
-        return Some(unparsed(doc, m, cx, state, "message without date", fallback));
+        return Some(unparsed(
+            doc,
+            m,
+            cx,
+            state,
+            "message without date",
+            fallback,
+        ));
     };
     let mut d = MessageDetails::default();
     // Sender: its own from_name, or the previous message's (joined messages).
@@ -632,19 +665,34 @@ fn read_media(
     let href = doc.attr(first, "href");
     let has = |c: &str| doc.has_class(first, c);
     if has("photo_wrap") {
-        return Some((MessageKind::Image, Some(media_ref(cx, href, MediaKind::Image)), String::new()));
+        return Some((
+            MessageKind::Image,
+            Some(media_ref(cx, href, MediaKind::Image)),
+            String::new(),
+        ));
     }
     if has("sticker_wrap") {
-        return Some((MessageKind::Sticker, Some(media_ref(cx, href, MediaKind::Sticker)), String::new()));
+        return Some((
+            MessageKind::Sticker,
+            Some(media_ref(cx, href, MediaKind::Sticker)),
+            String::new(),
+        ));
     }
     if has("video_file_wrap") || has("animated_wrap") {
         d.duration_seconds = doc
             .find(first, &["video_duration"])
             .and_then(|x| parse_duration(&doc.text(x)));
-        return Some((MessageKind::Video, Some(media_ref(cx, href, MediaKind::Video)), String::new()));
+        return Some((
+            MessageKind::Video,
+            Some(media_ref(cx, href, MediaKind::Video)),
+            String::new(),
+        ));
     }
     if has("media_poll") {
-        let question = doc.child(first, &["question"]).map(|q| doc.text(q)).unwrap_or_default();
+        let question = doc
+            .child(first, &["question"])
+            .map(|q| doc.text(q))
+            .unwrap_or_default();
         let closed = doc
             .child(first, &["details"])
             .is_some_and(|x| doc.text(x) == "Final results");
@@ -702,28 +750,60 @@ fn read_media(
                 d.title = Some(t.to_string());
             }
         }
-        return Some((MessageKind::Voice, Some(media_ref(cx, href, MediaKind::Audio)), String::new()));
+        return Some((
+            MessageKind::Voice,
+            Some(media_ref(cx, href, MediaKind::Audio)),
+            String::new(),
+        ));
     }
     if has("media_video") {
         if title != "Animation" {
             d.duration_seconds = parse_duration(&status_head);
         }
-        return Some((MessageKind::Video, Some(media_ref(cx, href, MediaKind::Video)), String::new()));
+        return Some((
+            MessageKind::Video,
+            Some(media_ref(cx, href, MediaKind::Video)),
+            String::new(),
+        ));
     }
     if has("media_photo") {
         if title == "Sticker" {
             let emoji = if href.is_none() { status_head } else { status };
-            let emoji = if parse_size(&emoji) { String::new() } else { emoji };
-            return Some((MessageKind::Sticker, Some(media_ref(cx, href, MediaKind::Sticker)), emoji));
+            let emoji = if parse_size(&emoji) {
+                String::new()
+            } else {
+                emoji
+            };
+            return Some((
+                MessageKind::Sticker,
+                Some(media_ref(cx, href, MediaKind::Sticker)),
+                emoji,
+            ));
         }
-        return Some((MessageKind::Image, Some(media_ref(cx, href, MediaKind::Image)), String::new()));
+        return Some((
+            MessageKind::Image,
+            Some(media_ref(cx, href, MediaKind::Image)),
+            String::new(),
+        ));
     }
     if has("media_file") {
-        let name = if title == "File" { String::new() } else { title };
-        return Some((MessageKind::File, Some(media_ref(cx, href, MediaKind::File)), name));
+        let name = if title == "File" {
+            String::new()
+        } else {
+            title
+        };
+        return Some((
+            MessageKind::File,
+            Some(media_ref(cx, href, MediaKind::File)),
+            name,
+        ));
     }
     if has("media_contact") {
-        let phone = status.strip_suffix(" - vCard").unwrap_or(&status).trim().to_string();
+        let phone = status
+            .strip_suffix(" - vCard")
+            .unwrap_or(&status)
+            .trim()
+            .to_string();
         let text = [title.trim(), phone.as_str()]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -769,7 +849,11 @@ fn votes(s: &str) -> Option<u64> {
 fn parse_size(s: &str) -> bool {
     let mut it = s.split_whitespace();
     matches!(
-        (it.next().map(|n| n.parse::<f64>().is_ok()), it.next(), it.next()),
+        (
+            it.next().map(|n| n.parse::<f64>().is_ok()),
+            it.next(),
+            it.next()
+        ),
         (Some(true), Some("B" | "KB" | "MB" | "GB"), None)
     )
 }
@@ -830,7 +914,11 @@ fn pages(dir: &Path) -> Vec<PathBuf> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
             let n = name.strip_prefix("messages")?.strip_suffix(".html")?;
-            let n = if n.is_empty() { 1 } else { n.parse::<u64>().ok()? };
+            let n = if n.is_empty() {
+                1
+            } else {
+                n.parse::<u64>().ok()?
+            };
             e.file_type().ok()?.is_file().then(|| (n, e.path()))
         })
         .collect();
@@ -864,6 +952,7 @@ fn read_page_file(path: &Path, sink: &mut dyn ChatSink) -> Option<Vec<u8>> {
 }
 
 /// Reads one chat folder (its pages in order) as a conversation.
+#[allow(clippy::too_many_arguments)]
 fn read_chat(
     root: &Path,
     dir: &Path,
@@ -943,7 +1032,9 @@ fn listed_chats(root: &Path, sink: &mut dyn ChatSink) -> Vec<(PathBuf, String, C
     let doc = Doc::parse(&bytes);
     let mut out = Vec::new();
     for e in doc.find_all(0, &["entry"]) {
-        let Some(href) = doc.attr(e, "href") else { continue };
+        let Some(href) = doc.attr(e, "href") else {
+            continue;
+        };
         let href = href.split('#').next().unwrap_or_default();
         let Some(page) = resolve_inside(root, &lists, href) else {
             continue;
@@ -951,8 +1042,14 @@ fn listed_chats(root: &Path, sink: &mut dyn ChatSink) -> Vec<(PathBuf, String, C
         let Some(dir) = page.parent().map(Path::to_path_buf) else {
             continue;
         };
-        let name = doc.find(e, &["name"]).map(|n| doc.text(n)).unwrap_or_default();
-        let info = doc.find(e, &["info"]).map(|n| doc.text(n)).unwrap_or_default();
+        let name = doc
+            .find(e, &["name"])
+            .map(|n| doc.text(n))
+            .unwrap_or_default();
+        let info = doc
+            .find(e, &["info"])
+            .map(|n| doc.text(n))
+            .unwrap_or_default();
         let kind = match info.as_str() {
             "group" => ConversationKind::Group,
             "channel" | "bot" => ConversationKind::Channel,
@@ -973,8 +1070,14 @@ fn personal_info(root: &Path, sink: &mut dyn ChatSink) -> Option<Account> {
     let info = doc.find(0, &["personal_info"])?;
     let mut fields: HashMap<String, String> = HashMap::new();
     for row in doc.find_all(info, &["row"]) {
-        let label = doc.find(row, &["label"]).map(|l| doc.text(l)).unwrap_or_default();
-        let value = doc.find(row, &["value"]).map(|l| doc.text(l)).unwrap_or_default();
+        let label = doc
+            .find(row, &["label"])
+            .map(|l| doc.text(l))
+            .unwrap_or_default();
+        let value = doc
+            .find(row, &["value"])
+            .map(|l| doc.text(l))
+            .unwrap_or_default();
         fields.insert(label, value);
     }
     let name = [fields.get("First name"), fields.get("Last name")]
@@ -1079,7 +1182,10 @@ mod tests {
             parse_date("06.09.2025 16:05:21 UTC"),
             Some(Timestamp::Utc(1_757_174_721_000))
         );
-        assert!(matches!(parse_date("06.09.2025 16:05:21"), Some(Timestamp::Local(_))));
+        assert!(matches!(
+            parse_date("06.09.2025 16:05:21"),
+            Some(Timestamp::Local(_))
+        ));
         assert_eq!(parse_date("garbage"), None);
         let doc = Doc::parse(
             b"<div class=\"text\">\n  a<br>b &amp; <a href=\"https://x.org\">x</a> <strong>c</strong>\n </div>",

@@ -436,7 +436,10 @@ impl Ctx<'_> {
                 let mut answers = Vec::new();
                 for a in p.arr("answers") {
                     let Value::Object(ao) = a else { continue };
-                    let mut af = Fields { o: ao, odd: Vec::new() };
+                    let mut af = Fields {
+                        o: ao,
+                        odd: Vec::new(),
+                    };
                     let (t, _) = af.text("text");
                     answers.push(PollAnswer {
                         text: t,
@@ -470,7 +473,10 @@ impl Ctx<'_> {
         }
         for r in f.arr("reactions") {
             let Value::Object(ro) = r else { continue };
-            let mut rf = Fields { o: ro, odd: Vec::new() };
+            let mut rf = Fields {
+                o: ro,
+                odd: Vec::new(),
+            };
             let emoji = match rf.s("type").as_deref() {
                 Some("paid") => Some("\u{2B50}".to_string()),
                 Some("custom_emoji") => rf.s("document_id"),
@@ -550,7 +556,10 @@ impl Ctx<'_> {
             "invite_members" => format!("{who} invited {}", list_names(&members)),
             "remove_members" => format!(
                 "{who} removed {}",
-                members.first().map(String::as_str).unwrap_or("Deleted Account")
+                members
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("Deleted Account")
             ),
             "join_group_by_link" => format!(
                 "{who} joined group by link from {}",

@@ -110,7 +110,10 @@ pub(crate) fn is_url(href: &str) -> bool {
     let scheme = &href[..colon];
     !scheme.is_empty()
         && scheme.len() <= 32
-        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
