@@ -84,23 +84,26 @@ pub(super) fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool))
     let first = first.trim_matches(is_mark).trim();
     let caption = caption.trim_start_matches('\n').to_string();
 
+    // A whole phrase first: "<Uten vedlegg>" (Norwegian "media omitted") must not be read
+    // as an attachment named "Uten".
+    let phrase = lang::whole_phrase(first);
     // iOS: [description • pages] <attached: NAME>
-    if let Some(name) = lang::attached_name(first) {
+    if let Some(name) = lang::attached_name(first).filter(|_| phrase.is_none()) {
         attach(msg, name.trim_matches(is_mark), locate, caption);
         return;
     }
     // Android: NAME (file attached)
-    if let Some(name) = lang::strip_file_attached(first) {
+    if let Some(name) = lang::strip_file_attached(first).filter(|_| phrase.is_none()) {
         attach(msg, name.trim_matches(is_mark), locate, caption);
         return;
     }
-    let omitted = match lang::whole_phrase(first) {
+    let omitted = match phrase {
         Some(p) => p,
         None if lang::document_omitted_name(first).is_some() => {
             // "Doc.pdf • 2 pages document omitted": the line names the document.
             msg.kind = MessageKind::File;
             msg.media = missing(MediaKind::File);
-            msg.text = first.to_string();
+            msg.text = first.chars().filter(|&c| !is_mark(c)).collect();
             if !caption.is_empty() {
                 msg.text.push('\n');
                 msg.text.push_str(&caption);
@@ -117,7 +120,6 @@ pub(super) fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool))
             return;
         }
     };
-    msg.text = caption;
     let (kind, media) = match omitted {
         Phrase::MediaOmitted => (MessageKind::File, missing(MediaKind::File)),
         Phrase::ImageOmitted => (MessageKind::Image, missing(MediaKind::Image)),
@@ -138,6 +140,14 @@ pub(super) fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool))
             (MessageKind::Image, missing(MediaKind::Image))
         }
         Phrase::LiveLocation => (MessageKind::Location, None),
+    };
+    // A placeholder for media left out says nothing of its own: the text is the caption.
+    // Other phrases ("This message was deleted") stay as the export wrote them, in its
+    // language.
+    msg.text = if media.is_some() {
+        caption
+    } else {
+        first.to_string()
     };
     msg.kind = kind;
     msg.media = media;

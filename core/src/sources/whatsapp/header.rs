@@ -92,7 +92,7 @@ const DATE: &str = r"(?P<d1>\d{1,4})\s?(?:[./-]|年)\s?(?P<d2>\d{1,2})\s?(?:[./-
 /// Time, with seconds on iOS.
 const TIME: &str = r"(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?";
 /// After the time: an AM/PM word ("PM", "p. m.", "vorm.", "ص"), at most a few short words.
-const POST: &str = r"(?P<post>\s*[^\s\d\[\]\-:][^\d\[\]\-:]{0,14}?)?";
+const POST: &str = r"(?P<post>\s*[^\s\d\[\]\-:,][^\d\[\]\-:]{0,14}?)?";
 /// Android " - ", iOS "] ".
 const END: &str = r"(?:\s*\]\s*|\s+-\s)(?P<rest>.*)$";
 

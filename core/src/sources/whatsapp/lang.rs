@@ -260,7 +260,7 @@ pub(super) fn attached_name(line: &str) -> Option<&str> {
     let open = inner.rfind('<')?;
     let inner = &inner[open + 1..];
     let attached = &folded().attached;
-    let (known, name) = match inner.split_once(':') {
+    let (known, name) = match inner.split_once([':', '：']) {
         Some((word, name)) => (attached.contains(&fold(word)), name.trim()),
         // Turkish iOS puts the word after the name: "<NAME eklendi>".
         None => match inner.rsplit_once(' ') {
@@ -335,6 +335,12 @@ pub(super) fn document_omitted_name(line: &str) -> Option<String> {
 /// The chat's name from an exported file's name (without its extension), if the name is
 /// one WhatsApp gives exports.
 pub(super) fn chat_name_from_file(stem: &str) -> Option<String> {
+    // Some languages' names hold no-break spaces ("Chat WhatsApp s\u{a0}uživatelem").
+    let stem: String = stem
+        .chars()
+        .map(|c| if matches!(c, '\u{a0}' | '\u{202f}') { ' ' } else { c })
+        .collect();
+    let stem = stem.as_str();
     for l in LANGUAGES {
         for (prefix, suffix) in l.chat_file {
             if let Some(rest) = stem.strip_prefix(prefix) {

@@ -22,7 +22,7 @@ pub(super) static LANGUAGES: &[Language] = &[
         deleted: &["This message was deleted", "This message was deleted."],
         deleted_by_me: &["You deleted this message", "You deleted this message."],
         edited: &["<This message was edited>"],
-        view_once: &["<View once message omitted>", "View once photo", "View once video", "View once voice message", "null"],
+        view_once: &["<View once message omitted>", "View once photo", "View once video", "View once voice message"],
         location: &["location: "],
         live_location: &["live location shared"],
         poll: &["POLL:"],

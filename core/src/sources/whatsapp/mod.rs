@@ -848,4 +848,121 @@ mod tests {
         let r = parse_text(bytes, "x.txt", &Options::default(), &mut c);
         assert!(r.is_err(), "no message lines is an error naming the file");
     }
+
+    #[test]
+    fn localized_headers() {
+        let cases = [
+            ("2022. 12. 31. 오후 11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("2022/12/31 下午11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("2022/12/31 上午12:05 - a: m", ts(2022, 12, 31, 0, 5, 0)),
+            ("31/12/2022 à 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            (
+                "\u{200F}٣١\u{200F}/١٢\u{200F}/٢٠٢٢، ١١:٥٩\u{00A0}م - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
+            ("[۳۱/۱۲/۲۰۲۲, ۲۳:۵۹:۰۱] a: m", ts(2022, 12, 31, 23, 59, 1)),
+            ("[3/18/2565 BE, 14:56:01] a: m", ts(2022, 3, 18, 14, 56, 1)),
+            ("[3/18/R4, 14:56:01] a: m", ts(2022, 3, 18, 14, 56, 1)),
+            ("[21:41:35, 27/3/2022] a: m", ts(2022, 3, 27, 21, 41, 35)),
+            ("31.12.22, 11:59 nachm. - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            (
+                "31/12/22, 11:59\u{202F}p.\u{202F}m. - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
+            ("\u{FEFF}31.12.22, 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("\u{200E}\u{202A}31.12.22, 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("2022-12-31 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("31.12.2022 klo 23.59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("31-12-2022 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("31/12/22 23.59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("31/12/2565 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            ("2022年12月31日 下午11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+        ];
+        for (text, want) in cases {
+            let c = parse(text);
+            assert_eq!(c.messages.len(), 1, "{text}");
+            assert_eq!(c.messages[0].time, Timestamp::Local(want), "{text}");
+            assert_eq!(c.messages[0].sender.as_deref(), Some("a"), "{text}");
+            assert_eq!(c.messages[0].text, "m", "{text}");
+        }
+        // Text that starts like a date is not a header.
+        let c = parse("31.12.22, 23:59 - a: m\n1.2.3 is out\n12/31 – see you");
+        assert_eq!(c.messages.len(), 1);
+        assert_eq!(c.messages[0].text, "m\n1.2.3 is out\n12/31 – see you");
+    }
+
+    #[test]
+    fn system_lines_never_yield_an_author() {
+        let text = "12.01.23, 10:00 - Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand außerhalb dieses Chats kann sie lesen: Tippe, um mehr zu erfahren.\n\
+            12.01.23, 10:01 - Jürgen hat den Betreff zu Reise: 2023 geändert\n\
+            12.01.23, 10:02 - Du hast die Gruppe „Ausflug: Harz“ erstellt\n\
+            12.01.23, 10:03 - Jürgen: Hallo: wie geht's?\n";
+        let c = parse(text);
+        let m = &c.messages;
+        assert_eq!(m.len(), 4);
+        for s in &m[..3] {
+            assert_eq!(s.kind, MessageKind::System, "{}", s.text);
+            assert_eq!(s.sender, None, "{}", s.text);
+        }
+        assert_eq!(m[3].sender.as_deref(), Some("Jürgen"));
+        assert_eq!(m[3].text, "Hallo: wie geht's?");
+        assert_eq!(c.conversations[0].kind, ConversationKind::Group);
+        assert_eq!(c.conversations[0].members, ["Jürgen"]);
+    }
+
+    #[test]
+    fn nothing_is_thrown_away() {
+        let text = "exported by a tool\nsecond line\n\
+            31.12.22, 23:59 - a: first\n\
+            31.02.22, 23:59 - a: a date that does not exist\n\
+            more after it\n\
+            01.01.23, 00:01 - b: last\n";
+        let c = parse(text);
+        let m = &c.messages;
+        let kinds: Vec<_> = m.iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                MessageKind::Unparsed,
+                MessageKind::Text,
+                MessageKind::Unparsed,
+                MessageKind::Unparsed,
+                MessageKind::Text
+            ]
+        );
+        assert_eq!(m[0].text, "exported by a tool\nsecond line");
+        assert_eq!(m[0].time, m[1].time, "the preamble takes the first message's time");
+        assert_eq!(m[2].text, "31.02.22, 23:59 - a: a date that does not exist");
+        assert_eq!(m[3].text, "more after it");
+        // Every message keeps the lines it came from.
+        assert_eq!(m[1].raw.as_deref(), Some("31.12.22, 23:59 - a: first"));
+        assert!(c.warnings.iter().any(|w| w.contains("unparsed")));
+    }
+
+    #[test]
+    fn the_owner_is_inferred_from_the_file_name_or_given() {
+        let text = "31.12.22, 23:58 - Jürgen: Hallo\n31.12.22, 23:59 - Lea: Hi\n\
+            01.01.23, 00:00 - Lea: Du hast diese Nachricht gelöscht.\n";
+        let c = parse_named(text, "WhatsApp Chat mit Jürgen.txt", &Options::default());
+        assert_eq!(c.conversations[0].name, "Jürgen");
+        let mine: Vec<bool> = c.messages.iter().map(|m| m.from_me).collect();
+        assert_eq!(mine, [false, true, true]);
+        // A name that says nothing: nobody is the owner unless the user says.
+        let c = parse_named(text, "chat.txt", &Options::default());
+        assert!(c.messages.iter().all(|m| !m.from_me || m.kind == MessageKind::Revoke));
+        let me = Options {
+            me: Some("Jürgen".into()),
+        };
+        let c = parse_named(text, "chat.txt", &me);
+        assert!(c.messages[0].from_me && !c.messages[1].from_me);
+        // Chinese file names put the name inside.
+        let c = parse_named(
+            "2022/12/31 下午11:59 - 王芳: 你好\n2022/12/31 下午11:59 - 李雷: 好\n",
+            "与王芳的 WhatsApp 聊天.txt",
+            &Options::default(),
+        );
+        assert_eq!(c.conversations[0].name, "王芳");
+        assert!(c.messages[1].from_me && !c.messages[0].from_me);
+    }
+
 }
