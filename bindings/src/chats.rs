@@ -21,6 +21,10 @@ pub struct ChatSource {
     /// WeChat Android: the account's uin, if the export has no shared_prefs.
     #[uniffi(default = None)]
     pub uin: Option<String>,
+    /// WhatsApp text exports: the owner's name as the export writes it (one-to-one chats
+    /// find it from the export's file name without this).
+    #[uniffi(default = None)]
+    pub whatsapp_me: Option<String>,
     /// A private folder for temporary files (default: `tmp` in the library's state
     /// directory).
     #[uniffi(default = None)]
@@ -35,6 +39,7 @@ impl TryFrom<&ChatSource> for core::SourceOptions {
             wechat_key: s.wechat_key.clone(),
             imeis: s.imeis.clone(),
             uin: s.uin.clone(),
+            whatsapp_me: s.whatsapp_me.clone(),
         })
     }
 }
@@ -71,6 +76,10 @@ pub struct ChatSummary {
     pub messages: u64,
     /// Messages whose media file was missing from the export.
     pub media_missing: u64,
+    /// Lines or records the reader could not understand, kept as messages of kind
+    /// "unparsed".
+    #[uniffi(default = 0)]
+    pub unparsed: u64,
     /// Times are wall-clock of an unknown zone (WhatsApp), not UTC.
     pub local_time: bool,
     /// How an encrypted database was opened (never the key).
@@ -90,6 +99,7 @@ impl From<CoreSummary> for ChatSummary {
             },
             messages: s.messages,
             media_missing: s.media_missing,
+            unparsed: s.unparsed,
             local_time: s.local_time,
             opened_with: s.opened_with,
             conversations: s

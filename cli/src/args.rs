@@ -306,6 +306,10 @@ pub struct BackupArgs {
     /// WeChat Android: the account's uin, if the export has no shared_prefs.
     #[arg(long)]
     pub uin: Option<String>,
+    /// WhatsApp text exports: your name as the export writes it, so your messages are
+    /// marked as yours (one-to-one chats find it from the file name without this).
+    #[arg(long, value_name = "NAME")]
+    pub whatsapp_me: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,12 @@ pub fn summary_line(c: &ChatSummary) -> String {
             c.media_missing
         ));
     }
+    if c.unparsed > 0 {
+        s.push_str(&format!(
+            "; {} lines not understood, kept as they were (kind \"unparsed\")",
+            c.unparsed
+        ));
+    }
     if let Some(how) = &c.opened_with {
         s.push_str(&format!("; database key from {how}"));
     }

@@ -141,6 +141,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             wechat_key: a.wechat_key.clone(),
             imeis: a.imeis.clone(),
             uin: a.uin.clone(),
+            whatsapp_me: a.whatsapp_me.clone(),
         };
         match repo.backup_export(path, &source, &opts, None, Some(&view), cancel) {
             Ok(done) => (Ok(done.backup), done.summary),

@@ -215,6 +215,10 @@ impl Site {
 fn body(item: &Item, root: &str) -> String {
     let m = &item.m;
     let mut s = String::new();
+    let d = &m.details;
+    if let Some(from) = d.forwarded_from.as_ref().or(d.saved_from.as_ref()) {
+        let _ = write!(s, "<div class=\"fwd\">↪ {}</div>", esc(from));
+    }
     if let Some(r) = &item.replied {
         let _ = write!(
             s,
@@ -312,11 +316,51 @@ fn body(item: &Item, root: &str) -> String {
             "poll" => "📊 ",
             _ => "",
         };
-        let _ = write!(s, "<div class=\"text\">{icon}{}</div>", esc(&m.text));
+        let class = if m.kind == "unparsed" {
+            "text dim"
+        } else {
+            "text"
+        };
+        let _ = write!(s, "<div class=\"{class}\">{icon}{}</div>", esc(&m.text));
     } else if s.is_empty() {
         let _ = write!(s, "<div class=\"text dim\">{}</div>", esc(&describe(item)));
     }
+    details(&mut s, d);
     s
+}
+
+/// What a message carries beyond its text: poll answers, a place, links, reactions.
+fn details(s: &mut String, d: &crate::sources::model::MessageDetails) {
+    if let Some(p) = &d.poll {
+        s.push_str("<ol class=\"poll\">");
+        for a in &p.answers {
+            let votes = a.voters.map(|v| format!(" · {v}")).unwrap_or_default();
+            let _ = write!(s, "<li>{}{votes}</li>", esc(&a.text));
+        }
+        s.push_str("</ol>");
+    }
+    if let Some(p) = &d.place {
+        let name = [p.title.as_deref(), p.address.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !name.is_empty() {
+            let _ = write!(s, "<div class=\"place\">📍 {}</div>", esc(&name));
+        }
+    }
+    for l in &d.links {
+        // Shown as text, never as a link: the page makes no request to the network.
+        let _ = write!(s, "<div class=\"link dim\">🔗 {}</div>", esc(l));
+    }
+    if !d.reactions.is_empty() {
+        let r: Vec<String> = d
+            .reactions
+            .iter()
+            .map(|r| format!("{} {}", esc(&r.emoji), r.count))
+            .collect();
+        let _ = write!(s, "<div class=\"reactions\">{}</div>", r.join(" "));
+    }
 }
 
 fn describe_kind(kind: &str) -> String {

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{create_file, Conversation, Item, Listed, Origin, Renderer};
 use crate::error::{Error, Result};
+use crate::sources::model::MessageDetails;
 
 /// The format name and version every file carries.
 const FORMAT: &str = "chatvault.chats";
@@ -45,6 +46,8 @@ struct Message<'a> {
     replied_text: Option<&'a str>,
     media: Option<Media<'a>>,
     edited: bool,
+    #[serde(skip_serializing_if = "MessageDetails::is_empty")]
+    details: &'a MessageDetails,
 }
 
 struct Open {
@@ -130,6 +133,7 @@ impl Renderer for Files {
             replied_text: item.replied.as_deref(),
             media,
             edited: m.edited,
+            details: &m.details,
         };
         let sep = if o.first { "\n" } else { ",\n" };
         o.first = false;
