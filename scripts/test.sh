@@ -39,11 +39,14 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust from https:
 # otherwise), so repeated runs install nothing.
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 tools="$target_dir/tools"
-# kotlinc (and kotlinx-coroutines) and playwright-core from npm (one install command for
-# both: npm removes packages a later install does not name).
-if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ] || [ ! -d "$tools/node_modules/playwright-core" ]; then
+# kotlinc (and kotlinx-coroutines), playwright-core and whatsapp-chat-parser (the
+# independent parser of the WhatsApp differential test, tests/tests/whatsapp_differential.rs)
+# from npm, in one install command: npm removes packages a later install does not name.
+if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ] || [ ! -d "$tools/node_modules/playwright-core" ] \
+    || [ ! -d "$tools/node_modules/whatsapp-chat-parser" ]; then
     mkdir -p "$tools"
-    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20 playwright-core@1.65.1
+    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20 playwright-core@1.65.1 \
+        whatsapp-chat-parser@4.0.2
 fi
 export CHATVAULT_TOOLS="$tools"
 # Garage, the real S3 server of the cloud tests: built once from crates.io (single-node
