@@ -3,6 +3,7 @@
 //! Both give the same messages in the same model; where one format carries less (HTML has no
 //! user ids, no "edited" mark, no time on service lines), [`html`] says so.
 
+#[cfg(feature = "telegram-html")]
 pub mod html;
 pub mod json;
 
@@ -11,6 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::sources::model::ChatSink;
 
+#[cfg(feature = "telegram-html")]
 pub use html::read_html_page;
 pub use json::read_json;
 
@@ -22,7 +24,7 @@ pub(crate) fn read(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
             return json::read(path, sink);
         }
         if path.join("export_results.html").is_file() || path.join("messages.html").is_file() {
-            return html::read(path, sink);
+            return read_html(path, sink);
         }
         return Err(Error::Source {
             path: path.into(),
@@ -34,10 +36,25 @@ pub(crate) fn read(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if name.ends_with(".html") || name.ends_with(".htm") {
-        html::read(path, sink)
+        read_html(path, sink)
     } else {
         json::read(path, sink)
     }
+}
+
+#[cfg(feature = "telegram-html")]
+fn read_html(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
+    html::read(path, sink)
+}
+
+#[cfg(not(feature = "telegram-html"))]
+fn read_html(path: &Path, _sink: &mut dyn ChatSink) -> Result<()> {
+    Err(Error::Source {
+        path: path.into(),
+        reason: "this build reads Telegram's JSON export only: export the chat again with \
+                 \"Machine-readable JSON\", or read this HTML export with the chatvault command line"
+            .into(),
+    })
 }
 
 /// Names as tdesktop lists them: "A", "A and B", "A, B and C".
@@ -88,6 +105,7 @@ pub(crate) fn place_text(p: &crate::sources::model::Place) -> String {
 }
 
 /// Seconds of a duration as tdesktop prints it ("0:05", "12:01", "1:02:03").
+#[cfg_attr(not(feature = "telegram-html"), allow(dead_code))]
 pub(crate) fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
     if s.is_empty() || s.len() > 32 {
@@ -103,6 +121,7 @@ pub(crate) fn parse_duration(s: &str) -> Option<u64> {
 
 /// Whether a link target is an address to follow (has a scheme) rather than a file of the
 /// export or a script hook.
+#[cfg_attr(not(feature = "telegram-html"), allow(dead_code))]
 pub(crate) fn is_url(href: &str) -> bool {
     let Some(colon) = href.find(':') else {
         return false;
@@ -123,6 +142,7 @@ pub(crate) fn is_url(href: &str) -> bool {
 /// `rel` (a `/`- or `\`-separated path relative to `dir`) resolved lexically, if it stays inside
 /// `root` (which `dir` is in): the safety rule for media paths. Absolute paths, URLs, drive
 /// letters and any path that climbs out of `root` give `None`.
+#[cfg_attr(not(feature = "telegram-html"), allow(dead_code))]
 pub(crate) fn resolve_inside(root: &Path, dir: &Path, rel: &str) -> Option<PathBuf> {
     if rel.is_empty() || rel.len() > 4096 || rel.contains('\0') || is_url(rel) {
         return None;
