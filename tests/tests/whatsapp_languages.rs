@@ -186,3 +186,31 @@ fn every_language_reads_as_its_facts_say() {
     }
     assert!(failures.is_empty(), "{} differences (listed above)", failures.len());
 }
+
+/// A folder holding many chats' exports (here: every language's, Android and iOS) is read
+/// as one export with every chat in it; an Android export zipped with its media keeps them.
+#[test]
+fn a_folder_of_chats_and_android_zips() {
+    let root = fixtures();
+    let c = read(&root, None).unwrap();
+    let languages = fs::read_dir(&root)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("expected.json").is_file())
+        .count();
+    assert_eq!(c.conversations.len(), 2 * languages, "one chat per .txt");
+    let mut ids: Vec<&str> = c.conversations.iter().map(|c| c.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2 * languages, "conversation ids are unique paths");
+
+    // Android zips name the text after the chat; its media sit beside it in the archive.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = root.join("de/android");
+    let zip = tmp.path().join("WhatsApp Chat mit Jürgen Müller.zip");
+    zip_folder(&dir, &zip);
+    let c = read(&zip, None).unwrap();
+    let expected: Value =
+        serde_json::from_str(&fs::read_to_string(root.join("de/expected.json")).unwrap()).unwrap();
+    let diffs = compare("de android zip", &c.messages, &expected["android"]["messages"], "android/");
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    assert_eq!(c.conversations[0].name, "Jürgen Müller");
+}
