@@ -133,13 +133,17 @@ fn split_line(line: &str) -> Option<Line<'_>> {
 }
 
 /// `author: text`, or `None` for a system line: the part before ": " is an author only if
-/// it looks like a name (short, no quotation marks, no phrase only system lines use).
+/// it looks like a name (short, no quotation left open, no phrase only system lines use).
+/// A quote left open means the colon is inside a quoted subject: `You created group
+/// "Trip: 2023"`; a name may hold a closed one: `Ann "Nini" Lee`.
 fn split_author(rest: &str) -> (Option<&str>, &str) {
     let Some(i) = rest.find(": ") else {
         return (None, rest);
     };
     let name = rest[..i].trim_matches(header::is_mark).trim();
-    let quoted = name.contains(['"', '“', '”', '„', '«', '»', '「', '」', '『', '』']);
+    let quotes = |set: &[char]| name.chars().filter(|c| set.contains(c)).count();
+    let quoted = quotes(&['"']) % 2 == 1
+        || quotes(&['“', '”', '„', '«', '»', '「', '」', '『', '』']) % 2 == 1;
     let long = name.chars().count() > MAX_AUTHOR_CHARS
         || name.split_whitespace().count() > MAX_AUTHOR_WORDS;
     if name.is_empty() || quoted || long || lang::is_system(name) {
@@ -896,18 +900,27 @@ mod tests {
         let text = "12.01.23, 10:00 - Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand außerhalb dieses Chats kann sie lesen: Tippe, um mehr zu erfahren.\n\
             12.01.23, 10:01 - Jürgen hat den Betreff zu Reise: 2023 geändert\n\
             12.01.23, 10:02 - Du hast die Gruppe „Ausflug: Harz“ erstellt\n\
-            12.01.23, 10:03 - Jürgen: Hallo: wie geht's?\n";
+            12.01.23, 10:03 - Jürgen: Hallo: wie geht's?\n\
+            12.01.23, 10:04 - Ann \"Nini\" Lee: hi there\n\
+            12.01.23, 10:05 - Bea „Bee“ Ko: <Medien ausgeschlossen>\n";
         let c = parse(text);
         let m = &c.messages;
-        assert_eq!(m.len(), 4);
+        assert_eq!(m.len(), 6);
         for s in &m[..3] {
             assert_eq!(s.kind, MessageKind::System, "{}", s.text);
             assert_eq!(s.sender, None, "{}", s.text);
         }
         assert_eq!(m[3].sender.as_deref(), Some("Jürgen"));
         assert_eq!(m[3].text, "Hallo: wie geht's?");
+        assert_eq!(m[4].sender.as_deref(), Some("Ann \"Nini\" Lee"));
+        assert_eq!(m[4].text, "hi there");
+        assert_eq!(m[5].sender.as_deref(), Some("Bea „Bee“ Ko"));
+        assert_eq!(m[5].kind, MessageKind::File);
         assert_eq!(c.conversations[0].kind, ConversationKind::Group);
-        assert_eq!(c.conversations[0].members, ["Jürgen"]);
+        assert_eq!(
+            c.conversations[0].members,
+            ["Ann \"Nini\" Lee", "Bea „Bee“ Ko", "Jürgen"]
+        );
     }
 
     #[test]
