@@ -6,39 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chatvault_core::sources::model::{
-    Account, ChatSink, Contact, Conversation, Message, MessageKind, Timestamp,
-};
+use chatvault_core::sources::model::{Message, MessageKind, Timestamp};
 use chatvault_core::sources::{self, SourceKind, SourceOptions};
 
-#[derive(Default)]
-struct Collect {
-    account: Option<Account>,
-    conversations: Vec<Conversation>,
-    messages: Vec<Message>,
-    warnings: Vec<String>,
-}
-
-impl ChatSink for Collect {
-    fn account(&mut self, a: &Account) -> chatvault_core::Result<()> {
-        self.account = Some(a.clone());
-        Ok(())
-    }
-    fn contact(&mut self, _: &Contact) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn conversation(&mut self, c: &Conversation) -> chatvault_core::Result<()> {
-        self.conversations.push(c.clone());
-        Ok(())
-    }
-    fn message(&mut self, m: Message) -> chatvault_core::Result<()> {
-        self.messages.push(m);
-        Ok(())
-    }
-    fn warning(&mut self, w: String) {
-        self.warnings.push(w);
-    }
-}
+mod common;
+use common::Collect;
 
 fn fixture(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -29,12 +29,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chatvault_core::sources::model::{
-    Account, ChatSink, Contact, Conversation, Message, MessageKind, Timestamp,
-};
+use chatvault_core::sources::model::{Message, MessageKind, Timestamp};
 use chatvault_core::sources::whatsapp;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde_json::Value;
+
+mod common;
+use common::Collect;
 
 /// The version scripts/test.sh installs (kept in step with it).
 const PEER: &str = "whatsapp-chat-parser@4.0.2";
@@ -190,28 +191,6 @@ const PM_WORDS: &[&str] = &[
     "หลังเที่ยง",
     "PTG",
 ];
-
-#[derive(Default)]
-struct Collect {
-    messages: Vec<Message>,
-}
-
-impl ChatSink for Collect {
-    fn account(&mut self, _: &Account) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn contact(&mut self, _: &Contact) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn conversation(&mut self, _: &Conversation) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn message(&mut self, m: Message) -> chatvault_core::Result<()> {
-        self.messages.push(m);
-        Ok(())
-    }
-    fn warning(&mut self, _: String) {}
-}
 
 /// A message as ours read it, reduced to what is compared.
 #[derive(Debug)]

@@ -10,36 +10,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chatvault_core::sources::model::{Account, Contact, Conversation, Message};
-use chatvault_core::sources::{self, ChatSink, SourceKind, SourceOptions};
+use chatvault_core::sources::model::Message;
+use chatvault_core::sources::{self, SourceKind, SourceOptions};
 use serde_json::Value;
 
-#[derive(Default)]
-struct Collect {
-    messages: Vec<Message>,
-    conversations: Vec<Conversation>,
-    warnings: Vec<String>,
-}
-
-impl ChatSink for Collect {
-    fn account(&mut self, _: &Account) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn contact(&mut self, _: &Contact) -> chatvault_core::Result<()> {
-        Ok(())
-    }
-    fn conversation(&mut self, c: &Conversation) -> chatvault_core::Result<()> {
-        self.conversations.push(c.clone());
-        Ok(())
-    }
-    fn message(&mut self, m: Message) -> chatvault_core::Result<()> {
-        self.messages.push(m);
-        Ok(())
-    }
-    fn warning(&mut self, w: String) {
-        self.warnings.push(w);
-    }
-}
+mod common;
+use common::Collect;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/whatsapp")
@@ -67,7 +43,11 @@ fn compare(what: &str, got: &[Message], want: &Value, media_prefix: &str) -> Vec
     let want = want.as_array().expect("messages");
     let mut diffs = Vec::new();
     if got.len() != want.len() {
-        diffs.push(format!("{what}: {} messages, expected {}", got.len(), want.len()));
+        diffs.push(format!(
+            "{what}: {} messages, expected {}",
+            got.len(),
+            want.len()
+        ));
     }
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let mut check = |field: &str, got: Value, want: &Value| {
@@ -76,7 +56,11 @@ fn compare(what: &str, got: &[Message], want: &Value, media_prefix: &str) -> Vec
             }
         };
         check("time", Value::from(wall_clock(g)), &w["time"]);
-        check("author", g.sender.clone().map_or(Value::Null, Value::from), &w["author"]);
+        check(
+            "author",
+            g.sender.clone().map_or(Value::Null, Value::from),
+            &w["author"],
+        );
         check("from_me", Value::from(g.from_me), &w["from_me"]);
         check("kind", Value::from(g.kind.as_str()), &w["kind"]);
         check("text", Value::from(g.text.clone()), &w["text"]);
@@ -91,7 +75,9 @@ fn compare(what: &str, got: &[Message], want: &Value, media_prefix: &str) -> Vec
         });
         check("media", media, &w["media"]);
         if g.raw.as_deref().is_none_or(str::is_empty) {
-            diffs.push(format!("{what} #{i}: the message's lines are not kept (raw)"));
+            diffs.push(format!(
+                "{what} #{i}: the message's lines are not kept (raw)"
+            ));
         }
     }
     diffs
@@ -100,7 +86,10 @@ fn compare(what: &str, got: &[Message], want: &Value, media_prefix: &str) -> Vec
 fn zip_folder(dir: &Path, zip_path: &Path) {
     let mut z = zip::ZipWriter::new(fs::File::create(zip_path).unwrap());
     let opts = zip::write::SimpleFileOptions::default();
-    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for p in names {
         z.start_file(p.file_name().unwrap().to_string_lossy(), opts)
@@ -140,13 +129,24 @@ fn every_language_reads_as_its_facts_say() {
             Ok(c) => {
                 let want = &expected["android"]["messages"];
                 messages += want.as_array().unwrap().len();
-                failures.extend(compare(&format!("{code} android"), &c.messages, want, "android/"));
+                failures.extend(compare(
+                    &format!("{code} android"),
+                    &c.messages,
+                    want,
+                    "android/",
+                ));
                 let conv = &c.conversations[0];
                 if conv.name != partner {
-                    failures.push(format!("{code} android: chat named {:?}, expected {partner:?}", conv.name));
+                    failures.push(format!(
+                        "{code} android: chat named {:?}, expected {partner:?}",
+                        conv.name
+                    ));
                 }
                 if conv.kind != chatvault_core::sources::model::ConversationKind::Direct {
-                    failures.push(format!("{code} android: a one-to-one chat read as {:?}", conv.kind));
+                    failures.push(format!(
+                        "{code} android: a one-to-one chat read as {:?}",
+                        conv.kind
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{code} android: {e}")),
@@ -170,7 +170,12 @@ fn every_language_reads_as_its_facts_say() {
             Ok(c) => {
                 let want = &expected["ios"]["messages"];
                 messages += want.as_array().unwrap().len();
-                failures.extend(compare(&format!("{code} ios zip"), &c.messages, want, "ios/"));
+                failures.extend(compare(
+                    &format!("{code} ios zip"),
+                    &c.messages,
+                    want,
+                    "ios/",
+                ));
             }
             Err(e) => failures.push(format!("{code} ios zip: {e}")),
         }
@@ -184,7 +189,11 @@ fn every_language_reads_as_its_facts_say() {
     for f in &failures {
         println!("  {f}");
     }
-    assert!(failures.is_empty(), "{} differences (listed above)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} differences (listed above)",
+        failures.len()
+    );
 }
 
 /// A folder holding many chats' exports (here: every language's, Android and iOS) is read
@@ -200,7 +209,11 @@ fn a_folder_of_chats_and_android_zips() {
     assert_eq!(c.conversations.len(), 2 * languages, "one chat per .txt");
     let mut ids: Vec<&str> = c.conversations.iter().map(|c| c.id.as_str()).collect();
     ids.dedup();
-    assert_eq!(ids.len(), 2 * languages, "conversation ids are unique paths");
+    assert_eq!(
+        ids.len(),
+        2 * languages,
+        "conversation ids are unique paths"
+    );
 
     // Android zips name the text after the chat; its media sit beside it in the archive.
     let tmp = tempfile::tempdir().unwrap();
@@ -210,7 +223,12 @@ fn a_folder_of_chats_and_android_zips() {
     let c = read(&zip, None).unwrap();
     let expected: Value =
         serde_json::from_str(&fs::read_to_string(root.join("de/expected.json")).unwrap()).unwrap();
-    let diffs = compare("de android zip", &c.messages, &expected["android"]["messages"], "android/");
+    let diffs = compare(
+        "de android zip",
+        &c.messages,
+        &expected["android"]["messages"],
+        "android/",
+    );
     assert!(diffs.is_empty(), "{diffs:#?}");
     assert_eq!(c.conversations[0].name, "Jürgen Müller");
 }

@@ -162,8 +162,7 @@ fn attach(msg: &mut Message, name: &str, locate: &dyn Fn(&str) -> (String, bool)
         (String::new(), false)
     };
     msg.kind = k;
-    msg.text = if caption.is_empty() && matches!(k, MessageKind::File | MessageKind::ContactCard)
-    {
+    msg.text = if caption.is_empty() && matches!(k, MessageKind::File | MessageKind::ContactCard) {
         name.to_string()
     } else {
         caption

@@ -180,7 +180,9 @@ fn folded() -> &'static Folded {
             for (words, phrase) in whole {
                 for w in words {
                     let k = fold(w);
-                    f.whole.entry(k.trim_end_matches('.').to_string()).or_insert(phrase);
+                    f.whole
+                        .entry(k.trim_end_matches('.').to_string())
+                        .or_insert(phrase);
                 }
             }
             all(&mut f.am, l.am);
@@ -196,7 +198,12 @@ fn folded() -> &'static Folded {
             all(&mut f.document_omitted, l.document_omitted);
         }
         // Longest first, so "(file attached)" is tried before a shorter word it contains.
-        for v in [&mut f.file_attached, &mut f.edited, &mut f.location, &mut f.poll] {
+        for v in [
+            &mut f.file_attached,
+            &mut f.edited,
+            &mut f.location,
+            &mut f.poll,
+        ] {
             v.sort_by_key(|w| std::cmp::Reverse(w.len()));
             v.dedup();
         }
@@ -213,7 +220,11 @@ pub(super) fn meridiem(word: &str) -> Option<bool> {
     }
     let f = folded();
     // "p. m." and "p.m." and "pm" are one word; compare without dots and spaces as well.
-    let bare = |s: &str| s.chars().filter(|c| !matches!(c, '.' | ' ')).collect::<String>();
+    let bare = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, '.' | ' '))
+            .collect::<String>()
+    };
     let wb = bare(w);
     if f.pm.iter().any(|p| *p == w || bare(p) == wb) {
         Some(true)
@@ -283,7 +294,11 @@ pub(super) fn strip_edited(text: &str) -> Option<&str> {
     let lower = cut.to_lowercase();
     for e in &folded().edited {
         if lower.ends_with(e.as_str()) && lower.len() == cut.len() {
-            return Some(cut[..cut.len() - e.len()].trim_end_matches(super::header::is_mark).trim_end());
+            return Some(
+                cut[..cut.len() - e.len()]
+                    .trim_end_matches(super::header::is_mark)
+                    .trim_end(),
+            );
         }
     }
     None
@@ -338,7 +353,13 @@ pub(super) fn chat_name_from_file(stem: &str) -> Option<String> {
     // Some languages' names hold no-break spaces ("Chat WhatsApp s\u{a0}uživatelem").
     let stem: String = stem
         .chars()
-        .map(|c| if matches!(c, '\u{a0}' | '\u{202f}') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\u{a0}' | '\u{202f}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let stem = stem.as_str();
     for l in LANGUAGES {

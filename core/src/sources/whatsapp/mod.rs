@@ -226,10 +226,7 @@ fn chat_entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>) -> Option<S
         .collect();
     txt.sort();
     for n in txt {
-        let ok = zip
-            .by_name(n)
-            .map(|e| starts_like_chat(e))
-            .unwrap_or(false);
+        let ok = zip.by_name(n).map(|e| starts_like_chat(e)).unwrap_or(false);
         if ok {
             return Some(n.clone());
         }
@@ -545,9 +542,7 @@ fn parse_chat<R: BufRead>(
     };
     while let Some(line) = lines.next_line()? {
         let parsed = split_line(&line);
-        let stamped = parsed
-            .as_ref()
-            .map(|l| l.header.timestamp(survey.order));
+        let stamped = parsed.as_ref().map(|l| l.header.timestamp(survey.order));
         let (l, ms) = match (parsed, stamped) {
             (Some(l), Some(Some(ms))) => (l, ms),
             (Some(_), Some(None)) => {
@@ -856,7 +851,10 @@ mod tests {
     #[test]
     fn localized_headers() {
         let cases = [
-            ("2022. 12. 31. 오후 11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            (
+                "2022. 12. 31. 오후 11:59 - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
             ("2022/12/31 下午11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
             ("2022/12/31 上午12:05 - a: m", ts(2022, 12, 31, 0, 5, 0)),
             ("31/12/2022 à 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
@@ -873,14 +871,23 @@ mod tests {
                 "31/12/22, 11:59\u{202F}p.\u{202F}m. - a: m",
                 ts(2022, 12, 31, 23, 59, 0),
             ),
-            ("\u{FEFF}31.12.22, 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
-            ("\u{200E}\u{202A}31.12.22, 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            (
+                "\u{FEFF}31.12.22, 23:59 - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
+            (
+                "\u{200E}\u{202A}31.12.22, 23:59 - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
             ("2022-12-31 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
             ("31.12.2022 klo 23.59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
             ("31-12-2022 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
             ("31/12/22 23.59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
             ("31/12/2565 23:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
-            ("2022年12月31日 下午11:59 - a: m", ts(2022, 12, 31, 23, 59, 0)),
+            (
+                "2022年12月31日 下午11:59 - a: m",
+                ts(2022, 12, 31, 23, 59, 0),
+            ),
         ];
         for (text, want) in cases {
             let c = parse(text);
@@ -944,7 +951,10 @@ mod tests {
             ]
         );
         assert_eq!(m[0].text, "exported by a tool\nsecond line");
-        assert_eq!(m[0].time, m[1].time, "the preamble takes the first message's time");
+        assert_eq!(
+            m[0].time, m[1].time,
+            "the preamble takes the first message's time"
+        );
         assert_eq!(m[2].text, "31.02.22, 23:59 - a: a date that does not exist");
         assert_eq!(m[3].text, "more after it");
         // Every message keeps the lines it came from.
@@ -962,7 +972,10 @@ mod tests {
         assert_eq!(mine, [false, true, true]);
         // A name that says nothing: nobody is the owner unless the user says.
         let c = parse_named(text, "chat.txt", &Options::default());
-        assert!(c.messages.iter().all(|m| !m.from_me || m.kind == MessageKind::Revoke));
+        assert!(c
+            .messages
+            .iter()
+            .all(|m| !m.from_me || m.kind == MessageKind::Revoke));
         let me = Options {
             me: Some("Jürgen".into()),
         };
@@ -977,5 +990,4 @@ mod tests {
         assert_eq!(c.conversations[0].name, "王芳");
         assert!(c.messages[1].from_me && !c.messages[0].from_me);
     }
-
 }
