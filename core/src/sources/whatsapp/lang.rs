@@ -328,11 +328,12 @@ pub(super) fn is_group_system(text: &str) -> bool {
 pub(super) fn is_system(text: &str) -> bool {
     let f = fold(text);
     let t = folded();
-    // Short fragments ("left", "ลบ") could be part of a name: only longer ones decide.
+    // Short fragments (" left", " added ", "ลบ") could be part of a name ("Ann Left"):
+    // only longer ones decide.
     t.system
         .iter()
         .chain(&t.group_system)
-        .filter(|p| p.chars().count() >= 5)
+        .filter(|p| p.trim().chars().count() >= 7)
         .any(|p| f.contains(p.as_str()))
 }
 

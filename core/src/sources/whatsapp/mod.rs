@@ -909,10 +909,11 @@ mod tests {
             12.01.23, 10:02 - Du hast die Gruppe „Ausflug: Harz“ erstellt\n\
             12.01.23, 10:03 - Jürgen: Hallo: wie geht's?\n\
             12.01.23, 10:04 - Ann \"Nini\" Lee: hi there\n\
-            12.01.23, 10:05 - Bea „Bee“ Ko: <Medien ausgeschlossen>\n";
+            12.01.23, 10:05 - Bea „Bee“ Ko: <Medien ausgeschlossen>\n\
+            12.01.23, 10:06 - Ann Left: a name is not a system phrase\n";
         let c = parse(text);
         let m = &c.messages;
-        assert_eq!(m.len(), 6);
+        assert_eq!(m.len(), 7);
         for s in &m[..3] {
             assert_eq!(s.kind, MessageKind::System, "{}", s.text);
             assert_eq!(s.sender, None, "{}", s.text);
@@ -923,10 +924,11 @@ mod tests {
         assert_eq!(m[4].text, "hi there");
         assert_eq!(m[5].sender.as_deref(), Some("Bea „Bee“ Ko"));
         assert_eq!(m[5].kind, MessageKind::File);
+        assert_eq!(m[6].sender.as_deref(), Some("Ann Left"));
         assert_eq!(c.conversations[0].kind, ConversationKind::Group);
         assert_eq!(
             c.conversations[0].members,
-            ["Ann \"Nini\" Lee", "Bea „Bee“ Ko", "Jürgen"]
+            ["Ann \"Nini\" Lee", "Ann Left", "Bea „Bee“ Ko", "Jürgen"]
         );
     }
 
