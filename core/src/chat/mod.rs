@@ -58,6 +58,12 @@ impl std::ops::Deref for SnapshotChats {
 pub(crate) fn private_temp_dir(work_dir: Option<&Path>) -> Result<tempfile::TempDir> {
     let mut b = tempfile::Builder::new();
     b.prefix("chatvault-");
+    // tempfile creates folders with the default mode (0755 under a 022 umask): say 0700.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
     let dir = match work_dir {
         Some(d) => b.tempdir_in(d),
         None => b.tempdir(),

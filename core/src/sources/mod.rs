@@ -13,6 +13,7 @@ pub mod model;
 pub mod telegram;
 pub mod wechat;
 pub mod whatsapp;
+pub mod whatsapp_db;
 
 use std::fs;
 use std::path::{Path, PathBuf};
