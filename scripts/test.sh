@@ -58,6 +58,10 @@ fi
 export CHATVAULT_GARAGE="$tools/garage/bin/garage"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
+# WhatsApp's backup encryption by an independent implementation: the crypt15/crypt14
+# fixtures of tests/tests/whatsapp_db.rs are made by its waencrypt (and its Key14 key files).
+python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \
+    || python3 -m pip install --quiet wa-crypt-tools==0.1.0
 
 # --- The tests -----------------------------------------------------------------------
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a

@@ -7,9 +7,10 @@ use crate::error::{ChatVaultError, Result};
 
 /// How to read a chat export. Everything is optional: the kind is detected, and WeChat's
 /// database key is derived from the account found in the export.
-#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ChatSource {
-    /// "wechat-android", "wechat-ios", "whatsapp", "telegram" or "folder"; none: detect.
+    /// "wechat-android", "wechat-ios", "whatsapp", "whatsapp-db", "telegram" or "folder";
+    /// none: detect.
     #[uniffi(default = None)]
     pub kind: Option<String>,
     /// WeChat Android: the database key (7 hex characters), if the user has it.
@@ -25,10 +26,30 @@ pub struct ChatSource {
     /// find it from the export's file name without this).
     #[uniffi(default = None)]
     pub whatsapp_me: Option<String>,
+    /// WhatsApp's own backups (`whatsapp-db`): the 64-digit key of end-to-end encrypted
+    /// backups (crypt15; keep it in the keystore), or the path of a `key` file (crypt14,
+    /// crypt12). Never logged.
+    #[uniffi(default = None)]
+    pub whatsapp_key: Option<String>,
     /// A private folder for temporary files (default: `tmp` in the library's state
     /// directory).
     #[uniffi(default = None)]
     pub work_dir: Option<String>,
+}
+
+impl std::fmt::Debug for ChatSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ChatSource")
+            .field("kind", &self.kind)
+            .field("wechat_key", &redact(&self.wechat_key))
+            .field("imeis", &self.imeis.len())
+            .field("uin", &self.uin)
+            .field("whatsapp_me", &self.whatsapp_me)
+            .field("whatsapp_key", &redact(&self.whatsapp_key))
+            .field("work_dir", &self.work_dir)
+            .finish()
+    }
 }
 
 impl TryFrom<&ChatSource> for core::SourceOptions {
@@ -40,6 +61,8 @@ impl TryFrom<&ChatSource> for core::SourceOptions {
             imeis: s.imeis.clone(),
             uin: s.uin.clone(),
             whatsapp_me: s.whatsapp_me.clone(),
+            whatsapp_key: s.whatsapp_key.clone(),
+            work_dir: s.work_dir.as_ref().map(Into::into),
         })
     }
 }

@@ -310,6 +310,15 @@ pub struct BackupArgs {
     /// marked as yours (one-to-one chats find it from the file name without this).
     #[arg(long, value_name = "NAME")]
     pub whatsapp_me: Option<String>,
+    /// WhatsApp's own backups (Databases/msgstore.db.crypt15): the 64-digit key of
+    /// end-to-end encrypted backups, or the path of a `key` file (crypt14/crypt12).
+    #[arg(
+        long,
+        env = "CHATVAULT_WHATSAPP_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub whatsapp_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

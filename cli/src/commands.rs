@@ -142,6 +142,8 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             imeis: a.imeis.clone(),
             uin: a.uin.clone(),
             whatsapp_me: a.whatsapp_me.clone(),
+            whatsapp_key: a.whatsapp_key.clone(),
+            work_dir: None,
         };
         match repo.backup_export(path, &source, &opts, None, Some(&view), cancel) {
             Ok(done) => (Ok(done.backup), done.summary),

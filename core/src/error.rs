@@ -82,7 +82,7 @@ pub enum Error {
         reason: String,
     },
     /// An encrypted chat database opened with none of the keys tried.
-    #[error("wrong key for {path} (tried {tried}); give the key with --wechat-key or the phone's IMEI with --imei")]
+    #[error("wrong key for {path} (tried {tried}); {}", wrong_key_hint(.path))]
     WrongKey {
         /// The database.
         path: PathBuf,
@@ -92,6 +92,19 @@ pub enum Error {
     /// The caller passed an invalid argument.
     #[error("{0}")]
     InvalidArgument(String),
+}
+
+/// What to do about a wrong key, by the kind of database.
+fn wrong_key_hint(path: &std::path::Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.contains(".crypt1") || name.starts_with("msgstore") || name.starts_with("wa.db") {
+        "give WhatsApp's 64-digit backup key with --whatsapp-key (crypt14/crypt12: the `key` file)"
+    } else {
+        "give the key with --wechat-key or the phone's IMEI with --imei"
+    }
 }
 
 impl Error {

@@ -9,6 +9,7 @@
 pub mod chat_exports;
 pub mod fault_proxy;
 pub mod servers;
+pub mod whatsapp_db;
 
 use std::fs;
 use std::io;

@@ -137,6 +137,9 @@ impl Repository {
         let index_path = dir.path().join(INDEX_FILE);
         let mut opts = source.clone();
         opts.kind = Some(kind);
+        if opts.work_dir.is_none() {
+            opts.work_dir = work_dir.map(Path::to_path_buf);
+        }
         options
             .page_sizes
             .extend(sources::encrypted_databases(path, &opts, kind));

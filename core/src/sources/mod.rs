@@ -6,6 +6,7 @@
 //! | `wechat-android` | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
 //! | `wechat-ios`     | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media   |
 //! | `whatsapp`       | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
+//! | `whatsapp-db`    | WhatsApp's Android folder: `Databases/msgstore.db.crypt15` (crypt14, crypt12, plain `msgstore.db`), `wa.db`, `Media/` |
 //! | `telegram`       | Telegram Desktop `result.json` or `messages*.html` / `export_results.html` |
 //! | `folder`         | anything else: files only, no chat model                        |
 
@@ -32,6 +33,8 @@ pub enum SourceKind {
     WeChatIos,
     /// WhatsApp "Export chat".
     WhatsApp,
+    /// WhatsApp's own Android database and its encrypted backups.
+    WhatsAppDb,
     /// Telegram Desktop export.
     Telegram,
     /// Any folder: files only.
@@ -40,10 +43,11 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// All kinds, in detection order.
-    pub const ALL: [SourceKind; 5] = [
+    pub const ALL: [SourceKind; 6] = [
         SourceKind::WeChatAndroid,
         SourceKind::WeChatIos,
         SourceKind::WhatsApp,
+        SourceKind::WhatsAppDb,
         SourceKind::Telegram,
         SourceKind::Folder,
     ];
@@ -54,6 +58,7 @@ impl SourceKind {
             SourceKind::WeChatAndroid => "wechat-android",
             SourceKind::WeChatIos => "wechat-ios",
             SourceKind::WhatsApp => "whatsapp",
+            SourceKind::WhatsAppDb => "whatsapp-db",
             SourceKind::Telegram => "telegram",
             SourceKind::Folder => "folder",
         }
@@ -96,6 +101,14 @@ pub struct SourceOptions {
     /// inferred where the export tells: the partner of a one-to-one chat is named in its
     /// file name).
     pub whatsapp_me: Option<String>,
+    /// WhatsApp backups: the 64-digit key of end-to-end encrypted backups (crypt15, hex;
+    /// spaces ignored), or the path of a key file (`key` for crypt14/crypt12,
+    /// `encrypted_backup.key`). Without it, a key file in the folder is used if there is one.
+    pub whatsapp_key: Option<String>,
+    /// Where readers may put temporary files (a decrypted WhatsApp backup, in a private
+    /// folder removed afterwards): the app's cache directory on phones; default: the
+    /// system's temporary folder.
+    pub work_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SourceOptions {
@@ -109,6 +122,11 @@ impl std::fmt::Debug for SourceOptions {
             .field("imeis", &self.imeis.len())
             .field("uin", &self.uin)
             .field("whatsapp_me", &self.whatsapp_me)
+            .field(
+                "whatsapp_key",
+                &self.whatsapp_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("work_dir", &self.work_dir)
             .finish()
     }
 }
@@ -134,6 +152,9 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         {
             return Ok(SourceKind::Telegram);
         }
+        if whatsapp_db::is_msgstore_name(&name) {
+            return Ok(SourceKind::WhatsAppDb);
+        }
         if whatsapp::looks_like_export(path) {
             return Ok(SourceKind::WhatsApp);
         }
@@ -150,6 +171,9 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
     }
     if !find_files(path, |n| n == "MM.sqlite", 6).is_empty() {
         return Ok(SourceKind::WeChatIos);
+    }
+    if whatsapp_db::find(path).is_some() {
+        return Ok(SourceKind::WhatsAppDb);
     }
     let entries: Vec<PathBuf> = fs::read_dir(path)
         .map_err(|e| Error::io("read directory", path, e))?
@@ -191,6 +215,9 @@ pub fn read(
                 me: options.whatsapp_me.clone(),
             };
             whatsapp::read(path, &wa, sink)?
+        }
+        SourceKind::WhatsAppDb => {
+            outcome.opened_with = whatsapp_db::read(path, options, sink)?;
         }
         SourceKind::Telegram => telegram::read(path, sink)?,
         SourceKind::Folder => {}

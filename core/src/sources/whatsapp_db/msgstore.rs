@@ -1,0 +1,861 @@
+//! `msgstore.db` (and `wa.db`'s names) into the chat model.
+//!
+//! The newer schema (WhatsApp 2.21 and later): `message` (one row a message: `chat_row_id`,
+//! `from_me`, `key_id`, `sender_jid_row_id`, `timestamp` in ms UTC, `message_type`,
+//! `text_data`), `chat` (`jid_row_id`, `subject`), `jid` (`raw_string`), and one table per
+//! kind of content keyed by `message_row_id`: `message_media` (`file_path` relative to the
+//! WhatsApp folder, `media_name`, `media_duration`), `message_quoted` (`key_id` and
+//! `text_data` of the replied-to message), `message_location`, `message_system`
+//! (`action_type`), `message_revoked`, `message_vcard` (`vcard`), and reactions in
+//! `message_add_on` + `message_add_on_reaction`. The legacy schema has one `messages` table
+//! (`key_remote_jid`, `key_from_me`, `data`, `media_wa_type`, `remote_resource`, …).
+//!
+//! Columns differ between WhatsApp versions, so each optional table and column is looked up
+//! first and read as NULL where it is missing. Messages stream in row order through one
+//! query; reactions and vcards come from their own ordered queries merged alongside, so
+//! memory grows with chats and contacts, never with messages.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Row};
+
+use crate::error::{Error, Result};
+use crate::sources::model::{
+    ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
+    MessageDetails, MessageKind, Place, Reaction, Timestamp,
+};
+
+/// Where the database's files are, for media paths.
+pub struct Layout<'a> {
+    /// The folder the user gave (media paths are relative to it).
+    pub root: &'a Path,
+    /// The WhatsApp folder (`Media/` lives in it; `file_path` is relative to it).
+    pub wa_root: &'a Path,
+    /// The name to put in errors (the backup file, not the temporary plaintext).
+    pub shown: &'a Path,
+}
+
+/// What a read found, for the caller's summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    /// Conversations.
+    pub chats: u64,
+    /// Messages.
+    pub messages: u64,
+}
+
+/// Opens a SQLite file read-only.
+pub(crate) fn open(db: &Path, shown: &Path) -> Result<Connection> {
+    let c = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(shown, e))?;
+    c.execute_batch("PRAGMA query_only = 1; PRAGMA temp_store = MEMORY;")
+        .map_err(|e| sql_error(shown, e))?;
+    Ok(c)
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Source {
+        path: path.into(),
+        reason: format!("not a readable WhatsApp database: {e}"),
+    }
+}
+
+/// Tables and their columns.
+struct Schema(HashMap<String, HashSet<String>>);
+
+impl Schema {
+    fn load(c: &Connection, shown: &Path) -> Result<Self> {
+        let mut tables = HashMap::new();
+        let names: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| sql_error(shown, e))?;
+        for name in names {
+            let cols: HashSet<String> = c
+                .prepare(&format!(
+                    "PRAGMA table_info(\"{}\")",
+                    name.replace('"', "\"\"")
+                ))
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get::<_, String>(1))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(|e| sql_error(shown, e))?;
+            tables.insert(name, cols);
+        }
+        Ok(Schema(tables))
+    }
+
+    fn has(&self, table: &str) -> bool {
+        self.0.contains_key(table)
+    }
+
+    /// `alias.column` if the table has it, else `NULL`.
+    fn col(&self, table: &str, alias: &str, column: &str) -> String {
+        match self.0.get(table) {
+            Some(cols) if cols.contains(column) => format!("{alias}.\"{column}\""),
+            _ => "NULL".into(),
+        }
+    }
+
+    fn has_col(&self, table: &str, column: &str) -> bool {
+        self.0.get(table).is_some_and(|c| c.contains(column))
+    }
+}
+
+/// Names from `wa.db`'s `wa_contacts` (display name, else the WhatsApp profile name),
+/// reported to the sink as contacts.
+pub fn read_contacts(
+    wa_db: &Path,
+    shown: &Path,
+    sink: &mut dyn ChatSink,
+) -> Result<HashMap<String, String>> {
+    let c = open(wa_db, shown)?;
+    let schema = Schema::load(&c, shown)?;
+    let mut names = HashMap::new();
+    if !schema.has_col("wa_contacts", "jid") {
+        sink.warning(format!(
+            "{}: no wa_contacts table; names are phone numbers",
+            shown.display()
+        ));
+        return Ok(names);
+    }
+    let sql = format!(
+        "SELECT w.jid, {}, {} FROM wa_contacts w ORDER BY w.jid",
+        schema.col("wa_contacts", "w", "display_name"),
+        schema.col("wa_contacts", "w", "wa_name"),
+    );
+    let mut stmt = c.prepare(&sql).map_err(|e| sql_error(shown, e))?;
+    let mut rows = stmt.query([]).map_err(|e| sql_error(shown, e))?;
+    while let Some(r) = rows.next().map_err(|e| sql_error(shown, e))? {
+        let Some(jid) = text(r, 0) else { continue };
+        let display = text(r, 1).filter(|s| !s.is_empty());
+        let wa_name = text(r, 2).filter(|s| !s.is_empty());
+        let name = display
+            .clone()
+            .or(wa_name.clone())
+            .unwrap_or_else(|| jid_user(&jid).to_string());
+        sink.contact(&Contact {
+            id: jid.clone(),
+            name: name.clone(),
+            nickname: wa_name.unwrap_or_default(),
+            remark: display.unwrap_or_default(),
+            alias: String::new(),
+            kind: if jid.ends_with("@g.us") {
+                ContactKind::Group
+            } else if jid.ends_with("@broadcast") || jid.ends_with("@newsletter") {
+                ContactKind::Official
+            } else {
+                ContactKind::Person
+            },
+        })?;
+        names.insert(jid, name);
+    }
+    Ok(names)
+}
+
+fn text(r: &Row, i: usize) -> Option<String> {
+    match r.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
+        rusqlite::types::ValueRef::Real(f) => Some(f.to_string()),
+        rusqlite::types::ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        rusqlite::types::ValueRef::Null => None,
+    }
+}
+
+fn int(r: &Row, i: usize) -> Option<i64> {
+    match r.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Integer(n) => Some(n),
+        rusqlite::types::ValueRef::Real(f) => Some(f as i64),
+        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn real(r: &Row, i: usize) -> Option<f64> {
+    match r.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Integer(n) => Some(n as f64),
+        rusqlite::types::ValueRef::Real(f) => Some(f),
+        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The user part of a jid (`4915112345678@s.whatsapp.net` → `4915112345678`).
+fn jid_user(jid: &str) -> &str {
+    jid.split('@').next().unwrap_or(jid)
+}
+
+fn conversation_kind(jid: &str) -> ConversationKind {
+    if jid.ends_with("@g.us") {
+        ConversationKind::Group
+    } else if jid.ends_with("@broadcast") || jid.ends_with("@newsletter") {
+        ConversationKind::Channel
+    } else {
+        ConversationKind::Direct
+    }
+}
+
+/// What a `message_type` (newer schema) or `media_wa_type` (legacy) is.
+fn kind_of(t: i64) -> (MessageKind, Option<MediaKind>, bool) {
+    // (kind, media kind, view once)
+    match t {
+        0 => (MessageKind::Text, None, false),
+        1 => (MessageKind::Image, Some(MediaKind::Image), false),
+        2 => (MessageKind::Voice, Some(MediaKind::Audio), false),
+        3 | 13 => (MessageKind::Video, Some(MediaKind::Video), false),
+        4 | 14 => (MessageKind::ContactCard, None, false),
+        5 | 16 => (MessageKind::Location, None, false),
+        7 => (MessageKind::System, None, false),
+        9 => (MessageKind::File, Some(MediaKind::File), false),
+        15 => (MessageKind::Revoke, None, false),
+        20 => (MessageKind::Sticker, Some(MediaKind::Sticker), false),
+        42 => (MessageKind::Image, Some(MediaKind::Image), true),
+        43 => (MessageKind::Video, Some(MediaKind::Video), true),
+        _ => (MessageKind::Unparsed, None, false),
+    }
+}
+
+/// A sentence for a group event (`message_system.action_type`).
+fn system_text(action: Option<i64>, who: &str, data: Option<&str>) -> String {
+    let who = if who.is_empty() { "Someone" } else { who };
+    match action {
+        Some(1) => format!("{who} changed the group name to \"{}\"", data.unwrap_or("")),
+        Some(4) => format!("{who} was added"),
+        Some(5) => format!("{who} left"),
+        Some(6) => format!("{who} changed the group icon"),
+        Some(7) => "You were removed".into(),
+        Some(11) => format!("{who} created the group \"{}\"", data.unwrap_or("")),
+        Some(12) => format!("{who} added someone"),
+        Some(14) => format!("{who} removed someone"),
+        Some(18) | Some(57) => "The security code changed".into(),
+        Some(19) => "Messages are end-to-end encrypted".into(),
+        Some(20) => "Someone joined with an invite link".into(),
+        Some(27) => format!("{who} changed the group description"),
+        Some(n) => format!("[WhatsApp system event {n}]"),
+        None => "[WhatsApp system event]".into(),
+    }
+}
+
+/// The media path relative to the export root, and whether the file is there.
+fn media_path(layout: &Layout, file_path: &str) -> (String, bool) {
+    let fp = file_path.replace('\\', "/");
+    // Older versions stored absolute paths (`/storage/emulated/0/WhatsApp/Media/…`).
+    let rel = match fp.find("Media/") {
+        Some(i) if fp.starts_with('/') => fp[i..].to_string(),
+        _ => fp.trim_start_matches('/').to_string(),
+    };
+    let safe = !rel.split('/').any(|c| c == "..");
+    let full = layout.wa_root.join(&rel);
+    let present = safe && full.is_file();
+    (crate::sources::rel_path(layout.root, &full), present)
+}
+
+/// One ordered side query (reactions, vcards) consumed alongside the messages.
+struct Side<'s> {
+    rows: Option<rusqlite::Rows<'s>>,
+    peeked: Option<(i64, Vec<Option<String>>)>,
+    width: usize,
+}
+
+impl<'s> Side<'s> {
+    fn new(rows: Option<rusqlite::Rows<'s>>, width: usize) -> Self {
+        Side {
+            rows,
+            peeked: None,
+            width,
+        }
+    }
+
+    fn fill(&mut self) -> rusqlite::Result<()> {
+        if self.peeked.is_none() {
+            if let Some(rows) = self.rows.as_mut() {
+                match rows.next()? {
+                    Some(r) => {
+                        let id = int(r, 0).unwrap_or(i64::MIN);
+                        let vals = (1..=self.width).map(|i| text(r, i)).collect();
+                        self.peeked = Some((id, vals));
+                    }
+                    None => self.rows = None,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows for message `id` (rows for smaller ids, orphans, are skipped).
+    fn take(&mut self, id: i64) -> rusqlite::Result<Vec<Vec<Option<String>>>> {
+        let mut out = Vec::new();
+        loop {
+            self.fill()?;
+            match &self.peeked {
+                Some((k, _)) if *k < id => self.peeked = None,
+                Some((k, _)) if *k == id => {
+                    if let Some((_, v)) = self.peeked.take() {
+                        out.push(v);
+                    }
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Reads the database `db` (plain SQLite) into `sink`.
+pub fn read(
+    db: &Path,
+    layout: &Layout,
+    names: &HashMap<String, String>,
+    sink: &mut dyn ChatSink,
+) -> Result<Counts> {
+    let c = open(db, layout.shown)?;
+    let schema = Schema::load(&c, layout.shown)?;
+    if schema.has("message") && schema.has("chat") && schema.has("jid") {
+        read_new(&c, &schema, layout, names, sink)
+    } else if schema.has("messages") {
+        read_legacy(&c, &schema, layout, names, sink)
+    } else {
+        Err(Error::Source {
+            path: layout.shown.into(),
+            reason: "not a WhatsApp message database (no message or messages table)".into(),
+        })
+    }
+}
+
+fn display_name(jid: &str, names: &HashMap<String, String>) -> String {
+    names
+        .get(jid)
+        .cloned()
+        .unwrap_or_else(|| jid_user(jid).to_string())
+}
+
+fn read_new(
+    c: &Connection,
+    s: &Schema,
+    layout: &Layout,
+    names: &HashMap<String, String>,
+    sink: &mut dyn ChatSink,
+) -> Result<Counts> {
+    let err = |e| sql_error(layout.shown, e);
+    let mut counts = Counts::default();
+    // jid row → raw string (grows with contacts, not messages).
+    let mut jids: HashMap<i64, String> = HashMap::new();
+    {
+        let mut stmt = c.prepare("SELECT _id, raw_string FROM jid").map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            if let (Some(id), Some(raw)) = (int(r, 0), text(r, 1)) {
+                jids.insert(id, raw);
+            }
+        }
+    }
+    // Group members.
+    let mut members: HashMap<i64, Vec<String>> = HashMap::new();
+    if s.has_col("group_participant_user", "group_jid_row_id")
+        && s.has_col("group_participant_user", "user_jid_row_id")
+    {
+        let mut stmt = c
+            .prepare(
+                "SELECT group_jid_row_id, user_jid_row_id FROM group_participant_user \
+                 ORDER BY group_jid_row_id, user_jid_row_id",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            if let (Some(g), Some(u)) = (int(r, 0), int(r, 1)) {
+                if let Some(j) = jids.get(&u) {
+                    members.entry(g).or_default().push(j.clone());
+                }
+            }
+        }
+    }
+    // Chats: row → jid.
+    let mut chats: HashMap<i64, String> = HashMap::new();
+    {
+        let sql = format!(
+            "SELECT c._id, c.jid_row_id, {} FROM chat c ORDER BY c._id",
+            s.col("chat", "c", "subject")
+        );
+        let mut stmt = c.prepare(&sql).map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let (Some(id), Some(jid_row)) = (int(r, 0), int(r, 1)) else {
+                continue;
+            };
+            let Some(jid) = jids.get(&jid_row).cloned() else {
+                continue;
+            };
+            let subject = text(r, 2).filter(|t| !t.is_empty());
+            let kind = conversation_kind(&jid);
+            let name = match (kind, subject) {
+                (ConversationKind::Group, Some(sub)) => sub,
+                (_, sub) => names.get(&jid).cloned().or(sub).unwrap_or_else(|| {
+                    if jid == "status@broadcast" {
+                        "Status".into()
+                    } else {
+                        jid_user(&jid).to_string()
+                    }
+                }),
+            };
+            sink.conversation(&Conversation {
+                id: jid.clone(),
+                name,
+                kind,
+                members: members.remove(&jid_row).unwrap_or_default(),
+            })?;
+            counts.chats += 1;
+            chats.insert(id, jid);
+        }
+    }
+
+    let mut joins = String::new();
+    let mut join = |table: &str, alias: &str| {
+        if s.has_col(table, "message_row_id") {
+            joins.push_str(&format!(
+                " LEFT JOIN {table} {alias} ON {alias}.message_row_id = m._id"
+            ));
+        }
+    };
+    join("message_media", "mm");
+    join("message_quoted", "q");
+    join("message_location", "l");
+    join("message_system", "sy");
+    join("message_revoked", "rv");
+    let sql = format!(
+        "SELECT m._id, m.chat_row_id, {from_me}, {key_id}, {sender}, {ts}, {mtype}, {text}, {status},
+                {file_path}, {media_name}, {duration}, {mime},
+                {q_key}, {q_text}, {lat}, {lon}, {place}, {address}, {action}, {revoked}
+         FROM message m{joins} ORDER BY m._id",
+        from_me = s.col("message", "m", "from_me"),
+        key_id = s.col("message", "m", "key_id"),
+        sender = s.col("message", "m", "sender_jid_row_id"),
+        ts = s.col("message", "m", "timestamp"),
+        mtype = s.col("message", "m", "message_type"),
+        text = s.col("message", "m", "text_data"),
+        status = s.col("message", "m", "status"),
+        file_path = s.col("message_media", "mm", "file_path"),
+        media_name = s.col("message_media", "mm", "media_name"),
+        duration = s.col("message_media", "mm", "media_duration"),
+        mime = s.col("message_media", "mm", "mime_type"),
+        q_key = s.col("message_quoted", "q", "key_id"),
+        q_text = s.col("message_quoted", "q", "text_data"),
+        lat = s.col("message_location", "l", "latitude"),
+        lon = s.col("message_location", "l", "longitude"),
+        place = s.col("message_location", "l", "place_name"),
+        address = s.col("message_location", "l", "place_address"),
+        action = s.col("message_system", "sy", "action_type"),
+        revoked = s.col("message_revoked", "rv", "revoked_key_id"),
+    );
+    let mut stmt = c.prepare(&sql).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+
+    let mut react_stmt = if s.has_col("message_add_on", "parent_message_row_id")
+        && s.has_col("message_add_on_reaction", "message_add_on_row_id")
+    {
+        Some(
+            c.prepare(&format!(
+                "SELECT a.parent_message_row_id, r.reaction, {from_me}, a.sender_jid_row_id
+                 FROM message_add_on a JOIN message_add_on_reaction r
+                   ON r.message_add_on_row_id = a._id
+                 ORDER BY a.parent_message_row_id, a._id",
+                from_me = s.col("message_add_on", "a", "from_me"),
+            ))
+            .map_err(err)?,
+        )
+    } else {
+        None
+    };
+    let mut reactions = Side::new(
+        match react_stmt.as_mut() {
+            Some(st) => Some(st.query([]).map_err(err)?),
+            None => None,
+        },
+        3,
+    );
+    let mut vcard_stmt = if s.has_col("message_vcard", "message_row_id")
+        && s.has_col("message_vcard", "vcard")
+    {
+        Some(
+            c.prepare(
+                "SELECT message_row_id, vcard FROM message_vcard ORDER BY message_row_id, _id",
+            )
+            .or_else(|_| {
+                c.prepare("SELECT message_row_id, vcard FROM message_vcard ORDER BY message_row_id")
+            })
+            .map_err(err)?,
+        )
+    } else {
+        None
+    };
+    let mut vcards = Side::new(
+        match vcard_stmt.as_mut() {
+            Some(st) => Some(st.query([]).map_err(err)?),
+            None => None,
+        },
+        1,
+    );
+
+    let mut orphans = 0u64;
+    while let Some(r) = rows.next().map_err(err)? {
+        let Some(row_id) = int(r, 0) else { continue };
+        let Some(conv) = int(r, 1).and_then(|id| chats.get(&id)) else {
+            orphans += 1;
+            continue;
+        };
+        let from_me = int(r, 2).unwrap_or(0) == 1;
+        let key_id = text(r, 3);
+        let sender_jid = int(r, 4).filter(|&j| j > 0).and_then(|j| jids.get(&j));
+        let ts = int(r, 5).unwrap_or(0);
+        let mtype = int(r, 6).unwrap_or(0);
+        let body = text(r, 7);
+        let status = int(r, 8);
+        let file_path = text(r, 9).filter(|p| !p.is_empty());
+        let media_name = text(r, 10).filter(|p| !p.is_empty());
+        let duration = int(r, 11).filter(|d| *d > 0);
+        let mime = text(r, 12);
+        let q_key = text(r, 13);
+        let q_text = text(r, 14);
+        let (lat, lon) = (real(r, 15), real(r, 16));
+        let (place, address) = (text(r, 17), text(r, 18));
+        let action = int(r, 19);
+        let revoked = text(r, 20);
+
+        let (mut kind, media_kind, view_once) = kind_of(mtype);
+        // The sender: none for what the owner sent and for system lines; the chat partner in
+        // a one-to-one chat; the member in a group.
+        let sender = if from_me || kind == MessageKind::System {
+            None
+        } else {
+            match sender_jid {
+                Some(j) => Some(j.clone()),
+                None if conversation_kind(conv) == ConversationKind::Direct => Some(conv.clone()),
+                None => None,
+            }
+        };
+        let sender_name = sender.as_deref().map(|j| display_name(j, names));
+        let mut details = MessageDetails {
+            view_once,
+            duration_seconds: duration.map(|d| d as u64),
+            ..Default::default()
+        };
+        let mut text_out = body.clone().unwrap_or_default();
+        let mut media = None;
+        if let (Some(fp), Some(mk)) = (file_path.as_deref(), media_kind) {
+            let (path, present) = media_path(layout, fp);
+            media = Some(MediaRef {
+                path,
+                kind: mk,
+                present,
+                thumbnail: None,
+            });
+        }
+        if kind == MessageKind::File && text_out.is_empty() {
+            text_out = media_name.clone().unwrap_or_default();
+        }
+        if media_kind.is_some() && media.is_none() {
+            // Media never downloaded: the row has no file.
+            details.title = media_name.clone();
+        }
+        match kind {
+            MessageKind::Location => {
+                details.place = Some(Place {
+                    title: place.clone().filter(|p| !p.is_empty()),
+                    address: address.clone().filter(|p| !p.is_empty()),
+                    latitude: lat,
+                    longitude: lon,
+                });
+                if text_out.is_empty() {
+                    text_out = place.clone().unwrap_or_default();
+                }
+            }
+            MessageKind::System => {
+                let who = match sender_jid {
+                    Some(j) => display_name(j, names),
+                    None if from_me => "You".into(),
+                    None => String::new(),
+                };
+                text_out = system_text(action, &who, body.as_deref());
+            }
+            MessageKind::Revoke => {
+                if text_out.is_empty() {
+                    text_out = "This message was deleted".into();
+                }
+            }
+            MessageKind::Unparsed => {
+                if text_out.is_empty() {
+                    text_out = format!("[WhatsApp message type {mtype}]");
+                }
+            }
+            _ => {}
+        }
+        let cards = vcards.take(row_id).map_err(err)?;
+        let vcard_text: Vec<String> = cards
+            .into_iter()
+            .filter_map(|v| v.into_iter().next().flatten())
+            .collect();
+        if kind == MessageKind::ContactCard && text_out.is_empty() {
+            text_out = vcard_text
+                .iter()
+                .filter_map(|v| v.lines().find_map(|l| l.strip_prefix("FN:")).map(str::trim))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        for rx in reactions.take(row_id).map_err(err)? {
+            let emoji = rx.first().cloned().flatten().unwrap_or_default();
+            if emoji.is_empty() {
+                continue; // a reaction taken back
+            }
+            let who = if rx.get(1).cloned().flatten().as_deref() == Some("1") {
+                "You".to_string()
+            } else {
+                rx.get(2)
+                    .cloned()
+                    .flatten()
+                    .and_then(|j| j.parse::<i64>().ok())
+                    .and_then(|j| jids.get(&j))
+                    .map(|j| display_name(j, names))
+                    .unwrap_or_default()
+            };
+            match details.reactions.iter_mut().find(|x| x.emoji == emoji) {
+                Some(x) => {
+                    x.count += 1;
+                    if !who.is_empty() {
+                        x.from.push(who);
+                    }
+                }
+                None => details.reactions.push(Reaction {
+                    emoji,
+                    count: 1,
+                    from: if who.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![who]
+                    },
+                }),
+            }
+        }
+        let reply_to = q_key.filter(|k| !k.is_empty());
+        if reply_to.is_some() && kind == MessageKind::Text {
+            kind = MessageKind::Quote;
+        }
+        let mut raw = serde_json::json!({
+            "table": "message",
+            "_id": row_id,
+            "message_type": mtype,
+            "status": status,
+            "key_id": key_id,
+            "timestamp": ts,
+        });
+        if let Some(obj) = raw.as_object_mut() {
+            if let Some(fp) = &file_path {
+                obj.insert("file_path".into(), fp.clone().into());
+            }
+            if let Some(m) = &mime {
+                obj.insert("mime_type".into(), m.clone().into());
+            }
+            if let Some(a) = action {
+                obj.insert("action_type".into(), a.into());
+            }
+            if let Some(k) = &revoked {
+                obj.insert("revoked_key_id".into(), k.clone().into());
+            }
+            if !vcard_text.is_empty() {
+                obj.insert("vcard".into(), vcard_text.join("\n").into());
+            }
+            if kind == MessageKind::System || kind == MessageKind::Unparsed {
+                if let Some(b) = &body {
+                    obj.insert("text_data".into(), b.clone().into());
+                }
+            }
+        }
+        sink.message(Message {
+            id: row_id.to_string(),
+            server_id: key_id,
+            conversation: conv.clone(),
+            sender,
+            sender_name,
+            from_me,
+            time: Timestamp::Utc(ts),
+            kind,
+            text: text_out,
+            reply_to,
+            quote: q_text,
+            media,
+            raw: Some(raw.to_string()),
+            edited: false,
+            details,
+        })?;
+        counts.messages += 1;
+    }
+    if orphans > 0 {
+        sink.warning(format!(
+            "{}: {orphans} message rows belong to no chat (WhatsApp's placeholders) and were skipped",
+            layout.shown.display()
+        ));
+    }
+    Ok(counts)
+}
+
+/// The legacy schema: one `messages` table keyed by the chat's jid.
+fn read_legacy(
+    c: &Connection,
+    s: &Schema,
+    layout: &Layout,
+    names: &HashMap<String, String>,
+    sink: &mut dyn ChatSink,
+) -> Result<Counts> {
+    let err = |e| sql_error(layout.shown, e);
+    let mut counts = Counts::default();
+    // Conversations: the distinct jids (subjects from `chat_list` when there).
+    let mut subjects: HashMap<String, String> = HashMap::new();
+    if s.has_col("chat_list", "key_remote_jid") && s.has_col("chat_list", "subject") {
+        let mut stmt = c
+            .prepare("SELECT key_remote_jid, subject FROM chat_list")
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            if let (Some(j), Some(sub)) = (text(r, 0), text(r, 1).filter(|t| !t.is_empty())) {
+                subjects.insert(j, sub);
+            }
+        }
+    }
+    {
+        let mut stmt = c
+            .prepare("SELECT DISTINCT key_remote_jid FROM messages WHERE key_remote_jid <> '-1' ORDER BY key_remote_jid")
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let Some(jid) = text(r, 0) else { continue };
+            let kind = conversation_kind(&jid);
+            let name = subjects
+                .get(&jid)
+                .cloned()
+                .unwrap_or_else(|| display_name(&jid, names));
+            sink.conversation(&Conversation {
+                id: jid.clone(),
+                name,
+                kind,
+                members: Vec::new(),
+            })?;
+            counts.chats += 1;
+        }
+    }
+    let quotes = s.has_col("messages", "quoted_row_id") && s.has_col("messages_quotes", "key_id");
+    let sql = format!(
+        "SELECT m._id, m.key_remote_jid, {from_me}, {key_id}, {res}, {ts}, {mtype}, {data}, {status},
+                {caption}, {name}, {lat}, {lon}, {duration}, {q_key}, {q_data}
+         FROM messages m{join} WHERE m.key_remote_jid <> '-1' ORDER BY m._id",
+        from_me = s.col("messages", "m", "key_from_me"),
+        key_id = s.col("messages", "m", "key_id"),
+        res = s.col("messages", "m", "remote_resource"),
+        ts = s.col("messages", "m", "timestamp"),
+        mtype = s.col("messages", "m", "media_wa_type"),
+        data = s.col("messages", "m", "data"),
+        status = s.col("messages", "m", "status"),
+        caption = s.col("messages", "m", "media_caption"),
+        name = s.col("messages", "m", "media_name"),
+        lat = s.col("messages", "m", "latitude"),
+        lon = s.col("messages", "m", "longitude"),
+        duration = s.col("messages", "m", "media_duration"),
+        q_key = if quotes { "q.key_id".to_string() } else { "NULL".into() },
+        q_data = if quotes { s.col("messages_quotes", "q", "data") } else { "NULL".into() },
+        join = if quotes { " LEFT JOIN messages_quotes q ON q._id = m.quoted_row_id" } else { "" },
+    );
+    let mut stmt = c.prepare(&sql).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    while let Some(r) = rows.next().map_err(err)? {
+        let Some(row_id) = int(r, 0) else { continue };
+        let Some(conv) = text(r, 1) else { continue };
+        let from_me = int(r, 2).unwrap_or(0) == 1;
+        let key_id = text(r, 3);
+        let resource = text(r, 4).filter(|t| !t.is_empty());
+        let ts = int(r, 5).unwrap_or(0);
+        let mtype = int(r, 6).unwrap_or(0);
+        let data = text(r, 7);
+        let status = int(r, 8);
+        let caption = text(r, 9);
+        let media_name = text(r, 10);
+        let (lat, lon) = (real(r, 11), real(r, 12));
+        let duration = int(r, 13).filter(|d| *d > 0);
+        let q_key = text(r, 14).filter(|k| !k.is_empty());
+        let q_text = text(r, 15);
+        let (mut kind, _, view_once) = kind_of(mtype);
+        // The legacy table marks group events with status 6.
+        if status == Some(6) {
+            kind = MessageKind::System;
+        }
+        let sender = if from_me || kind == MessageKind::System {
+            None
+        } else {
+            resource.clone().or_else(|| {
+                (conversation_kind(&conv) == ConversationKind::Direct).then(|| conv.clone())
+            })
+        };
+        let sender_name = sender.as_deref().map(|j| display_name(j, names));
+        let mut text_out = match kind {
+            MessageKind::Text => data.clone().unwrap_or_default(),
+            _ => caption.clone().or(data.clone()).unwrap_or_default(),
+        };
+        let mut details = MessageDetails {
+            view_once,
+            duration_seconds: duration.map(|d| d as u64),
+            ..Default::default()
+        };
+        match kind {
+            MessageKind::Location => {
+                details.place = Some(Place {
+                    latitude: lat,
+                    longitude: lon,
+                    ..Default::default()
+                })
+            }
+            MessageKind::System => text_out = system_text(None, "", None),
+            MessageKind::File if text_out.is_empty() => {
+                text_out = media_name.clone().unwrap_or_default()
+            }
+            MessageKind::Unparsed if text_out.is_empty() => {
+                text_out = format!("[WhatsApp message type {mtype}]")
+            }
+            _ => {}
+        }
+        if q_key.is_some() && kind == MessageKind::Text {
+            kind = MessageKind::Quote;
+        }
+        let raw = serde_json::json!({
+            "table": "messages",
+            "_id": row_id,
+            "media_wa_type": mtype,
+            "status": status,
+            "key_id": key_id,
+            "timestamp": ts,
+            "data": if matches!(kind, MessageKind::System | MessageKind::Unparsed) { data.clone() } else { None },
+        });
+        sink.message(Message {
+            id: row_id.to_string(),
+            server_id: key_id,
+            conversation: conv,
+            sender,
+            sender_name,
+            from_me,
+            time: Timestamp::Utc(ts),
+            kind,
+            text: text_out,
+            reply_to: q_key,
+            quote: q_text,
+            media: None,
+            raw: Some(raw.to_string()),
+            edited: false,
+            details,
+        })?;
+        counts.messages += 1;
+    }
+    Ok(counts)
+}

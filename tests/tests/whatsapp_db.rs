@@ -1,0 +1,368 @@
+//! WhatsApp's own Android backups, end to end with real parts: our generator writes a
+//! WhatsApp folder (msgstore.db in the newer schema, wa.db, Media/), PyPI's `wa-crypt-tools`
+//! (an independent implementation, installed by scripts/test.sh) encrypts it into crypt15
+//! (64-digit key) and crypt14 (`key` file), and our reader decrypts and reads it back with
+//! exact counts and facts. A missing tool fails the test with the install command.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chatvault_core::sources::model::{ConversationKind, MessageKind, Timestamp};
+use chatvault_core::sources::{self, SourceKind, SourceOptions};
+use chatvault_core::Error;
+use chatvault_fixtures::whatsapp_db::{generate, msgstore_path, WaDbFacts};
+use common::Collect;
+
+/// The version scripts/test.sh installs (kept in step with it).
+const TOOL: &str = "wa-crypt-tools==0.1.0";
+/// A 64-digit key, as WhatsApp shows it.
+const KEY: &str = "8a1f3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f2a";
+const PER_CHAT: usize = 14;
+
+/// Runs one of wa-crypt-tools' commands, or fails saying how to install it.
+fn tool(name: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(name).args(args).current_dir(dir).output();
+    let install = format!("python3 -m pip install {TOOL}   (scripts/test.sh does this)");
+    let out = out.unwrap_or_else(|e| {
+        panic!("{name} (PyPI {TOOL}) is missing ({e}): install it with\n  {install}")
+    });
+    assert!(
+        out.status.success(),
+        "{name} {:?} failed: {}\n{}",
+        args.first(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A WhatsApp folder whose databases exist only as crypt15 backups made by waencrypt.
+fn crypt15_folder(tmp: &Path) -> (PathBuf, WaDbFacts) {
+    let wa = tmp.join("WhatsApp");
+    let facts = generate(&wa, PER_CHAT).unwrap();
+    let dbs = wa.join("Databases");
+    tool(
+        "waencrypt",
+        &[KEY, "msgstore.db", "msgstore.db.crypt15"],
+        &dbs,
+    );
+    tool("waencrypt", &[KEY, "wa.db", "wa.db.crypt15"], &dbs);
+    fs::remove_file(dbs.join("msgstore.db")).unwrap();
+    fs::remove_file(dbs.join("wa.db")).unwrap();
+    (wa, facts)
+}
+
+fn read(path: &Path, key: Option<&str>, work: &Path) -> Result<Collect, Error> {
+    let opts = SourceOptions {
+        whatsapp_key: key.map(str::to_string),
+        work_dir: Some(work.to_path_buf()),
+        ..Default::default()
+    };
+    let mut c = Collect::default();
+    let (kind, _) = sources::read(path, &opts, &mut c)?;
+    assert_eq!(kind, SourceKind::WhatsAppDb);
+    Ok(c)
+}
+
+/// Every fact the generator wrote, found in what the reader reported.
+fn check_facts(c: &Collect, facts: &WaDbFacts) {
+    assert_eq!(c.messages.len(), facts.messages, "{:?}", c.warnings);
+    assert_eq!(c.conversations.len(), facts.chats.len());
+    for chat in &facts.chats {
+        let conv = c.conversations.iter().find(|x| x.id == chat.jid).unwrap();
+        assert_eq!(conv.name, chat.name, "{}", chat.jid);
+        let kind = if chat.group {
+            ConversationKind::Group
+        } else {
+            ConversationKind::Direct
+        };
+        assert_eq!(conv.kind, kind);
+        if chat.group {
+            assert_eq!(conv.members.len(), 3);
+        }
+        let msgs: Vec<_> = c
+            .messages
+            .iter()
+            .filter(|m| m.conversation == chat.jid)
+            .collect();
+        assert_eq!(msgs.len(), chat.messages, "{}", chat.jid);
+        let mut senders: Vec<String> = msgs.iter().filter_map(|m| m.sender.clone()).collect();
+        senders.sort();
+        senders.dedup();
+        let mut want = chat.senders.clone();
+        want.sort();
+        assert_eq!(senders, want, "{}", chat.jid);
+    }
+    assert_eq!(
+        c.messages.iter().filter(|m| m.from_me).count(),
+        facts.from_me
+    );
+    // Exact UTC times, to the millisecond.
+    for (key, ts) in &facts.times {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(m.time, Timestamp::Utc(*ts));
+    }
+    let media: Vec<_> = c.messages.iter().filter_map(|m| m.media.as_ref()).collect();
+    for p in &facts.media_present {
+        let m = media
+            .iter()
+            .find(|m| m.path.ends_with(p.as_str()))
+            .unwrap_or_else(|| panic!("{p}"));
+        assert!(m.present, "{p}");
+    }
+    for p in &facts.media_missing {
+        let m = media
+            .iter()
+            .find(|m| m.path.ends_with(p.as_str()))
+            .unwrap_or_else(|| panic!("{p}"));
+        assert!(!m.present, "{p}");
+    }
+    assert_eq!(
+        media.len(),
+        facts.media_present.len() + facts.media_missing.len()
+    );
+    for (key, quoted) in &facts.quotes {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(m.reply_to.as_deref(), Some(quoted.as_str()));
+        assert_eq!(m.kind, MessageKind::Quote);
+        assert!(m.quote.as_deref().unwrap_or("").starts_with("message 0"));
+        // The target is in the same chat.
+        assert!(c
+            .messages
+            .iter()
+            .any(|t| t.server_id.as_deref() == Some(quoted) && t.conversation == m.conversation));
+    }
+    let count = |k: MessageKind| c.messages.iter().filter(|m| m.kind == k).count();
+    assert_eq!(count(MessageKind::Revoke), facts.revokes);
+    assert_eq!(count(MessageKind::System), facts.system);
+    assert_eq!(count(MessageKind::Location), facts.locations.len());
+    assert_eq!(count(MessageKind::ContactCard), facts.vcards.len());
+    assert_eq!(count(MessageKind::Unparsed), 0);
+    for (lat, lon, place) in &facts.locations {
+        assert!(c
+            .messages
+            .iter()
+            .any(|m| m.details.place.as_ref().is_some_and(|p| {
+                p.latitude == Some(*lat)
+                    && p.longitude == Some(*lon)
+                    && p.title.as_deref() == Some(place)
+            })));
+    }
+    assert!(c
+        .messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::ContactCard)
+        .all(|m| m.text == "Carla"));
+    let sys = c
+        .messages
+        .iter()
+        .find(|m| m.kind == MessageKind::System)
+        .unwrap();
+    assert!(sys.text.contains("Family 🏠"), "{}", sys.text);
+    for (key, emoji) in &facts.reactions {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(m.details.reactions.len(), 1);
+        assert_eq!(&m.details.reactions[0].emoji, emoji);
+    }
+    // Names from wa.db: Ann's messages carry her name.
+    let ann = c
+        .messages
+        .iter()
+        .find(|m| m.sender.as_deref() == Some("4915100000001@s.whatsapp.net"))
+        .unwrap();
+    assert_eq!(ann.sender_name.as_deref(), Some("Ann Lee"));
+    // Every message keeps its row.
+    assert!(c
+        .messages
+        .iter()
+        .all(|m| m.raw.as_deref().is_some_and(|r| r.contains("\"_id\""))));
+}
+
+fn work(tmp: &Path) -> PathBuf {
+    let w = tmp.join("work");
+    fs::create_dir_all(&w).unwrap();
+    w
+}
+
+#[test]
+fn whatsapp_db_crypt15_made_by_wa_crypt_tools_reads_with_exact_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wa, facts) = crypt15_folder(tmp.path());
+    let w = work(tmp.path());
+    // Detected from the WhatsApp folder and from its parents as people pick them.
+    assert_eq!(sources::detect(&wa).unwrap(), SourceKind::WhatsAppDb);
+    assert_eq!(sources::detect(tmp.path()).unwrap(), SourceKind::WhatsAppDb);
+    // The key as WhatsApp shows it: 16 groups of 4, upper case.
+    let shown: String = KEY
+        .to_uppercase()
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let c = read(&wa, Some(&shown), &w).unwrap();
+    check_facts(&c, &facts);
+    assert_eq!(c.contacts.len(), 2, "names from wa.db.crypt15");
+    // Media paths are relative to the folder given.
+    let c = read(tmp.path(), Some(KEY), &w).unwrap();
+    assert!(c
+        .messages
+        .iter()
+        .filter_map(|m| m.media.as_ref())
+        .all(|m| m.path.starts_with("WhatsApp/Media/")));
+    // Nothing decrypted is left behind.
+    assert_eq!(fs::read_dir(&w).unwrap().count(), 0);
+}
+
+#[test]
+fn whatsapp_db_newest_backup_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wa, facts) = crypt15_folder(tmp.path());
+    let dbs = wa.join("Databases");
+    // An older, smaller backup with a date: not the one read.
+    let old = tmp.path().join("old");
+    generate(&old, 12).unwrap();
+    tool(
+        "waencrypt",
+        &[
+            KEY,
+            "msgstore.db",
+            "../../WhatsApp/Databases/msgstore-2023-12-01.1.db.crypt15",
+        ],
+        &old.join("Databases"),
+    );
+    assert!(dbs.join("msgstore-2023-12-01.1.db.crypt15").is_file());
+    let c = read(&wa, Some(KEY), &work(tmp.path())).unwrap();
+    assert_eq!(c.messages.len(), facts.messages);
+    // Without the undated one, the dated one is the newest.
+    fs::remove_file(dbs.join("msgstore.db.crypt15")).unwrap();
+    let c = read(&wa, Some(KEY), &work(tmp.path())).unwrap();
+    assert_eq!(c.messages.len(), 4 * 12);
+}
+
+#[test]
+fn whatsapp_db_crypt14_with_the_key_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wa = tmp.path().join("WhatsApp");
+    let facts = generate(&wa, PER_CHAT).unwrap();
+    let dbs = wa.join("Databases");
+    // wa-crypt-tools 0.1.0's `wacreatekey --crypt14` fails on PyPI's build (a path bug), so
+    // the key file is written by its library (Key14, Java-serialized as WhatsApp does).
+    let script = format!(
+        "from wa_crypt_tools.lib.key.key14 import Key14\n\
+         open('key', 'wb').write(Key14(key=bytes.fromhex('{KEY}')).dump())\n"
+    );
+    tool("python3", &["-c", &script], &wa);
+    tool(
+        "waencrypt",
+        &[
+            "--type",
+            "14",
+            "../key",
+            "msgstore.db",
+            "msgstore.db.crypt14",
+        ],
+        &dbs,
+    );
+    fs::remove_file(dbs.join("msgstore.db")).unwrap();
+    let w = work(tmp.path());
+    // The key file found in the folder.
+    let c = read(&wa, None, &w).unwrap();
+    check_facts(&c, &facts);
+    // Or named.
+    let moved = tmp.path().join("the-key");
+    fs::rename(wa.join("key"), &moved).unwrap();
+    let c = read(&wa, Some(moved.to_str().unwrap()), &w).unwrap();
+    assert_eq!(c.messages.len(), facts.messages);
+    // The 64-digit key does not open a crypt14 backup: a wrong-key error saying why.
+    let e = read(&wa, Some(KEY), &w).err().unwrap();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    assert!(e.to_string().contains("key` file"), "{e}");
+}
+
+#[test]
+fn whatsapp_db_wrong_key_reads_nothing_and_never_shows_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wa, _) = crypt15_folder(tmp.path());
+    let w = work(tmp.path());
+    let wrong = KEY.replace('8', "9");
+    let opts = SourceOptions {
+        whatsapp_key: Some(wrong.clone()),
+        work_dir: Some(w.clone()),
+        ..Default::default()
+    };
+    let mut c = Collect::default();
+    let e = sources::read(&wa, &opts, &mut c).err().unwrap();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("msgstore.db.crypt15") && msg.contains("--whatsapp-key"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains(&wrong) && !msg.to_lowercase().contains(&KEY[..16]),
+        "{msg}"
+    );
+    assert!(!format!("{opts:?}").contains(&wrong));
+    assert!(c.messages.is_empty() && c.conversations.is_empty());
+    assert_eq!(fs::read_dir(&w).unwrap().count(), 0, "no plaintext left");
+    // No key at all: the same error kind, saying what to give.
+    let e = read(&wa, None, &w).err().unwrap();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    // Not 64 digits: refused without repeating it.
+    let e = read(&wa, Some("1234"), &w).err().unwrap();
+    assert!(
+        matches!(e, Error::InvalidArgument(_)) && !e.to_string().contains("1234"),
+        "{e}"
+    );
+}
+
+#[test]
+fn whatsapp_db_truncated_or_foreign_backup_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wa, _) = crypt15_folder(tmp.path());
+    let w = work(tmp.path());
+    let file = wa.join("Databases/msgstore.db.crypt15");
+    let bytes = fs::read(&file).unwrap();
+    for cut in [bytes.len() - 40, bytes.len() / 2, 100, 3] {
+        fs::write(&file, &bytes[..cut]).unwrap();
+        let e = read(&wa, Some(KEY), &w).err().unwrap();
+        assert!(
+            matches!(&e, Error::Source { path, .. } if path == &file),
+            "cut at {cut}: {e}"
+        );
+        assert_eq!(fs::read_dir(&w).unwrap().count(), 0, "no plaintext left");
+    }
+    fs::write(&file, b"PK\x03\x04 this is some zip, not a backup").unwrap();
+    let e = read(&wa, Some(KEY), &w).err().unwrap();
+    assert!(
+        matches!(&e, Error::Source { path, .. } if path == &file),
+        "{e}"
+    );
+}
+
+#[test]
+fn whatsapp_db_plain_msgstore_reads_without_a_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wa = tmp.path().join("WhatsApp");
+    let facts = generate(&wa, PER_CHAT).unwrap();
+    let c = read(&wa, None, &work(tmp.path())).unwrap();
+    check_facts(&c, &facts);
+    // The database file itself, picked alone.
+    let c = read(&msgstore_path(&wa), None, &work(tmp.path())).unwrap();
+    assert_eq!(c.messages.len(), facts.messages);
+}
