@@ -88,23 +88,23 @@ fn normalize(line: &str) -> Normalized {
 
 /// Date: three numbers; separators . / - (with a space after them in ko/hu "2023. 6. 30."),
 /// or 年 月 日; a year may carry a Japanese era letter ("R4") or a Buddhist-era mark ("BE").
-const DATE: &str = r"(?P<d1>\d{1,4})\s?(?:[./-]|年)\s?(?P<d2>\d{1,2})\s?(?:[./-]|月)\s?(?P<era>[RHS])?(?P<d3>\d{1,4})(?:\s?[.日])?(?:\s?BE)?";
+const DATE: &str = r"(?P<d1>[0-9]{1,4})[ \t]?(?:[./-]|年)[ \t]?(?P<d2>[0-9]{1,2})[ \t]?(?:[./-]|月)[ \t]?(?P<era>[RHS])?(?P<d3>[0-9]{1,4})(?:[ \t]?[.日])?(?:[ \t]?BE)?";
 /// Time, with seconds on iOS.
-const TIME: &str = r"(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?";
+const TIME: &str = r"(?P<h>[0-9]{1,2})[:.](?P<m>[0-9]{2})(?:[:.](?P<s>[0-9]{2}))?";
 /// After the time: an AM/PM word ("PM", "p. m.", "vorm.", "ص"), at most a few short words.
-const POST: &str = r"(?P<post>\s*[^\s\d\[\]\-:,][^\d\[\]\-:]{0,14}?)?";
-/// Android " - ", iOS "] ".
-const END: &str = r"(?:\s*\]\s*|\s+-\s)(?P<rest>.*)$";
+const POST: &str = r"(?P<post>[ \t]*[^ \t0-9\[\]\-:,][^0-9\[\]\-:]{0,14}?)?";
+/// Android " - ", iOS "] ": the match ends where the rest of the line starts.
+const END: &str = r"(?:[ \t]*\][ \t]*|[ \t]+-[ \t])";
 
 fn patterns() -> &'static [Regex; 2] {
     static RE: OnceLock<[Regex; 2]> = OnceLock::new();
     RE.get_or_init(|| {
         // Between date and time: a comma, a space, perhaps a short word ("à", "um", "в",
         // "klo", "kl.") or an AM/PM word that comes first (上午, 오후).
-        let pre = r",?\s*(?P<pre>(?:[^\s\d\[\]:,-][^\s\d\[\]:]{0,7}\.?,?\s*){1,2})?";
-        let date_first = format!(r"^\s*\[?\s*{DATE}{pre}{TIME}{POST}{END}");
+        let pre = r",?[ \t]*(?P<pre>(?:[^ \t0-9\[\]:,-][^ \t0-9\[\]:]{0,7}\.?,?[ \t]*){1,2})?";
+        let date_first = format!(r"^[ \t]*\[?[ \t]*{DATE}{pre}{TIME}{POST}{END}");
         // Vietnamese iOS writes the time first: "[21:41:35, 3/27/22]".
-        let time_first = format!(r"^\s*\[?\s*{TIME}{POST},?\s*{DATE}{END}");
+        let time_first = format!(r"^[ \t]*\[?[ \t]*{TIME}{POST},?[ \t]*{DATE}{END}");
         [
             Regex::new(&date_first).expect("static regex"),
             Regex::new(&time_first).expect("static regex"),
@@ -158,9 +158,9 @@ pub(super) fn parse(line: &str) -> Option<Header> {
             a.or(b)
         }
     };
-    let rest = c.name("rest")?;
-    let rest_at = if rest.start() < n.origin.len() {
-        n.origin[rest.start()]
+    let end = c.get(0)?.end();
+    let rest_at = if end < n.origin.len() {
+        n.origin[end]
     } else {
         // The header filled the whole normalized span: the rest starts where it ended.
         line.char_indices()

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use regex::Regex;
+
 /// One language's words.
 pub(super) struct Language {
     /// BCP 47 tag.
@@ -124,9 +126,13 @@ struct Folded {
     edited: Vec<String>,
     location: Vec<String>,
     poll: Vec<String>,
-    group_system: Vec<String>,
-    system: Vec<String>,
     document_omitted: Vec<String>,
+    /// Fragments of system lines that tell the chat is a group, all matched at once.
+    group_system: Regex,
+    /// Fragments of 7 or more characters that only system lines use: a would-be name
+    /// holding one is a system sentence. Shorter ones (" left", "ลบ") could be part of a
+    /// name ("Ann Left").
+    system_in_name: Regex,
 }
 
 /// Lower case, direction marks dropped, odd spaces made plain, trimmed.
@@ -155,10 +161,12 @@ fn folded() -> &'static Folded {
             edited: Vec::new(),
             location: Vec::new(),
             poll: Vec::new(),
-            group_system: Vec::new(),
-            system: Vec::new(),
             document_omitted: Vec::new(),
+            group_system: any_of(&[]),
+            system_in_name: any_of(&[]),
         };
+        let mut group_system = Vec::new();
+        let mut system = Vec::new();
         let all = |v: &mut Vec<String>, words: &[&str]| {
             v.extend(words.iter().map(|w| fold(w)).filter(|w| !w.is_empty()))
         };
@@ -193,10 +201,14 @@ fn folded() -> &'static Folded {
             all(&mut f.edited, l.edited);
             all(&mut f.location, l.location);
             all(&mut f.poll, l.poll);
-            all(&mut f.group_system, l.group_system);
-            all(&mut f.system, l.system);
+            all(&mut group_system, l.group_system);
+            all(&mut system, l.system);
             all(&mut f.document_omitted, l.document_omitted);
         }
+        system.extend(group_system.iter().cloned());
+        system.retain(|p| p.trim().chars().count() >= 7);
+        f.group_system = any_of(&group_system);
+        f.system_in_name = any_of(&system);
         // Longest first, so "(file attached)" is tried before a shorter word it contains.
         for v in [
             &mut f.file_attached,
@@ -209,6 +221,22 @@ fn folded() -> &'static Folded {
         }
         f
     })
+}
+
+/// One matcher for many literal fragments (the regex crate finds them all at once, with
+/// Aho-Corasick underneath): a line is tested once, not once per fragment.
+fn any_of(fragments: &[String]) -> Regex {
+    let alternation = if fragments.is_empty() {
+        // Matches nothing.
+        r"[^\s\S]".to_string()
+    } else {
+        fragments
+            .iter()
+            .map(|f| regex::escape(f))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    Regex::new(&alternation).expect("escaped literals form a valid pattern")
 }
 
 /// Whether `word` (folded or not) is an AM (`Some(false)`) or PM (`Some(true)`) word.
@@ -320,21 +348,12 @@ pub(super) fn is_poll(first: &str) -> bool {
 
 /// Whether a line's text (after the header) is a system line that tells the chat is a group.
 pub(super) fn is_group_system(text: &str) -> bool {
-    let f = fold(text);
-    folded().group_system.iter().any(|p| f.contains(p.as_str()))
+    folded().group_system.is_match(&fold(text))
 }
 
-/// Whether `text` holds a fragment only system lines use.
-pub(super) fn is_system(text: &str) -> bool {
-    let f = fold(text);
-    let t = folded();
-    // Short fragments (" left", " added ", "ลบ") could be part of a name ("Ann Left"):
-    // only longer ones decide.
-    t.system
-        .iter()
-        .chain(&t.group_system)
-        .filter(|p| p.trim().chars().count() >= 7)
-        .any(|p| f.contains(p.as_str()))
+/// Whether a would-be author name holds a fragment only system lines use.
+pub(super) fn is_system_sentence(name: &str) -> bool {
+    folded().system_in_name.is_match(&fold(name))
 }
 
 /// The name before a trailing "document omitted" (iOS: "Doc.pdf • 2 pages document

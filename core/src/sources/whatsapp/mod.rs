@@ -119,10 +119,10 @@ fn split_line(line: &str) -> Option<Line<'_>> {
     let header = header::parse(line)?;
     let rest = line[header.rest_at..].trim_start_matches(header::is_mark);
     let (author, text) = split_author(rest);
-    let media = classify::is_media_line(text);
     // iOS writes system lines of one-to-one chats under the chat's name, their text after
-    // a left-to-right mark.
-    let ios_system = author.is_some() && text.starts_with('\u{200E}') && !media;
+    // a left-to-right mark (as it does media lines, which keep their author).
+    let ios_system =
+        author.is_some() && text.starts_with('\u{200E}') && !classify::is_media_line(text);
     let system = author.is_none() || ios_system;
     Some(Line {
         header,
@@ -146,7 +146,7 @@ fn split_author(rest: &str) -> (Option<&str>, &str) {
         || quotes(&['“', '”', '„', '«', '»', '「', '」', '『', '』']) % 2 == 1;
     let long = name.chars().count() > MAX_AUTHOR_CHARS
         || name.split_whitespace().count() > MAX_AUTHOR_WORDS;
-    if name.is_empty() || quoted || long || lang::is_system(name) {
+    if name.is_empty() || quoted || long || lang::is_system_sentence(name) {
         return (None, rest);
     }
     (Some(name), &rest[i + 2..])
