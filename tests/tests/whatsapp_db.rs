@@ -278,7 +278,7 @@ fn whatsapp_db_crypt14_with_the_key_file() {
         ],
         &dbs,
     );
-    fs::remove_file(dbs.join("msgstore.db")).unwrap();
+    fs::rename(dbs.join("msgstore.db"), tmp.path().join("plain.db")).unwrap();
     let w = work(tmp.path());
     // The key file found in the folder.
     let c = read(&wa, None, &w).unwrap();
@@ -292,6 +292,22 @@ fn whatsapp_db_crypt14_with_the_key_file() {
     let e = read(&wa, Some(KEY), &w).err().unwrap();
     assert!(matches!(e, Error::WrongKey { .. }), "{e}");
     assert!(e.to_string().contains("key` file"), "{e}");
+    // crypt12 (raw header, `--NN` footer) with the same key file.
+    fs::rename(&moved, wa.join("key")).unwrap();
+    tool(
+        "waencrypt",
+        &[
+            "--type",
+            "12",
+            "../key",
+            "../../plain.db",
+            "msgstore.db.crypt12",
+        ],
+        &dbs,
+    );
+    fs::remove_file(dbs.join("msgstore.db.crypt14")).unwrap();
+    let c = read(&wa, None, &w).unwrap();
+    check_facts(&c, &facts);
 }
 
 #[test]
