@@ -707,6 +707,7 @@ fn whatsapp_reader_agrees_with_an_independent_parser() {
     let mut transliterate_later: BTreeMap<String, Later> = BTreeMap::new();
 
     let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut unreadable: Vec<String> = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(&root).unwrap();
         let lang = rel
@@ -721,8 +722,12 @@ fn whatsapp_reader_agrees_with_an_independent_parser() {
         let bytes = std::fs::read(file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy();
         let mut sink = Collect::default();
-        whatsapp::parse_text(&bytes, &name, &whatsapp::Options::default(), &mut sink)
-            .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+        if let Err(e) = whatsapp::parse_text(&bytes, &name, &whatsapp::Options::default(), &mut sink)
+        {
+            // Every file is tried before the test fails, so one run lists them all.
+            unreadable.push(format!("{}: {e}", rel.display()));
+            continue;
+        }
         let ours: Vec<Ours> = sink.messages.into_iter().map(ours_of).collect();
         let native = ours.iter().any(|o| {
             header_of(o)
@@ -846,6 +851,14 @@ fn whatsapp_reader_agrees_with_an_independent_parser() {
         );
     }
     let total = all;
+    for u in &unreadable {
+        println!("ours could not read {u}");
+    }
+    assert!(
+        unreadable.is_empty(),
+        "{} chat texts ours could not read (listed above)",
+        unreadable.len()
+    );
     assert!(
         total.unexplained.is_empty(),
         "{} unexplained disagreements with {PEER} (fix our reader, or explain the class in \

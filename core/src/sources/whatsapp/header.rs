@@ -91,10 +91,11 @@ fn normalize(line: &str) -> Normalized {
 const DATE: &str = r"(?P<d1>[0-9]{1,4})[ \t]?(?:[./-]|年)[ \t]?(?P<d2>[0-9]{1,2})[ \t]?(?:[./-]|月)[ \t]?(?P<era>[RHS])?(?P<d3>[0-9]{1,4})(?:[ \t]?[.日])?(?:[ \t]?BE)?";
 /// Time, with seconds on iOS.
 const TIME: &str = r"(?P<h>[0-9]{1,2})[:.](?P<m>[0-9]{2})(?:[:.](?P<s>[0-9]{2}))?";
-/// After the time: an AM/PM word ("PM", "p. m.", "vorm.", "ص"), at most a few short words.
-const POST: &str = r"(?P<post>[ \t]*[^ \t0-9\[\]\-:,][^0-9\[\]\-:]{0,14}?)?";
-/// Android " - ", iOS "] ": the match ends where the rest of the line starts.
-const END: &str = r"(?:[ \t]*\][ \t]*|[ \t]+-[ \t])";
+/// After the time: an AM/PM word ("PM", "p. m.", "vorm.", "ص", "in the afternoon").
+const POST: &str = r"(?P<post>[ \t]*[^ \t0-9\[\]\-:,][^0-9\[\]\-:]{0,18}?)?";
+/// Android " - ", iOS "] ", early iOS (2016) ": ": the match ends where the rest of the line
+/// starts.
+const END: &str = r"(?:[ \t]*\][ \t]*|[ \t]+-[ \t]|:[ \t])";
 
 fn patterns() -> &'static [Regex; 2] {
     static RE: OnceLock<[Regex; 2]> = OnceLock::new();
@@ -155,7 +156,12 @@ pub(super) fn parse(line: &str) -> Option<Header> {
             if !post.is_empty() && b.is_none() {
                 return None;
             }
-            a.or(b)
+            match a.or(b) {
+                None => None,
+                Some(lang::Meridiem::Pm) => Some(true),
+                Some(lang::Meridiem::Am) => Some(false),
+                Some(lang::Meridiem::Night) => Some((6..=11).contains(&num("h")?)),
+            }
         }
     };
     let end = c.get(0)?.end();

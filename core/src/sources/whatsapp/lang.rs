@@ -23,6 +23,9 @@ pub(super) struct Language {
     pub am: &'static [&'static str],
     /// Words for after noon.
     pub pm: &'static [&'static str],
+    /// Day-period words for the night ("at night", "nachts"): evening hours (6–11) are
+    /// after noon, the others (12–5) before.
+    pub night: &'static [&'static str],
     /// Words between date and time ("à", "um").
     pub date_time: &'static [&'static str],
     /// How system lines name the phone's owner ("You"); documentation for now: the
@@ -72,6 +75,7 @@ const EMPTY: Language = Language {
     code: "",
     am: NONE,
     pm: NONE,
+    night: NONE,
     date_time: NONE,
     you: NONE,
     media_omitted: NONE,
@@ -120,6 +124,7 @@ struct Folded {
     whole: HashMap<String, Phrase>,
     am: Vec<String>,
     pm: Vec<String>,
+    night: Vec<String>,
     date_time: Vec<String>,
     file_attached: Vec<String>,
     attached: Vec<String>,
@@ -155,6 +160,7 @@ fn folded() -> &'static Folded {
             whole: HashMap::new(),
             am: Vec::new(),
             pm: Vec::new(),
+            night: Vec::new(),
             date_time: Vec::new(),
             file_attached: Vec::new(),
             attached: Vec::new(),
@@ -195,6 +201,7 @@ fn folded() -> &'static Folded {
             }
             all(&mut f.am, l.am);
             all(&mut f.pm, l.pm);
+            all(&mut f.night, l.night);
             all(&mut f.date_time, l.date_time);
             all(&mut f.file_attached, l.file_attached);
             all(&mut f.attached, l.attached);
@@ -239,8 +246,17 @@ fn any_of(fragments: &[String]) -> Regex {
     Regex::new(&alternation).expect("escaped literals form a valid pattern")
 }
 
-/// Whether `word` (folded or not) is an AM (`Some(false)`) or PM (`Some(true)`) word.
-pub(super) fn meridiem(word: &str) -> Option<bool> {
+/// What a day-period word says of a 12-hour time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Meridiem {
+    Am,
+    Pm,
+    /// "at night": 6–11 are evening hours, 12–5 early morning.
+    Night,
+}
+
+/// What `word` (folded or not) says of a 12-hour time, if it is an AM, PM or night word.
+pub(super) fn meridiem(word: &str) -> Option<Meridiem> {
     let w = fold(word);
     let w = w.trim_end_matches(',');
     if w.is_empty() {
@@ -254,10 +270,13 @@ pub(super) fn meridiem(word: &str) -> Option<bool> {
             .collect::<String>()
     };
     let wb = bare(w);
-    if f.pm.iter().any(|p| *p == w || bare(p) == wb) {
-        Some(true)
-    } else if f.am.iter().any(|a| *a == w || bare(a) == wb) {
-        Some(false)
+    let is = |list: &[String]| list.iter().any(|p| *p == w || bare(p) == wb);
+    if is(&f.pm) {
+        Some(Meridiem::Pm)
+    } else if is(&f.am) {
+        Some(Meridiem::Am)
+    } else if is(&f.night) {
+        Some(Meridiem::Night)
     } else {
         None
     }
@@ -433,8 +452,11 @@ mod tests {
             ("م", true),
             ("ص", false),
         ] {
-            assert_eq!(meridiem(w), Some(pm), "{w}");
+            let want = if pm { Meridiem::Pm } else { Meridiem::Am };
+            assert_eq!(meridiem(w), Some(want), "{w}");
         }
         assert_eq!(meridiem("um"), None);
+        assert_eq!(meridiem("at night"), Some(Meridiem::Night));
+        assert_eq!(meridiem("in the morning"), Some(Meridiem::Am));
     }
 }

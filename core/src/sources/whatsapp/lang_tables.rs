@@ -5,8 +5,9 @@
 pub(super) static LANGUAGES: &[Language] = &[
     Language {
         code: "en",
-        am: &["AM", "a.m.", "am"],
-        pm: &["PM", "p.m.", "pm"],
+        am: &["AM", "a.m.", "am", "in the morning"],
+        pm: &["PM", "p.m.", "pm", "in the afternoon", "in the evening"],
+        night: &["at night"],
         date_time: &["at"],
         you: &["You"],
         media_omitted: &["<Media omitted>"],
@@ -32,8 +33,9 @@ pub(super) static LANGUAGES: &[Language] = &[
     },
     Language {
         code: "de",
-        am: &["vorm.", "morgens", "nachts", "AM"],
+        am: &["vorm.", "morgens", "AM"],
         pm: &["nachm.", "mittags", "abends", "PM"],
+        night: &["nachts"],
         date_time: &["um"],
         you: &["Du", "dich"],
         media_omitted: &["<Medien ausgeschlossen>", "<Medien weggelassen>"],
@@ -83,6 +85,7 @@ pub(super) static LANGUAGES: &[Language] = &[
         group_system: &["a créé le groupe", "a ajouté", "est parti", "a quitté", "a retiré", "a changé le sujet", "a changé l'icône", "a rejoint"],
         system: &["chiffrés de bout en bout", "Appel vocal manqué", "Appel vidéo manqué", "code de sécurité", "a changé de numéro", "Les messages et les appels sont chiffrés de bout en bout."],
         chat_file: &[("Discussion WhatsApp avec ", ""), ("Discussion WhatsApp - ", "")],
+        ..EMPTY
     },
     Language {
         code: "es",
@@ -110,6 +113,7 @@ pub(super) static LANGUAGES: &[Language] = &[
         group_system: &["creó el grupo", "añadió", "salió", "eliminó a", "cambió el asunto", "cambió el ícono", "se unió"],
         system: &["cifrados de extremo a extremo", "Llamada perdida", "Videollamada perdida", "código de seguridad", "cambió su número", "Los mensajes y las llamadas están cifrados de extremo a extr", "Llamada de voz perdida"],
         chat_file: &[("Chat de WhatsApp con ", "")],
+        ..EMPTY
     },
     Language {
         code: "pt-BR",
