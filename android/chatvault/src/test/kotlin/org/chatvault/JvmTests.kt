@@ -119,23 +119,32 @@ private suspend fun cancellingTheCoroutineCancelsTheEngine() {
         vault.create(File(work, "repo"), PASSWORD).use { repo ->
             var outcome: Throwable? = null
             var lastProgress: Progress? = null
+            // The engine is held at its first progress report until the test has cancelled:
+            // the job is certainly running when it is cancelled, however fast the machine.
+            val midway = kotlinx.coroutines.CompletableDeferred<Unit>()
+            val release = java.util.concurrent.CountDownLatch(1)
             val started = System.nanoTime()
             val job = kotlinx.coroutines.coroutineScope {
                 val j = launch {
                     try {
-                        repo.backupNow(listOf(source)) { lastProgress = it }
+                        repo.backupNow(listOf(source)) {
+                            lastProgress = it
+                            if (it.bytesDone > 0uL && midway.complete(Unit)) {
+                                release.await(10, java.util.concurrent.TimeUnit.SECONDS)
+                            }
+                        }
                     } catch (e: Throwable) {
                         outcome = e
                         throw e
                     }
                 }
-                delay(300)
+                kotlinx.coroutines.withTimeout(10_000) { midway.await() }
                 // Other calls do not wait for the running backup.
                 val listed = kotlinx.coroutines.withTimeout(2000) { repo.snapshots() }
                 check(listed.isEmpty() && j.isActive) { "snapshots() during a backup" }
-                delay(100)
                 val cancelAt = System.nanoTime()
                 j.cancel()
+                release.countDown()
                 j.join()
                 val latencyMs = (System.nanoTime() - cancelAt) / 1_000_000
                 println("  cancellation reached Rust and returned in $latencyMs ms (after ${(cancelAt - started) / 1_000_000} ms, at ${lastProgress?.bytesDone} bytes)")
