@@ -722,7 +722,8 @@ fn whatsapp_reader_agrees_with_an_independent_parser() {
         let bytes = std::fs::read(file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy();
         let mut sink = Collect::default();
-        if let Err(e) = whatsapp::parse_text(&bytes, &name, &whatsapp::Options::default(), &mut sink)
+        if let Err(e) =
+            whatsapp::parse_text(&bytes, &name, &whatsapp::Options::default(), &mut sink)
         {
             // Every file is tried before the test fails, so one run lists them all.
             unreadable.push(format!("{}: {e}", rel.display()));
