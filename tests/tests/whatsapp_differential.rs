@@ -467,6 +467,9 @@ fn align(ours: &[Ours], peer: &[Peer], ios: bool) -> Vec<Step> {
         1 + 4 * t as i64 + 2 * tm as i64 + a as i64 + overlap as i64
     };
     let (n, m) = (ours.len(), peer.len());
+    if n.saturating_mul(m) > MAX_EXACT_CELLS {
+        return align_greedy(ours, peer, &score);
+    }
     let mut best = vec![vec![0i64; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
@@ -494,6 +497,43 @@ fn align(ours: &[Ours], peer: &[Peer], ios: bool) -> Vec<Step> {
             steps.push(Step::OursOnly(i));
             i += 1;
         } else {
+            steps.push(Step::PeerOnly(j));
+            j += 1;
+        }
+    }
+    steps
+}
+
+/// Above this many (ours × peer) pairs the exact alignment is too slow and too large (real
+/// chats of 10,000+ messages, CHATVAULT_WHATSAPP_FIXTURES): a greedy one is used.
+const MAX_EXACT_CELLS: usize = 4_000_000;
+
+/// Greedy alignment for long chats: pair while the next two agree; otherwise skip the
+/// fewest messages (on either side, within a window) that makes them agree again.
+fn align_greedy(ours: &[Ours], peer: &[Peer], score: &dyn Fn(&Ours, &Peer) -> i64) -> Vec<Step> {
+    const WINDOW: usize = 50;
+    let (n, m) = (ours.len(), peer.len());
+    let (mut i, mut j) = (0, 0);
+    let mut steps = Vec::new();
+    while i < n || j < m {
+        if i < n && j < m && score(&ours[i], &peer[j]) > 0 {
+            steps.push(Step::Pair(i, j));
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let resync = (1..=WINDOW).find_map(|d| {
+            (0..=d).find_map(|a| {
+                let b = d - a;
+                (i + a < n && j + b < m && score(&ours[i + a], &peer[j + b]) > 0).then_some((a, b))
+            })
+        });
+        let (a, b) = resync.unwrap_or((usize::from(i < n), usize::from(j < m)));
+        for _ in 0..a {
+            steps.push(Step::OursOnly(i));
+            i += 1;
+        }
+        for _ in 0..b {
             steps.push(Step::PeerOnly(j));
             j += 1;
         }
