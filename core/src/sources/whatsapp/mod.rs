@@ -140,6 +140,11 @@ fn split_author(rest: &str) -> (Option<&str>, &str) {
     let Some(i) = rest.find(": ") else {
         return (None, rest);
     };
+    if i == 0 {
+        // An author field with no visible name (only direction marks, seen in real
+        // exports): a message by someone unnamed, not a system line.
+        return (Some(""), &rest[2..]);
+    }
     let name = rest[..i].trim_matches(header::is_mark).trim();
     let quotes = |set: &[char]| name.chars().filter(|c| set.contains(c)).count();
     let quoted = quotes(&['"']) % 2 == 1
@@ -169,6 +174,7 @@ fn survey<R: BufRead>(reader: R) -> std::io::Result<Survey> {
         if let Some(l) = split_line(&line) {
             vote.add(l.header.fields, l.header.pm.is_some());
             match l.author {
+                Some("") => {}
                 Some(a) => *authors.entry(a.to_string()).or_insert(0) += 1,
                 None => group |= lang::is_group_system(l.text),
             }
@@ -928,10 +934,11 @@ mod tests {
             12.01.23, 10:03 - Jürgen: Hallo: wie geht's?\n\
             12.01.23, 10:04 - Ann \"Nini\" Lee: hi there\n\
             12.01.23, 10:05 - Bea „Bee“ Ko: <Medien ausgeschlossen>\n\
-            12.01.23, 10:06 - Ann Left: a name is not a system phrase\n";
+            12.01.23, 10:06 - Ann Left: a name is not a system phrase\n\
+            12.01.23, 10:07 - \u{200E}: someone with no visible name\n";
         let c = parse(text);
         let m = &c.messages;
-        assert_eq!(m.len(), 7);
+        assert_eq!(m.len(), 8);
         for s in &m[..3] {
             assert_eq!(s.kind, MessageKind::System, "{}", s.text);
             assert_eq!(s.sender, None, "{}", s.text);
@@ -943,6 +950,9 @@ mod tests {
         assert_eq!(m[5].sender.as_deref(), Some("Bea „Bee“ Ko"));
         assert_eq!(m[5].kind, MessageKind::File);
         assert_eq!(m[6].sender.as_deref(), Some("Ann Left"));
+        assert_eq!(m[7].kind, MessageKind::Text);
+        assert_eq!(m[7].sender.as_deref(), Some(""));
+        assert_eq!(m[7].text, "someone with no visible name");
         assert_eq!(c.conversations[0].kind, ConversationKind::Group);
         assert_eq!(
             c.conversations[0].members,
