@@ -224,6 +224,34 @@ private suspend fun theSchedulerRunsADuePlan() {
     }
 }
 
+/**
+ * A German WhatsApp export from iOS (`_chat.txt`, a fixture of tests/fixtures/whatsapp), read
+ * through Kotlin: the owner is named with [ChatSource.whatsappMe], the German placeholders
+ * are understood, and text the reader cannot place is kept and counted, not dropped.
+ */
+private suspend fun aGermanWhatsAppExportIsReadWithItsOwner() {
+    val fixture = File("tests/fixtures/whatsapp/de/ios")
+    check(fixture.isDirectory) { "run from the repository root" }
+    val work = tempDir("cv-kt-wa")
+    val export = File(work, "export")
+    fixture.copyRecursively(export)
+    // A line before the first message (as some tools add): kept as an "unparsed" message.
+    val chat = File(export, "_chat.txt")
+    chat.writeText("Exportiert am 1.2.2023\r\n" + chat.readText())
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).use { repo ->
+            val done = repo.backupChats(export, ChatSource(whatsappMe = "Lea", workDir = work.path))
+            val chats = done.chats ?: throw AssertionError("no chat summary")
+            check(chats.app == "whatsapp" && chats.messages == 11uL && chats.unparsed == 1uL) { "$chats" }
+            check(chats.localTime) { "WhatsApp times are wall clock" }
+            val hits = repo.search("Nachricht wurde gelöscht", workDir = work)
+            check(hits.size == 1 && hits.single().kind == "revoke" && !hits.single().fromMe) { "search: $hits" }
+            val mine = repo.search("line one", workDir = work)
+            check(mine.single().fromMe) { "the owner's message: $mine" }
+        }
+    }
+}
+
 /** The shared WeChat fixture (SQLCipher-encrypted EnMicroMsg.db), read through Kotlin. */
 private suspend fun aWeChatExportIsReadListedAndSearched() {
     val fixture = File("tests/fixtures/wechat-android-small")
@@ -385,6 +413,7 @@ fun main() {
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
+        "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
         "a WebDAV server is a destination without a computer; a wrong password raises AccessDenied" to ::aWebDavServerIsADestinationWithoutAComputer,
         "a phone pairs with a PC by its QR code and backs up over the LAN; strangers and used codes raise AccessDenied" to ::aPhonePairsWithAPcAndBacksUpOverTheLan,
     )
