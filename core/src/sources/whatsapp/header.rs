@@ -38,6 +38,15 @@ pub(super) fn is_mark(c: char) -> bool {
     )
 }
 
+/// Whether `c` is a space WhatsApp writes where a plain one would do: no-break (U+00A0,
+/// U+202F before AM/PM), figure, thin and ideographic spaces.
+pub(super) fn is_odd_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{3000}'
+    )
+}
+
 /// The ASCII digit of a decimal digit in the scripts WhatsApp writes dates in.
 fn ascii_digit(c: char) -> Option<char> {
     let base = match c {
@@ -73,7 +82,7 @@ fn normalize(line: &str) -> Normalized {
             continue;
         }
         let mapped = match c {
-            '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{3000}' => ' ',
+            c if is_odd_space(c) => ' ',
             // Arabic comma and date separators some locales write.
             '\u{060C}' => ',',
             '\u{2013}' | '\u{2014}' => '-',

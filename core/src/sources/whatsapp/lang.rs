@@ -144,9 +144,12 @@ struct Folded {
 pub(super) fn fold(s: &str) -> String {
     s.chars()
         .filter(|&c| !super::header::is_mark(c))
-        .map(|c| match c {
-            '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' => ' ',
-            c => c,
+        .map(|c| {
+            if super::header::is_odd_space(c) {
+                ' '
+            } else {
+                c
+            }
         })
         .collect::<String>()
         .trim()
@@ -393,7 +396,7 @@ pub(super) fn chat_name_from_file(stem: &str) -> Option<String> {
     let stem: String = stem
         .chars()
         .map(|c| {
-            if matches!(c, '\u{a0}' | '\u{202f}') {
+            if super::header::is_odd_space(c) {
                 ' '
             } else {
                 c
