@@ -67,6 +67,8 @@ python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
 # veth link) must then run, not skip.
 [ "$(id -u)" -eq 0 ] && export CHATVAULT_REQUIRE_NETNS=1  # also the full-disk test (a tmpfs)
+# No two core modules import each other (docs/ARCHITECTURE.md, "Layers").
+python3 scripts/module-deps.py
 cargo build --workspace --all-targets --locked
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 cargo test --workspace --locked -- --nocapture

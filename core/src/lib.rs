@@ -23,11 +23,13 @@ pub mod chat;
 pub mod error;
 pub mod export;
 pub mod lan;
+pub mod net;
 pub mod progress;
 pub mod repo;
 pub mod schedule;
 pub mod sources;
 pub mod storage;
+mod temp;
 
 pub use chat::{ChatIndex, ChatSummary, ExportBackup};
 pub use error::{Error, Result};

@@ -23,6 +23,7 @@ use crate::repo::snapshot::{Snapshot, SourceInfo};
 use crate::repo::Repository;
 use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
 use crate::sources::{self, SourceKind, SourceOptions};
+use crate::temp::private_temp_dir;
 
 /// File name of the chat index inside its snapshot tree.
 pub const INDEX_FILE: &str = "chats.sqlite";
@@ -52,23 +53,6 @@ impl std::ops::Deref for SnapshotChats {
     fn deref(&self) -> &ChatIndex {
         &self.index
     }
-}
-
-/// A private temporary folder (0700) under `work_dir` or the system's.
-pub(crate) fn private_temp_dir(work_dir: Option<&Path>) -> Result<tempfile::TempDir> {
-    let mut b = tempfile::Builder::new();
-    b.prefix("chatvault-");
-    // tempfile creates folders with the default mode (0755 under a 022 umask): say 0700.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o700));
-    }
-    let dir = match work_dir {
-        Some(d) => b.tempdir_in(d),
-        None => b.tempdir(),
-    };
-    dir.map_err(|e| Error::io("create", work_dir.unwrap_or(&std::env::temp_dir()), e))
 }
 
 /// The chat summary a snapshot carries, if it is of a chat export.

@@ -137,7 +137,7 @@ impl<'a> Copier<'a> {
     /// Takes the pending entries out of a zipped export (WhatsApp on iOS).
     fn extract_from_zip(&mut self, pending: &BTreeSet<String>, dir: &Path) -> Result<u64> {
         if self.zip.is_none() {
-            let tmp = crate::chat::private_temp_dir(self.work_dir)?;
+            let tmp = crate::temp::private_temp_dir(self.work_dir)?;
             self.repo.restore(
                 self.snapshot,
                 tmp.path(),

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::tls::{self, ReceiverVerifier};
 use super::{Fingerprint, Identity, LanError, API};
-use crate::storage::{lan_location, HttpOptions};
+use crate::net::http::{HttpError, HttpOptions};
+use crate::storage::lan_location;
 
 /// Digits in the numeric pairing code.
 pub const CODE_DIGITS: usize = 6;
@@ -279,7 +280,7 @@ fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
 ) -> Result<R, LanError> {
     let config = tls::client_config(identity, verifier)?;
     let location = format!("https://{address}");
-    let http = crate::storage::http::Http::receiver(&location, pairing_http(), config);
+    let http = crate::net::http::Http::receiver(&location, pairing_http(), config);
     let url = format!("https://{address}{API}{path}");
     let json = serde_json::to_vec(body).map_err(|e| LanError::Protocol(e.to_string()))?;
     let r = http
@@ -290,7 +291,7 @@ fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         })
         .map_err(|e| lan_error(address, e))?;
     let status = r.status().as_u16();
-    let body = crate::storage::http::read_body("pair", path, r)
+    let body = crate::net::http::read_body("pair", path, r)
         .map_err(|e| LanError::Protocol(e.to_string()))?;
     if status != 200 {
         let reason = serde_json::from_slice::<ErrorReply>(&body)
@@ -302,13 +303,13 @@ fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
 }
 
 /// A failed pairing request in pairing's terms.
-fn lan_error(address: &str, e: crate::storage::StorageError) -> LanError {
+fn lan_error(address: &str, e: HttpError) -> LanError {
     match e {
-        crate::storage::StorageError::Unreachable { reason, .. } => LanError::Unreachable {
+        HttpError::Unreachable { reason, .. } => LanError::Unreachable {
             address: address.to_string(),
             reason,
         },
-        crate::storage::StorageError::Denied { reason, .. } => LanError::PairingRefused(reason),
+        HttpError::Denied { reason, .. } => LanError::PairingRefused(reason),
         other => LanError::Protocol(other.to_string()),
     }
 }
@@ -413,12 +414,12 @@ fn get_info(
 ) -> Result<serde_json::Value, LanError> {
     let config = tls::client_config(identity, verifier)?;
     let http =
-        crate::storage::http::Http::receiver(&format!("https://{address}"), pairing_http(), config);
+        crate::net::http::Http::receiver(&format!("https://{address}"), pairing_http(), config);
     let url = format!("https://{address}{API}/info");
     let r = http
         .send("info", "info", |a| a.get(&url).call())
         .map_err(|e| lan_error(address, e))?;
-    let body = crate::storage::http::read_body("info", "info", r)
+    let body = crate::net::http::read_body("info", "info", r)
         .map_err(|e| LanError::Protocol(e.to_string()))?;
     serde_json::from_slice(&body).map_err(|e| LanError::Protocol(format!("info: {e}")))
 }

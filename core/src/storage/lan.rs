@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
-use crate::lan::{tls, Fingerprint, Identity, LanError, API};
+use crate::net::error::LanError;
+use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
+use crate::net::identity::{Fingerprint, Identity};
+use crate::net::protocol::API;
+use crate::net::tls;
 
 /// Where a receiver is and who this device is.
 #[derive(Clone, Debug)]
@@ -51,7 +54,7 @@ pub fn parse_location(location: &str) -> Result<(String, Fingerprint), LanError>
         Some(h) => h.to_string(),
         None => return Err(bad("no host")),
     };
-    let port = url.port().unwrap_or(crate::lan::DEFAULT_PORT);
+    let port = url.port().unwrap_or(crate::net::protocol::DEFAULT_PORT);
     let pin = url
         .query_pairs()
         .find(|(k, _)| k == "pin")
@@ -165,7 +168,7 @@ impl Storage for LanStorage {
         let object = kind.path_of(name);
         let r = self.http.send("get", &object, |a| a.get(&url).call())?;
         match r.status().as_u16() {
-            200 => read_body("get", &object, r),
+            200 => Ok(read_body("get", &object, r)?),
             404 => Err(StorageError::NotFound {
                 kind,
                 name: name.to_string(),
@@ -191,7 +194,7 @@ impl Storage for LanStorage {
             a.get(&url).header("range", &range).call()
         })?;
         match r.status().as_u16() {
-            200 | 206 | 416 => ranged_body(&object, r, offset, len),
+            200 | 206 | 416 => Ok(ranged_body(&object, r, offset, len)?),
             404 => Err(StorageError::NotFound {
                 kind,
                 name: name.to_string(),

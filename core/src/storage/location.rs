@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use super::http::HttpOptions;
 use super::s3::{S3Config, S3Storage};
 use super::webdav::{WebDavConfig, WebDavStorage};
 use super::{LocalStorage, Storage, StorageError};
+use crate::net::http::HttpOptions;
 
 /// Credentials and client settings for network locations.
 #[derive(Clone, Default)]
@@ -34,7 +34,7 @@ pub struct Access {
     pub allow_http: bool,
     /// This device's identity for `lan://` receivers (from the keystore on phones, from a
     /// 0600 file on PCs).
-    pub lan_identity: Option<crate::lan::Identity>,
+    pub lan_identity: Option<crate::net::identity::Identity>,
     /// How long to keep retrying a receiver that stopped answering before giving up
     /// (default 60 s).
     pub lan_retry_for: Option<std::time::Duration>,

@@ -4,14 +4,13 @@
 //! size (exists), list by kind, delete. Names are validated here so that no backend can be
 //! asked to touch anything outside its repository.
 
-pub(crate) mod http;
 mod lan;
 mod local;
 mod location;
 mod s3;
 mod webdav;
 
-pub use http::HttpOptions;
+pub use crate::net::http::HttpOptions;
 pub use lan::{
     lan_http_options, location_of as lan_location, parse_location as parse_lan_location, LanConfig,
     LanStorage,
@@ -140,6 +139,19 @@ pub enum StorageError {
         /// What went wrong (in the message, so not repeated as a source).
         cause: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl From<crate::net::http::HttpError> for StorageError {
+    fn from(e: crate::net::http::HttpError) -> Self {
+        use crate::net::http::HttpError;
+        match e {
+            HttpError::Unreachable { location, reason } => {
+                StorageError::Unreachable { location, reason }
+            }
+            HttpError::Denied { location, reason } => StorageError::Denied { location, reason },
+            HttpError::Failed { op, object, reason } => StorageError::backend(op, &object, reason),
+        }
+    }
 }
 
 impl StorageError {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use rusty_s3::actions::{ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 
 /// Signed URLs are valid this long (covers the retries of one request).
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
@@ -189,7 +189,7 @@ impl Storage for S3Storage {
             .http
             .send("get", &key, |a| a.get(url.as_str()).call())?;
         match r.status().as_u16() {
-            200 => read_body("get", &key, r),
+            200 => Ok(read_body("get", &key, r)?),
             404 => {
                 let body = error_text(r);
                 if xml_field(&body, "Code").as_deref() == Some("NoSuchBucket") {
@@ -225,7 +225,7 @@ impl Storage for S3Storage {
             a.get(url.as_str()).header("Range", &range).call()
         })?;
         match r.status().as_u16() {
-            200 | 206 | 416 => ranged_body(&key, r, offset, len),
+            200 | 206 | 416 => Ok(ranged_body(&key, r, offset, len)?),
             404 => Err(StorageError::NotFound {
                 kind,
                 name: name.to_string(),

@@ -7,8 +7,8 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -167,7 +167,7 @@ impl WebDavStorage {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<ureq::http::Response<ureq::Body>, StorageError> {
-        self.http.send(op, object, |agent| {
+        let sent = self.http.send(op, object, |agent| {
             let mut b = self.request(method, url);
             for (k, v) in headers {
                 b = b.header(*k, *v);
@@ -176,7 +176,8 @@ impl WebDavStorage {
                 .body(body)
                 .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
             agent.run(req)
-        })
+        });
+        Ok(sent?)
     }
 
     fn failure(&self, op: &'static str, object: &str, status: u16, body: &str) -> StorageError {
@@ -344,7 +345,7 @@ impl Storage for WebDavStorage {
         let url = self.url(&path);
         let r = self.run("get", &path, "GET", &url, &[], &[])?;
         match r.status().as_u16() {
-            200 => read_body("get", &path, r),
+            200 => Ok(read_body("get", &path, r)?),
             404 | 410 => Err(StorageError::NotFound {
                 kind,
                 name: name.to_string(),
@@ -369,7 +370,7 @@ impl Storage for WebDavStorage {
         let range = format!("bytes={offset}-{}", offset + len - 1);
         let r = self.run("get", &path, "GET", &url, &[("Range", range.as_str())], &[])?;
         match r.status().as_u16() {
-            200 | 206 | 416 => ranged_body(&path, r, offset, len),
+            200 | 206 | 416 => Ok(ranged_body(&path, r, offset, len)?),
             404 | 410 => Err(StorageError::NotFound {
                 kind,
                 name: name.to_string(),

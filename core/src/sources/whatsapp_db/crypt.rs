@@ -474,7 +474,7 @@ pub fn decrypt(
     }
     let ct_len = len - offset - trailer;
 
-    let dir = crate::chat::private_temp_dir(work_dir)?;
+    let dir = crate::temp::private_temp_dir(work_dir)?;
     let path = dir.path().join("msgstore.db");
     let mut open = OpenOptions::new();
     open.write(true).create_new(true);

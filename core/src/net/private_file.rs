@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::LanError;
+use super::error::LanError;
 
 /// Writes `data` to `path` atomically with owner-only permissions, making the folder
 /// (owner-only as well) when missing.

@@ -11,7 +11,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use super::{Fingerprint, Identity, LanError};
+use super::error::LanError;
+use super::identity::{Fingerprint, Identity};
 
 /// The protocols both sides offer (ALPN): HTTP/1.1 only; HTTP/2's flow control slows bulk
 /// uploads.

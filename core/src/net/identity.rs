@@ -7,7 +7,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::LanError;
+use super::error::LanError;
 
 /// SHA-256 of a certificate (DER).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,7 +155,7 @@ impl Identity {
             Err(e) => return Err(LanError::io(path, e)),
         }
         let identity = Self::generate(name)?;
-        crate::lan::private_file::write(path, identity.to_pem().as_bytes())?;
+        super::private_file::write(path, identity.to_pem().as_bytes())?;
         Ok(identity)
     }
 }

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use ureq::http::Response;
 use ureq::Body;
 
-use super::StorageError;
-
 /// How the client talks to a server.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -41,6 +39,49 @@ impl Default for HttpOptions {
     }
 }
 
+/// Why a request failed, in the terms the callers (storage backends, pairing) map to
+/// their own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The server could not be reached (after retrying for a bounded time).
+    #[error("{location} cannot be reached: {reason}")]
+    Unreachable {
+        /// Where.
+        location: String,
+        /// The last failure, the attempts made, and what usually causes it.
+        reason: String,
+    },
+    /// The server is not the one expected (a pinned receiver presenting another identity).
+    #[error("{location} refused access: {reason}")]
+    Denied {
+        /// Where.
+        location: String,
+        /// What to fix.
+        reason: String,
+    },
+    /// The request failed for another reason.
+    #[error("{op} {object}: {reason}")]
+    Failed {
+        /// Operation ("put", "get", "pair", …).
+        op: &'static str,
+        /// Object path or location.
+        object: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl HttpError {
+    /// A failure with a message of its own.
+    pub fn failed(op: &'static str, object: &str, reason: impl Into<String>) -> Self {
+        HttpError::Failed {
+            op,
+            object: object.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// A client with its retry policy.
 #[derive(Debug)]
 pub(crate) struct Http {
@@ -60,7 +101,7 @@ const MAX_WAIT: Duration = Duration::from_secs(20);
 pub(crate) const MAX_BODY: u64 = 1 << 30;
 
 impl Http {
-    pub fn new(location: &str, options: HttpOptions) -> Result<Self, StorageError> {
+    pub fn new(location: &str, options: HttpOptions) -> Result<Self, HttpError> {
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(pem) = &options.ca_pem {
             let certs: Vec<_> = ureq::tls::parse_pem(pem)
@@ -70,7 +111,7 @@ impl Http {
                 })
                 .collect();
             if certs.is_empty() {
-                return Err(StorageError::backend(
+                return Err(HttpError::failed(
                     "open",
                     location,
                     "the CA file holds no PEM certificate",
@@ -96,7 +137,7 @@ impl Http {
         use ureq::unversioned::resolver::DefaultResolver;
         use ureq::unversioned::transport::{Connector, TcpConnector};
         let connector =
-            TcpConnector::default().chain(crate::lan::tls::connector::PinnedTls { config: tls });
+            TcpConnector::default().chain(super::tls::connector::PinnedTls { config: tls });
         let config = agent_config(&options, ureq::tls::TlsConfig::default());
         Http {
             agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
@@ -108,13 +149,13 @@ impl Http {
 
     /// Sends a request built by `make` (called again for each attempt) and returns the
     /// final response, whatever its status; transport failures that outlast the retries
-    /// become [`StorageError::Unreachable`].
+    /// become [`HttpError::Unreachable`].
     pub fn send(
         &self,
         op: &'static str,
         object: &str,
         mut make: impl FnMut(&ureq::Agent) -> Result<Response<Body>, ureq::Error>,
-    ) -> Result<Response<Body>, StorageError> {
+    ) -> Result<Response<Body>, HttpError> {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -132,15 +173,15 @@ impl Http {
                 return outcome.map_err(|e| {
                     if transient_error(&e) {
                         let hint = if self.receiver { LAN_HINT } else { "" };
-                        StorageError::Unreachable {
+                        HttpError::Unreachable {
                             location: self.location.clone(),
                             reason: format!(
                                 "{e} ({attempt} attempts over {:.0} s){hint}",
                                 started.elapsed().as_secs_f64()
                             ),
                         }
-                    } else if let Some(got) = crate::lan::tls::pin_mismatch(&e.to_string()) {
-                        StorageError::Denied {
+                    } else if let Some(got) = super::tls::pin_mismatch(&e.to_string()) {
+                        HttpError::Denied {
                             location: self.location.clone(),
                             reason: format!(
                                 "this is not the receiver paired with this device (it presents \
@@ -149,7 +190,7 @@ impl Http {
                             ),
                         }
                     } else if is_certificate_error(&e) {
-                        StorageError::backend(
+                        HttpError::failed(
                             op,
                             object,
                             format!(
@@ -159,7 +200,7 @@ impl Http {
                             ),
                         )
                     } else {
-                        StorageError::backend(op, object, e.to_string())
+                        HttpError::failed(op, object, e.to_string())
                     }
                 });
             }
@@ -202,12 +243,12 @@ pub(crate) fn read_body(
     op: &'static str,
     object: &str,
     mut r: Response<Body>,
-) -> Result<Vec<u8>, StorageError> {
+) -> Result<Vec<u8>, HttpError> {
     r.body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| StorageError::backend(op, object, format!("reading the answer: {e}")))
+        .map_err(|e| HttpError::failed(op, object, format!("reading the answer: {e}")))
 }
 
 /// The bytes a ranged GET answered with (status 206, 200 or 416): a 206 holds them; a 200
@@ -218,7 +259,7 @@ pub(crate) fn ranged_body(
     r: Response<Body>,
     offset: u64,
     len: u64,
-) -> Result<Vec<u8>, StorageError> {
+) -> Result<Vec<u8>, HttpError> {
     let data = match r.status().as_u16() {
         206 => read_body("get", object, r)?,
         200 => {
@@ -230,7 +271,7 @@ pub(crate) fn ranged_body(
             all[start..end].to_vec()
         }
         _ => {
-            return Err(StorageError::backend(
+            return Err(HttpError::failed(
                 "get",
                 object,
                 "the object is shorter than the range read",
@@ -238,7 +279,7 @@ pub(crate) fn ranged_body(
         }
     };
     if data.len() as u64 != len {
-        return Err(StorageError::backend(
+        return Err(HttpError::failed(
             "get",
             object,
             format!("read {} bytes at {offset}, expected {len}", data.len()),
@@ -260,7 +301,7 @@ fn is_certificate_error(e: &ureq::Error) -> bool {
     let text = e.to_string();
     text.contains("certificate")
         || text.contains("UnknownIssuer")
-        || crate::lan::tls::pin_mismatch(&text).is_some()
+        || super::tls::pin_mismatch(&text).is_some()
 }
 
 fn transient_status(status: u16) -> bool {
