@@ -5,27 +5,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use chatvault_core::storage::{self, Storage};
+use chatvault_core::storage::{self, Location, Storage};
 use chatvault_core::{InitOptions, Repository, Secret};
 
 use crate::args::Cli;
 
-/// Opens a repository location (a path, `s3://…` or `webdav+https://…`); network
-/// credentials come from the environment (`AWS_ACCESS_KEY_ID`, `CHATVAULT_WEBDAV_USER`, …).
-pub fn open_location(location: &str) -> Result<Arc<dyn Storage>> {
+/// Opens a repository location; network credentials come from the environment
+/// (`AWS_ACCESS_KEY_ID`, `CHATVAULT_WEBDAV_USER`, …), a `lan://` receiver's identity from
+/// this PC's identity file.
+pub fn open_location(location: &Location) -> Result<Arc<dyn Storage>> {
     let mut access = storage::Access::from_env()?;
-    if location.starts_with("lan://") {
+    if matches!(location, Location::Lan(_)) {
         access.lan_identity = Some(crate::lan::identity(false)?);
     }
-    Ok(storage::open(location, &access)?)
+    Ok(location.open(&access)?)
 }
 
 /// The repository a command works on.
 pub struct Target {
     /// Its directory (for a network location, the location as written).
     pub dir: PathBuf,
-    /// Where it is: a path or a URL.
-    pub location: String,
+    /// Where it is.
+    pub location: Location,
     /// True for the embedded default (no `--repo`).
     pub is_default: bool,
 }
@@ -43,32 +44,23 @@ fn default_password_file(dir: &Path) -> PathBuf {
 
 impl Target {
     pub fn resolve(cli: &Cli) -> Result<Target> {
-        match &cli.repo {
-            Some(r) if storage::is_remote(r) => Ok(Target {
-                dir: PathBuf::from(r),
-                location: r.clone(),
-                is_default: false,
-            }),
-            Some(r) => {
-                let path = r.strip_prefix("file://").unwrap_or(r);
-                if path.contains("://") {
-                    bail!("unsupported repository URL {r:?}: use a path, s3://BUCKET/PREFIX, webdav+https://HOST/PATH or lan://HOST:PORT?pin=… (from `chatvault pair`)");
-                }
-                Ok(Target {
-                    dir: PathBuf::from(path),
-                    location: path.to_string(),
-                    is_default: false,
-                })
-            }
-            None => {
-                let dir = data_dir()?.join("repository");
-                Ok(Target {
-                    location: dir.to_string_lossy().into_owned(),
-                    dir,
-                    is_default: true,
-                })
-            }
-        }
+        let Some(text) = &cli.repo else {
+            let dir = data_dir()?.join("repository");
+            return Ok(Target {
+                location: Location::local(&dir),
+                dir,
+                is_default: true,
+            });
+        };
+        let location = Location::parse(text).map_err(|e| anyhow!("--repo: {e}"))?;
+        Ok(Target {
+            dir: location
+                .as_path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(text)),
+            location,
+            is_default: false,
+        })
     }
 
     /// The storage, with credentials for network locations from the environment.

@@ -9,11 +9,12 @@ use crate::args::{Cli, CopyArgs};
 use crate::commands::{print_json, say};
 use crate::context;
 use crate::ui::{bytes, ProgressView};
+use chatvault_core::storage::Location;
 
 /// Opens the repository at `dir` (a path or a URL) with a password from `file`, `$env`, or
 /// a prompt.
 pub fn open_other(dir: &Path, file: Option<&Path>, env: &str) -> Result<Repository> {
-    let storage = context::open_location(&dir.to_string_lossy())?;
+    let storage = context::open_location(&Location::parse(&dir.to_string_lossy())?)?;
     if !Repository::exists(storage.as_ref())? {
         return Err(chatvault_core::Error::RepositoryNotFound {
             location: dir.display().to_string(),

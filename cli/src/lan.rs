@@ -14,6 +14,7 @@ use chatvault_core::lan::{
 
 use crate::args::{Cli, DevicesArgs, PairArgs, ServeArgs};
 use crate::context::data_dir;
+use chatvault_core::storage::Location;
 
 /// This machine's LAN identity (`$CHATVAULT_LAN_IDENTITY`, else `lan-identity.pem` in the
 /// data directory), made when `create` and missing.
@@ -98,13 +99,14 @@ pub fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
         .unwrap_or(default_mib)
         .saturating_mul(1 << 20);
     if let Some(store) = &a.store {
+        let store = Location::parse(store)?;
         // Reachable and writable before any phone connects.
         let access = chatvault_core::storage::Access::from_env()?;
-        let probe = chatvault_core::storage::open(store, &access)?;
+        let probe = store.open(&access)?;
         probe
             .list(chatvault_core::storage::ObjectKind::Key)
             .with_context(|| format!("the store {store} cannot be used"))?;
-        options.store = Some(store.clone());
+        options.store = Some(store);
         options.store_access = access;
     }
     options.quota_bytes = a.quota_gib.map(|g| (g * (1u64 << 30) as f64) as u64);
@@ -281,9 +283,10 @@ pub fn devices(cli: &Cli, a: &DevicesArgs) -> Result<i32> {
     }
     if let (Some(which), Some(folder)) = (&a.assign, &a.to) {
         let location = match &a.store {
-            Some(store) => chatvault_core::storage::join(store, folder)?,
-            None => chatvault_core::storage::join(&dir.display().to_string(), folder)?,
-        };
+            Some(store) => Location::parse(store)?,
+            None => Location::local(&dir),
+        }
+        .join(folder)?;
         let held = crate::context::open_location(&location)?
             .size(chatvault_core::storage::ObjectKind::Config, "config")?;
         if held.is_none() {

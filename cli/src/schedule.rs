@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::args::{Cli, PlanArgs, ScheduleArgs, ScheduleCommand};
 use crate::context::{self, Target};
 use crate::ui::{bytes, ProgressView};
+use chatvault_core::storage::Location;
 
 fn state_dir(a: &ScheduleArgs) -> Result<PathBuf> {
     match &a.state_dir {
@@ -278,7 +279,7 @@ fn linked_copies(target: &Target, password: &str, p: &PlanArgs) -> Result<Vec<Co
     let own = Repository::open(target.storage()?, &Secret::password(password))?.link_params();
     let mut out = Vec::new();
     for dir in &p.copy_to {
-        let storage = context::open_location(&dir.to_string_lossy())?;
+        let storage = context::open_location(&Location::parse(&dir.to_string_lossy())?)?;
         if !Repository::exists(storage.as_ref())? {
             bail!(
                 "no repository at {0}: create it linked to {1} with `chatvault --repo {0} init --copy-chunker-params-from {1}` and the same password",

@@ -1003,7 +1003,10 @@ fn a_receiver_can_keep_phones_repositories_on_garage() {
     // Nothing of the phone's under the receiver's folder: it is in the bucket, readable
     // there by the CLI like any S3 repository.
     assert!(!serve.dir.join("a").exists());
-    let in_bucket = chatvault_core::storage::join(&store, "a").unwrap();
+    let in_bucket = chatvault_core::storage::Location::parse(&store)
+        .and_then(|l| l.join("a"))
+        .unwrap()
+        .to_string();
     let mut check = pc.cmd(&["--repo", &in_bucket, "check", "--read-data"]);
     check.envs(creds.iter().copied());
     ok(check);

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use super::location::bad;
+use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
 use crate::net::error::LanError;
 use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 use crate::net::identity::{Fingerprint, Identity};
@@ -39,13 +40,40 @@ pub fn location_of(address: &str, pin: &Fingerprint) -> String {
     format!("lan://{address}?pin={}", pin.to_hex())
 }
 
-/// Splits `lan://HOST:PORT?pin=FINGERPRINT` into the address and the pin.
-pub fn parse_location(location: &str) -> Result<(String, Fingerprint), LanError> {
+impl LanConfig {
+    /// The settings of a `lan://HOST:PORT?pin=FINGERPRINT` location, with this device's
+    /// identity and retry time from `access`. `text` names the location in errors.
+    pub(super) fn from_url(
+        text: &str,
+        url: &url::Url,
+        access: &Access,
+    ) -> Result<LanConfig, StorageError> {
+        let (address, pin) = address_and_pin(text, url).map_err(|e| bad(text, e.to_string()))?;
+        let identity = access.lan_identity.clone().ok_or_else(|| {
+            bad(
+                text,
+                "this device has no LAN identity yet: pair it with the receiver first",
+            )
+        })?;
+        let defaults = lan_http_options();
+        Ok(LanConfig {
+            address,
+            pin,
+            identity,
+            http: HttpOptions {
+                retry_for: access.lan_retry_for.unwrap_or(defaults.retry_for),
+                ..defaults
+            },
+        })
+    }
+}
+
+/// The address (`host:port`) and pin of a `lan://HOST:PORT?pin=FINGERPRINT` URL.
+fn address_and_pin(text: &str, url: &url::Url) -> Result<(String, Fingerprint), LanError> {
     let bad = |reason: &str| LanError::BadAddress {
-        text: location.chars().take(120).collect(),
+        text: text.chars().take(120).collect(),
         reason: reason.into(),
     };
-    let url = url::Url::parse(location).map_err(|e| bad(&format!("not a URL: {e}")))?;
     if url.scheme() != "lan" {
         return Err(bad("expected lan://HOST:PORT?pin=FINGERPRINT"));
     }
@@ -257,6 +285,11 @@ impl Storage for LanStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_location(text: &str) -> Result<(String, Fingerprint), LanError> {
+        let url = url::Url::parse(text).map_err(|e| LanError::Protocol(e.to_string()))?;
+        address_and_pin(text, &url)
+    }
 
     #[test]
     fn locations_round_trip() {

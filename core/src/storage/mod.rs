@@ -4,6 +4,7 @@
 //! size (exists), list by kind, delete. Names are validated here so that no backend can be
 //! asked to touch anything outside its repository.
 
+mod access;
 mod lan;
 mod local;
 mod location;
@@ -11,12 +12,10 @@ mod s3;
 mod webdav;
 
 pub use crate::net::http::HttpOptions;
-pub use lan::{
-    lan_http_options, location_of as lan_location, parse_location as parse_lan_location, LanConfig,
-    LanStorage,
-};
+pub use access::Access;
+pub use lan::{lan_http_options, location_of as lan_location, LanConfig, LanStorage};
 pub use local::LocalStorage;
-pub use location::{is_remote, join, open, Access};
+pub use location::{open, Location};
 pub use s3::{S3Config, S3Storage};
 pub use webdav::{WebDavConfig, WebDavStorage};
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use rusty_s3::actions::{ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use super::location::{bad, plain_http_allowed};
+use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
 use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 
 /// Signed URLs are valid this long (covers the retries of one request).
@@ -36,6 +37,69 @@ pub struct S3Config {
     pub secret_key: String,
     /// Client settings.
     pub http: HttpOptions,
+}
+
+impl S3Config {
+    /// The settings an `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&style=path|virtual]`
+    /// location gives, with the credentials of `access`. `text` names the location in errors.
+    pub(super) fn from_url(
+        text: &str,
+        url: &url::Url,
+        access: &Access,
+        http: HttpOptions,
+    ) -> Result<S3Config, StorageError> {
+        let bucket = url
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad(text, "no bucket: write s3://BUCKET/PREFIX"))?
+            .to_string();
+        let prefix = url.path().trim_matches('/').to_string();
+        let mut endpoint = None;
+        let mut region = None;
+        let mut style = None;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "endpoint" => endpoint = Some(v.into_owned()),
+                "region" => region = Some(v.into_owned()),
+                "style" => style = Some(v.into_owned()),
+                other => return Err(bad(text, format!("unknown option {other:?}"))),
+            }
+        }
+        let region = region.unwrap_or_else(|| "us-east-1".into());
+        let path_style = match style.as_deref() {
+            Some("path") => true,
+            Some("virtual") => false,
+            Some(s) => return Err(bad(text, format!("style {s:?}: path or virtual"))),
+            None => endpoint.is_some(),
+        };
+        let endpoint = endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let ep = url::Url::parse(&endpoint)
+            .map_err(|e| bad(text, format!("endpoint {endpoint:?}: {e}")))?;
+        if ep.scheme() == "http" && !plain_http_allowed(ep.host_str().unwrap_or_default(), access) {
+            return Err(bad(
+                text,
+                "plain http to a remote endpoint exposes your data and signatures: use https",
+            ));
+        }
+        let (Some(access_key), Some(secret_key)) =
+            (access.s3_access_key.clone(), access.s3_secret_key.clone())
+        else {
+            return Err(StorageError::Denied {
+                location: text.to_string(),
+                reason: "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            });
+        };
+        Ok(S3Config {
+            endpoint,
+            region,
+            bucket,
+            prefix,
+            path_style,
+            access_key,
+            secret_key,
+            http,
+        })
+    }
 }
 
 /// A repository in an S3 bucket.

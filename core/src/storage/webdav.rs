@@ -7,7 +7,8 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use super::location::{bad, plain_http_allowed};
+use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
 use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
 
 const TEMP_PREFIX: &str = ".tmp-";
@@ -23,6 +24,49 @@ pub struct WebDavConfig {
     pub password: String,
     /// Client settings.
     pub http: HttpOptions,
+}
+
+impl WebDavConfig {
+    /// The settings of a `webdav+http(s)://[USER@]HOST/PATH` location (`url` is the part
+    /// after `webdav+`), with the credentials of `access`. `text` names it in errors.
+    pub(super) fn from_url(
+        text: &str,
+        url: &url::Url,
+        access: &Access,
+        http: HttpOptions,
+    ) -> Result<WebDavConfig, StorageError> {
+        let host = url.host_str().unwrap_or_default();
+        match url.scheme() {
+            "https" => {}
+            "http" if plain_http_allowed(host, access) => {}
+            "http" => {
+                return Err(bad(
+                    text,
+                    "plain http sends your password unencrypted: use webdav+https, or allow http for a trusted network",
+                ))
+            }
+            s => return Err(bad(text, format!("unknown scheme webdav+{s}"))),
+        }
+        if !url.password().unwrap_or("").is_empty() {
+            return Err(bad(
+                text,
+                "put the password in the WebDAV credentials, not in the URL",
+            ));
+        }
+        let mut clean = url.clone();
+        let _ = clean.set_username("");
+        let user = access
+            .webdav_user
+            .clone()
+            .or_else(|| (!url.username().is_empty()).then(|| url.username().to_string()))
+            .unwrap_or_default();
+        Ok(WebDavConfig {
+            url: clean.to_string(),
+            user,
+            password: access.webdav_password.clone().unwrap_or_default(),
+            http,
+        })
+    }
 }
 
 impl fmt::Debug for WebDavConfig {

@@ -52,7 +52,7 @@ pub struct ReceiverOptions {
     pub idle_timeout: Duration,
     /// Keep devices' repositories at this storage location (`LOCATION/<folder>`) instead of
     /// under `dir`: an S3 bucket on a Garage cluster, a WebDAV server.
-    pub store: Option<String>,
+    pub store: Option<crate::storage::Location>,
     /// Credentials for `store`.
     pub store_access: crate::storage::Access,
 }
@@ -206,10 +206,7 @@ impl Shared {
         if let Some(s) = remote.get(folder) {
             return Ok(store::DeviceStore::Remote(s.clone()));
         }
-        let opened = crate::storage::open(
-            &crate::storage::join(location, folder)?,
-            &self.options.store_access,
-        )?;
+        let opened = location.join(folder)?.open(&self.options.store_access)?;
         remote.insert(folder.to_string(), opened.clone());
         Ok(store::DeviceStore::Remote(opened))
     }
