@@ -80,10 +80,12 @@ impl Repository {
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
     ) -> Result<ExportBackup> {
-        let kind = match source.kind {
-            Some(k) => k,
-            None => sources::detect(path)?,
-        };
+        let mut opts = source.clone();
+        if opts.work_dir.is_none() {
+            opts.work_dir = work_dir.map(Path::to_path_buf);
+        }
+        let export = sources::open(path, &opts)?;
+        let kind = export.kind();
         let mut options = options.clone();
         if kind == SourceKind::Folder {
             options.source = SourceInfo {
@@ -119,17 +121,10 @@ impl Repository {
         }
         let dir = private_temp_dir(work_dir)?;
         let index_path = dir.path().join(INDEX_FILE);
-        let mut opts = source.clone();
-        opts.kind = Some(kind);
-        if opts.work_dir.is_none() {
-            opts.work_dir = work_dir.map(Path::to_path_buf);
-        }
-        options
-            .page_sizes
-            .extend(sources::encrypted_databases(path, &opts, kind));
+        options.page_sizes.extend(export.encrypted_databases());
         self.backup_reading(
             path,
-            &opts,
+            export,
             kind,
             &options,
             &fingerprint,
@@ -146,7 +141,7 @@ impl Repository {
     fn backup_reading(
         &self,
         path: &Path,
-        opts: &SourceOptions,
+        export: Box<dyn sources::Source>,
         kind: SourceKind,
         options: &BackupOptions,
         fingerprint: &str,
@@ -162,7 +157,8 @@ impl Repository {
             std::thread::Builder::new()
                 .name("chatvault-read".into())
                 .spawn_scoped(scope, move || {
-                    let built = read_export(path, opts, kind, index_path, opened_tx, &reader_abort);
+                    let built =
+                        read_export(path, export, kind, index_path, opened_tx, &reader_abort);
                     if built.is_err() {
                         reader_abort.cancel();
                     }
@@ -397,7 +393,7 @@ struct BuiltIndex {
 /// the reader has understood the export; stops when `cancel` is cancelled.
 fn read_export(
     path: &Path,
-    opts: &SourceOptions,
+    export: Box<dyn sources::Source>,
     kind: SourceKind,
     index_file: &Path,
     opened: mpsc::Sender<()>,
@@ -411,7 +407,7 @@ fn read_export(
             opened: Some(opened),
             cancel,
         };
-        let (_, outcome) = sources::read(path, opts, &mut sink)?;
+        let outcome = export.read(&mut sink)?;
         cancel.check()?;
         Ok::<_, Error>((sink.inner.finish()?, outcome))
     })?;

@@ -1,14 +1,23 @@
 //! Chat export readers: detect what an export is and read it into one normalized model
 //! ([`model`]). Sources know nothing of storage: they read files and call a [`ChatSink`].
 //!
-//! | kind             | what it reads                                                  |
-//! |------------------|----------------------------------------------------------------|
-//! | `wechat-android` | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
-//! | `wechat-ios`     | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media   |
-//! | `whatsapp`       | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
-//! | `whatsapp-db`    | WhatsApp's Android folder: `Databases/msgstore.db.crypt15` (crypt14, crypt12, plain `msgstore.db`), `wa.db`, `Media/` |
-//! | `telegram`       | Telegram Desktop `result.json` or `messages*.html` / `export_results.html` |
-//! | `folder`         | anything else: files only, no chat model                        |
+//! [`open`] walks an export's tree once: it detects the kind (unless given), finds the files
+//! that kind's reader needs and returns them as a [`Source`], which tells the encrypted
+//! databases among them ([`Source::encrypted_databases`]) and reads them
+//! ([`Source::read`]) without searching again. Each reader module below implements
+//! [`Source`] for its kind, holding the paths it found.
+//!
+//! | kind             | module           | what it reads                                   |
+//! |------------------|------------------|-------------------------------------------------|
+//! | `wechat-android` | [`wechat::android`] | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
+//! | `wechat-ios`     | [`wechat::ios`]  | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media |
+//! | `whatsapp`       | [`whatsapp`]     | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
+//! | `whatsapp-db`    | [`whatsapp_db`]  | WhatsApp's Android folder: `Databases/msgstore.db.crypt15` (crypt14, crypt12, plain `msgstore.db`), `wa.db`, `Media/` |
+//! | `telegram`       | [`telegram`]     | Telegram Desktop `result.json` or `messages*.html` / `export_results.html` |
+//! | `folder`         | (here)           | anything else: files only, no chat model        |
+//!
+//! WeChat's two platforms share their message decoding and assembly ([`wechat::message`]);
+//! only reading the rows differs.
 
 pub mod model;
 pub mod telegram;
@@ -138,42 +147,102 @@ pub struct ReadOutcome {
     pub opened_with: Option<String>,
 }
 
+/// An export opened for reading: what it is and the files its reader needs, found once by
+/// [`open`] (one walk of its tree), so that neither [`Source::encrypted_databases`] nor
+/// [`Source::read`] searches it again. Sent to the thread that reads it.
+pub trait Source: Send {
+    /// What the export is.
+    fn kind(&self) -> SourceKind;
+
+    /// Files of the export that are encrypted SQLite databases, with their page size, for
+    /// page-aligned storage. Known before reading (no key needed), so the export's files can
+    /// be backed up while it is read.
+    fn encrypted_databases(&self) -> Vec<(PathBuf, u32)> {
+        Vec::new()
+    }
+
+    /// Reads the export into `sink`, and tells what was found beyond the chat model.
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome>;
+}
+
+/// Opens the export at `path` (a folder, a `.zip`, a `.txt`, a `result.json`, a database):
+/// detects its kind, unless `options.kind` says it, and finds the files its reader needs.
+/// Fails like the reader would when the files of the kind given are missing.
+pub fn open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Source>> {
+    let Some(kind) = options.kind else {
+        return detect_and_open(path, options);
+    };
+    let tree = match kind {
+        SourceKind::WeChatAndroid | SourceKind::WeChatIos | SourceKind::WhatsApp => {
+            Tree::walk(path, &[kind])
+        }
+        _ => Tree::default(),
+    };
+    open_as(kind, path, options, tree, None)
+}
+
 /// Guesses what `path` (a folder, a `.zip`, a `.txt`, a `result.json`) is.
 pub fn detect(path: &Path) -> Result<SourceKind> {
+    Ok(open(path, &SourceOptions::default())?.kind())
+}
+
+/// Reads the export at `path` into `sink`: [`open`], then [`Source::read`]. Returns the kind
+/// read and what was found.
+pub fn read(
+    path: &Path,
+    options: &SourceOptions,
+    sink: &mut dyn ChatSink,
+) -> Result<(SourceKind, ReadOutcome)> {
+    let source = open(path, options)?;
+    let kind = source.kind();
+    Ok((kind, source.read(sink)?))
+}
+
+/// [`open`] without a kind given: the detection, in order, keeping what it found.
+fn detect_and_open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Source>> {
     let meta = fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    let opened = |kind, tree| open_as(kind, path, options, tree, None);
     if meta.is_file() {
         if name == "result.json"
             || (name.starts_with("messages") && name.ends_with(".html"))
             || name == "export_results.html"
         {
-            return Ok(SourceKind::Telegram);
+            return opened(SourceKind::Telegram, Tree::default());
         }
         if whatsapp_db::is_msgstore_name(&name) {
-            return Ok(SourceKind::WhatsAppDb);
+            return opened(SourceKind::WhatsAppDb, Tree::default());
         }
         if whatsapp::looks_like_export(path) {
-            return Ok(SourceKind::WhatsApp);
+            return opened(SourceKind::WhatsApp, Tree::default());
         }
-        return Ok(SourceKind::Folder);
+        return opened(SourceKind::Folder, Tree::default());
     }
     if path.join("result.json").is_file()
         || path.join("messages.html").is_file()
         || path.join("export_results.html").is_file()
     {
-        return Ok(SourceKind::Telegram);
+        return opened(SourceKind::Telegram, Tree::default());
     }
-    if !find_files(path, |n| n == "EnMicroMsg.db", 5).is_empty() {
-        return Ok(SourceKind::WeChatAndroid);
+    let tree = Tree::walk(
+        path,
+        &[
+            SourceKind::WeChatAndroid,
+            SourceKind::WeChatIos,
+            SourceKind::WhatsApp,
+        ],
+    );
+    if tree.wechat_android.has_database() {
+        return opened(SourceKind::WeChatAndroid, tree);
     }
-    if !find_files(path, |n| n == "MM.sqlite", 6).is_empty() {
-        return Ok(SourceKind::WeChatIos);
+    if !tree.wechat_ios.is_empty() {
+        return opened(SourceKind::WeChatIos, tree);
     }
-    if whatsapp_db::find(path).is_some() {
-        return Ok(SourceKind::WhatsAppDb);
+    if let Some(found) = whatsapp_db::find(path) {
+        return open_as(SourceKind::WhatsAppDb, path, options, tree, Some(found));
     }
     let entries: Vec<PathBuf> = fs::read_dir(path)
         .map_err(|e| Error::io("read directory", path, e))?
@@ -189,57 +258,125 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         .iter()
         .any(|p| p.is_file() && whatsapp::looks_like_export(p))
     {
-        return Ok(SourceKind::WhatsApp);
+        return opened(SourceKind::WhatsApp, tree);
     }
-    Ok(SourceKind::Folder)
+    opened(SourceKind::Folder, tree)
 }
 
-/// Reads the export at `path` into `sink`. Returns the kind read and what was found.
-pub fn read(
-    path: &Path,
-    options: &SourceOptions,
-    sink: &mut dyn ChatSink,
-) -> Result<(SourceKind, ReadOutcome)> {
-    let kind = match options.kind {
-        Some(k) => k,
-        None => detect(path)?,
-    };
-    let mut outcome = ReadOutcome::default();
-    match kind {
-        SourceKind::WeChatAndroid => {
-            outcome.opened_with = wechat::android::read(path, options, sink)?;
-        }
-        SourceKind::WeChatIos => wechat::ios::read(path, sink)?,
-        SourceKind::WhatsApp => {
-            let wa = whatsapp::Options {
-                me: options.whatsapp_me.clone(),
-            };
-            whatsapp::read(path, &wa, sink)?
-        }
-        SourceKind::WhatsAppDb => {
-            outcome.opened_with = whatsapp_db::read(path, options, sink)?;
-        }
-        SourceKind::Telegram => telegram::read(path, sink)?,
-        SourceKind::Folder => {}
-    }
-    Ok((kind, outcome))
-}
-
-/// Files of the export at `path` that are encrypted SQLite databases, with their page
-/// size, for page-aligned storage. Known before reading (no key needed), so the export's
-/// files can be backed up while it is read.
-pub fn encrypted_databases(
-    path: &Path,
-    options: &SourceOptions,
+/// The export at `path` opened as `kind`, with the files `tree` (and, for WhatsApp's
+/// database, `found`) holds, or found now where they were not looked for.
+fn open_as(
     kind: SourceKind,
-) -> Vec<(PathBuf, u32)> {
-    match kind {
-        SourceKind::WeChatAndroid => wechat::android::encrypted_database(path, options)
-            .map(|db| (db, wechat::android::PAGE_SIZE))
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
+    path: &Path,
+    options: &SourceOptions,
+    tree: Tree,
+    found: Option<whatsapp_db::Found>,
+) -> Result<Box<dyn Source>> {
+    Ok(match kind {
+        SourceKind::WeChatAndroid => Box::new(wechat::android::Export::new(
+            path,
+            tree.wechat_android,
+            options,
+        )?),
+        SourceKind::WeChatIos => Box::new(wechat::ios::Export::new(path, tree.wechat_ios)?),
+        SourceKind::WhatsApp => Box::new(whatsapp::Export::new(
+            path,
+            tree.whatsapp,
+            whatsapp::Options {
+                me: options.whatsapp_me.clone(),
+            },
+        )?),
+        SourceKind::WhatsAppDb => {
+            let found = found.or_else(|| whatsapp_db::find(path));
+            Box::new(whatsapp_db::Export::new(path, found, options)?)
+        }
+        SourceKind::Telegram => Box::new(telegram::Export::new(path)?),
+        SourceKind::Folder => Box::new(Folder),
+    })
+}
+
+/// Any folder: files only, nothing to read.
+struct Folder;
+
+impl Source for Folder {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Folder
     }
+
+    fn read(self: Box<Self>, _sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        Ok(ReadOutcome::default())
+    }
+}
+
+/// The files readers look for by name in an export's folder, found in one walk of its tree.
+#[derive(Default)]
+struct Tree {
+    /// WeChat Android: `EnMicroMsg.db` and the files its key is derived from.
+    wechat_android: wechat::android::Files,
+    /// WeChat iOS: `MM.sqlite`.
+    wechat_ios: Vec<PathBuf>,
+    /// WhatsApp: `.txt` and `.zip` files, chats or not.
+    whatsapp: Vec<PathBuf>,
+}
+
+impl Tree {
+    /// Walks `root` once, as deep as the readers of `kinds` look, for their files.
+    fn walk(root: &Path, kinds: &[SourceKind]) -> Tree {
+        let depth = |k: &SourceKind| match k {
+            SourceKind::WeChatAndroid => wechat::android::DEPTH,
+            SourceKind::WeChatIos => wechat::ios::DEPTH,
+            SourceKind::WhatsApp => whatsapp::DEPTH,
+            _ => 0,
+        };
+        let wants = |k| kinds.contains(&k);
+        let (android, ios, chats) = (
+            wants(SourceKind::WeChatAndroid),
+            wants(SourceKind::WeChatIos),
+            wants(SourceKind::WhatsApp),
+        );
+        let mut tree = Tree::default();
+        let max_depth = kinds.iter().map(depth).max().unwrap_or(0);
+        walk_files(root, max_depth, &mut |name, level, path| {
+            if android {
+                tree.wechat_android.offer(name, level, path);
+            }
+            if ios && level <= wechat::ios::DEPTH && name == wechat::ios::DATABASE {
+                tree.wechat_ios.push(path.to_path_buf());
+            }
+            if chats && level <= whatsapp::DEPTH && whatsapp::may_be_chat(name) {
+                tree.whatsapp.push(path.to_path_buf());
+            }
+        });
+        tree
+    }
+}
+
+/// Regular files under `root` (at most `max_depth` levels down), offered to `visit` with
+/// their name and level (0: in `root`, or `root` itself when it is a file), folder by folder
+/// in name order. Symbolic links are not followed.
+pub(crate) fn walk_files(root: &Path, max_depth: usize, visit: &mut dyn FnMut(&str, usize, &Path)) {
+    fn walk(dir: &Path, level: usize, max_depth: usize, visit: &mut dyn FnMut(&str, usize, &Path)) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let mut list: Vec<_> = entries.filter_map(|e| e.ok()).collect();
+        list.sort_by_key(|e| e.file_name());
+        for e in list {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_file() {
+                visit(&e.file_name().to_string_lossy(), level, &e.path());
+            } else if ft.is_dir() && level < max_depth {
+                walk(&e.path(), level + 1, max_depth, visit);
+            }
+        }
+    }
+    if root.is_file() {
+        if let Some(n) = root.file_name() {
+            visit(&n.to_string_lossy(), 0, root);
+        }
+        return;
+    }
+    walk(root, 0, max_depth, visit);
 }
 
 /// Regular files under `root` (at most `max_depth` levels down) whose name satisfies `pred`,
@@ -249,29 +386,12 @@ pub(crate) fn find_files(
     pred: impl Fn(&str) -> bool,
     max_depth: usize,
 ) -> Vec<PathBuf> {
-    fn walk(dir: &Path, pred: &dyn Fn(&str) -> bool, depth: usize, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        let mut list: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-        list.sort_by_key(|e| e.file_name());
-        for e in list {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_file() && pred(&e.file_name().to_string_lossy()) {
-                out.push(e.path());
-            } else if ft.is_dir() && depth > 0 {
-                walk(&e.path(), pred, depth - 1, out);
-            }
-        }
-    }
     let mut out = Vec::new();
-    if root.is_file() {
-        if root.file_name().is_some_and(|n| pred(&n.to_string_lossy())) {
-            out.push(root.to_path_buf());
+    walk_files(root, max_depth, &mut |name, _, path| {
+        if pred(name) {
+            out.push(path.to_path_buf());
         }
-        return out;
-    }
-    walk(root, &pred, max_depth, &mut out);
+    });
     out
 }
 

@@ -11,34 +11,62 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sources::model::ChatSink;
+use crate::sources::{ReadOutcome, Source, SourceKind};
 
 #[cfg(feature = "telegram-html")]
 pub use html::read_html_page;
 pub use json::read_json;
 
-/// Reads a Telegram export: a folder holding `result.json` (JSON), or `messages.html` /
-/// `export_results.html` (HTML), or one of those files itself.
-pub(crate) fn read(path: &Path, sink: &mut dyn ChatSink) -> Result<()> {
-    if path.is_dir() {
-        if path.join("result.json").is_file() {
-            return json::read(path, sink);
-        }
-        if path.join("export_results.html").is_file() || path.join("messages.html").is_file() {
-            return read_html(path, sink);
-        }
-        return Err(Error::Source {
-            path: path.into(),
-            reason: "no result.json, messages.html or export_results.html in the folder".into(),
-        });
+/// A Telegram export: a folder holding `result.json` (JSON), or `messages.html` /
+/// `export_results.html` (HTML), or one of those files itself; its format found once.
+pub(crate) struct Export {
+    path: PathBuf,
+    html: bool,
+}
+
+impl Export {
+    /// The export at `path`; fails if it is a folder holding neither format's first file.
+    pub(crate) fn new(path: &Path) -> Result<Self> {
+        let html = if path.is_dir() {
+            if path.join("result.json").is_file() {
+                false
+            } else if path.join("export_results.html").is_file()
+                || path.join("messages.html").is_file()
+            {
+                true
+            } else {
+                return Err(Error::Source {
+                    path: path.into(),
+                    reason: "no result.json, messages.html or export_results.html in the folder"
+                        .into(),
+                });
+            }
+        } else {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            name.ends_with(".html") || name.ends_with(".htm")
+        };
+        Ok(Export {
+            path: path.to_path_buf(),
+            html,
+        })
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    if name.ends_with(".html") || name.ends_with(".htm") {
-        read_html(path, sink)
-    } else {
-        json::read(path, sink)
+}
+
+impl Source for Export {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Telegram
+    }
+
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        if self.html {
+            read_html(&self.path, sink)?;
+        } else {
+            json::read(&self.path, sink)?;
+        }
+        Ok(ReadOutcome::default())
     }
 }
 

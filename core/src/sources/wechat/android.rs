@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use rusqlite::{Connection, OpenFlags};
 
-use super::message::{decode, split_group_sender};
+use super::message::{assemble, Row, Senders, SystemLines};
+use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
 use crate::sources::model::{
-    Account, ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef,
-    Message, Timestamp,
+    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, Timestamp,
 };
-use crate::sources::{find_files, rel_path, SourceOptions};
+use crate::sources::{rel_path, ReadOutcome, Source, SourceKind, SourceOptions};
 
 /// The IMEI many devices use in the key derivation.
 pub const DEFAULT_IMEI: &str = "1234567890ABCDEF";
@@ -40,17 +40,55 @@ struct Candidate {
     label: String,
 }
 
-/// uins found in `shared_prefs` files anywhere under `root`.
-fn uins_from_prefs(root: &Path) -> Vec<String> {
-    const PREFS: [(&str, &str); 3] = [
-        ("system_config_prefs.xml", "default_uin"),
-        ("auth_info_key_prefs.xml", "auth_uin"),
-        ("com.tencent.mm_preferences.xml", "last_login_uin"),
-    ];
+/// `shared_prefs` files that hold the account's uin, and the key each names it by.
+const PREFS: [(&str, &str); 3] = [
+    ("system_config_prefs.xml", "default_uin"),
+    ("auth_info_key_prefs.xml", "auth_uin"),
+    ("com.tencent.mm_preferences.xml", "last_login_uin"),
+];
+
+/// How deep below an export's root WeChat Android's files may lie.
+pub(crate) const DEPTH: usize = 5;
+
+/// WeChat Android's files in an export, found by name in the one walk of its tree.
+#[derive(Debug, Default)]
+pub(crate) struct Files {
+    /// `EnMicroMsg.db`, one per account.
+    databases: Vec<PathBuf>,
+    /// The [`PREFS`] files, in that order.
+    prefs: [Vec<PathBuf>; 3],
+    /// `CompatibleInfo.cfg` (device ids).
+    compatible_info: Vec<PathBuf>,
+}
+
+impl Files {
+    /// Keeps the file `name` at `path`, `level` folders below the export's root, if it is
+    /// one of WeChat Android's.
+    pub(crate) fn offer(&mut self, name: &str, level: usize, path: &Path) {
+        if level > DEPTH {
+            return;
+        }
+        if name == "EnMicroMsg.db" {
+            self.databases.push(path.to_path_buf());
+        } else if let Some(i) = PREFS.iter().position(|(file, _)| *file == name) {
+            self.prefs[i].push(path.to_path_buf());
+        } else if name == "CompatibleInfo.cfg" && level < DEPTH {
+            self.compatible_info.push(path.to_path_buf());
+        }
+    }
+
+    /// Whether an account database was found.
+    pub(crate) fn has_database(&self) -> bool {
+        !self.databases.is_empty()
+    }
+}
+
+/// uins found in the `shared_prefs` files.
+fn uins_from_prefs(prefs: &[Vec<PathBuf>; 3]) -> Vec<String> {
     let mut out = Vec::new();
-    for (file, key) in PREFS {
-        for path in find_files(root, |n| n == file, 5) {
-            let Ok(text) = fs::read_to_string(&path) else {
+    for ((_, key), paths) in PREFS.iter().zip(prefs) {
+        for path in paths {
+            let Ok(text) = fs::read_to_string(path) else {
                 continue;
             };
             let x = super::xml::Xml::parse(&text);
@@ -81,10 +119,10 @@ fn uins_from_prefs(root: &Path) -> Vec<String> {
 /// Java-serialized map; the id is under key 258). Rather than deserializing Java objects,
 /// every serialized string (`TC_STRING`, 0x74, u16 length) that looks like a device id is
 /// taken as a candidate; wrong ones just fail the key check.
-fn device_ids_from_compatible_info(root: &Path) -> Vec<String> {
+fn device_ids_from_compatible_info(files: &[PathBuf]) -> Vec<String> {
     let mut out = Vec::new();
-    for path in find_files(root, |n| n == "CompatibleInfo.cfg", 4) {
-        let Ok(bytes) = fs::read(&path) else { continue };
+    for path in files {
+        let Ok(bytes) = fs::read(path) else { continue };
         if bytes.len() > 1 << 20 {
             continue;
         }
@@ -112,7 +150,8 @@ fn push_unique(v: &mut Vec<String>, s: String) {
     }
 }
 
-fn candidates(opts: &SourceOptions, root: &Path, userdir_name: &str) -> Vec<Candidate> {
+/// The keys to try on the account's database, named by what they were derived from.
+fn candidates(opts: &SourceOptions, found: &Export, userdir_name: &str) -> Vec<Candidate> {
     let mut out = Vec::new();
     if let Some(k) = &opts.wechat_key {
         out.push(Candidate {
@@ -124,13 +163,13 @@ fn candidates(opts: &SourceOptions, root: &Path, userdir_name: &str) -> Vec<Cand
     if let Some(u) = &opts.uin {
         push_unique(&mut uins, u.clone());
     }
-    for u in uins_from_prefs(root) {
-        push_unique(&mut uins, u);
+    for u in &found.prefs_uins {
+        push_unique(&mut uins, u.clone());
     }
     // The uin whose md5("mm" + uin) names this account's folder goes first.
     uins.sort_by_key(|u| md5_hex(format!("mm{u}").as_bytes()) != userdir_name);
     let mut imeis = opts.imeis.clone();
-    for id in device_ids_from_compatible_info(root) {
+    for id in device_ids_from_compatible_info(&found.compatible_info) {
         push_unique(&mut imeis, id);
     }
     push_unique(&mut imeis, DEFAULT_IMEI.to_string());
@@ -150,7 +189,7 @@ fn candidates(opts: &SourceOptions, root: &Path, userdir_name: &str) -> Vec<Cand
 fn open_database(
     db: &Path,
     opts: &SourceOptions,
-    root: &Path,
+    found: &Export,
     userdir_name: &str,
 ) -> Result<(Connection, Option<String>)> {
     let head = {
@@ -199,7 +238,7 @@ fn open_database(
             ),
         });
     }
-    let tried = candidates(opts, root, userdir_name);
+    let tried = candidates(opts, found, userdir_name);
     if tried.is_empty() {
         return Err(Error::WrongKey {
             path: db.into(),
@@ -234,65 +273,94 @@ fn db_error(db: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
-/// The account database a read of `root` opens, and how many accounts there are.
-fn account_database(root: &Path, opts: &SourceOptions) -> Result<(PathBuf, usize)> {
-    let dbs = find_files(root, |n| n == "EnMicroMsg.db", 5);
-    match pick_account(&dbs, root, opts) {
-        Some(db) => Ok((db, dbs.len())),
-        None => Err(Error::Source {
-            path: root.into(),
-            reason: "no MicroMsg/<account>/EnMicroMsg.db found".into(),
-        }),
+/// A WeChat Android export: the account database to read and what its key may be derived
+/// from, found once.
+pub(crate) struct Export {
+    root: PathBuf,
+    options: SourceOptions,
+    /// The account database read.
+    db: PathBuf,
+    /// How many account databases there are.
+    accounts: usize,
+    /// uins found in `shared_prefs`.
+    prefs_uins: Vec<String>,
+    /// `CompatibleInfo.cfg` files (device ids).
+    compatible_info: Vec<PathBuf>,
+}
+
+impl Export {
+    /// The export at `root` with the `files` found in it; fails if it holds no account
+    /// database.
+    pub(crate) fn new(root: &Path, files: Files, options: &SourceOptions) -> Result<Self> {
+        let prefs_uins = uins_from_prefs(&files.prefs);
+        let db =
+            pick_account(&files.databases, &prefs_uins, options).ok_or_else(|| Error::Source {
+                path: root.into(),
+                reason: "no MicroMsg/<account>/EnMicroMsg.db found".into(),
+            })?;
+        Ok(Export {
+            root: root.to_path_buf(),
+            options: options.clone(),
+            db,
+            accounts: files.databases.len(),
+            prefs_uins,
+            compatible_info: files.compatible_info,
+        })
     }
 }
 
-/// The database a read of `root` opens, if it is encrypted (its first bytes are not
-/// SQLite's header); known without the key, so the backup can store it page by page while
-/// the reader is still at work.
-pub(crate) fn encrypted_database(root: &Path, opts: &SourceOptions) -> Option<PathBuf> {
-    use std::io::Read;
-    let (db, _) = account_database(root, opts).ok()?;
-    let mut head = [0u8; 16];
-    let n = fs::File::open(&db)
-        .and_then(|mut f| f.read(&mut head))
-        .ok()?;
-    (head[..n] != *b"SQLite format 3\0").then_some(db)
-}
-
-/// Reads a WeChat Android export rooted at `root` into `sink`.
-/// Returns how an encrypted database was opened (`None`: it was not encrypted).
-pub(crate) fn read(
-    root: &Path,
-    opts: &SourceOptions,
-    sink: &mut dyn ChatSink,
-) -> Result<Option<String>> {
-    let (db, accounts) = account_database(root, opts)?;
-    if accounts > 1 {
-        sink.warning(format!(
-            "{} accounts found; reading {} (pass its folder to read another)",
-            accounts,
-            db.display()
-        ));
+impl Source for Export {
+    fn kind(&self) -> SourceKind {
+        SourceKind::WeChatAndroid
     }
-    let userdir = db.parent().unwrap_or(root).to_path_buf();
-    let userdir_name = userdir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (conn, opened_with) = open_database(&db, opts, root, &userdir_name)?;
-    let r = Reader {
-        conn: &conn,
-        db: &db,
-        userdir: &userdir,
-        userdir_rel: rel_path(root, &userdir),
-    };
-    r.run(sink)?;
-    Ok(opened_with)
+
+    /// The database read, if it is encrypted (its first bytes are not SQLite's header);
+    /// known without the key, so the backup can store it page by page while the reader is
+    /// still at work.
+    fn encrypted_databases(&self) -> Vec<(PathBuf, u32)> {
+        use std::io::Read;
+        let mut head = [0u8; 16];
+        let Ok(n) = fs::File::open(&self.db).and_then(|mut f| f.read(&mut head)) else {
+            return Vec::new();
+        };
+        if head[..n] == *b"SQLite format 3\0" {
+            return Vec::new();
+        }
+        vec![(self.db.clone(), PAGE_SIZE)]
+    }
+
+    /// Reads the account's database; tells how it was opened if it was encrypted.
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        let (root, db) = (self.root.as_path(), self.db.as_path());
+        if self.accounts > 1 {
+            sink.warning(format!(
+                "{} accounts found; reading {} (pass its folder to read another)",
+                self.accounts,
+                db.display()
+            ));
+        }
+        let userdir = db.parent().unwrap_or(root).to_path_buf();
+        let userdir_name = userdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (conn, opened_with) = open_database(db, &self.options, &self, &userdir_name)?;
+        let r = Reader {
+            conn: &conn,
+            db,
+            userdir: &userdir,
+            userdir_rel: rel_path(root, &userdir),
+        };
+        r.run(sink)?;
+        Ok(ReadOutcome { opened_with })
+    }
 }
 
-fn pick_account(dbs: &[PathBuf], root: &Path, opts: &SourceOptions) -> Option<PathBuf> {
+/// The account database to read: the one of a uin given or found in `shared_prefs`, else
+/// the first.
+fn pick_account(dbs: &[PathBuf], prefs_uins: &[String], opts: &SourceOptions) -> Option<PathBuf> {
     let mut uins: Vec<String> = opts.uin.iter().cloned().collect();
-    uins.extend(uins_from_prefs(root));
+    uins.extend(prefs_uins.iter().cloned());
     for uin in &uins {
         let dir = md5_hex(format!("mm{uin}").as_bytes());
         if let Some(db) = dbs.iter().find(|d| {
@@ -422,13 +490,7 @@ impl Reader<'_> {
             let remark = get(2);
             let nickname = get(3);
             let verify: i64 = r.get(4).unwrap_or(0);
-            let kind = if id.ends_with("@chatroom") {
-                ContactKind::Group
-            } else if verify != 0 || id.starts_with("gh_") {
-                ContactKind::Official
-            } else {
-                ContactKind::Person
-            };
+            let kind = contact_kind(&id, verify != 0);
             let name = if !remark.is_empty() {
                 remark.clone()
             } else if !nickname.is_empty() {
@@ -481,15 +543,7 @@ impl Reader<'_> {
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let id = r.get_ref(0).map(lossy).unwrap_or_default();
-            let kind = if id.ends_with("@chatroom") {
-                ConversationKind::Group
-            } else if id.starts_with("gh_") {
-                ConversationKind::Channel
-            } else if id == "filehelper" || id == me {
-                ConversationKind::Saved
-            } else {
-                ConversationKind::Direct
-            };
+            let kind = conversation_kind(&id, Some(me));
             sink.conversation(&Conversation {
                 name: names.get(&id).cloned().unwrap_or_else(|| id.clone()),
                 members: members.remove(&id).unwrap_or_default(),
@@ -558,52 +612,36 @@ impl Reader<'_> {
                 "ORDER BY msgId",
             )?)
             .map_err(|e| self.err(e))?;
+        let senders = Senders {
+            names,
+            me: Some(me),
+            system: SystemLines::ByType,
+        };
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let msg_id: i64 = r.get(0).unwrap_or(0);
             let svr: Option<i64> = r.get(1).unwrap_or(None);
             let ty: i64 = r.get(2).unwrap_or(0);
-            let is_send = r.get::<_, Option<i64>>(3).unwrap_or(None) == Some(1);
-            let time: i64 = r.get::<_, Option<i64>>(4).unwrap_or(None).unwrap_or(0);
-            let talker = r.get_ref(5).map(lossy).unwrap_or_default();
-            let content = r.get_ref(6).map(lossy).unwrap_or_default();
-            let img_path = r.get_ref(7).map(lossy).unwrap_or_default();
-            let group = talker.ends_with("@chatroom");
-            let (sender, body) = if is_send {
-                (Some(me.to_string()), content.as_str())
-            } else if group {
-                let (who, rest) = split_group_sender(&content);
-                (who.map(str::to_string), rest)
-            } else {
-                (Some(talker.clone()), content.as_str())
+            let row = Row {
+                id: msg_id,
+                server_id: svr,
+                ty,
+                from_me: r.get::<_, Option<i64>>(3).unwrap_or(None) == Some(1),
+                time: Timestamp::Utc(r.get::<_, Option<i64>>(4).unwrap_or(None).unwrap_or(0)),
+                conversation: r.get_ref(5).map(lossy).unwrap_or_default(),
+                content: r.get_ref(6).map(lossy).unwrap_or_default(),
             };
-            let d = decode(ty, body);
-            let media = self.media_for(
-                ty & 0xFFFF,
-                &img_path,
-                msg_id,
-                svr,
-                &big_by_local,
-                &big_by_svr,
-            );
-            let system = matches!(ty & 0xFFFF, 10000 | 10002);
-            sink.message(Message {
-                id: msg_id.to_string(),
-                server_id: svr.filter(|s| *s != 0).map(|s| s.to_string()),
-                conversation: talker,
-                sender_name: sender.as_ref().and_then(|s| names.get(s).cloned()),
-                sender: if system { None } else { sender },
-                from_me: is_send,
-                time: Timestamp::Utc(time),
-                kind: d.kind,
-                text: d.text,
-                reply_to: d.reply_to,
-                quote: d.quote,
-                media,
-                raw: d.raw,
-                edited: false,
-                details: Default::default(),
-            })?;
+            let img_path = r.get_ref(7).map(lossy).unwrap_or_default();
+            sink.message(assemble(row, &senders, |_, _| {
+                self.media_for(
+                    ty & 0xFFFF,
+                    &img_path,
+                    msg_id,
+                    svr,
+                    &big_by_local,
+                    &big_by_svr,
+                )
+            }))?;
         }
         Ok(())
     }
@@ -690,8 +728,12 @@ mod tests {
         cfg.extend_from_slice(b"866123456789012");
         cfg.extend_from_slice(&[0x74, 0xff, 0xff]); // a bogus length at the end
         fs::write(mm.join("CompatibleInfo.cfg"), &cfg).unwrap();
+        let mut files = Files::default();
+        crate::sources::walk_files(dir.path(), DEPTH, &mut |name, level, path| {
+            files.offer(name, level, path)
+        });
         assert_eq!(
-            device_ids_from_compatible_info(dir.path()),
+            device_ids_from_compatible_info(&files.compatible_info),
             ["866123456789012"]
         );
     }

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::android::md5_hex;
-use super::message::{decode, split_group_sender};
+use super::message::{assemble, Row, Senders, SystemLines};
+use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
 use crate::sources::model::{
-    Account, ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef,
-    Message, MessageKind, Timestamp,
+    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
-use crate::sources::{find_files, rel_path};
+use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind};
 
 fn open(path: &Path) -> Result<Connection> {
     let c = Connection::open_with_flags(
@@ -80,16 +80,62 @@ pub(crate) fn remark_fields(buf: &[u8]) -> [String; 3] {
     out
 }
 
-/// Reads a WeChat iOS export rooted at `root`.
-pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
-    let mm = find_files(root, |n| n == "MM.sqlite", 6);
-    let Some(mm) = mm.first() else {
-        return Err(Error::Source {
-            path: root.into(),
-            reason: "no Documents/<account>/DB/MM.sqlite found".into(),
-        });
-    };
-    let db_dir = mm.parent().unwrap_or(root).to_path_buf();
+/// How deep below an export's root `MM.sqlite` may lie.
+pub(crate) const DEPTH: usize = 6;
+/// The main database's name.
+pub(crate) const DATABASE: &str = "MM.sqlite";
+
+/// A WeChat iOS export: the account's databases, found once.
+pub(crate) struct Export {
+    root: PathBuf,
+    /// `Documents/<account>/DB`.
+    db_dir: PathBuf,
+    /// `MM.sqlite`, then `message_<n>.sqlite`.
+    databases: Vec<PathBuf>,
+}
+
+impl Export {
+    /// The export at `root` whose `MM.sqlite` files are `found`; fails if there is none.
+    pub(crate) fn new(root: &Path, found: Vec<PathBuf>) -> Result<Self> {
+        let Some(mm) = found.into_iter().next() else {
+            return Err(Error::Source {
+                path: root.into(),
+                reason: "no Documents/<account>/DB/MM.sqlite found".into(),
+            });
+        };
+        let db_dir = mm.parent().unwrap_or(root).to_path_buf();
+        let mut databases = vec![mm];
+        databases.extend(find_files(
+            &db_dir,
+            |n| n.starts_with("message_") && n.ends_with(".sqlite"),
+            0,
+        ));
+        Ok(Export {
+            root: root.to_path_buf(),
+            db_dir,
+            databases,
+        })
+    }
+}
+
+impl Source for Export {
+    fn kind(&self) -> SourceKind {
+        SourceKind::WeChatIos
+    }
+
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        read(&self.root, &self.db_dir, self.databases, sink)?;
+        Ok(ReadOutcome::default())
+    }
+}
+
+/// Reads the WeChat iOS export rooted at `root` whose databases are in `db_dir`.
+fn read(
+    root: &Path,
+    db_dir: &Path,
+    databases: Vec<PathBuf>,
+    sink: &mut dyn ChatSink,
+) -> Result<()> {
     let account_dir = db_dir.parent().unwrap_or(root).to_path_buf();
     let account_rel = rel_path(root, &account_dir);
     sink.account(&Account {
@@ -122,13 +168,7 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
                 .find(|s| !s.is_empty())
                 .cloned()
                 .unwrap_or_default();
-            let kind = if id.ends_with("@chatroom") {
-                ContactKind::Group
-            } else if id.starts_with("gh_") {
-                ContactKind::Official
-            } else {
-                ContactKind::Person
-            };
+            let kind = contact_kind(&id, false);
             by_hash.insert(md5_hex(id.as_bytes()), (id.clone(), name.clone()));
             sink.contact(&Contact {
                 id,
@@ -146,14 +186,13 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
         ));
     }
     let names: HashMap<String, String> = by_hash.values().cloned().collect();
+    let senders = Senders {
+        names: &names,
+        me: None,
+        system: SystemLines::ByKind,
+    };
 
-    let mut dbs: Vec<PathBuf> = vec![mm.clone()];
-    dbs.extend(find_files(
-        &db_dir,
-        |n| n.starts_with("message_") && n.ends_with(".sqlite"),
-        0,
-    ));
-    for db in dbs {
+    for db in databases {
         let c = open(&db)?;
         let tables: Vec<String> = {
             let mut st = c
@@ -173,16 +212,7 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
                 .get(&hash)
                 .cloned()
                 .unwrap_or_else(|| (format!("md5:{hash}"), hash.clone()));
-            let group = peer.ends_with("@chatroom");
-            let kind = if group {
-                ConversationKind::Group
-            } else if peer.starts_with("gh_") {
-                ConversationKind::Channel
-            } else if peer == "filehelper" {
-                ConversationKind::Saved
-            } else {
-                ConversationKind::Direct
-            };
+            let kind = conversation_kind(&peer, None);
             sink.conversation(&Conversation {
                 id: peer.clone(),
                 name,
@@ -196,44 +226,28 @@ pub(crate) fn read(root: &Path, sink: &mut dyn ChatSink) -> Result<()> {
             let mut rows = st.query([]).map_err(|e| db_error(&db, e))?;
             while let Some(r) = rows.next().map_err(|e| db_error(&db, e))? {
                 let local: i64 = r.get(0).unwrap_or(0);
-                let svr: Option<i64> = r.get(1).unwrap_or(None);
-                let time: i64 = r.get::<_, Option<i64>>(2).unwrap_or(None).unwrap_or(0);
-                let content = r
-                    .get_ref(3)
-                    .ok()
-                    .and_then(|v| v.as_bytes_or_null().ok().flatten())
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                let ty: i64 = r.get(4).unwrap_or(0);
-                let from_me = r.get::<_, Option<i64>>(5).unwrap_or(None) == Some(0);
-                let (sender, body) = if from_me {
-                    (None, content.as_str())
-                } else if group {
-                    let (who, rest) = split_group_sender(&content);
-                    (who.map(str::to_string), rest)
-                } else {
-                    (Some(peer.clone()), content.as_str())
-                };
-                let d = decode(ty, body);
-                let media = media_for(&account_dir, &account_rel, &hash, local, d.kind, body);
-                let system = matches!(d.kind, MessageKind::System | MessageKind::Revoke);
-                sink.message(Message {
-                    id: local.to_string(),
-                    server_id: svr.filter(|s| *s != 0).map(|s| s.to_string()),
+                let row = Row {
+                    id: local,
+                    server_id: r.get(1).unwrap_or(None),
+                    time: Timestamp::Utc(
+                        r.get::<_, Option<i64>>(2)
+                            .unwrap_or(None)
+                            .unwrap_or(0)
+                            .saturating_mul(1000),
+                    ),
+                    content: r
+                        .get_ref(3)
+                        .ok()
+                        .and_then(|v| v.as_bytes_or_null().ok().flatten())
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default(),
+                    ty: r.get(4).unwrap_or(0),
+                    from_me: r.get::<_, Option<i64>>(5).unwrap_or(None) == Some(0),
                     conversation: peer.clone(),
-                    sender_name: sender.as_ref().and_then(|s| names.get(s).cloned()),
-                    sender: if system { None } else { sender },
-                    from_me,
-                    time: Timestamp::Utc(time.saturating_mul(1000)),
-                    kind: d.kind,
-                    text: d.text,
-                    reply_to: d.reply_to,
-                    quote: d.quote,
-                    media,
-                    raw: d.raw,
-                    edited: false,
-                    details: Default::default(),
-                })?;
+                };
+                sink.message(assemble(row, &senders, |d, body| {
+                    media_for(&account_dir, &account_rel, &hash, local, d.kind, body)
+                }))?;
             }
         }
     }

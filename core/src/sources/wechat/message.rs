@@ -1,8 +1,12 @@
-//! WeChat message content: the type column plus the content text, decoded into a kind,
-//! the text to show, and what a reply quotes. Shared by the Android and iOS readers.
+//! WeChat messages, shared by the Android and iOS readers: the type column plus the content
+//! text decoded into a kind, the text to show and what a reply quotes ([`decode`]), and a
+//! message row assembled into the model's [`Message`] ([`assemble`]). Only reading the rows
+//! (SQL, columns) differs per platform.
+
+use std::collections::HashMap;
 
 use super::xml::Xml;
-use crate::sources::model::MessageKind;
+use crate::sources::model::{MediaRef, Message, MessageKind, Timestamp};
 
 /// What a message's type and content say.
 #[derive(Debug, Default, PartialEq)]
@@ -17,6 +21,86 @@ pub(crate) struct Decoded {
     pub raw: Option<String>,
     /// Sticker md5 (for locating the sticker file).
     pub sticker_md5: Option<String>,
+}
+
+/// One message row, as either platform's database holds it.
+pub(crate) struct Row {
+    /// Local message id.
+    pub id: i64,
+    /// Server id (0: none).
+    pub server_id: Option<i64>,
+    /// Full type column.
+    pub ty: i64,
+    /// Sent by the account's owner.
+    pub from_me: bool,
+    /// When it was sent.
+    pub time: Timestamp,
+    /// The conversation's username (`…@chatroom` for groups).
+    pub conversation: String,
+    /// Raw content, with the `<sender>:\n` prefix of received group messages.
+    pub content: String,
+}
+
+/// Which messages are system lines (shown with no sender).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SystemLines {
+    /// Types 10000 and 10002 (the Android reader).
+    ByType,
+    /// Messages decoded as system lines or revocations, app messages of subtype 62 ("pat")
+    /// included (the iOS reader).
+    ByKind,
+}
+
+/// What assembling an account's messages needs beyond each row.
+pub(crate) struct Senders<'a> {
+    /// Display names by username.
+    pub names: &'a HashMap<String, String>,
+    /// The sender given to the owner's messages (Android: the account; iOS: none).
+    pub me: Option<&'a str>,
+    /// Which messages have no sender.
+    pub system: SystemLines,
+}
+
+/// Assembles `row` into a model message: its sender (the owner, the group member its
+/// content names, or the peer), decoded content, and the media `media` finds for the
+/// decoded message and its content (sender prefix removed).
+pub(crate) fn assemble(
+    row: Row,
+    senders: &Senders<'_>,
+    media: impl FnOnce(&Decoded, &str) -> Option<MediaRef>,
+) -> Message {
+    let group = row.conversation.ends_with("@chatroom");
+    let (sender, body) = if row.from_me {
+        (senders.me.map(str::to_string), row.content.as_str())
+    } else if group {
+        let (who, rest) = split_group_sender(&row.content);
+        (who.map(str::to_string), rest)
+    } else {
+        (Some(row.conversation.clone()), row.content.as_str())
+    };
+    let d = decode(row.ty, body);
+    let media = media(&d, body);
+    let system = match senders.system {
+        SystemLines::ByType => matches!(row.ty & 0xFFFF, 10000 | 10002),
+        SystemLines::ByKind => matches!(d.kind, MessageKind::System | MessageKind::Revoke),
+    };
+    Message {
+        id: row.id.to_string(),
+        server_id: row.server_id.filter(|s| *s != 0).map(|s| s.to_string()),
+        conversation: row.conversation,
+        sender_name: sender.as_ref().and_then(|s| senders.names.get(s).cloned()),
+        sender: if system { None } else { sender },
+        from_me: row.from_me,
+        time: row.time,
+        kind: d.kind,
+        text: d.text,
+        reply_to: d.reply_to,
+        quote: d.quote,
+        media,
+        raw: d.raw,
+        edited: false,
+        details: Default::default(),
+    }
 }
 
 /// Decodes one WeChat message (full type column, raw content with any group-sender

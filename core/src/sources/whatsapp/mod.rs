@@ -19,13 +19,13 @@ mod lang;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sources::model::{
     ChatSink, Conversation, ConversationKind, Message, MessageDetails, MessageKind, Timestamp,
 };
-use crate::sources::rel_path;
+use crate::sources::{rel_path, ReadOutcome, Source, SourceKind};
 
 pub use header::DateOrder;
 
@@ -240,30 +240,70 @@ fn chat_entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>) -> Option<S
     None
 }
 
-/// Reads a WhatsApp export: a folder of chats, one `.txt`, or one `.zip`.
-pub(crate) fn read(root: &Path, options: &Options, sink: &mut dyn ChatSink) -> Result<()> {
-    sink.account(&Default::default())?;
-    let files: Vec<_> = if root.is_dir() {
-        crate::sources::find_files(
-            root,
-            |n| {
-                let n = n.to_lowercase();
-                n.ends_with(".txt") || n.ends_with(".zip")
-            },
-            3,
-        )
-        .into_iter()
-        .filter(|p| looks_like_export(p))
-        .collect()
-    } else {
-        vec![root.to_path_buf()]
-    };
-    if files.is_empty() {
-        return Err(Error::Source {
-            path: root.into(),
-            reason: "no WhatsApp chat (.txt with message lines, or .zip with one) found".into(),
-        });
+/// How deep below an export's root chats may lie.
+pub(crate) const DEPTH: usize = 3;
+
+/// Whether a file named `name` may hold a chat (a `.txt` or a `.zip`; [`looks_like_export`]
+/// tells).
+pub(crate) fn may_be_chat(name: &str) -> bool {
+    let n = name.to_lowercase();
+    n.ends_with(".txt") || n.ends_with(".zip")
+}
+
+/// A WhatsApp export: a folder of chats, one `.txt`, or one `.zip`, its chats found once.
+pub(crate) struct Export {
+    root: PathBuf,
+    /// The chats: `.txt` and `.zip` files that look like exports (`root` itself when it is
+    /// a file).
+    files: Vec<PathBuf>,
+    options: Options,
+}
+
+impl Export {
+    /// The export at `root`, whose `.txt` and `.zip` files are `candidates` (when it is a
+    /// folder); fails if none of them is a chat.
+    pub(crate) fn new(root: &Path, candidates: Vec<PathBuf>, options: Options) -> Result<Self> {
+        let files: Vec<_> = if root.is_dir() {
+            candidates
+                .into_iter()
+                .filter(|p| looks_like_export(p))
+                .collect()
+        } else {
+            vec![root.to_path_buf()]
+        };
+        if files.is_empty() {
+            return Err(Error::Source {
+                path: root.into(),
+                reason: "no WhatsApp chat (.txt with message lines, or .zip with one) found".into(),
+            });
+        }
+        Ok(Export {
+            root: root.to_path_buf(),
+            files,
+            options,
+        })
     }
+}
+
+impl Source for Export {
+    fn kind(&self) -> SourceKind {
+        SourceKind::WhatsApp
+    }
+
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        read(&self.root, self.files, &self.options, sink)?;
+        Ok(ReadOutcome::default())
+    }
+}
+
+/// Reads the chats `files` of the WhatsApp export at `root`.
+fn read(
+    root: &Path,
+    files: Vec<PathBuf>,
+    options: &Options,
+    sink: &mut dyn ChatSink,
+) -> Result<()> {
+    sink.account(&Default::default())?;
     for file in files {
         let id = if root.is_dir() {
             rel_path(root, &file)

@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::sources::{ChatSink, SourceOptions};
+use crate::sources::{ChatSink, ReadOutcome, Source, SourceKind, SourceOptions};
 
 use crypt::BackupKey;
 
@@ -191,17 +191,51 @@ fn key_for(
     Ok(None)
 }
 
-/// Reads the WhatsApp database under `path` into `sink`. Returns how it was opened.
-pub fn read(
+/// WhatsApp's Android folder (or one of its databases): the message database to read and
+/// `wa.db`, found once.
+pub(crate) struct Export {
+    path: PathBuf,
+    found: Found,
+    options: SourceOptions,
+}
+
+impl Export {
+    /// The folder or database at `path` where [`find`] found `found`; fails if it found
+    /// nothing.
+    pub(crate) fn new(path: &Path, found: Option<Found>, options: &SourceOptions) -> Result<Self> {
+        let found = found.ok_or_else(|| Error::Source {
+            path: path.into(),
+            reason: "no WhatsApp database here (Databases/msgstore.db.crypt15, .crypt14, .crypt12 or msgstore.db)"
+                .into(),
+        })?;
+        Ok(Export {
+            path: path.to_path_buf(),
+            found,
+            options: options.clone(),
+        })
+    }
+}
+
+impl Source for Export {
+    fn kind(&self) -> SourceKind {
+        SourceKind::WhatsAppDb
+    }
+
+    /// Reads the newest message database; tells which one, and with what key.
+    fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
+        Ok(ReadOutcome {
+            opened_with: Some(read(&self.path, &self.found, &self.options, sink)?),
+        })
+    }
+}
+
+/// Reads the WhatsApp database `found` under `path` into `sink`. Returns how it was opened.
+fn read(
     path: &Path,
+    found: &Found,
     options: &SourceOptions,
     sink: &mut dyn ChatSink,
-) -> Result<Option<String>> {
-    let found = find(path).ok_or_else(|| Error::Source {
-        path: path.into(),
-        reason: "no WhatsApp database here (Databases/msgstore.db.crypt15, .crypt14, .crypt12 or msgstore.db)"
-            .into(),
-    })?;
+) -> Result<String> {
     let root = if path.is_file() {
         path.parent().unwrap_or(path)
     } else {
@@ -213,7 +247,7 @@ pub fn read(
             .is_some_and(|e| e.to_string_lossy().starts_with("crypt"))
     };
     let key = if encrypted(&found.msgstore) || found.wa_db.as_deref().is_some_and(encrypted) {
-        key_for(root, &found, options)?
+        key_for(root, found, options)?
     } else {
         None
     };
@@ -259,7 +293,7 @@ pub fn read(
         msgstore::read(&found.msgstore, &layout, &names, sink)?;
         crate::sources::rel_path(root, &found.msgstore)
     };
-    Ok(Some(opened))
+    Ok(opened)
 }
 
 #[cfg(test)]
