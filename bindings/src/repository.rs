@@ -133,7 +133,8 @@ impl Repository {
         let l = adapter(&listener);
         let work = self.work_dir(source.work_dir.as_deref())?;
         let r = self.with(|repo| {
-            repo.backup_export(
+            core::chat::backup_source(
+                &repo,
                 std::path::Path::new(&path),
                 &opts,
                 &options.into(),
@@ -170,7 +171,7 @@ impl Repository {
         let work = self.work_dir(work_dir.as_deref())?;
         self.with(|repo| {
             let snap = repo.find_snapshot(&snapshot)?;
-            let chats = repo.open_chats(&snap, Some(&work))?;
+            let chats = core::chat::open_chats(&repo, &snap, Some(&work))?;
             chats.search(&query, conversation.as_deref(), limit as usize)
         })
         .map(|hits| hits.into_iter().map(Into::into).collect())
@@ -190,7 +191,8 @@ impl Repository {
         let work = self.work_dir(options.work_dir.as_deref())?;
         self.with(|repo| {
             let snap = repo.find_snapshot(&snapshot)?;
-            repo.export_chats(
+            core::export::export_chats(
+                &repo,
                 &snap,
                 std::path::Path::new(&out),
                 &(&options).into(),

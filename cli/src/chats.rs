@@ -95,7 +95,7 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot(&a.snapshot)?;
     let local = summary_of(&snap).is_some_and(|s| s.local_time);
-    let chats = repo.open_chats(&snap, None)?;
+    let chats = chatvault_core::chat::open_chats(&repo, &snap, None)?;
     let hits = chats.search(&a.query, a.chat.as_deref(), a.limit)?;
     if cli.json {
         print_json(&hits)?;
@@ -129,7 +129,15 @@ pub fn restore_conversation(
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot(&a.snapshot)?;
     let view = ProgressView::new(cli.quiet || cli.json);
-    let r = repo.restore_conversation(&snap, chat, &a.target, None, Some(&view), cancel);
+    let r = chatvault_core::chat::restore_conversation(
+        &repo,
+        &snap,
+        chat,
+        &a.target,
+        None,
+        Some(&view),
+        cancel,
+    );
     view.finish();
     let r = r?;
     if cli.json {
@@ -168,7 +176,15 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot(&a.snapshot)?;
     let view = ProgressView::new(cli.quiet || cli.json);
-    let r = repo.export_chats(&snap, &a.out, &options, None, Some(&view), cancel);
+    let r = chatvault_core::export::export_chats(
+        &repo,
+        &snap,
+        &a.out,
+        &options,
+        None,
+        Some(&view),
+        cancel,
+    );
     view.finish();
     let r = r?;
     if cli.json {

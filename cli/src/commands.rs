@@ -145,7 +145,15 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             whatsapp_key: a.whatsapp_key.clone(),
             work_dir: None,
         };
-        match repo.backup_export(path, &source, &opts, None, Some(&view), cancel) {
+        match chatvault_core::chat::backup_source(
+            &repo,
+            path,
+            &source,
+            &opts,
+            None,
+            Some(&view),
+            cancel,
+        ) {
             Ok(done) => (Ok(done.backup), done.summary),
             Err(e) => (Err(e), None),
         }

@@ -31,7 +31,7 @@ pub mod sources;
 pub mod storage;
 mod temp;
 
-pub use chat::{ChatIndex, ChatSummary, ExportBackup};
+pub use chat::{ChatIndex, ChatSummary, SourceBackup};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, ExportOptions, ExportSummary};
 pub use progress::{CancelToken, Phase, Progress, ProgressListener};

@@ -43,16 +43,16 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
             kind: kind.map(|k| k.parse().unwrap()),
             ..Default::default()
         };
-        phone
-            .backup_export(
-                path,
-                &source,
-                &BackupOptions::default(),
-                Some(tmp.path()),
-                None,
-                &cancel,
-            )
-            .unwrap();
+        chatvault_core::chat::backup_source(
+            &phone,
+            path,
+            &source,
+            &BackupOptions::default(),
+            Some(tmp.path()),
+            None,
+            &cancel,
+        )
+        .unwrap();
     };
     backup(&export, Some("folder"));
     backup(&fixture, None);
@@ -132,7 +132,7 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
     assert!(compare_trees(&fixture, &out.join("wechat-android-small"))
         .unwrap()
         .is_empty());
-    let chats = pc.open_chats(wechat, Some(tmp.path())).unwrap();
+    let chats = chatvault_core::chat::open_chats(&pc, wechat, Some(tmp.path())).unwrap();
     assert!(!chats.search("明天见", None, 5).unwrap().is_empty());
     let latest = pc.find_snapshot("latest").unwrap();
     let out = tmp.path().join("restored-export");

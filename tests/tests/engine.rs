@@ -824,7 +824,8 @@ fn a_reader_failing_part_way_stops_the_export_backup() {
     let work = tmp.path().join("work");
     fs::create_dir_all(&work).unwrap();
     let backup_export = |cancel: &CancelToken, listener: Option<&dyn ProgressListener>| {
-        repo.backup_export(
+        chatvault_core::chat::backup_source(
+            &repo,
             &facts.root,
             &SourceOptions::default(),
             &BackupOptions {

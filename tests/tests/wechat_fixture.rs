@@ -293,7 +293,8 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     let (repo, _) = Repository::init(storage, "pw", &opts).unwrap();
     let cancel = CancelToken::new();
     let backup = |repo: &Repository, path: &Path| {
-        repo.backup_export(
+        chatvault_core::chat::backup_source(
+            &repo,
             path,
             &SourceOptions::default(),
             &BackupOptions::default(),
@@ -306,11 +307,11 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     let done = backup(&repo, &fixture());
     assert_eq!(done.kind, SourceKind::WeChatAndroid);
     assert!(!done.index_reused);
-    let first_index = done.backup.snapshot.chat_index;
+    let first_index = done.backup.snapshot.extra_tree;
     // Backed up again unchanged: the index is reused, not read again.
     let again = backup(&repo, &fixture());
     assert!(again.index_reused);
-    assert_eq!(again.backup.snapshot.chat_index, first_index);
+    assert_eq!(again.backup.snapshot.extra_tree, first_index);
     assert_eq!(summary_of(&again.backup.snapshot).unwrap().messages, 240);
     let snap = repo.find_snapshot("latest").unwrap();
     assert_eq!(snap.source.kind, "wechat-android");
@@ -330,7 +331,7 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     assert_eq!(family.kind, "group");
 
     // Search: Chinese (3+ characters through the trigram index, 2 by substring), emoji.
-    let chats = repo.open_chats(&snap, Some(tmp.path())).unwrap();
+    let chats = chatvault_core::chat::open_chats(&repo, &snap, Some(tmp.path())).unwrap();
     let hits = chats.search("明天见", None, 1000).unwrap();
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|m| m.text.contains("明天见")));
@@ -353,8 +354,16 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
 
     // Restore one conversation alone: its media and its messages.
     let out = tmp.path().join("one");
-    repo.restore_conversation(&snap, "wxid_f00401", &out, Some(tmp.path()), None, &cancel)
-        .unwrap();
+    chatvault_core::chat::restore_conversation(
+        &repo,
+        &snap,
+        "wxid_f00401",
+        &out,
+        Some(tmp.path()),
+        None,
+        &cancel,
+    )
+    .unwrap();
     let msgs: Vec<Value> =
         serde_json::from_slice(&fs::read(out.join("wxid_f00401.json")).unwrap()).unwrap();
     assert_eq!(msgs.len(), 23);

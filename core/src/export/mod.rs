@@ -266,146 +266,144 @@ fn prepare_out(out: &Path) -> Result<()> {
     .map_err(|e| Error::io("write", out.join(MARKER), e))
 }
 
-impl Repository {
-    /// Exports the chats of `snapshot` into the folder `out` (created; it must be missing,
-    /// empty, or an earlier export) in the chosen format, with the media the output
-    /// references copied to `out/media/`. Nothing is written outside `out`.
-    pub fn export_chats(
-        &self,
-        snapshot: &Snapshot,
-        out: &Path,
-        options: &ExportOptions,
-        work_dir: Option<&Path>,
-        listener: Option<&dyn ProgressListener>,
-        cancel: &CancelToken,
-    ) -> Result<ExportSummary> {
-        let summary = summary_of(snapshot).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "snapshot {} is a {} backup, not of a chat export",
-                snapshot.id.short(),
-                snapshot.source.kind
-            ))
-        })?;
-        let chats = self.open_chats(snapshot, work_dir)?;
-        let mut selected = chats.conversations()?;
-        if !options.conversations.is_empty() {
-            for id in &options.conversations {
-                if !selected.iter().any(|c| &c.id == id) {
-                    return Err(Error::InvalidArgument(format!(
-                        "no conversation {id:?} in snapshot {} (see `chats`)",
-                        snapshot.id.short()
-                    )));
-                }
+/// Exports the chats of `snapshot` into the folder `out` (created; it must be missing,
+/// empty, or an earlier export) in the chosen format, with the media the output
+/// references copied to `out/media/`. Nothing is written outside `out`.
+pub fn export_chats(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    out: &Path,
+    options: &ExportOptions,
+    work_dir: Option<&Path>,
+    listener: Option<&dyn ProgressListener>,
+    cancel: &CancelToken,
+) -> Result<ExportSummary> {
+    let summary = summary_of(snapshot).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "snapshot {} is a {} backup, not of a chat export",
+            snapshot.id.short(),
+            snapshot.source.kind
+        ))
+    })?;
+    let chats = crate::chat::open_chats(repo, snapshot, work_dir)?;
+    let mut selected = chats.conversations()?;
+    if !options.conversations.is_empty() {
+        for id in &options.conversations {
+            if !selected.iter().any(|c| &c.id == id) {
+                return Err(Error::InvalidArgument(format!(
+                    "no conversation {id:?} in snapshot {} (see `chats`)",
+                    snapshot.id.short()
+                )));
             }
-            selected.retain(|c| options.conversations.contains(&c.id));
         }
-        chats.index_message_ids()?;
-        prepare_out(out)?;
-        let origin = Origin {
-            app: summary.app.clone(),
-            account: if summary.account.name.is_empty() {
-                summary.account.id.clone()
-            } else {
-                summary.account.name.clone()
-            },
-            snapshot: snapshot.id.short(),
-            snapshot_time: snapshot.time.with_timezone(&Local).naive_local(),
-            page_size: options.page_size.max(1),
-        };
-        let mut renderer: Box<dyn Renderer> = match options.format {
-            ExportFormat::Html => Box::new(html::Site::new(out, origin)?),
-            ExportFormat::Json => Box::new(json::Files::new(out, origin)),
-            ExportFormat::Txt => Box::new(text::Files::new(out, origin)),
-        };
-        let root_is_file = self.root_is_file(snapshot, &summary.root)?;
-        let mut media = media::Copier::new(
-            self,
-            snapshot,
-            &summary.root,
-            root_is_file,
-            out,
-            work_dir,
-            listener,
-            cancel,
-        );
-        let window = window(options.since, options.until);
-        let mut result = ExportSummary::default();
-        let mut listed = Vec::new();
-        let mut stems = HashSet::new();
-        for info in selected {
-            cancel.check()?;
-            let total = chats.count_messages(&info.id, &window)?;
-            if total == 0 {
-                continue;
-            }
-            let conversation = Conversation {
-                stem: unique_stem(&info.id, &mut stems),
-                info,
-                total,
-            };
-            renderer.begin(&conversation)?;
-            let mut entry = Listed {
-                info: conversation.info.clone(),
-                stem: conversation.stem.clone(),
-                messages: 0,
-                first: None,
-                last: None,
-                last_text: String::new(),
-                media_missing: 0,
-            };
-            let mut seq = 0;
-            chats.for_each_message_in(&conversation.info.id, &window, |m| {
-                if seq % 1000 == 0 {
-                    cancel.check()?;
-                }
-                let (local, exact) = local_time(m.time_ms, m.utc);
-                let media_file = match (&m.media_path, m.media_present) {
-                    (Some(p), Some(true)) => media.want(p),
-                    _ => None,
-                };
-                let thumbnail = m.thumbnail.as_deref().and_then(|t| media.want(t));
-                let replied = match (&m.quote, &m.reply_to) {
-                    (Some(q), _) if !q.is_empty() => Some(q.clone()),
-                    (_, Some(r)) => chats.replied_text(&m.conversation, r)?,
-                    _ => None,
-                };
-                if m.media_present == Some(false) {
-                    entry.media_missing += 1;
-                }
-                let item = Item {
-                    m,
-                    seq,
-                    local,
-                    exact,
-                    media: media_file,
-                    thumbnail,
-                    replied,
-                };
-                renderer.message(&item)?;
-                entry.messages += 1;
-                entry.first.get_or_insert(local);
-                entry.last = Some(local);
-                let who = item.sender();
-                let text = describe(&item);
-                entry.last_text = if who.is_empty() {
-                    one_line(&text, 80)
-                } else {
-                    one_line(&format!("{who}: {text}"), 80)
-                };
-                seq += 1;
-                media.flush_if_full()
-            })?;
-            renderer.end()?;
-            result.messages += entry.messages;
-            result.media_missing += entry.media_missing;
-            listed.push(entry);
-        }
-        result.media_files = media.finish()?;
-        listed.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.stem.cmp(&b.stem)));
-        result.conversations = listed.len() as u64;
-        result.entry = renderer.finish(&listed)?;
-        Ok(result)
+        selected.retain(|c| options.conversations.contains(&c.id));
     }
+    chats.index_message_ids()?;
+    prepare_out(out)?;
+    let origin = Origin {
+        app: summary.app.clone(),
+        account: if summary.account.name.is_empty() {
+            summary.account.id.clone()
+        } else {
+            summary.account.name.clone()
+        },
+        snapshot: snapshot.id.short(),
+        snapshot_time: snapshot.time.with_timezone(&Local).naive_local(),
+        page_size: options.page_size.max(1),
+    };
+    let mut renderer: Box<dyn Renderer> = match options.format {
+        ExportFormat::Html => Box::new(html::Site::new(out, origin)?),
+        ExportFormat::Json => Box::new(json::Files::new(out, origin)),
+        ExportFormat::Txt => Box::new(text::Files::new(out, origin)),
+    };
+    let root_is_file = repo.root_is_file(snapshot, &summary.root)?;
+    let mut media = media::Copier::new(
+        repo,
+        snapshot,
+        &summary.root,
+        root_is_file,
+        out,
+        work_dir,
+        listener,
+        cancel,
+    );
+    let window = window(options.since, options.until);
+    let mut result = ExportSummary::default();
+    let mut listed = Vec::new();
+    let mut stems = HashSet::new();
+    for info in selected {
+        cancel.check()?;
+        let total = chats.count_messages(&info.id, &window)?;
+        if total == 0 {
+            continue;
+        }
+        let conversation = Conversation {
+            stem: unique_stem(&info.id, &mut stems),
+            info,
+            total,
+        };
+        renderer.begin(&conversation)?;
+        let mut entry = Listed {
+            info: conversation.info.clone(),
+            stem: conversation.stem.clone(),
+            messages: 0,
+            first: None,
+            last: None,
+            last_text: String::new(),
+            media_missing: 0,
+        };
+        let mut seq = 0;
+        chats.for_each_message_in(&conversation.info.id, &window, |m| {
+            if seq % 1000 == 0 {
+                cancel.check()?;
+            }
+            let (local, exact) = local_time(m.time_ms, m.utc);
+            let media_file = match (&m.media_path, m.media_present) {
+                (Some(p), Some(true)) => media.want(p),
+                _ => None,
+            };
+            let thumbnail = m.thumbnail.as_deref().and_then(|t| media.want(t));
+            let replied = match (&m.quote, &m.reply_to) {
+                (Some(q), _) if !q.is_empty() => Some(q.clone()),
+                (_, Some(r)) => chats.replied_text(&m.conversation, r)?,
+                _ => None,
+            };
+            if m.media_present == Some(false) {
+                entry.media_missing += 1;
+            }
+            let item = Item {
+                m,
+                seq,
+                local,
+                exact,
+                media: media_file,
+                thumbnail,
+                replied,
+            };
+            renderer.message(&item)?;
+            entry.messages += 1;
+            entry.first.get_or_insert(local);
+            entry.last = Some(local);
+            let who = item.sender();
+            let text = describe(&item);
+            entry.last_text = if who.is_empty() {
+                one_line(&text, 80)
+            } else {
+                one_line(&format!("{who}: {text}"), 80)
+            };
+            seq += 1;
+            media.flush_if_full()
+        })?;
+        renderer.end()?;
+        result.messages += entry.messages;
+        result.media_missing += entry.media_missing;
+        listed.push(entry);
+    }
+    result.media_files = media.finish()?;
+    listed.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.stem.cmp(&b.stem)));
+    result.conversations = listed.len() as u64;
+    result.entry = renderer.finish(&listed)?;
+    Ok(result)
 }
 
 /// A message as one line of text for lists and plain text: its text, or what it holds.

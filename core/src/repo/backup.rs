@@ -38,13 +38,9 @@ pub struct BackupOptions {
     pub page_sizes: Vec<(PathBuf, u32)>,
     /// What the source is.
     pub source: SourceInfo,
-    /// Chat metadata to record in the snapshot (from the sources layer).
-    pub chat: Option<serde_json::Value>,
-    /// A chat index file to store beside the backed-up paths (see [`Snapshot::chat_index`]).
-    pub chat_index: Option<PathBuf>,
-    /// A chat index tree already in the repository (the parent's, for an unchanged export),
-    /// referenced instead of storing `chat_index`.
-    pub reuse_chat_index: Option<Id>,
+    /// What a layer above the repository stores with the snapshot (the chat layer: its
+    /// summary and chat index); see [`Snapshot::extra`].
+    pub extra: Option<Extra>,
     /// How long to wait for an exclusive lock (a running prune) to go away.
     pub lock_wait: Duration,
     /// Read every file even if it looks unchanged since the parent snapshot.
@@ -137,19 +133,35 @@ fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
     }
 }
 
-/// A chat export's index and what the snapshot records about its chats, produced by a
-/// reader that runs while the export's files are backed up.
-pub(crate) struct ChatRecord {
-    /// The finished index file.
-    pub index: PathBuf,
-    /// The chat summary (see [`Snapshot::chat`]).
-    pub chat: serde_json::Value,
-    /// What the source is.
-    pub source: SourceInfo,
+/// What a layer above the repository stores with a snapshot: metadata it reads back typed
+/// ([`Snapshot::extra`]) and a tree of its own files ([`Snapshot::extra_tree`]), neither
+/// part of the backed-up paths or their totals.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    /// The metadata.
+    pub meta: serde_json::Value,
+    /// Its files.
+    pub tree: ExtraTree,
 }
 
-/// Waits for a chat index still being built; called once the export's files are stored.
-pub(crate) type PendingChatIndex<'a> = Box<dyn FnOnce() -> Result<ChatRecord> + 'a>;
+/// The files of an [`Extra`].
+#[derive(Debug, Clone)]
+pub enum ExtraTree {
+    /// One file, stored as the only entry of a new tree under `name`.
+    File {
+        /// The file to store.
+        path: PathBuf,
+        /// Its name in the tree.
+        name: String,
+    },
+    /// A tree already in the repository (an earlier snapshot's, unchanged).
+    Stored(Id),
+}
+
+/// An [`Extra`] still being made while the paths are backed up (a chat index built by a
+/// reader on another thread): called once the paths are stored; its source description
+/// and extra replace `options`' before the snapshot is written.
+pub(crate) type PendingExtra<'a> = Box<dyn FnOnce() -> Result<(SourceInfo, Extra)> + 'a>;
 
 impl Repository {
     /// Backs up `paths` (files or directories) into a new snapshot.
@@ -163,14 +175,13 @@ impl Repository {
         self.backup_with(paths, options, None, listener, cancel)
     }
 
-    /// [`Repository::backup`], with a chat index that is still being built: `pending` is
-    /// waited for after the paths are stored, and its index, summary and source replace
-    /// `options`' before the snapshot is written.
+    /// [`Repository::backup`], with an [`Extra`] still being made: `pending` is waited for
+    /// after the paths are stored (see [`PendingExtra`]).
     pub(crate) fn backup_with(
         &self,
         paths: &[PathBuf],
         options: &BackupOptions,
-        pending: Option<PendingChatIndex<'_>>,
+        pending: Option<PendingExtra<'_>>,
         listener: Option<&dyn ProgressListener>,
         cancel: &CancelToken,
     ) -> Result<BackupResult> {
@@ -257,17 +268,18 @@ impl Repository {
             root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
             let tree = run.save_tree(&root)?;
             let record = pending.map(|wait| wait()).transpose()?;
-            let index_file = match &record {
-                Some(r) => Some(&r.index),
-                None => options.chat_index.as_ref(),
+            let extra = match &record {
+                Some((_, extra)) => Some(extra),
+                None => options.extra.as_ref(),
             };
-            let chat_index = match index_file {
-                _ if options.reuse_chat_index.is_some() => options.reuse_chat_index,
-                Some(p) => {
-                    let meta = fs::symlink_metadata(p).map_err(|e| Error::io("stat", p, e))?;
-                    // The index is not part of the backed-up paths' totals.
+            let extra_tree = match extra.map(|e| &e.tree) {
+                Some(ExtraTree::Stored(id)) => Some(*id),
+                Some(ExtraTree::File { path, name }) => {
+                    let meta =
+                        fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+                    // The extra files are not part of the backed-up paths' totals.
                     let totals = run.summary.clone();
-                    let node = run.entry(p, std::ffi::OsStr::new("chats.sqlite"), &meta, None)?;
+                    let node = run.entry(path, std::ffi::OsStr::new(name), &meta, None)?;
                     run.summary = totals;
                     Some(run.save_tree(&Tree {
                         nodes: node.into_iter().collect(),
@@ -275,7 +287,7 @@ impl Repository {
                 }
                 None => None,
             };
-            Ok((tree, chat_index, record))
+            Ok((tree, extra_tree, record))
         })();
         let Run {
             writer,
@@ -284,7 +296,7 @@ impl Repository {
             mut tracker,
             ..
         } = run;
-        let (tree, chat_index, record) = match walked {
+        let (tree, extra_tree, record) = match walked {
             Ok(t) => t,
             Err(e) => {
                 // Keep what was stored: finished packs get indexed, so the next run reuses them.
@@ -293,9 +305,12 @@ impl Repository {
             }
         };
         let (stats, _) = writer.finish(true)?;
-        let (source, chat) = match record {
-            Some(r) => (r.source, Some(r.chat)),
-            None => (options.source.clone(), options.chat.clone()),
+        let (source, extra) = match record {
+            Some((source, extra)) => (source, Some(extra.meta)),
+            None => (
+                options.source.clone(),
+                options.extra.as_ref().map(|e| e.meta.clone()),
+            ),
         };
         summary.blobs_added = stats.blobs;
         summary.bytes_added = stats.raw;
@@ -319,8 +334,8 @@ impl Repository {
             tree,
             parent: parent.map(|p| p.id),
             summary,
-            chat,
-            chat_index,
+            extra,
+            extra_tree,
             original: None,
             program: format!("chatvault {}", env!("CARGO_PKG_VERSION")),
         };

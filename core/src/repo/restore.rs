@@ -660,8 +660,8 @@ mod tests {
             tree: tid,
             parent: None,
             summary: Default::default(),
-            chat: None,
-            chat_index: None,
+            extra: None,
+            extra_tree: None,
             original: None,
             program: String::new(),
         };

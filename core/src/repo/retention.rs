@@ -188,8 +188,8 @@ mod tests {
             tree: Id::default(),
             parent: None,
             summary: Default::default(),
-            chat: None,
-            chat_index: None,
+            extra: None,
+            extra_tree: None,
             original: None,
             program: String::new(),
         }

@@ -74,12 +74,19 @@ pub struct Snapshot {
     /// Totals.
     #[serde(default)]
     pub summary: SnapshotSummary,
-    /// Chat metadata (conversations, counts) filled by the sources layer; opaque here.
-    #[serde(default)]
-    pub chat: Option<serde_json::Value>,
-    /// Tree holding the chat index (`chats.sqlite`) of a chat export, beside the export.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chat_index: Option<Id>,
+    /// What a layer above the repository records about this snapshot (the chat layer: the
+    /// summary of a chat app's data), opaque here: read it typed with [`Snapshot::extra`].
+    /// Stored as `chat` (docs/FORMAT.md §7).
+    #[serde(default, rename = "chat")]
+    pub extra: Option<serde_json::Value>,
+    /// A tree of that layer's own files, beside the backed-up paths (the chat index).
+    /// Stored as `chat_index`.
+    #[serde(
+        default,
+        rename = "chat_index",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub extra_tree: Option<Id>,
     /// The snapshot this one is a copy of (in another repository), if it is a copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Id>,
@@ -89,9 +96,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Every tree this snapshot references: the backed-up paths and the chat index.
+    /// Every tree this snapshot references: the backed-up paths and the extra tree.
     pub fn roots(&self) -> Vec<Id> {
-        std::iter::once(self.tree).chain(self.chat_index).collect()
+        std::iter::once(self.tree).chain(self.extra_tree).collect()
+    }
+
+    /// The [`Snapshot::extra`] metadata as the layer that wrote it reads it; `None` if there
+    /// is none or it is not a `T`.
+    pub fn extra<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        self.extra.as_ref().and_then(|v| T::deserialize(v).ok())
     }
 
     /// Seals the snapshot; returns the bytes and their id.

@@ -263,16 +263,16 @@ impl Scheduler {
         };
         // A chat export gets its chat index like a manual backup (the kind is detected and
         // WeChat's key derived from the export itself).
-        let result = repo
-            .backup_export(
-                &spec.source,
-                &crate::sources::SourceOptions::default(),
-                &options,
-                Some(self.work_dir()?),
-                listener,
-                cancel,
-            )?
-            .backup;
+        let result = crate::chat::backup_source(
+            &repo,
+            &spec.source,
+            &crate::sources::SourceOptions::default(),
+            &options,
+            Some(self.work_dir()?),
+            listener,
+            cancel,
+        )?
+        .backup;
         let s = &result.snapshot;
         rec.snapshot = Some(s.id.to_hex());
         rec.files = Some(s.summary.files);

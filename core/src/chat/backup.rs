@@ -1,0 +1,358 @@
+//! Backing up a chat app's data (a source): the source's files as they are, and beside
+//! them its chat index (read on another thread while the files are stored) and summary, as
+//! the snapshot's extra tree and metadata.
+
+use std::fs;
+use std::path::Path;
+use std::sync::mpsc;
+
+use super::writer_thread::WriterThread;
+use super::{summary_of, ChatIndexWriter, ChatSummary, INDEX_FILE};
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, ProgressListener};
+use crate::repo::backup::{BackupOptions, BackupResult, Extra, ExtraTree};
+use crate::repo::snapshot::SourceInfo;
+use crate::repo::Repository;
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use crate::sources::{self, SourceKind, SourceOptions};
+use crate::temp::private_temp_dir;
+
+/// The result of backing up a chat export.
+#[derive(Debug, Clone)]
+pub struct SourceBackup {
+    /// The snapshot and warnings.
+    pub backup: BackupResult,
+    /// What the export was.
+    pub kind: SourceKind,
+    /// The chat summary recorded in the snapshot (none for plain folders).
+    pub summary: Option<ChatSummary>,
+    /// The export was unchanged since the last backup, so its chat index was reused
+    /// instead of reading every message again.
+    pub index_reused: bool,
+}
+
+/// Backs up a chat export (or any folder): detects or takes its kind, reads it into a
+/// chat index, and writes one snapshot holding the export as it is plus the index.
+///
+/// The index is built in a private temporary folder under `work_dir` (the app's cache
+/// directory on phones; default: the system's temporary folder) and removed afterwards.
+/// Reading fails before anything is written if the export cannot be read (wrong key,
+/// damaged database, not an export of the given kind).
+pub fn backup_source(
+    repo: &Repository,
+    path: &Path,
+    source: &SourceOptions,
+    options: &BackupOptions,
+    work_dir: Option<&Path>,
+    listener: Option<&dyn ProgressListener>,
+    cancel: &CancelToken,
+) -> Result<SourceBackup> {
+    let mut opts = source.clone();
+    if opts.work_dir.is_none() {
+        opts.work_dir = work_dir.map(Path::to_path_buf);
+    }
+    let export = sources::open(path, &opts)?;
+    let kind = export.kind();
+    let mut options = options.clone();
+    if kind == SourceKind::Folder {
+        options.source = SourceInfo {
+            kind: kind.as_str().into(),
+            description: String::new(),
+        };
+        let backup = repo.backup(&[path.to_path_buf()], &options, listener, cancel)?;
+        return Ok(SourceBackup {
+            backup,
+            kind,
+            summary: None,
+            index_reused: false,
+        });
+    }
+    let fingerprint = source_fingerprint(path, kind)?;
+    if let Some((tree, mut summary)) = unchanged_parent(repo, path, &options, &fingerprint)? {
+        log::info!("export unchanged since the last backup: its chat index is reused");
+        summary.fingerprint = Some(fingerprint);
+        options.source = SourceInfo {
+            kind: kind.as_str().into(),
+            description: snapshot_description(&summary),
+        };
+        options.extra = Some(Extra {
+            meta: serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?,
+            tree: ExtraTree::Stored(tree),
+        });
+        let backup = repo.backup(&[path.to_path_buf()], &options, listener, cancel)?;
+        return Ok(SourceBackup {
+            backup,
+            kind,
+            summary: Some(summary),
+            index_reused: true,
+        });
+    }
+    let dir = private_temp_dir(work_dir)?;
+    let index_path = dir.path().join(INDEX_FILE);
+    options.page_sizes.extend(export.encrypted_databases());
+    backup_reading(
+        repo,
+        path,
+        export,
+        kind,
+        &options,
+        &fingerprint,
+        &index_path,
+        listener,
+        cancel,
+    )
+}
+
+/// Backs up the export at `path` while its reader fills a new chat index at
+/// `index_path` on another thread; the snapshot is written once both are done. Either
+/// side failing stops the other.
+#[allow(clippy::too_many_arguments)]
+fn backup_reading(
+    repo: &Repository,
+    path: &Path,
+    export: Box<dyn sources::Source>,
+    kind: SourceKind,
+    options: &BackupOptions,
+    fingerprint: &str,
+    index_path: &Path,
+    listener: Option<&dyn ProgressListener>,
+    cancel: &CancelToken,
+) -> Result<SourceBackup> {
+    let abort = cancel.child();
+    std::thread::scope(|scope| {
+        let (opened_tx, opened_rx) = mpsc::channel::<()>();
+        let (built_tx, built_rx) = mpsc::sync_channel::<Result<BuiltIndex>>(1);
+        let reader_abort = abort.clone();
+        std::thread::Builder::new()
+            .name("chatvault-read".into())
+            .spawn_scoped(scope, move || {
+                let built = read_source(path, export, kind, index_path, opened_tx, &reader_abort);
+                if built.is_err() {
+                    reader_abort.cancel();
+                }
+                let _ = built_tx.send(built);
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the export reader: {e}")))?;
+        let reader_gone = |_| Error::Internal("the export reader stopped without a result".into());
+        // Nothing is written before the reader has understood the export (opened the
+        // database with its key, found its tables): a wrong key or a file that is not an
+        // export fails here. A reader done before that failed, or read an empty export.
+        let ready = match opened_rx.recv() {
+            Ok(()) => None,
+            Err(_) => Some(built_rx.recv().map_err(reader_gone)??),
+        };
+        let mut built: Option<BuiltIndex> = None;
+        let pending = Box::new(|| {
+            let mut b = match ready {
+                Some(b) => b,
+                None => built_rx.recv().map_err(reader_gone)??,
+            };
+            b.summary.fingerprint = Some(fingerprint.to_string());
+            let source = SourceInfo {
+                kind: kind.as_str().into(),
+                description: snapshot_description(&b.summary),
+            };
+            let extra = Extra {
+                meta: serde_json::to_value(&b.summary)
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+                tree: ExtraTree::File {
+                    path: index_path.to_path_buf(),
+                    name: INDEX_FILE.into(),
+                },
+            };
+            built = Some(b);
+            Ok((source, extra))
+        });
+        let result = repo.backup_with(
+            &[path.to_path_buf()],
+            options,
+            Some(pending),
+            listener,
+            &abort,
+        );
+        let mut backup = match result {
+            Ok(b) => b,
+            Err(e) => {
+                abort.cancel();
+                // A reader that failed on its own explains the stop better than the
+                // backup's "cancelled".
+                return match built_rx.recv() {
+                    Ok(Err(read)) if !matches!(read, Error::Cancelled) => Err(read),
+                    _ => Err(e),
+                };
+            }
+        };
+        let Some(built) = built else {
+            return Err(Error::Internal(
+                "backup finished without its chat index".into(),
+            ));
+        };
+        let mut all = built.warnings;
+        all.append(&mut backup.warnings);
+        backup.warnings = all;
+        Ok(SourceBackup {
+            backup,
+            kind,
+            summary: Some(built.summary),
+            index_reused: false,
+        })
+    })
+}
+
+fn snapshot_description(summary: &ChatSummary) -> String {
+    if summary.account.name.is_empty() {
+        summary.account.id.clone()
+    } else {
+        summary.account.name.clone()
+    }
+}
+
+/// A hash of every file's relative path, size and modification time under `path`, the
+/// source kind and this program's version. Equal fingerprints mean the reader would
+/// produce the same index.
+fn source_fingerprint(path: &Path, kind: SourceKind) -> Result<String> {
+    fn walk(dir: &Path, rel: &str, h: &mut blake3::Hasher) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .map_err(|e| Error::io("read directory", dir, e))?
+            .filter_map(|e| e.ok())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let child = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let meta =
+                fs::symlink_metadata(e.path()).map_err(|x| Error::io("stat", e.path(), x))?;
+            if meta.is_dir() {
+                walk(&e.path(), &child, h)?;
+            } else {
+                entry(&child, &meta, h);
+            }
+        }
+        Ok(())
+    }
+    fn entry(rel: &str, meta: &fs::Metadata, h: &mut blake3::Hasher) {
+        h.update(rel.as_bytes());
+        h.update(&[0]);
+        h.update(&meta.len().to_le_bytes());
+        h.update(&crate::repo::backup::mtime_ns(meta).to_le_bytes());
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(concat!("chatvault ", env!("CARGO_PKG_VERSION"), " chat index\0").as_bytes());
+    h.update(kind.as_str().as_bytes());
+    let meta = fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    if meta.is_dir() {
+        walk(path, "", &mut h)?;
+    } else {
+        entry("", &meta, &mut h);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// The parent snapshot's chat index and summary, if the export is unchanged since it.
+fn unchanged_parent(
+    repo: &Repository,
+    path: &Path,
+    options: &BackupOptions,
+    fingerprint: &str,
+) -> Result<Option<(crate::repo::id::Id, ChatSummary)>> {
+    if options.force_read {
+        return Ok(None);
+    }
+    let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
+    let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
+    let paths = vec![abs.to_string_lossy().into_owned()];
+    let parent = repo
+        .snapshots()?
+        .into_iter()
+        .rev()
+        .find(|s| s.host == host && s.paths == paths);
+    Ok(parent.and_then(|p| {
+        let summary = summary_of(&p)?;
+        let tree = p.extra_tree?;
+        (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
+    }))
+}
+
+/// A chat index read from an export, and what the reader warned about.
+struct BuiltIndex {
+    summary: ChatSummary,
+    warnings: Vec<String>,
+}
+
+/// Reads the export at `path` into a new chat index at `index_file`. Sends on `opened` once
+/// the reader has understood the export; stops when `cancel` is cancelled.
+fn read_source(
+    path: &Path,
+    export: Box<dyn sources::Source>,
+    kind: SourceKind,
+    index_file: &Path,
+    opened: mpsc::Sender<()>,
+    cancel: &CancelToken,
+) -> Result<BuiltIndex> {
+    let started = std::time::Instant::now();
+    let writer = ChatIndexWriter::create(index_file)?;
+    let (writer, outcome) = std::thread::scope(|scope| {
+        let mut sink = Announcing {
+            inner: WriterThread::spawn(scope, writer)?,
+            opened: Some(opened),
+            cancel,
+        };
+        let outcome = export.read(&mut sink)?;
+        cancel.check()?;
+        Ok::<_, Error>((sink.inner.finish()?, outcome))
+    })?;
+    let warnings = writer.warnings().to_vec();
+    let mut summary = writer.finish(kind.as_str())?;
+    summary.root = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    summary.opened_with = outcome.opened_with;
+    log::info!(
+        "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
+        summary.messages,
+        summary.conversations.len(),
+        fs::metadata(index_file).map(|m| m.len()).unwrap_or(0),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(BuiltIndex { summary, warnings })
+}
+
+/// Hands what a reader reads to the index writer; announces the first thing read, and
+/// stops the reader once the backup it runs beside is cancelled or has failed.
+struct Announcing<'a, S: ChatSink> {
+    inner: S,
+    opened: Option<mpsc::Sender<()>>,
+    cancel: &'a CancelToken,
+}
+
+impl<S: ChatSink> Announcing<'_, S> {
+    fn delivered(&mut self) -> Result<()> {
+        if let Some(opened) = self.opened.take() {
+            let _ = opened.send(());
+        }
+        self.cancel.check()
+    }
+}
+
+impl<S: ChatSink> ChatSink for Announcing<'_, S> {
+    fn account(&mut self, account: &Account) -> Result<()> {
+        self.delivered()?;
+        self.inner.account(account)
+    }
+    fn contact(&mut self, contact: &Contact) -> Result<()> {
+        self.delivered()?;
+        self.inner.contact(contact)
+    }
+    fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        self.delivered()?;
+        self.inner.conversation(conversation)
+    }
+    fn message(&mut self, message: Message) -> Result<()> {
+        self.delivered()?;
+        self.inner.message(message)
+    }
+    fn warning(&mut self, warning: String) {
+        self.inner.warning(warning)
+    }
+}

@@ -1,0 +1,105 @@
+//! One conversation restored: its media at their paths inside the source, and its messages
+//! as JSON.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{open_chats, summary_of, ChatIndex};
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, ProgressListener};
+use crate::repo::restore::{RestoreOptions, RestoreSummary};
+use crate::repo::snapshot::Snapshot;
+use crate::repo::Repository;
+
+/// Restores one conversation: its media files (at their paths inside the export, under
+/// `target/<export name>/`) and its messages as `target/<conversation>.json`.
+pub fn restore_conversation(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    conversation: &str,
+    target: &Path,
+    work_dir: Option<&Path>,
+    listener: Option<&dyn ProgressListener>,
+    cancel: &CancelToken,
+) -> Result<RestoreSummary> {
+    let summary = summary_of(snapshot).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "snapshot {} is not of a chat export",
+            snapshot.id.short()
+        ))
+    })?;
+    let chats = open_chats(repo, snapshot, work_dir)?;
+    if !chats.has_conversation(conversation)? {
+        return Err(Error::InvalidArgument(format!(
+            "no conversation {conversation:?} in snapshot {} (see `chats`)",
+            snapshot.id.short()
+        )));
+    }
+    let root = &summary.root;
+    let root_is_file = repo.root_is_file(snapshot, root)?;
+    let include: Vec<String> = if root_is_file {
+        vec![root.clone()]
+    } else {
+        chats
+            .media_paths(conversation)?
+            .into_iter()
+            .map(|p| format!("{root}/{p}"))
+            .collect()
+    };
+    let mut result = if include.is_empty() {
+        fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
+        RestoreSummary::default()
+    } else {
+        repo.restore(
+            snapshot,
+            target,
+            &RestoreOptions { include },
+            listener,
+            cancel,
+        )?
+    };
+    let json = target.join(format!("{}.json", safe_file_name(conversation)));
+    write_messages_json(&chats, conversation, &json)?;
+    result.files += 1;
+    Ok(result)
+}
+
+/// A conversation id made safe as a file name.
+pub fn safe_file_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "conversation".into()
+    } else {
+        s
+    }
+}
+
+/// Writes a conversation's messages as a JSON array, streamed.
+fn write_messages_json(chats: &ChatIndex, conversation: &str, path: &PathBuf) -> Result<()> {
+    let file = fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let io = |e| Error::io("write", path, e);
+    w.write_all(b"[\n").map_err(io)?;
+    let mut first = true;
+    chats.for_each_message(conversation, |m| {
+        if !first {
+            w.write_all(b",\n").map_err(io)?;
+        }
+        first = false;
+        serde_json::to_writer(&mut w, &m).map_err(|e| Error::Internal(e.to_string()))
+    })?;
+    w.write_all(b"\n]\n").map_err(io)?;
+    w.flush().map_err(io)?;
+    Ok(())
+}

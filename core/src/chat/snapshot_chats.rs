@@ -1,0 +1,49 @@
+//! A snapshot's chats: its chat index restored into a private temporary folder and opened.
+
+use std::path::Path;
+
+use super::{ChatIndex, INDEX_FILE};
+use crate::error::{Error, Result};
+use crate::progress::CancelToken;
+use crate::repo::restore::RestoreOptions;
+use crate::repo::snapshot::Snapshot;
+use crate::repo::Repository;
+use crate::temp::private_temp_dir;
+
+/// A snapshot's chat index, restored into a private temporary folder (removed on drop).
+pub struct SnapshotChats {
+    index: ChatIndex,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for SnapshotChats {
+    type Target = ChatIndex;
+    fn deref(&self) -> &ChatIndex {
+        &self.index
+    }
+}
+
+/// Restores a snapshot's chat index into a private temporary folder and opens it.
+pub fn open_chats(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    work_dir: Option<&Path>,
+) -> Result<SnapshotChats> {
+    let Some(tree) = snapshot.extra_tree else {
+        return Err(Error::InvalidArgument(format!(
+            "snapshot {} holds no chat index (it is a {} backup)",
+            snapshot.id.short(),
+            snapshot.source.kind
+        )));
+    };
+    let dir = private_temp_dir(work_dir)?;
+    repo.restore_tree(
+        &tree,
+        dir.path(),
+        &RestoreOptions::default(),
+        None,
+        &CancelToken::new(),
+    )?;
+    let index = ChatIndex::open(&dir.path().join(INDEX_FILE))?;
+    Ok(SnapshotChats { index, _dir: dir })
+}
