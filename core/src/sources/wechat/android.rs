@@ -73,6 +73,7 @@ impl Files {
         } else if let Some(i) = PREFS.iter().position(|(file, _)| *file == name) {
             self.prefs[i].push(path.to_path_buf());
         } else if name == "CompatibleInfo.cfg" && level < DEPTH {
+            // (`MicroMsg/CompatibleInfo.cfg`: looked for one level less deep.)
             self.compatible_info.push(path.to_path_buf());
         }
     }
@@ -151,7 +152,8 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 }
 
 /// The keys to try on the account's database, named by what they were derived from.
-fn candidates(opts: &SourceOptions, found: &Export, userdir_name: &str) -> Vec<Candidate> {
+fn candidates(found: &Export, userdir_name: &str) -> Vec<Candidate> {
+    let opts = &found.options;
     let mut out = Vec::new();
     if let Some(k) = &opts.wechat_key {
         out.push(Candidate {
@@ -188,7 +190,6 @@ fn candidates(opts: &SourceOptions, found: &Export, userdir_name: &str) -> Vec<C
 /// Returns the connection and a description of what opened it.
 fn open_database(
     db: &Path,
-    opts: &SourceOptions,
     found: &Export,
     userdir_name: &str,
 ) -> Result<(Connection, Option<String>)> {
@@ -238,7 +239,7 @@ fn open_database(
             ),
         });
     }
-    let tried = candidates(opts, found, userdir_name);
+    let tried = candidates(found, userdir_name);
     if tried.is_empty() {
         return Err(Error::WrongKey {
             path: db.into(),
@@ -344,7 +345,7 @@ impl Source for Export {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (conn, opened_with) = open_database(db, &self.options, &self, &userdir_name)?;
+        let (conn, opened_with) = open_database(db, &self, &userdir_name)?;
         let r = Reader {
             conn: &conn,
             db,
