@@ -203,7 +203,7 @@ pub fn looks_like_export(path: &Path) -> bool {
     if !name.ends_with(".txt") {
         return false;
     }
-    File::open(path).is_ok_and(|f| starts_like_chat(f))
+    File::open(path).is_ok_and(starts_like_chat)
 }
 
 /// Whether the first lines of a text hold a message header.
@@ -232,7 +232,7 @@ fn chat_entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>) -> Option<S
         .collect();
     txt.sort();
     for n in txt {
-        let ok = zip.by_name(n).map(|e| starts_like_chat(e)).unwrap_or(false);
+        let ok = zip.by_name(n).map(starts_like_chat).unwrap_or(false);
         if ok {
             return Some(n.clone());
         }

@@ -584,15 +584,11 @@ fn read_new(
                 };
                 text_out = system_text(action, &who, body.as_deref());
             }
-            MessageKind::Revoke => {
-                if text_out.is_empty() {
-                    text_out = "This message was deleted".into();
-                }
+            MessageKind::Revoke if text_out.is_empty() => {
+                text_out = "This message was deleted".into();
             }
-            MessageKind::Unparsed => {
-                if text_out.is_empty() {
-                    text_out = format!("[WhatsApp message type {mtype}]");
-                }
+            MessageKind::Unparsed if text_out.is_empty() => {
+                text_out = format!("[WhatsApp message type {mtype}]");
             }
             _ => {}
         }
