@@ -253,21 +253,24 @@ pub struct RetentionPolicy {
     pub keep_yearly: u32,
 }
 
-impl From<RetentionPolicy> for sched::Retention {
+impl From<RetentionPolicy> for core::RetentionPolicy {
     fn from(p: RetentionPolicy) -> Self {
-        sched::Retention {
+        core::RetentionPolicy {
             last: p.keep_last,
             hourly: p.keep_hourly,
             daily: p.keep_daily,
             weekly: p.keep_weekly,
             monthly: p.keep_monthly,
             yearly: p.keep_yearly,
+            within: None,
         }
     }
 }
 
-impl From<sched::Retention> for RetentionPolicy {
-    fn from(p: sched::Retention) -> Self {
+/// The counts; `within` has no field in the record (neither plans nor forget from the apps
+/// set it).
+impl From<core::RetentionPolicy> for RetentionPolicy {
+    fn from(p: core::RetentionPolicy) -> Self {
         RetentionPolicy {
             keep_last: p.last,
             keep_hourly: p.hourly,

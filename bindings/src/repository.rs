@@ -261,7 +261,7 @@ impl Repository {
     /// Removes snapshots the policy does not keep, then deletes unused data. Returns how many
     /// snapshots were removed.
     pub fn forget_and_prune(&self, policy: RetentionPolicy, job: Arc<JobHandle>) -> Result<u32> {
-        let policy = core::schedule::Retention::from(policy).policy();
+        let policy = core::RetentionPolicy::from(policy);
         self.with(|repo| {
             let removed = repo
                 .forget(&policy, false)?

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use chatvault_core::schedule::{
-    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Retention, Scheduler,
-    SecretProvider, Verification, Window,
+    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Scheduler, SecretProvider,
+    Verification, Window,
 };
 use chatvault_core::{CancelToken, Repository, Secret};
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
@@ -358,13 +358,14 @@ fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> 
             battery_not_low: p.battery_not_low,
             idle: p.idle,
         },
-        retention: Retention {
+        retention: chatvault_core::RetentionPolicy {
             last: p.keep_last,
             hourly: 0,
             daily: p.keep_daily,
             weekly: p.keep_weekly,
             monthly: p.keep_monthly,
             yearly: p.keep_yearly,
+            within: None,
         },
         verification: Verification {
             sample_percent: p.verify_percent,

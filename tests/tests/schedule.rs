@@ -138,7 +138,7 @@ fn a_simulated_year_keeps_what_the_policy_says_and_verifies_as_configured() {
             ..snaps[0].clone()
         })
         .collect();
-    let mut expected: Vec<DateTime<Utc>> = retention::apply(&spec.retention.policy(), &all)
+    let mut expected: Vec<DateTime<Utc>> = retention::apply(&spec.retention, &all)
         .into_iter()
         .filter(|d| !d.reasons.is_empty())
         .map(|d| d.time)
@@ -561,13 +561,9 @@ fn copy_destinations_follow_the_plans_retention_and_are_pruned() {
     init_repo(&pc);
     init_linked(&usb, &pc);
     let mut spec = PlanSpec::daily("two", &src, pc.to_str().unwrap());
-    spec.retention = chatvault_core::schedule::Retention {
+    spec.retention = chatvault_core::RetentionPolicy {
         last: 2,
-        hourly: 0,
-        daily: 0,
-        weekly: 0,
-        monthly: 0,
-        yearly: 0,
+        ..Default::default()
     };
     spec.prune_every_days = 0;
     spec.copies = vec![CopyDestination {

@@ -3,11 +3,14 @@
 //!
 //! For each period rule with count n, walking from newest to oldest, the newest snapshot of
 //! each of the n most recent periods that have snapshots is kept. Periods use local time.
+//!
+//! [`RetentionPolicy`] is the one retention type: `forget` takes it and backup plans store it
+//! (as JSON in the schedule database).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, Local, Timelike, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::id::Id;
 use super::snapshot::Snapshot;
@@ -15,7 +18,12 @@ use super::Repository;
 use crate::error::{Error, Result};
 
 /// A retention policy. Counts of 0 disable a rule; a snapshot is kept if any rule keeps it.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The default keeps nothing (no rule: `forget` refuses it); a new plan's default is
+/// [`crate::schedule::PlanSpec::DEFAULT_RETENTION`].
+///
+/// Stored in plans as `{"last":3,"hourly":0,"daily":7,"weekly":4,"monthly":12,"yearly":0}`
+/// (the six counts required), plus `"within_secs"` only when `within` is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicy {
     /// Keep the newest n.
     pub last: u32,
@@ -30,7 +38,34 @@ pub struct RetentionPolicy {
     /// Newest per year, for n years.
     pub yearly: u32,
     /// Keep everything this close to the group's newest snapshot.
+    #[serde(
+        default,
+        rename = "within_secs",
+        skip_serializing_if = "Option::is_none",
+        with = "opt_secs"
+    )]
     pub within: Option<Duration>,
+}
+
+/// `within` as whole seconds in serialized plans.
+mod opt_secs {
+    use chrono::Duration;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_seconds()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<i64>::deserialize(d)?
+            .map(|n| {
+                Duration::try_seconds(n).ok_or_else(|| D::Error::custom("within_secs out of range"))
+            })
+            .transpose()
+    }
 }
 
 impl RetentionPolicy {
@@ -228,6 +263,34 @@ mod tests {
             .filter(|d| !d.reasons.is_empty())
             .count();
         assert_eq!(kept, 5);
+    }
+
+    #[test]
+    fn serialized_form() {
+        // The form plans have always been stored in: six counts, no `within`.
+        let stored = r#"{"last":3,"hourly":0,"daily":7,"weekly":4,"monthly":12,"yearly":0}"#;
+        let p: RetentionPolicy = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            p,
+            RetentionPolicy {
+                last: 3,
+                daily: 7,
+                weekly: 4,
+                monthly: 12,
+                ..Default::default()
+            }
+        );
+        assert_eq!(serde_json::to_string(&p).unwrap(), stored);
+        let within = RetentionPolicy {
+            within: Some(Duration::days(2)),
+            ..p
+        };
+        let text = serde_json::to_string(&within).unwrap();
+        assert!(text.ends_with(r#""within_secs":172800}"#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<RetentionPolicy>(&text).unwrap(),
+            within
+        );
     }
 
     #[test]

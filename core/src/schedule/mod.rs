@@ -11,8 +11,7 @@ mod store;
 
 pub use health::{DestinationHealth, PlanHealth};
 pub use plan::{
-    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Retention, Verification,
-    Window,
+    Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Verification, Window,
 };
 pub use runner::{plain_error, LocalOpener, PlanRun, Scheduler, SecretProvider, StorageOpener};
 pub use store::{DestinationState, Outcome, Plan, RunRecord, Store};

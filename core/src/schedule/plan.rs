@@ -176,52 +176,6 @@ impl Constraints {
     }
 }
 
-/// Which snapshots to keep (serializable form of [`RetentionPolicy`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Retention {
-    /// Keep the newest N.
-    pub last: u32,
-    /// Newest per hour, for N hours.
-    pub hourly: u32,
-    /// Newest per day, for N days.
-    pub daily: u32,
-    /// Newest per week, for N weeks.
-    pub weekly: u32,
-    /// Newest per month, for N months.
-    pub monthly: u32,
-    /// Newest per year, for N years.
-    pub yearly: u32,
-}
-
-impl Default for Retention {
-    /// The last 3, plus 7 daily, 4 weekly and 12 monthly.
-    fn default() -> Self {
-        Retention {
-            last: 3,
-            hourly: 0,
-            daily: 7,
-            weekly: 4,
-            monthly: 12,
-            yearly: 0,
-        }
-    }
-}
-
-impl Retention {
-    /// As a retention policy.
-    pub fn policy(&self) -> RetentionPolicy {
-        RetentionPolicy {
-            last: self.last,
-            hourly: self.hourly,
-            daily: self.daily,
-            weekly: self.weekly,
-            monthly: self.monthly,
-            yearly: self.yearly,
-            within: None,
-        }
-    }
-}
-
 /// How to verify after each backup.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
@@ -265,8 +219,8 @@ pub struct PlanSpec {
     #[serde(default)]
     pub constraints: Constraints,
     /// What to keep.
-    #[serde(default)]
-    pub retention: Retention,
+    #[serde(default = "default_retention")]
+    pub retention: RetentionPolicy,
     /// How to verify.
     #[serde(default)]
     pub verification: Verification,
@@ -300,6 +254,9 @@ pub struct CopyDestination {
     pub constraints: Constraints,
 }
 
+fn default_retention() -> RetentionPolicy {
+    PlanSpec::DEFAULT_RETENTION
+}
 fn folder() -> String {
     "folder".into()
 }
@@ -311,6 +268,17 @@ fn seventy_two() -> u32 {
 }
 
 impl PlanSpec {
+    /// What a new plan keeps: the last 3, plus 7 daily, 4 weekly and 12 monthly.
+    pub const DEFAULT_RETENTION: RetentionPolicy = RetentionPolicy {
+        last: 3,
+        hourly: 0,
+        daily: 7,
+        weekly: 4,
+        monthly: 12,
+        yearly: 0,
+        within: None,
+    };
+
     /// A daily plan with the defaults (no window, no constraints, default retention and
     /// verification).
     pub fn daily(
@@ -327,7 +295,7 @@ impl PlanSpec {
             frequency: Frequency::Daily,
             window: None,
             constraints: Constraints::default(),
-            retention: Retention::default(),
+            retention: Self::DEFAULT_RETENTION,
             verification: Verification::default(),
             exclude_media: false,
             prune_every_days: seven(),
@@ -341,7 +309,7 @@ impl PlanSpec {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidArgument("a plan needs a name".into()));
         }
-        if self.retention.policy().is_empty() {
+        if self.retention.is_empty() {
             return Err(Error::InvalidArgument(
                 "a plan needs at least one retention rule".into(),
             ));

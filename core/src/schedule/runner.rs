@@ -294,7 +294,7 @@ impl Scheduler {
             .filter(|x| x.tags.contains(&tag))
             .collect();
         let mut forgotten = 0;
-        for d in retention::apply(&spec.retention.policy(), &mine)
+        for d in retention::apply(&spec.retention, &mine)
             .iter()
             .filter(|d| d.reasons.is_empty())
         {
@@ -536,7 +536,7 @@ impl Scheduler {
         let mut forgotten_here = 0;
         for r in [repo, &target] {
             let mine = of_plan(r)?;
-            for d in retention::apply(&spec.retention.policy(), &mine)
+            for d in retention::apply(&spec.retention, &mine)
                 .iter()
                 .filter(|d| d.reasons.is_empty())
             {
