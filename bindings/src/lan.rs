@@ -79,7 +79,7 @@ pub fn pair_lan_code(
 ) -> Result<LanPairing> {
     let method = PairingMethod::Code {
         address,
-        code: code.replace([' ', '-'], ""),
+        code: lan::pairing::clean_code(&code),
     };
     Ok(lan::pair(&method, &Identity::from_pem(&identity_pem)?, &device_name)?.into())
 }

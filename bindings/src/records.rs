@@ -230,6 +230,9 @@ impl From<core::CheckReport> for CheckReport {
     }
 }
 
+// The defaults are a new plan's, core::schedule::PlanSpec::DEFAULT_RETENTION, restated because
+// UniFFI takes literals only; a test checks they agree. (Plain comments: doc comments go into
+// the generated Kotlin and Swift.)
 /// Which snapshots to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct RetentionPolicy {
@@ -397,6 +400,9 @@ pub enum Frequency {
     Monthly,
 }
 
+// The defaults are core's for a phone's plan (sched::Constraints::PHONE,
+// sched::Verification::DEFAULT, sched::PlanSpec::DEFAULT_WARN_AFTER_HOURS), restated because
+// UniFFI takes literals only; a test checks they agree.
 /// A backup plan.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Plan {
@@ -533,9 +539,7 @@ impl From<&sched::PlanSpec> for Plan {
                 sched::Frequency::Weekly => Frequency::Weekly,
                 sched::Frequency::Monthly => Frequency::Monthly,
             },
-            window: s
-                .window
-                .map(|w| format!("{}-{}", w.start.format("%H:%M"), w.end.format("%H:%M"))),
+            window: s.window.map(|w| w.to_string()),
             unmetered_only: s.constraints.unmetered,
             charging_only: s.constraints.charging,
             battery_not_low: s.constraints.battery_not_low,
@@ -760,5 +764,90 @@ impl From<sched::PlanHealth> for PlanHealth {
             growth_30d_bytes: h.growth_30d_bytes,
             destinations: h.destinations.into_iter().map(Into::into).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use uniffi_meta::{DefaultValueMetadata, LiteralMetadata, Metadata};
+
+    use super::*;
+
+    /// The default values UniFFI records for a record's fields (what Kotlin and Swift get).
+    fn defaults(meta: &[u8]) -> HashMap<String, LiteralMetadata> {
+        match uniffi_meta::read_metadata(meta).expect("UniFFI metadata reads") {
+            Metadata::Record(r) => r
+                .fields
+                .into_iter()
+                .filter_map(|f| match f.default {
+                    Some(DefaultValueMetadata::Literal(l)) => Some((f.name, l)),
+                    _ => None,
+                })
+                .collect(),
+            m => panic!("not a record: {m:?}"),
+        }
+    }
+
+    fn uint(l: &LiteralMetadata) -> u64 {
+        match l {
+            LiteralMetadata::UInt(n, ..) => *n,
+            l => panic!("not an unsigned integer: {l:?}"),
+        }
+    }
+
+    fn float(l: &LiteralMetadata) -> f64 {
+        match l {
+            LiteralMetadata::Float(text, _) => text.parse().expect("a float literal"),
+            l => panic!("not a float: {l:?}"),
+        }
+    }
+
+    fn boolean(l: &LiteralMetadata) -> bool {
+        match l {
+            LiteralMetadata::Boolean(b) => *b,
+            l => panic!("not a boolean: {l:?}"),
+        }
+    }
+
+    #[test]
+    fn record_defaults_are_cores_plan_defaults() {
+        let r = defaults(&UNIFFI_META_CHATVAULT_FFI_RECORD_RETENTIONPOLICY);
+        let keep = sched::PlanSpec::DEFAULT_RETENTION;
+        for (field, count) in [
+            ("keep_last", keep.last),
+            ("keep_hourly", keep.hourly),
+            ("keep_daily", keep.daily),
+            ("keep_weekly", keep.weekly),
+            ("keep_monthly", keep.monthly),
+            ("keep_yearly", keep.yearly),
+        ] {
+            assert_eq!(uint(&r[field]), u64::from(count), "{field}");
+        }
+
+        let p = defaults(&UNIFFI_META_CHATVAULT_FFI_RECORD_PLAN);
+        let phone = sched::Constraints::PHONE;
+        assert_eq!(boolean(&p["unmetered_only"]), phone.unmetered);
+        assert_eq!(boolean(&p["charging_only"]), phone.charging);
+        assert_eq!(boolean(&p["battery_not_low"]), phone.battery_not_low);
+        assert_eq!(boolean(&p["idle_only"]), phone.idle);
+        let verify = sched::Verification::DEFAULT;
+        assert_eq!(float(&p["verify_percent"]), verify.sample_percent);
+        assert_eq!(
+            uint(&p["full_verify_days"]),
+            u64::from(verify.full_every_days)
+        );
+        assert_eq!(
+            uint(&p["warn_after_hours"]),
+            u64::from(sched::PlanSpec::DEFAULT_WARN_AFTER_HOURS)
+        );
+        assert!(!boolean(&p["exclude_media"]));
+
+        // A copy asks nothing unless told.
+        let c = defaults(&UNIFFI_META_CHATVAULT_FFI_RECORD_COPYDESTINATION);
+        let copy = sched::Constraints::default();
+        assert_eq!(boolean(&c["unmetered_only"]), copy.unmetered);
+        assert_eq!(boolean(&c["charging_only"]), copy.charging);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use chatvault_core::schedule::{PlanSpec, Verification};
 use clap::{Args, Parser, Subcommand};
 
 /// ChatVault: encrypted, deduplicated, verifiable backups of your chats.
@@ -176,31 +177,31 @@ pub struct PlanArgs {
     #[arg(long)]
     pub idle: bool,
     /// Keep the newest N snapshots.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_RETENTION.last)]
     pub keep_last: u32,
     /// Keep N daily snapshots.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_RETENTION.daily)]
     pub keep_daily: u32,
     /// Keep N weekly snapshots.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_RETENTION.weekly)]
     pub keep_weekly: u32,
     /// Keep N monthly snapshots.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_RETENTION.monthly)]
     pub keep_monthly: u32,
     /// Keep N yearly snapshots.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_RETENTION.yearly)]
     pub keep_yearly: u32,
     /// Percentage of data to read back after each run.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = Verification::DEFAULT.sample_percent)]
     pub verify_percent: f64,
     /// Read everything back every N days (0: never).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = Verification::DEFAULT.full_every_days)]
     pub full_verify_days: u32,
     /// Leave out photos, videos and voice messages.
     #[arg(long)]
     pub exclude_media: bool,
     /// Warn when there has been no good backup for this many hours.
-    #[arg(long, default_value_t = 72)]
+    #[arg(long, default_value_t = PlanSpec::DEFAULT_WARN_AFTER_HOURS)]
     pub warn_after_hours: u32,
     /// Keep copies in this repository too (repeatable; created linked with
     /// `init --copy-chunker-params-from`, same password). Backups go there when the plan's

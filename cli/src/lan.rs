@@ -210,7 +210,7 @@ pub fn pair(cli: &Cli, a: &PairArgs) -> Result<i32> {
         };
         PairingMethod::Code {
             address,
-            code: code.replace([' ', '-'], ""),
+            code: chatvault_core::lan::pairing::clean_code(&code),
         }
     };
     let identity = identity(true)?;

@@ -7,7 +7,7 @@ use chatvault_core::schedule::{
     Constraints, CopyDestination, DeviceConditions, Frequency, PlanSpec, Scheduler, SecretProvider,
     Verification, Window,
 };
-use chatvault_core::{CancelToken, Repository, Secret};
+use chatvault_core::{CancelToken, Repository, RetentionPolicy, Secret};
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
 use serde_json::json;
 
@@ -76,11 +76,7 @@ pub fn run(cli: &Cli, a: &ScheduleArgs, cancel: &CancelToken) -> Result<i32> {
                     Frequency::Hours(h) => format!("every {h}h"),
                     f => format!("{f:?}").to_lowercase(),
                 };
-                let window = p
-                    .spec
-                    .window
-                    .map(|w| format!(" {}-{}", w.start.format("%H:%M"), w.end.format("%H:%M")))
-                    .unwrap_or_default();
+                let window = p.spec.window.map(|w| format!(" {w}")).unwrap_or_default();
                 println!(
                     "{:>3}  {:<16} {every}{window}  {} -> {}  next {}",
                     p.id,
@@ -339,43 +335,36 @@ fn add(cli: &Cli, state: &Path, sched: &Scheduler, p: &PlanArgs) -> Result<i32> 
         .unwrap_or(target.dir.clone())
         .to_string_lossy()
         .into_owned();
-    let spec = PlanSpec {
-        name: p.name.clone(),
-        source,
-        source_kind: "folder".into(),
-        page_sizes: crate::commands::parse_page_sizes(&p.page_sizes)?,
-        destination,
-        frequency: match (p.every_hours, p.weekly, p.monthly) {
-            (Some(h), _, _) => Frequency::Hours(h),
-            (_, true, _) => Frequency::Weekly,
-            (_, _, true) => Frequency::Monthly,
-            _ => Frequency::Daily,
-        },
-        window: p.window.as_deref().map(Window::parse).transpose()?,
-        constraints: Constraints {
-            unmetered: p.unmetered,
-            charging: p.charging,
-            battery_not_low: p.battery_not_low,
-            idle: p.idle,
-        },
-        retention: chatvault_core::RetentionPolicy {
-            last: p.keep_last,
-            hourly: 0,
-            daily: p.keep_daily,
-            weekly: p.keep_weekly,
-            monthly: p.keep_monthly,
-            yearly: p.keep_yearly,
-            within: None,
-        },
-        verification: Verification {
-            sample_percent: p.verify_percent,
-            full_every_days: p.full_verify_days,
-        },
-        exclude_media: p.exclude_media,
-        prune_every_days: 7,
-        warn_after_hours: p.warn_after_hours,
-        copies: linked_copies(&target, &password, p)?,
+    let mut spec = PlanSpec::daily(p.name.clone(), source, destination);
+    spec.page_sizes = crate::commands::parse_page_sizes(&p.page_sizes)?;
+    spec.frequency = match (p.every_hours, p.weekly, p.monthly) {
+        (Some(h), _, _) => Frequency::Hours(h),
+        (_, true, _) => Frequency::Weekly,
+        (_, _, true) => Frequency::Monthly,
+        _ => Frequency::Daily,
     };
+    spec.window = p.window.as_deref().map(Window::parse).transpose()?;
+    spec.constraints = Constraints {
+        unmetered: p.unmetered,
+        charging: p.charging,
+        battery_not_low: p.battery_not_low,
+        idle: p.idle,
+    };
+    spec.retention = RetentionPolicy {
+        last: p.keep_last,
+        daily: p.keep_daily,
+        weekly: p.keep_weekly,
+        monthly: p.keep_monthly,
+        yearly: p.keep_yearly,
+        ..PlanSpec::DEFAULT_RETENTION
+    };
+    spec.verification = Verification {
+        sample_percent: p.verify_percent,
+        full_every_days: p.full_verify_days,
+    };
+    spec.exclude_media = p.exclude_media;
+    spec.warn_after_hours = p.warn_after_hours;
+    spec.copies = linked_copies(&target, &password, p)?;
     let id = sched.add_plan(&spec, Utc::now())?;
     let secret = secret_path(state, &spec.name);
     std::fs::create_dir_all(secret.parent().unwrap_or(state))?;

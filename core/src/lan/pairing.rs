@@ -25,6 +25,12 @@ pub const CODE_DIGITS: usize = 6;
 /// Wrong codes a receiver accepts before it stops pairing by code (until it restarts).
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
 
+/// The pairing code as typed, cleaned for [`PairingMethod::Code`]: the spaces and dashes
+/// people type between groups of digits (the receiver shows `123 456`) are dropped.
+pub fn clean_code(typed: &str) -> String {
+    typed.replace([' ', '-'], "")
+}
+
 /// What the receiver's QR code holds:
 /// `chatvault://pair?addr=HOST:PORT,HOST:PORT&fp=FINGERPRINT&secret=SECRET&name=NAME`.
 #[derive(Clone, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use std::fmt;
+
 use chrono::{DateTime, Duration, Local, Months, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +51,8 @@ impl Frequency {
     }
 }
 
-/// A daily time window in local time, e.g. 01:00-05:00; may wrap past midnight.
+/// A daily time window in local time, e.g. 01:00-05:00; may wrap past midnight. Shown (by
+/// `Display`) as it is parsed: `HH:MM-HH:MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// Start (inclusive).
@@ -116,7 +119,19 @@ impl Window {
     }
 }
 
-/// Conditions the device must meet for a plan to run.
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
+    }
+}
+
+/// Conditions the device must meet for a plan to run. The default asks nothing (a PC's
+/// plan); a phone's plan starts from [`Constraints::PHONE`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Constraints {
     /// Only on an unmetered network (Wi-Fi, Ethernet).
@@ -160,6 +175,15 @@ impl Default for DeviceConditions {
 }
 
 impl Constraints {
+    /// What a plan made on a phone asks by default: an unmetered network, charging and a
+    /// battery that is not low (not idleness: phones are rarely idle long enough).
+    pub const PHONE: Constraints = Constraints {
+        unmetered: true,
+        charging: true,
+        battery_not_low: true,
+        idle: false,
+    };
+
     /// Why `c` does not satisfy these constraints, if it does not.
     pub fn unmet(&self, c: &DeviceConditions) -> Option<&'static str> {
         if self.unmetered && c.metered {
@@ -185,13 +209,18 @@ pub struct Verification {
     pub full_every_days: u32,
 }
 
+impl Verification {
+    /// What a new plan verifies: 5 % after each run, everything monthly.
+    pub const DEFAULT: Verification = Verification {
+        sample_percent: 5.0,
+        full_every_days: 30,
+    };
+}
+
 impl Default for Verification {
-    /// 5 % after each run, everything monthly.
+    /// [`Verification::DEFAULT`].
     fn default() -> Self {
-        Verification {
-            sample_percent: 5.0,
-            full_every_days: 30,
-        }
+        Verification::DEFAULT
     }
 }
 
@@ -229,10 +258,10 @@ pub struct PlanSpec {
     pub exclude_media: bool,
     /// Prune at most this often, in days (pruning rewrites data; phones should not do it
     /// nightly). 0: after every run that forgot something.
-    #[serde(default = "seven")]
+    #[serde(default = "default_prune_every_days")]
     pub prune_every_days: u32,
     /// Warn when there has been no good backup for this many hours.
-    #[serde(default = "seventy_two")]
+    #[serde(default = "default_warn_after_hours")]
     pub warn_after_hours: u32,
     /// Further destinations that keep copies of this plan's snapshots (linked repositories,
     /// see `init --copy-chunker-params-from`). When `destination` cannot be reached, the
@@ -258,13 +287,13 @@ fn default_retention() -> RetentionPolicy {
     PlanSpec::DEFAULT_RETENTION
 }
 fn folder() -> String {
-    "folder".into()
+    PlanSpec::FOLDER.into()
 }
-fn seven() -> u32 {
-    7
+fn default_prune_every_days() -> u32 {
+    PlanSpec::DEFAULT_PRUNE_EVERY_DAYS
 }
-fn seventy_two() -> u32 {
-    72
+fn default_warn_after_hours() -> u32 {
+    PlanSpec::DEFAULT_WARN_AFTER_HOURS
 }
 
 impl PlanSpec {
@@ -278,6 +307,15 @@ impl PlanSpec {
         yearly: 0,
         within: None,
     };
+
+    /// Prune at most weekly.
+    pub const DEFAULT_PRUNE_EVERY_DAYS: u32 = 7;
+
+    /// Warn after three days without a good backup.
+    pub const DEFAULT_WARN_AFTER_HOURS: u32 = 72;
+
+    /// The `source_kind` of a plain folder.
+    pub const FOLDER: &'static str = "folder";
 
     /// A daily plan with the defaults (no window, no constraints, default retention and
     /// verification).
@@ -296,10 +334,10 @@ impl PlanSpec {
             window: None,
             constraints: Constraints::default(),
             retention: Self::DEFAULT_RETENTION,
-            verification: Verification::default(),
+            verification: Verification::DEFAULT,
             exclude_media: false,
-            prune_every_days: seven(),
-            warn_after_hours: seventy_two(),
+            prune_every_days: Self::DEFAULT_PRUNE_EVERY_DAYS,
+            warn_after_hours: Self::DEFAULT_WARN_AFTER_HOURS,
             copies: Vec::new(),
         }
     }
@@ -354,6 +392,11 @@ mod tests {
     #[test]
     fn windows_and_due_times() {
         let w = Window::parse("01:00-05:00").unwrap();
+        assert_eq!(w.to_string(), "01:00-05:00");
+        assert_eq!(
+            Window::parse(" 22:00 - 4:00").unwrap().to_string(),
+            "22:00-04:00"
+        );
         let at = |h: u32, m: u32, d: u32| {
             Local
                 .with_ymd_and_hms(2026, 3, d, h, m, 0)
