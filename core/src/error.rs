@@ -1,6 +1,6 @@
 //! The engine's error type: one enum whose variants say what the user can do about it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::storage::StorageError;
 
@@ -122,7 +122,36 @@ impl Error {
             source,
         }
     }
+
+    /// An error of one of the engine's own SQLite databases (the schedule store, a chat
+    /// index): `what` names the database, followed by its file when given, e.g.
+    /// `chat index /tmp/x/index.db: database is locked`. (Chat sources' databases are the
+    /// user's, not the engine's: their errors are [`Error::Source`].)
+    pub(crate) fn sqlite(what: &str, path: Option<&Path>, source: rusqlite::Error) -> Self {
+        Error::Internal(match path {
+            Some(path) => format!("{what} {}: {source}", path.display()),
+            None => format!("{what}: {source}"),
+        })
+    }
 }
 
 /// Result alias used across the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_errors_name_the_database() {
+        let e = || rusqlite::Error::QueryReturnedNoRows;
+        assert_eq!(
+            Error::sqlite("schedule database", None, e()).to_string(),
+            format!("internal error: schedule database: {}", e())
+        );
+        assert_eq!(
+            Error::sqlite("chat index", Some(Path::new("/x/index.db")), e()).to_string(),
+            format!("internal error: chat index /x/index.db: {}", e())
+        );
+    }
+}

@@ -61,9 +61,8 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages(rowid, conversation, id, serv
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
   ?20)";
 
-fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Internal(format!("chat index {}: {e}", path.display()))
-}
+/// The database's name in errors.
+const DB: &str = "chat index";
 
 /// Builds a chat index file; receives what a source reader reads.
 pub struct ChatIndexWriter {
@@ -91,13 +90,14 @@ impl ChatIndexWriter {
             }
             o.open(path).map_err(|e| Error::io("create", path, e))?;
         }
-        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
              PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -2048; BEGIN;",
         )
-        .map_err(|e| db_err(path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         Ok(ChatIndexWriter {
             conn,
             path: path.to_path_buf(),
@@ -109,10 +109,6 @@ impl ChatIndexWriter {
             seq: 0,
             local_time: false,
         })
-    }
-
-    fn err(&self, e: rusqlite::Error) -> Error {
-        db_err(&self.path, e)
     }
 
     /// Warnings the reader reported.
@@ -127,7 +123,7 @@ impl ChatIndexWriter {
         let mut st = self
             .conn
             .prepare_cached(INSERT_MESSAGE)
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         for m in batch {
             self.seq += 1;
             let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
@@ -159,7 +155,7 @@ impl ChatIndexWriter {
                 m.edited,
                 details,
             ])
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
             self.local_time |= !m.time.is_utc();
             let run = match self.running.get_mut(&m.conversation) {
                 Some(run) => run,
@@ -172,7 +168,7 @@ impl ChatIndexWriter {
                 self.pending = 0;
                 self.conn
                     .execute_batch("COMMIT; BEGIN;")
-                    .map_err(|e| db_err(path, e))?;
+                    .map_err(|e| Error::sqlite(DB, Some(path), e))?;
             }
         }
         Ok(())
@@ -187,7 +183,7 @@ impl ChatIndexWriter {
              SELECT DISTINCT conversation, conversation, 'direct', '[]' FROM messages",
             [],
         )
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let meta = [
             ("schema_version", SCHEMA_VERSION.to_string()),
             ("app", app.to_string()),
@@ -197,13 +193,13 @@ impl ChatIndexWriter {
                 "INSERT INTO meta(key, value) VALUES (?1, ?2)",
                 params![k, v],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         }
         c.execute(
             "INSERT INTO account(id, name) VALUES (?1, ?2)",
             params![self.account.id, self.account.name],
         )
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let mut running = std::mem::take(&mut self.running);
         let summary = summarize(
             c,
@@ -214,8 +210,9 @@ impl ChatIndexWriter {
             &mut running,
             self.local_time,
         )
-        .map_err(|e| self.err(e))?;
-        c.execute_batch("COMMIT;").map_err(|e| self.err(e))?;
+        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+        c.execute_batch("COMMIT;")
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         Ok(summary)
     }
 }
@@ -328,7 +325,7 @@ impl ChatSink for ChatIndexWriter {
             .and_then(|mut st| {
                 st.execute(params![c.id, c.name, c.nickname, c.remark, c.alias, kind])
             })
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         Ok(())
     }
 
@@ -339,7 +336,7 @@ impl ChatSink for ChatIndexWriter {
                 "INSERT OR REPLACE INTO conversations(id, name, kind, members) VALUES (?1, ?2, ?3, ?4)",
             )
             .and_then(|mut st| st.execute(params![c.id, c.name, c.kind.as_str(), members]))
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         Ok(())
     }
 
@@ -481,7 +478,7 @@ impl ChatIndex {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| db_err(path, e))?;
+        .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -489,7 +486,7 @@ impl ChatIndex {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         match version.as_deref().and_then(|v| v.parse::<u32>().ok()) {
             Some(v) if v <= SCHEMA_VERSION => {}
             Some(v) => {
@@ -511,32 +508,28 @@ impl ChatIndex {
                 [],
                 |r| r.get::<_, i64>(0).map(|n| n > 0),
             )
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         let has_details: bool = conn
             .query_row(
                 "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'details'",
                 [],
                 |r| r.get::<_, i64>(0).map(|n| n > 0),
             )
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         if !has_details {
             conn.execute_batch("ALTER TABLE messages ADD COLUMN details TEXT")
-                .map_err(|e| db_err(path, e))?;
+                .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         }
         if !built {
             conn.execute_batch(&format!(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN; {DERIVED} COMMIT;"
             ))
-            .map_err(|e| db_err(path, e))?;
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         }
         Ok(ChatIndex {
             conn,
             path: path.to_path_buf(),
         })
-    }
-
-    fn err(&self, e: rusqlite::Error) -> Error {
-        db_err(&self.path, e)
     }
 
     /// Messages whose text contains `query` (case-insensitive), newest first, at most
@@ -572,12 +565,15 @@ impl ChatIndex {
                 .replace('_', "\\_");
             (sql_like, format!("%{escaped}%"))
         };
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let rows = st
             .query_map(params![pattern, conversation, limit], row_message)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Calls `each` for every message of a conversation, oldest first (streamed).
@@ -600,14 +596,20 @@ impl ChatIndex {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {WINDOW} ORDER BY m.time_ms, m.rowid"
         );
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let w = window;
         let mut rows = st
             .query(params![conversation, w.utc.0, w.utc.1, w.wall.0, w.wall.1])
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            each(row_message(r).map_err(|e| self.err(e))?)?;
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?
+        {
+            each(row_message(r).map_err(|e| Error::sqlite(DB, Some(&self.path), e))?)?;
             n += 1;
         }
         Ok(n)
@@ -623,7 +625,7 @@ impl ChatIndex {
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n.max(0) as u64)
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Every conversation, in id order.
@@ -631,7 +633,7 @@ impl ChatIndex {
         let mut st = self
             .conn
             .prepare("SELECT id, name, kind, members FROM conversations ORDER BY id")
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let rows = st
             .query_map([], |r| {
                 let members: String = r.get(3)?;
@@ -642,9 +644,9 @@ impl ChatIndex {
                     members: serde_json::from_str(&members).unwrap_or_default(),
                 })
             })
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Builds the lookup that [`ChatIndex::replied_text`] needs (once; call it before
@@ -655,7 +657,7 @@ impl ChatIndex {
                 "CREATE INDEX IF NOT EXISTS messages_by_id ON messages(conversation, id);
                  CREATE INDEX IF NOT EXISTS messages_by_server_id ON messages(conversation, server_id);",
             )
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// The text of the message that `reply_to` (an id or a server id) names in a
@@ -668,10 +670,10 @@ impl ChatIndex {
                  UNION ALL SELECT text FROM messages WHERE conversation = ?1 AND server_id = ?2
                  LIMIT 1",
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         st.query_row(params![conversation, reply_to], |r| r.get(0))
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Whether a conversation exists.
@@ -684,7 +686,7 @@ impl ChatIndex {
             )
             .optional()
             .map(|o| o.is_some())
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Media files (paths inside the export) present for a conversation, with thumbnails.
@@ -696,12 +698,12 @@ impl ChatIndex {
                  UNION SELECT thumbnail FROM messages WHERE conversation = ?1 AND thumbnail IS NOT NULL
                  ORDER BY 1",
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let rows = st
             .query_map([conversation], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
     }
 
     /// Raw access for exporters that need more than the methods above.

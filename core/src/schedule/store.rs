@@ -105,9 +105,8 @@ fn opt_time_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Option<DateTime
     }
 }
 
-fn db_err(e: rusqlite::Error) -> Error {
-    Error::Internal(format!("schedule database: {e}"))
-}
+/// The database's name in errors.
+const DB: &str = "schedule database";
 
 /// A stored plan with its scheduling state.
 #[derive(Debug, Clone, Serialize)]
@@ -216,11 +215,13 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, None, e))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
-            .map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(Store { conn })
     }
 
@@ -239,7 +240,7 @@ impl Store {
                 {
                     Error::InvalidArgument(format!("a plan named {:?} already exists", spec.name))
                 }
-                e => db_err(e),
+                e => Error::sqlite(DB, None, e),
             })?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -249,7 +250,7 @@ impl Store {
         let plan = self.find_plan(name_or_id)?;
         self.conn
             .execute("DELETE FROM plans WHERE id = ?1", params![plan.id])
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(plan)
     }
 
@@ -263,7 +264,7 @@ impl Store {
 
     /// All plans.
     pub fn plans(&self) -> Result<Vec<Plan>> {
-        let mut st = self.conn.prepare("SELECT id, spec, created, next_due, failures, last_success, last_full_verify, last_prune FROM plans ORDER BY id").map_err(db_err)?;
+        let mut st = self.conn.prepare("SELECT id, spec, created, next_due, failures, last_success, last_full_verify, last_prune FROM plans ORDER BY id").map_err(|e| Error::sqlite(DB, None, e))?;
         let rows = st
             .query_map([], |r| {
                 let id: i64 = r.get(0)?;
@@ -285,8 +286,10 @@ impl Store {
                     last_prune: opt_time_col(r, 7)?,
                 })
             })
-            .map_err(db_err)?;
-        let out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
+        let out = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(out)
     }
 
@@ -296,9 +299,9 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         let stale: Vec<(i64, i64)> = {
-            let mut st = tx.prepare("SELECT id, running_pid, running_host, running_run FROM plans WHERE running_pid IS NOT NULL").map_err(db_err)?;
+            let mut st = tx.prepare("SELECT id, running_pid, running_host, running_run FROM plans WHERE running_pid IS NOT NULL").map_err(|e| Error::sqlite(DB, None, e))?;
             let rows = st
                 .query_map([], |r| {
                     Ok((
@@ -308,10 +311,10 @@ impl Store {
                         r.get::<_, i64>(3)?,
                     ))
                 })
-                .map_err(db_err)?;
+                .map_err(|e| Error::sqlite(DB, None, e))?;
             let mut v = Vec::new();
             for r in rows {
-                let (plan, pid, host, run) = r.map_err(db_err)?;
+                let (plan, pid, host, run) = r.map_err(|e| Error::sqlite(DB, None, e))?;
                 if !(host == crate::repo::hostname() && crate::repo::lock::process_alive(pid)) {
                     v.push((plan, run));
                 }
@@ -320,10 +323,10 @@ impl Store {
         };
         for (plan, run) in &stale {
             tx.execute("UPDATE runs SET outcome = 'interrupted', ended = ?2, error = 'the run was cut off (the process was killed); the next run resumes it' WHERE id = ?1 AND outcome = 'running'", params![run, ts(now)])
-                .map_err(db_err)?;
-            tx.execute("UPDATE plans SET running_pid = NULL, running_host = NULL, running_run = NULL WHERE id = ?1", params![plan]).map_err(db_err)?;
+                .map_err(|e| Error::sqlite(DB, None, e))?;
+            tx.execute("UPDATE plans SET running_pid = NULL, running_host = NULL, running_run = NULL WHERE id = ?1", params![plan]).map_err(|e| Error::sqlite(DB, None, e))?;
         }
-        tx.commit().map_err(db_err)?;
+        tx.commit().map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(stale.len())
     }
 
@@ -333,7 +336,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         let busy: Option<Option<u32>> = tx
             .query_row(
                 "SELECT running_pid FROM plans WHERE id = ?1",
@@ -341,7 +344,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         match busy {
             None => return Err(Error::InvalidArgument(format!("no plan {plan_id}"))),
             Some(Some(_)) => return Ok(None),
@@ -351,14 +354,14 @@ impl Store {
             "INSERT INTO runs (plan_id, started, outcome) VALUES (?1, ?2, 'running')",
             params![plan_id, ts(now)],
         )
-        .map_err(db_err)?;
+        .map_err(|e| Error::sqlite(DB, None, e))?;
         let run = tx.last_insert_rowid();
         tx.execute(
             "UPDATE plans SET running_pid = ?2, running_host = ?3, running_run = ?4 WHERE id = ?1",
             params![plan_id, std::process::id(), crate::repo::hostname(), run],
         )
-        .map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
+        .map_err(|e| Error::sqlite(DB, None, e))?;
+        tx.commit().map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(Some(run))
     }
 
@@ -367,7 +370,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         tx.execute(
             "UPDATE runs SET ended = ?2, outcome = ?3, files = ?4, bytes_added = ?5, bytes_stored = ?6, snapshot = ?7, forgotten = ?8,
                  pruned = ?9, verified = ?10, repo_bytes = ?11, error = ?12 WHERE id = ?1",
@@ -386,14 +389,14 @@ impl Store {
                 rec.error
             ],
         )
-        .map_err(db_err)?;
+        .map_err(|e| Error::sqlite(DB, None, e))?;
         tx.execute(
             "UPDATE plans SET next_due = ?2, failures = ?3, last_success = ?4, last_full_verify = ?5, last_prune = ?6,
                  running_pid = NULL, running_host = NULL, running_run = NULL WHERE id = ?1",
             params![plan.id, ts(plan.next_due), plan.failures, plan.last_success.map(ts), plan.last_full_verify.map(ts), plan.last_prune.map(ts)],
         )
-        .map_err(db_err)?;
-        tx.commit().map_err(db_err)
+        .map_err(|e| Error::sqlite(DB, None, e))?;
+        tx.commit().map_err(|e| Error::sqlite(DB, None, e))
     }
 
     /// Records a skip; consecutive identical skips share one row (with a count).
@@ -406,7 +409,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         match last {
             Some((id, outcome, Some(r))) if outcome == "skipped" && r == reason => {
                 self.conn
@@ -414,12 +417,12 @@ impl Store {
                         "UPDATE runs SET ended = ?2, count = count + 1 WHERE id = ?1",
                         params![id, ts(now)],
                     )
-                    .map_err(db_err)?;
+                    .map_err(|e| Error::sqlite(DB, None, e))?;
             }
             _ => {
                 self.conn
                     .execute("INSERT INTO runs (plan_id, started, ended, outcome, reason) VALUES (?1, ?2, ?2, 'skipped', ?3)", params![plan_id, ts(now), reason])
-                    .map_err(db_err)?;
+                    .map_err(|e| Error::sqlite(DB, None, e))?;
             }
         }
         Ok(())
@@ -433,7 +436,7 @@ impl Store {
                 "SELECT id, plan_id, started, ended, outcome, reason, files, bytes_added, bytes_stored, snapshot, forgotten, pruned, verified, repo_bytes, error, count
                  FROM runs WHERE (?1 IS NULL OR plan_id = ?1) ORDER BY id DESC LIMIT ?2",
             )
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         let limit = if limit == 0 { -1 } else { limit as i64 };
         let rows = st
             .query_map(params![plan_id, limit], |r| {
@@ -457,8 +460,10 @@ impl Store {
                     count: r.get(15)?,
                 })
             })
-            .map_err(db_err)?;
-        let out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
+        let out = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(out)
     }
 
@@ -471,7 +476,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(|e| Error::sqlite(DB, None, e))
     }
 
     /// What is known of one destination of a plan (empty if nothing yet).
@@ -497,7 +502,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(db_err)
+            .map_err(|e| Error::sqlite(DB, None, e))
             .map(|o| {
                 o.unwrap_or_else(|| DestinationState {
                     destination: destination.to_string(),
@@ -528,7 +533,7 @@ impl Store {
                     t(d.last_prune)
                 ],
             )
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(())
     }
 
@@ -538,7 +543,7 @@ impl Store {
             .conn
             .query_row("SELECT outcome, error FROM runs WHERE plan_id = ?1 AND outcome IN ('success', 'failed', 'interrupted') ORDER BY id DESC LIMIT 1", params![plan_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
-            .map_err(db_err)?;
+            .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(row.and_then(|(o, e)| if o == "success" { None } else { e }))
     }
 }
