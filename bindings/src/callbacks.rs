@@ -225,7 +225,7 @@ impl core::schedule::SecretProvider for SecretAdapter {
                 "no password stored for plan {:?}",
                 plan.name
             ))),
-            Err(e) => Err(core::Error::Internal(format!("secret store: {e}"))),
+            Err(e) => Err(core::Error::internal_from("secret store", e)),
         }
     }
 }

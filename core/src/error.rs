@@ -70,9 +70,16 @@ pub enum Error {
     /// Restore refused a name that would escape the target or is not a plain name.
     #[error("refusing unsafe path {0:?} in snapshot (it would escape the restore target)")]
     UnsafePath(String),
-    /// The operating system could not provide what the engine needs (e.g. randomness).
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something that should not happen: the operating system refusing what the engine
+    /// needs (randomness, a thread), one of the engine's own databases failing, or a bug.
+    #[error("internal error: {what}{}", cause_suffix(.source.as_deref()))]
+    Internal {
+        /// What failed.
+        what: String,
+        /// Why, when another error says so.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A chat export could not be read (damaged, truncated, not of the expected kind).
     #[error("cannot read {path}: {reason}")]
     Source {
@@ -92,6 +99,12 @@ pub enum Error {
     /// The caller passed an invalid argument.
     #[error("{0}")]
     InvalidArgument(String),
+}
+
+/// ": CAUSE" after an internal error's message, so the one line a user sees (or reports)
+/// holds the cause too.
+fn cause_suffix(source: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
+    source.map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 /// What to do about a wrong key, by the kind of database.
@@ -115,6 +128,25 @@ impl Error {
         }
     }
 
+    /// An internal error with no other error as its cause.
+    pub fn internal(what: impl Into<String>) -> Self {
+        Error::Internal {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// An internal error caused by `source`.
+    pub fn internal_from(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Internal {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
@@ -128,10 +160,11 @@ impl Error {
     /// `chat index /tmp/x/index.db: database is locked`. (Chat sources' databases are the
     /// user's, not the engine's: their errors are [`Error::Source`].)
     pub(crate) fn sqlite(what: &str, path: Option<&Path>, source: rusqlite::Error) -> Self {
-        Error::Internal(match path {
-            Some(path) => format!("{what} {}: {source}", path.display()),
-            None => format!("{what}: {source}"),
-        })
+        let what = match path {
+            Some(path) => format!("{what} {}", path.display()),
+            None => what.to_string(),
+        };
+        Error::internal_from(what, source)
     }
 }
 

@@ -76,7 +76,8 @@ pub fn backup_source(
             description: snapshot_description(&summary),
         };
         options.extra = Some(Extra {
-            meta: serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?,
+            meta: serde_json::to_value(&summary)
+                .map_err(|e| Error::internal_from("encode the chat summary", e))?,
             tree: ExtraTree::Stored(tree),
         });
         let backup = repo.backup(&[path.to_path_buf()], &options, listener, cancel)?;
@@ -132,8 +133,8 @@ fn backup_reading(
                 }
                 let _ = built_tx.send(built);
             })
-            .map_err(|e| Error::Internal(format!("cannot start the export reader: {e}")))?;
-        let reader_gone = |_| Error::Internal("the export reader stopped without a result".into());
+            .map_err(|e| Error::internal_from("cannot start the export reader", e))?;
+        let reader_gone = |_| Error::internal("the export reader stopped without a result");
         // Nothing is written before the reader has understood the export (opened the
         // database with its key, found its tables): a wrong key or a file that is not an
         // export fails here. A reader done before that failed, or read an empty export.
@@ -154,7 +155,7 @@ fn backup_reading(
             };
             let extra = Extra {
                 meta: serde_json::to_value(&b.summary)
-                    .map_err(|e| Error::Internal(e.to_string()))?,
+                    .map_err(|e| Error::internal_from("encode the chat summary", e))?,
                 tree: ExtraTree::File {
                     path: index_path.to_path_buf(),
                     name: INDEX_FILE.into(),
@@ -183,9 +184,7 @@ fn backup_reading(
             }
         };
         let Some(built) = built else {
-            return Err(Error::Internal(
-                "backup finished without its chat index".into(),
-            ));
+            return Err(Error::internal("backup finished without its chat index"));
         };
         let mut all = built.warnings;
         all.append(&mut backup.warnings);

@@ -97,7 +97,8 @@ fn write_messages_json(chats: &ChatIndex, conversation: &str, path: &PathBuf) ->
             w.write_all(b",\n").map_err(io)?;
         }
         first = false;
-        serde_json::to_writer(&mut w, &m).map_err(|e| Error::Internal(e.to_string()))
+        serde_json::to_writer(&mut w, &m)
+            .map_err(|e| Error::internal_from("write a message as JSON", e))
     })?;
     w.write_all(b"\n]\n").map_err(io)?;
     w.flush().map_err(io)?;

@@ -73,7 +73,7 @@ impl<'scope> WriterThread<'scope> {
                 }
                 Ok(writer)
             })
-            .map_err(|e| Error::Internal(format!("cannot start the chat index writer: {e}")))?;
+            .map_err(|e| Error::internal_from("cannot start the chat index writer", e))?;
         Ok(WriterThread {
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
@@ -96,7 +96,7 @@ impl<'scope> WriterThread<'scope> {
             // The writer stopped: its own error says why.
             _ => self
                 .join()
-                .and(Err(Error::Internal("the chat index writer stopped".into()))),
+                .and(Err(Error::internal("the chat index writer stopped"))),
         }
     }
 
@@ -104,8 +104,8 @@ impl<'scope> WriterThread<'scope> {
         drop(self.tx.take());
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::Internal("the chat index writer panicked".into())),
-            None => Err(Error::Internal("the chat index writer stopped".into())),
+            Some(Err(_)) => Err(Error::internal("the chat index writer panicked")),
+            None => Err(Error::internal("the chat index writer stopped")),
         }
     }
 

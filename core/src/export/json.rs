@@ -74,7 +74,7 @@ impl Files {
 }
 
 fn to_json(v: &impl Serialize) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+    serde_json::to_string(v).map_err(|e| Error::internal_from("encode JSON", e))
 }
 
 impl Renderer for Files {
@@ -187,8 +187,8 @@ impl Renderer for Files {
             "conversations": conversations,
         });
         let path = self.out.join("conversations.json");
-        let text =
-            serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| Error::internal_from("encode JSON", e))?;
         fs::write(&path, text + "\n").map_err(|e| Error::io("write", &path, e))?;
         Ok(path)
     }

@@ -429,7 +429,8 @@ impl Run<'_> {
     }
 
     fn save_tree(&mut self, tree: &Tree) -> Result<Id> {
-        let json = serde_json::to_vec(tree).map_err(|e| Error::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec(tree).map_err(|e| Error::internal_from("encode a tree", e))?;
         self.blob(BlobKind::Tree, json, true)
     }
 

@@ -66,14 +66,13 @@ fn with_compressor<T>(
         if c.as_ref().map(|(l, _)| *l) != Some(level) {
             *c = Some((
                 level,
-                zstd::bulk::Compressor::new(level)
-                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
+                zstd::bulk::Compressor::new(level).map_err(|e| Error::internal_from("zstd", e))?,
             ));
         }
         let (_, enc) = c
             .as_mut()
-            .ok_or_else(|| Error::Internal("zstd context missing".into()))?;
-        f(enc).map_err(|e| Error::Internal(format!("zstd: {e}")))
+            .ok_or_else(|| Error::internal("zstd context missing"))?;
+        f(enc).map_err(|e| Error::internal_from("zstd", e))
     })
 }
 

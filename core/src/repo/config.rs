@@ -98,7 +98,8 @@ impl RepoConfig {
 
     /// `"CVCF" || version (u32 LE) || sealed JSON`.
     pub(crate) fn encode(&self, cipher: &Cipher) -> Result<Vec<u8>> {
-        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec(self).map_err(|e| Error::internal_from("encode the config", e))?;
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&cipher.seal(AAD, &json)?);

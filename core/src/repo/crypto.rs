@@ -22,7 +22,7 @@ pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b)
-        .map_err(|e| Error::Internal(format!("system random generator failed: {e}")))?;
+        .map_err(|e| Error::internal_from("system random generator failed", e))?;
     Ok(b)
 }
 
@@ -97,7 +97,7 @@ impl Cipher {
         let tag = self
             .aead
             .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[NONCE_LEN..])
-            .map_err(|_| Error::Internal("encryption failed".into()))?;
+            .map_err(|_| Error::internal("encryption failed"))?;
         out.extend_from_slice(&tag);
         Ok(())
     }

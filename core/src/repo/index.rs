@@ -43,7 +43,7 @@ pub fn encode(packs: &[IndexedPack], cipher: &Cipher) -> Result<Vec<u8>> {
         }
     }
     let compressed =
-        zstd::bulk::compress(&plain, 3).map_err(|e| Error::Internal(format!("zstd: {e}")))?;
+        zstd::bulk::compress(&plain, 3).map_err(|e| Error::internal_from("zstd", e))?;
     cipher.seal(AAD, &compressed)
 }
 

@@ -219,13 +219,15 @@ fn make_slot(
 }
 
 fn checksum(slot: &SlotBody) -> Result<String> {
-    let json = serde_json::to_vec(slot).map_err(|e| Error::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_vec(slot).map_err(|e| Error::internal_from("encode a key slot", e))?;
     Ok(blake3::hash(&json).to_hex().to_string())
 }
 
 fn store(storage: &dyn Storage, file: &SlotFile) -> Result<String> {
     let id = Id::random()?.to_hex();
-    let json = serde_json::to_vec_pretty(file).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(file)
+        .map_err(|e| Error::internal_from("encode the key file", e))?;
     storage.put(ObjectKind::Key, &id, &json)?;
     Ok(id)
 }

@@ -157,7 +157,7 @@ pub fn acquire(
                     }
                 }
             })
-            .map_err(|e| Error::Internal(format!("spawn lock refresher: {e}")))?
+            .map_err(|e| Error::internal_from("spawn lock refresher", e))?
     };
     Ok(LockGuard {
         storage: storage.clone(),
@@ -168,7 +168,7 @@ pub fn acquire(
 }
 
 fn write(storage: &dyn Storage, name: &str, info: &LockInfo) -> Result<()> {
-    let json = serde_json::to_vec(info).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = serde_json::to_vec(info).map_err(|e| Error::internal_from("encode a lock", e))?;
     storage.put(ObjectKind::Lock, name, &json)?;
     Ok(())
 }

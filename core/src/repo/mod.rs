@@ -445,7 +445,7 @@ impl Repository {
             let hlen = u32::from_le_bytes(
                 tail[tail.len() - 4..]
                     .try_into()
-                    .map_err(|_| Error::Internal("tail".into()))?,
+                    .map_err(|_| Error::internal("tail"))?,
             ) as u64;
             if hlen + 4 > guess && hlen + 4 <= size {
                 tail =

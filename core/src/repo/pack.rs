@@ -102,9 +102,8 @@ impl PackBuilder {
     /// Appends a sealed blob.
     pub fn add(&mut self, kind: BlobKind, id: Id, sealed: &[u8], raw_length: u32) -> Result<()> {
         let offset =
-            u32::try_from(self.data.len()).map_err(|_| Error::Internal("pack too large".into()))?;
-        let length =
-            u32::try_from(sealed.len()).map_err(|_| Error::Internal("blob too large".into()))?;
+            u32::try_from(self.data.len()).map_err(|_| Error::internal("pack too large"))?;
+        let length = u32::try_from(sealed.len()).map_err(|_| Error::internal("blob too large"))?;
         self.data.extend_from_slice(sealed);
         self.entries.push(PackEntry {
             kind,

@@ -189,7 +189,7 @@ impl Handoff {
         let sent = self.credits.recv().is_ok() && self.todo.send((self.seq, item)).is_ok();
         if !sent {
             self.stopped = true;
-            return Err(Error::Internal("the restore writer stopped".into()));
+            return Err(Error::internal("the restore writer stopped"));
         }
         self.seq += 1;
         Ok(())
@@ -243,7 +243,7 @@ impl Repository {
         for _ in 0..IN_FLIGHT {
             credit_tx
                 .send(())
-                .map_err(|_| Error::Internal("restore credits".into()))?;
+                .map_err(|_| Error::internal("restore credits"))?;
         }
         std::thread::scope(|scope| {
             let walk = std::thread::Builder::new()
@@ -264,7 +264,7 @@ impl Repository {
                     let walked = w.tree(&root, target, "", false);
                     (walked, w.out.stopped)
                 })
-                .map_err(|e| Error::Internal(format!("spawn restore walk: {e}")))?;
+                .map_err(|e| Error::internal_from("spawn restore walk", e))?;
             for n in 0..workers {
                 let (todo, done) = (todo_rx.clone(), done_tx.clone());
                 std::thread::Builder::new()
@@ -276,13 +276,13 @@ impl Repository {
                             }
                         }
                     })
-                    .map_err(|e| Error::Internal(format!("spawn restore worker: {e}")))?;
+                    .map_err(|e| Error::internal_from("spawn restore worker", e))?;
             }
             drop((todo_rx, done_tx));
             let written = writer.run(done_rx, credit_tx);
             let (walked, writer_stopped) = walk
                 .join()
-                .map_err(|_| Error::Internal("the restore walk panicked".into()))?;
+                .map_err(|_| Error::internal("the restore walk panicked"))?;
             // Whichever side stopped first has the error worth reporting: the walk's (a
             // damaged tree, an unsafe name) unless it only saw the writer go.
             match (walked, writer_stopped) {
@@ -512,7 +512,7 @@ impl Writer<'_> {
             }
         }
         if let Some(f) = &self.file {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "restore of {} stopped before its end",
                 f.dest.display()
             )));
@@ -550,7 +550,7 @@ impl Writer<'_> {
                 let f = self
                     .file
                     .as_mut()
-                    .ok_or_else(|| Error::Internal("restore data without a file".into()))?;
+                    .ok_or_else(|| Error::internal("restore data without a file"))?;
                 for data in blobs {
                     if data.iter().all(|b| *b == 0) {
                         f.out
@@ -571,7 +571,7 @@ impl Writer<'_> {
                 let f = self
                     .file
                     .take()
-                    .ok_or_else(|| Error::Internal("restore close without a file".into()))?;
+                    .ok_or_else(|| Error::internal("restore close without a file"))?;
                 let out = f
                     .out
                     .into_inner()
@@ -596,7 +596,7 @@ impl Writer<'_> {
                 set_meta(&dest, &node, whole)?;
             }
             Item::Read { .. } => {
-                return Err(Error::Internal("restore read not decoded".into()));
+                return Err(Error::internal("restore read not decoded"));
             }
         }
         Ok(())

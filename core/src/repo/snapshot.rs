@@ -109,7 +109,8 @@ impl Snapshot {
 
     /// Seals the snapshot; returns the bytes and their id.
     pub(crate) fn encode(&self, cipher: &Cipher) -> Result<(Id, Vec<u8>)> {
-        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec(self).map_err(|e| Error::internal_from("encode a snapshot", e))?;
         let sealed = cipher.seal(AAD, &json)?;
         Ok((Id::of_bytes(&sealed), sealed))
     }

@@ -124,7 +124,7 @@ impl BlobWriter {
                         }
                     }
                 })
-                .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
+                .map_err(|e| Error::internal_from("spawn writer", e))?;
             workers.push(handle);
         }
         let uploader = {
@@ -144,7 +144,7 @@ impl BlobWriter {
                         }
                     }
                 })
-                .map_err(|e| Error::Internal(format!("spawn uploader: {e}")))?
+                .map_err(|e| Error::internal_from("spawn uploader", e))?
         };
         Ok(BlobWriter {
             tx: Some(tx),
@@ -166,14 +166,14 @@ impl BlobWriter {
         let tx = self
             .tx
             .as_ref()
-            .ok_or_else(|| Error::Internal("writer closed".into()))?;
+            .ok_or_else(|| Error::internal("writer closed"))?;
         tx.send(Job {
             kind,
             id,
             data,
             compress,
         })
-        .map_err(|_| Error::Internal("writer stopped".into()))
+        .map_err(|_| Error::internal("writer stopped"))
     }
 
     /// The first worker error, if any.
@@ -183,9 +183,9 @@ impl BlobWriter {
                 .shared
                 .error
                 .lock()
-                .map_err(|_| Error::Internal("poisoned".into()))?
+                .map_err(|_| Error::internal("poisoned"))?
                 .take();
-            return Err(e.unwrap_or_else(|| Error::Internal("a writer thread failed".into())));
+            return Err(e.unwrap_or_else(|| Error::internal("a writer thread failed")));
         }
         Ok(())
     }
@@ -197,7 +197,7 @@ impl BlobWriter {
         for w in self.workers.drain(..) {
             if w.join().is_err() {
                 self.shared
-                    .fail(Error::Internal("a writer thread panicked".into()));
+                    .fail(Error::internal("a writer thread panicked"));
             }
         }
         if flush && !self.shared.failed.load(Ordering::Relaxed) {
@@ -206,7 +206,7 @@ impl BlobWriter {
                     .shared
                     .current
                     .lock()
-                    .map_err(|_| Error::Internal("poisoned".into()))?,
+                    .map_err(|_| Error::internal("poisoned"))?,
             );
             if !last.is_empty() {
                 self.shared.upload(last)?;
@@ -226,7 +226,7 @@ impl BlobWriter {
             &mut s
                 .checkpoint
                 .lock()
-                .map_err(|_| Error::Internal("poisoned".into()))?
+                .map_err(|_| Error::internal("poisoned"))?
                 .written,
         );
         Ok((stats, written))
@@ -242,7 +242,7 @@ impl BlobWriter {
         if let Some(u) = self.uploader.take() {
             if u.join().is_err() {
                 self.shared
-                    .fail(Error::Internal("the uploader thread panicked".into()));
+                    .fail(Error::internal("the uploader thread panicked"));
             }
         }
     }
@@ -272,7 +272,7 @@ impl Shared {
         self.codec
             .seal_into(job.kind, &job.id, &job.data, job.compress, &mut sealed)?;
         let raw_len =
-            u32::try_from(job.data.len()).map_err(|_| Error::Internal("blob too large".into()))?;
+            u32::try_from(job.data.len()).map_err(|_| Error::internal("blob too large"))?;
         self.chunks.give(job.data);
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
@@ -284,7 +284,7 @@ impl Shared {
             let mut cur = self
                 .current
                 .lock()
-                .map_err(|_| Error::Internal("poisoned".into()))?;
+                .map_err(|_| Error::internal("poisoned"))?;
             let full = if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size {
                 Some(std::mem::take(&mut *cur))
             } else {
@@ -312,13 +312,13 @@ impl Shared {
         let tx = self
             .uploads
             .lock()
-            .map_err(|_| Error::Internal("poisoned".into()))?
+            .map_err(|_| Error::internal("poisoned"))?
             .clone();
         match tx {
             Some(tx) => tx
                 .send(pack)
-                .map_err(|_| Error::Internal("uploader stopped".into())),
-            None => Err(Error::Internal("writer closed".into())),
+                .map_err(|_| Error::internal("uploader stopped")),
+            None => Err(Error::internal("writer closed")),
         }
     }
 
@@ -333,7 +333,7 @@ impl Shared {
         };
         self.checkpoint
             .lock()
-            .map_err(|_| Error::Internal("poisoned".into()))?
+            .map_err(|_| Error::internal("poisoned"))?
             .pending
             .push(indexed);
         Ok(())
@@ -344,7 +344,7 @@ impl Shared {
         let mut cp = self
             .checkpoint
             .lock()
-            .map_err(|_| Error::Internal("poisoned".into()))?;
+            .map_err(|_| Error::internal("poisoned"))?;
         let due = cp.pending.len() >= CHECKPOINT_PACKS || cp.last.elapsed() >= CHECKPOINT_EVERY;
         if cp.pending.is_empty() || !(force || due) {
             return Ok(());

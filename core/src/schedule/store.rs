@@ -228,7 +228,8 @@ impl Store {
     /// Adds a plan, due at `now`.
     pub fn add_plan(&self, spec: &PlanSpec, now: DateTime<Utc>) -> Result<i64> {
         spec.validate()?;
-        let json = serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_string(spec).map_err(|e| Error::internal_from("encode a plan", e))?;
         self.conn
             .execute(
                 "INSERT INTO plans (name, spec, created, next_due) VALUES (?1, ?2, ?3, ?3)",
