@@ -166,6 +166,15 @@ impl Error {
         };
         Error::internal_from(what, source)
     }
+
+    /// An error of a chat app's SQLite database (the user's data, not the engine's): the
+    /// source cannot be read, and the database file is named.
+    pub(crate) fn source_db(path: &Path, e: rusqlite::Error) -> Self {
+        Error::Source {
+            path: path.into(),
+            reason: format!("database error: {e}"),
+        }
+    }
 }
 
 /// Result alias used across the engine.

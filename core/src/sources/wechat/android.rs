@@ -227,8 +227,8 @@ fn open_database(
     if head.as_slice() == b"SQLite format 3\0" {
         let c = open()?;
         c.execute_batch("PRAGMA temp_store = MEMORY;")
-            .map_err(|e| db_error(db, e))?;
-        probe(&c).map_err(|e| db_error(db, e))?;
+            .map_err(|e| Error::source_db(db, e))?;
+        probe(&c).map_err(|e| Error::source_db(db, e))?;
         return Ok((c, None));
     }
     if len % u64::from(PAGE_SIZE) != 0 {
@@ -249,9 +249,9 @@ fn open_database(
     for cand in &tried {
         let c = open()?;
         c.pragma_update(None, "key", &cand.key)
-            .map_err(|e| db_error(db, e))?;
+            .map_err(|e| Error::source_db(db, e))?;
         c.execute_batch("PRAGMA cipher_compatibility = 1; PRAGMA temp_store = MEMORY;")
-            .map_err(|e| db_error(db, e))?;
+            .map_err(|e| Error::source_db(db, e))?;
         if probe(&c).is_ok() {
             log::info!("{} opened with {}", db.display(), cand.label);
             return Ok((c, Some(cand.label.clone())));
@@ -265,13 +265,6 @@ fn open_database(
             .collect::<Vec<_>>()
             .join("; "),
     })
-}
-
-fn db_error(db: &Path, e: rusqlite::Error) -> Error {
-    Error::Source {
-        path: db.into(),
-        reason: format!("database error: {e}"),
-    }
 }
 
 /// A WeChat Android export: the account database to read and what its key may be derived
@@ -395,7 +388,7 @@ fn lossy(v: rusqlite::types::ValueRef<'_>) -> String {
 
 impl Reader<'_> {
     fn err(&self, e: rusqlite::Error) -> Error {
-        db_error(self.db, e)
+        Error::source_db(self.db, e)
     }
 
     fn has_table(&self, name: &str) -> bool {

@@ -21,19 +21,12 @@ fn open(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| db_error(path, e))?;
+    .map_err(|e| Error::source_db(path, e))?;
     c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     })
-    .map_err(|e| db_error(path, e))?;
+    .map_err(|e| Error::source_db(path, e))?;
     Ok(c)
-}
-
-fn db_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Source {
-        path: path.into(),
-        reason: format!("database error: {e}"),
-    }
 }
 
 /// Fields 1 (nickname), 2 (alias) and 3 (remark) of WeChat's contact protobuf.
@@ -153,9 +146,11 @@ fn read(
         let c = open(&contacts_db)?;
         let mut st = c
             .prepare("SELECT userName, dbContactRemark FROM Friend")
-            .map_err(|e| db_error(&contacts_db, e))?;
-        let mut rows = st.query([]).map_err(|e| db_error(&contacts_db, e))?;
-        while let Some(r) = rows.next().map_err(|e| db_error(&contacts_db, e))? {
+            .map_err(|e| Error::source_db(&contacts_db, e))?;
+        let mut rows = st
+            .query([])
+            .map_err(|e| Error::source_db(&contacts_db, e))?;
+        while let Some(r) = rows.next().map_err(|e| Error::source_db(&contacts_db, e))? {
             let id: String = r.get(0).unwrap_or_default();
             let blob: Vec<u8> = r
                 .get::<_, Option<Vec<u8>>>(1)
@@ -197,10 +192,10 @@ fn read(
         let tables: Vec<String> = {
             let mut st = c
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'Chat\\_%' ESCAPE '\\' ORDER BY name")
-                .map_err(|e| db_error(&db, e))?;
+                .map_err(|e| Error::source_db(&db, e))?;
             let rows = st
                 .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| db_error(&db, e))?;
+                .map_err(|e| Error::source_db(&db, e))?;
             rows.filter_map(|r| r.ok()).collect()
         };
         for table in tables {
@@ -222,9 +217,9 @@ fn read(
             let sql = format!(
                 "SELECT MesLocalID, MesSvrID, CreateTime, CAST(Message AS BLOB), Type, Des FROM \"{table}\" ORDER BY CreateTime, MesLocalID"
             );
-            let mut st = c.prepare(&sql).map_err(|e| db_error(&db, e))?;
-            let mut rows = st.query([]).map_err(|e| db_error(&db, e))?;
-            while let Some(r) = rows.next().map_err(|e| db_error(&db, e))? {
+            let mut st = c.prepare(&sql).map_err(|e| Error::source_db(&db, e))?;
+            let mut rows = st.query([]).map_err(|e| Error::source_db(&db, e))?;
+            while let Some(r) = rows.next().map_err(|e| Error::source_db(&db, e))? {
                 let local: i64 = r.get(0).unwrap_or(0);
                 let row = Row {
                     id: local,

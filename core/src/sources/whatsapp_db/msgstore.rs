@@ -51,17 +51,10 @@ pub(crate) fn open(db: &Path, shown: &Path) -> Result<Connection> {
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| sql_error(shown, e))?;
+    .map_err(|e| Error::source_db(shown, e))?;
     c.execute_batch("PRAGMA query_only = 1; PRAGMA temp_store = MEMORY;")
-        .map_err(|e| sql_error(shown, e))?;
+        .map_err(|e| Error::source_db(shown, e))?;
     Ok(c)
-}
-
-fn sql_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Source {
-        path: path.into(),
-        reason: format!("not a readable WhatsApp database: {e}"),
-    }
 }
 
 /// Tables and their columns.
@@ -76,7 +69,7 @@ impl Schema {
                 s.query_map([], |r| r.get::<_, String>(0))?
                     .collect::<rusqlite::Result<_>>()
             })
-            .map_err(|e| sql_error(shown, e))?;
+            .map_err(|e| Error::source_db(shown, e))?;
         for name in names {
             let cols: HashSet<String> = c
                 .prepare(&format!(
@@ -87,7 +80,7 @@ impl Schema {
                     s.query_map([], |r| r.get::<_, String>(1))?
                         .collect::<rusqlite::Result<_>>()
                 })
-                .map_err(|e| sql_error(shown, e))?;
+                .map_err(|e| Error::source_db(shown, e))?;
             tables.insert(name, cols);
         }
         Ok(Schema(tables))
@@ -132,9 +125,9 @@ pub fn read_contacts(
         schema.col("wa_contacts", "w", "display_name"),
         schema.col("wa_contacts", "w", "wa_name"),
     );
-    let mut stmt = c.prepare(&sql).map_err(|e| sql_error(shown, e))?;
-    let mut rows = stmt.query([]).map_err(|e| sql_error(shown, e))?;
-    while let Some(r) = rows.next().map_err(|e| sql_error(shown, e))? {
+    let mut stmt = c.prepare(&sql).map_err(|e| Error::source_db(shown, e))?;
+    let mut rows = stmt.query([]).map_err(|e| Error::source_db(shown, e))?;
+    while let Some(r) = rows.next().map_err(|e| Error::source_db(shown, e))? {
         let Some(jid) = text(r, 0) else { continue };
         let display = text(r, 1).filter(|s| !s.is_empty());
         let wa_name = text(r, 2).filter(|s| !s.is_empty());
@@ -344,7 +337,7 @@ fn read_new(
     names: &HashMap<String, String>,
     sink: &mut dyn ChatSink,
 ) -> Result<Counts> {
-    let err = |e| sql_error(layout.shown, e);
+    let err = |e| Error::source_db(layout.shown, e);
     let mut counts = Counts::default();
     // jid row → raw string (grows with contacts, not messages).
     let mut jids: HashMap<i64, String> = HashMap::new();
@@ -708,7 +701,7 @@ fn read_legacy(
     names: &HashMap<String, String>,
     sink: &mut dyn ChatSink,
 ) -> Result<Counts> {
-    let err = |e| sql_error(layout.shown, e);
+    let err = |e| Error::source_db(layout.shown, e);
     let mut counts = Counts::default();
     // Conversations: the distinct jids (subjects from `chat_list` when there).
     let mut subjects: HashMap<String, String> = HashMap::new();
