@@ -62,9 +62,10 @@ pub enum ChatVaultError {
         /// What was tried, by origin (never a key).
         details: String,
     },
-    /// The chat export is damaged, truncated, or not of the given kind.
+    /// The chat app's data (its export or backup) is damaged, truncated, or not of the
+    /// given kind.
     #[error("{details}")]
-    ExportUnreadable {
+    SourceUnreadable {
         /// Which file, and what is wrong with it.
         details: String,
     },
@@ -122,7 +123,7 @@ impl From<CoreError> for ChatVaultError {
             e @ CoreError::WrongKey { .. } => ChatVaultError::WrongDatabaseKey {
                 details: e.to_string(),
             },
-            e @ CoreError::Source { .. } => ChatVaultError::ExportUnreadable {
+            e @ CoreError::Source { .. } => ChatVaultError::SourceUnreadable {
                 details: e.to_string(),
             },
             CoreError::Cancelled => ChatVaultError::Cancelled,

@@ -118,10 +118,11 @@ impl Repository {
         })
     }
 
-    /// Backs up a chat export (WeChat, WhatsApp, Telegram, or any folder): reads it into a
-    /// searchable chat index and stores the export byte for byte beside it. Fails before
-    /// writing anything if the export cannot be read (`WrongDatabaseKey`, `ExportUnreadable`).
-    pub fn backup_chat_export(
+    /// Backs up a chat app's data (a source: WeChat, WhatsApp, Telegram, or any folder):
+    /// reads it into a searchable chat index and stores the source byte for byte beside it.
+    /// Fails before writing anything if the source cannot be read (`WrongDatabaseKey`,
+    /// `SourceUnreadable`).
+    pub fn backup_source(
         &self,
         path: String,
         source: ChatSource,

@@ -137,15 +137,15 @@ public final class Repo: Sendable {
         }
     }
 
-    /// Backs up the chat export at `export` (WeChat, WhatsApp, Telegram, or any folder):
-    /// reads it into a searchable index and stores the export exactly as it is. Throws
-    /// `ChatVaultError.WrongDatabaseKey` when WeChat's database opens with none of the keys
-    /// tried, `ChatVaultError.ExportUnreadable` when the export is damaged; nothing is
+    /// Backs up a chat app's data at `from` (a WeChat, WhatsApp or Telegram export or backup
+    /// folder, or any folder): reads it into a searchable index and stores it exactly as it
+    /// is. Throws `ChatVaultError.WrongDatabaseKey` when WeChat's database opens with none of
+    /// the keys tried, `ChatVaultError.SourceUnreadable` when the data is damaged; nothing is
     /// written then.
-    public func backupChats(export: URL, source: ChatSource = ChatSource(), options: BackupOptions = BackupOptions(), onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> ChatBackupResult {
+    public func backupChats(from folder: URL, source: ChatSource = ChatSource(), options: BackupOptions = BackupOptions(), onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> ChatBackupResult {
         let inner = self.inner
         return try await runJob { job in
-            try inner.backupChatExport(path: export.path, source: source, options: options, listener: ProgressRelay(onProgress), job: job)
+            try inner.backupSource(path: folder.path, source: source, options: options, listener: ProgressRelay(onProgress), job: job)
         }
     }
 

@@ -155,19 +155,19 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
         runJob { job -> inner.backup(paths.map { it.path }, options, ProgressCallback(onProgress), job) }
 
     /**
-     * Backs up the chat export at [export] (a WeChat, WhatsApp or Telegram export, or any
-     * folder): reads it into a searchable index and stores the export exactly as it is.
+     * Backs up a chat app's data at [from] (a WeChat, WhatsApp or Telegram export or backup
+     * folder, or any folder): reads it into a searchable index and stores it exactly as it is.
      * Throws [ChatVaultException.WrongDatabaseKey] when WeChat's database opens with none of
-     * the keys tried (ask for the key or the IMEI), [ChatVaultException.ExportUnreadable]
-     * when the export is damaged; nothing is written then.
+     * the keys tried (ask for the key or the IMEI), [ChatVaultException.SourceUnreadable]
+     * when the data is damaged; nothing is written then.
      */
     suspend fun backupChats(
-        export: File,
+        from: File,
         source: ChatSource = ChatSource(),
         options: BackupOptions = BackupOptions(),
         onProgress: (Progress) -> Unit = {},
     ): ChatBackupResult =
-        runJob { job -> inner.backupChatExport(export.path, source, options, ProgressCallback(onProgress), job) }
+        runJob { job -> inner.backupSource(from.path, source, options, ProgressCallback(onProgress), job) }
 
     /** The conversations in [snapshot] (read from the snapshot alone), or null if it is not of a chat export. */
     suspend fun chats(snapshot: String = "latest"): ChatSummary? = withContext(Dispatchers.IO) { inner.chats(snapshot) }
