@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "chatvault", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Repository: a directory path (default: a repository in your data directory).
+    /// Repository: a folder, s3://BUCKET/PREFIX, webdav+https://HOST/PATH or lan://… from
+    /// `chatvault pair` (default: a repository in your data directory).
     #[arg(long, global = true, env = "CHATVAULT_REPO")]
     pub repo: Option<String>,
     /// Read the password from this file (else $CHATVAULT_PASSWORD, else a prompt).
@@ -40,6 +41,14 @@ pub enum Command {
     Copy(CopyArgs),
     /// Restore a snapshot (or part of it, or one conversation) into a folder.
     Restore(RestoreArgs),
+    /// List a snapshot's files (all, or those under PATH), as restore --include takes them.
+    Ls(LsArgs),
+    /// Find files whose name matches PATTERN (`*` and `?` as in a shell) in every snapshot.
+    Find(FindArgs),
+    /// Write one file of a snapshot to standard output.
+    Dump(DumpArgs),
+    /// What changed between two snapshots: files, and for chats messages and media per conversation.
+    Diff(DiffArgs),
     /// List the conversations in a snapshot of a chat export (no download of the index).
     Chats(ChatsArgs),
     /// Search the messages of a snapshot (any language, emoji included).
@@ -320,6 +329,43 @@ pub struct BackupArgs {
         value_name = "KEY"
     )]
     pub whatsapp_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Snapshot id, id prefix, or `latest`.
+    #[arg(default_value = "latest")]
+    pub snapshot: String,
+    /// Only what is at or below this path (it starts with the backed-up folder's name).
+    pub path: Option<String>,
+    /// Sizes and modification times too.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// File name pattern: `*` any characters, `?` one; case-insensitive.
+    pub pattern: String,
+    /// Only this snapshot (id, id prefix, or `latest`) instead of all.
+    #[arg(long)]
+    pub snapshot: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Snapshot id, id prefix, or `latest`.
+    pub snapshot: String,
+    /// The file's path in the snapshot (as `ls` shows it).
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot (id, id prefix, or `latest`).
+    pub old: String,
+    /// The newer snapshot.
+    pub new: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! Commands over the chats in a snapshot: list, search, export, restore one conversation.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use chatvault_core::chat::{summary_of, ChatSummary};
 use chatvault_core::{CancelToken, ExportOptions};
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::args::{ChatsArgs, Cli, ExportArgs, RestoreArgs, SearchArgs};
 use crate::commands::{print_json, say};
 use crate::context;
-use crate::ui::{bytes, ProgressView};
+use crate::ui::{bytes, cell, ProgressView};
 
 /// A message time for people: local time for UTC stamps, as-is for wall-clock ones.
 fn when(ms: Option<i64>, local_clock: bool) -> String {
@@ -73,14 +73,19 @@ pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
     }
     say(cli, summary_line(&summary));
     println!(
-        "{:<24}  {:<24}  {:<7}  {:>8}  {:<16}  {:<16}",
-        "ID", "NAME", "KIND", "MESSAGES", "FIRST", "LAST"
+        "{}  {}  {:<7}  {:>8}  {:<16}  {:<16}",
+        cell("ID", 24),
+        cell("NAME", 24),
+        "KIND",
+        "MESSAGES",
+        "FIRST",
+        "LAST"
     );
     for c in &summary.conversations {
         println!(
-            "{:<24}  {:<24}  {:<7}  {:>8}  {:<16}  {:<16}",
-            c.id,
-            c.name,
+            "{}  {}  {:<7}  {:>8}  {:<16}  {:<16}",
+            cell(&c.id, 24),
+            cell(&c.name, 24),
             c.kind,
             c.messages,
             when(c.first, summary.local_time),
@@ -94,12 +99,42 @@ pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
 pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot(&a.snapshot)?;
-    let local = summary_of(&snap).is_some_and(|s| s.local_time);
+    let Some(summary) = summary_of(&snap) else {
+        bail!(
+            "snapshot {} is a {} backup, not of a chat app's data: nothing to search",
+            snap.id.short(),
+            snap.source.kind
+        );
+    };
+    // --chat takes a conversation's id or its name as `chats` shows them.
+    let chat = match a.chat.as_deref() {
+        None => None,
+        Some(wanted) => Some(
+            summary
+                .conversations
+                .iter()
+                .find(|c| c.id == wanted)
+                .or_else(|| summary.conversations.iter().find(|c| c.name == wanted))
+                .map(|c| c.id.clone())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no conversation {wanted:?} in snapshot {} (see `chatvault chats`)",
+                        snap.id.short()
+                    )
+                })?,
+        ),
+    };
     let chats = chatvault_core::chat::open_chats(&repo, &snap, None)?;
-    let hits = chats.search(&a.query, a.chat.as_deref(), a.limit)?;
+    let hits = chats.search(&a.query, chat.as_deref(), a.limit)?;
     if cli.json {
         print_json(&hits)?;
     } else {
+        let names: std::collections::HashMap<&str, &str> = summary
+            .conversations
+            .iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| (c.id.as_str(), c.name.as_str()))
+            .collect();
         for m in &hits {
             let who = m
                 .sender_name
@@ -108,15 +143,19 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
                 .unwrap_or("system");
             println!(
                 "{}  {}  {}: {}",
-                when(Some(m.time_ms), local || !m.utc),
-                m.conversation,
+                when(Some(m.time_ms), summary.local_time || !m.utc),
+                names
+                    .get(m.conversation.as_str())
+                    .copied()
+                    .unwrap_or(&m.conversation),
                 who,
                 m.text.replace('\n', " ")
             );
         }
         say(cli, format!("{} messages found", hits.len()));
     }
-    Ok(if hits.is_empty() { 1 } else { 0 })
+    // Finding nothing is an answer, not an error.
+    Ok(0)
 }
 
 /// `chatvault restore SNAPSHOT --chat ID --target DIR`

@@ -50,10 +50,7 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
     let (repo, recovery) = if target.is_default {
         context::init_default(cli, &target)?
     } else {
-        let pw = match (&cli.password_file, std::env::var("CHATVAULT_PASSWORD")) {
-            (None, Err(_)) => context::new_password(None)?,
-            _ => context::password(cli, &target, "")?,
-        };
+        let pw = context::init_password(cli, &target)?;
         let opts = InitOptions {
             kdf: kdf(&a.kdf),
             pack_size: a.pack_size_mib.saturating_mul(1024 * 1024),
@@ -242,6 +239,14 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
     );
     view.finish();
     let r = r?;
+    if !a.include.is_empty() && r.files == 0 && r.dirs == 0 {
+        bail!(
+            "nothing in snapshot {} matches --include {} (paths start with the backed-up folder's name, as `chatvault ls {}` shows them)",
+            snap.id.short(),
+            a.include.join(", --include "),
+            snap.id.short()
+        );
+    }
     if cli.json {
         print_json(&json!({"snapshot": snap.id, "target": a.target, "summary": r}))?;
     } else {

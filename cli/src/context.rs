@@ -105,6 +105,22 @@ pub fn new_password(file: Option<&Path>) -> Result<String> {
     if !std::io::stdin().is_terminal() {
         bail!("no new password given: use --new-password-file FILE or set CHATVAULT_NEW_PASSWORD");
     }
+    ask_new_password()
+}
+
+/// The password of a repository being created: from --password-file or
+/// `$CHATVAULT_PASSWORD` (the same as every later command reads), or a prompt asked twice.
+pub fn init_password(cli: &Cli, target: &Target) -> Result<String> {
+    if cli.password_file.is_some() || std::env::var("CHATVAULT_PASSWORD").is_ok() {
+        return password(cli, target, "");
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password given: use --password-file FILE or set CHATVAULT_PASSWORD");
+    }
+    ask_new_password()
+}
+
+fn ask_new_password() -> Result<String> {
     let a = rpassword::prompt_password("new password: ")?;
     let b = rpassword::prompt_password("repeat new password: ")?;
     if a != b {

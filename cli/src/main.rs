@@ -1,6 +1,7 @@
 //! `chatvault`: the desktop command line over chatvault-core.
 
 mod args;
+mod browse;
 mod chats;
 mod commands;
 mod context;
@@ -50,8 +51,22 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// Output into a pipe that closes early (`chatvault search 你好 | head -1`) ends the program
+/// quietly, as it does for other command-line tools, instead of a panic on the failed write.
+#[cfg(unix)]
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_on_closed_pipe() {}
+
 fn main() -> ExitCode {
     tune_allocator();
+    end_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
@@ -84,6 +99,10 @@ fn main() -> ExitCode {
             Some(chat) => chats::restore_conversation(&cli, a, chat, &cancel),
             None => commands::restore(&cli, a, &cancel),
         },
+        Command::Ls(a) => browse::ls(&cli, a),
+        Command::Find(a) => browse::find(&cli, a),
+        Command::Dump(a) => browse::dump(&cli, a),
+        Command::Diff(a) => browse::diff(&cli, a),
         Command::Chats(a) => chats::list(&cli, a),
         Command::Search(a) => chats::search(&cli, a),
         Command::Export(a) => chats::export(&cli, a, &cancel),

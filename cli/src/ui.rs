@@ -106,3 +106,39 @@ impl ProgressListener for ProgressView {
         }
     }
 }
+
+/// `text` cut or padded with spaces to `width` terminal columns (Chinese characters and
+/// emoji take two), so table columns line up whatever the script.
+pub fn cell(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    // Widths of whole prefixes, not of single characters: an emoji sequence joined by
+    // U+200D (a family) is one glyph two columns wide.
+    let mut out = String::new();
+    for c in text.chars() {
+        out.push(c);
+        if out.width() > width {
+            out.pop();
+            break;
+        }
+    }
+    let used = out.width();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_pad_by_display_width() {
+        assert_eq!(cell("abc", 5), "abc  ");
+        assert_eq!(cell("王芳", 5), "王芳 ");
+        assert_eq!(cell("王芳王芳", 5), "王芳 ");
+        assert_eq!(cell("", 2), "  ");
+        assert_eq!(
+            cell("家庭群 👨\u{200d}👩\u{200d}👧", 10),
+            "家庭群 👨\u{200d}👩\u{200d}👧 "
+        );
+    }
+}

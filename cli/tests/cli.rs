@@ -787,11 +787,15 @@ fn chat_exports_are_listed_searched_and_restored_by_conversation() {
     let o = env.run(&["search", "明天见"]);
     assert_eq!(code(&o), 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("记得带伞"));
-    assert_eq!(
-        code(&env.run(&["search", "没有这句话"])),
-        1,
-        "nothing found: exit 1"
-    );
+    let none = env.run(&["search", "没有这句话"]);
+    assert_eq!(code(&none), 0, "finding nothing is an answer, not an error");
+    assert!(String::from_utf8_lossy(&none.stdout).contains("0 messages found"));
+    // --chat by name as `chats` shows it; an unknown one is an error that names it.
+    let by_name = env.json(&["search", "明天见", "--chat", "wxid_f00101"]);
+    assert!(by_name.as_array().is_some());
+    let unknown = env.run(&["search", "明天见", "--chat", "李四不在"]);
+    assert_eq!(code(&unknown), 1);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no conversation \"李四不在\""));
     let out = env.home.join("one");
     env.ok(&[
         "restore",
@@ -804,4 +808,199 @@ fn chat_exports_are_listed_searched_and_restored_by_conversation() {
     let msgs: Value =
         serde_json::from_slice(&fs::read(out.join("wxid_f00101.json")).unwrap()).unwrap();
     assert_eq!(msgs.as_array().unwrap().len(), 24);
+}
+
+/// `ls`, `find`, `dump` and `diff` look inside snapshots of a chat export without restoring
+/// them; `diff` says what each conversation gained.
+#[test]
+fn snapshots_are_listed_searched_dumped_and_compared() {
+    let env = Env::new();
+    env.init();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/whatsapp/zh-CN/android");
+    let chat = env.home.join("wa");
+    copy_tree(&fixture, &chat).unwrap();
+    let txt = fs::read_dir(&chat)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "txt"))
+        .unwrap();
+    let txt_name = txt.file_name().unwrap().to_str().unwrap().to_string();
+    env.ok(&["backup", chat.to_str().unwrap()]);
+    let first = env.json(&["snapshots"])[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // ls: every file, with the paths restore --include takes.
+    let ls = env.ok(&["ls"]);
+    assert!(ls.lines().any(|l| l == format!("wa/{txt_name}")), "{ls}");
+    let listed = env.json(&["ls", "latest", "wa"]);
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths[0], "wa");
+    assert_eq!(paths.len(), fs::read_dir(&chat).unwrap().count() + 1);
+    assert_eq!(code(&env.run(&["ls", "latest", "wa/nothing-here"])), 1);
+
+    // dump: the file's bytes exactly.
+    let dumped = env
+        .cmd(&["dump", "latest", &format!("wa/{txt_name}")])
+        .output()
+        .unwrap();
+    assert!(dumped.status.success());
+    assert_eq!(dumped.stdout, fs::read(&txt).unwrap());
+
+    // A day later: one more message and one more photo.
+    let original = fs::read_to_string(&txt).unwrap();
+    let last = original
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap()
+        .to_string();
+    let header_end = last.find(" - ").unwrap() + 3;
+    let author_end = header_end + last[header_end..].find(": ").unwrap();
+    let added = format!("{}: 又一条消息 ✓\n", &last[..author_end]);
+    fs::write(
+        &txt,
+        format!(
+            "{}{added}",
+            original.trim_end_matches('\n').to_string() + "\n"
+        ),
+    )
+    .unwrap();
+    fs::write(chat.join("IMG-20991231-WA0999.jpg"), b"new photo").unwrap();
+    env.ok(&["backup", chat.to_str().unwrap()]);
+
+    // find: by name, any case, in every snapshot that holds it.
+    let found = env.json(&["find", "img-2099*.JPG"]);
+    assert_eq!(
+        found.as_array().unwrap().len(),
+        1,
+        "only the newer snapshot: {found}"
+    );
+    assert_eq!(found[0]["matches"][0]["path"], "wa/IMG-20991231-WA0999.jpg");
+
+    // diff: files and, per conversation, messages gained.
+    let d = env.json(&["diff", &first, "latest"]);
+    let changes: Vec<(String, String)> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["change"].as_str().unwrap().to_string(),
+                f["entry"]["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&("added".into(), "wa/IMG-20991231-WA0999.jpg".into())),
+        "{d}"
+    );
+    assert!(
+        changes.contains(&("modified".into(), format!("wa/{txt_name}"))),
+        "{d}"
+    );
+    assert_eq!(changes.len(), 2, "{d}");
+    assert_eq!(d["chats"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d["chats"][0]["messages"], 1, "{d}");
+    let text = env.ok(&["diff", &first, "latest"]);
+    assert!(text.contains("+1 messages in "), "{text}");
+
+    // restore --include that matches nothing is an error that says where to look.
+    let none = env.run(&[
+        "restore",
+        "latest",
+        "--target",
+        env.home.join("r").to_str().unwrap(),
+        "--include",
+        "nope",
+    ]);
+    assert_eq!(code(&none), 1);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("chatvault ls"));
+}
+
+/// The `chats` table lines up Chinese names by display width (two columns a character).
+#[test]
+fn chinese_names_keep_the_chats_table_aligned() {
+    let env = Env::new();
+    env.init();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wechat-android-small");
+    env.ok(&["backup", fixture.to_str().unwrap()]);
+    let table = env.ok(&["chats"]);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("  ")).skip(1).collect();
+    assert!(rows.len() >= 9, "{table}");
+    let kind_column = |l: &str| {
+        use unicode_width::UnicodeWidthStr;
+        let at = ["direct", "group", "channel", "system"]
+            .iter()
+            .filter_map(|k| l.find(&format!("  {k} ")))
+            .min()
+            .unwrap_or_else(|| panic!("no kind in {l:?}"));
+        l[..at].width()
+    };
+    let first = kind_column(rows[0]);
+    assert!(
+        rows.iter()
+            .any(|l| l.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))),
+        "{table}"
+    );
+    for l in &rows {
+        assert_eq!(kind_column(l), first, "misaligned: {table}");
+    }
+}
+
+/// Output into a pipe closed early ends the command quietly: no panic, no exit 101.
+#[test]
+fn a_pipe_closed_early_ends_the_command_quietly() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("many");
+    // Far more output than a pipe holds (64 KiB), so writing must outlive the reader.
+    random_files(&data, 3000, 10, 3).unwrap();
+    env.ok(&["backup", data.to_str().unwrap()]);
+    let mut child = env
+        .cmd(&["ls", "-l"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe, as `| head -1` does.
+    {
+        use std::io::BufRead;
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+/// Without a terminal, `init` names the options init reads.
+#[test]
+fn init_without_a_terminal_names_its_own_options() {
+    let env = Env::new();
+    let o = env
+        .cmd(&["init"])
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--password-file") && !err.contains("--new-password-file"),
+        "{err}"
+    );
 }

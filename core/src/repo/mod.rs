@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod blob;
+pub mod browse;
 pub mod buffers;
 pub mod check;
 pub mod chunker;
