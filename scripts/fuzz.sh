@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the chat export parsers: WhatsApp text, Telegram JSON and HTML, WeChat message XML,
-# WhatsApp backup headers (crypt15/14/12).
+# WhatsApp backup headers (crypt15/14/12), iPhone backup keybags and file records.
 #   scripts/fuzz.sh [SECONDS-PER-TARGET]   (default 300)
 # Installs cargo-fuzz into target/tools if missing. libFuzzer needs unstable compiler flags:
 # on a stable toolchain they are unlocked with RUSTC_BOOTSTRAP=1 (no nightly needed).
@@ -13,7 +13,7 @@ fuzz="$tools/cargo-fuzz/bin/cargo-fuzz"
 [ -x "$fuzz" ] || cargo install cargo-fuzz --locked --root "$tools/cargo-fuzz"
 cd fuzz
 export RUSTC_BOOTSTRAP=1
-for t in whatsapp telegram telegram_html wechat_message whatsapp_crypt; do
+for t in whatsapp telegram telegram_html wechat_message whatsapp_crypt iphone_backup; do
     mkdir -p "corpus/$t"
     echo "== $t: ${secs}s"
     if "$fuzz" run --sanitizer none -O "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=512 >"target/fuzz-$t.log" 2>&1; then

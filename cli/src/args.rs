@@ -329,6 +329,10 @@ pub struct BackupArgs {
         value_name = "KEY"
     )]
     pub whatsapp_key: Option<String>,
+    /// iPhone backups (iTunes/Finder): a file whose first line is the password of an
+    /// encrypted backup (else `$CHATVAULT_IPHONE_BACKUP_PASSWORD`; never on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub iphone_backup_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

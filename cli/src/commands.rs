@@ -140,6 +140,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             uin: a.uin.clone(),
             whatsapp_me: a.whatsapp_me.clone(),
             whatsapp_key: a.whatsapp_key.clone(),
+            iphone_backup_password: iphone_backup_password(a)?,
             work_dir: None,
         };
         match chatvault_core::chat::backup_source(
@@ -478,4 +479,15 @@ pub fn key(cli: &Cli, cmd: &KeyCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The iPhone backup password: from `--iphone-backup-password-file`, else
+/// `$CHATVAULT_IPHONE_BACKUP_PASSWORD` (never from the command line itself).
+fn iphone_backup_password(a: &BackupArgs) -> Result<Option<String>> {
+    if let Some(f) = &a.iphone_backup_password_file {
+        return Ok(Some(context::read_secret_file(f)?));
+    }
+    Ok(std::env::var("CHATVAULT_IPHONE_BACKUP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
 }

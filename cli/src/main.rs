@@ -22,6 +22,7 @@ use chatvault_core::{CancelToken, Error};
 const EXIT_ERROR: u8 = 1;
 const EXIT_NOT_FOUND: u8 = 10;
 const EXIT_WRONG_PASSWORD: u8 = 12;
+/// A chat database's key or an iPhone backup's password is wrong or missing.
 const EXIT_WRONG_KEY: u8 = 13;
 const EXIT_CANCELLED: u8 = 130;
 
@@ -29,7 +30,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<Error>() {
         Some(Error::RepositoryNotFound { .. }) => EXIT_NOT_FOUND,
         Some(Error::WrongPassword) => EXIT_WRONG_PASSWORD,
-        Some(Error::WrongKey { .. }) => EXIT_WRONG_KEY,
+        Some(Error::WrongKey { .. } | Error::WrongBackupPassword { .. }) => EXIT_WRONG_KEY,
         Some(Error::Cancelled) => EXIT_CANCELLED,
         _ => EXIT_ERROR,
     }

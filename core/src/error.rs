@@ -96,6 +96,18 @@ pub enum Error {
         /// What was tried, by origin (never the keys themselves).
         tried: String,
     },
+    /// An encrypted iPhone backup was given no password, or a wrong one.
+    #[error(
+        "{} for the encrypted iPhone backup at {}; give it with --iphone-backup-password-file FILE or CHATVAULT_IPHONE_BACKUP_PASSWORD",
+        if *.given { "wrong password" } else { "no password given" },
+        .path.display()
+    )]
+    WrongBackupPassword {
+        /// The backup's folder.
+        path: PathBuf,
+        /// Whether a password was given (and is wrong).
+        given: bool,
+    },
     /// The caller passed an invalid argument.
     #[error("{0}")]
     InvalidArgument(String),

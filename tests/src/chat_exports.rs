@@ -344,9 +344,15 @@ fn protobuf_remark(nick: &str, alias: &str, remark: &str) -> Vec<u8> {
 /// Writes a WeChat iOS app container under `dir`: `Documents/<md5(owner)>/DB/MM.sqlite`,
 /// `message_1.sqlite` (half the conversations), `WCDB_Contact.sqlite`, `Img/` and `Audio/`.
 pub fn wechat_ios(dir: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
+    wechat_ios_account(dir, spec, "wxid_owner")
+}
+
+/// [`wechat_ios`] for the account `owner`: writes `Documents/<md5(owner)>/…` under `dir`,
+/// beside any accounts already there.
+pub fn wechat_ios_account(dir: &Path, spec: &ChatSpec, owner: &str) -> io::Result<ChatFacts> {
     let mut rng = SmallRng::seed_from_u64(spec.seed);
     let mut facts = ChatFacts::default();
-    let acct = dir.join("Documents").join(md5_hex(b"wxid_owner"));
+    let acct = dir.join("Documents").join(md5_hex(owner.as_bytes()));
     let dbdir = acct.join("DB");
     fs::create_dir_all(&dbdir)?;
     let n_conv = spec.conversations.max(2);

@@ -8,6 +8,7 @@
 
 pub mod chat_exports;
 pub mod fault_proxy;
+pub mod iphone_backup;
 pub mod servers;
 pub mod whatsapp_db;
 

@@ -10,15 +10,21 @@
 //! | kind             | module           | what it reads                                   |
 //! |------------------|------------------|-------------------------------------------------|
 //! | `wechat-android` | [`wechat::android`] | `MicroMsg/<account>/EnMicroMsg.db` (plain or SQLCipher 1), media |
-//! | `wechat-ios`     | [`wechat::ios`]  | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media |
+//! | `wechat-ios`     | [`wechat::ios`]  | `Documents/<account>/DB/MM.sqlite`, `message_N.sqlite`, media; in a folder or in an iPhone backup (plain or encrypted), every account |
 //! | `whatsapp`       | [`whatsapp`]     | "Export chat" `.txt` (Android) or `.zip` with `_chat.txt` (iOS) |
 //! | `whatsapp-db`    | [`whatsapp_db`]  | WhatsApp's Android folder: `Databases/msgstore.db.crypt15` (crypt14, crypt12, plain `msgstore.db`), `wa.db`, `Media/` |
 //! | `telegram`       | [`telegram`]     | Telegram Desktop `result.json` or `messages*.html` / `export_results.html` |
 //! | `folder`         | (here)           | anything else: files only, no chat model        |
 //!
+//! iPhone backups (iTunes/Finder: `Manifest.db`, `Manifest.plist`, files stored as
+//! `xx/<sha1>`) are read by [`iphone_backup`] (feature `iphone-backup`) for every iPhone
+//! source; a backup holding WeChat is detected as `wechat-ios`, any other as `folder`.
+//!
 //! WeChat's two platforms share their message decoding and assembly ([`wechat::message`]);
 //! only reading the rows differs.
 
+#[cfg(feature = "iphone-backup")]
+pub mod iphone_backup;
 pub mod model;
 pub mod telegram;
 pub mod wechat;
@@ -114,6 +120,8 @@ pub struct SourceOptions {
     /// spaces ignored), or the path of a key file (`key` for crypt14/crypt12,
     /// `encrypted_backup.key`). Without it, a key file in the folder is used if there is one.
     pub whatsapp_key: Option<String>,
+    /// iPhone backups: the password of an encrypted iTunes/Finder backup.
+    pub iphone_backup_password: Option<String>,
     /// Where readers may put temporary files (a decrypted WhatsApp backup, in a private
     /// folder removed afterwards): the app's cache directory on phones; default: the
     /// system's temporary folder.
@@ -134,6 +142,10 @@ impl std::fmt::Debug for SourceOptions {
             .field(
                 "whatsapp_key",
                 &self.whatsapp_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "iphone_backup_password",
+                &self.iphone_backup_password.as_ref().map(|_| "<redacted>"),
             )
             .field("work_dir", &self.work_dir)
             .finish()
@@ -173,6 +185,7 @@ pub fn open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Source>> {
         return detect_and_open(path, options);
     };
     let tree = match kind {
+        SourceKind::WeChatIos if is_iphone_backup(path) => Tree::default(),
         SourceKind::WeChatAndroid | SourceKind::WeChatIos | SourceKind::WhatsApp => {
             Tree::walk(path, &[kind])
         }
@@ -220,6 +233,15 @@ fn detect_and_open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Sourc
             return opened(SourceKind::WhatsApp, Tree::default());
         }
         return opened(SourceKind::Folder, Tree::default());
+    }
+    #[cfg(feature = "iphone-backup")]
+    if iphone_backup::is_backup(path) {
+        let kind = if wechat::ios::backup_has_wechat(path)? {
+            SourceKind::WeChatIos
+        } else {
+            SourceKind::Folder
+        };
+        return opened(kind, Tree::default());
     }
     if path.join("result.json").is_file()
         || path.join("messages.html").is_file()
@@ -278,6 +300,10 @@ fn open_as(
             tree.wechat_android,
             options,
         )?),
+        #[cfg(feature = "iphone-backup")]
+        SourceKind::WeChatIos if is_iphone_backup(path) => {
+            Box::new(wechat::ios::Export::from_backup(path, options)?)
+        }
         SourceKind::WeChatIos => Box::new(wechat::ios::Export::new(path, tree.wechat_ios)?),
         SourceKind::WhatsApp => Box::new(whatsapp::Export::new(
             path,
@@ -293,6 +319,19 @@ fn open_as(
         SourceKind::Telegram => Box::new(telegram::Export::new(path)?),
         SourceKind::Folder => Box::new(Folder),
     })
+}
+
+/// Whether `path` is an iPhone backup this build reads (feature `iphone-backup`).
+fn is_iphone_backup(path: &Path) -> bool {
+    #[cfg(feature = "iphone-backup")]
+    {
+        iphone_backup::is_backup(path)
+    }
+    #[cfg(not(feature = "iphone-backup"))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// Any folder: files only, nothing to read.

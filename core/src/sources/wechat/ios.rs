@@ -1,6 +1,9 @@
-//! WeChat for iOS, from an unencrypted iTunes/Finder backup or the app container:
-//! `Documents/<md5(own username)>/DB/MM.sqlite` and `message_<n>.sqlite` (one
-//! `Chat_<md5(peer)>` table per conversation), `WCDB_Contact.sqlite`, media folders.
+//! WeChat for iOS: `Documents/<md5(own username)>/DB/MM.sqlite` and `message_<n>.sqlite`
+//! (one `Chat_<md5(peer)>` table per conversation), `WCDB_Contact.sqlite`, media folders;
+//! from the app container or a folder laid out by path, or from an iTunes/Finder backup
+//! (plain or encrypted, feature `iphone-backup`: domain `AppDomain-com.tencent.xin`, read
+//! through [`crate::sources::iphone_backup`]). Every account found is read; media paths are
+//! those of the stored files (`xx/<fileID>` in a backup), relative to the export's root.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,8 @@ use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
 use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind};
+#[cfg(feature = "iphone-backup")]
+use crate::sources::{iphone_backup, SourceOptions};
 
 fn open(path: &Path) -> Result<Connection> {
     let c = Connection::open_with_flags(
@@ -77,38 +82,104 @@ pub(crate) fn remark_fields(buf: &[u8]) -> [String; 3] {
 pub(crate) const DEPTH: usize = 6;
 /// The main database's name.
 pub(crate) const DATABASE: &str = "MM.sqlite";
+/// The contacts database's name.
+const CONTACTS: &str = "WCDB_Contact.sqlite";
+/// WeChat's domain in an iPhone backup.
+#[cfg(feature = "iphone-backup")]
+pub(crate) const BACKUP_DOMAIN: &str = "AppDomain-com.tencent.xin";
+/// WeChat's bundle id (a key of `Applications` in a backup's `Manifest.plist`).
+#[cfg(feature = "iphone-backup")]
+const BUNDLE_ID: &str = "com.tencent.xin";
 
-/// A WeChat iOS export: the account's databases, found once.
+fn is_message_db(name: &str) -> bool {
+    name.starts_with("message_") && name.ends_with(".sqlite")
+}
+
+/// A WeChat iOS export: where its accounts' databases are, found once.
 pub(crate) struct Export {
     root: PathBuf,
-    /// `Documents/<account>/DB`.
-    db_dir: PathBuf,
-    /// `MM.sqlite`, then `message_<n>.sqlite`.
-    databases: Vec<PathBuf>,
+    place: Place,
+}
+
+enum Place {
+    /// A plain folder (an app container, or a backup's files laid out by path): each
+    /// account's `MM.sqlite`.
+    Folder(Vec<PathBuf>),
+    /// An iTunes/Finder backup, opened (and for an encrypted one, unlocked) when read.
+    #[cfg(feature = "iphone-backup")]
+    Backup {
+        password: Option<zeroize::Zeroizing<String>>,
+        work_dir: Option<PathBuf>,
+    },
 }
 
 impl Export {
     /// The export at `root` whose `MM.sqlite` files are `found`; fails if there is none.
     pub(crate) fn new(root: &Path, found: Vec<PathBuf>) -> Result<Self> {
-        let Some(mm) = found.into_iter().next() else {
+        if found.is_empty() {
             return Err(Error::Source {
                 path: root.into(),
                 reason: "no Documents/<account>/DB/MM.sqlite found".into(),
             });
-        };
-        let db_dir = mm.parent().unwrap_or(root).to_path_buf();
-        let mut databases = vec![mm];
-        databases.extend(find_files(
-            &db_dir,
-            |n| n.starts_with("message_") && n.ends_with(".sqlite"),
-            0,
-        ));
+        }
         Ok(Export {
             root: root.to_path_buf(),
-            db_dir,
-            databases,
+            place: Place::Folder(found),
         })
     }
+
+    /// The iPhone backup at `root`. A plain backup must hold a WeChat account now; an
+    /// encrypted one is unlocked (with `options.iphone_backup_password`) when read.
+    #[cfg(feature = "iphone-backup")]
+    pub(crate) fn from_backup(root: &Path, options: &SourceOptions) -> Result<Self> {
+        let info = iphone_backup::read_manifest_plist(root)?;
+        if !info.encrypted && !backup_has_wechat(root)? {
+            return Err(Error::Source {
+                path: root.into(),
+                reason: format!(
+                    "the iPhone backup holds no WeChat account ({BACKUP_DOMAIN}: Documents/<account>/DB/MM.sqlite)"
+                ),
+            });
+        }
+        Ok(Export {
+            root: root.to_path_buf(),
+            place: Place::Backup {
+                password: options
+                    .iphone_backup_password
+                    .clone()
+                    .map(zeroize::Zeroizing::new),
+                work_dir: options.work_dir.clone(),
+            },
+        })
+    }
+}
+
+/// Whether the iPhone backup at `root` holds WeChat: a plain one, an account's
+/// `MM.sqlite` in its index; an encrypted one (whose index needs the password), WeChat
+/// among the applications `Manifest.plist` lists.
+#[cfg(feature = "iphone-backup")]
+pub(crate) fn backup_has_wechat(root: &Path) -> Result<bool> {
+    let info = iphone_backup::read_manifest_plist(root)?;
+    if info.encrypted {
+        return Ok(info.applications.contains(BUNDLE_ID));
+    }
+    let backup = iphone_backup::Backup::open(root, None, None)?;
+    let entries = backup.entries(BACKUP_DOMAIN, "Documents/")?;
+    Ok(!backup_accounts(&entries).is_empty())
+}
+
+/// The accounts (`Documents/<account>/DB/MM.sqlite` files) among a backup's entries.
+#[cfg(feature = "iphone-backup")]
+fn backup_accounts(entries: &[iphone_backup::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.flags == iphone_backup::manifest::FLAG_FILE)
+        .filter_map(|e| {
+            let rest = e.relative_path.strip_prefix("Documents/")?;
+            let acct = rest.strip_suffix("/DB/MM.sqlite")?;
+            (!acct.is_empty() && !acct.contains('/')).then(|| acct.to_string())
+        })
+        .collect()
 }
 
 impl Source for Export {
@@ -117,40 +188,204 @@ impl Source for Export {
     }
 
     fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
-        read(&self.root, &self.db_dir, self.databases, sink)?;
+        match self.place {
+            Place::Folder(found) => {
+                let accounts: Vec<AccountFiles> = found
+                    .into_iter()
+                    .map(|mm| AccountFiles::in_folder(&self.root, mm))
+                    .collect();
+                let qualify = accounts.len() > 1;
+                for (i, a) in accounts.iter().enumerate() {
+                    read_account(a, i == 0, qualify, sink)?;
+                }
+            }
+            #[cfg(feature = "iphone-backup")]
+            Place::Backup { password, work_dir } => {
+                read_backup(
+                    &self.root,
+                    password.as_deref().map(String::as_str),
+                    work_dir.as_deref(),
+                    sink,
+                )?;
+            }
+        }
         Ok(ReadOutcome::default())
     }
 }
 
-/// Reads the WeChat iOS export rooted at `root` whose databases are in `db_dir`.
-fn read(
+/// Reads every WeChat account of the iPhone backup at `root`: a plain backup's databases in
+/// place, an encrypted one's decrypted one account at a time into a private folder.
+#[cfg(feature = "iphone-backup")]
+fn read_backup(
     root: &Path,
-    db_dir: &Path,
-    databases: Vec<PathBuf>,
+    password: Option<&str>,
+    work_dir: Option<&Path>,
     sink: &mut dyn ChatSink,
 ) -> Result<()> {
-    let account_dir = db_dir.parent().unwrap_or(root).to_path_buf();
-    let account_rel = rel_path(root, &account_dir);
-    sink.account(&Account {
-        id: account_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        name: String::new(),
-    })?;
+    use iphone_backup::manifest::FLAG_FILE;
+    let backup = iphone_backup::Backup::open(root, password, work_dir)?;
+    let entries = backup.entries(BACKUP_DOMAIN, "Documents/")?;
+    let accounts = backup_accounts(&entries);
+    if accounts.is_empty() {
+        return Err(Error::Source {
+            path: root.into(),
+            reason: format!(
+                "the iPhone backup holds no WeChat account ({BACKUP_DOMAIN}: Documents/<account>/DB/MM.sqlite)"
+            ),
+        });
+    }
+    let qualify = accounts.len() > 1;
+    for (i, acct) in accounts.iter().enumerate() {
+        let prefix = format!("Documents/{acct}/");
+        let db_prefix = format!("{prefix}DB/");
+        let mine: Vec<&iphone_backup::Entry> = entries
+            .iter()
+            .filter(|e| e.flags == FLAG_FILE && e.relative_path.starts_with(&prefix))
+            .collect();
+        let in_db = |e: &&iphone_backup::Entry| -> Option<String> {
+            let name = e.relative_path.strip_prefix(&db_prefix)?;
+            (!name.contains('/')).then(|| name.to_string())
+        };
+        let mut used = Vec::new();
+        let mut databases = Vec::new();
+        let mut contacts = None;
+        // MM.sqlite first, then message_<n>.sqlite in path order.
+        for want_main in [true, false] {
+            for e in &mine {
+                let Some(name) = in_db(e) else { continue };
+                let take = if want_main {
+                    name == DATABASE
+                } else {
+                    is_message_db(&name)
+                };
+                if take {
+                    databases.push(backup.local(e, &name)?);
+                    used.push(*e);
+                }
+            }
+        }
+        if let Some(e) = mine.iter().find(|e| in_db(e).as_deref() == Some(CONTACTS)) {
+            contacts = Some(backup.local(e, CONTACTS)?);
+            used.push(*e);
+        }
+        let media = mine
+            .iter()
+            .filter_map(|e| {
+                let rel = e.relative_path.strip_prefix(&prefix)?;
+                Some((rel.to_string(), e.stored_rel()?))
+            })
+            .collect();
+        let account = AccountFiles {
+            id: acct.clone(),
+            databases,
+            contacts,
+            contacts_name: format!("{BACKUP_DOMAIN}/{db_prefix}{CONTACTS}"),
+            media: Media::Backup(media),
+        };
+        let read = read_account(&account, i == 0, qualify, sink);
+        for e in used {
+            backup.forget(e);
+        }
+        read?;
+    }
+    Ok(())
+}
+
+/// One account's files, wherever they are.
+struct AccountFiles {
+    /// The account's folder name (md5 of its username).
+    id: String,
+    /// Readable `MM.sqlite`, then `message_<n>.sqlite`.
+    databases: Vec<PathBuf>,
+    /// Readable `WCDB_Contact.sqlite`, if there is one.
+    contacts: Option<PathBuf>,
+    /// How to name the contacts database in a warning.
+    contacts_name: String,
+    /// Where its media are.
+    media: Media,
+}
+
+/// Where an account's media are.
+enum Media {
+    /// In the account's folder (`dir`, at `rel` below the export's root).
+    Folder { dir: PathBuf, rel: String },
+    /// In a backup: stored path (`xx/<fileID>`, below the backup's root) by path below the
+    /// account's folder.
+    #[cfg(feature = "iphone-backup")]
+    Backup(HashMap<String, String>),
+}
+
+impl Media {
+    /// The model's path of the account's file `rel` and whether it is present.
+    fn file(&self, rel: String) -> (String, bool) {
+        match self {
+            Media::Folder { dir, rel: acct } => {
+                let present = dir.join(&rel).is_file();
+                let path = if acct.is_empty() {
+                    rel
+                } else {
+                    format!("{acct}/{rel}")
+                };
+                (path, present)
+            }
+            #[cfg(feature = "iphone-backup")]
+            Media::Backup(stored) => match stored.get(&rel) {
+                Some(s) => (s.clone(), true),
+                None => (rel, false),
+            },
+        }
+    }
+}
+
+impl AccountFiles {
+    /// The account whose `MM.sqlite` is `mm`, in a folder export rooted at `root`.
+    fn in_folder(root: &Path, mm: PathBuf) -> AccountFiles {
+        let db_dir = mm.parent().unwrap_or(root).to_path_buf();
+        let account_dir = db_dir.parent().unwrap_or(root).to_path_buf();
+        let mut databases = vec![mm];
+        databases.extend(find_files(&db_dir, is_message_db, 0));
+        let contacts = db_dir.join(CONTACTS);
+        AccountFiles {
+            id: account_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            databases,
+            contacts_name: contacts.display().to_string(),
+            contacts: contacts.is_file().then_some(contacts),
+            media: Media::Folder {
+                rel: rel_path(root, &account_dir),
+                dir: account_dir,
+            },
+        }
+    }
+}
+
+/// Reads one account: its contacts, then every conversation table of its databases. The
+/// first account read is the export's owner; with several (`qualify`), conversation ids
+/// are `<account>:<peer>` so that accounts talking to the same peer stay apart.
+fn read_account(
+    acct: &AccountFiles,
+    first: bool,
+    qualify: bool,
+    sink: &mut dyn ChatSink,
+) -> Result<()> {
+    if first {
+        sink.account(&Account {
+            id: acct.id.clone(),
+            name: String::new(),
+        })?;
+    }
 
     // Contacts: md5(username) -> (username, display name).
     let mut by_hash: HashMap<String, (String, String)> = HashMap::new();
-    let contacts_db = db_dir.join("WCDB_Contact.sqlite");
-    if contacts_db.is_file() {
-        let c = open(&contacts_db)?;
+    if let Some(contacts_db) = &acct.contacts {
+        let c = open(contacts_db)?;
         let mut st = c
             .prepare("SELECT userName, dbContactRemark FROM Friend")
-            .map_err(|e| Error::source_db(&contacts_db, e))?;
-        let mut rows = st
-            .query([])
-            .map_err(|e| Error::source_db(&contacts_db, e))?;
-        while let Some(r) = rows.next().map_err(|e| Error::source_db(&contacts_db, e))? {
+            .map_err(|e| Error::source_db(contacts_db, e))?;
+        let mut rows = st.query([]).map_err(|e| Error::source_db(contacts_db, e))?;
+        while let Some(r) = rows.next().map_err(|e| Error::source_db(contacts_db, e))? {
             let id: String = r.get(0).unwrap_or_default();
             let blob: Vec<u8> = r
                 .get::<_, Option<Vec<u8>>>(1)
@@ -177,7 +412,7 @@ fn read(
     } else {
         sink.warning(format!(
             "{} is missing: conversations are named by their hash",
-            contacts_db.display()
+            acct.contacts_name
         ));
     }
     let names: HashMap<String, String> = by_hash.values().cloned().collect();
@@ -187,15 +422,15 @@ fn read(
         system: SystemLines::ByKind,
     };
 
-    for db in databases {
-        let c = open(&db)?;
+    for db in &acct.databases {
+        let c = open(db)?;
         let tables: Vec<String> = {
             let mut st = c
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'Chat\\_%' ESCAPE '\\' ORDER BY name")
-                .map_err(|e| Error::source_db(&db, e))?;
+                .map_err(|e| Error::source_db(db, e))?;
             let rows = st
                 .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| Error::source_db(&db, e))?;
+                .map_err(|e| Error::source_db(db, e))?;
             rows.filter_map(|r| r.ok()).collect()
         };
         for table in tables {
@@ -208,8 +443,13 @@ fn read(
                 .cloned()
                 .unwrap_or_else(|| (format!("md5:{hash}"), hash.clone()));
             let kind = conversation_kind(&peer, None);
+            let conversation_id = if qualify {
+                format!("{}:{peer}", acct.id)
+            } else {
+                peer.clone()
+            };
             sink.conversation(&Conversation {
-                id: peer.clone(),
+                id: conversation_id.clone(),
                 name,
                 kind,
                 members: Vec::new(),
@@ -217,9 +457,9 @@ fn read(
             let sql = format!(
                 "SELECT MesLocalID, MesSvrID, CreateTime, CAST(Message AS BLOB), Type, Des FROM \"{table}\" ORDER BY CreateTime, MesLocalID"
             );
-            let mut st = c.prepare(&sql).map_err(|e| Error::source_db(&db, e))?;
-            let mut rows = st.query([]).map_err(|e| Error::source_db(&db, e))?;
-            while let Some(r) = rows.next().map_err(|e| Error::source_db(&db, e))? {
+            let mut st = c.prepare(&sql).map_err(|e| Error::source_db(db, e))?;
+            let mut rows = st.query([]).map_err(|e| Error::source_db(db, e))?;
+            while let Some(r) = rows.next().map_err(|e| Error::source_db(db, e))? {
                 let local: i64 = r.get(0).unwrap_or(0);
                 let row = Row {
                     id: local,
@@ -240,9 +480,13 @@ fn read(
                     from_me: r.get::<_, Option<i64>>(5).unwrap_or(None) == Some(0),
                     conversation: peer.clone(),
                 };
-                sink.message(assemble(row, &senders, |d, body| {
-                    media_for(&account_dir, &account_rel, &hash, local, d.kind, body)
-                }))?;
+                let mut message = assemble(row, &senders, |d, body| {
+                    media_for(&acct.media, &hash, local, d.kind, body)
+                });
+                if qualify {
+                    message.conversation = conversation_id.clone();
+                }
+                sink.message(message)?;
             }
         }
     }
@@ -250,23 +494,13 @@ fn read(
 }
 
 fn media_for(
-    account_dir: &Path,
-    account_rel: &str,
+    media: &Media,
     hash: &str,
     local: i64,
     kind: MessageKind,
     body: &str,
 ) -> Option<MediaRef> {
-    let file = |rel: String| {
-        let full = account_dir.join(&rel);
-        let present = full.is_file();
-        let path = if account_rel.is_empty() {
-            rel
-        } else {
-            format!("{account_rel}/{rel}")
-        };
-        (path, present)
-    };
+    let file = |rel: String| media.file(rel);
     let (main, thumb, mk) = match kind {
         MessageKind::Image => {
             let (hd, hd_ok) = file(format!("Img/{hash}/{local}.pic_hd"));

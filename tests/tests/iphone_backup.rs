@@ -1,0 +1,344 @@
+//! iPhone (iTunes/Finder) backups holding WeChat: plain and encrypted, two accounts, a
+//! wrong password, detection, and the encrypted layout checked by an independent
+//! decrypter (PyPI's iphone-backup-decrypt, see tests/iphone-backup/decrypt.py).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use chatvault_core::chat::{ChatIndex, ChatIndexWriter};
+use chatvault_core::sources::{self, SourceKind, SourceOptions};
+use chatvault_core::storage::LocalStorage;
+use chatvault_core::{
+    BackupOptions, CancelToken, ChatSummary, Error, InitOptions, KdfParams, Repository,
+};
+use chatvault_fixtures::chat_exports::{self, ChatFacts, ChatSpec, NEEDLE};
+use chatvault_fixtures::iphone_backup::{self, BackupFacts, BackupSpec, WECHAT_DOMAIN};
+use md5::{Digest, Md5};
+
+const PASSWORD: &str = "correct horse 电池 staple";
+const OWNERS: [&str; 2] = ["wxid_owner", "wxid_second"];
+
+fn md5_hex(s: &str) -> String {
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Two WeChat accounts laid out by path under `tree`, and what each must read as.
+fn two_accounts(tree: &Path) -> Vec<ChatFacts> {
+    let specs = [
+        ChatSpec::small(4),
+        ChatSpec {
+            messages: 170,
+            conversations: 4,
+            ..ChatSpec::small(9)
+        },
+    ];
+    OWNERS
+        .iter()
+        .zip(specs)
+        .map(|(owner, spec)| chat_exports::wechat_ios_account(tree, &spec, owner).unwrap())
+        .collect()
+}
+
+/// Messages by conversation id as a multi-account read names them (`<account>:<peer>`).
+fn expected(facts: &[ChatFacts]) -> BTreeMap<String, u64> {
+    OWNERS
+        .iter()
+        .zip(facts)
+        .flat_map(|(owner, f)| {
+            let acct = md5_hex(owner);
+            f.by_conversation
+                .iter()
+                .map(move |(peer, n)| (format!("{acct}:{peer}"), *n))
+        })
+        .collect()
+}
+
+fn read(
+    root: &Path,
+    opts: &SourceOptions,
+    work: &Path,
+) -> chatvault_core::Result<(ChatSummary, ChatIndex)> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = work.join(format!("index-{n}.sqlite"));
+    let mut w = ChatIndexWriter::create(&path)?;
+    let (kind, _) = sources::read(root, opts, &mut w)?;
+    let summary = w.finish(kind.as_str())?;
+    Ok((summary, ChatIndex::open(&path)?))
+}
+
+/// The read gives every account's conversations with the generator's exact counts.
+fn assert_accounts(summary: &ChatSummary, index: &ChatIndex, facts: &[ChatFacts]) {
+    let got: BTreeMap<String, u64> = summary
+        .conversations
+        .iter()
+        .map(|c| (c.id.clone(), c.messages))
+        .collect();
+    let want = expected(facts);
+    assert_eq!(got, want);
+    for owner in OWNERS {
+        let acct = md5_hex(owner);
+        let per: u64 = got
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{acct}:")))
+            .map(|(_, n)| n)
+            .sum();
+        let f = &facts[OWNERS.iter().position(|o| *o == owner).unwrap()];
+        assert_eq!(per, f.messages(), "messages of {owner}");
+    }
+    assert_eq!(
+        summary.messages,
+        facts.iter().map(ChatFacts::messages).sum::<u64>()
+    );
+    assert_eq!(
+        summary.media_present,
+        facts.iter().map(|f| f.media_present).sum::<u64>()
+    );
+    assert_eq!(
+        summary.media_missing,
+        facts.iter().map(|f| f.media_missing).sum::<u64>()
+    );
+    let hits = index.search(NEEDLE, None, 1_000_000).unwrap();
+    assert_eq!(
+        hits.len() as u64,
+        facts.iter().map(|f| f.needle_hits).sum::<u64>()
+    );
+}
+
+/// Media paths of a backup read are the stored files (`xx/<fileID>`) and exist there.
+fn assert_media_stored(index: &ChatIndex, backup: &Path, bf: &BackupFacts) {
+    let mut seen = 0;
+    for c in index.conversations().unwrap() {
+        for p in index.media_paths(&c.id).unwrap() {
+            let (dir, id) = p.split_once('/').unwrap_or(("", ""));
+            if id.len() == 40 && id.starts_with(dir) {
+                assert!(backup.join(&p).is_file(), "{p}");
+                assert!(bf.files.iter().any(|(_, f)| f == id), "{p}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no media path points into the backup");
+}
+
+fn work_is_empty(work: &Path) -> bool {
+    fs::read_dir(work).unwrap().next().is_none()
+}
+
+#[test]
+fn plain_backup_with_two_accounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let facts = two_accounts(&tree);
+    // The folder laid out by path reads both accounts too.
+    let (summary, index) = read(&tree, &SourceOptions::default(), tmp.path()).unwrap();
+    assert_accounts(&summary, &index, &facts);
+
+    let backup = tmp.path().join("backup");
+    let bf = iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(None)).unwrap();
+    assert!(bf
+        .file_id(&format!("Documents/{}/DB/MM.sqlite", md5_hex(OWNERS[1])))
+        .is_some());
+    assert_eq!(sources::detect(&backup).unwrap(), SourceKind::WeChatIos);
+    let (summary, index) = read(&backup, &SourceOptions::default(), tmp.path()).unwrap();
+    assert_accounts(&summary, &index, &facts);
+    assert_media_stored(&index, &backup, &bf);
+    // Names come from each account's contacts.
+    let names: Vec<&str> = summary
+        .conversations
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"备注0") && names.contains(&"朋友1"),
+        "{names:?}"
+    );
+    // The owner is the first account in path order.
+    let mut accounts: Vec<String> = OWNERS.iter().map(|o| md5_hex(o)).collect();
+    accounts.sort();
+    assert_eq!(summary.account.id, accounts[0]);
+}
+
+#[test]
+fn encrypted_backup_reads_the_same_and_leaves_no_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let facts = two_accounts(&tree);
+    let backup = tmp.path().join("backup");
+    let bf =
+        iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(Some(PASSWORD))).unwrap();
+    // Nothing of the plaintext is in the backup.
+    let mm = format!("Documents/{}/DB/MM.sqlite", md5_hex(OWNERS[0]));
+    let id = bf.file_id(&mm).unwrap();
+    let stored = fs::read(backup.join(&id[..2]).join(id)).unwrap();
+    assert!(!stored.starts_with(b"SQLite format 3"));
+    assert!(!fs::read(backup.join("Manifest.db"))
+        .unwrap()
+        .starts_with(b"SQLite format 3"));
+
+    // Detected without the password (Manifest.plist lists WeChat).
+    assert_eq!(sources::detect(&backup).unwrap(), SourceKind::WeChatIos);
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let opts = SourceOptions {
+        iphone_backup_password: Some(PASSWORD.into()),
+        work_dir: Some(work.clone()),
+        ..Default::default()
+    };
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let (summary, index) = read(&backup, &opts, &out).unwrap();
+    assert_accounts(&summary, &index, &facts);
+    assert_media_stored(&index, &backup, &bf);
+    assert!(work_is_empty(&work), "decrypted files left in {work:?}");
+}
+
+fn repo(dir: &Path) -> Repository {
+    let opts = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1024 * 1024,
+        recovery_key: false,
+        linked_to: None,
+    };
+    Repository::init(Arc::new(LocalStorage::new(dir)), "pw", &opts)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn wrong_or_missing_password_is_its_own_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    chat_exports::wechat_ios(&tree, &ChatSpec::small(2)).unwrap();
+    let backup = tmp.path().join("backup");
+    iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(Some(PASSWORD))).unwrap();
+    let repo = repo(&tmp.path().join("repo"));
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    for (password, given) in [(Some("wrong password"), true), (None, false)] {
+        let source = SourceOptions {
+            iphone_backup_password: password.map(str::to_string),
+            work_dir: Some(work.clone()),
+            ..Default::default()
+        };
+        let e = chatvault_core::chat::backup_source(
+            &repo,
+            &backup,
+            &source,
+            &BackupOptions::default(),
+            Some(&work),
+            None,
+            &CancelToken::new(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        match &e {
+            Error::WrongBackupPassword { path, given: g } => {
+                assert_eq!(path, &backup);
+                assert_eq!(*g, given);
+            }
+            other => panic!("expected WrongBackupPassword, got {other}"),
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.contains("iPhone backup") && msg.contains(&backup.display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            repo.snapshots().unwrap().is_empty(),
+            "a snapshot was written"
+        );
+        assert!(work_is_empty(&work), "files left in {work:?}");
+    }
+    // The right one backs it up.
+    let source = SourceOptions {
+        iphone_backup_password: Some(PASSWORD.into()),
+        work_dir: Some(work.clone()),
+        ..Default::default()
+    };
+    let done = chatvault_core::chat::backup_source(
+        &repo,
+        &backup,
+        &source,
+        &BackupOptions::default(),
+        Some(&work),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(done.kind, SourceKind::WeChatIos);
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+    assert!(work_is_empty(&work), "files left in {work:?}");
+}
+
+#[test]
+fn a_backup_without_wechat_is_a_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    fs::create_dir_all(tree.join("Library")).unwrap();
+    fs::write(tree.join("Library/notes.txt"), b"hello").unwrap();
+    for password in [None, Some(PASSWORD)] {
+        let backup = tmp.path().join(format!("backup-{}", password.is_some()));
+        let spec = BackupSpec {
+            domain: "HomeDomain".into(),
+            bundle: "com.example.notes".into(),
+            ..BackupSpec::wechat(password)
+        };
+        iphone_backup::write_backup(&tree, &backup, &spec).unwrap();
+        assert_eq!(sources::detect(&backup).unwrap(), SourceKind::Folder);
+    }
+}
+
+/// The encrypted layout is real: PyPI's iphone-backup-decrypt (an independent
+/// implementation) decrypts our Manifest.db and a WeChat database to the generator's bytes.
+#[test]
+fn independent_decrypter_reads_the_encrypted_fixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    chat_exports::wechat_ios(&tree, &ChatSpec::small(5)).unwrap();
+    let backup = tmp.path().join("backup");
+    let bf =
+        iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(Some(PASSWORD))).unwrap();
+    let pw_file = tmp.path().join("password");
+    fs::write(&pw_file, PASSWORD).unwrap();
+    let out = tmp.path().join("decrypted");
+    let rel = format!("Documents/{}/DB/MM.sqlite", md5_hex("wxid_owner"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("iphone-backup/decrypt.py");
+    let run = Command::new("python3")
+        .arg(&script)
+        .arg(&backup)
+        .arg(&pw_file)
+        .arg(&out)
+        .arg(WECHAT_DOMAIN)
+        .arg(&rel)
+        .output()
+        .expect("python3 must be installed to run the independent iPhone backup decrypter");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if run.status.code() == Some(3) || stderr.contains("No module named") {
+        panic!(
+            "the independent decrypter is missing: install it with \
+             `python3 -m pip install iphone-backup-decrypt==0.11.2` (scripts/test.sh does)\n{stderr}"
+        );
+    }
+    assert!(run.status.success(), "decrypt.py failed: {stderr}");
+    assert_eq!(
+        fs::read(out.join("Manifest.db")).unwrap(),
+        bf.manifest_plain,
+        "Manifest.db decrypted by iphone-backup-decrypt"
+    );
+    assert_eq!(
+        fs::read(out.join("file")).unwrap(),
+        fs::read(tree.join(&rel)).unwrap(),
+        "MM.sqlite decrypted by iphone-backup-decrypt"
+    );
+}
