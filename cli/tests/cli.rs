@@ -386,6 +386,41 @@ fn demo_runs_end_to_end() {
     );
     assert!(text.contains("byte-identical"), "{text}");
     assert!(env.home.join("xdg/chatvault/repository/config").exists());
+    // The chat features, end to end, on a real-format export kept in the data directory.
+    assert!(
+        text.contains("Read as wechat-android: 9 conversations, 3000 messages"),
+        "{text}"
+    );
+    assert!(text.contains("the chats now hold 3030 messages"), "{text}");
+    assert!(text.contains("`chatvault search 你好` finds"), "{text}");
+    let demo = env.home.join("xdg/chatvault/demo");
+    assert!(demo.join("html/index.html").exists());
+    // What the demo suggests next works on what it left.
+    let chats = env
+        .cmd(&["chats", "--json"])
+        .env_remove("CHATVAULT_REPO")
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        chats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chats.stderr)
+    );
+    let chats: Value = serde_json::from_slice(&chats.stdout).unwrap();
+    assert_eq!(chats["messages"], 3030);
+    // A second demo replaces its own folder and adds to the same repository.
+    let again = env
+        .cmd(&["demo", "--messages", "300"])
+        .env_remove("CHATVAULT_REPO")
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[test]

@@ -739,3 +739,47 @@ pub fn telegram(dir: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
     w.flush()?;
     Ok(facts)
 }
+
+/// A day of new messages in a WeChat Android export written by [`wechat_android`] (same
+/// `spec`): `added` text messages appended to its database in place, as WeChat adds them,
+/// so most of the database's pages stay as they were. Returns the messages it now holds.
+pub fn wechat_android_add_day(
+    dir: &Path,
+    spec: &ChatSpec,
+    facts: &mut ChatFacts,
+    added: u64,
+) -> io::Result<u64> {
+    let uin = format!("{}", 100_000_000 + spec.seed % 1_000_000);
+    let db_path = dir
+        .join("MicroMsg")
+        .join(md5_hex(format!("mm{uin}").as_bytes()))
+        .join("EnMicroMsg.db");
+    let mut db = Connection::open(&db_path).map_err(io::Error::other)?;
+    if let Some(key) = &facts.key {
+        db.pragma_update(None, "key", key)
+            .map_err(io::Error::other)?;
+        db.execute_batch("PRAGMA cipher_compatibility = 1;")
+            .map_err(io::Error::other)?;
+    }
+    let (last_id, last_time): (i64, i64) = db
+        .query_row("SELECT max(msgId), max(createTime) FROM message", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(io::Error::other)?;
+    let convs: Vec<String> = facts.by_conversation.keys().cloned().collect();
+    let mut rng = SmallRng::seed_from_u64(spec.seed ^ added);
+    let tx = db.transaction().map_err(io::Error::other)?;
+    for k in 1..=added {
+        let i = spec.messages + k;
+        let conv = &convs[(k % convs.len().max(1) as u64) as usize];
+        let body = text(&mut rng, i, facts);
+        tx.execute(
+            "INSERT INTO message (msgId, msgSvrId, type, status, isSend, createTime, talker, content) VALUES (?1, ?2, 1, 3, 1, ?3, ?4, ?5)",
+            params![last_id + k as i64, 9_000_000 + i as i64, last_time + k as i64 * 30_000, conv, body],
+        )
+        .map_err(io::Error::other)?;
+        *facts.by_conversation.entry(conv.clone()).or_default() += 1;
+    }
+    tx.commit().map_err(io::Error::other)?;
+    Ok(facts.messages())
+}
