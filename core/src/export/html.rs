@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::{create_file, describe, one_line, Conversation, Item, Listed, Origin, Renderer};
+use super::{
+    create_file, describe, one_line, starts_day, Conversation, Item, Listed, Origin, Renderer,
+};
 use crate::error::{Error, Result};
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -416,9 +418,7 @@ impl Renderer for Site {
         };
         let m = &item.m;
         let mut s = String::new();
-        let day = item.local.date();
-        if o.last_day != Some(day) {
-            o.last_day = Some(day);
+        if starts_day(&mut o.last_day, &item.local) {
             let _ = writeln!(
                 s,
                 "<div class=\"day\">{}</div>",

@@ -3,12 +3,11 @@
 //! `chatvault.chats`, version 1) is documented in `docs/FORMAT.md`.
 
 use std::fs;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{create_file, Conversation, Item, Listed, Origin, Renderer};
+use super::{ChatFiles, Conversation, Item, Listed, OutFile, Renderer};
 use crate::error::{Error, Result};
 use crate::sources::model::MessageDetails;
 
@@ -50,28 +49,14 @@ struct Message<'a> {
     details: &'a MessageDetails,
 }
 
-struct Open {
-    w: BufWriter<fs::File>,
-    path: PathBuf,
+/// The conversation being written.
+pub(super) struct Open {
+    file: OutFile,
     first: bool,
 }
 
 /// The JSON renderer.
-pub(crate) struct Files {
-    out: PathBuf,
-    origin: Origin,
-    open: Option<Open>,
-}
-
-impl Files {
-    pub fn new(out: &Path, origin: Origin) -> Self {
-        Files {
-            out: out.to_path_buf(),
-            origin,
-            open: None,
-        }
-    }
-}
+pub(crate) type Files = ChatFiles<Open>;
 
 fn to_json(v: &impl Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::internal_from("encode JSON", e))
@@ -79,10 +64,7 @@ fn to_json(v: &impl Serialize) -> Result<String> {
 
 impl Renderer for Files {
     fn begin(&mut self, c: &Conversation) -> Result<()> {
-        let dir = self.out.join("chats");
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        let path = dir.join(format!("{}.json", c.stem));
-        let mut w = create_file(&path)?;
+        let mut file = OutFile::chat(&self.out, &c.stem, "json")?;
         let head = format!(
             "{{\"format\":{},\"version\":{VERSION},\"app\":{},\"snapshot\":{},\"conversation\":{},\"messages\":[",
             to_json(&FORMAT)?,
@@ -90,13 +72,8 @@ impl Renderer for Files {
             to_json(&self.origin.snapshot)?,
             to_json(&c.info)?,
         );
-        w.write_all(head.as_bytes())
-            .map_err(|e| Error::io("write", &path, e))?;
-        self.open = Some(Open {
-            w,
-            path,
-            first: true,
-        });
+        file.write(&head)?;
+        self.open = Some(Open { file, first: true });
         Ok(())
     }
 
@@ -138,15 +115,12 @@ impl Renderer for Files {
         let sep = if o.first { "\n" } else { ",\n" };
         o.first = false;
         let line = format!("{sep}{}", to_json(&msg)?);
-        o.w.write_all(line.as_bytes())
-            .map_err(|e| Error::io("write", &o.path, e))
+        o.file.write(&line)
     }
 
     fn end(&mut self) -> Result<()> {
-        if let Some(mut o) = self.open.take() {
-            o.w.write_all(b"\n]}\n")
-                .and_then(|_| o.w.flush())
-                .map_err(|e| Error::io("write", &o.path, e))?;
+        if let Some(o) = self.open.take() {
+            o.file.close("\n]}\n")?;
         }
         Ok(())
     }

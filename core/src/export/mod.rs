@@ -14,10 +14,11 @@ mod text;
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::chat::index::{IndexedConversation, TimeWindow};
 use crate::chat::{safe_file_name, summary_of, IndexedMessage};
@@ -182,6 +183,66 @@ pub(crate) fn create_file(path: &Path) -> Result<std::io::BufWriter<fs::File>> {
     fs::File::create(path)
         .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
         .map_err(|e| Error::io("create", path, e))
+}
+
+/// A renderer that writes one file a conversation (the JSON and text formats): the export
+/// folder, where the chats came from, and what it keeps while a conversation is open (`O`).
+pub(crate) struct ChatFiles<O> {
+    out: PathBuf,
+    origin: Origin,
+    open: Option<O>,
+}
+
+impl<O> ChatFiles<O> {
+    /// A renderer writing below `out`, no conversation open yet.
+    pub fn new(out: &Path, origin: Origin) -> Self {
+        ChatFiles {
+            out: out.to_path_buf(),
+            origin,
+            open: None,
+        }
+    }
+}
+
+/// A file being written through a buffer, with its path for error messages.
+pub(crate) struct OutFile {
+    w: std::io::BufWriter<fs::File>,
+    path: PathBuf,
+}
+
+impl OutFile {
+    /// Creates `chats/<stem>.<ext>` below the export folder `out`, and the `chats` folder.
+    pub fn chat(out: &Path, stem: &str, ext: &str) -> Result<Self> {
+        let dir = out.join("chats");
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let path = dir.join(format!("{stem}.{ext}"));
+        let w = create_file(&path)?;
+        Ok(OutFile { w, path })
+    }
+
+    /// Writes `text`.
+    pub fn write(&mut self, text: &str) -> Result<()> {
+        self.w
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// Writes `tail` and flushes what is buffered.
+    pub fn close(mut self, tail: &str) -> Result<()> {
+        self.w
+            .write_all(tail.as_bytes())
+            .and_then(|_| self.w.flush())
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+}
+
+/// Whether the message at `local` starts a new day after `last_day` (the day of the message
+/// written before); remembers its day.
+pub(crate) fn starts_day(last_day: &mut Option<NaiveDate>, local: &NaiveDateTime) -> bool {
+    let day = local.date();
+    let new = *last_day != Some(day);
+    *last_day = Some(day);
+    new
 }
 
 /// The window for local times `since` and `until`.

@@ -3,41 +3,25 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{create_file, describe, one_line, Conversation, Item, Listed, Origin, Renderer};
+use super::{
+    describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile, Renderer,
+};
 use crate::error::{Error, Result};
 
-struct Open {
-    w: BufWriter<fs::File>,
-    path: PathBuf,
+/// The conversation being written.
+pub(super) struct Open {
+    file: OutFile,
     last_day: Option<chrono::NaiveDate>,
 }
 
 /// The text renderer.
-pub(crate) struct Files {
-    out: PathBuf,
-    origin: Origin,
-    open: Option<Open>,
-}
-
-impl Files {
-    pub fn new(out: &Path, origin: Origin) -> Self {
-        Files {
-            out: out.to_path_buf(),
-            origin,
-            open: None,
-        }
-    }
-}
+pub(crate) type Files = ChatFiles<Open>;
 
 impl Renderer for Files {
     fn begin(&mut self, c: &Conversation) -> Result<()> {
-        let dir = self.out.join("chats");
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        let path = dir.join(format!("{}.txt", c.stem));
-        let mut w = create_file(&path)?;
+        let mut file = OutFile::chat(&self.out, &c.stem, "txt")?;
         let head = format!(
             "{} ({}, {} messages)\nExported by ChatVault from {} snapshot {} of {}\n",
             c.info.name,
@@ -47,11 +31,9 @@ impl Renderer for Files {
             self.origin.snapshot,
             self.origin.snapshot_time.format("%Y-%m-%d %H:%M"),
         );
-        w.write_all(head.as_bytes())
-            .map_err(|e| Error::io("write", &path, e))?;
+        file.write(&head)?;
         self.open = Some(Open {
-            w,
-            path,
+            file,
             last_day: None,
         });
         Ok(())
@@ -63,9 +45,7 @@ impl Renderer for Files {
         };
         let m = &item.m;
         let mut s = String::new();
-        let day = item.local.date();
-        if o.last_day != Some(day) {
-            o.last_day = Some(day);
+        if starts_day(&mut o.last_day, &item.local) {
             let _ = write!(s, "\n--- {} ---\n", item.local.format("%Y-%m-%d %A"));
         }
         let time = item.local.format("%H:%M");
@@ -92,13 +72,12 @@ impl Renderer for Files {
         } else {
             let _ = writeln!(s, "{time} {}: {text}", item.sender());
         }
-        o.w.write_all(s.as_bytes())
-            .map_err(|e| Error::io("write", &o.path, e))
+        o.file.write(&s)
     }
 
     fn end(&mut self) -> Result<()> {
-        if let Some(mut o) = self.open.take() {
-            o.w.flush().map_err(|e| Error::io("write", &o.path, e))?;
+        if let Some(o) = self.open.take() {
+            o.file.close("")?;
         }
         Ok(())
     }

@@ -276,15 +276,15 @@ fn pairing_http() -> HttpOptions {
     }
 }
 
-/// One JSON request to a receiver through a client whose TLS is `verifier`.
+/// One JSON request to the receiver at `address` whose certificate has the fingerprint `pin`.
 fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
     address: &str,
     identity: &Identity,
-    verifier: Arc<ReceiverVerifier>,
+    pin: Fingerprint,
     path: &str,
     body: &T,
 ) -> Result<R, LanError> {
-    let config = tls::client_config(identity, verifier)?;
+    let config = tls::client_config(identity, ReceiverVerifier::pinned(pin))?;
     let location = format!("https://{address}");
     let http = crate::net::http::Http::receiver(&location, pairing_http(), config);
     let url = format!("https://{address}{API}{path}");
@@ -337,13 +337,7 @@ fn pair_by_secret(uri: &PairingUri, identity: &Identity, name: &str) -> Result<P
             secret: uri.secret.clone(),
             name: name.to_string(),
         };
-        match post::<_, PairedReply>(
-            address,
-            identity,
-            ReceiverVerifier::pinned(uri.fingerprint),
-            "/pair/secret",
-            &request,
-        ) {
+        match post::<_, PairedReply>(address, identity, uri.fingerprint, "/pair/secret", &request) {
             Ok(reply) => return Ok(paired(address, uri.fingerprint, reply)),
             Err(e @ LanError::Unreachable { .. }) => last = Some(e),
             Err(e) => return Err(e),
@@ -378,16 +372,11 @@ fn pair_by_code(
         &id_a,
         &id_b,
     );
-    let reply: CodeReply = post(
-        address,
-        identity,
-        ReceiverVerifier::pinned(receiver),
-        "/pair/code/start",
-        &CodeStart {
-            name: name.to_string(),
-            message: b64(&message),
-        },
-    )?;
+    let start = CodeStart {
+        name: name.to_string(),
+        message: b64(&message),
+    };
+    let reply: CodeReply = post(address, identity, receiver, "/pair/code/start", &start)?;
     let key = zeroize::Zeroizing::new(
         state
             .finish(&unb64(&reply.message)?)
@@ -400,15 +389,10 @@ fn pair_by_code(
                 .into(),
         ));
     }
-    let done: PairedReply = post(
-        address,
-        identity,
-        ReceiverVerifier::pinned(receiver),
-        "/pair/code/finish",
-        &CodeFinish {
-            confirm: b64(&confirmation(&key, Role::Phone)),
-        },
-    )?;
+    let finish = CodeFinish {
+        confirm: b64(&confirmation(&key, Role::Phone)),
+    };
+    let done: PairedReply = post(address, identity, receiver, "/pair/code/finish", &finish)?;
     Ok(paired(address, receiver, done))
 }
 

@@ -218,6 +218,17 @@ impl Http {
             std::thread::sleep(wait);
         }
     }
+
+    /// Sends a GET of `url` for the bytes in `range` (a [`byte_range`]) and returns the
+    /// answer, whatever its status (see [`ranged_body`]).
+    pub fn send_ranged(
+        &self,
+        object: &str,
+        url: &str,
+        range: &str,
+    ) -> Result<Response<Body>, HttpError> {
+        self.send("get", object, |a| a.get(url).header("range", range).call())
+    }
 }
 
 /// What to check when a receiver cannot be reached.
@@ -286,6 +297,21 @@ pub(crate) fn ranged_body(
         ));
     }
     Ok(data)
+}
+
+/// The `Range` header asking for `len` bytes at `offset`; `None` when `len` is 0 (nothing to
+/// ask for).
+pub(crate) fn byte_range(offset: u64, len: u64) -> Option<String> {
+    (len > 0).then(|| format!("bytes={offset}-{}", offset + len - 1))
+}
+
+/// The size a successful HEAD answer gives (its content-length), 0 when it gives none.
+pub(crate) fn content_length(r: &Response<Body>) -> u64 {
+    r.headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Reads an error response's text (short), for messages.

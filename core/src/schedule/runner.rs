@@ -141,6 +141,13 @@ impl Scheduler {
         cancel: &CancelToken,
     ) -> Result<Vec<PlanRun>> {
         self.store.recover_interrupted(now)?;
+        let cx = RunContext {
+            now,
+            conditions,
+            secrets,
+            listener,
+            cancel,
+        };
         let mut out = Vec::new();
         for plan in self.store.plans()? {
             cancel.check()?;
@@ -164,15 +171,7 @@ impl Scheduler {
                 out.push(skip("already running".into()));
                 continue;
             };
-            let record = self.run_plan(
-                plan.clone(),
-                run_id,
-                now,
-                conditions,
-                secrets,
-                listener,
-                cancel,
-            )?;
+            let record = self.run_plan(plan.clone(), run_id, &cx)?;
             out.push(PlanRun {
                 plan_id: plan.id,
                 name: plan.spec.name.clone(),
@@ -187,17 +186,8 @@ impl Scheduler {
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_plan(
-        &mut self,
-        mut plan: Plan,
-        run_id: i64,
-        now: DateTime<Utc>,
-        conditions: &DeviceConditions,
-        secrets: &dyn SecretProvider,
-        listener: Option<&dyn ProgressListener>,
-        cancel: &CancelToken,
-    ) -> Result<RunRecord> {
+    fn run_plan(&mut self, mut plan: Plan, run_id: i64, cx: &RunContext<'_>) -> Result<RunRecord> {
+        let now = cx.now;
         let started = Instant::now();
         let mut rec = RunRecord {
             id: run_id,
@@ -206,9 +196,7 @@ impl Scheduler {
             count: 1,
             ..Default::default()
         };
-        let result = self.execute(
-            &mut plan, &mut rec, now, conditions, secrets, listener, cancel,
-        );
+        let result = self.execute(&mut plan, &mut rec, cx);
         rec.ended = Some(now + Duration::from_std(started.elapsed()).unwrap_or_default());
         match result {
             Ok(()) => {
@@ -235,19 +223,10 @@ impl Scheduler {
         Ok(rec)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn execute(
-        &self,
-        plan: &mut Plan,
-        rec: &mut RunRecord,
-        now: DateTime<Utc>,
-        conditions: &DeviceConditions,
-        secrets: &dyn SecretProvider,
-        listener: Option<&dyn ProgressListener>,
-        cancel: &CancelToken,
-    ) -> Result<()> {
+    fn execute(&self, plan: &mut Plan, rec: &mut RunRecord, cx: &RunContext<'_>) -> Result<()> {
+        let (now, listener, cancel) = (cx.now, cx.listener, cx.cancel);
         let spec = plan.spec.clone();
-        let (repo, used) = self.first_reachable(plan, rec, now, conditions, secrets)?;
+        let (repo, used) = self.first_reachable(plan, rec, cx)?;
         let options = BackupOptions {
             host: None,
             tags: vec![format!("plan:{}", spec.name)],
@@ -338,16 +317,9 @@ impl Scheduler {
         });
         rec.repo_bytes = Some(repo.stored_bytes()?);
         let mut state = self.store.destination(plan.id, &used)?;
-        state.last_attempt = Some(now);
-        state.last_success = Some(now);
-        state.newest_snapshot = Some(now);
-        state.verified = Some(now);
-        state.failures = 0;
-        state.last_error = None;
+        succeeded(&mut state, now, Some(now));
         self.store.save_destination(plan.id, &state)?;
-        self.copy_to_others(
-            plan, &repo, &used, rec, now, conditions, secrets, listener, cancel,
-        )
+        self.copy_to_others(plan, &repo, &used, rec, cx)
     }
 
     /// The plan's destinations in order: its own, then its copies' (with their
@@ -383,10 +355,9 @@ impl Scheduler {
         &self,
         plan: &Plan,
         rec: &mut RunRecord,
-        now: DateTime<Utc>,
-        conditions: &DeviceConditions,
-        secrets: &dyn SecretProvider,
+        cx: &RunContext<'_>,
     ) -> Result<(Repository, String)> {
+        let (now, conditions, secrets) = (cx.now, cx.conditions, cx.secrets);
         let mut first_error = None;
         for (destination, _, constraints) in Self::destinations(&plan.spec) {
             if constraints.unmet(conditions).is_some() {
@@ -397,10 +368,7 @@ impl Scheduler {
                     if let Some((down, _)) = &first_error {
                         let note =
                             format!("backed up to {destination}: {down} could not be reached");
-                        rec.reason = Some(match rec.reason.take() {
-                            Some(r) => format!("{r}; {note}"),
-                            None => note,
-                        });
+                        add_note(rec, note);
                     }
                     return Ok((repo, destination));
                 }
@@ -440,19 +408,15 @@ impl Scheduler {
     /// destination that is due and whose constraints hold, and back the snapshots that were
     /// made on a destination while `repo` could not be reached. A failed copy is recorded
     /// on its destination (with its own backoff) and does not fail the run.
-    #[allow(clippy::too_many_arguments)]
     fn copy_to_others(
         &self,
         plan: &Plan,
         repo: &Repository,
         used: &str,
         rec: &mut RunRecord,
-        now: DateTime<Utc>,
-        conditions: &DeviceConditions,
-        secrets: &dyn SecretProvider,
-        listener: Option<&dyn ProgressListener>,
-        cancel: &CancelToken,
+        cx: &RunContext<'_>,
     ) -> Result<()> {
+        let (now, conditions) = (cx.now, cx.conditions);
         let spec = &plan.spec;
         for (destination, every_hours, constraints) in Self::destinations(spec) {
             if destination == used || constraints.unmet(conditions).is_some() {
@@ -462,24 +426,10 @@ impl Scheduler {
             if state.next_due.is_some_and(|t| t > now) {
                 continue;
             }
-            let synced = self.sync_copy(
-                spec,
-                repo,
-                &destination,
-                &mut state,
-                now,
-                secrets,
-                listener,
-                cancel,
-            );
+            let synced = self.sync_copy(spec, repo, &destination, &mut state, cx);
             match synced {
                 Ok(newest) => {
-                    state.last_attempt = Some(now);
-                    state.last_success = Some(now);
-                    state.newest_snapshot = newest;
-                    state.verified = Some(now);
-                    state.failures = 0;
-                    state.last_error = None;
+                    succeeded(&mut state, now, newest);
                     state.next_due =
                         (every_hours > 0).then(|| now + Duration::hours(i64::from(every_hours)));
                     self.store.save_destination(plan.id, &state)?;
@@ -489,10 +439,7 @@ impl Scheduler {
                     log::warn!("plan {}: copy to {destination}: {e}", spec.name);
                     self.record_failure(plan.id, &destination, every_hours, now, &e)?;
                     let note = format!("copy to {destination} failed: {}", plain_error(&e));
-                    rec.reason = Some(match rec.reason.take() {
-                        Some(r) => format!("{r}; {note}"),
-                        None => note,
-                    });
+                    add_note(rec, note);
                 }
             }
         }
@@ -501,18 +448,15 @@ impl Scheduler {
 
     /// One copy exchange with `destination`; returns the time of the newest snapshot of
     /// the plan it holds afterwards.
-    #[allow(clippy::too_many_arguments)]
     fn sync_copy(
         &self,
         spec: &PlanSpec,
         repo: &Repository,
         destination: &str,
         state: &mut DestinationState,
-        now: DateTime<Utc>,
-        secrets: &dyn SecretProvider,
-        listener: Option<&dyn ProgressListener>,
-        cancel: &CancelToken,
+        cx: &RunContext<'_>,
     ) -> Result<Option<DateTime<Utc>>> {
+        let (now, secrets, listener, cancel) = (cx.now, cx.secrets, cx.listener, cx.cancel);
         let target = self.open_destination(spec, destination, secrets)?;
         let tag = format!("plan:{}", spec.name);
         let of_plan = |r: &Repository| -> Result<Vec<crate::repo::snapshot::Snapshot>> {
@@ -559,6 +503,35 @@ impl Scheduler {
         }
         Ok(of_plan(&target)?.iter().map(|s| s.time).max())
     }
+}
+
+/// What one call of [`Scheduler::run_due`] runs with: the time, the device's state, the
+/// plans' secrets, and where progress and cancellation go.
+struct RunContext<'a> {
+    now: DateTime<Utc>,
+    conditions: &'a DeviceConditions,
+    secrets: &'a dyn SecretProvider,
+    listener: Option<&'a dyn ProgressListener>,
+    cancel: &'a CancelToken,
+}
+
+/// Records on `state` an exchange with its destination that succeeded at `now`, the
+/// destination's newest snapshot then from `newest`.
+fn succeeded(state: &mut DestinationState, now: DateTime<Utc>, newest: Option<DateTime<Utc>>) {
+    state.last_attempt = Some(now);
+    state.last_success = Some(now);
+    state.newest_snapshot = newest;
+    state.verified = Some(now);
+    state.failures = 0;
+    state.last_error = None;
+}
+
+/// Adds `note` to the run's reason ("; " between notes).
+fn add_note(rec: &mut RunRecord, note: String) {
+    rec.reason = Some(match rec.reason.take() {
+        Some(r) => format!("{r}; {note}"),
+        None => note,
+    });
 }
 
 /// A scheduled prune waits up to two minutes for a backup running on another device.

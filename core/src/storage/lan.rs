@@ -10,7 +10,9 @@ use serde::Deserialize;
 use super::location::bad;
 use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
 use crate::net::error::LanError;
-use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
+use crate::net::http::{
+    byte_range, content_length, error_text, ranged_body, read_body, Http, HttpOptions,
+};
 use crate::net::identity::{Fingerprint, Identity};
 use crate::net::protocol::API;
 use crate::net::tls;
@@ -197,10 +199,7 @@ impl Storage for LanStorage {
         let r = self.http.send("get", &object, |a| a.get(&url).call())?;
         match r.status().as_u16() {
             200 => Ok(read_body("get", &object, r)?),
-            404 => Err(StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
+            404 => Err(StorageError::not_found(kind, name)),
             s => Err(self.failure("get", &object, s, &error_text(r))),
         }
     }
@@ -212,21 +211,15 @@ impl Storage for LanStorage {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, StorageError> {
-        if len == 0 {
+        let Some(range) = byte_range(offset, len) else {
             return Ok(Vec::new());
-        }
+        };
         let url = self.url(kind, name)?;
         let object = kind.path_of(name);
-        let range = format!("bytes={offset}-{}", offset + len - 1);
-        let r = self.http.send("get", &object, |a| {
-            a.get(&url).header("range", &range).call()
-        })?;
+        let r = self.http.send_ranged(&object, &url, &range)?;
         match r.status().as_u16() {
             200 | 206 | 416 => Ok(ranged_body(&object, r, offset, len)?),
-            404 => Err(StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
+            404 => Err(StorageError::not_found(kind, name)),
             s => Err(self.failure("get", &object, s, &error_text(r))),
         }
     }
@@ -236,12 +229,7 @@ impl Storage for LanStorage {
         let object = kind.path_of(name);
         let r = self.http.send("stat", &object, |a| a.head(&url).call())?;
         match r.status().as_u16() {
-            200 => Ok(r
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .or(Some(0))),
+            200 => Ok(Some(content_length(&r))),
             404 => Ok(None),
             s => Err(self.failure("stat", &object, s, "")),
         }

@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
+use super::{list_config, validate_name, ObjectInfo, ObjectKind, Storage, StorageError};
 
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -43,10 +43,7 @@ impl LocalStorage {
 
     fn map_get_err(kind: ObjectKind, name: &str, path: &Path, e: std::io::Error) -> StorageError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }
+            StorageError::not_found(kind, name)
         } else {
             Self::err("get", path, e)
         }
@@ -213,16 +210,11 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StorageError> {
+        if kind == ObjectKind::Config {
+            return list_config(self);
+        }
         let mut out = Vec::new();
         match kind {
-            ObjectKind::Config => {
-                if let Some(size) = self.size(kind, "config")? {
-                    out.push(ObjectInfo {
-                        name: "config".into(),
-                        size,
-                    });
-                }
-            }
             ObjectKind::Pack => {
                 let data = self.root.join("data");
                 let subdirs = match fs::read_dir(&data) {

@@ -154,6 +154,14 @@ impl From<crate::net::http::HttpError> for StorageError {
 }
 
 impl StorageError {
+    /// The object `kind/name` does not exist.
+    pub(crate) fn not_found(kind: ObjectKind, name: &str) -> Self {
+        StorageError::NotFound {
+            kind,
+            name: name.to_string(),
+        }
+    }
+
     /// A backend failure with a message of its own.
     pub(crate) fn backend(op: &'static str, object: &str, msg: impl Into<String>) -> Self {
         StorageError::Backend {
@@ -162,6 +170,19 @@ impl StorageError {
             cause: msg.into().into(),
         }
     }
+}
+
+/// The listing of the config object for backends that learn of it by asking its size: the
+/// object if it exists, else nothing.
+pub(crate) fn list_config(storage: &dyn Storage) -> Result<Vec<ObjectInfo>, StorageError> {
+    let size = storage.size(ObjectKind::Config, "config")?;
+    Ok(size
+        .map(|size| ObjectInfo {
+            name: "config".into(),
+            size,
+        })
+        .into_iter()
+        .collect())
 }
 
 /// Operations on named objects. Implementations must be safe to share across threads.

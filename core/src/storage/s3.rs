@@ -12,7 +12,9 @@ use rusty_s3::{Bucket, Credentials, UrlStyle};
 
 use super::location::{bad, plain_http_allowed};
 use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
-use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
+use crate::net::http::{
+    byte_range, content_length, error_text, ranged_body, read_body, Http, HttpOptions,
+};
 
 /// Signed URLs are valid this long (covers the retries of one request).
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
@@ -259,10 +261,7 @@ impl Storage for S3Storage {
                 if xml_field(&body, "Code").as_deref() == Some("NoSuchBucket") {
                     Err(self.failure("get", &key, 404, &body))
                 } else {
-                    Err(StorageError::NotFound {
-                        kind,
-                        name: name.to_string(),
-                    })
+                    Err(StorageError::not_found(kind, name))
                 }
             }
             s => Err(self.failure("get", &key, s, &error_text(r))),
@@ -277,23 +276,17 @@ impl Storage for S3Storage {
         len: u64,
     ) -> Result<Vec<u8>, StorageError> {
         let key = self.key(kind, name)?;
-        if len == 0 {
+        let Some(range) = byte_range(offset, len) else {
             return Ok(Vec::new());
-        }
+        };
         let url = self
             .bucket
             .get_object(Some(&self.credentials), &key)
             .sign(SIGNED_FOR);
-        let range = format!("bytes={offset}-{}", offset + len - 1);
-        let r = self.http.send("get", &key, |a| {
-            a.get(url.as_str()).header("Range", &range).call()
-        })?;
+        let r = self.http.send_ranged(&key, url.as_str(), &range)?;
         match r.status().as_u16() {
             200 | 206 | 416 => Ok(ranged_body(&key, r, offset, len)?),
-            404 => Err(StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
+            404 => Err(StorageError::not_found(kind, name)),
             s => Err(self.failure("get", &key, s, &error_text(r))),
         }
     }
@@ -308,12 +301,7 @@ impl Storage for S3Storage {
             .http
             .send("stat", &key, |a| a.head(url.as_str()).call())?;
         match r.status().as_u16() {
-            200 => Ok(r
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .or(Some(0))),
+            200 => Ok(Some(content_length(&r))),
             404 => Ok(None),
             s => {
                 // A HEAD answer has no body: ask again with GET to learn why (a wrong key,

@@ -8,8 +8,10 @@ use std::fmt;
 use base64::Engine as _;
 
 use super::location::{bad, plain_http_allowed};
-use super::{validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
-use crate::net::http::{error_text, ranged_body, read_body, Http, HttpOptions};
+use super::{list_config, validate_name, Access, ObjectInfo, ObjectKind, Storage, StorageError};
+use crate::net::http::{
+    byte_range, content_length, error_text, ranged_body, read_body, Http, HttpOptions,
+};
 
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -390,10 +392,7 @@ impl Storage for WebDavStorage {
         let r = self.run("get", &path, "GET", &url, &[], &[])?;
         match r.status().as_u16() {
             200 => Ok(read_body("get", &path, r)?),
-            404 | 410 => Err(StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
+            404 | 410 => Err(StorageError::not_found(kind, name)),
             s => Err(self.failure("get", &path, s, &error_text(r))),
         }
     }
@@ -406,19 +405,15 @@ impl Storage for WebDavStorage {
         len: u64,
     ) -> Result<Vec<u8>, StorageError> {
         validate_name(kind, name)?;
-        if len == 0 {
+        let Some(range) = byte_range(offset, len) else {
             return Ok(Vec::new());
-        }
+        };
         let path = kind.path_of(name);
         let url = self.url(&path);
-        let range = format!("bytes={offset}-{}", offset + len - 1);
         let r = self.run("get", &path, "GET", &url, &[("Range", range.as_str())], &[])?;
         match r.status().as_u16() {
             200 | 206 | 416 => Ok(ranged_body(&path, r, offset, len)?),
-            404 | 410 => Err(StorageError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
+            404 | 410 => Err(StorageError::not_found(kind, name)),
             s => Err(self.failure("get", &path, s, &error_text(r))),
         }
     }
@@ -429,28 +424,18 @@ impl Storage for WebDavStorage {
         let url = self.url(&path);
         let r = self.run("stat", &path, "HEAD", &url, &[], &[])?;
         match r.status().as_u16() {
-            200 => Ok(r
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .or(Some(0))),
+            200 => Ok(Some(content_length(&r))),
             404 | 410 => Ok(None),
             s => Err(self.failure("stat", &path, s, "")),
         }
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StorageError> {
+        if kind == ObjectKind::Config {
+            return list_config(self);
+        }
         let mut out = Vec::new();
         match kind {
-            ObjectKind::Config => {
-                if let Some(size) = self.size(kind, "config")? {
-                    out.push(ObjectInfo {
-                        name: "config".into(),
-                        size,
-                    });
-                }
-            }
             ObjectKind::Pack => {
                 for e in self.propfind("data/")? {
                     let sub = last_segment(&e.href);

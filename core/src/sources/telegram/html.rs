@@ -167,6 +167,13 @@ impl<'a> Doc<'a> {
             .find(|&k| classes.iter().all(|c| self.has_class(k, c)))
     }
 
+    /// The text of the first descendant of `e` with `class`; empty if there is none.
+    fn find_text(&self, e: usize, class: &str) -> String {
+        self.find(e, &[class])
+            .map(|x| self.text(x))
+            .unwrap_or_default()
+    }
+
     /// The first descendant of `e` (depth first) with all of `classes`.
     fn find(&self, e: usize, classes: &[&str]) -> Option<usize> {
         let mut todo: Vec<usize> = self.kids(e).collect();
@@ -374,6 +381,20 @@ fn unparsed(
         _ => format!("unparsed-{}-{}", cx.page, state.unparsed),
     };
     let _ = why;
+    senderless(doc, m, cx, id, time, MessageKind::Unparsed, doc.text(m))
+}
+
+/// A message of the page's conversation that no one sent (a service line, a block not
+/// understood), kept with its HTML; at time 0 when the page gave none before it.
+fn senderless(
+    doc: &Doc<'_>,
+    m: usize,
+    cx: &PageContext<'_>,
+    id: String,
+    time: Option<Timestamp>,
+    kind: MessageKind,
+    text: String,
+) -> Message {
     Message {
         id,
         server_id: None,
@@ -382,8 +403,8 @@ fn unparsed(
         sender_name: None,
         from_me: false,
         time: time.unwrap_or(Timestamp::Local(0)),
-        kind: MessageKind::Unparsed,
-        text: doc.text(m),
+        kind,
+        text,
         reply_to: None,
         quote: None,
         media: None,
@@ -456,21 +477,8 @@ fn read_message(
         state.last_via = None;
         state.last_forwarded = None;
         return Some(Message {
-            id,
-            server_id: None,
-            conversation: cx.conversation.to_string(),
-            sender: None,
-            sender_name: None,
-            from_me: false,
-            time: fallback.unwrap_or(Timestamp::Local(0)),
-            kind: MessageKind::System,
-            text,
             reply_to,
-            quote: None,
-            media: None,
-            raw: Some(doc.raw(m)),
-            edited: false,
-            details: MessageDetails::default(),
+            ..senderless(doc, m, cx, id, fallback, MessageKind::System, text)
         });
     }
     let Some(body) = doc.child(m, &["body"]) else {
@@ -664,29 +672,20 @@ fn read_media(
     let first = doc.kids(w).next()?;
     let href = doc.attr(first, "href");
     let has = |c: &str| doc.has_class(first, c);
+    let with_file = |kind: MessageKind, media: MediaKind, text: String| {
+        Some((kind, Some(media_ref(cx, href, media)), text))
+    };
     if has("photo_wrap") {
-        return Some((
-            MessageKind::Image,
-            Some(media_ref(cx, href, MediaKind::Image)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Image, MediaKind::Image, String::new());
     }
     if has("sticker_wrap") {
-        return Some((
-            MessageKind::Sticker,
-            Some(media_ref(cx, href, MediaKind::Sticker)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Sticker, MediaKind::Sticker, String::new());
     }
     if has("video_file_wrap") || has("animated_wrap") {
         d.duration_seconds = doc
             .find(first, &["video_duration"])
             .and_then(|x| parse_duration(&doc.text(x)));
-        return Some((
-            MessageKind::Video,
-            Some(media_ref(cx, href, MediaKind::Video)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Video, MediaKind::Video, String::new());
     }
     if has("media_poll") {
         let question = doc
@@ -721,11 +720,7 @@ fn read_media(
     if !has("media") {
         return None;
     }
-    let part = |c: &str| {
-        doc.find(first, &[c])
-            .map(|x| doc.text(x))
-            .unwrap_or_default()
-    };
+    let part = |c: &str| doc.find_text(first, c);
     let title = part("title");
     let description = part("description");
     let status = part("status");
@@ -750,21 +745,13 @@ fn read_media(
                 d.title = Some(t.to_string());
             }
         }
-        return Some((
-            MessageKind::Voice,
-            Some(media_ref(cx, href, MediaKind::Audio)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Voice, MediaKind::Audio, String::new());
     }
     if has("media_video") {
         if title != "Animation" {
             d.duration_seconds = parse_duration(&status_head);
         }
-        return Some((
-            MessageKind::Video,
-            Some(media_ref(cx, href, MediaKind::Video)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Video, MediaKind::Video, String::new());
     }
     if has("media_photo") {
         if title == "Sticker" {
@@ -774,17 +761,9 @@ fn read_media(
             } else {
                 emoji
             };
-            return Some((
-                MessageKind::Sticker,
-                Some(media_ref(cx, href, MediaKind::Sticker)),
-                emoji,
-            ));
+            return with_file(MessageKind::Sticker, MediaKind::Sticker, emoji);
         }
-        return Some((
-            MessageKind::Image,
-            Some(media_ref(cx, href, MediaKind::Image)),
-            String::new(),
-        ));
+        return with_file(MessageKind::Image, MediaKind::Image, String::new());
     }
     if has("media_file") {
         let name = if title == "File" {
@@ -792,11 +771,7 @@ fn read_media(
         } else {
             title
         };
-        return Some((
-            MessageKind::File,
-            Some(media_ref(cx, href, MediaKind::File)),
-            name,
-        ));
+        return with_file(MessageKind::File, MediaKind::File, name);
     }
     if has("media_contact") {
         let phone = status
@@ -1042,14 +1017,8 @@ fn listed_chats(root: &Path, sink: &mut dyn ChatSink) -> Vec<(PathBuf, String, C
         let Some(dir) = page.parent().map(Path::to_path_buf) else {
             continue;
         };
-        let name = doc
-            .find(e, &["name"])
-            .map(|n| doc.text(n))
-            .unwrap_or_default();
-        let info = doc
-            .find(e, &["info"])
-            .map(|n| doc.text(n))
-            .unwrap_or_default();
+        let name = doc.find_text(e, "name");
+        let info = doc.find_text(e, "info");
         let kind = match info.as_str() {
             "group" => ConversationKind::Group,
             "channel" | "bot" => ConversationKind::Channel,
@@ -1070,14 +1039,8 @@ fn personal_info(root: &Path, sink: &mut dyn ChatSink) -> Option<Account> {
     let info = doc.find(0, &["personal_info"])?;
     let mut fields: HashMap<String, String> = HashMap::new();
     for row in doc.find_all(info, &["row"]) {
-        let label = doc
-            .find(row, &["label"])
-            .map(|l| doc.text(l))
-            .unwrap_or_default();
-        let value = doc
-            .find(row, &["value"])
-            .map(|l| doc.text(l))
-            .unwrap_or_default();
+        let label = doc.find_text(row, "label");
+        let value = doc.find_text(row, "value");
         fields.insert(label, value);
     }
     let name = [fields.get("First name"), fields.get("Last name")]

@@ -576,6 +576,10 @@ fn parse_chat<R: BufRead>(
         edited: false,
         details: MessageDetails::default(),
     };
+    // A line that is no message of its own, kept as it stands.
+    let unparsed = |seq: u64, ms: i64, line: &str| {
+        new_message(seq, ms, MessageKind::Unparsed, line.into(), line.into())
+    };
     let flush = |p: Option<Pending>, sink: &mut dyn ChatSink, long: &mut u64| -> Result<()> {
         if let Some(mut p) = p {
             if p.truncated {
@@ -598,14 +602,7 @@ fn parse_chat<R: BufRead>(
                     return Ok(Err(e));
                 }
                 seq += 1;
-                let m = new_message(
-                    seq,
-                    last_ms,
-                    MessageKind::Unparsed,
-                    line.clone(),
-                    line.clone(),
-                );
-                if let Err(e) = sink.message(m) {
+                if let Err(e) = sink.message(unparsed(seq, last_ms, &line)) {
                     return Ok(Err(e));
                 }
                 continue;
@@ -623,14 +620,7 @@ fn parse_chat<R: BufRead>(
                     None if line.trim().is_empty() => {}
                     None => {
                         seq += 1;
-                        let m = new_message(
-                            seq,
-                            last_ms,
-                            MessageKind::Unparsed,
-                            line.clone(),
-                            line.clone(),
-                        );
-                        if let Err(e) = sink.message(m) {
+                        if let Err(e) = sink.message(unparsed(seq, last_ms, &line)) {
                             return Ok(Err(e));
                         }
                     }

@@ -302,6 +302,15 @@ impl<'s> Side<'s> {
     }
 }
 
+/// An open message database and what reading its rows needs: the schema, where the files
+/// are, and the contacts' names.
+struct Db<'a> {
+    c: &'a Connection,
+    s: &'a Schema,
+    layout: &'a Layout<'a>,
+    names: &'a HashMap<String, String>,
+}
+
 /// Reads the database `db` (plain SQLite) into `sink`.
 pub fn read(
     db: &Path,
@@ -311,15 +320,31 @@ pub fn read(
 ) -> Result<Counts> {
     let c = open(db, layout.shown)?;
     let schema = Schema::load(&c, layout.shown)?;
+    let db = Db {
+        c: &c,
+        s: &schema,
+        layout,
+        names,
+    };
     if schema.has("message") && schema.has("chat") && schema.has("jid") {
-        read_new(&c, &schema, layout, names, sink)
+        read_new(&db, sink)
     } else if schema.has("messages") {
-        read_legacy(&c, &schema, layout, names, sink)
+        read_legacy(&db, sink)
     } else {
         Err(Error::Source {
             path: layout.shown.into(),
             reason: "not a WhatsApp message database (no message or messages table)".into(),
         })
+    }
+}
+
+/// The details every message row starts with: whether it is view-once, and its media's
+/// duration.
+fn row_details(view_once: bool, duration: Option<i64>) -> MessageDetails {
+    MessageDetails {
+        view_once,
+        duration_seconds: duration.map(|d| d as u64),
+        ..Default::default()
     }
 }
 
@@ -330,13 +355,8 @@ fn display_name(jid: &str, names: &HashMap<String, String>) -> String {
         .unwrap_or_else(|| jid_user(jid).to_string())
 }
 
-fn read_new(
-    c: &Connection,
-    s: &Schema,
-    layout: &Layout,
-    names: &HashMap<String, String>,
-    sink: &mut dyn ChatSink,
-) -> Result<Counts> {
+fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
+    let (c, s, layout, names) = (db.c, db.s, db.layout, db.names);
     let err = |e| Error::source_db(layout.shown, e);
     let mut counts = Counts::default();
     // jid row → raw string (grows with contacts, not messages).
@@ -466,13 +486,8 @@ fn read_new(
     } else {
         None
     };
-    let mut reactions = Side::new(
-        match react_stmt.as_mut() {
-            Some(st) => Some(st.query([]).map_err(err)?),
-            None => None,
-        },
-        3,
-    );
+    let reactions_rows = react_stmt.as_mut().map(|st| st.query([])).transpose();
+    let mut reactions = Side::new(reactions_rows.map_err(err)?, 3);
     let mut vcard_stmt = if s.has_col("message_vcard", "message_row_id")
         && s.has_col("message_vcard", "vcard")
     {
@@ -488,13 +503,8 @@ fn read_new(
     } else {
         None
     };
-    let mut vcards = Side::new(
-        match vcard_stmt.as_mut() {
-            Some(st) => Some(st.query([]).map_err(err)?),
-            None => None,
-        },
-        1,
-    );
+    let vcards_rows = vcard_stmt.as_mut().map(|st| st.query([])).transpose();
+    let mut vcards = Side::new(vcards_rows.map_err(err)?, 1);
 
     let mut orphans = 0u64;
     while let Some(r) = rows.next().map_err(err)? {
@@ -534,11 +544,7 @@ fn read_new(
             }
         };
         let sender_name = sender.as_deref().map(|j| display_name(j, names));
-        let mut details = MessageDetails {
-            view_once,
-            duration_seconds: duration.map(|d| d as u64),
-            ..Default::default()
-        };
+        let mut details = row_details(view_once, duration);
         let mut text_out = body.clone().unwrap_or_default();
         let mut media = None;
         if let (Some(fp), Some(mk)) = (file_path.as_deref(), media_kind) {
@@ -694,13 +700,8 @@ fn read_new(
 }
 
 /// The legacy schema: one `messages` table keyed by the chat's jid.
-fn read_legacy(
-    c: &Connection,
-    s: &Schema,
-    layout: &Layout,
-    names: &HashMap<String, String>,
-    sink: &mut dyn ChatSink,
-) -> Result<Counts> {
+fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
+    let (c, s, layout, names) = (db.c, db.s, db.layout, db.names);
     let err = |e| Error::source_db(layout.shown, e);
     let mut counts = Counts::default();
     // Conversations: the distinct jids (subjects from `chat_list` when there).
@@ -793,11 +794,7 @@ fn read_legacy(
             MessageKind::Text => data.clone().unwrap_or_default(),
             _ => caption.clone().or(data.clone()).unwrap_or_default(),
         };
-        let mut details = MessageDetails {
-            view_once,
-            duration_seconds: duration.map(|d| d as u64),
-            ..Default::default()
-        };
+        let mut details = row_details(view_once, duration);
         match kind {
             MessageKind::Location => {
                 details.place = Some(Place {
