@@ -135,7 +135,7 @@ impl Repository {
         let work = self.work_dir(source.work_dir.as_deref())?;
         let r = self.with(|repo| {
             core::chat::backup_source(
-                &repo,
+                repo,
                 std::path::Path::new(&path),
                 &opts,
                 &options.into(),
@@ -172,7 +172,7 @@ impl Repository {
         let work = self.work_dir(work_dir.as_deref())?;
         self.with(|repo| {
             let snap = repo.find_snapshot(&snapshot)?;
-            let chats = core::chat::open_chats(&repo, &snap, Some(&work))?;
+            let chats = core::chat::open_chats(repo, &snap, Some(&work))?;
             chats.search(&query, conversation.as_deref(), limit as usize)
         })
         .map(|hits| hits.into_iter().map(Into::into).collect())
@@ -193,7 +193,7 @@ impl Repository {
         self.with(|repo| {
             let snap = repo.find_snapshot(&snapshot)?;
             core::export::export_chats(
-                &repo,
+                repo,
                 &snap,
                 std::path::Path::new(&out),
                 &(&options).into(),

@@ -158,7 +158,7 @@ pub fn run(cli: &Cli, a: &DemoArgs, cancel: &CancelToken) -> Result<i32> {
         .context("the second backup has no chat summary")?;
     println!("5. The chats it holds (`chatvault chats`), busiest first:");
     let mut busiest: Vec<_> = summary.conversations.iter().collect();
-    busiest.sort_by(|x, y| y.messages.cmp(&x.messages));
+    busiest.sort_by_key(|c| std::cmp::Reverse(c.messages));
     for c in busiest.iter().take(4) {
         println!("   {}  {} messages", ui::cell(&c.name, 20), c.messages);
     }

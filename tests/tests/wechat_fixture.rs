@@ -294,7 +294,7 @@ fn snapshot_lists_searches_and_restores_one_conversation() {
     let cancel = CancelToken::new();
     let backup = |repo: &Repository, path: &Path| {
         chatvault_core::chat::backup_source(
-            &repo,
+            repo,
             path,
             &SourceOptions::default(),
             &BackupOptions::default(),

@@ -565,7 +565,7 @@ impl Tally {
 
 /// Aligns ours and the peer's messages of one file and counts where they agree.
 fn compare(rel: &str, ours: &[Ours], theirs: &[Peer], ios: bool, tally: &mut Tally) {
-    let steps = align(&ours, theirs, ios);
+    let steps = align(ours, theirs, ios);
     // Which of ours the peer missed, and so glued to the peer message before them.
     let mut classes_of_missed: BTreeMap<usize, Option<&'static str>> = BTreeMap::new();
     for s in &steps {
@@ -780,7 +780,7 @@ fn whatsapp_reader_agrees_with_an_independent_parser() {
             let entry = (file.clone(), ios, rel.display().to_string(), ours);
             transliterate_later
                 .entry(lang.clone())
-                .or_insert_with(Vec::new)
+                .or_default()
                 .push(entry);
         }
         let theirs = &peer[file.to_str().unwrap()];
