@@ -74,6 +74,8 @@ python3 -m pip show iphone-backup-decrypt 2>/dev/null | grep -qx 'Version: 0.11.
 # No two core modules import each other (docs/ARCHITECTURE.md, "Layers").
 python3 scripts/module-deps.py
 cargo build --workspace --all-targets --locked
+# Lints: the whole workspace, every feature and target, warnings are errors.
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 cargo test --workspace --locked -- --nocapture
 # Kotlin: generated JVM bindings + the library + JVM tests against the real cdylib.
