@@ -13,9 +13,13 @@ pub struct Cli {
     /// `chatvault pair` (default: a repository in your data directory).
     #[arg(long, global = true, env = "CHATVAULT_REPO")]
     pub repo: Option<String>,
-    /// Read the password from this file (else $CHATVAULT_PASSWORD, else a prompt).
+    /// Read the password from this file (else --password-command, $CHATVAULT_PASSWORD, a prompt).
     #[arg(long, global = true, env = "CHATVAULT_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
+    /// Run this shell command and use what it prints as the password (a password manager:
+    /// `pass show chatvault`, `secret-tool lookup app chatvault`).
+    #[arg(long, global = true, env = "CHATVAULT_PASSWORD_COMMAND")]
+    pub password_command: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,

@@ -75,11 +75,35 @@ pub fn read_secret_file(path: &Path) -> Result<String> {
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// The password from `--password-file`, `$CHATVAULT_PASSWORD`, the default repository's
-/// stored password, or a prompt, in that order.
+/// The first line a password command prints (`sh -c COMMAND`); its errors go to the
+/// terminal, and a command that fails is an error naming its exit status, never its output.
+pub fn password_from_command(command: &str) -> Result<String> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run the password command")?;
+    if !out.status.success() {
+        bail!("the password command failed ({})", out.status);
+    }
+    let text = String::from_utf8(out.stdout).context("the password command printed no text")?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        bail!("the password command printed nothing");
+    }
+    Ok(line.to_string())
+}
+
+/// The password from `--password-file`, `--password-command`, `$CHATVAULT_PASSWORD`, the
+/// default repository's stored password, or a prompt, in that order.
 pub fn password(cli: &Cli, target: &Target, prompt: &str) -> Result<String> {
     if let Some(f) = &cli.password_file {
         return read_secret_file(f);
+    }
+    if let Some(c) = &cli.password_command {
+        return password_from_command(c);
     }
     if let Ok(p) = std::env::var("CHATVAULT_PASSWORD") {
         return Ok(p);
@@ -111,7 +135,10 @@ pub fn new_password(file: Option<&Path>) -> Result<String> {
 /// The password of a repository being created: from --password-file or
 /// `$CHATVAULT_PASSWORD` (the same as every later command reads), or a prompt asked twice.
 pub fn init_password(cli: &Cli, target: &Target) -> Result<String> {
-    if cli.password_file.is_some() || std::env::var("CHATVAULT_PASSWORD").is_ok() {
+    if cli.password_file.is_some()
+        || cli.password_command.is_some()
+        || std::env::var("CHATVAULT_PASSWORD").is_ok()
+    {
         return password(cli, target, "");
     }
     if !std::io::stdin().is_terminal() {

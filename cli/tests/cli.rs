@@ -1039,3 +1039,40 @@ fn init_without_a_terminal_names_its_own_options() {
         "{err}"
     );
 }
+
+/// `--password-command` reads the password from a password manager's output; a failing
+/// command is an error that does not print what it printed.
+#[test]
+fn the_password_can_come_from_a_command() {
+    let env = Env::new();
+    env.init();
+    let secret = env.home.join("secret.txt");
+    fs::write(&secret, format!("{PW}\n")).unwrap();
+    let o = env
+        .cmd(&[
+            "--password-command",
+            &format!("cat '{}'", secret.display()),
+            "snapshots",
+        ])
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let wrong = env
+        .cmd(&["--password-command", "echo not-it", "snapshots"])
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(code(&wrong), 12);
+    let failing = env
+        .cmd(&["--password-command", "echo leaked; exit 3", "snapshots"])
+        .env_remove("CHATVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(code(&failing), 1);
+    let err = String::from_utf8_lossy(&failing.stderr);
+    assert!(
+        err.contains("password command failed") && !err.contains("leaked"),
+        "{err}"
+    );
+}

@@ -106,6 +106,26 @@ const POST: &str = r"(?P<post>[ \t]*[^ \t0-9\[\]\-:,][^0-9\[\]\-:]{0,18}?)?";
 /// starts.
 const END: &str = r"(?:[ \t]*\][ \t]*|[ \t]+-[ \t]|:[ \t])";
 
+/// A date with a month name (any word of 3–10 letters here; [`lang::month`] decides), as
+/// exports from 2013–2015 write it: day first ("28 Aug 2013",
+/// "18 Mar") or month first ("Mar 5", "Aug 28, 2013"); the year is left out for the
+/// export's own year.
+const NAMED_DATE: &str = r"(?:(?P<nd>[0-9]{1,2})\.?[ \t]+(?P<nm>[^ \t0-9\[\]:,.\-]{3,10})\.?(?:,?[ \t]+(?P<ny>[0-9]{4}))?|(?P<mm>[^ \t0-9\[\]:,.\-]{3,10})\.?[ \t]+(?P<md>[0-9]{1,2})(?:,[ \t]*(?P<my>[0-9]{4}))?)";
+
+/// Headers with a month name: date then time ("Mar 5, 8:11 PM - ", "18 Mar 12:14 - ") or
+/// time then date ("19:23, 28 Aug 2013 - ").
+fn named_patterns() -> &'static [Regex; 2] {
+    static RE: OnceLock<[Regex; 2]> = OnceLock::new();
+    RE.get_or_init(|| {
+        let date_first = format!(r"^[ \t]*\[?[ \t]*{NAMED_DATE},?[ \t]*{TIME}{POST}{END}");
+        let time_first = format!(r"^[ \t]*\[?[ \t]*{TIME}{POST},[ \t]*{NAMED_DATE}{END}");
+        [
+            Regex::new(&date_first).expect("static regex"),
+            Regex::new(&time_first).expect("static regex"),
+        ]
+    })
+}
+
 fn patterns() -> &'static [Regex; 2] {
     static RE: OnceLock<[Regex; 2]> = OnceLock::new();
     RE.get_or_init(|| {
@@ -131,6 +151,8 @@ pub(super) struct Header {
     pub second: u32,
     /// `Some(true)` for PM, `Some(false)` for AM, `None` on a 24-hour clock.
     pub pm: Option<bool>,
+    /// The month was a name: `fields` are year (0 when left out), month, day.
+    pub named: bool,
     /// Where the rest of the line (after the header) starts, in the original line.
     pub rest_at: usize,
 }
@@ -147,9 +169,19 @@ pub(super) fn parse(line: &str) -> Option<Header> {
     }
     let n = normalize(line);
     let [date_first, time_first] = patterns();
-    let c = date_first
+    let [named_first, named_last] = named_patterns();
+    let (c, named) = match date_first
         .captures(&n.text)
-        .or_else(|| time_first.captures(&n.text))?;
+        .or_else(|| time_first.captures(&n.text))
+    {
+        Some(c) => (c, false),
+        None => (
+            named_first
+                .captures(&n.text)
+                .or_else(|| named_last.captures(&n.text))?,
+            true,
+        ),
+    };
     let num = |k: &str| c.name(k).and_then(|m| m.as_str().parse::<u32>().ok());
     let word = |k: &str| c.name(k).map(|m| m.as_str().trim()).unwrap_or("");
     let pm = match (word("pre"), word("post")) {
@@ -186,6 +218,21 @@ pub(super) fn parse(line: &str) -> Option<Header> {
     if hour > 23 || (pm.is_some() && hour > 12) {
         return None;
     }
+    if named {
+        let field = |a: &str, b: &str| c.name(a).or_else(|| c.name(b));
+        let month = lang::month(field("nm", "mm")?.as_str())?;
+        let day = field("nd", "md")?.as_str().parse::<u32>().ok()?;
+        let year = field("ny", "my").map_or(Some(0), |y| y.as_str().parse::<u32>().ok())?;
+        return Some(Header {
+            fields: [year, month, day],
+            hour,
+            minute: num("m")?,
+            second: num("s").unwrap_or(0),
+            pm,
+            named: true,
+            rest_at,
+        });
+    }
     let mut year = num("d3")?;
     if let Some(era) = c.name("era") {
         // Japanese calendar: Reiwa 1 = 2019, Heisei 1 = 1989, Showa 1 = 1926.
@@ -201,6 +248,7 @@ pub(super) fn parse(line: &str) -> Option<Header> {
         minute: num("m")?,
         second: num("s").unwrap_or(0),
         pm,
+        named: false,
         rest_at,
     })
 }
@@ -232,9 +280,18 @@ fn date_of(fields: [u32; 3], order: DateOrder) -> Option<NaiveDate> {
 }
 
 impl Header {
-    /// Wall-clock milliseconds since 1970-01-01T00:00, if the date exists.
-    pub fn timestamp(&self, order: DateOrder) -> Option<i64> {
-        let date = date_of(self.fields, order)?;
+    /// Wall-clock milliseconds since 1970-01-01T00:00, if the date exists. Numeric dates
+    /// are read in the file's `order`; a month-name date without a year is in `year`.
+    pub fn timestamp(&self, order: DateOrder, year: u32) -> Option<i64> {
+        let date = if self.named {
+            let [y, m, d] = self.fields;
+            date_of(
+                [if y == 0 { year } else { y }, m, d],
+                DateOrder::YearMonthDay,
+            )?
+        } else {
+            date_of(self.fields, order)?
+        };
         let hour = match self.pm {
             None => self.hour,
             Some(pm) => self.hour % 12 + if pm { 12 } else { 0 },

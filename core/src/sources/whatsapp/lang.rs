@@ -285,6 +285,57 @@ pub(super) fn meridiem(word: &str) -> Option<Meridiem> {
     }
 }
 
+/// Month names old exports (2013–2015) write dates with ("28 Aug 2013", "Mar 5"), by
+/// month: English (full, three letters, "Sept"), and the abbreviations of German, French,
+/// Spanish, Italian, Portuguese and Dutch that differ from English. No word means two
+/// months in these languages ("mar" is March in each).
+const MONTHS: [&[&str]; 12] = [
+    &["january", "jan", "janv", "ene", "gen", "jän"],
+    &["february", "feb", "févr", "fevr", "fev", "fév"],
+    &["march", "mar", "mär", "mars", "mrt", "març"],
+    &["april", "apr", "avr", "abr"],
+    &["may", "mai", "mei", "mag", "mayo", "maio"],
+    &["june", "jun", "juin", "giu", "juni", "junio", "junho"],
+    &["july", "jul", "juil", "lug", "juli", "julio", "julho"],
+    &["august", "aug", "août", "aout", "ago", "agosto", "augustus"],
+    &[
+        "september",
+        "sep",
+        "sept",
+        "set",
+        "septembre",
+        "septiembre",
+        "settembre",
+        "setembro",
+    ],
+    &[
+        "october", "oct", "okt", "ott", "out", "octobre", "octubre", "ottobre", "outubro",
+        "oktober",
+    ],
+    &["november", "nov", "novembre", "noviembre", "novembro"],
+    &[
+        "december",
+        "dec",
+        "dez",
+        "déc",
+        "dic",
+        "diciembre",
+        "dicembre",
+        "dezembro",
+        "dezember",
+    ],
+];
+
+/// The month (1–12) a month name or abbreviation means, if it is one.
+pub(super) fn month(word: &str) -> Option<u32> {
+    let w = fold(word);
+    let w = w.trim_end_matches('.');
+    (1u32..)
+        .zip(MONTHS.iter())
+        .find(|(_, names)| names.contains(&w))
+        .map(|(n, _)| n)
+}
+
 /// Whether `word` is one of the words some languages put between date and time.
 pub(super) fn is_date_time_word(word: &str) -> bool {
     let w = fold(word);

@@ -157,9 +157,23 @@ fn split_author(rest: &str) -> (Option<&str>, &str) {
     (Some(name), &rest[i + 2..])
 }
 
+/// The year of a file time, in local time (as the phone wrote the export).
+fn year_of(t: std::time::SystemTime) -> Option<u32> {
+    use chrono::Datelike;
+    u32::try_from(chrono::DateTime::<chrono::Local>::from(t).year()).ok()
+}
+
+/// This year, for month-name dates without a year in a text with no file time.
+fn current_year() -> u32 {
+    year_of(std::time::SystemTime::now()).unwrap_or(2000)
+}
+
 /// What the first pass learns of a chat text.
 struct Survey {
     order: DateOrder,
+    /// The year of month-name dates that leave it out (the export's own year): the last
+    /// year the file writes, else (set by the caller) the year the file was last changed.
+    year: Option<u32>,
     /// Authors and how many messages each wrote.
     authors: BTreeMap<String, u64>,
     group: bool,
@@ -168,11 +182,16 @@ struct Survey {
 fn survey<R: BufRead>(reader: R) -> std::io::Result<Survey> {
     let mut lines = Lines::new(reader);
     let mut vote = header::OrderVote::default();
+    let mut year = None;
     let mut authors = BTreeMap::new();
     let mut group = false;
     while let Some(line) = lines.next_line()? {
         if let Some(l) = split_line(&line) {
-            vote.add(l.header.fields, l.header.pm.is_some());
+            if !l.header.named {
+                vote.add(l.header.fields, l.header.pm.is_some());
+            } else if l.header.fields[0] != 0 {
+                year = year.max(Some(l.header.fields[0]));
+            }
             match l.author {
                 Some("") => {}
                 Some(a) => *authors.entry(a.to_string()).or_insert(0) += 1,
@@ -182,6 +201,7 @@ fn survey<R: BufRead>(reader: R) -> std::io::Result<Survey> {
     }
     Ok(Survey {
         order: vote.decide(),
+        year,
         authors,
         group,
     })
@@ -329,7 +349,13 @@ fn read(
                     File::open(&file).map_err(|e| Error::io("open", &file, e))?,
                 ))
             };
-            let survey = survey(open()?).map_err(|e| Error::io("read", &file, e))?;
+            let mut survey = survey(open()?).map_err(|e| Error::io("read", &file, e))?;
+            if survey.year.is_none() {
+                survey.year = std::fs::metadata(&file)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(year_of);
+            }
             let in_backup = root.is_dir();
             if !in_backup {
                 sink.warning(format!(
@@ -403,7 +429,12 @@ fn read_zip(path: &Path, id: &str, options: &Options, sink: &mut dyn ChatSink) -
     // the archive each time.
     let survey = {
         let mut entry = zip.by_name(&entry_name).map_err(|e| zip_error(path, e))?;
-        survey(BufReader::new((&mut entry).take(size))).map_err(damaged)?
+        let written = entry
+            .last_modified()
+            .and_then(|t| u32::try_from(t.year()).ok());
+        let mut survey = survey(BufReader::new((&mut entry).take(size))).map_err(damaged)?;
+        survey.year = survey.year.or(written);
+        survey
     };
     // Media sit beside the text in the archive.
     let dir = entry_name.rsplit_once('/').map(|(d, _)| d.to_string());
@@ -592,7 +623,10 @@ fn parse_chat<R: BufRead>(
     };
     while let Some(line) = lines.next_line()? {
         let parsed = split_line(&line);
-        let stamped = parsed.as_ref().map(|l| l.header.timestamp(survey.order));
+        let year = survey.year.unwrap_or_else(current_year);
+        let stamped = parsed
+            .as_ref()
+            .map(|l| l.header.timestamp(survey.order, year));
         let (l, ms) = match (parsed, stamped) {
             (Some(l), Some(Some(ms))) => (l, ms),
             (Some(_), Some(None)) => {
@@ -780,6 +814,32 @@ mod tests {
             let c = parse(text);
             assert_eq!(c.messages[0].time, Timestamp::Local(want), "{text}");
         }
+    }
+
+    /// Exports from 2013–2015 write month names, and leave out the export's own year.
+    #[test]
+    fn month_name_headers_of_old_exports() {
+        let c = parse(
+            "19:23, 28 Aug 2013 - Tanay: Viresh joined\n\
+             Mar 5, 8:11 PM - Aravind: Whoa. You changed your dp\n\
+             18 Mar 12:14 - Shaggy changed the subject to \u{201C}The horde\u{201D}\n\
+             Aug 28, 2013, 7:05 AM - Ann: hi\n\
+             5. Mär. 2014 08:15 - Jens: Hallo",
+        );
+        let t: Vec<_> = c.messages.iter().map(|m| m.time.clone()).collect();
+        assert_eq!(t[0], Timestamp::Local(ts(2013, 8, 28, 19, 23, 0)));
+        // No year written: the last year the file writes (2014).
+        assert_eq!(t[1], Timestamp::Local(ts(2014, 3, 5, 20, 11, 0)));
+        assert_eq!(t[2], Timestamp::Local(ts(2014, 3, 18, 12, 14, 0)));
+        assert_eq!(c.messages[1].sender.as_deref(), Some("Aravind"));
+        assert_eq!(c.messages[1].text, "Whoa. You changed your dp");
+        assert!(c.messages[2].sender.is_none(), "a system line");
+        assert_eq!(t[3], Timestamp::Local(ts(2013, 8, 28, 7, 5, 0)));
+        assert_eq!(t[4], Timestamp::Local(ts(2014, 3, 5, 8, 15, 0)));
+        assert_eq!(c.messages.len(), 5);
+        // A word that is not a month is no header: the line continues the message before.
+        let c = parse("Mar 5, 8:11 PM - a: x\nChat 5, 8:12 PM - b: y");
+        assert_eq!(c.messages.len(), 1);
     }
 
     #[test]
