@@ -9,9 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::message::{assemble, Row, Senders, SystemLines};
+use super::sqlite::{Snapshot, SourceDb};
 use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
 use crate::sources::model::{
@@ -186,13 +187,15 @@ fn candidates(found: &Export, userdir_name: &str) -> Vec<Candidate> {
     out
 }
 
-/// Opens EnMicroMsg.db read-only, plain or with the first candidate key that works.
-/// Returns the connection and a description of what opened it.
+/// Opens EnMicroMsg.db for reading, plain or with the first candidate key that works, its
+/// `-wal` included and nothing written beside it ([`super::sqlite`]: a database with a log
+/// is read from a private copy, still encrypted). Returns the connection and a description
+/// of what opened it.
 fn open_database(
     db: &Path,
     found: &Export,
     userdir_name: &str,
-) -> Result<(Connection, Option<String>)> {
+) -> Result<(SourceDb, Option<String>)> {
     let head = {
         use std::io::Read;
         let mut f = fs::File::open(db).map_err(|e| Error::io("open", db, e))?;
@@ -209,16 +212,8 @@ fn open_database(
             reason: "the database is empty (0 bytes)".into(),
         });
     }
-    let open = || {
-        Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| Error::Source {
-            path: db.into(),
-            reason: e.to_string(),
-        })
-    };
+    let snapshot = Snapshot::new(db, None, found.options.work_dir.as_deref())?;
+    let open = || snapshot.connect();
     let probe = |c: &Connection| {
         c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -229,7 +224,7 @@ fn open_database(
         c.execute_batch("PRAGMA temp_store = MEMORY;")
             .map_err(|e| Error::source_db(db, e))?;
         probe(&c).map_err(|e| Error::source_db(db, e))?;
-        return Ok((c, None));
+        return Ok((SourceDb::new(c, snapshot), None));
     }
     if len % u64::from(PAGE_SIZE) != 0 {
         return Err(Error::Source {
@@ -254,7 +249,7 @@ fn open_database(
             .map_err(|e| Error::source_db(db, e))?;
         if probe(&c).is_ok() {
             log::info!("{} opened with {}", db.display(), cand.label);
-            return Ok((c, Some(cand.label.clone())));
+            return Ok((SourceDb::new(c, snapshot), Some(cand.label.clone())));
         }
     }
     Err(Error::WrongKey {

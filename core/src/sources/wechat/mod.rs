@@ -6,6 +6,7 @@
 pub mod android;
 pub mod ios;
 pub mod message;
+pub(crate) mod sqlite;
 pub(crate) mod xml;
 
 use crate::sources::model::{ContactKind, ConversationKind};
