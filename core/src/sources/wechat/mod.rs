@@ -4,6 +4,7 @@
 //! Only reading the rows (SQL, columns) differs per platform.
 
 pub mod android;
+pub(crate) mod android_media;
 pub mod ios;
 pub mod message;
 pub(crate) mod sqlite;
