@@ -295,7 +295,11 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
                     17 => (49, format!("<msg><appmsg><title>文章 #{i}</title><des>摘要 &amp; 更多</des><type>5</type><url>https://example.com/{i}</url></appmsg></msg>"), None),
                     23 => (10000, "\"主人\"邀请\"朋友1\"加入了群聊".into(), None),
                     29 => (10002, "<sysmsg type=\"revokemsg\"><revokemsg><replacemsg><![CDATA[\"朋友\" 撤回了一条消息]]></replacemsg></revokemsg></sysmsg>".into(), None),
-                    31 => (1090519089, format!("<msg><appmsg><title>报告{i}.pdf</title><type>6</type></appmsg></msg>"), None),
+                    31 => {
+                        // A file never downloaded: its message names it, no file is there.
+                        facts.media_missing += 1;
+                        (1090519089, format!("<msg><appmsg><title>报告{i}.pdf</title><type>6</type></appmsg></msg>"), None)
+                    }
                     37 => (999_999, format!("<unknown n=\"{i}\"/>"), None),
                     _ => (1, text(&mut rng, i, &mut facts), None),
                 }
@@ -782,4 +786,338 @@ pub fn wechat_android_add_day(
     }
     tx.commit().map_err(io::Error::other)?;
     Ok(facts.messages())
+}
+
+/// What [`wechat_android_variants`] wrote beyond [`wechat_android`], for the tests.
+#[derive(Debug, Clone, Default)]
+pub struct AndroidVariants {
+    /// The facts of the whole export (its media counted as a reader that links every
+    /// variant must count them).
+    pub facts: ChatFacts,
+    /// The database key (derived from the IMEI in `DENGTA_META.xml` and the uin in
+    /// `systemInfo.cfg`, which are the only places naming them).
+    pub key: String,
+    /// Messages written only to `EnMicroMsg.db-wal`.
+    pub wal_messages: u64,
+    /// The group nickname a member has in the group, and that member's username.
+    pub group_nickname: (String, String),
+    /// The external folder, relative to the export's root.
+    pub external: String,
+}
+
+/// The IMEI [`wechat_android_variants`] keys its database with.
+pub const VARIANT_IMEI: &str = "866123456789012";
+
+/// A Java-serialized `HashMap<Integer, Object>` as WeChat writes `systemInfo.cfg`: key 2
+/// holds a string, key 1 the uin.
+fn java_system_info(uin: i32) -> Vec<u8> {
+    let mut b = vec![0xac, 0xed, 0x00, 0x05];
+    let utf = |b: &mut Vec<u8>, s: &str| {
+        b.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        b.extend_from_slice(s.as_bytes());
+    };
+    // HashMap class description (handle 0), object (handle 1).
+    b.extend_from_slice(&[0x73, 0x72]);
+    utf(&mut b, "java.util.HashMap");
+    b.extend_from_slice(&[
+        0x05, 0x07, 0xda, 0xc1, 0xc3, 0x16, 0x60, 0xd1, 0x03, 0x00, 0x02,
+    ]);
+    b.push(b'F');
+    utf(&mut b, "loadFactor");
+    b.push(b'I');
+    utf(&mut b, "threshold");
+    b.extend_from_slice(&[0x78, 0x70]);
+    b.extend_from_slice(&[0x3f, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c]);
+    b.extend_from_slice(&[0x77, 0x08, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x02]);
+    // Key 2: the first Integer, with its class description (handle 2) and Number's (3).
+    b.extend_from_slice(&[0x73, 0x72]);
+    utf(&mut b, "java.lang.Integer");
+    b.extend_from_slice(&[
+        0x12, 0xe2, 0xa0, 0xa4, 0xf7, 0x81, 0x87, 0x38, 0x02, 0x00, 0x01,
+    ]);
+    b.push(b'I');
+    utf(&mut b, "value");
+    b.extend_from_slice(&[0x78, 0x72]);
+    utf(&mut b, "java.lang.Number");
+    b.extend_from_slice(&[
+        0x86, 0xac, 0x95, 0x1d, 0x0b, 0x94, 0xe0, 0x8b, 0x02, 0x00, 0x00,
+    ]);
+    b.extend_from_slice(&[0x78, 0x70]);
+    b.extend_from_slice(&2i32.to_be_bytes());
+    b.push(0x74);
+    utf(&mut b, "wxid_owner");
+    // Key 1 → the uin: Integers referring to handle 2.
+    for v in [1, uin] {
+        b.extend_from_slice(&[0x73, 0x71, 0x00, 0x7e, 0x00, 0x02]);
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.push(0x78);
+    b
+}
+
+/// Moves `from` (a file or folder) to `to`, creating `to`'s parent.
+fn move_to(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(p) = to.parent() {
+        fs::create_dir_all(p)?;
+    }
+    fs::rename(from, to)
+}
+
+/// Writes [`wechat_android`]'s encrypted export and then every variant real phones have
+/// that the reader must link: the key only derivable from `DENGTA_META.xml` (IMEI) and
+/// `MicroMsg/systemInfo.cfg` (uin); an external `MicroMsg/<sd-dir>` folder (named in
+/// `account.mapping`) holding the videos and some images; stickers (type 47 in
+/// `emoji/<groupId>/` with `EmojiInfo` rows, custom stickers 1048625 in the external
+/// `emoji/`, one missing); files (app message 6) in `WxFileIndex.db`'s `WxFileIndex3` with
+/// `wcf://` and absolute paths (one missing); full-size images under migrated names found
+/// only by their hash; group nicknames; and the last messages only in `EnMicroMsg.db-wal`.
+pub fn wechat_android_variants(dir: &Path, spec: &ChatSpec) -> io::Result<AndroidVariants> {
+    let mut facts = wechat_android(dir, spec, true)?;
+    let old_key = facts.key.clone().unwrap_or_default();
+    let uin = format!("{}", 100_000_000 + spec.seed % 1_000_000);
+    let userdir = md5_hex(format!("mm{uin}").as_bytes());
+    let key = md5_hex(format!("{VARIANT_IMEI}{uin}").as_bytes())[..7].to_string();
+    facts.key = Some(key.clone());
+    let udir = dir.join("MicroMsg").join(&userdir);
+    // Key material: only in systemInfo.cfg and DENGTA_META.xml.
+    fs::remove_file(dir.join("shared_prefs/system_config_prefs.xml"))?;
+    fs::write(
+        dir.join("shared_prefs/DENGTA_META.xml"),
+        format!("<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n    <string name=\"IMEI_DENGTA\">{VARIANT_IMEI}</string>\n</map>\n"),
+    )?;
+    fs::write(
+        dir.join("MicroMsg/systemInfo.cfg"),
+        java_system_info(uin.parse().map_err(io::Error::other)?),
+    )?;
+    // The external folder.
+    let sd = md5_hex(format!("sd{uin}").as_bytes());
+    let ext_rel = format!("sdcard/Android/data/com.tencent.mm/MicroMsg/{sd}");
+    let ext = dir.join(&ext_rel);
+    fs::create_dir_all(&ext)?;
+    fs::write(udir.join("account.mapping"), &sd)?;
+    if udir.join("video").is_dir() {
+        move_to(&udir.join("video"), &ext.join("video"))?;
+    }
+    let db_path = udir.join("EnMicroMsg.db");
+    let db = Connection::open(&db_path).map_err(io::Error::other)?;
+    db.pragma_update(None, "key", &old_key)
+        .map_err(io::Error::other)?;
+    db.execute_batch("PRAGMA cipher_compatibility = 1;")
+        .map_err(io::Error::other)?;
+    db.pragma_update(None, "rekey", &key)
+        .map_err(io::Error::other)?;
+    // Images: every other present one moves to the external folder; every third keeps its
+    // full-size file only under a migrated name, without its ImgInfo2 row.
+    let images: Vec<(i64, String)> = {
+        let mut st = db
+            .prepare("SELECT msgId, imgPath FROM message WHERE type = 3 ORDER BY msgId")
+            .map_err(io::Error::other)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(io::Error::other)?;
+        rows.collect::<Result<_, _>>().map_err(io::Error::other)?
+    };
+    let mut present_images = 0;
+    for (id, img_path) in &images {
+        let h = img_path.trim_start_matches("THUMBNAIL_DIRPATH://th_");
+        let sub = format!("image2/{}/{}", &h[..2], &h[2..4]);
+        let (th, big) = (
+            udir.join(&sub).join(format!("th_{h}")),
+            udir.join(&sub).join(format!("{h}.jpg")),
+        );
+        if !th.is_file() {
+            continue;
+        }
+        present_images += 1;
+        if present_images % 3 == 0 {
+            move_to(&big, &udir.join(&sub).join(format!("{h}.jpg_backup")))?;
+            db.execute("DELETE FROM ImgInfo2 WHERE msglocalid = ?1", [id])
+                .map_err(io::Error::other)?;
+        } else if present_images % 2 == 0 {
+            move_to(&th, &ext.join(&sub).join(format!("th_{h}")))?;
+            move_to(&big, &ext.join(&sub).join(format!("{h}.jpg")))?;
+        }
+    }
+    // Group nicknames.
+    let room = "5000@chatroom";
+    let members: String = db
+        .query_row(
+            "SELECT memberlist FROM chatroom WHERE chatroomname = ?1",
+            [room],
+            |r| r.get(0),
+        )
+        .map_err(io::Error::other)?;
+    let members: Vec<&str> = members.split(';').collect();
+    let nicknames: Vec<String> = (0..members.len()).map(|i| format!("群昵称{i}")).collect();
+    db.execute(
+        "UPDATE chatroom SET displayname = ?1 WHERE chatroomname = ?2",
+        params![nicknames.join("、"), room],
+    )
+    .map_err(io::Error::other)?;
+    // A member without a remark (odd peers have none): their group nickname shows.
+    let nick_member = members.iter().position(|m| *m == "wxid_p0002").unwrap_or(0);
+    let group_nickname = (
+        nicknames[nick_member].clone(),
+        members[nick_member].to_string(),
+    );
+    // Stickers and files.
+    db.execute_batch(
+        "CREATE TABLE EmojiInfo (md5 TEXT PRIMARY KEY, svrid TEXT, catalog INTEGER, type INTEGER,
+           size INTEGER, groupId TEXT, cdnUrl TEXT, encrypturl TEXT, aeskey TEXT);",
+    )
+    .map_err(io::Error::other)?;
+    let files_db = udir.join("WxFileIndex.db");
+    let _ = fs::remove_file(&files_db);
+    let fdb = Connection::open(&files_db).map_err(io::Error::other)?;
+    fdb.pragma_update(None, "key", &key)
+        .map_err(io::Error::other)?;
+    fdb.execute_batch(
+        "PRAGMA cipher_compatibility = 1;
+         CREATE TABLE WxFileIndex3 (msgId INTEGER, username TEXT, msgType INTEGER,
+           msgSubType INTEGER, path TEXT, size INTEGER, msgtime INTEGER, hash BLOB,
+           diskSpace INTEGER, linkUUID BLOB);",
+    )
+    .map_err(io::Error::other)?;
+    let convs = ["wxid_p0001", room];
+    let mut rng = SmallRng::seed_from_u64(spec.seed ^ 0x5eed);
+    let mut next = spec.messages as i64 + 1;
+    let mut add = |db: &Connection,
+                   facts: &mut ChatFacts,
+                   ty: i64,
+                   content: &str,
+                   conv: &str|
+     -> io::Result<i64> {
+        let id = next;
+        next += 1;
+        let content = if conv.ends_with("@chatroom") {
+            format!("wxid_p0002:\n{content}")
+        } else {
+            content.to_string()
+        };
+        db.execute(
+            "INSERT INTO message (msgId, msgSvrId, type, status, isSend, createTime, talker, content) VALUES (?1, ?2, ?3, 3, 0, ?4, ?5, ?6)",
+            params![id, 9_000_000 + id, ty, 1_700_000_000_000i64 + id * 60_000, conv, content],
+        )
+        .map_err(io::Error::other)?;
+        *facts.by_conversation.entry(conv.to_string()).or_default() += 1;
+        Ok(id)
+    };
+    for n in 0..6u64 {
+        let md5 = md5_hex(format!("sticker{n}").as_bytes());
+        let conv = convs[(n % 2) as usize];
+        let xml = format!(
+            "<msg><emoji fromusername=\"wxid_p0001\" tousername=\"wxid_owner\" type=\"2\" md5=\"{md5}\" len=\"2048\" productid=\"\" cdnurl=\"http://emoji.qpic.cn/wx_emoji/{md5}/\" /></msg>"
+        );
+        let data = media_bytes(&mut rng, b"GIF89a", 2048);
+        match n % 3 {
+            0 => {
+                // A store sticker in its pack's folder, named by EmojiInfo.
+                let group = format!("pack{n}");
+                db.execute(
+                    "INSERT INTO EmojiInfo (md5, catalog, type, size, groupId, cdnUrl) VALUES (?1, 17, 2, 2048, ?2, ?3)",
+                    params![md5, group, format!("http://emoji.qpic.cn/wx_emoji/{md5}/")],
+                )
+                .map_err(io::Error::other)?;
+                fs::create_dir_all(udir.join("emoji").join(&group))?;
+                fs::write(udir.join("emoji").join(&group).join(&md5), &data)?;
+                facts.media_present += 1;
+                add(&db, &mut facts, 47, &xml, conv)?;
+            }
+            1 => {
+                // A custom sticker on the SD card, no EmojiInfo row.
+                fs::create_dir_all(ext.join("emoji"))?;
+                fs::write(ext.join("emoji").join(&md5), &data)?;
+                facts.media_present += 1;
+                add(&db, &mut facts, 1048625, &xml, conv)?;
+            }
+            _ => {
+                // Never downloaded.
+                facts.media_missing += 1;
+                add(&db, &mut facts, 47, &xml, conv)?;
+            }
+        }
+    }
+    for n in 0..6u64 {
+        let name = format!("合同{n}.docx");
+        let conv = convs[(n % 2) as usize];
+        let xml = format!(
+            "<msg><appmsg><title>{name}</title><type>6</type><appattach><totallen>3000</totallen><fileext>docx</fileext></appattach></appmsg></msg>"
+        );
+        let id = add(&db, &mut facts, 1090519089, &xml, conv)?;
+        let data = media_bytes(&mut rng, b"PK\x03\x04", 3000);
+        let path = match n % 3 {
+            0 => {
+                fs::create_dir_all(ext.join("Download"))?;
+                fs::write(ext.join("Download").join(&name), &data)?;
+                facts.media_present += 1;
+                format!("wcf://Download/{name}")
+            }
+            1 => {
+                fs::create_dir_all(ext.join("attachment"))?;
+                fs::write(ext.join("attachment").join(&name), &data)?;
+                facts.media_present += 1;
+                format!("/storage/emulated/0/Android/data/com.tencent.mm/MicroMsg/{sd}/attachment/{name}")
+            }
+            _ => {
+                facts.media_missing += 1;
+                format!("wcf://Download/{name}")
+            }
+        };
+        // A thumbnail row too (smaller): the file itself is the largest.
+        fdb.execute(
+            "INSERT INTO WxFileIndex3 (msgId, username, msgType, msgSubType, path, size) VALUES (?1, ?2, 1090519089, 20, 'wcf://attachment/thumb.jpg', 10)",
+            params![id, conv],
+        )
+        .map_err(io::Error::other)?;
+        fdb.execute(
+            "INSERT INTO WxFileIndex3 (msgId, username, msgType, msgSubType, path, size) VALUES (?1, ?2, 1090519089, 6, ?3, 3000)",
+            params![id, conv, path],
+        )
+        .map_err(io::Error::other)?;
+    }
+    drop(fdb);
+    // The last messages only in the -wal: written by a connection in WAL mode that never
+    // checkpoints, its files copied while it is open (as a phone's copy would be).
+    let wal_messages = 5u64;
+    drop(db);
+    let side = std::env::temp_dir().join(format!(
+        "chatvault-walgen-{}-{}",
+        std::process::id(),
+        spec.seed
+    ));
+    let _ = fs::remove_dir_all(&side);
+    fs::create_dir_all(&side)?;
+    let side_db = side.join("EnMicroMsg.db");
+    fs::copy(&db_path, &side_db)?;
+    {
+        let db = Connection::open(&side_db).map_err(io::Error::other)?;
+        db.pragma_update(None, "key", &key)
+            .map_err(io::Error::other)?;
+        db.execute_batch(
+            "PRAGMA cipher_compatibility = 1; PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;",
+        )
+        .map_err(io::Error::other)?;
+        for n in 0..wal_messages {
+            add(
+                &db,
+                &mut facts,
+                1,
+                &format!("只在日志里 #{n}"),
+                convs[(n % 2) as usize],
+            )?;
+        }
+        fs::copy(&side_db, &db_path)?;
+        fs::copy(
+            side.join("EnMicroMsg.db-wal"),
+            udir.join("EnMicroMsg.db-wal"),
+        )?;
+    }
+    fs::remove_dir_all(&side)?;
+    Ok(AndroidVariants {
+        facts,
+        key,
+        wal_messages,
+        group_nickname,
+        external: ext_rel,
+    })
 }

@@ -355,3 +355,173 @@ fn bad_input_gets_clear_errors_and_nothing_is_written() {
         assert!(names.len() <= 1, "{names:?}");
     }
 }
+
+/// Every file under `root` with its size and modification time, in path order.
+fn tree_listing(root: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            out.push((
+                e.path().display().to_string(),
+                m.len(),
+                m.modified().unwrap(),
+            ));
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The WeChat Android export with every variant (key from DENGTA_META.xml and
+/// systemInfo.cfg, external SD-card folder, stickers, WxFileIndex files, migrated image
+/// names, group nicknames, the last messages only in the -wal): every medium is linked,
+/// the -wal is read, and neither reading nor a backup writes anything into the export.
+///
+/// Media on this fixture (ChatSpec::small(8)), present / missing:
+/// before (the reader of e8ca56b, given the key, which it cannot derive): 13 / 17, with
+/// stickers and files unlinked and the media on the SD card missing; it read the -wal in
+/// place and created `EnMicroMsg.db-shm` in the export;
+/// after: 32 / 17, the generator's counts (asserted below), nothing written.
+#[test]
+fn wechat_android_variants_link_every_medium_and_read_the_wal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wx-variants");
+    let v = chat_exports::wechat_android_variants(&dir, &ChatSpec::small(8)).unwrap();
+    assert!(dir
+        .join(format!(
+            "MicroMsg/{}/EnMicroMsg.db-wal",
+            fs::read_dir(dir.join("MicroMsg"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .find(|e| e.path().join("EnMicroMsg.db").is_file())
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+        ))
+        .is_file());
+    let before = tree_listing(&dir);
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let opts = SourceOptions {
+        work_dir: Some(work.clone()),
+        ..Default::default()
+    };
+    let path = work.join("index.sqlite");
+    let mut w = ChatIndexWriter::create(&path).unwrap();
+    let (kind, outcome) = sources::read(&dir, &opts, &mut w).unwrap();
+    assert_eq!(kind, SourceKind::WeChatAndroid);
+    let opened = outcome.opened_with.unwrap();
+    assert!(
+        opened.contains(chat_exports::VARIANT_IMEI),
+        "the IMEI of DENGTA_META.xml: {opened}"
+    );
+    let summary = w.finish(kind.as_str()).unwrap();
+    let index = ChatIndex::open(&path).unwrap();
+    eprintln!(
+        "media present/missing: {} / {}",
+        summary.media_present, summary.media_missing
+    );
+    assert_facts(&summary, &index, &v.facts);
+    assert_eq!(
+        (summary.media_present, summary.media_missing),
+        (32, 17),
+        "the counts in this test's description"
+    );
+    let c = index.connection();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE text LIKE '只在日志里%'"),
+        v.wal_messages as i64,
+        "the messages only in the -wal"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE kind = 'sticker' AND media_kind = 'sticker' AND media_present = 1"),
+        4
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE kind = 'sticker' AND raw LIKE '%cdnurl=%'"),
+        6,
+        "stickers keep their md5 and CDN URL"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE kind = 'file' AND media_present = 1"),
+        4
+    );
+    assert!(count("SELECT count(*) FROM messages WHERE media_path LIKE '%.jpg_backup'") > 0);
+    let ext_like = format!(
+        "SELECT count(*) FROM messages WHERE media_present = 1 AND media_path LIKE '{}/%'",
+        v.external
+    );
+    assert!(count(&ext_like) >= 8, "media on the SD card are linked");
+    let (nick, member) = &v.group_nickname;
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM messages WHERE sender = ?1 AND sender_name = ?2",
+            [member, nick],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(n > 0, "group nickname {nick} of {member}");
+    // Every present path exists.
+    let mut st = c
+        .prepare("SELECT media_path FROM messages WHERE media_present = 1")
+        .unwrap();
+    for p in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        let p = p.unwrap();
+        assert!(dir.join(&p).is_file(), "{p}");
+    }
+    drop(st);
+    assert_eq!(
+        tree_listing(&dir),
+        before,
+        "reading wrote nothing into the export"
+    );
+    assert_eq!(
+        fs::read_dir(&work).unwrap().count(),
+        1,
+        "only the index is left"
+    );
+
+    // A whole backup of it writes nothing into it either.
+    let storage = std::sync::Arc::new(chatvault_core::storage::LocalStorage::new(
+        tmp.path().join("repo"),
+    ));
+    let init = chatvault_core::InitOptions {
+        kdf: chatvault_core::KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1024 * 1024,
+        recovery_key: false,
+        linked_to: None,
+    };
+    let (repo, _) = chatvault_core::Repository::init(storage, "pw", &init).unwrap();
+    let done = chatvault_core::chat::backup_source(
+        &repo,
+        &dir,
+        &opts,
+        &chatvault_core::BackupOptions::default(),
+        Some(&work),
+        None,
+        &chatvault_core::CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        chatvault_core::chat::summary_of(&done.backup.snapshot)
+            .unwrap()
+            .messages,
+        v.facts.messages()
+    );
+    assert_eq!(
+        tree_listing(&dir),
+        before,
+        "a backup wrote nothing into the export"
+    );
+}

@@ -304,7 +304,9 @@ fn open_as(
         SourceKind::WeChatIos if is_iphone_backup(path) => {
             Box::new(wechat::ios::Export::from_backup(path, options)?)
         }
-        SourceKind::WeChatIos => Box::new(wechat::ios::Export::new(path, tree.wechat_ios)?),
+        SourceKind::WeChatIos => {
+            Box::new(wechat::ios::Export::new(path, tree.wechat_ios, options)?)
+        }
         SourceKind::WhatsApp => Box::new(whatsapp::Export::new(
             path,
             tree.whatsapp,

@@ -9,15 +9,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use super::message::{assemble, Row, Senders, SystemLines};
+use super::android_media::{external_folder, Roots};
+use super::message::{assemble, Decoded, Row, Senders, SystemLines};
+use super::sqlite::{Snapshot, SourceDb};
 use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
 use crate::sources::model::{
-    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, Timestamp,
+    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
-use crate::sources::{rel_path, ReadOutcome, Source, SourceKind, SourceOptions};
+use crate::sources::{ReadOutcome, Source, SourceKind, SourceOptions};
 
 /// The IMEI many devices use in the key derivation.
 pub const DEFAULT_IMEI: &str = "1234567890ABCDEF";
@@ -59,6 +61,10 @@ pub(crate) struct Files {
     prefs: [Vec<PathBuf>; 3],
     /// `CompatibleInfo.cfg` (device ids).
     compatible_info: Vec<PathBuf>,
+    /// `MicroMsg/systemInfo.cfg` (the uin, key 1 of a Java-serialized map).
+    system_info: Vec<PathBuf>,
+    /// `shared_prefs/DENGTA_META.xml` (the IMEI, `IMEI_DENGTA`).
+    dengta: Vec<PathBuf>,
 }
 
 impl Files {
@@ -75,6 +81,10 @@ impl Files {
         } else if name == "CompatibleInfo.cfg" && level < DEPTH {
             // (`MicroMsg/CompatibleInfo.cfg`: looked for one level less deep.)
             self.compatible_info.push(path.to_path_buf());
+        } else if name == "systemInfo.cfg" && level < DEPTH {
+            self.system_info.push(path.to_path_buf());
+        } else if name == "DENGTA_META.xml" {
+            self.dengta.push(path.to_path_buf());
         }
     }
 
@@ -145,6 +155,96 @@ fn device_ids_from_compatible_info(files: &[PathBuf]) -> Vec<String> {
     out
 }
 
+/// The uin WeChat keeps in `MicroMsg/systemInfo.cfg`: a Java-serialized
+/// `HashMap<Integer, Object>` whose key 1 holds the uin as an `Integer`. Rather than
+/// deserializing Java objects, the `Integer` objects are read in stream order (the first
+/// carries its class description, ending with `java.lang.Number`'s, then its 4-byte
+/// value; later ones refer back to it: `TC_OBJECT TC_REFERENCE <handle>` and the value);
+/// the value after an `Integer` 1 is taken. Wrong candidates just fail the key check.
+fn uins_from_system_info(files: &[PathBuf]) -> Vec<String> {
+    const NUMBER: &[u8] = b"java.lang.Number";
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(bytes) = fs::read(path) else { continue };
+        if bytes.len() > 1 << 20 {
+            continue;
+        }
+        let Some(first) = bytes.windows(NUMBER.len()).position(|w| w == NUMBER) else {
+            continue;
+        };
+        // java.lang.Number: name, 8-byte serialVersionUID, flags, 0 fields,
+        // TC_ENDBLOCKDATA, TC_NULL (no superclass), then the first Integer's value.
+        let read_int = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let mut at = first + NUMBER.len() + 8 + 1 + 2;
+        if bytes.get(at..at + 2) != Some(&[0x78, 0x70]) {
+            continue;
+        }
+        at += 2;
+        let mut ints = Vec::new();
+        if let Some(v) = read_int(at) {
+            ints.push(v);
+            at += 4;
+        }
+        // The Integer class description's handle: the one later Integers refer to.
+        let mut handle = None;
+        while at + 10 <= bytes.len() && ints.len() < 4096 {
+            if bytes[at] == 0x73 && bytes[at + 1] == 0x71 {
+                let h = &bytes[at + 2..at + 6];
+                if handle.is_none() || handle == Some(h) {
+                    if handle.is_none() && h[..2] == [0x00, 0x7e] {
+                        handle = Some(h);
+                    }
+                    if handle == Some(h) {
+                        if let Some(v) = read_int(at + 6) {
+                            ints.push(v);
+                        }
+                        at += 10;
+                        continue;
+                    }
+                }
+            }
+            at += 1;
+        }
+        for pair in ints.windows(2) {
+            if pair[0] == 1 && pair[1] != 0 {
+                push_unique(&mut out, pair[1].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// IMEIs in `shared_prefs/DENGTA_META.xml` (`<string name="IMEI_DENGTA">…</string>`).
+fn imeis_from_dengta(files: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(text) = fs::read_to_string(path) else {
+            continue;
+        };
+        let x = super::xml::Xml::parse(&text);
+        let pairs = x.pairs();
+        for (i, (p, v)) in pairs.iter().enumerate() {
+            let Some(base) = p.strip_suffix("@name") else {
+                continue;
+            };
+            if v != "IMEI_DENGTA" {
+                continue;
+            }
+            if let Some((_, val)) = pairs[i + 1..].iter().take(2).find(|(q, _)| q == base) {
+                let id = val.trim();
+                if (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    push_unique(&mut out, id.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn push_unique(v: &mut Vec<String>, s: String) {
     if !s.is_empty() && !v.contains(&s) {
         v.push(s);
@@ -174,6 +274,9 @@ fn candidates(found: &Export, userdir_name: &str) -> Vec<Candidate> {
     for id in device_ids_from_compatible_info(&found.compatible_info) {
         push_unique(&mut imeis, id);
     }
+    for id in imeis_from_dengta(&found.dengta) {
+        push_unique(&mut imeis, id);
+    }
     push_unique(&mut imeis, DEFAULT_IMEI.to_string());
     for uin in &uins {
         for imei in &imeis {
@@ -186,13 +289,15 @@ fn candidates(found: &Export, userdir_name: &str) -> Vec<Candidate> {
     out
 }
 
-/// Opens EnMicroMsg.db read-only, plain or with the first candidate key that works.
-/// Returns the connection and a description of what opened it.
+/// Opens EnMicroMsg.db for reading, plain or with the first candidate key that works, its
+/// `-wal` included and nothing written beside it ([`super::sqlite`]: a database with a log
+/// is read from a private copy, still encrypted). Returns the connection and a description
+/// of what opened it.
 fn open_database(
     db: &Path,
     found: &Export,
     userdir_name: &str,
-) -> Result<(Connection, Option<String>)> {
+) -> Result<(SourceDb, Option<Candidate>)> {
     let head = {
         use std::io::Read;
         let mut f = fs::File::open(db).map_err(|e| Error::io("open", db, e))?;
@@ -209,16 +314,8 @@ fn open_database(
             reason: "the database is empty (0 bytes)".into(),
         });
     }
-    let open = || {
-        Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| Error::Source {
-            path: db.into(),
-            reason: e.to_string(),
-        })
-    };
+    let snapshot = Snapshot::new(db, None, found.options.work_dir.as_deref())?;
+    let open = || snapshot.connect();
     let probe = |c: &Connection| {
         c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -229,7 +326,7 @@ fn open_database(
         c.execute_batch("PRAGMA temp_store = MEMORY;")
             .map_err(|e| Error::source_db(db, e))?;
         probe(&c).map_err(|e| Error::source_db(db, e))?;
-        return Ok((c, None));
+        return Ok((SourceDb::new(c, snapshot), None));
     }
     if len % u64::from(PAGE_SIZE) != 0 {
         return Err(Error::Source {
@@ -254,7 +351,13 @@ fn open_database(
             .map_err(|e| Error::source_db(db, e))?;
         if probe(&c).is_ok() {
             log::info!("{} opened with {}", db.display(), cand.label);
-            return Ok((c, Some(cand.label.clone())));
+            return Ok((
+                SourceDb::new(c, snapshot),
+                Some(Candidate {
+                    key: cand.key.clone(),
+                    label: cand.label.clone(),
+                }),
+            ));
         }
     }
     Err(Error::WrongKey {
@@ -276,17 +379,22 @@ pub(crate) struct Export {
     db: PathBuf,
     /// How many account databases there are.
     accounts: usize,
-    /// uins found in `shared_prefs`.
+    /// uins found in `shared_prefs` and `systemInfo.cfg`.
     prefs_uins: Vec<String>,
     /// `CompatibleInfo.cfg` files (device ids).
     compatible_info: Vec<PathBuf>,
+    /// `DENGTA_META.xml` files (IMEI).
+    dengta: Vec<PathBuf>,
 }
 
 impl Export {
     /// The export at `root` with the `files` found in it; fails if it holds no account
     /// database.
     pub(crate) fn new(root: &Path, files: Files, options: &SourceOptions) -> Result<Self> {
-        let prefs_uins = uins_from_prefs(&files.prefs);
+        let mut prefs_uins = uins_from_prefs(&files.prefs);
+        for u in uins_from_system_info(&files.system_info) {
+            push_unique(&mut prefs_uins, u);
+        }
         let db =
             pick_account(&files.databases, &prefs_uins, options).ok_or_else(|| Error::Source {
                 path: root.into(),
@@ -299,6 +407,7 @@ impl Export {
             accounts: files.databases.len(),
             prefs_uins,
             compatible_info: files.compatible_info,
+            dengta: files.dengta,
         })
     }
 }
@@ -338,15 +447,22 @@ impl Source for Export {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (conn, opened_with) = open_database(db, &self, &userdir_name)?;
+        let (conn, opened) = open_database(db, &self, &userdir_name)?;
+        let external = external_folder(root, &userdir);
         let r = Reader {
             conn: &conn,
             db,
-            userdir: &userdir,
-            userdir_rel: rel_path(root, &userdir),
+            roots: Roots::new(root, &userdir, external.as_deref()),
+            key: opened.as_ref().map(|c| c.key.as_str()),
+            work_dir: self.options.work_dir.as_deref(),
         };
+        if let Some(ext) = &external {
+            log::info!("media also read from {}", ext.display());
+        }
         r.run(sink)?;
-        Ok(ReadOutcome { opened_with })
+        Ok(ReadOutcome {
+            opened_with: opened.map(|c| c.label),
+        })
     }
 }
 
@@ -371,8 +487,12 @@ fn pick_account(dbs: &[PathBuf], prefs_uins: &[String], opts: &SourceOptions) ->
 struct Reader<'a> {
     conn: &'a Connection,
     db: &'a Path,
-    userdir: &'a Path,
-    userdir_rel: String,
+    /// Where the account's media may be.
+    roots: Roots,
+    /// The key that opened the database, if it is encrypted (`WxFileIndex.db` has the same).
+    key: Option<&'a str>,
+    /// Where private copies of databases with a `-wal` go.
+    work_dir: Option<&'a Path>,
 }
 
 fn lossy(v: rusqlite::types::ValueRef<'_>) -> String {
@@ -440,9 +560,9 @@ impl Reader<'_> {
             }
         }
         let me = self.account(sink)?;
-        let names = self.contacts(sink)?;
+        let (names, remarked) = self.contacts(sink)?;
         self.conversations(sink, &names, &me.id)?;
-        self.messages(sink, &names, &me.id)
+        self.messages(sink, &names, &remarked, &me.id)
     }
 
     fn account(&self, sink: &mut dyn ChatSink) -> Result<Account> {
@@ -466,9 +586,14 @@ impl Reader<'_> {
         Ok(acc)
     }
 
-    /// Contacts; returns username -> display name.
-    fn contacts(&self, sink: &mut dyn ChatSink) -> Result<HashMap<String, String>> {
+    /// Contacts; returns username -> display name, and the usernames the user gave a
+    /// remark.
+    fn contacts(
+        &self,
+        sink: &mut dyn ChatSink,
+    ) -> Result<(HashMap<String, String>, std::collections::HashSet<String>)> {
         let mut names = HashMap::new();
+        let mut remarked = std::collections::HashSet::new();
         let mut st = self
             .conn
             .prepare(&self.select(
@@ -493,6 +618,9 @@ impl Reader<'_> {
                 id.clone()
             };
             names.insert(id.clone(), name.clone());
+            if !remark.is_empty() {
+                remarked.insert(id.clone());
+            }
             sink.contact(&Contact {
                 id,
                 name,
@@ -502,7 +630,7 @@ impl Reader<'_> {
                 kind,
             })?;
         }
-        Ok(names)
+        Ok((names, remarked))
     }
 
     fn conversations(
@@ -575,20 +703,159 @@ impl Reader<'_> {
         Ok((by_local, by_svr))
     }
 
-    fn media_file(&self, rel: &str) -> (String, bool) {
-        let full = format!("{}/{rel}", self.userdir_rel);
-        let full = full.trim_start_matches('/').to_string();
-        let present = self.userdir.join(rel).is_file();
-        (full, present)
+    /// Stickers' groups (`EmojiInfo.groupId`, or `EmojiInfoDesc.groupid` in old versions)
+    /// by md5.
+    fn sticker_groups(&self) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for (table, column) in [("EmojiInfo", "groupId"), ("EmojiInfoDesc", "groupid")] {
+            if !self.has_table(table) {
+                continue;
+            }
+            let mut st = self
+                .conn
+                .prepare(&self.select(table, &["md5", column], "")?)
+                .map_err(|e| self.err(e))?;
+            let mut rows = st.query([]).map_err(|e| self.err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let md5 = r.get_ref(0).map(lossy).unwrap_or_default();
+                let group = r.get_ref(1).map(lossy).unwrap_or_default();
+                if !md5.is_empty() && !group.is_empty() {
+                    out.entry(md5).or_insert(group);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// File paths by local message id from the file index: `WxFileIndex3`, `WxFileIndex2`
+    /// or `WxFileIndex` (the first that exists), in EnMicroMsg.db or in `WxFileIndex.db`
+    /// beside it (same key). The largest file of a message wins (its thumbnails are smaller).
+    fn file_index(&self, sink: &mut dyn ChatSink) -> Result<HashMap<i64, String>> {
+        const TABLES: [&str; 3] = ["WxFileIndex3", "WxFileIndex2", "WxFileIndex"];
+        let read = |conn: &Connection, db: &Path| -> Result<HashMap<i64, String>> {
+            let err = |e| Error::source_db(db, e);
+            let mut out: HashMap<i64, (i64, String)> = HashMap::new();
+            let exists = |t: &str| {
+                conn.query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [t],
+                    |_| Ok(()),
+                )
+                .is_ok()
+            };
+            let Some(table) = TABLES.into_iter().find(|t| exists(t)) else {
+                return Ok(HashMap::new());
+            };
+            let mut st = conn
+                .prepare(&format!("SELECT msgId, path, size FROM {table}"))
+                .map_err(err)?;
+            let mut rows = st.query([]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                let Ok(Some(id)) = r.get::<_, Option<i64>>(0) else {
+                    continue;
+                };
+                let path = r.get_ref(1).map(lossy).unwrap_or_default();
+                let size = r.get::<_, Option<i64>>(2).ok().flatten().unwrap_or(0);
+                if path.is_empty() {
+                    continue;
+                }
+                match out.get(&id) {
+                    Some((s, _)) if *s >= size => {}
+                    _ => {
+                        out.insert(id, (size, path));
+                    }
+                }
+            }
+            Ok(out.into_iter().map(|(k, (_, p))| (k, p)).collect())
+        };
+        if TABLES.iter().any(|t| self.has_table(t)) {
+            return read(self.conn, self.db);
+        }
+        let beside = self.db.with_file_name("WxFileIndex.db");
+        if !beside.is_file() {
+            return Ok(HashMap::new());
+        }
+        let opened = Snapshot::new(&beside, None, self.work_dir).and_then(|snap| {
+            let c = snap.connect()?;
+            if let Some(key) = self.key {
+                c.pragma_update(None, "key", key)
+                    .map_err(|e| Error::source_db(&beside, e))?;
+                c.execute_batch("PRAGMA cipher_compatibility = 1; PRAGMA temp_store = MEMORY;")
+                    .map_err(|e| Error::source_db(&beside, e))?;
+            }
+            let found = read(&c, &beside);
+            drop(c);
+            drop(snap);
+            found
+        });
+        match opened {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                // The file index is a bonus: files are then reported missing.
+                sink.warning(format!("file index not read: {e}"));
+                Ok(HashMap::new())
+            }
+        }
+    }
+
+    /// Group nicknames: room -> member -> the name the member gave themself in the group
+    /// (`chatroom.displayname`, in `memberlist`'s order, separated by '、' or ','), kept
+    /// only for members the user gave no remark (a remark wins, as in WeChat).
+    fn group_nicknames(
+        &self,
+        remarked: &std::collections::HashSet<String>,
+    ) -> Result<HashMap<String, HashMap<String, String>>> {
+        let mut out = HashMap::new();
+        if !self.has_table("chatroom") {
+            return Ok(out);
+        }
+        let mut st = self
+            .conn
+            .prepare(&self.select(
+                "chatroom",
+                &["chatroomname", "memberlist", "displayname"],
+                "",
+            )?)
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let room = r.get_ref(0).map(lossy).unwrap_or_default();
+            let list = r.get_ref(1).map(lossy).unwrap_or_default();
+            let shown = r.get_ref(2).map(lossy).unwrap_or_default();
+            let members: Vec<&str> = list.split(';').filter(|s| !s.is_empty()).collect();
+            let sep = if shown.contains('、') { '、' } else { ',' };
+            let names: Vec<&str> = shown.split(sep).collect();
+            if names.len() != members.len() {
+                continue;
+            }
+            let map: HashMap<String, String> = members
+                .iter()
+                .zip(names)
+                .filter(|(m, n)| !n.trim().is_empty() && !remarked.contains(**m))
+                .map(|(m, n)| (m.to_string(), n.trim().to_string()))
+                .collect();
+            if !map.is_empty() {
+                out.insert(room, map);
+            }
+        }
+        Ok(out)
     }
 
     fn messages(
         &self,
         sink: &mut dyn ChatSink,
         names: &HashMap<String, String>,
+        remarked: &std::collections::HashSet<String>,
         me: &str,
     ) -> Result<()> {
         let (big_by_local, big_by_svr) = self.big_images()?;
+        let lookups = Lookups {
+            big_by_local,
+            big_by_svr,
+            sticker_groups: self.sticker_groups()?,
+            files: self.file_index(sink)?,
+        };
+        let nicknames = self.group_nicknames(remarked)?;
         let mut st = self
             .conn
             .prepare(&self.select(
@@ -626,84 +893,118 @@ impl Reader<'_> {
                 content: r.get_ref(6).map(lossy).unwrap_or_default(),
             };
             let img_path = r.get_ref(7).map(lossy).unwrap_or_default();
-            sink.message(assemble(row, &senders, |_, _| {
-                self.media_for(
-                    ty & 0xFFFF,
-                    &img_path,
-                    msg_id,
-                    svr,
-                    &big_by_local,
-                    &big_by_svr,
-                )
-            }))?;
+            let mut message = assemble(row, &senders, |d, _| {
+                self.media_for(d, &img_path, msg_id, svr, &lookups)
+            });
+            if let (Some(room), Some(who)) = (nicknames.get(&message.conversation), &message.sender)
+            {
+                if let Some(n) = room.get(who) {
+                    message.sender_name = Some(n.clone());
+                }
+            }
+            sink.message(message)?;
         }
         Ok(())
     }
 
     fn media_for(
         &self,
-        base: i64,
+        d: &Decoded,
         img_path: &str,
         msg_id: i64,
         svr: Option<i64>,
-        big_by_local: &HashMap<i64, String>,
-        big_by_svr: &HashMap<i64, String>,
+        lookups: &Lookups,
     ) -> Option<MediaRef> {
-        match base {
-            3 => {
+        let media = |(path, present): (String, bool), kind, thumbnail| {
+            Some(MediaRef {
+                path,
+                kind,
+                present,
+                thumbnail,
+            })
+        };
+        match d.kind {
+            MessageKind::Image if img_path.starts_with("THUMBNAIL_DIRPATH://") => {
                 let h = img_path.strip_prefix("THUMBNAIL_DIRPATH://th_")?;
                 if h.len() < 4 || !h.is_char_boundary(4) || h.contains(['/', '\\']) {
                     return None;
                 }
                 let dir = format!("image2/{}/{}", &h[..2], &h[2..4]);
-                let (thumb, thumb_ok) = self.media_file(&format!("{dir}/th_{h}"));
-                let big = big_by_local
+                let (thumb, thumb_ok) = self.roots.file(&format!("{dir}/th_{h}"));
+                let big = lookups
+                    .big_by_local
                     .get(&msg_id)
-                    .or_else(|| svr.and_then(|s| big_by_svr.get(&s)))
+                    .or_else(|| svr.and_then(|s| lookups.big_by_svr.get(&s)))
                     .filter(|b| !b.starts_with("SERVERID://") && !b.contains(['/', '\\']));
-                let (path, present) = match big {
-                    Some(b) => self.media_file(&format!("{dir}/{b}")),
-                    None => (thumb.clone(), false),
+                let named = big.map(|b| self.roots.file(&format!("{dir}/{b}")));
+                let (path, present) = match named {
+                    Some((p, true)) => (p, true),
+                    _ => match self.roots.search_image(&dir, h) {
+                        Some(p) => (p, true),
+                        None if thumb_ok => (thumb.clone(), true),
+                        None => named.unwrap_or_else(|| (thumb.clone(), false)),
+                    },
                 };
-                let (path, present) = if present || !thumb_ok {
-                    (path, present)
-                } else {
-                    (thumb.clone(), true)
-                };
-                Some(MediaRef {
-                    path,
-                    kind: MediaKind::Image,
-                    present,
-                    thumbnail: thumb_ok.then_some(thumb),
-                })
+                media((path, present), MediaKind::Image, thumb_ok.then_some(thumb))
             }
-            34 if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
+            MessageKind::Voice if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
                 let m = md5_hex(img_path.as_bytes());
-                let (path, present) = self.media_file(&format!(
-                    "voice2/{}/{}/msg_{img_path}.amr",
-                    &m[..2],
-                    &m[2..4]
-                ));
-                Some(MediaRef {
-                    path,
-                    kind: MediaKind::Audio,
-                    present,
-                    thumbnail: None,
-                })
+                media(
+                    self.roots.file(&format!(
+                        "voice2/{}/{}/msg_{img_path}.amr",
+                        &m[..2],
+                        &m[2..4]
+                    )),
+                    MediaKind::Audio,
+                    None,
+                )
             }
-            43 | 62 if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
-                let (path, present) = self.media_file(&format!("video/{img_path}.mp4"));
-                let (thumb, thumb_ok) = self.media_file(&format!("video/{img_path}.jpg"));
-                Some(MediaRef {
-                    path,
-                    kind: MediaKind::Video,
-                    present,
-                    thumbnail: thumb_ok.then_some(thumb),
-                })
+            MessageKind::Video if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
+                let (thumb, thumb_ok) = self.roots.file(&format!("video/{img_path}.jpg"));
+                media(
+                    self.roots.file(&format!("video/{img_path}.mp4")),
+                    MediaKind::Video,
+                    thumb_ok.then_some(thumb),
+                )
+            }
+            MessageKind::Sticker => {
+                let md5 = d
+                    .sticker_md5
+                    .as_deref()
+                    .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+                let group = lookups.sticker_groups.get(md5).map(String::as_str);
+                media(self.roots.sticker(md5, group), MediaKind::Sticker, None)
+            }
+            MessageKind::File => {
+                if let Some(p) = lookups.files.get(&msg_id) {
+                    return media(self.roots.indexed(p), MediaKind::File, None);
+                }
+                // Not in the file index: where WeChat downloads files, by their name.
+                let name = d.text.trim();
+                if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+                    return None;
+                }
+                media(
+                    self.roots.file(&format!("Download/{name}")),
+                    MediaKind::File,
+                    None,
+                )
             }
             _ => None,
         }
     }
+}
+
+/// What locating media needs from the account's tables.
+struct Lookups {
+    /// Full-size image names (ImgInfo2) by local message id.
+    big_by_local: HashMap<i64, String>,
+    /// Full-size image names (ImgInfo2) by server id.
+    big_by_svr: HashMap<i64, String>,
+    /// Sticker groups by md5.
+    sticker_groups: HashMap<String, String>,
+    /// File index paths by local message id.
+    files: HashMap<i64, String>,
 }
 
 #[cfg(test)]

@@ -8,25 +8,22 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
-
 use super::android::md5_hex;
 use super::message::{assemble, Row, Senders, SystemLines};
+use super::sqlite::SourceDb;
 use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
+#[cfg(feature = "iphone-backup")]
+use crate::sources::iphone_backup;
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
-use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind};
-#[cfg(feature = "iphone-backup")]
-use crate::sources::{iphone_backup, SourceOptions};
+use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind, SourceOptions};
 
-fn open(path: &Path) -> Result<Connection> {
-    let c = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| Error::source_db(path, e))?;
+/// Opens one of an account's databases for reading (with its `-wal`, beside it or `wal`),
+/// writing nothing beside it.
+fn open(path: &Path, wal: Option<&Path>, work_dir: Option<&Path>) -> Result<SourceDb> {
+    let c = super::sqlite::open(path, wal, work_dir)?;
     c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     })
@@ -104,7 +101,12 @@ pub(crate) struct Export {
 enum Place {
     /// A plain folder (an app container, or a backup's files laid out by path): each
     /// account's `MM.sqlite`.
-    Folder(Vec<PathBuf>),
+    Folder {
+        /// Each account's `MM.sqlite`.
+        found: Vec<PathBuf>,
+        /// Where a database with a log is copied to be read (private, removed after).
+        work_dir: Option<PathBuf>,
+    },
     /// An iTunes/Finder backup, opened (and for an encrypted one, unlocked) when read.
     #[cfg(feature = "iphone-backup")]
     Backup {
@@ -115,7 +117,7 @@ enum Place {
 
 impl Export {
     /// The export at `root` whose `MM.sqlite` files are `found`; fails if there is none.
-    pub(crate) fn new(root: &Path, found: Vec<PathBuf>) -> Result<Self> {
+    pub(crate) fn new(root: &Path, found: Vec<PathBuf>, options: &SourceOptions) -> Result<Self> {
         if found.is_empty() {
             return Err(Error::Source {
                 path: root.into(),
@@ -124,7 +126,10 @@ impl Export {
         }
         Ok(Export {
             root: root.to_path_buf(),
-            place: Place::Folder(found),
+            place: Place::Folder {
+                found,
+                work_dir: options.work_dir.clone(),
+            },
         })
     }
 
@@ -189,10 +194,10 @@ impl Source for Export {
 
     fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
         match self.place {
-            Place::Folder(found) => {
+            Place::Folder { found, work_dir } => {
                 let accounts: Vec<AccountFiles> = found
                     .into_iter()
-                    .map(|mm| AccountFiles::in_folder(&self.root, mm))
+                    .map(|mm| AccountFiles::in_folder(&self.root, mm, work_dir.clone()))
                     .collect();
                 let qualify = accounts.len() > 1;
                 for (i, a) in accounts.iter().enumerate() {
@@ -247,6 +252,20 @@ fn read_backup(
             (!name.contains('/')).then(|| name.to_string())
         };
         let mut used = Vec::new();
+        // A database's `-wal` is its own entry (`DB/MM.sqlite-wal`), stored apart.
+        let wal_entry = |name: &str| {
+            let wal_name = format!("{name}-wal");
+            mine.iter()
+                .copied()
+                .find(|e| in_db(e).as_deref() == Some(wal_name.as_str()))
+        };
+        let local_wal = |name: &str, used: &mut Vec<_>| -> Result<Option<PathBuf>> {
+            let Some(e) = wal_entry(name) else {
+                return Ok(None);
+            };
+            used.push(e);
+            Ok(Some(backup.local(e, &format!("{name}-wal"))?))
+        };
         let mut databases = Vec::new();
         let mut contacts = None;
         // MM.sqlite first, then message_<n>.sqlite in path order.
@@ -259,13 +278,21 @@ fn read_backup(
                     is_message_db(&name)
                 };
                 if take {
-                    databases.push(backup.local(e, &name)?);
+                    let wal = local_wal(&name, &mut used)?;
+                    databases.push(DbFile {
+                        path: backup.local(e, &name)?,
+                        wal,
+                    });
                     used.push(*e);
                 }
             }
         }
         if let Some(e) = mine.iter().find(|e| in_db(e).as_deref() == Some(CONTACTS)) {
-            contacts = Some(backup.local(e, CONTACTS)?);
+            let wal = local_wal(CONTACTS, &mut used)?;
+            contacts = Some(DbFile {
+                path: backup.local(e, CONTACTS)?,
+                wal,
+            });
             used.push(*e);
         }
         let media = mine
@@ -281,6 +308,7 @@ fn read_backup(
             contacts,
             contacts_name: format!("{BACKUP_DOMAIN}/{db_prefix}{CONTACTS}"),
             media: Media::Backup(media),
+            work_dir: work_dir.map(Path::to_path_buf),
         };
         let read = read_account(&account, i == 0, qualify, sink);
         for e in used {
@@ -291,14 +319,35 @@ fn read_backup(
     Ok(())
 }
 
+/// A readable database and, where it is not beside it, its `-wal`.
+struct DbFile {
+    path: PathBuf,
+    wal: Option<PathBuf>,
+}
+
+impl DbFile {
+    /// A database of a folder, its `-wal` beside it (if any).
+    fn beside(path: PathBuf) -> DbFile {
+        DbFile { path, wal: None }
+    }
+
+    /// Opens it for reading (see [`super::sqlite`]).
+    fn open(&self, work_dir: Option<&Path>) -> Result<SourceDb> {
+        open(&self.path, self.wal.as_deref(), work_dir)
+    }
+}
+
 /// One account's files, wherever they are.
 struct AccountFiles {
     /// The account's folder name (md5 of its username).
     id: String,
     /// Readable `MM.sqlite`, then `message_<n>.sqlite`.
-    databases: Vec<PathBuf>,
+    databases: Vec<DbFile>,
     /// Readable `WCDB_Contact.sqlite`, if there is one.
-    contacts: Option<PathBuf>,
+    contacts: Option<DbFile>,
+    /// Where private copies of databases with a `-wal` go (default: the system's
+    /// temporary folder).
+    work_dir: Option<PathBuf>,
     /// How to name the contacts database in a warning.
     contacts_name: String,
     /// Where its media are.
@@ -339,11 +388,15 @@ impl Media {
 
 impl AccountFiles {
     /// The account whose `MM.sqlite` is `mm`, in a folder export rooted at `root`.
-    fn in_folder(root: &Path, mm: PathBuf) -> AccountFiles {
+    fn in_folder(root: &Path, mm: PathBuf, work_dir: Option<PathBuf>) -> AccountFiles {
         let db_dir = mm.parent().unwrap_or(root).to_path_buf();
         let account_dir = db_dir.parent().unwrap_or(root).to_path_buf();
-        let mut databases = vec![mm];
-        databases.extend(find_files(&db_dir, is_message_db, 0));
+        let mut databases = vec![DbFile::beside(mm)];
+        databases.extend(
+            find_files(&db_dir, is_message_db, 0)
+                .into_iter()
+                .map(DbFile::beside),
+        );
         let contacts = db_dir.join(CONTACTS);
         AccountFiles {
             id: account_dir
@@ -352,7 +405,8 @@ impl AccountFiles {
                 .unwrap_or_default(),
             databases,
             contacts_name: contacts.display().to_string(),
-            contacts: contacts.is_file().then_some(contacts),
+            contacts: contacts.is_file().then(|| DbFile::beside(contacts)),
+            work_dir,
             media: Media::Folder {
                 rel: rel_path(root, &account_dir),
                 dir: account_dir,
@@ -379,8 +433,9 @@ fn read_account(
 
     // Contacts: md5(username) -> (username, display name).
     let mut by_hash: HashMap<String, (String, String)> = HashMap::new();
-    if let Some(contacts_db) = &acct.contacts {
-        let c = open(contacts_db)?;
+    if let Some(contacts_file) = &acct.contacts {
+        let contacts_db = &contacts_file.path;
+        let c = contacts_file.open(acct.work_dir.as_deref())?;
         let mut st = c
             .prepare("SELECT userName, dbContactRemark FROM Friend")
             .map_err(|e| Error::source_db(contacts_db, e))?;
@@ -422,8 +477,9 @@ fn read_account(
         system: SystemLines::ByKind,
     };
 
-    for db in &acct.databases {
-        let c = open(db)?;
+    for file in &acct.databases {
+        let db = &file.path;
+        let c = file.open(acct.work_dir.as_deref())?;
         let tables: Vec<String> = {
             let mut st = c
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'Chat\\_%' ESCAPE '\\' ORDER BY name")

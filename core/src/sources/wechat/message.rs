@@ -130,6 +130,10 @@ pub(crate) fn split_group_sender(content: &str) -> (Option<&str>, &str) {
 pub(crate) fn decode(ty: i64, content: &str) -> Decoded {
     let base = ty & 0xFFFF;
     let mut d = Decoded::default();
+    if ty == CUSTOM_STICKER {
+        sticker(content, &mut d);
+        return d;
+    }
     match base {
         1 => {
             d.kind = MessageKind::Text;
@@ -146,11 +150,7 @@ pub(crate) fn decode(ty: i64, content: &str) -> Decoded {
                 .or_else(|| x.text("msg@username"))
                 .unwrap_or_default();
         }
-        47 => {
-            let x = Xml::parse(content);
-            d.kind = MessageKind::Sticker;
-            d.sticker_md5 = x.text("emoji@md5");
-        }
+        47 => sticker(content, &mut d),
         48 => {
             let x = Xml::parse(content);
             d.kind = MessageKind::Location;
@@ -193,6 +193,24 @@ pub(crate) fn decode(ty: i64, content: &str) -> Decoded {
         }
     }
     d
+}
+
+/// The type column of a custom sticker (one the user added), whose low 16 bits say app
+/// message (49) but whose content is a sticker's `<emoji>`.
+const CUSTOM_STICKER: i64 = 1_048_625;
+
+/// A sticker (type 47 or a custom sticker): its md5 (to find its file) from `<emoji md5>`
+/// (`androidmd5` when that is missing, or an app message's `emoticonmd5`); the content is
+/// kept as raw (md5, CDN URL, size, AES key: what a later version can fetch it with).
+fn sticker(content: &str, d: &mut Decoded) {
+    let x = Xml::parse(content);
+    d.kind = MessageKind::Sticker;
+    d.sticker_md5 = x
+        .text("emoji@md5")
+        .or_else(|| x.text("emoji@androidmd5"))
+        .or_else(|| x.text("appattach/emoticonmd5"))
+        .map(|m| m.to_ascii_lowercase());
+    d.raw = Some(content.to_string());
 }
 
 fn location_text(x: &Xml) -> String {
@@ -334,6 +352,16 @@ mod tests {
         );
         let red = decode(436207665, "<msg><appmsg><title>红包</title></appmsg></msg>");
         assert_eq!(red.kind, MessageKind::Transfer);
+        let s = decode(
+            1048625,
+            r#"<msg><emoji md5="ABCDEF0123456789abcdef0123456789" cdnurl="http://e/x" /></msg>"#,
+        );
+        assert_eq!(s.kind, MessageKind::Sticker);
+        assert_eq!(
+            s.sticker_md5.as_deref(),
+            Some("abcdef0123456789abcdef0123456789")
+        );
+        assert!(s.raw.as_deref().is_some_and(|r| r.contains("cdnurl")));
         let unknown = decode(12345, "<weird/>");
         assert_eq!(unknown.kind, MessageKind::Other);
         assert_eq!(unknown.raw.as_deref(), Some("<weird/>"));

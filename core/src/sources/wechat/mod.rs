@@ -4,8 +4,10 @@
 //! Only reading the rows (SQL, columns) differs per platform.
 
 pub mod android;
+pub(crate) mod android_media;
 pub mod ios;
 pub mod message;
+pub(crate) mod sqlite;
 pub(crate) mod xml;
 
 use crate::sources::model::{ContactKind, ConversationKind};

@@ -263,11 +263,11 @@ fn read(
         let r = if encrypted(wa) {
             match &key {
                 Some((k, origin)) => crypt::decrypt(wa, k, origin, work_dir)
-                    .and_then(|d| msgstore::read_contacts(d.path(), wa, sink)),
+                    .and_then(|d| msgstore::read_contacts(d.path(), wa, work_dir, sink)),
                 None => Err(need_key(wa)),
             }
         } else {
-            msgstore::read_contacts(wa, wa, sink)
+            msgstore::read_contacts(wa, wa, work_dir, sink)
         };
         match r {
             Ok(n) => names = n,
@@ -279,6 +279,7 @@ fn read(
         root,
         wa_root: &found.wa_root,
         shown: &found.msgstore,
+        work_dir,
     };
     let opened = if encrypted(&found.msgstore) {
         let (k, origin) = key.as_ref().ok_or_else(|| need_key(&found.msgstore))?;

@@ -18,13 +18,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, Row};
 
 use crate::error::{Error, Result};
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
     MessageDetails, MessageKind, Place, Reaction, Timestamp,
 };
+use crate::sources::wechat::sqlite::SourceDb;
 
 /// Where the database's files are, for media paths.
 pub struct Layout<'a> {
@@ -34,6 +35,9 @@ pub struct Layout<'a> {
     pub wa_root: &'a Path,
     /// The name to put in errors (the backup file, not the temporary plaintext).
     pub shown: &'a Path,
+    /// Where a private copy of a database with a `-wal` goes (default: the system's
+    /// temporary folder).
+    pub work_dir: Option<&'a Path>,
 }
 
 /// What a read found, for the caller's summary.
@@ -45,14 +49,19 @@ pub struct Counts {
     pub messages: u64,
 }
 
-/// Opens a SQLite file read-only.
-pub(crate) fn open(db: &Path, shown: &Path) -> Result<Connection> {
-    let c = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| Error::source_db(shown, e))?;
-    c.execute_batch("PRAGMA query_only = 1; PRAGMA temp_store = MEMORY;")
+/// Opens a SQLite file for reading, its `-wal` included, writing nothing beside it (a
+/// database with a `-wal` or `-journal` is read from a private copy under `work_dir`: see
+/// [`crate::sources::wechat::sqlite`]). Errors name `shown`.
+pub(crate) fn open(db: &Path, shown: &Path, work_dir: Option<&Path>) -> Result<SourceDb> {
+    let named = |e: Error| match e {
+        Error::Source { reason, .. } => Error::Source {
+            path: shown.into(),
+            reason,
+        },
+        e => e,
+    };
+    let c = crate::sources::wechat::sqlite::open(db, None, work_dir).map_err(named)?;
+    c.execute_batch("PRAGMA temp_store = MEMORY;")
         .map_err(|e| Error::source_db(shown, e))?;
     Ok(c)
 }
@@ -108,9 +117,10 @@ impl Schema {
 pub fn read_contacts(
     wa_db: &Path,
     shown: &Path,
+    work_dir: Option<&Path>,
     sink: &mut dyn ChatSink,
 ) -> Result<HashMap<String, String>> {
-    let c = open(wa_db, shown)?;
+    let c = open(wa_db, shown, work_dir)?;
     let schema = Schema::load(&c, shown)?;
     let mut names = HashMap::new();
     if !schema.has_col("wa_contacts", "jid") {
@@ -318,7 +328,7 @@ pub fn read(
     names: &HashMap<String, String>,
     sink: &mut dyn ChatSink,
 ) -> Result<Counts> {
-    let c = open(db, layout.shown)?;
+    let c = open(db, layout.shown, layout.work_dir)?;
     let schema = Schema::load(&c, layout.shown)?;
     let db = Db {
         c: &c,
