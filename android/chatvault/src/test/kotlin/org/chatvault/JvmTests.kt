@@ -8,6 +8,7 @@ import java.util.Random
 import kotlin.system.exitProcess
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -26,6 +27,8 @@ import org.chatvault.ffi.ProgressListener
 import org.chatvault.ffi.RetentionPolicy
 import org.chatvault.ffi.RunOutcome
 import org.chatvault.ffi.SecretStore
+import org.chatvault.ffi.ObjectKind
+import org.chatvault.ffi.Storage
 
 private const val PASSWORD = "kotlin test password"
 
@@ -188,8 +191,83 @@ private suspend fun anExceptionInACallbackDoesNotCrashTheEngine() {
     val source = makeTree(File(work, "export"), 3, 10_000, 4)
     Vault(File(work, "state")).use { vault ->
         vault.create(File(work, "repo"), PASSWORD).use { repo ->
-            val result = repo.backupNow(listOf(source)) { throw IllegalStateException("listener bug") }
+            val calls = java.util.concurrent.atomic.AtomicInteger()
+            val result = repo.backupNow(listOf(source)) {
+                calls.incrementAndGet()
+                throw IllegalStateException("listener bug")
+            }
             check(result.snapshot.files == 5uL) { "files" }
+            // The listener really was called (and threw) each time the engine reported.
+            check(calls.get() > 1) { "the throwing listener was called ${calls.get()} times" }
+            println("  the throwing listener was called ${calls.get()} times; the backup completed")
+        }
+    }
+}
+
+/** Many small files: many more progress reports than the flow buffers. */
+private fun manyFiles(root: File, files: Int): File {
+    root.mkdirs()
+    for (i in 0 until files) File(root, "m-$i.txt").writeText("message $i ".repeat(20 + i % 7))
+    return root
+}
+
+private suspend fun aSlowCollectorLosesTheOldestProgressNotTheEnd() {
+    val work = tempDir("cv-kt")
+    val source = manyFiles(File(work, "export"), 600)
+    Vault(File(work, "state")).use { vault ->
+        // How many reports this backup makes, counted by a listener that keeps up.
+        val reports = java.util.concurrent.atomic.AtomicInteger()
+        vault.create(File(work, "counted"), PASSWORD).use { repo -> repo.backupNow(listOf(source)) { reports.incrementAndGet() } }
+        check(reports.get() > 2 * PROGRESS_BUFFER) { "only ${reports.get()} progress reports: too few to overflow the buffer" }
+        vault.create(File(work, "repo"), PASSWORD).use { repo ->
+            // The collector stalls on the first event until the engine has written the
+            // snapshot (observed through the repository, not a fixed sleep): every report
+            // made meanwhile overflows the buffer.
+            val received = mutableListOf<BackupEvent>()
+            kotlinx.coroutines.withTimeout(120_000) {
+                repo.backup(listOf(source)).collect { event ->
+                    if (received.isEmpty()) {
+                        while (repo.snapshots().isEmpty()) delay(5)
+                    }
+                    received += event
+                }
+            }
+            val running = received.filterIsInstance<BackupEvent.Running>().map { it.progress }
+            println("  ${reports.get()} progress reports, a stalled collector received ${running.size}; the last: ${running.last().phase} ${running.last().fraction}")
+            check(received.last() is BackupEvent.Done) { "the last event is not Done: ${received.last()}" }
+            check(running.size <= PROGRESS_BUFFER + 2) { "received ${running.size} reports, more than the buffer holds" }
+            val last = running.last()
+            check(last.phase == Phase.FINISHED && last.fraction == 1.0) { "the final report was dropped; last received: $last" }
+            check(running.zipWithNext().all { (x, y) -> y.bytesDone >= x.bytesDone }) { "progress out of order" }
+        }
+    }
+}
+
+private suspend fun cancellingTheCollectorCancelsTheBackup() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "big"), 60, 1_000_000, 6)
+    // The first pack's upload waits until the collector has let go, so the backup is
+    // certainly running when it is cancelled, however fast the machine.
+    val letGo = java.util.concurrent.CountDownLatch(1)
+    val storage = object : Storage by FileStorage(File(work, "repo").toPath()) {
+        override fun put(kind: ObjectKind, name: String, data: ByteArray) {
+            if (kind == ObjectKind.PACK) letGo.await(30, java.util.concurrent.TimeUnit.SECONDS)
+            FileStorage(File(work, "repo").toPath()).put(kind, name, data)
+        }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(storage, PASSWORD).use { repo ->
+            // The collector stops at the first report with bytes done: the flow is cancelled.
+            val first = repo.backup(listOf(source)).first {
+                val stop = it is BackupEvent.Running && it.progress.bytesDone > 0uL
+                if (stop) letGo.countDown()
+                stop
+            }
+            check(first is BackupEvent.Running) { "first: $first" }
+            check(repo.snapshots().isEmpty()) { "a cancelled backup wrote a snapshot" }
+            check(repo.check(readDataPercent = 100.0).errors.isEmpty()) { "check after a cancelled collector" }
+            val done = repo.backup(listOf(source)).toList().last()
+            check(done is BackupEvent.Done && done.result.snapshot.files == 62uL) { "the next backup: $done" }
         }
     }
 }
@@ -411,6 +489,8 @@ fun main() {
         "cancelling the coroutine cancels the Rust job within a second" to ::cancellingTheCoroutineCancelsTheEngine,
         "a Storage written in Kotlin is a real backup destination" to ::aStorageWrittenInKotlinIsARealDestination,
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
+        "a slow Flow collector loses the oldest progress reports, never the final one" to ::aSlowCollectorLosesTheOldestProgressNotTheEnd,
+        "a cancelled Flow collector cancels the backup; the next one completes" to ::cancellingTheCollectorCancelsTheBackup,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
