@@ -7,6 +7,11 @@ import Foundation
 
 let password = "swift test password"
 
+/// Prints a line at once (stdout to a pipe is otherwise buffered until exit).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 struct Failure: Error, CustomStringConvertible {
     let description: String
 }
@@ -106,7 +111,7 @@ func backupStreamAndRestoreByteIdentical() async throws {
     let summary = try await repo.restore(snapshot: "latest", target: target) { _ in restoreEvents.add() }
     try assertSameTree(source, target.appendingPathComponent("export"))
     try check(restoreEvents.value > 0, "restore reported no progress")
-    print("  \(progress.count) backup progress events, restored \(summary.files) files byte-identical")
+    say("  \(progress.count) backup progress events, restored \(summary.files) files byte-identical")
     let snapshots = try await repo.snapshots()
     try check(snapshots.count == 1, "snapshots: \(snapshots.count)")
     let report = try await repo.check(readDataPercent: 100)
@@ -167,7 +172,16 @@ final class GatedStorage: Storage, @unchecked Sendable {
     }
     func size(kind: ObjectKind, name: String) throws -> UInt64? { try inner.size(kind: kind, name: name) }
     func list(kind: ObjectKind) throws -> [ObjectEntry] { try inner.list(kind: kind) }
-    func delete(kind: ObjectKind, name: String) throws { try inner.delete(kind: kind, name: name) }
+    /// Yields each time the engine removes a lock: it is done with the repository.
+    let (locksReleased, lockReleased) = AsyncStream<Void>.makeStream()
+    let lockDeletions = Counter()
+    func delete(kind: ObjectKind, name: String) throws {
+        try inner.delete(kind: kind, name: name)
+        if kind == .lock {
+            lockDeletions.add()
+            lockReleased.yield()
+        }
+    }
 }
 
 func cancellingTheTaskCancelsTheEngine() async throws {
@@ -176,11 +190,12 @@ func cancellingTheTaskCancelsTheEngine() async throws {
     let storage = GatedStorage(work.appendingPathComponent("repo"))
     let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
     let repo = try await vault.create(storage: storage, password: password)
-    // The consuming task tells the test when the engine has reported bytes done.
+    // The engine tells the test (through its progress) when it has bytes done; its first
+    // pack upload then waits at the gate until the test has cancelled.
     let (midway, reached) = AsyncStream<Void>.makeStream()
     let task = Task {
-        for try await event in repo.backup(paths: [source]) {
-            if case .running(let p) = event, p.bytesDone > 0 { reached.yield() }
+        try await repo.backupChats(from: source) { p in
+            if p.bytesDone > 0 { reached.yield() }
         }
     }
     var it = midway.makeAsyncIterator()
@@ -192,7 +207,7 @@ func cancellingTheTaskCancelsTheEngine() async throws {
     storage.release()
     let outcome = await task.result
     let ms = Double(DispatchTime.now().uptimeNanoseconds - cancelAt.uptimeNanoseconds) / 1e6
-    print("  Task.cancel reached the engine and the stream ended in \(Int(ms)) ms")
+    say("  Task.cancel reached the engine, which returned in \(String(format: "%.1f", ms)) ms")
     switch outcome {
     case .success: throw Failure(description: "the cancelled backup completed")
     case .failure(let error): try check(error is CancellationError, "outcome: \(error)")
@@ -202,11 +217,42 @@ func cancellingTheTaskCancelsTheEngine() async throws {
     let report = try await repo.check(readDataPercent: 100)
     try check(report.errors.isEmpty, "check after cancel: \(report.errors)")
     // The next run completes.
+    let result = try await repo.backupChats(from: source)
+    try check(result.backup.snapshot.files == 62, "files \(result.backup.snapshot.files)")
+}
+
+func cancellingTheStreamsConsumerCancelsTheBackup() async throws {
+    let work = try tempDir("cv-swift")
+    let source = try makeTree(work.appendingPathComponent("big"), files: 60, size: 1_000_000, seed: 7)
+    let storage = GatedStorage(work.appendingPathComponent("repo"))
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    let repo = try await vault.create(storage: storage, password: password)
+    var released = storage.locksReleased.makeAsyncIterator()
+    let locksBefore = storage.lockDeletions.value
+    let (midway, reached) = AsyncStream<Void>.makeStream()
+    let consumer = Task {
+        var events = 0
+        for try await event in repo.backup(paths: [source]) {
+            events += 1
+            if case .running = event { reached.yield() }  // the engine has started
+        }
+        return events
+    }
+    var it = midway.makeAsyncIterator()
+    _ = await it.next()
+    consumer.cancel()
+    storage.release()
+    // An AsyncThrowingStream ends (returns nil) for a cancelled consumer; the stream's
+    // termination cancels the engine, which then releases its lock.
+    _ = try await consumer.value
+    while storage.lockDeletions.value <= locksBefore { _ = await released.next() }
+    try check(try await repo.snapshots().isEmpty, "the backup went on after its consumer was cancelled")
+    try check(try await repo.check(readDataPercent: 100).errors.isEmpty, "check after a cancelled consumer")
     var files: UInt64 = 0
     for try await event in repo.backup(paths: [source]) {
         if case .done(let result) = event { files = result.snapshot.files }
     }
-    try check(files == 62, "files \(files)")
+    try check(files == 62, "the next backup: files \(files)")
 }
 
 func folderStorageIsARealDestination() async throws {
@@ -280,21 +326,27 @@ let tests: [(String, () async throws -> Void)] = [
     ("back up through the AsyncThrowingStream and restore byte-identical; progress in order to 100 %", backupStreamAndRestoreByteIdentical),
     ("a wrong password is ChatVaultError.WrongPassword; a missing repository RepositoryNotFound", wrongPasswordIsTyped),
     ("Task.cancel reaches the engine within a second; the next backup completes", cancellingTheTaskCancelsTheEngine),
+    ("cancelling the stream's consumer cancels the backup; the next one completes", cancellingTheStreamsConsumerCancelsTheBackup),
     ("FolderStorage is a real backup destination", folderStorageIsARealDestination),
     ("the scheduler skips on a metered network and runs on Wi-Fi", theSchedulerRunsADuePlan),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),
 ]
 
+// A hung test fails the run instead of hanging CI (a limit, never a synchronisation).
+DispatchQueue.global().asyncAfter(deadline: .now() + 600) {
+    say("FAIL: the Swift tests did not finish within 600 s")
+    exit(1)
+}
 var failed = 0
 for (name, test) in tests {
     do {
         try await test()
-        print("PASS \(name)")
+        say("PASS \(name)")
     } catch {
         failed += 1
-        print("FAIL \(name): \(error)")
+        say("FAIL \(name): \(error)")
     }
 }
 for dir in madeDirs { try? FileManager.default.removeItem(at: dir) }
-print("\(tests.count - failed) passed, \(failed) failed")
+say("\(tests.count - failed) passed, \(failed) failed")
 exit(failed == 0 ? 0 : 1)
