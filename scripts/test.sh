@@ -56,20 +56,33 @@ if [ ! -x "$tools/garage/bin/garage" ]; then
         --features bundled-libs,sqlite --root "$tools/garage"
 fi
 export CHATVAULT_GARAGE="$tools/garage/bin/garage"
-# Real Android framework classes to compile the Android-only Kotlin against: Robolectric's
-# android-all build of the newest API level on Maven Central (API 37, "17"), fetched once
-# with Maven into the tools cache, keyed by version.
+# Real Android classes to compile the Android-only Kotlin against, from Maven Central with
+# Maven, once into the tools cache keyed by version: Robolectric's android-all build of the
+# newest API level there ("17"), and the AndroidX libraries the library declares (the
+# classes.jar of each AAR; androidx.work's ListenableWorker needs Guava's ListenableFuture).
 android_all_version=17-robolectric-16653203
-android_all="$tools/android-all-$android_all_version/android-all.jar"
-if [ ! -f "$android_all" ]; then
+android_libs=(androidx.work:work-runtime:2.10.0:aar androidx.core:core:1.15.0:aar
+    androidx.annotation:annotation-jvm:1.9.1:jar com.google.guava:listenablefuture:1.0:jar)
+android_dir="$tools/android-classes-$android_all_version-$(printf '%s\n' "${android_libs[@]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$android_dir/android-all.jar" ]; then
     command -v mvn >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven; }
+    rm -rf "$android_dir.partial" && mkdir -p "$android_dir.partial"
+    for a in "${android_libs[@]}"; do
+        IFS=: read -r group artifact version packaging <<<"$a"
+        mvn -q -B dependency:copy -Dmaven.repo.local="$tools/m2" -Dtransitive=false \
+            -Dartifact="$group:$artifact:$version:$packaging" -DoutputDirectory="$android_dir.partial"
+        if [ "$packaging" = aar ]; then
+            unzip -q -p "$android_dir.partial/$artifact-$version.aar" classes.jar >"$android_dir.partial/$artifact-$version.jar"
+            rm "$android_dir.partial/$artifact-$version.aar"
+        fi
+    done
     mvn -q -B dependency:copy -Dmaven.repo.local="$tools/m2" -Dtransitive=false \
-        -Dartifact="org.robolectric:android-all:$android_all_version" -DoutputDirectory="$tools/android-all-$android_all_version.partial"
-    mv "$tools/android-all-$android_all_version.partial/android-all-$android_all_version.jar" "$tools/android-all-$android_all_version.partial/android-all.jar"
-    rm -rf "$tools/android-all-$android_all_version" && mv "$tools/android-all-$android_all_version.partial" "$tools/android-all-$android_all_version"
-    rm -rf "$tools/m2/org/robolectric"   # the copy above is the one kept
+        -Dartifact="org.robolectric:android-all:$android_all_version" -DoutputDirectory="$android_dir.partial"
+    mv "$android_dir.partial/android-all-$android_all_version.jar" "$android_dir.partial/android-all.jar"
+    rm -rf "$tools/m2/org/robolectric"   # 230 MB: the copy above is the one kept
+    rm -rf "$android_dir" && mv "$android_dir.partial" "$android_dir"
 fi
-export CHATVAULT_ANDROID_JAR="$android_all"
+export CHATVAULT_ANDROID_CLASSES="$android_dir"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 # WhatsApp's backup encryption by an independent implementation: the crypt15/crypt14

@@ -147,11 +147,14 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
      * the collector is slow), then exactly one [BackupEvent.Done]. Cancelling the collector
      * cancels the backup.
      */
-    fun backup(paths: List<File>, options: BackupOptions = BackupOptions()): Flow<BackupEvent> = channelFlow {
+    fun backup(paths: List<File>, options: BackupOptions = BackupOptions()): Flow<BackupEvent> = backup(paths, options, PROGRESS_BUFFER)
+
+    /** [backup] with [progressBuffer] reports held for a slow collector (tests use a small one). */
+    internal fun backup(paths: List<File>, options: BackupOptions, progressBuffer: Int): Flow<BackupEvent> = channelFlow {
         // The engine's thread never waits for the collector: progress goes through a
         // conflating-by-age buffer (the oldest reports are dropped when it is full), and the
         // one Done is sent with suspension after the engine returned, so it is never dropped.
-        val progress = Channel<Progress>(PROGRESS_BUFFER, BufferOverflow.DROP_OLDEST)
+        val progress = Channel<Progress>(progressBuffer, BufferOverflow.DROP_OLDEST)
         val forward = launch { for (p in progress) send(BackupEvent.Running(p)) }
         val result = try {
             runJob { job ->

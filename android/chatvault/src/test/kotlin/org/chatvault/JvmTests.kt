@@ -8,6 +8,7 @@ import java.util.Random
 import kotlin.system.exitProcess
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
@@ -204,38 +205,49 @@ private suspend fun anExceptionInACallbackDoesNotCrashTheEngine() {
     }
 }
 
-/** Many small files: many more progress reports than the flow buffers. */
-private fun manyFiles(root: File, files: Int): File {
-    root.mkdirs()
-    for (i in 0 until files) File(root, "m-$i.txt").writeText("message $i ".repeat(20 + i % 7))
-    return root
+/** A [FileStorage] that tells when the engine removes a lock: it is done with the repository. */
+private class LockWatchingStorage(root: java.nio.file.Path) : Storage by FileStorage(root) {
+    private val inner = FileStorage(root)
+    val locksRemoved = java.util.concurrent.atomic.AtomicInteger()
+    val lockRemoved = Channel<Unit>(Channel.UNLIMITED)
+    override fun delete(kind: ObjectKind, name: String) {
+        inner.delete(kind, name)
+        if (kind == ObjectKind.LOCK) {
+            locksRemoved.incrementAndGet()
+            lockRemoved.trySend(Unit)
+        }
+    }
 }
 
 private suspend fun aSlowCollectorLosesTheOldestProgressNotTheEnd() {
     val work = tempDir("cv-kt")
-    val source = manyFiles(File(work, "export"), 600)
+    val source = makeTree(File(work, "big"), 60, 1_000_000, 8)
+    val buffer = 1
     Vault(File(work, "state")).use { vault ->
-        // How many reports this backup makes, counted by a listener that keeps up.
+        // How many reports this backup makes (the engine reports at most every 100 ms),
+        // counted by a listener that keeps up.
         val reports = java.util.concurrent.atomic.AtomicInteger()
         vault.create(File(work, "counted"), PASSWORD).use { repo -> repo.backupNow(listOf(source)) { reports.incrementAndGet() } }
-        check(reports.get() > 2 * PROGRESS_BUFFER) { "only ${reports.get()} progress reports: too few to overflow the buffer" }
-        vault.create(File(work, "repo"), PASSWORD).use { repo ->
-            // The collector stalls on the first event until the engine has written the
-            // snapshot (observed through the repository, not a fixed sleep): every report
-            // made meanwhile overflows the buffer.
+        check(reports.get() > buffer + 2) { "only ${reports.get()} progress reports: too few to overflow the buffer" }
+        val storage = LockWatchingStorage(File(work, "repo").toPath())
+        vault.create(storage, PASSWORD).use { repo ->
+            // The collector stalls on the first event until the engine has finished (it
+            // removes its lock right after its final report): every report made meanwhile
+            // overflows the buffer. Observed through the storage, never a fixed sleep.
+            val locksBefore = storage.locksRemoved.get()
             val received = mutableListOf<BackupEvent>()
             kotlinx.coroutines.withTimeout(120_000) {
-                repo.backup(listOf(source)).collect { event ->
+                repo.backup(listOf(source), BackupOptions(), buffer).collect { event ->
                     if (received.isEmpty()) {
-                        while (repo.snapshots().isEmpty()) delay(5)
+                        while (storage.locksRemoved.get() <= locksBefore) storage.lockRemoved.receive()
                     }
                     received += event
                 }
             }
             val running = received.filterIsInstance<BackupEvent.Running>().map { it.progress }
-            println("  ${reports.get()} progress reports, a stalled collector received ${running.size}; the last: ${running.last().phase} ${running.last().fraction}")
+            println("  ${reports.get()} progress reports (unstalled run); a stalled collector with a buffer of $buffer received ${running.size}, the last ${running.last().phase}")
             check(received.last() is BackupEvent.Done) { "the last event is not Done: ${received.last()}" }
-            check(running.size <= PROGRESS_BUFFER + 2) { "received ${running.size} reports, more than the buffer holds" }
+            check(running.size <= buffer + 2) { "received ${running.size} reports, more than the buffer holds" }
             val last = running.last()
             check(last.phase == Phase.FINISHED && last.fraction == 1.0) { "the final report was dropped; last received: $last" }
             check(running.zipWithNext().all { (x, y) -> y.bytesDone >= x.bytesDone }) { "progress out of order" }
