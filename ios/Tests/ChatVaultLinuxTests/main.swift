@@ -296,7 +296,7 @@ func theSchedulerRunsADuePlan() async throws {
     let scheduler = try vault.scheduler(secrets: secrets)
     let plan = Plan(name: "nightly", source: source.path, destination: work.appendingPathComponent("repo").path,
                     frequency: .daily, retention: RetentionPolicy())
-    _ = try scheduler.add(plan, password: password)
+    _ = try await scheduler.add(plan, password: password)
     try check(try secrets.get(key: "plan:nightly") == password, "password not in the secret store")
     // What BackgroundBackups reads off the device: a cellular (expensive) network is metered.
     let onData = deviceConditions(networkExpensive: true, networkConstrained: false, charging: true, lowPowerMode: false, idle: true)
@@ -307,8 +307,33 @@ func theSchedulerRunsADuePlan() async throws {
     let wifi = deviceConditions(networkExpensive: false, networkConstrained: false, charging: true, lowPowerMode: false, idle: true)
     let ran = try await scheduler.runDue(conditions: wifi)
     try check(ran.count == 1 && ran[0].outcome == .success && ran[0].snapshotId != nil, "\(ran)")
-    let health = try scheduler.health()
+    let health = try await scheduler.health()
     try check(health.count == 1 && health[0].warning == nil && health[0].lastError == nil, "\(health)")
+    let history = try await scheduler.history(plan: "nightly").map(\.outcome)
+    try check(history == [.success, .skipped], "history: \(history)")
+    try check(try await scheduler.plans().map(\.plan.name) == ["nightly"], "plans")
+    try await scheduler.remove("nightly")
+    try check(try await scheduler.plans().isEmpty, "the plan was not removed")
+}
+
+func pruneStatsAndPasswordChange() async throws {
+    let work = try tempDir("cv-swift")
+    let source = try makeTree(work.appendingPathComponent("export"), files: 4, size: 20_000, seed: 9)
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    let folder = work.appendingPathComponent("repo")
+    let repo = try await vault.create(folder: folder, password: password)
+    for _ in 0..<2 { _ = try await repo.backupChats(from: source) }
+    let stats = try await repo.stats()
+    try check(stats.snapshots == 2, "stats: \(stats)")
+    let removed = try await repo.forgetAndPrune(policy: RetentionPolicy(keepLast: 1))
+    try check(removed == 1, "forgetAndPrune removed \(removed)")
+    try check(try await repo.snapshots().count == 1, "snapshots after prune")
+    try await repo.changePassword("a new password")
+    do {
+        _ = try await vault.open(folder: folder, password: password)
+        throw Failure(description: "the old password still opens it")
+    } catch ChatVaultError.WrongPassword {}
+    _ = try await vault.open(folder: folder, password: "a new password")
 }
 
 func backgroundTaskIdentifiersAreUnderTheBundleId() async throws {
@@ -329,6 +354,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("cancelling the stream's consumer cancels the backup; the next one completes", cancellingTheStreamsConsumerCancelsTheBackup),
     ("FolderStorage is a real backup destination", folderStorageIsARealDestination),
     ("the scheduler skips on a metered network and runs on Wi-Fi", theSchedulerRunsADuePlan),
+    ("prune, stats and a password change, as in Kotlin", pruneStatsAndPasswordChange),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),
 ]
 

@@ -284,6 +284,60 @@ private suspend fun cancellingTheCollectorCancelsTheBackup() {
     }
 }
 
+private suspend fun aThrowingStorageIsATypedErrorAndLeavesTheRepositoryValid() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "export"), 6, 200_000, 10)
+    val root = File(work, "repo").toPath()
+    var failPuts = true
+    val storage = object : Storage by FileStorage(root) {
+        override fun put(kind: ObjectKind, name: String, data: ByteArray) {
+            if (failPuts && kind == ObjectKind.PACK) throw ChatVaultException.Storage("the SD card was removed")
+            FileStorage(root).put(kind, name, data)
+        }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(storage, PASSWORD).use { repo ->
+            try {
+                repo.backupNow(listOf(source))
+                throw AssertionError("a backup whose storage fails completed")
+            } catch (e: ChatVaultException.Storage) {
+                check(e.details.contains("SD card")) { e.details }
+            }
+            check(repo.snapshots().isEmpty()) { "a failed backup wrote a snapshot" }
+            failPuts = false
+            check(repo.backupNow(listOf(source)).snapshot.files == 8uL) { "the next backup" }
+            check(repo.check(100.0).errors.isEmpty()) { "check after a failed backup" }
+        }
+    }
+}
+
+private suspend fun aThrowingSecretStoreFailsThePlanNotTheApp() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "export"), 2, 10_000, 11)
+    val secrets = object : SecretStore {
+        val map = mutableMapOf<String, String>()
+        var broken = false
+        override fun get(key: String): String? = if (broken) throw ChatVaultException.Internal("keystore unavailable") else map[key]
+        override fun put(key: String, value: String) { map[key] = value }
+        override fun delete(key: String) { map.remove(key) }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).close()
+        vault.scheduler(secrets).use { scheduler ->
+            scheduler.add(Plan(name = "nightly", source = source.path, destination = File(work, "repo").path, frequency = Frequency.Daily, retention = RetentionPolicy()), PASSWORD)
+            secrets.broken = true
+            val wifi = DeviceConditions(metered = false, charging = true, batteryLow = false, idle = true)
+            val run = scheduler.runDue(wifi).single()
+            println("  a broken secret store: the run is ${run.outcome}: ${run.error}")
+            check(run.outcome == RunOutcome.FAILED && run.error?.contains("keystore unavailable") == true) { "$run" }
+            secrets.broken = false
+            val later = java.time.Instant.now().plus(java.time.Duration.ofDays(2))
+            val ok = scheduler.runDue(wifi, later).single()
+            check(ok.outcome == RunOutcome.SUCCESS) { "after the store recovered: $ok" }
+        }
+    }
+}
+
 private class MemorySecrets : SecretStore {
     val map = mutableMapOf<String, String>()
     override fun get(key: String): String? = map[key]
@@ -503,6 +557,8 @@ fun main() {
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
         "a slow Flow collector loses the oldest progress reports, never the final one" to ::aSlowCollectorLosesTheOldestProgressNotTheEnd,
         "a cancelled Flow collector cancels the backup; the next one completes" to ::cancellingTheCollectorCancelsTheBackup,
+        "a throwing Storage is ChatVaultException.Storage; the repository stays valid" to ::aThrowingStorageIsATypedErrorAndLeavesTheRepositoryValid,
+        "a throwing SecretStore fails the plan's run, not the app; the next run succeeds" to ::aThrowingSecretStoreFailsThePlanNotTheApp,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
