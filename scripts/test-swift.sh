@@ -24,9 +24,11 @@ target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import j
 stage="/tmp/chatvault-swift-$$"
 work="$root$stage"
 rm -rf "$work" && mkdir -p "$work"/{ffi,src,tests,lib,build}
+serve_pid=
 cleanup() {
+    [ -z "$serve_pid" ] || { kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null || true; }
     umount "$root/proc" 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "${serve_dir:-}"
 }
 trap cleanup EXIT
 cp target/bindings/swift/ChatVaultFFI.swift target/bindings/swift/ChatVaultFFIFFI.h "$work/ffi/"
@@ -44,8 +46,20 @@ done
 cp ios/Tests/LinuxShims/*.swift "$work/src/"
 cp ios/Tests/ChatVaultLinuxTests/*.swift "$work/tests/"
 echo "swift: compiling ${compiled[*]} (Swift 6 mode, strict concurrency, warnings as errors)"
+# A real PC receiver for the pairing test: `chatvault serve` on the host, on loopback (the
+# chroot shares the host's network), announcing nothing; its pairing URI reaches the tests
+# through the environment.
+cargo build -q -p chatvault
+serve_dir="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$target_dir/debug/chatvault" serve --dir "$serve_dir/received" --listen "127.0.0.1:$port" --no-mdns \
+    --pair-uri-file "$serve_dir/pair.uri" >"$serve_dir/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 200); do [ -s "$serve_dir/pair.uri" ] && break; kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.05; done
+[ -s "$serve_dir/pair.uri" ] || { cat "$serve_dir/serve.log" >&2; echo "chatvault serve did not start" >&2; exit 1; }
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
-chroot "$root" env -i PATH=/usr/libexec/swift/bin:/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 sh -euc "
+chroot "$root" env -i PATH=/usr/libexec/swift/bin:/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \
+    CHATVAULT_PAIR_URI="$(cat "$serve_dir/pair.uri")" CHATVAULT_PAIR_ADDRESS="127.0.0.1:$port" sh -euc "
 cd $stage
 swiftc --version 2>&1 | head -1
 swiftc -swift-version 6 -module-name ChatVaultFFI -parse-as-library -emit-library -emit-module \

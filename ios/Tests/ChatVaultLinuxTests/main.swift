@@ -184,18 +184,34 @@ final class GatedStorage: Storage, @unchecked Sendable {
     }
 }
 
+/// Holds the engine's thread until the test opens it.
+final class Gate: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let taken = Counter()
+    /// True the first time only.
+    func first() -> Bool {
+        taken.add()
+        return taken.value == 1
+    }
+    func wait() { semaphore.wait() }
+    func release() { semaphore.signal() }
+}
+
 func cancellingTheTaskCancelsTheEngine() async throws {
     let work = try tempDir("cv-swift")
     let source = try makeTree(work.appendingPathComponent("big"), files: 60, size: 1_000_000, seed: 2)
-    let storage = GatedStorage(work.appendingPathComponent("repo"))
     let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
-    let repo = try await vault.create(storage: storage, password: password)
-    // The engine tells the test (through its progress) when it has bytes done; its first
-    // pack upload then waits at the gate until the test has cancelled.
+    let repo = try await vault.create(folder: work.appendingPathComponent("repo"), password: password)
+    // The engine is held in its first progress report with bytes done until the test has
+    // cancelled: the job is certainly running when it is cancelled, however fast the machine.
     let (midway, reached) = AsyncStream<Void>.makeStream()
+    let storage = Gate()
     let task = Task {
         try await repo.backupChats(from: source) { p in
-            if p.bytesDone > 0 { reached.yield() }
+            if p.bytesDone > 0, storage.first() {
+                reached.yield()
+                storage.wait()
+            }
         }
     }
     var it = midway.makeAsyncIterator()
@@ -336,6 +352,50 @@ func pruneStatsAndPasswordChange() async throws {
     _ = try await vault.open(folder: folder, password: "a new password")
 }
 
+/// Pairs with the real `chatvault serve` that scripts/test-swift.sh started (never skipped).
+func aPhonePairsWithAPcAndBacksUpOverTheLan() async throws {
+    let env = ProcessInfo.processInfo.environment
+    guard let uri = env["CHATVAULT_PAIR_URI"], let address = env["CHATVAULT_PAIR_ADDRESS"] else {
+        throw Failure(description: "no PC receiver: CHATVAULT_PAIR_URI / CHATVAULT_PAIR_ADDRESS unset (scripts/test-swift.sh sets them)")
+    }
+    let work = try tempDir("cv-swift-lan")
+    let source = try makeTree(work.appendingPathComponent("export"), files: 6, size: 50_000, seed: 12)
+    let identity = try PcPairing.newIdentity(deviceName: "Swift phone")
+    try check(try PcPairing.fingerprint(identityPem: identity).count == 64, "fingerprint")
+    let pairing = try await PcPairing.pairByQr(uri: uri, identityPem: identity, deviceName: "Swift phone")
+    try check(pairing.folder == "swift-phone", "folder \(pairing.folder)")
+    try check(pairing.location.hasPrefix("lan://\(address)?pin=\(pairing.receiverFingerprint)"), pairing.location)
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    let repo = try await vault.createOnPc(location: pairing.location, identityPem: identity, password: password)
+    var files: UInt64 = 0
+    for try await event in repo.backup(paths: [source]) {
+        if case .done(let result) = event { files = result.snapshot.files }
+    }
+    try check(files == 8, "files \(files)")
+    let again = try await vault.openOnPc(location: pairing.location, identityPem: identity, password: password)
+    let target = work.appendingPathComponent("restored")
+    _ = try await again.restore(snapshot: "latest", target: target)
+    try assertSameTree(source, target.appendingPathComponent("export"))
+    do {
+        _ = try await vault.openOnPc(location: pairing.location, identityPem: try PcPairing.newIdentity(deviceName: "stranger"), password: password)
+        throw Failure(description: "an unpaired identity reached the repository")
+    } catch ChatVaultError.AccessDenied(let details) {
+        try check(details.contains("pair"), details)
+    }
+    do {
+        _ = try await PcPairing.pairByQr(uri: uri, identityPem: try PcPairing.newIdentity(deviceName: "second"), deviceName: "second")
+        throw Failure(description: "a used pairing secret paired again")
+    } catch ChatVaultError.AccessDenied(let details) {
+        try check(details.contains("already used"), details)
+    }
+    do {
+        _ = try await PcPairing.pairByCode(address: address, code: "000000", identityPem: try PcPairing.newIdentity(deviceName: "third"), deviceName: "third")
+        throw Failure(description: "a wrong code paired")
+    } catch ChatVaultError.AccessDenied(let details) {
+        try check(details.contains("code"), details)
+    }
+}
+
 func backgroundTaskIdentifiersAreUnderTheBundleId() async throws {
     let ids = BackgroundTaskIdentifiers(bundleIdentifier: "com.example.chats")
     try check(ids.processing == "com.example.chats.chatvault.backup", ids.processing)
@@ -355,6 +415,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("FolderStorage is a real backup destination", folderStorageIsARealDestination),
     ("the scheduler skips on a metered network and runs on Wi-Fi", theSchedulerRunsADuePlan),
     ("prune, stats and a password change, as in Kotlin", pruneStatsAndPasswordChange),
+    ("a phone pairs with a real `chatvault serve` by QR and backs up over the LAN; strangers and used or wrong codes are AccessDenied", aPhonePairsWithAPcAndBacksUpOverTheLan),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),
 ]
 
