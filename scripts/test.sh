@@ -27,6 +27,10 @@ command -v openssl >/dev/null || packages+=(openssl)
 #   iproute2    `ip netns`: the LAN test across two network namespaces (PC and phone)
 command -v curl >/dev/null || packages+=(curl)
 command -v ip >/dev/null || packages+=(iproute2)
+#   debootstrap the Debian trixie chroot Swift 6 runs in (scripts/swift-chroot.sh)
+#   maven       fetches the Android classes the Android sources compile against
+command -v debootstrap >/dev/null || packages+=(debootstrap)
+command -v mvn >/dev/null || packages+=(maven)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -65,7 +69,6 @@ android_libs=(androidx.work:work-runtime:2.10.0:aar androidx.core:core:1.15.0:aa
     androidx.annotation:annotation-jvm:1.9.1:jar com.google.guava:listenablefuture:1.0:jar)
 android_dir="$tools/android-classes-$android_all_version-$(printf '%s\n' "${android_libs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$android_dir/android-all.jar" ]; then
-    command -v mvn >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven; }
     rm -rf "$android_dir.partial" && mkdir -p "$android_dir.partial"
     for a in "${android_libs[@]}"; do
         IFS=: read -r group artifact version packaging <<<"$a"
@@ -90,6 +93,13 @@ python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip
 python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \
     || python3 -m pip install --quiet wa-crypt-tools==0.1.0
 
+# Swift 6: a Debian trixie chroot with `swiftlang` (scripts/swift-chroot.sh), cached in
+# $tools. The first time it takes about 11 minutes, mostly downloading and unpacking: made
+# in the background while Rust builds and tests, awaited before the Swift tests.
+mkdir -p "$tools"
+./scripts/swift-chroot.sh "$tools" >"$tools/swift-chroot.out" 2>&1 &
+swift_chroot_pid=$!
+
 # --- The tests -----------------------------------------------------------------------
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
 # veth link) must then run, not skip.
@@ -103,6 +113,7 @@ cargo test --workspace --locked -- --nocapture
 CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
 # Swift: the package compiled with Swift 6 (a trixie chroot, made once into $tools) and its
 # tests run against the real cdylib; the files needing Apple-only frameworks only parse.
+wait "$swift_chroot_pid" || { cat "$tools/swift-chroot.out" >&2; echo "the Swift chroot could not be made" >&2; exit 1; }
 CHATVAULT_TOOLS="$tools" ./scripts/test-swift.sh
 python3 scripts/check-swift.py ios/Sources/ChatVault/KeychainSecretStore.swift ios/Sources/ChatVault/PcBrowser.swift \
     ios/Sources/ChatVault/BackgroundBackups.swift
