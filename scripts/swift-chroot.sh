@@ -21,9 +21,12 @@ if [ ! -f "$chroot/.chatvault-complete" ]; then
     debootstrap --variant=minbase --include=swiftlang,libc6-dev,ca-certificates \
         "$suite" "$chroot.partial" http://deb.debian.org/debian >"$tools/swift-chroot.log" 2>&1 \
         || { tail -30 "$tools/swift-chroot.log" >&2; echo "debootstrap of the Swift chroot failed" >&2; exit 1; }
-    # /usr/bin/swiftc is a symlink whose $ORIGIN-relative runpath only resolves through the
-    # real path: callers put /usr/libexec/swift/bin first on PATH.
-    got="$(chroot "$chroot.partial" /usr/libexec/swift/bin/swiftc --version 2>&1 | head -1)"
+    # swiftc finds its libraries relative to its own path, read from /proc (mounted for the
+    # check only); /usr/bin/swiftc is a symlink whose $ORIGIN-relative runpath does not
+    # resolve, so callers put /usr/libexec/swift/bin first on PATH.
+    mount -t proc proc "$chroot.partial/proc"
+    got="$(chroot "$chroot.partial" /usr/libexec/swift/bin/swiftc --version 2>&1 | head -1)" || true
+    umount "$chroot.partial/proc"
     case "$got" in
         *"Swift version $swift_version"*) ;;
         *) echo "the chroot's swiftc is not Swift $swift_version: $got" >&2; exit 1 ;;
