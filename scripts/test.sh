@@ -27,6 +27,10 @@ command -v openssl >/dev/null || packages+=(openssl)
 #   iproute2    `ip netns`: the LAN test across two network namespaces (PC and phone)
 command -v curl >/dev/null || packages+=(curl)
 command -v ip >/dev/null || packages+=(iproute2)
+#   debootstrap the Debian trixie chroot Swift 6 runs in (scripts/swift-chroot.sh)
+#   maven       fetches the Android classes the Android sources compile against
+command -v debootstrap >/dev/null || packages+=(debootstrap)
+command -v mvn >/dev/null || packages+=(maven)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_cmd=()
@@ -56,6 +60,32 @@ if [ ! -x "$tools/garage/bin/garage" ]; then
         --features bundled-libs,sqlite --root "$tools/garage"
 fi
 export CHATVAULT_GARAGE="$tools/garage/bin/garage"
+# Real Android classes to compile the Android-only Kotlin against, from Maven Central with
+# Maven, once into the tools cache keyed by version: Robolectric's android-all build of the
+# newest API level there ("17"), and the AndroidX libraries the library declares (the
+# classes.jar of each AAR; androidx.work's ListenableWorker needs Guava's ListenableFuture).
+android_all_version=17-robolectric-16653203
+android_libs=(androidx.work:work-runtime:2.10.0:aar androidx.core:core:1.15.0:aar
+    androidx.annotation:annotation-jvm:1.9.1:jar com.google.guava:listenablefuture:1.0:jar)
+android_dir="$tools/android-classes-$android_all_version-$(printf '%s\n' "${android_libs[@]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$android_dir/android-all.jar" ]; then
+    rm -rf "$android_dir.partial" && mkdir -p "$android_dir.partial"
+    for a in "${android_libs[@]}"; do
+        IFS=: read -r group artifact version packaging <<<"$a"
+        mvn -q -B dependency:copy -Dmaven.repo.local="$tools/m2" -Dtransitive=false \
+            -Dartifact="$group:$artifact:$version:$packaging" -DoutputDirectory="$android_dir.partial"
+        if [ "$packaging" = aar ]; then
+            unzip -q -p "$android_dir.partial/$artifact-$version.aar" classes.jar >"$android_dir.partial/$artifact-$version.jar"
+            rm "$android_dir.partial/$artifact-$version.aar"
+        fi
+    done
+    mvn -q -B dependency:copy -Dmaven.repo.local="$tools/m2" -Dtransitive=false \
+        -Dartifact="org.robolectric:android-all:$android_all_version" -DoutputDirectory="$android_dir.partial"
+    mv "$android_dir.partial/android-all-$android_all_version.jar" "$android_dir.partial/android-all.jar"
+    rm -rf "$tools/m2/org/robolectric"   # 230 MB: the copy above is the one kept
+    rm -rf "$android_dir" && mv "$android_dir.partial" "$android_dir"
+fi
+export CHATVAULT_ANDROID_CLASSES="$android_dir"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
 python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
 # WhatsApp's backup encryption by an independent implementation: the crypt15/crypt14
@@ -66,6 +96,13 @@ python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \
 # has it decrypt our encrypted fixture (tests/iphone-backup/decrypt.py).
 python3 -m pip show iphone-backup-decrypt 2>/dev/null | grep -qx 'Version: 0.11.2' \
     || python3 -m pip install --quiet iphone-backup-decrypt==0.11.2
+
+# Swift 6: a Debian trixie chroot with `swiftlang` (scripts/swift-chroot.sh), cached in
+# $tools. The first time it takes about 11 minutes, mostly downloading and unpacking: made
+# in the background while Rust builds and tests, awaited before the Swift tests.
+mkdir -p "$tools"
+./scripts/swift-chroot.sh "$tools" >"$tools/swift-chroot.out" 2>&1 &
+swift_chroot_pid=$!
 
 # --- The tests -----------------------------------------------------------------------
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
@@ -80,8 +117,12 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 cargo test --workspace --locked -- --nocapture
 # Kotlin: generated JVM bindings + the library + JVM tests against the real cdylib.
 CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
-# Swift: every source file of the iOS package parses.
-python3 scripts/check-swift.py ios
+# Swift: the package compiled with Swift 6 (a trixie chroot, made once into $tools) and its
+# tests run against the real cdylib; the files needing Apple-only frameworks only parse.
+wait "$swift_chroot_pid" || { cat "$tools/swift-chroot.out" >&2; echo "the Swift chroot could not be made" >&2; exit 1; }
+CHATVAULT_TOOLS="$tools" ./scripts/test-swift.sh
+python3 scripts/check-swift.py ios/Sources/ChatVault/KeychainSecretStore.swift ios/Sources/ChatVault/PcBrowser.swift \
+    ios/Sources/ChatVault/BackgroundBackups.swift
 # The library a phone app ships (the `mobile` profile: opt-level s, LTO, one codegen unit;
 # scripts/build-android.sh builds with it), for this host, stripped: must stay under 12 MiB.
 cargo build --locked --profile mobile -p chatvault-ffi

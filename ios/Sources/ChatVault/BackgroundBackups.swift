@@ -1,28 +1,26 @@
-// Scheduled backups on iOS with BGTaskScheduler. Add both identifiers to the app's
-// Info.plist under BGTaskSchedulerPermittedIdentifiers, and `processing` to
-// UIBackgroundModes.
+// Scheduled backups on iOS with BGTaskScheduler. Add `BackgroundBackups.identifiers.permitted`
+// (`<bundle id>.chatvault.backup` and `<bundle id>.chatvault.backup-now.*`) to the app's
+// Info.plist under BGTaskSchedulerPermittedIdentifiers, and `processing` to UIBackgroundModes.
 #if os(iOS)
 import BackgroundTasks
 import ChatVaultFFI
 import Foundation
+import Network
+import UIKit
 
 public enum BackgroundBackups {
+    /// This app's identifiers: iOS refuses identifiers not under the app's bundle id.
+    public static let identifiers = BackgroundTaskIdentifiers(bundleIdentifier: Bundle.main.bundleIdentifier ?? "org.chatvault")
     /// The nightly processing task.
-    public static let processingIdentifier = "org.chatvault.backup"
-    /// A user-started "back up now" that continues in the background (iOS 26).
-    public static let continuedIdentifier = "org.chatvault.backup-now"
+    public static var processingIdentifier: String { identifiers.processing }
+    nonisolated(unsafe) static var registeredScheduler: BackupScheduler?
 
     /// Registers the handlers; call from `application(_:didFinishLaunchingWithOptions:)`.
     public static func register(scheduler: BackupScheduler) {
+        registeredScheduler = scheduler
         BGTaskScheduler.shared.register(forTaskWithIdentifier: processingIdentifier, using: nil) { task in
             guard let task = task as? BGProcessingTask else { return }
             run(task, scheduler: scheduler)
-        }
-        if #available(iOS 26.0, *) {
-            BGTaskScheduler.shared.register(forTaskWithIdentifier: continuedIdentifier, using: nil) { task in
-                guard let task = task as? BGContinuedProcessingTask else { return }
-                runContinued(task, scheduler: scheduler)
-            }
         }
     }
 
@@ -36,22 +34,45 @@ public enum BackgroundBackups {
     }
 
     /// Starts a user-initiated backup that shows system progress and survives leaving the app.
+    /// Each run has its own identifier under the wildcard `<bundle id>.chatvault.backup-now.*`,
+    /// registered just before it is submitted.
     @available(iOS 26.0, *)
     public static func backUpNow() throws {
-        let request = BGContinuedProcessingTaskRequest(identifier: continuedIdentifier, title: "Backing up chats", subtitle: "Starting…")
+        guard let scheduler = registeredScheduler else { throw ChatVaultError.Internal(details: "BackgroundBackups.register was not called") }
+        let identifier = identifiers.continued(UUID().uuidString)
+        BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
+            guard let task = task as? BGContinuedProcessingTask else { return }
+            runContinued(task, scheduler: scheduler)
+        }
+        let request = BGContinuedProcessingTaskRequest(identifier: identifier, title: "Backing up chats", subtitle: "Starting…")
         try BGTaskScheduler.shared.submit(request)
     }
 
-    static func conditions() -> DeviceConditions {
-        let info = ProcessInfo.processInfo
-        return DeviceConditions(metered: false, charging: true, batteryLow: info.isLowPowerModeEnabled, idle: true)
+    /// The device's real state: the current network path (expensive or constrained is
+    /// metered) and the battery, so each plan's own constraints decide whether it runs.
+    static func conditions() async -> DeviceConditions {
+        let path: NWPath = await withCheckedContinuation { continuation in
+            let monitor = NWPathMonitor()
+            monitor.pathUpdateHandler = { path in
+                monitor.cancel()
+                continuation.resume(returning: path)
+            }
+            monitor.start(queue: DispatchQueue(label: "org.chatvault.path"))
+        }
+        let charging: Bool = await MainActor.run {
+            UIDevice.current.isBatteryMonitoringEnabled = true
+            let state = UIDevice.current.batteryState
+            return state == .charging || state == .full
+        }
+        return deviceConditions(networkExpensive: path.isExpensive, networkConstrained: path.isConstrained,
+                                charging: charging, lowPowerMode: ProcessInfo.processInfo.isLowPowerModeEnabled, idle: true)
     }
 
     static func run(_ task: BGProcessingTask, scheduler: BackupScheduler) {
         try? scheduleNext()
         let work = Task {
             do {
-                let runs = try await scheduler.runDue(conditions: conditions())
+                let runs = try await scheduler.runDue(conditions: await conditions())
                 task.setTaskCompleted(success: !runs.contains { $0.outcome == .failed })
             } catch {
                 task.setTaskCompleted(success: false)
@@ -67,7 +88,7 @@ public enum BackgroundBackups {
         task.progress.totalUnitCount = 1000
         let work = Task {
             do {
-                _ = try await scheduler.runDue(conditions: conditions()) { progress in
+                _ = try await scheduler.runDue(conditions: await conditions()) { progress in
                     task.progress.completedUnitCount = Int64(progress.fraction * 1000)
                     task.updateTitle("Backing up chats", subtitle: progress.current)
                 }

@@ -32,6 +32,51 @@ public final class FolderStorage: Storage, @unchecked Sendable {
         directory(kind, name).appendingPathComponent(name)
     }
 
+    /// Whether `u` exists, counting an iCloud item that is not downloaded (only its
+    /// `.NAME.icloud` placeholder is on the device): a coordinated read downloads it.
+    private func exists(_ u: URL) -> Bool {
+        if FileManager.default.fileExists(atPath: u.path) { return true }
+        #if canImport(Darwin)
+        let placeholder = u.deletingLastPathComponent().appendingPathComponent(".\(u.lastPathComponent).icloud")
+        return FileManager.default.fileExists(atPath: placeholder.path)
+        #else
+        return false
+        #endif
+    }
+
+    /// Runs `body` under a coordinated read of `u` (on Apple platforms: NSFileCoordinator,
+    /// which waits for a file provider, downloading an iCloud item first). Linux has no
+    /// file coordination (nor file providers): there `body` runs directly.
+    private func reading<T>(_ u: URL, _ body: (URL) throws -> T) throws -> T {
+        #if canImport(Darwin)
+        var coordinationError: NSError?
+        var result: Result<T, Error>?
+        NSFileCoordinator(filePresenter: nil).coordinate(readingItemAt: u, options: [], error: &coordinationError) { url in
+            result = Result { try body(url) }
+        }
+        if let coordinationError { throw coordinationError }
+        guard let result else { throw CocoaError(.fileReadUnknown) }
+        return try result.get()
+        #else
+        return try body(u)
+        #endif
+    }
+
+    /// Runs `body` under a coordinated write replacing `u` (see `reading`).
+    private func writing(_ u: URL, _ body: (URL) throws -> Void) throws {
+        #if canImport(Darwin)
+        var coordinationError: NSError?
+        var failure: Error?
+        NSFileCoordinator(filePresenter: nil).coordinate(writingItemAt: u, options: .forReplacing, error: &coordinationError) { url in
+            do { try body(url) } catch { failure = error }
+        }
+        if let coordinationError { throw coordinationError }
+        if let failure { throw failure }
+        #else
+        try body(u)
+        #endif
+    }
+
     private func io<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
@@ -47,32 +92,36 @@ public final class FolderStorage: Storage, @unchecked Sendable {
     public func put(kind: ObjectKind, name: String, data: Data) throws {
         try io("put \(name)") {
             try FileManager.default.createDirectory(at: directory(kind, name), withIntermediateDirectories: true)
-            try data.write(to: url(kind, name), options: .atomic)
+            try writing(url(kind, name)) { try data.write(to: $0, options: .atomic) }
         }
     }
 
     public func get(kind: ObjectKind, name: String) throws -> Data? {
         let u = url(kind, name)
-        guard FileManager.default.fileExists(atPath: u.path) else { return nil }
-        return try io("get \(name)") { try Data(contentsOf: u) }
+        guard exists(u) else { return nil }
+        return try io("get \(name)") { try reading(u) { try Data(contentsOf: $0) } }
     }
 
     public func getRange(kind: ObjectKind, name: String, offset: UInt64, length: UInt64) throws -> Data? {
         let u = url(kind, name)
-        guard FileManager.default.fileExists(atPath: u.path) else { return nil }
+        guard exists(u) else { return nil }
         return try io("get \(name)") {
-            let handle = try FileHandle(forReadingFrom: u)
-            defer { try? handle.close() }
-            try handle.seek(toOffset: offset)
-            return try handle.read(upToCount: Int(length)) ?? Data()
+            try reading(u) { file in
+                let handle = try FileHandle(forReadingFrom: file)
+                defer { try? handle.close() }
+                try handle.seek(toOffset: offset)
+                return try handle.read(upToCount: Int(length)) ?? Data()
+            }
         }
     }
 
     public func size(kind: ObjectKind, name: String) throws -> UInt64? {
         let u = url(kind, name)
-        guard FileManager.default.fileExists(atPath: u.path) else { return nil }
+        guard exists(u) else { return nil }
         return try io("stat \(name)") {
-            (try FileManager.default.attributesOfItem(atPath: u.path)[.size] as? NSNumber)?.uint64Value
+            try reading(u) { file in
+                (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value
+            }
         }
     }
 
@@ -103,7 +152,19 @@ public final class FolderStorage: Storage, @unchecked Sendable {
 
     public func delete(kind: ObjectKind, name: String) throws {
         let u = url(kind, name)
-        guard FileManager.default.fileExists(atPath: u.path) else { return }
-        try io("delete \(name)") { try FileManager.default.removeItem(at: u) }
+        guard exists(u) else { return }
+        try io("delete \(name)") {
+            #if canImport(Darwin)
+            var coordinationError: NSError?
+            var failure: Error?
+            NSFileCoordinator(filePresenter: nil).coordinate(writingItemAt: u, options: .forDeleting, error: &coordinationError) { file in
+                do { try FileManager.default.removeItem(at: file) } catch { failure = error }
+            }
+            if let coordinationError { throw coordinationError }
+            if let failure { throw failure }
+            #else
+            try FileManager.default.removeItem(at: u)
+            #endif
+        }
     }
 }

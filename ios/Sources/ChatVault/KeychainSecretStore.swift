@@ -29,11 +29,18 @@ public final class KeychainSecretStore: SecretStore, @unchecked Sendable {
     }
 
     public func put(key: String, value: String) throws {
-        SecItemDelete(query(key) as CFDictionary)
-        var q = query(key)
-        q[kSecValueData as String] = Data(value.utf8)
-        q[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
-        let status = SecItemAdd(q as CFDictionary, nil)
+        // Update in place, else add: never delete first, so a failed write cannot lose the
+        // secret already stored.
+        let attributes: [String: Any] = [
+            kSecValueData as String: Data(value.utf8),
+            kSecAttrAccessible as String: kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly,
+        ]
+        var status = SecItemUpdate(query(key) as CFDictionary, attributes as CFDictionary)
+        if status == errSecItemNotFound {
+            var q = query(key)
+            q.merge(attributes) { _, new in new }
+            status = SecItemAdd(q as CFDictionary, nil)
+        }
         guard status == errSecSuccess else {
             throw ChatVaultError.Internal(details: "Keychain write failed (\(status))")
         }

@@ -194,6 +194,24 @@ public final class Repo: Sendable {
         return try await runJob { job in try inner.check(readDataPercent: readDataPercent, listener: nil, job: job) }
     }
 
+    /// Applies `policy` and deletes data no snapshot needs. Returns the snapshots removed.
+    public func forgetAndPrune(policy: RetentionPolicy) async throws -> UInt32 {
+        let inner = self.inner
+        return try await runJob { job in try inner.forgetAndPrune(policy: policy, job: job) }
+    }
+
+    /// Sizes and ratios.
+    public func stats() async throws -> RepoStats {
+        let inner = self.inner
+        return try await runJob { _ in try inner.stats() }
+    }
+
+    /// Replaces the password this repository was opened with.
+    public func changePassword(_ newPassword: String) async throws {
+        let inner = self.inner
+        try await runJob { _ in try inner.changePassword(newPassword: newPassword) }
+    }
+
     /// A new recovery key, to show the user once.
     public func newRecoveryKey() async throws -> String {
         let inner = self.inner
@@ -210,8 +228,29 @@ public final class BackupScheduler: Sendable {
     }
 
     /// Adds `plan`; its repository `password` goes to the secret store.
-    public func add(_ plan: Plan, password: String, now: Date = Date()) throws -> Int64 {
-        try inner.addPlan(plan: plan, password: password, nowMs: Int64(now.timeIntervalSince1970 * 1000))
+    public func add(_ plan: Plan, password: String, now: Date = Date()) async throws -> Int64 {
+        let inner = self.inner
+        return try await runJob { _ in
+            try inner.addPlan(plan: plan, password: password, nowMs: Int64(now.timeIntervalSince1970 * 1000))
+        }
+    }
+
+    /// All plans with their state.
+    public func plans() async throws -> [PlanState] {
+        let inner = self.inner
+        return try await runJob { _ in try inner.plans() }
+    }
+
+    /// Removes a plan by name (its password leaves the secret store).
+    public func remove(_ name: String) async throws {
+        let inner = self.inner
+        try await runJob { _ in try inner.removePlan(plan: name) }
+    }
+
+    /// A plan's runs, newest first.
+    public func history(plan: String, limit: UInt32 = 50) async throws -> [PlanRun] {
+        let inner = self.inner
+        return try await runJob { _ in try inner.history(plan: plan, limit: limit) }
     }
 
     /// Runs every due plan whose conditions hold.
@@ -223,7 +262,8 @@ public final class BackupScheduler: Sendable {
     }
 
     /// Every plan's health.
-    public func health(now: Date = Date()) throws -> [PlanHealth] {
-        try inner.health(nowMs: Int64(now.timeIntervalSince1970 * 1000))
+    public func health(now: Date = Date()) async throws -> [PlanHealth] {
+        let inner = self.inner
+        return try await runJob { _ in try inner.health(nowMs: Int64(now.timeIntervalSince1970 * 1000)) }
     }
 }

@@ -7,6 +7,7 @@ import java.time.Instant
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.flow.Flow
@@ -70,6 +71,9 @@ internal suspend fun <T> runJob(block: (JobHandle) -> T): T = coroutineScope {
         }
     }
 }
+
+/** Progress reports a slow [Repo.backup] collector may lag behind by; older ones are dropped. */
+internal const val PROGRESS_BUFFER = 64
 
 /** A progress listener calling a Kotlin function. */
 internal class ProgressCallback(private val onProgress: (Progress) -> Unit) : ProgressListener {
@@ -143,12 +147,25 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
      * the collector is slow), then exactly one [BackupEvent.Done]. Cancelling the collector
      * cancels the backup.
      */
-    fun backup(paths: List<File>, options: BackupOptions = BackupOptions()): Flow<BackupEvent> = channelFlow {
-        val result = runJob { job ->
-            inner.backup(paths.map { it.path }, options, ProgressCallback { trySend(BackupEvent.Running(it)) }, job)
+    fun backup(paths: List<File>, options: BackupOptions = BackupOptions()): Flow<BackupEvent> = backup(paths, options, PROGRESS_BUFFER)
+
+    /** [backup] with [progressBuffer] reports held for a slow collector (tests use a small one). */
+    internal fun backup(paths: List<File>, options: BackupOptions, progressBuffer: Int): Flow<BackupEvent> = channelFlow {
+        // The engine's thread never waits for the collector: progress goes through a
+        // conflating-by-age buffer (the oldest reports are dropped when it is full), and the
+        // one Done is sent with suspension after the engine returned, so it is never dropped.
+        val progress = Channel<Progress>(progressBuffer, BufferOverflow.DROP_OLDEST)
+        val forward = launch { for (p in progress) send(BackupEvent.Running(p)) }
+        val result = try {
+            runJob { job ->
+                inner.backup(paths.map { it.path }, options, ProgressCallback { progress.trySend(it) }, job)
+            }
+        } finally {
+            progress.close()
         }
+        forward.join()
         send(BackupEvent.Done(result))
-    }.buffer(64)
+    }.buffer(Channel.RENDEZVOUS)
 
     /** Backs up [paths] and returns the result; [onProgress] is called from a worker thread. */
     suspend fun backupNow(paths: List<File>, options: BackupOptions = BackupOptions(), onProgress: (Progress) -> Unit = {}): BackupResult =

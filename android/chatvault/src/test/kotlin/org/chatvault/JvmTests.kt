@@ -8,6 +8,8 @@ import java.util.Random
 import kotlin.system.exitProcess
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -26,6 +28,8 @@ import org.chatvault.ffi.ProgressListener
 import org.chatvault.ffi.RetentionPolicy
 import org.chatvault.ffi.RunOutcome
 import org.chatvault.ffi.SecretStore
+import org.chatvault.ffi.ObjectKind
+import org.chatvault.ffi.Storage
 
 private const val PASSWORD = "kotlin test password"
 
@@ -188,8 +192,149 @@ private suspend fun anExceptionInACallbackDoesNotCrashTheEngine() {
     val source = makeTree(File(work, "export"), 3, 10_000, 4)
     Vault(File(work, "state")).use { vault ->
         vault.create(File(work, "repo"), PASSWORD).use { repo ->
-            val result = repo.backupNow(listOf(source)) { throw IllegalStateException("listener bug") }
+            val calls = java.util.concurrent.atomic.AtomicInteger()
+            val result = repo.backupNow(listOf(source)) {
+                calls.incrementAndGet()
+                throw IllegalStateException("listener bug")
+            }
             check(result.snapshot.files == 5uL) { "files" }
+            // The listener really was called (and threw) each time the engine reported.
+            check(calls.get() > 1) { "the throwing listener was called ${calls.get()} times" }
+            println("  the throwing listener was called ${calls.get()} times; the backup completed")
+        }
+    }
+}
+
+/** A [FileStorage] that tells when the engine removes a lock: it is done with the repository. */
+private class LockWatchingStorage(root: java.nio.file.Path) : Storage by FileStorage(root) {
+    private val inner = FileStorage(root)
+    val locksRemoved = java.util.concurrent.atomic.AtomicInteger()
+    val lockRemoved = Channel<Unit>(Channel.UNLIMITED)
+    override fun delete(kind: ObjectKind, name: String) {
+        inner.delete(kind, name)
+        if (kind == ObjectKind.LOCK) {
+            locksRemoved.incrementAndGet()
+            lockRemoved.trySend(Unit)
+        }
+    }
+}
+
+private suspend fun aSlowCollectorLosesTheOldestProgressNotTheEnd() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "big"), 60, 1_000_000, 8)
+    val buffer = 1
+    Vault(File(work, "state")).use { vault ->
+        // How many reports this backup makes (the engine reports at most every 100 ms),
+        // counted by a listener that keeps up.
+        val reports = java.util.concurrent.atomic.AtomicInteger()
+        vault.create(File(work, "counted"), PASSWORD).use { repo -> repo.backupNow(listOf(source)) { reports.incrementAndGet() } }
+        check(reports.get() > buffer + 2) { "only ${reports.get()} progress reports: too few to overflow the buffer" }
+        val storage = LockWatchingStorage(File(work, "repo").toPath())
+        vault.create(storage, PASSWORD).use { repo ->
+            // The collector stalls on the first event until the engine has finished (it
+            // removes its lock right after its final report): every report made meanwhile
+            // overflows the buffer. Observed through the storage, never a fixed sleep.
+            val locksBefore = storage.locksRemoved.get()
+            val received = mutableListOf<BackupEvent>()
+            kotlinx.coroutines.withTimeout(120_000) {
+                repo.backup(listOf(source), BackupOptions(), buffer).collect { event ->
+                    if (received.isEmpty()) {
+                        while (storage.locksRemoved.get() <= locksBefore) storage.lockRemoved.receive()
+                    }
+                    received += event
+                }
+            }
+            val running = received.filterIsInstance<BackupEvent.Running>().map { it.progress }
+            println("  ${reports.get()} progress reports (unstalled run); a stalled collector with a buffer of $buffer received ${running.size}, the last ${running.last().phase}")
+            check(received.last() is BackupEvent.Done) { "the last event is not Done: ${received.last()}" }
+            check(running.size <= buffer + 2) { "received ${running.size} reports, more than the buffer holds" }
+            val last = running.last()
+            check(last.phase == Phase.FINISHED && last.fraction == 1.0) { "the final report was dropped; last received: $last" }
+            check(running.zipWithNext().all { (x, y) -> y.bytesDone >= x.bytesDone }) { "progress out of order" }
+        }
+    }
+}
+
+private suspend fun cancellingTheCollectorCancelsTheBackup() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "big"), 60, 1_000_000, 6)
+    // The first pack's upload waits until the collector has let go, so the backup is
+    // certainly running when it is cancelled, however fast the machine.
+    val letGo = java.util.concurrent.CountDownLatch(1)
+    val storage = object : Storage by FileStorage(File(work, "repo").toPath()) {
+        override fun put(kind: ObjectKind, name: String, data: ByteArray) {
+            if (kind == ObjectKind.PACK) letGo.await(30, java.util.concurrent.TimeUnit.SECONDS)
+            FileStorage(File(work, "repo").toPath()).put(kind, name, data)
+        }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(storage, PASSWORD).use { repo ->
+            // The collector stops at the first report (the engine reports each phase's start
+            // at once, before any pack is uploaded): the flow is cancelled.
+            val first = repo.backup(listOf(source)).first {
+                val stop = it is BackupEvent.Running
+                if (stop) letGo.countDown()
+                stop
+            }
+            check(first is BackupEvent.Running) { "first: $first" }
+            check(repo.snapshots().isEmpty()) { "a cancelled backup wrote a snapshot" }
+            check(repo.check(readDataPercent = 100.0).errors.isEmpty()) { "check after a cancelled collector" }
+            val done = repo.backup(listOf(source)).toList().last()
+            check(done is BackupEvent.Done && done.result.snapshot.files == 62uL) { "the next backup: $done" }
+        }
+    }
+}
+
+private suspend fun aThrowingStorageIsATypedErrorAndLeavesTheRepositoryValid() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "export"), 6, 200_000, 10)
+    val root = File(work, "repo").toPath()
+    var failPuts = true
+    val storage = object : Storage by FileStorage(root) {
+        override fun put(kind: ObjectKind, name: String, data: ByteArray) {
+            if (failPuts && kind == ObjectKind.PACK) throw ChatVaultException.Storage("the SD card was removed")
+            FileStorage(root).put(kind, name, data)
+        }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(storage, PASSWORD).use { repo ->
+            try {
+                repo.backupNow(listOf(source))
+                throw AssertionError("a backup whose storage fails completed")
+            } catch (e: ChatVaultException.Storage) {
+                check(e.details.contains("SD card")) { e.details }
+            }
+            check(repo.snapshots().isEmpty()) { "a failed backup wrote a snapshot" }
+            failPuts = false
+            check(repo.backupNow(listOf(source)).snapshot.files == 8uL) { "the next backup" }
+            check(repo.check(100.0).errors.isEmpty()) { "check after a failed backup" }
+        }
+    }
+}
+
+private suspend fun aThrowingSecretStoreFailsThePlanNotTheApp() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "export"), 2, 10_000, 11)
+    val secrets = object : SecretStore {
+        val map = mutableMapOf<String, String>()
+        var broken = false
+        override fun get(key: String): String? = if (broken) throw ChatVaultException.Internal("keystore unavailable") else map[key]
+        override fun put(key: String, value: String) { map[key] = value }
+        override fun delete(key: String) { map.remove(key) }
+    }
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).close()
+        vault.scheduler(secrets).use { scheduler ->
+            scheduler.add(Plan(name = "nightly", source = source.path, destination = File(work, "repo").path, frequency = Frequency.Daily, retention = RetentionPolicy()), PASSWORD)
+            secrets.broken = true
+            val wifi = DeviceConditions(metered = false, charging = true, batteryLow = false, idle = true)
+            val run = scheduler.runDue(wifi).single()
+            println("  a broken secret store: the run is ${run.outcome}: ${run.error}")
+            check(run.outcome == RunOutcome.FAILED && run.error?.contains("keystore unavailable") == true) { "$run" }
+            secrets.broken = false
+            val later = java.time.Instant.now().plus(java.time.Duration.ofDays(2))
+            val ok = scheduler.runDue(wifi, later).single()
+            check(ok.outcome == RunOutcome.SUCCESS) { "after the store recovered: $ok" }
         }
     }
 }
@@ -411,6 +556,10 @@ fun main() {
         "cancelling the coroutine cancels the Rust job within a second" to ::cancellingTheCoroutineCancelsTheEngine,
         "a Storage written in Kotlin is a real backup destination" to ::aStorageWrittenInKotlinIsARealDestination,
         "an exception in a Kotlin callback does not crash the engine" to ::anExceptionInACallbackDoesNotCrashTheEngine,
+        "a slow Flow collector loses the oldest progress reports, never the final one" to ::aSlowCollectorLosesTheOldestProgressNotTheEnd,
+        "a cancelled Flow collector cancels the backup; the next one completes" to ::cancellingTheCollectorCancelsTheBackup,
+        "a throwing Storage is ChatVaultException.Storage; the repository stays valid" to ::aThrowingStorageIsATypedErrorAndLeavesTheRepositoryValid,
+        "a throwing SecretStore fails the plan's run, not the app; the next run succeeds" to ::aThrowingSecretStoreFailsThePlanNotTheApp,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,

@@ -40,7 +40,15 @@ import org.chatvault.ffi.RunOutcome
 class BackupWorker(context: Context, params: WorkerParameters) : CoroutineWorker(context, params) {
 
     override suspend fun doWork(): Result {
-        setForeground(foregroundInfo("Backing up your chats"))
+        // Promotion to a foreground service is best effort: Android 12+ refuses it to a
+        // worker started in the background (ForegroundServiceStartNotAllowedException, an
+        // IllegalStateException), and Android 15 once the dataSync quota is spent. The run
+        // then goes on as ordinary background work instead of failing.
+        try {
+            setForeground(foregroundInfo("Backing up your chats"))
+        } catch (e: IllegalStateException) {
+            android.util.Log.i("ChatVault", "backing up without a foreground service: ${e.javaClass.simpleName}")
+        }
         val vault = Vault(File(applicationContext.filesDir, "chatvault"))
         return try {
             vault.scheduler(KeystoreSecretStore(applicationContext)).use { scheduler ->

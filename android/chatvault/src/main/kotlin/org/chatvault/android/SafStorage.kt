@@ -48,12 +48,20 @@ class SafStorage(context: Context, private val tree: Uri) : Storage {
         ObjectKind.LOCK -> listOf("locks")
     }
 
+    /** Folder document ids by path ("data/ab"): folders are never removed, so each is looked up once. */
+    private val dirIds = java.util.concurrent.ConcurrentHashMap<String, String>()
+
     private fun dirId(kind: ObjectKind, name: String, create: Boolean): String? {
         var id = rootId
+        val path = StringBuilder()
         for (part in dirPath(kind, name)) {
-            id = child(id, part)?.id
-                ?: if (create) DocumentsContract.createDocument(resolver, docUri(id), Document.MIME_TYPE_DIR, part)?.let { DocumentsContract.getDocumentId(it) } ?: return null
+            path.append('/').append(part)
+            val parent = id
+            id = dirIds[path.toString()]
+                ?: child(parent, part)?.id
+                ?: if (create) DocumentsContract.createDocument(resolver, docUri(parent), Document.MIME_TYPE_DIR, part)?.let { DocumentsContract.getDocumentId(it) } ?: return null
                 else return null
+            dirIds[path.toString()] = id
         }
         return id
     }
@@ -72,10 +80,36 @@ class SafStorage(context: Context, private val tree: Uri) : Storage {
         val dir = dirId(kind, name, create = true) ?: throw IOException("cannot create folders")
         val tmpName = ".tmp-" + UUID.randomUUID()
         val tmp = DocumentsContract.createDocument(resolver, docUri(dir), "application/octet-stream", tmpName) ?: throw IOException("cannot create $tmpName")
-        resolver.openOutputStream(tmp, "w")?.use { it.write(data) } ?: throw IOException("cannot write $tmpName")
+        write(tmp, data)
+        // The data is on disk before the old object goes away.
         child(dir, name)?.let { DocumentsContract.deleteDocument(resolver, docUri(it.id)) }
-        DocumentsContract.renameDocument(resolver, tmp, name) ?: throw IOException("cannot rename $tmpName")
+        val renamed = try {
+            DocumentsContract.renameDocument(resolver, tmp, name)
+        } catch (e: UnsupportedOperationException) {
+            null // a provider without rename (some cloud providers): written in place below
+        }
+        if (renamed == null) {
+            val target = DocumentsContract.createDocument(resolver, docUri(dir), "application/octet-stream", name) ?: throw IOException("cannot create $name")
+            write(target, data)
+            DocumentsContract.deleteDocument(resolver, tmp)
+        }
         Unit
+    }
+
+    /** Writes [data] to [doc] and syncs it (where the provider gives a real file). */
+    private fun write(doc: Uri, data: ByteArray) {
+        val pfd = resolver.openFileDescriptor(doc, "w") ?: throw IOException("cannot write $doc")
+        pfd.use {
+            java.io.FileOutputStream(it.fileDescriptor).use { out ->
+                out.write(data)
+                out.flush()
+                try {
+                    it.fileDescriptor.sync()
+                } catch (e: java.io.SyncFailedException) {
+                    // a pipe to a cloud provider: it persists when the descriptor closes
+                }
+            }
+        }
     }
 
     private fun find(kind: ObjectKind, name: String): Child? = dirId(kind, name, create = false)?.let { child(it, name) }
@@ -86,17 +120,39 @@ class SafStorage(context: Context, private val tree: Uri) : Storage {
 
     override fun getRange(kind: ObjectKind, name: String, offset: ULong, length: ULong): ByteArray? = io("get $name") {
         val c = find(kind, name) ?: return@io null
-        resolver.openFileDescriptor(docUri(c.id), "r")?.use { pfd ->
-            FileInputStream(pfd.fileDescriptor).channel.use { ch ->
-                val buf = java.nio.ByteBuffer.allocate(length.toInt())
-                var pos = offset.toLong()
-                while (buf.hasRemaining()) {
-                    val n = ch.read(buf, pos)
-                    if (n < 0) throw IOException("$name is shorter than expected")
-                    pos += n
+        val seekable = resolver.openFileDescriptor(docUri(c.id), "r")?.use { pfd ->
+            try {
+                FileInputStream(pfd.fileDescriptor).channel.use { ch ->
+                    val buf = java.nio.ByteBuffer.allocate(length.toInt())
+                    var pos = offset.toLong()
+                    while (buf.hasRemaining()) {
+                        val n = ch.read(buf, pos)
+                        if (n < 0) throw java.io.EOFException("$name is shorter than expected")
+                        pos += n
+                    }
+                    buf.array()
                 }
-                buf.array()
+            } catch (e: java.io.EOFException) {
+                throw e
+            } catch (e: IOException) {
+                null // a pipe (cloud providers stream): positional reads fail (ESPIPE)
             }
+        }
+        seekable ?: resolver.openInputStream(docUri(c.id))?.use { input ->
+            var skipped = 0L
+            while (skipped < offset.toLong()) {
+                val n = input.skip(offset.toLong() - skipped)
+                if (n <= 0) throw IOException("$name is shorter than expected")
+                skipped += n
+            }
+            val out = ByteArray(length.toInt())  // (InputStream.readNBytes is API 33+; minSdk is 26)
+            var got = 0
+            while (got < out.size) {
+                val n = input.read(out, got, out.size - got)
+                if (n < 0) throw IOException("$name is shorter than expected")
+                got += n
+            }
+            out
         }
     }
 
