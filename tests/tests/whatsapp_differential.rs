@@ -112,6 +112,14 @@ const CLASSES: &[Class] = &[
                  and is glued to the one before (or dropped). Ours has a time-first shape.",
     },
     Class {
+        name: "peer-month-name-date",
+        explained: true,
+        reason: "Exports from 2013-2015 write the month as a name (19:23, 28 Aug 2013 - ; \
+                 Mar 5, 8:11 PM - ; 18 Mar 12:14 - ) and leave out the year of the export's \
+                 own year; the peer's patterns know numeric dates only, so the line is not a \
+                 message to it. Ours reads month names (checked: the header holds one).",
+    },
+    Class {
         name: "peer-buddhist-year",
         explained: true,
         reason: "Thai exports count years in the Buddhist era (2566 = 2023 CE). The peer \
@@ -353,6 +361,16 @@ fn missed_class(o: &Ours) -> Option<&'static str> {
         .any(|c| c.is_numeric() && !c.is_ascii_digit())
     {
         return Some("peer-native-digits");
+    }
+    // A month name: "28 Aug 2013", "Mar 5", "18 Mar".
+    const MONTHS: [&str; 13] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    ];
+    if header
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| MONTHS.contains(&w.to_lowercase().as_str()))
+    {
+        return Some("peer-month-name-date");
     }
     // Time first: "16:14, 30/06/2023 - " or "[16:14:05, 30/06/2023] ".
     let h = header.trim_start_matches(|c: char| c == '[' || norm(&c.to_string()).is_empty());
