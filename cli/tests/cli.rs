@@ -1106,3 +1106,32 @@ fn init_without_a_terminal_names_its_own_options() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lock_dated_in_the_future_goes_stale_and_unlock_removes_locks() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("chat");
+    random_files(&data, 3, 10_000, 5).unwrap();
+    let locks = env.repo.join("locks");
+    let plant = |name: &str, time: &str| {
+        fs::create_dir_all(&locks).unwrap();
+        let lock = serde_json::json!({
+            "exclusive": true, "operation": "prune", "host": "another-host",
+            "pid": 1, "time": time,
+        });
+        fs::write(locks.join(name), lock.to_string()).unwrap();
+    };
+    let future = "f".repeat(64);
+    let live = "a".repeat(64);
+    // An exclusive lock dated far in the future (a wrong clock, or forged) does not block.
+    plant(&future, "2999-01-01T00:00:00Z");
+    env.ok(&["backup", "-q", "--lock-wait", "0", data.to_str().unwrap()]);
+    // unlock removes stale locks only; --remove-all removes live ones too.
+    plant(&future, "2999-01-01T00:00:00Z");
+    plant(&live, &chrono::Utc::now().to_rfc3339());
+    assert_eq!(env.json(&["unlock"])["removed"], 1);
+    assert_eq!(lock_names(&env.repo), vec![live.clone()]);
+    assert_eq!(env.json(&["unlock", "--remove-all"])["removed"], 1);
+    assert!(lock_names(&env.repo).is_empty());
+}
