@@ -114,7 +114,8 @@ cargo build --workspace --all-targets --locked
 # Lints: the whole workspace, every feature and target, warnings are errors.
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
-cargo test --workspace --locked -- --nocapture
+# --no-fail-fast: every test binary runs, so one failure does not hide the others.
+cargo test --workspace --locked --no-fail-fast -- --nocapture
 # Kotlin: generated JVM bindings + the library + JVM tests against the real cdylib.
 CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
 # Swift: the package compiled with Swift 6 (a trixie chroot, made once into $tools) and its

@@ -67,6 +67,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Sizes, counts, deduplication and compression.
     Stats,
+    /// Remove stale locks (a crashed or vanished process); with --remove-all, every lock.
+    Unlock(crate::unlock::UnlockArgs),
     /// Manage passwords and the recovery key.
     Key {
         #[command(subcommand)]

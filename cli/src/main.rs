@@ -10,6 +10,7 @@ mod demo;
 mod lan;
 mod schedule;
 mod ui;
+mod unlock;
 
 use std::process::ExitCode;
 
@@ -111,6 +112,7 @@ fn main() -> ExitCode {
         Command::Forget(a) => commands::forget(&cli, a, &cancel),
         Command::Prune(a) => commands::prune(&cli, a, &cancel),
         Command::Stats => commands::stats(&cli),
+        Command::Unlock(a) => unlock::run(&cli, a),
         Command::Key { command } => commands::key(&cli, command),
         Command::Demo(a) => demo::run(&cli, a, &cancel),
         Command::Schedule(a) => schedule::run(&cli, a, &cancel),

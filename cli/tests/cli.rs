@@ -219,7 +219,8 @@ fn pack_names(repo: &Path) -> Vec<String> {
     let mut v = Vec::new();
     if let Ok(d) = fs::read_dir(repo.join("data")) {
         for sub in d.flatten() {
-            for f in fs::read_dir(sub.path()).unwrap().flatten() {
+            // Read while a backup or prune writes: a folder may come or go meanwhile.
+            for f in fs::read_dir(sub.path()).into_iter().flatten().flatten() {
                 v.push(f.file_name().to_string_lossy().into_owned());
             }
         }
@@ -227,6 +228,39 @@ fn pack_names(repo: &Path) -> Vec<String> {
     v.retain(|n| !n.starts_with('.'));
     v.sort();
     v
+}
+
+/// The names of the lock objects of `repo`.
+fn lock_names(repo: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(repo.join("locks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits, without a fixed sleep, until `reached` holds (an observable point of the child's
+/// work: a pack on disk, its lock) or the child has exited. True when the point was reached
+/// while the child still ran, so a kill now lands mid-way on a fast machine and a slow one.
+fn wait_for_point(child: &mut Child, what: &str, mut reached: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        if reached() {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]
@@ -243,16 +277,21 @@ fn kill_9_during_backup_loses_nothing_and_the_next_run_resumes() {
     println!("kill points seed {seed}");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     for round in 0..6 {
+        // Kill once this run has stored a random number of new packs (~150 in all, 1 MiB
+        // each): always mid-way, however fast the machine.
+        let start = pack_names(&env.repo).len();
+        let wait = rng.random_range(1..=20);
         let mut child: Child = env
             .cmd(&["backup", "-q", big.to_str().unwrap()])
             .spawn()
             .unwrap();
-        let wait = rng.random_range(50..1500);
-        std::thread::sleep(Duration::from_millis(wait));
-        child.kill().unwrap(); // SIGKILL
+        let mid_way = wait_for_point(&mut child, "new packs", || {
+            pack_names(&env.repo).len() >= start + wait
+        });
+        let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         println!(
-            "round {round}: killed after {wait} ms ({status:?}), {} packs on disk",
+            "round {round}: killed after {wait} new packs (mid-way: {mid_way}, {status:?}), {} packs on disk",
             pack_names(&env.repo).len()
         );
         // Every earlier snapshot is intact and the repository checks clean.
@@ -303,13 +342,16 @@ fn ctrl_c_cancels_with_exit_code_130_and_leaves_a_valid_repository() {
     env.init();
     let big = env.home.join("big");
     random_files(&big, 100, 1024 * 1024, 4).unwrap();
-    let child = env
+    let mut child = env
         .cmd(&["backup", big.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Interrupt once the first pack is stored: the backup is certainly running.
+    wait_for_point(&mut child, "a first pack", || {
+        !pack_names(&env.repo).is_empty()
+    });
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -451,9 +493,23 @@ fn kill_9_during_prune_loses_nothing() {
             .to_string();
         env.ok(&["forget", "--keep-last", "1"]);
 
+        // Kill at an observable point of prune's work: once it holds its lock, or once it
+        // has also written or deleted its first pack.
+        let (locks, packs) = (lock_names(&env.repo), pack_names(&env.repo));
+        let at_first_pack = rng.random_bool(0.5);
         let mut child = env.cmd(&["prune", "-q"]).spawn().unwrap();
-        let wait = rng.random_range(5..250);
-        std::thread::sleep(Duration::from_millis(wait));
+        let point = if at_first_pack {
+            "its first pack written or deleted"
+        } else {
+            "its lock taken"
+        };
+        wait_for_point(&mut child, point, || {
+            if at_first_pack {
+                pack_names(&env.repo) != packs
+            } else {
+                lock_names(&env.repo).iter().any(|l| !locks.contains(l))
+            }
+        });
         let _ = child.kill();
         let status = child.wait().unwrap();
         if status.success() {
@@ -461,7 +517,7 @@ fn kill_9_during_prune_loses_nothing() {
         } else {
             killed += 1
         }
-        println!("round {round}: prune killed after {wait} ms ({status:?})");
+        println!("round {round}: prune killed at {point} ({status:?})");
         let check = env.run(&["check", "--read-data"]);
         assert!(
             check.status.success(),
@@ -539,12 +595,19 @@ fn schedule_runs_plans_once_records_kills_and_resumes() {
     assert_eq!(skipped[0]["reason"], "the device is not charging");
 
     // kill -9 in the middle of a scheduled run: recorded as interrupted, resumed next time.
+    // Killed once its first pack is stored (of ~120): the run has claimed the plan and is
+    // mid-way, on a fast machine and a slow one alike.
     let a = s(&["run", "--now", "2027-03-01 02:05", "-q"]);
     let mut child = env
         .cmd(&a.iter().map(String::as_str).collect::<Vec<_>>())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        wait_for_point(&mut child, "the scheduled run's first pack", || {
+            !pack_names(&env.repo).is_empty()
+        }),
+        "the scheduled run ended before storing a pack"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -704,6 +767,8 @@ fn kill_9_during_copy_resumes_and_the_copy_checks_clean() {
     println!("kill points seed {seed}");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     for round in 0..4 {
+        let start = pack_names(&to).len();
+        let wait = rng.random_range(1..=3);
         let mut child = with_to(&[
             "--repo",
             env.repo.to_str().unwrap(),
@@ -714,12 +779,14 @@ fn kill_9_during_copy_resumes_and_the_copy_checks_clean() {
         ])
         .spawn()
         .unwrap();
-        let wait = rng.random_range(10..300);
-        std::thread::sleep(Duration::from_millis(wait));
-        child.kill().unwrap();
+        // Killed once this run has stored a random number of new packs in the copy.
+        let mid_way = wait_for_point(&mut child, "new packs in the copy", || {
+            pack_names(&to).len() >= start + wait
+        });
+        let _ = child.kill();
         let status = child.wait().unwrap();
         println!(
-            "round {round}: killed after {wait} ms ({status:?}), {} packs in the copy",
+            "round {round}: killed after {wait} new packs (mid-way: {mid_way}, {status:?}), {} packs in the copy",
             pack_names(&to).len()
         );
         let check = with_to(&["--repo", to_s, "check", "--read-data"])
@@ -1075,4 +1142,33 @@ fn the_password_can_come_from_a_command() {
         err.contains("password command failed") && !err.contains("leaked"),
         "{err}"
     );
+}
+
+#[test]
+fn a_lock_dated_in_the_future_goes_stale_and_unlock_removes_locks() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("chat");
+    random_files(&data, 3, 10_000, 5).unwrap();
+    let locks = env.repo.join("locks");
+    let plant = |name: &str, time: &str| {
+        fs::create_dir_all(&locks).unwrap();
+        let lock = serde_json::json!({
+            "exclusive": true, "operation": "prune", "host": "another-host",
+            "pid": 1, "time": time,
+        });
+        fs::write(locks.join(name), lock.to_string()).unwrap();
+    };
+    let future = "f".repeat(64);
+    let live = "a".repeat(64);
+    // An exclusive lock dated far in the future (a wrong clock, or forged) does not block.
+    plant(&future, "2999-01-01T00:00:00Z");
+    env.ok(&["backup", "-q", "--lock-wait", "0", data.to_str().unwrap()]);
+    // unlock removes stale locks only; --remove-all removes live ones too.
+    plant(&future, "2999-01-01T00:00:00Z");
+    plant(&live, &chrono::Utc::now().to_rfc3339());
+    assert_eq!(env.json(&["unlock"])["removed"], 1);
+    assert_eq!(lock_names(&env.repo), vec![live.clone()]);
+    assert_eq!(env.json(&["unlock", "--remove-all"])["removed"], 1);
+    assert!(lock_names(&env.repo).is_empty());
 }

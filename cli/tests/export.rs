@@ -467,3 +467,68 @@ fn a_200000_message_conversation_exports_in_bounded_memory_with_light_pages() {
         "a page of 1000 messages stays under 1 MiB: {bytes}"
     );
 }
+
+/// Links planted in an earlier export folder (by whoever could write there) are replaced,
+/// never written through: every file outside the folder keeps its content.
+#[cfg(unix)]
+#[test]
+fn links_planted_in_an_earlier_export_are_not_followed() {
+    use std::os::unix::fs::symlink;
+    let env = Env::new();
+    env.init();
+    env.ok(&["backup", "-q", fixture().to_str().unwrap()]);
+    let out = env.home.join("json");
+    let export = || {
+        env.ok(&[
+            "export",
+            "-q",
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    export();
+    let chat = fs::read_dir(out.join("chats"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    assert!(out.join("media").is_dir(), "the fixture has media");
+
+    let outside = env.home.join("outside");
+    fs::create_dir_all(outside.join("chats")).unwrap();
+    fs::create_dir_all(outside.join("media")).unwrap();
+    let victims = [
+        outside.join("list"),
+        outside.join("marker"),
+        outside.join("chats").join(&chat),
+    ];
+    for v in &victims {
+        fs::write(v, b"keep").unwrap();
+    }
+    fs::remove_file(out.join("conversations.json")).unwrap();
+    symlink(&victims[0], out.join("conversations.json")).unwrap();
+    fs::remove_file(out.join(".chatvault-export")).unwrap();
+    fs::hard_link(&victims[1], out.join(".chatvault-export")).unwrap();
+    fs::remove_dir_all(out.join("chats")).unwrap();
+    symlink(outside.join("chats"), out.join("chats")).unwrap();
+    fs::remove_dir_all(out.join("media")).unwrap();
+    symlink(outside.join("media"), out.join("media")).unwrap();
+
+    export();
+    for v in &victims {
+        assert_eq!(fs::read(v).unwrap(), b"keep", "{} was written", v.display());
+    }
+    assert_eq!(fs::read_dir(outside.join("media")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(outside.join("chats")).unwrap().count(), 1);
+    assert!(out.join("chats").join(&chat).is_file());
+    assert!(!fs::symlink_metadata(out.join("chats"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let list: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("conversations.json")).unwrap()).unwrap();
+    assert_eq!(list["format"], "chatvault.chats");
+}

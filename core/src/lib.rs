@@ -26,6 +26,7 @@ pub mod lan;
 pub mod net;
 pub mod progress;
 pub mod repo;
+mod safe_fs;
 pub mod schedule;
 pub mod sources;
 pub mod storage;

@@ -511,6 +511,52 @@ impl ProgressListener for Recorder {
     }
 }
 
+/// Calls `action` once, at the first progress report for which `point` holds: tests that
+/// cancel or race on purpose act at an observable point of the work, never after a fixed
+/// sleep (which a fast machine outruns and a slow one undershoots).
+struct AtPoint<P, A> {
+    point: P,
+    action: Mutex<Option<A>>,
+}
+
+impl<P, A> AtPoint<P, A>
+where
+    P: Fn(&Progress) -> bool + Send + Sync,
+    A: FnOnce() + Send,
+{
+    fn new(point: P, action: A) -> Self {
+        AtPoint {
+            point,
+            action: Mutex::new(Some(action)),
+        }
+    }
+}
+
+impl<P, A> ProgressListener for AtPoint<P, A>
+where
+    P: Fn(&Progress) -> bool + Send + Sync,
+    A: FnOnce() + Send,
+{
+    fn on_progress(&self, p: &Progress) {
+        if (self.point)(p) {
+            if let Some(action) = self.action.lock().unwrap().take() {
+                action();
+            }
+        }
+    }
+}
+
+/// The number of pack files in the local repository at `dir`.
+fn pack_count(dir: &Path) -> usize {
+    fs::read_dir(dir.join("data"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .filter(|f| !f.file_name().to_string_lossy().starts_with('.'))
+        .count()
+}
+
 #[test]
 fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
     let src = tempfile::tempdir().unwrap();
@@ -538,24 +584,29 @@ fn progress_reports_totals_and_cancellation_leaves_a_valid_repository() {
     assert_eq!((last.bytes_done, last.bytes_total), (600_000, 600_000));
     assert!(reports.iter().any(|p| p.phase == Phase::Backup));
 
+    // Cancelled at the first progress report after a pack of this run is stored: mid-way
+    // (with finished packs for the next run to reuse), however fast the machine.
     let cancel = CancelToken::new();
     let cancelled_at = Arc::new(Mutex::new(None::<Instant>));
+    let packs_before = pack_count(repo_dir.path());
+    let data_dir = repo_dir.path().to_path_buf();
     let stopper = {
         let (cancel, at) = (cancel.clone(), cancelled_at.clone());
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(400));
-            *at.lock().unwrap() = Some(Instant::now());
-            cancel.cancel();
-        })
+        AtPoint::new(
+            move |p: &Progress| p.phase == Phase::Backup && pack_count(&data_dir) > packs_before,
+            move || {
+                *at.lock().unwrap() = Some(Instant::now());
+                cancel.cancel();
+            },
+        )
     };
     let result = repo.backup(
         std::slice::from_ref(&big),
         &BackupOptions::default(),
-        None,
+        Some(&stopper),
         &cancel,
     );
     let stopped = Instant::now();
-    stopper.join().unwrap();
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     let latency = stopped - cancelled_at.lock().unwrap().unwrap();
     println!("cancellation took effect after {latency:?}");
@@ -642,16 +693,31 @@ fn prune_beside_a_backup_never_deletes_what_it_references() {
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(repo_dir.path());
     let old_snap = backup(&repo, &old);
+    // Prune starts once the backup reports bytes backed up: it holds its lock and is mid-way.
+    let (started, running) = std::sync::mpsc::channel();
     let backup_thread = {
         let (dir, big) = (repo_dir.path().to_path_buf(), big.clone());
         std::thread::spawn(move || {
             let repo = open(&dir, PASSWORD).unwrap();
-            repo.backup(&[big], &BackupOptions::default(), None, &CancelToken::new())
-                .unwrap()
-                .snapshot
+            let at = AtPoint::new(
+                |p: &Progress| p.phase == Phase::Backup && p.bytes_done > 0,
+                move || {
+                    let _ = started.send(());
+                },
+            );
+            repo.backup(
+                &[big],
+                &BackupOptions::default(),
+                Some(&at),
+                &CancelToken::new(),
+            )
+            .unwrap()
+            .snapshot
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    running
+        .recv()
+        .expect("the backup ended before its first progress report");
     repo.delete_snapshot(&old_snap.id).unwrap();
     let summary = repo
         .prune(
@@ -729,18 +795,29 @@ fn a_prune_while_a_backup_is_paused_cannot_break_its_snapshot() {
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = new_repo(repo_dir.path());
     let old_snap = backup(&repo, &old);
+    // The locks are removed once the backup has gone past the 10 files it shares with the
+    // old snapshot (an observable point, not a fixed sleep): it has certainly reused them.
+    let (reused, reused_seen) = std::sync::mpsc::channel();
     let running = {
         let (dir, big) = (repo_dir.path().to_path_buf(), big.clone());
         std::thread::spawn(move || {
+            let at = AtPoint::new(
+                |p: &Progress| p.phase == Phase::Backup && p.files_done > 10,
+                move || {
+                    let _ = reused.send(());
+                },
+            );
             open(&dir, PASSWORD).unwrap().backup(
                 &[big],
                 &BackupOptions::default(),
-                None,
+                Some(&at),
                 &CancelToken::new(),
             )
         })
     };
-    std::thread::sleep(Duration::from_millis(400));
+    reused_seen
+        .recv()
+        .expect("the backup ended before it was past the reused files");
     // The backup's lock goes stale (a phone asleep for half an hour): prune gets in and
     // deletes everything no snapshot references, including data the backup reused.
     for l in fs::read_dir(repo_dir.path().join("locks")).unwrap() {

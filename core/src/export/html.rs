@@ -4,8 +4,7 @@
 //! the data the search box loads on demand; `assets/` holds the style sheet and script.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
@@ -15,6 +14,7 @@ use super::{
     create_file, describe, one_line, starts_day, Conversation, Item, Listed, Origin, Renderer,
 };
 use crate::error::{Error, Result};
+use crate::safe_fs::{create_dirs_within, write_new, NewFile};
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -117,12 +117,12 @@ fn pager(pages: u64, page: u64) -> String {
 /// The page being written for the current conversation.
 struct Open {
     conversation: Conversation,
-    page: Option<BufWriter<fs::File>>,
+    page: Option<NewFile>,
     page_path: PathBuf,
     pages: u64,
     current_page: u64,
     last_day: Option<chrono::NaiveDate>,
-    search: BufWriter<fs::File>,
+    search: NewFile,
     search_path: PathBuf,
     search_rows: u64,
 }
@@ -137,10 +137,9 @@ pub(crate) struct Site {
 impl Site {
     pub fn new(out: &Path, origin: Origin) -> Result<Self> {
         let assets = out.join("assets");
-        fs::create_dir_all(&assets).map_err(|e| Error::io("create", &assets, e))?;
+        create_dirs_within(out, &assets)?;
         for (name, body) in [("style.css", STYLE), ("app.js", SCRIPT)] {
-            let p = assets.join(name);
-            fs::write(&p, body).map_err(|e| Error::io("write", &p, e))?;
+            write_new(&assets.join(name), body.as_bytes())?;
         }
         Ok(Site {
             out: out.to_path_buf(),
@@ -208,7 +207,7 @@ impl Site {
         );
         let path = o.page_path.clone();
         w.write_all(tail.as_bytes())
-            .and_then(|_| w.flush())
+            .and_then(|_| w.commit())
             .map_err(|e| Error::io("write", &path, e))
     }
 }
@@ -378,7 +377,7 @@ fn describe_kind(kind: &str) -> String {
 impl Renderer for Site {
     fn begin(&mut self, c: &Conversation) -> Result<()> {
         let dir = self.out.join("chats").join(&c.stem);
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        create_dirs_within(&self.out, &dir)?;
         let search_path = dir.join("search.js");
         let mut search = create_file(&search_path)?;
         let head = format!(
@@ -499,7 +498,7 @@ impl Renderer for Site {
         if let Some(mut o) = self.open.take() {
             o.search
                 .write_all(b"\n]);\n")
-                .and_then(|_| o.search.flush())
+                .and_then(|_| o.search.commit())
                 .map_err(|e| Error::io("write", &o.search_path, e))?;
         }
         Ok(())
@@ -566,7 +565,7 @@ impl Renderer for Site {
              <script src=\"assets/app.js\"></script>\n</body>\n</html>\n"
         );
         w.write_all(s.as_bytes())
-            .and_then(|_| w.flush())
+            .and_then(|_| w.commit())
             .map_err(|e| Error::io("write", &path, e))?;
         Ok(path)
     }

@@ -2,13 +2,13 @@
 //! one conversation and its messages in the normalized model. The schema (format
 //! `chatvault.chats`, version 1) is documented in `docs/FORMAT.md`.
 
-use std::fs;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::{ChatFiles, Conversation, Item, Listed, OutFile, Renderer};
 use crate::error::{Error, Result};
+use crate::safe_fs::write_new;
 use crate::sources::model::MessageDetails;
 
 /// The format name and version every file carries.
@@ -163,7 +163,7 @@ impl Renderer for Files {
         let path = self.out.join("conversations.json");
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Error::internal_from("encode JSON", e))?;
-        fs::write(&path, text + "\n").map_err(|e| Error::io("write", &path, e))?;
+        write_new(&path, (text + "\n").as_bytes())?;
         Ok(path)
     }
 }

@@ -13,6 +13,7 @@ use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::restore::RestoreOptions;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
+use crate::safe_fs::{create_dirs_within, NewFile};
 
 /// Paths gathered before a restore pass copies them.
 const BATCH: usize = 20_000;
@@ -115,6 +116,8 @@ impl<'a> Copier<'a> {
         }
         let pending = std::mem::take(&mut self.pending);
         let dir = self.out.join(MEDIA_DIR);
+        // A symlink planted at `media` in an earlier export folder is replaced, not followed.
+        create_dirs_within(&self.out, &dir)?;
         if self.root_is_file {
             self.copied += self.extract_from_zip(&pending, &dir.join(&self.root))?;
         } else {
@@ -170,10 +173,11 @@ impl<'a> Copier<'a> {
             }
             let dest = dir.join(name);
             if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+                create_dirs_within(&self.out, parent)?;
             }
-            let mut f = fs::File::create(&dest).map_err(|e| Error::io("create", &dest, e))?;
+            let mut f = NewFile::create(&dest, 0o644, 64 * 1024)?;
             io::copy(&mut io::Read::take(&mut entry, MAX_ZIP_ENTRY), &mut f)
+                .and_then(|_| f.commit())
                 .map_err(|e| Error::io("write", &dest, e))?;
             copied += 1;
         }

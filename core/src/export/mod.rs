@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
+use crate::safe_fs::{create_dirs_within, write_new, NewFile};
 
 /// File that marks a folder as a ChatVault export (so a new export may replace it).
 const MARKER: &str = ".chatvault-export";
@@ -178,11 +179,11 @@ pub(crate) trait Renderer {
     fn finish(&mut self, list: &[Listed]) -> Result<PathBuf>;
 }
 
-/// Creates `path` for writing through a 64 KiB buffer.
-pub(crate) fn create_file(path: &Path) -> Result<std::io::BufWriter<fs::File>> {
-    fs::File::create(path)
-        .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
-        .map_err(|e| Error::io("create", path, e))
+/// Starts writing `path` through a 64 KiB buffer: a new file under a temporary name,
+/// renamed over `path` by [`NewFile::commit`], so a symlink or hard link planted in an
+/// earlier export folder is replaced, never written through.
+pub(crate) fn create_file(path: &Path) -> Result<NewFile> {
+    NewFile::create(path, 0o644, 64 * 1024)
 }
 
 /// A renderer that writes one file a conversation (the JSON and text formats): the export
@@ -206,7 +207,7 @@ impl<O> ChatFiles<O> {
 
 /// A file being written through a buffer, with its path for error messages.
 pub(crate) struct OutFile {
-    w: std::io::BufWriter<fs::File>,
+    w: NewFile,
     path: PathBuf,
 }
 
@@ -214,7 +215,7 @@ impl OutFile {
     /// Creates `chats/<stem>.<ext>` below the export folder `out`, and the `chats` folder.
     pub fn chat(out: &Path, stem: &str, ext: &str) -> Result<Self> {
         let dir = out.join("chats");
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        create_dirs_within(out, &dir)?;
         let path = dir.join(format!("{stem}.{ext}"));
         let w = create_file(&path)?;
         Ok(OutFile { w, path })
@@ -228,11 +229,11 @@ impl OutFile {
     }
 
     /// Writes `tail` and flushes what is buffered.
-    pub fn close(mut self, tail: &str) -> Result<()> {
-        self.w
-            .write_all(tail.as_bytes())
-            .and_then(|_| self.w.flush())
-            .map_err(|e| Error::io("write", &self.path, e))
+    pub fn close(self, tail: &str) -> Result<()> {
+        let OutFile { mut w, path } = self;
+        w.write_all(tail.as_bytes())
+            .and_then(|_| w.commit())
+            .map_err(|e| Error::io("write", &path, e))
     }
 }
 
@@ -320,11 +321,10 @@ fn prepare_out(out: &Path) -> Result<()> {
         }
     }
     fs::create_dir_all(out).map_err(|e| Error::io("create", out, e))?;
-    fs::write(
-        out.join(MARKER),
-        "This folder was written by `chatvault export`; a new export may replace it.\n",
+    write_new(
+        &out.join(MARKER),
+        b"This folder was written by `chatvault export`; a new export may replace it.\n",
     )
-    .map_err(|e| Error::io("write", out.join(MARKER), e))
 }
 
 /// Exports the chats of `snapshot` into the folder `out` (created; it must be missing,

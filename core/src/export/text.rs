@@ -2,13 +2,13 @@
 //! `conversations.txt` listing them.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::path::PathBuf;
 
 use super::{
     describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile, Renderer,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::safe_fs::write_new;
 
 /// The conversation being written.
 pub(super) struct Open {
@@ -104,7 +104,7 @@ impl Renderer for Files {
             );
         }
         let path = self.out.join("conversations.txt");
-        fs::write(&path, s).map_err(|e| Error::io("write", &path, e))?;
+        write_new(&path, s.as_bytes())?;
         Ok(path)
     }
 }

@@ -39,12 +39,19 @@ impl Default for KdfParams {
     }
 }
 
+/// The most memory (KiB) a slot may ask Argon2id for: 1 GiB.
+pub const MAX_KDF_MEMORY_KIB: u32 = 1024 * 1024;
+/// The most passes a slot may ask for.
+pub const MAX_KDF_ITERATIONS: u32 = 64;
+/// The most lanes a slot may ask for.
+pub const MAX_KDF_PARALLELISM: u32 = 16;
+
 impl KdfParams {
     /// Rejects parameters too weak to protect a password or too large to run on a phone.
     pub fn validate(&self) -> Result<()> {
-        if !(8 * 1024..=1024 * 1024).contains(&self.memory_kib)
-            || !(1..=64).contains(&self.iterations)
-            || !(1..=16).contains(&self.parallelism)
+        if !(8 * 1024..=MAX_KDF_MEMORY_KIB).contains(&self.memory_kib)
+            || !(1..=MAX_KDF_ITERATIONS).contains(&self.iterations)
+            || !(1..=MAX_KDF_PARALLELISM).contains(&self.parallelism)
         {
             return Err(Error::InvalidArgument(format!(
                 "key derivation parameters out of range (memory 8 MiB..1 GiB, iterations 1..64, lanes 1..16): {self:?}"
@@ -289,14 +296,57 @@ fn load(storage: &dyn Storage, id: &str) -> Result<SlotBody> {
             supported: 1,
         });
     }
+    // Whoever can write to the storage can add a slot (its checksum is not a secret): cost
+    // parameters no chatvault writes would abort or hang every open, so they are refused
+    // before Argon2 runs.
+    if let Kdf::Argon2id { params, .. } = &file.slot.kdf {
+        if params.memory_kib > MAX_KDF_MEMORY_KIB
+            || params.iterations > MAX_KDF_ITERATIONS
+            || params.parallelism > MAX_KDF_PARALLELISM
+        {
+            return Err(Error::corrupt(
+                object,
+                format!(
+                    "key derivation parameters out of bounds (memory {} KiB, {} passes, {} lanes; \
+                     at most {MAX_KDF_MEMORY_KIB} KiB, {MAX_KDF_ITERATIONS} passes, \
+                     {MAX_KDF_PARALLELISM} lanes): slot refused",
+                    params.memory_kib, params.iterations, params.parallelism
+                ),
+            ));
+        }
+    }
     Ok(file.slot)
+}
+
+/// Tries `candidate` on one slot: `Ok(Some(key))` when it opens, `Ok(None)` when the
+/// secret is not this slot's, `Err(Corrupt)` when the slot itself is unusable.
+fn try_slot(id: &str, slot: &SlotBody, candidate: &[u8]) -> Result<Option<SecretKey>> {
+    let object = format!("keys/{id}");
+    let wrapped = B64
+        .decode(&slot.wrapped_key)
+        .map_err(|_| Error::corrupt(&object, "bad wrapped key"))?;
+    let wk = wrapping_key(&slot.kdf, candidate).map_err(|e| match e {
+        Error::Corrupt { reason, .. } => Error::corrupt(&object, reason),
+        e => e,
+    })?;
+    let Ok(plain) = Cipher::new(&wk).open(SLOT_AAD, &wrapped) else {
+        return Ok(None);
+    };
+    let plain = Zeroizing::new(plain);
+    let bytes: [u8; 32] = plain[..]
+        .try_into()
+        .map_err(|_| Error::corrupt(&object, "wrapped key has wrong length"))?;
+    Ok(Some(SecretKey(bytes)))
 }
 
 /// Finds the slot that `secret` opens and returns the master key and that slot's id.
 ///
 /// Recovery slots are tried first when the secret looks like a recovery key (they are
-/// cheap); then password slots. Fails with [`Error::WrongPassword`] when valid slots exist
-/// but none opens, and with [`Error::Corrupt`] when every slot is damaged.
+/// cheap); then password slots. A damaged slot (unreadable, checksum mismatch, cost
+/// parameters out of bounds) is skipped and the others tried. Fails with
+/// [`Error::WrongPassword`] when no slot opens and every slot is intact, and with
+/// [`Error::Corrupt`] naming a damaged slot when no slot opens and one is damaged (the
+/// right password may be the damaged slot's).
 pub(crate) fn unlock(storage: &dyn Storage, secret: &Secret) -> Result<(SecretKey, String)> {
     let mut ids: Vec<String> = storage
         .list(ObjectKind::Key)?
@@ -336,25 +386,24 @@ pub(crate) fn unlock(storage: &dyn Storage, secret: &Secret) -> Result<(SecretKe
         };
         let Some(candidate) = candidate else { continue };
         for (id, slot) in slots.iter().filter(|(_, s)| s.kind == kind) {
-            let wrapped = B64
-                .decode(&slot.wrapped_key)
-                .map_err(|_| Error::corrupt(format!("keys/{id}"), "bad wrapped key"))?;
-            let wk = wrapping_key(&slot.kdf, candidate).map_err(|e| match e {
-                Error::Corrupt { reason, .. } => Error::corrupt(format!("keys/{id}"), reason),
-                e => e,
-            })?;
-            if let Ok(plain) = Cipher::new(&wk).open(SLOT_AAD, &wrapped) {
-                let plain = Zeroizing::new(plain);
-                let bytes: [u8; 32] = plain[..].try_into().map_err(|_| {
-                    Error::corrupt(format!("keys/{id}"), "wrapped key has wrong length")
-                })?;
-                return Ok((SecretKey(bytes), id.clone()));
+            match try_slot(id, slot, candidate) {
+                Ok(Some(key)) => return Ok((key, id.clone())),
+                Ok(None) => {}
+                Err(e @ Error::Corrupt { .. }) => {
+                    log::warn!("{e}");
+                    first_damage.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
-    match (slots.is_empty(), first_damage) {
-        (true, Some(e)) => Err(e),
-        _ => Err(Error::WrongPassword),
+    match first_damage {
+        Some(Error::Corrupt { object, reason }) => Err(Error::corrupt(
+            object,
+            format!("damaged key slot ({reason}); no other key slot opens with this secret"),
+        )),
+        Some(e) => Err(e),
+        None => Err(Error::WrongPassword),
     }
 }
 
@@ -411,5 +460,82 @@ mod tests {
             unlock(&st, &Secret::password("wrong")),
             Err(Error::WrongPassword)
         ));
+    }
+
+    /// A slot as an attacker with write access to the storage makes it: any parameters,
+    /// a valid checksum.
+    fn hostile_slot(st: &LocalStorage, params: KdfParams) -> String {
+        let slot = SlotBody {
+            version: 1,
+            kind: SlotKind::Password,
+            label: "evil".into(),
+            host: "evil".into(),
+            created: Utc::now(),
+            kdf: Kdf::Argon2id {
+                params,
+                salt: B64.encode([0u8; 16]),
+            },
+            wrapped_key: B64.encode([0u8; 72]),
+        };
+        let checksum = checksum(&slot).unwrap();
+        store(st, &SlotFile { slot, checksum }).unwrap()
+    }
+
+    #[test]
+    fn damaged_and_hostile_slots_are_skipped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = LocalStorage::new(dir.path());
+        let master = SecretKey::generate().unwrap();
+        let small = KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let good = add_password_slot(&st, &master, "right", "main", small).unwrap();
+        let (_, _rec) = add_recovery_slot(&st, &master, "recovery").unwrap();
+        // Bad luck: the only password slot is damaged. The right password is not "wrong".
+        let path = dir.path().join("keys").join(&good);
+        let mut raw = std::fs::read(&path).unwrap();
+        let at = raw.len() / 2;
+        raw[at] ^= 0x01;
+        std::fs::write(&path, &raw).unwrap();
+        match unlock(&st, &Secret::password("right")) {
+            Err(Error::Corrupt { object, reason }) => {
+                assert_eq!(object, format!("keys/{good}"));
+                assert!(reason.contains("damaged key slot"), "{reason}");
+            }
+            other => panic!("expected a damaged slot, got {other:?}"),
+        }
+        raw[at] ^= 0x01;
+        std::fs::write(&path, &raw).unwrap();
+
+        // An attacker's slots with costs that would abort (64 GiB) or hang (4e9 passes):
+        // refused without running Argon2, the intact slot still opens.
+        let huge = hostile_slot(
+            &st,
+            KdfParams {
+                memory_kib: 64 * 1024 * 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+        );
+        let _slow = hostile_slot(
+            &st,
+            KdfParams {
+                memory_kib: 8 * 1024,
+                iterations: 4_000_000_000,
+                parallelism: 1,
+            },
+        );
+        let (k, id) = unlock(&st, &Secret::password("right")).unwrap();
+        assert_eq!((k.0, id), (master.0, good));
+        match unlock(&st, &Secret::password("wrong")) {
+            Err(Error::Corrupt { object, reason }) => {
+                assert!(object.starts_with("keys/"), "{object}");
+                assert!(reason.contains("out of bounds"), "{reason}");
+            }
+            other => panic!("expected the hostile slot named, got {other:?}"),
+        }
+        assert!(load(&st, &huge).is_err());
     }
 }

@@ -6,6 +6,12 @@
 //! up). Because every party writes before it looks, two conflicting parties can never both
 //! proceed. Holders rewrite their lock every [`REFRESH`]; a lock not refreshed for [`STALE`],
 //! or held by a dead process on this host, is stale and ignored.
+//!
+//! A lock's stated time is not trusted alone (a clock ahead, or a forged lock, would keep it
+//! live forever): a lock dated more than [`STALE`] in the future is stale, and a lock this
+//! process has seen unchanged (same bytes) for [`UNCHANGED`] by its own monotonic clock is
+//! stale whatever its stated time, since a live holder rewrites it every [`REFRESH`]. That
+//! works on every backend (no storage modification times needed).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +30,30 @@ use crate::storage::{ObjectKind, Storage};
 pub const REFRESH: Duration = Duration::from_secs(120);
 /// Age after which an unrefreshed lock is ignored.
 pub const STALE: Duration = Duration::from_secs(30 * 60);
+/// How long this process must see a lock unchanged to call it stale: two missed refreshes.
+pub const UNCHANGED: Duration = Duration::from_secs(2 * REFRESH.as_secs() + 30);
+
+/// When this process first saw each lock's current bytes: `(name, BLAKE3 of the bytes)`.
+type Sightings = std::collections::HashMap<(String, [u8; 32]), Instant>;
+
+fn sightings() -> &'static std::sync::Mutex<Sightings> {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<Sightings>> = std::sync::OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
+/// Whether this process has seen the lock `name` holding exactly `bytes` for longer than
+/// `limit` (records the sighting).
+fn unchanged_for(name: &str, bytes: &[u8], limit: Duration) -> bool {
+    let key = (name.to_string(), *blake3::hash(bytes).as_bytes());
+    let Ok(mut seen) = sightings().lock() else {
+        return false;
+    };
+    if seen.len() > 10_000 {
+        seen.clear();
+    }
+    let first = *seen.entry(key).or_insert_with(Instant::now);
+    first.elapsed() > limit
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LockInfo {
@@ -41,6 +71,14 @@ impl LockInfo {
             .to_std()
             .unwrap_or_default();
         if age > STALE {
+            return true;
+        }
+        let ahead = self
+            .time
+            .signed_duration_since(now)
+            .to_std()
+            .unwrap_or_default();
+        if ahead > STALE {
             return true;
         }
         self.host == super::hostname() && !process_alive(self.pid)
@@ -180,15 +218,13 @@ fn conflict(storage: &dyn Storage, own: &str, exclusive: bool) -> Result<Option<
         if o.name == own {
             continue;
         }
-        let info: LockInfo = match storage
-            .get(ObjectKind::Lock, &o.name)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-        {
-            Some(i) => i,
-            None => continue, // vanished or unreadable: not a live lock
+        let Ok(bytes) = storage.get(ObjectKind::Lock, &o.name) else {
+            continue; // vanished: not a live lock
         };
-        if info.is_stale(now) {
+        let Ok(info) = serde_json::from_slice::<LockInfo>(&bytes) else {
+            continue; // unreadable: not a live lock
+        };
+        if info.is_stale(now) || unchanged_for(&o.name, &bytes, UNCHANGED) {
             if info.host == super::hostname() {
                 let _ = storage.delete(ObjectKind::Lock, &o.name);
             }
@@ -201,19 +237,60 @@ fn conflict(storage: &dyn Storage, own: &str, exclusive: bool) -> Result<Option<
     Ok(None)
 }
 
-/// Removes stale locks (crashed processes on this host, or unrefreshed for 30 minutes).
+/// Removes stale locks (crashed processes on this host, unrefreshed for 30 minutes, dated
+/// more than 30 minutes ahead, or seen unchanged by this process for [`UNCHANGED`]), or
+/// every lock with `all`. Returns how many were removed.
 pub fn remove_stale(storage: &dyn Storage) -> Result<usize> {
+    remove(storage, false)
+}
+
+/// Removes stale locks, or every lock when `all` (only when no other process uses the
+/// repository). Returns how many were removed.
+pub fn remove(storage: &dyn Storage, all: bool) -> Result<usize> {
     let now = Utc::now();
     let mut n = 0;
     for o in storage.list(ObjectKind::Lock)? {
-        let info: Option<LockInfo> = storage
-            .get(ObjectKind::Lock, &o.name)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if info.is_none_or(|i| i.is_stale(now)) {
+        let stale = all
+            || match storage.get(ObjectKind::Lock, &o.name) {
+                Ok(b) => serde_json::from_slice::<LockInfo>(&b).map_or(true, |i| {
+                    i.is_stale(now) || unchanged_for(&o.name, &b, UNCHANGED)
+                }),
+                Err(_) => true,
+            };
+        if stale {
             storage.delete(ObjectKind::Lock, &o.name)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(time: DateTime<Utc>) -> LockInfo {
+        LockInfo {
+            exclusive: true,
+            operation: "prune".into(),
+            host: "another-host".into(),
+            pid: 1,
+            time,
+        }
+    }
+
+    #[test]
+    fn a_lock_dated_in_the_future_goes_stale() {
+        let now = Utc::now();
+        assert!(!info(now).is_stale(now));
+        assert!(!info(now + chrono::Duration::minutes(5)).is_stale(now));
+        assert!(info(now + chrono::Duration::days(3650)).is_stale(now));
+        assert!(info(now - chrono::Duration::hours(1)).is_stale(now));
+        // Seen unchanged for longer than the limit by this process's own clock: stale,
+        // whatever it says; a rewrite (new bytes) starts the count again.
+        assert!(!unchanged_for("l", b"v1", Duration::from_millis(30)));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(unchanged_for("l", b"v1", Duration::from_millis(30)));
+        assert!(!unchanged_for("l", b"v2", Duration::from_millis(30)));
+    }
 }

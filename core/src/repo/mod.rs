@@ -340,6 +340,13 @@ impl Repository {
         Ok(id)
     }
 
+    /// Removes stale locks (a crashed process, a lock not refreshed for 30 minutes or dated
+    /// 30 minutes ahead), or every lock with `all` (only when nothing else uses the
+    /// repository). Returns how many were removed.
+    pub fn remove_locks(&self, all: bool) -> Result<usize> {
+        lock::remove(self.storage.as_ref(), all)
+    }
+
     /// Deletes a snapshot object (its data stays until prune).
     pub fn delete_snapshot(&self, id: &Id) -> Result<()> {
         Ok(self.storage.delete(ObjectKind::Snapshot, &id.to_hex())?)

@@ -2,7 +2,7 @@
 //! authenticated and its hash checked before any of its bytes reach the target; names that
 //! could escape the target are refused.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,7 @@ use super::tree::{Node, NodeKind, Tree};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
+use crate::safe_fs::NewFile;
 use crate::storage::ObjectKind;
 
 /// Restored files are written through a buffer of this size.
@@ -143,7 +144,9 @@ struct Writer<'a> {
 struct OpenFile {
     dest: PathBuf,
     node: Node,
-    out: std::io::BufWriter<fs::File>,
+    /// Written under a new name, renamed over `dest` when complete: never written through
+    /// a file, hard link or symlink already in the target.
+    out: NewFile,
     written: u64,
 }
 
@@ -524,25 +527,12 @@ impl Writer<'_> {
         match item {
             Item::Open { dest, node, path } => {
                 self.tracker.p.current = path;
-                // Never follow a symlink planted at the destination.
-                if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
-                    fs::remove_file(&dest).map_err(|e| Error::io("replace", &dest, e))?;
-                }
-                let mut opts = OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.custom_flags(libc::O_NOFOLLOW).mode(0o600);
-                }
-                let file = opts
-                    .open(&dest)
-                    .map_err(|e| Error::io("create", &dest, e))?;
+                // Database pages are 1-4 KiB: buffer them into large writes.
+                let out = NewFile::create(&dest, 0o600, WRITE_BUFFER)?;
                 self.file = Some(OpenFile {
                     dest,
                     node,
-                    // Database pages are 1-4 KiB: buffer them into large writes.
-                    out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+                    out,
                     written: 0,
                 });
             }
@@ -572,12 +562,8 @@ impl Writer<'_> {
                     .file
                     .take()
                     .ok_or_else(|| Error::internal("restore close without a file"))?;
-                let out = f
-                    .out
-                    .into_inner()
-                    .map_err(|e| Error::io("write", &f.dest, e.into_error()))?;
-                out.set_len(f.written)
-                    .map_err(|e| Error::io("write", &f.dest, e))?;
+                let mut out = f.out;
+                out.set_len(f.written)?;
                 if f.written != f.node.size {
                     return Err(Error::corrupt(
                         format!("file {}", f.dest.display()),
@@ -587,7 +573,8 @@ impl Writer<'_> {
                         ),
                     ));
                 }
-                set_meta(&f.dest, &f.node, true)?;
+                set_meta(out.temp_path(), &f.node, true)?;
+                out.commit().map_err(|e| Error::io("replace", &f.dest, e))?;
                 self.summary.files += 1;
                 self.tracker.p.files_done += 1;
             }
@@ -603,11 +590,13 @@ impl Writer<'_> {
     }
 }
 
-fn set_meta(path: &PathBuf, n: &Node, mode: bool) -> Result<()> {
+/// Sets the permissions (without setuid, setgid and sticky bits: a snapshot is not trusted
+/// to hand out privileges) and the modification time of `path`.
+fn set_meta(path: &Path, n: &Node, mode: bool) -> Result<()> {
     #[cfg(unix)]
     if mode && n.mode != 0 {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(n.mode))
+        fs::set_permissions(path, fs::Permissions::from_mode(n.mode & 0o777))
             .map_err(|e| Error::io("set permissions of", path, e))?;
     }
     let secs = n.mtime_ns.div_euclid(1_000_000_000);
@@ -760,7 +749,69 @@ mod tests {
             .unwrap();
             assert_eq!(fs::read(&victim).unwrap(), b"keep");
             assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
+
+            // A hard link planted in the target to a file outside it: the restored file
+            // replaces the link, the outside file keeps its content.
+            let target = dir.path().join("hard-target");
+            fs::create_dir_all(&target).unwrap();
+            fs::hard_link(&victim, target.join("link")).unwrap();
+            repo.restore(
+                &snap,
+                &target,
+                &RestoreOptions::default(),
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+            assert_eq!(fs::read(&victim).unwrap(), b"keep");
+            assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
+            let leftovers: Vec<_> = fs::read_dir(&target)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().starts_with('.'))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn setuid_setgid_and_sticky_bits_are_not_restored() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        let (repo, _) = Repository::init(
+            Arc::new(LocalStorage::new(dir.path().join("repo"))),
+            "pw",
+            &opts,
+        )
+        .unwrap();
+        let snap = forge(&repo, |r, w| {
+            let mut f = file_node(r, w, "suid");
+            f.mode = 0o104755;
+            let mut d = Node::new("sticky".into(), NodeKind::Dir);
+            d.mode = 0o41777;
+            Tree { nodes: vec![f, d] }
+        });
+        let target = dir.path().join("target");
+        repo.restore(
+            &snap,
+            &target,
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let mode = |p: &str| fs::metadata(target.join(p)).unwrap().permissions().mode();
+        assert_eq!(mode("suid") & 0o7777, 0o755);
+        assert_eq!(mode("sticky") & 0o7777, 0o777);
     }
 
     #[test]
