@@ -312,9 +312,13 @@ pub struct BackupArgs {
     /// telegram, folder.
     #[arg(long, value_name = "KIND")]
     pub source: Option<String>,
-    /// WeChat Android: the database key (7 hex characters), if known.
+    /// WeChat Android: the database key (7 hex characters), if known. Other users of this
+    /// computer can see a command line: prefer --wechat-key-file or $CHATVAULT_WECHAT_KEY.
     #[arg(long, env = "CHATVAULT_WECHAT_KEY", hide_env_values = true)]
     pub wechat_key: Option<String>,
+    /// WeChat Android: a file whose first line is the database key.
+    #[arg(long, value_name = "FILE", conflicts_with = "wechat_key")]
+    pub wechat_key_file: Option<PathBuf>,
     /// WeChat Android: the phone's IMEI or device id to derive the key from (repeatable;
     /// "1234567890ABCDEF" is always tried too).
     #[arg(long = "imei")]

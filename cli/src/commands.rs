@@ -135,7 +135,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     let (result, chat) = if let [path] = a.paths.as_slice() {
         let source = SourceOptions {
             kind: a.source.as_deref().map(str::parse).transpose()?,
-            wechat_key: a.wechat_key.clone(),
+            wechat_key: wechat_key(a)?,
             imeis: a.imeis.clone(),
             uin: a.uin.clone(),
             whatsapp_me: a.whatsapp_me.clone(),
@@ -490,4 +490,41 @@ fn iphone_backup_password(a: &BackupArgs) -> Result<Option<String>> {
     Ok(std::env::var("CHATVAULT_IPHONE_BACKUP_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty()))
+}
+
+/// Whether `value` of option `flag` came from the command line rather than from `env`:
+/// then every user of this computer could read it (`/proc/PID/cmdline`), so say so.
+fn warn_if_on_command_line(value: &Option<String>, env: &str, flag: &str, better: &str) {
+    if value.is_some() && std::env::var(env).ok() != *value {
+        eprintln!(
+            "warning: {flag} on the command line is visible to other users of this computer; \
+             use {better} or ${env} instead"
+        );
+    }
+}
+
+/// The WeChat key: --wechat-key-file, else --wechat-key / $CHATVAULT_WECHAT_KEY.
+fn wechat_key(a: &BackupArgs) -> Result<Option<String>> {
+    if let Some(f) = &a.wechat_key_file {
+        return Ok(Some(context::read_secret_file(f)?.trim().to_string()));
+    }
+    warn_if_on_command_line(
+        &a.wechat_key,
+        "CHATVAULT_WECHAT_KEY",
+        "--wechat-key",
+        "--wechat-key-file",
+    );
+    // A key file path is fine on the command line; the 64 digits are not.
+    if a.whatsapp_key
+        .as_deref()
+        .is_some_and(|k| !std::path::Path::new(k).exists())
+    {
+        warn_if_on_command_line(
+            &a.whatsapp_key,
+            "CHATVAULT_WHATSAPP_KEY",
+            "--whatsapp-key",
+            "a key file",
+        );
+    }
+    Ok(a.wechat_key.clone())
 }

@@ -282,11 +282,24 @@ fn candidates(found: &Export, userdir_name: &str) -> Vec<Candidate> {
         for imei in &imeis {
             out.push(Candidate {
                 key: derive_key(imei, uin),
-                label: format!("IMEI {imei} with uin {uin}"),
+                label: format!("IMEI {} with uin {uin}", shown_imei(imei)),
             });
         }
     }
     out
+}
+
+/// An IMEI as messages may show it: with the account's uin it is all the key is made of,
+/// so only its last four characters are shown (WeChat's well-known default in full).
+fn shown_imei(imei: &str) -> String {
+    if imei == DEFAULT_IMEI {
+        return imei.to_string();
+    }
+    let n = imei.chars().count();
+    imei.chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '•' } else { c })
+        .collect()
 }
 
 /// Opens EnMicroMsg.db for reading, plain or with the first candidate key that works, its
