@@ -37,6 +37,7 @@ pub(crate) fn handle<S: Read + Write>(
     if req.chunked {
         return refuse(
             conn,
+            req,
             411,
             "send a content-length (chunked bodies are not accepted)",
         );
@@ -54,7 +55,7 @@ pub(crate) fn handle<S: Read + Write>(
                 "version": env!("CARGO_PKG_VERSION"),
                 "paired": paired,
             });
-            json(conn, 200, &body)
+            json(conn, req, 200, &body)
         }
         ("POST", "/pair/secret") => pair_secret(shared, peer, req, conn),
         ("POST", "/pair/code/start") => pair_code_start(shared, peer, req, conn),
@@ -100,6 +101,7 @@ pub(crate) fn handle<S: Read + Write>(
 
 fn json<S: Read + Write, T: Serialize>(
     conn: &mut Conn<S>,
+    req: &Request,
     status: u16,
     body: &T,
 ) -> io::Result<bool> {
@@ -110,18 +112,25 @@ fn json<S: Read + Write, T: Serialize>(
         Some("application/json"),
         &body,
         false,
+        req.is_head(),
     )?;
     Ok(true)
 }
 
 /// Answers an error and closes (the body, if any, was not read).
-fn refuse<S: Read + Write>(conn: &mut Conn<S>, status: u16, text: &str) -> io::Result<bool> {
+fn refuse<S: Read + Write>(
+    conn: &mut Conn<S>,
+    req: &Request,
+    status: u16,
+    text: &str,
+) -> io::Result<bool> {
     http1::respond(
         conn.get_mut(),
         status,
         Some("application/json"),
         &error_json(text),
         true,
+        req.is_head(),
     )?;
     Ok(false)
 }
@@ -134,7 +143,7 @@ fn refuse_after_body<S: Read + Write>(
     text: &str,
 ) -> io::Result<bool> {
     if req.content_length.unwrap_or(0) > MAX_JSON {
-        return refuse(conn, status, text);
+        return refuse(conn, req, status, text);
     }
     skip_body(conn, req)?;
     http1::respond(
@@ -143,6 +152,7 @@ fn refuse_after_body<S: Read + Write>(
         Some("application/json"),
         &error_json(text),
         false,
+        req.is_head(),
     )?;
     Ok(true)
 }
@@ -163,7 +173,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
 ) -> io::Result<Result<T, bool>> {
     let n = req.content_length.unwrap_or(0);
     if n > MAX_JSON {
-        return refuse(conn, 413, "pairing requests are small").map(Err);
+        return refuse(conn, req, 413, "pairing requests are small").map(Err);
     }
     let mut body = Vec::with_capacity(n as usize);
     conn.by_ref().take(n).read_to_end(&mut body)?;
@@ -179,6 +189,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
                 Some("application/json"),
                 &error_json("not the expected JSON"),
                 false,
+                false,
             )?;
             Ok(Err(true))
         }
@@ -188,6 +199,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
 /// Registers `peer` and tells the PC's user; answers the phone.
 fn register<S: Read + Write>(
     shared: &Arc<Shared>,
+    req: &Request,
     peer: &Fingerprint,
     label: &str,
     conn: &mut Conn<S>,
@@ -200,7 +212,7 @@ fn register<S: Read + Write>(
         Ok(d) => d,
         Err(e) => {
             log::error!("registering a device: {e}");
-            return refuse(conn, 500, "the receiver could not save the pairing");
+            return refuse(conn, req, 500, "the receiver could not save the pairing");
         }
     };
     let (uri, code) = {
@@ -214,6 +226,7 @@ fn register<S: Read + Write>(
     (shared.events)(ReceiverEvent::NewPairing { uri, code });
     json(
         conn,
+        req,
         200,
         &PairedReply {
             device: device.folder,
@@ -236,11 +249,12 @@ fn pair_secret<S: Read + Write>(
         log::warn!("pairing refused: a wrong or used pairing secret");
         return refuse(
             conn,
+            req,
             403,
             "this pairing code was already used or is wrong: scan the current QR code",
         );
     }
-    register(shared, peer, &body.name, conn)
+    register(shared, req, peer, &body.name, conn)
 }
 
 fn pair_code_start<S: Read + Write>(
@@ -254,7 +268,7 @@ fn pair_code_start<S: Read + Write>(
         Err(keep) => return Ok(keep),
     };
     let Ok(message) = pairing::unb64(&body.message) else {
-        return refuse(conn, 400, "bad pairing message");
+        return refuse(conn, req, 400, "bad pairing message");
     };
     let (started, news) = {
         let mut p = lock(&shared.pairing);
@@ -267,13 +281,14 @@ fn pair_code_start<S: Read + Write>(
     match started {
         Ok((reply, confirm)) => json(
             conn,
+            req,
             200,
             &CodeReply {
                 message: pairing::b64(&reply),
                 confirm: pairing::b64(&confirm),
             },
         ),
-        Err(refusal) => refuse(conn, refusal.0, &refusal.1),
+        Err(refusal) => refuse(conn, req, refusal.0, &refusal.1),
     }
 }
 
@@ -290,8 +305,8 @@ fn pair_code_finish<S: Read + Write>(
     let tag = pairing::unb64(&body.confirm).unwrap_or_default();
     let finished = lock(&shared.pairing).finish(peer, &tag);
     match finished {
-        Ok(label) => register(shared, peer, &label, conn),
-        Err(refusal) => refuse(conn, refusal.0, &refusal.1),
+        Ok(label) => register(shared, req, peer, &label, conn),
+        Err(refusal) => refuse(conn, req, refusal.0, &refusal.1),
     }
 }
 
@@ -325,7 +340,12 @@ fn storage_refusal<S: Read + Write>(
         }
         other => {
             log::error!("{other}");
-            refuse(conn, 500, "the receiver could not do that (see its log)")
+            refuse(
+                conn,
+                req,
+                500,
+                "the receiver could not do that (see its log)",
+            )
         }
     }
 }
@@ -358,7 +378,7 @@ fn objects<S: Read + Write>(
                         size: o.size,
                     })
                     .collect();
-                json(conn, 200, &out)
+                json(conn, req, 200, &out)
             }
             Err(e) => storage_refusal(conn, req, &e),
         };
@@ -385,7 +405,7 @@ fn objects<S: Read + Write>(
                     if let Some(u) = lock(&shared.usage).get_mut(folder) {
                         *u = u.saturating_sub(size);
                     }
-                    http1::respond(conn.get_mut(), 200, None, b"", false)?;
+                    http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
                     Ok(true)
                 }
                 Err(e) => storage_refusal(conn, req, &e),
@@ -405,11 +425,12 @@ fn put<S: Read + Write>(
     conn: &mut Conn<S>,
 ) -> io::Result<bool> {
     let Some(len) = req.content_length else {
-        return refuse(conn, 411, "send a content-length");
+        return refuse(conn, req, 411, "send a content-length");
     };
     if len > shared.options.max_object_bytes {
         return refuse(
             conn,
+            req,
             413,
             &format!(
                 "objects up to {} bytes are accepted; this one has {len}",
@@ -433,6 +454,7 @@ fn put<S: Read + Write>(
             drop(usage);
             return refuse(
                 conn,
+                req,
                 507,
                 &format!(
                     "this device's space on the receiver is full ({used} of {quota} bytes used)"
@@ -450,7 +472,7 @@ fn put<S: Read + Write>(
             if let Some(u) = lock(&shared.usage).get_mut(folder) {
                 *u += len;
             }
-            http1::respond(conn.get_mut(), 200, None, b"", false)?;
+            http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
             Ok(true)
         }
         Err(e) => {
@@ -458,9 +480,9 @@ fn put<S: Read + Write>(
             // there) and close.
             log::info!("upload of {} not stored: {e}", kind.path_of(name));
             if is_disk_full(&e) {
-                refuse(conn, 507, "the receiver's disk is full")
+                refuse(conn, req, 507, "the receiver's disk is full")
             } else {
-                refuse(conn, 500, "the object could not be stored")
+                refuse(conn, req, 500, "the object could not be stored")
             }
         }
     }
@@ -487,6 +509,7 @@ fn get<S: Read + Write>(
                 Some("application/json"),
                 &error_json("not found"),
                 false,
+                head_only,
             )?;
             return Ok(true);
         }
