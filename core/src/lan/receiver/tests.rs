@@ -30,7 +30,6 @@ impl Write for Duplex {
 /// A receiver in a temporary folder, and what it told the PC's user.
 pub(super) struct TestReceiver {
     pub receiver: Receiver,
-    #[allow(dead_code)] // read by the pairing tests
     pub events: Arc<Mutex<Vec<ReceiverEvent>>>,
     pub _dir: tempfile::TempDir,
 }
@@ -155,4 +154,154 @@ fn a_signed_content_length_is_refused() {
             .unwrap(),
         None
     );
+}
+
+/// A phone's first code message for `code`, as a receiver with `receiver`'s fingerprint
+/// would see it from `phone`.
+fn code_start(
+    code: &str,
+    phone: &Fingerprint,
+    receiver: &Fingerprint,
+) -> (spake2::Spake2<spake2::Ed25519Group>, String) {
+    let (id_a, id_b) = crate::lan::pairing::identities(phone, receiver);
+    let (state, message) = spake2::Spake2::<spake2::Ed25519Group>::start_a(
+        &spake2::Password::new(code.as_bytes()),
+        &id_a,
+        &id_b,
+    );
+    let body = serde_json::json!({"name": "phone", "message": crate::lan::pairing::b64(&message)});
+    (state, body.to_string())
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST /v1{path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The status of one pairing request from `peer`.
+fn pairing_status(r: &TestReceiver, peer: &Fingerprint, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let out = r.exchange(peer, &post(path, body));
+    let (status, _, body) = answer(&mut &out[..], false);
+    (status, body)
+}
+
+fn code_locked_events(r: &TestReceiver) -> usize {
+    r.events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, ReceiverEvent::CodeLocked))
+        .count()
+}
+
+#[test]
+fn malformed_code_starts_do_not_lock_code_pairing() {
+    let r = TestReceiver::new(|_| {});
+    let receiver = r.receiver.fingerprint();
+    let stranger = Identity::generate("stranger").unwrap().fingerprint();
+    // Fifteen malformed starts of every kind (six of them well-formed JSON and base64 whose
+    // message is no SPAKE2 element), from anyone.
+    for _ in 0..3 {
+        for body in [
+            "not json".to_string(),
+            r#"{"name":"x"}"#.to_string(),
+            r#"{"name":"x","message":"%%%"}"#.to_string(),
+            r#"{"name":"x","message":"AAAA"}"#.to_string(),
+            serde_json::json!({"name": "x", "message": crate::lan::pairing::b64(&[0xff; 33])})
+                .to_string(),
+        ] {
+            let (status, _) = pairing_status(&r, &stranger, "/pair/code/start", &body);
+            assert_eq!(status, 400, "{body}");
+        }
+    }
+    assert_eq!(code_locked_events(&r), 0);
+    // The owner still pairs by code.
+    let phone = Identity::generate("phone").unwrap().fingerprint();
+    let code = r.receiver.pairing().1;
+    let (state, body) = code_start(&code, &phone, &receiver);
+    let (status, reply) = pairing_status(&r, &phone, "/pair/code/start", &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    let message = crate::lan::pairing::unb64(reply["message"].as_str().unwrap()).unwrap();
+    let key = state.finish(&message).unwrap();
+    let confirm = crate::lan::pairing::confirmation(&key, crate::lan::pairing::Role::Phone);
+    let body = serde_json::json!({"confirm": crate::lan::pairing::b64(&confirm)}).to_string();
+    assert_eq!(
+        pairing_status(&r, &phone, "/pair/code/finish", &body).0,
+        200
+    );
+}
+
+#[test]
+fn wrong_codes_lock_code_pairing_until_restart_whatever_pairs_meanwhile() {
+    let r = TestReceiver::new(|_| {});
+    let receiver = r.receiver.fingerprint();
+    let guesser = Identity::generate("guesser").unwrap().fingerprint();
+    // Three wrong guesses, then the owner pairs by code: its attempt is no failure, and the
+    // three stay counted (a new code does not give the guesser new attempts).
+    for _ in 0..3 {
+        let (_, body) = code_start("000000x", &guesser, &receiver);
+        assert_eq!(
+            pairing_status(&r, &guesser, "/pair/code/start", &body).0,
+            200
+        );
+    }
+    let owner = Identity::generate("owner").unwrap().fingerprint();
+    let (state, body) = code_start(&r.receiver.pairing().1, &owner, &receiver);
+    let (status, reply) = pairing_status(&r, &owner, "/pair/code/start", &body);
+    assert_eq!(status, 200);
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    let message = crate::lan::pairing::unb64(reply["message"].as_str().unwrap()).unwrap();
+    let key = state.finish(&message).unwrap();
+    let confirm = crate::lan::pairing::confirmation(&key, crate::lan::pairing::Role::Phone);
+    let body = serde_json::json!({"confirm": crate::lan::pairing::b64(&confirm)}).to_string();
+    assert_eq!(
+        pairing_status(&r, &owner, "/pair/code/finish", &body).0,
+        200
+    );
+    assert_eq!(code_locked_events(&r), 0);
+    // The fourth and fifth wrong guesses lock it.
+    let (_, body) = code_start("000000x", &guesser, &receiver);
+    assert_eq!(
+        pairing_status(&r, &guesser, "/pair/code/start", &body).0,
+        200
+    );
+    assert_eq!(code_locked_events(&r), 0);
+    let (_, body) = code_start("000000x", &guesser, &receiver);
+    assert_eq!(
+        pairing_status(&r, &guesser, "/pair/code/start", &body).0,
+        200
+    );
+    let (_, body) = code_start(&r.receiver.pairing().1, &guesser, &receiver);
+    assert_eq!(
+        pairing_status(&r, &guesser, "/pair/code/start", &body).0,
+        429
+    );
+    assert_eq!(code_locked_events(&r), 1);
+    // A pairing by QR code does not lift the lockout (PROTOCOL.md 5.2: until restart).
+    let qr = Identity::generate("qr").unwrap().fingerprint();
+    let body =
+        serde_json::json!({"secret": r.receiver.pairing().0.secret, "name": "qr"}).to_string();
+    assert_eq!(pairing_status(&r, &qr, "/pair/secret", &body).0, 200);
+    let newcomer = Identity::generate("newcomer").unwrap().fingerprint();
+    let (_, body) = code_start(&r.receiver.pairing().1, &newcomer, &receiver);
+    let (status, text) = pairing_status(&r, &newcomer, "/pair/code/start", &body);
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&text));
+    assert!(String::from_utf8_lossy(&text).contains("restarts"));
+    // A restart (a new receiver on the same folder) allows codes again.
+    let again =
+        Receiver::open(r.receiver.shared.options.clone(), vec![], Box::new(|_| {})).unwrap();
+    let (_, body) = code_start(&again.pairing().1, &newcomer, &again.fingerprint());
+    let out = {
+        let mut conn = BufReader::new(Duplex {
+            input: Cursor::new(post("/pair/code/start", &body)),
+            output: Vec::new(),
+        });
+        let _ = requests(&again.shared, &newcomer, &mut conn);
+        conn.into_inner().output
+    };
+    assert_eq!(answer(&mut &out[..], false).0, 200);
 }
