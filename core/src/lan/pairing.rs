@@ -22,7 +22,9 @@ use crate::storage::lan_location;
 
 /// Digits in the numeric pairing code.
 pub const CODE_DIGITS: usize = 6;
-/// Wrong codes a receiver accepts before it stops pairing by code (until it restarts).
+/// Failed code attempts a receiver allows before it stops pairing by code, until it
+/// restarts (a pairing by QR code does not lift it): each well-formed exchange counts until
+/// the phone confirms it; malformed requests do not count.
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
 
 /// The pairing code as typed, cleaned for [`PairingMethod::Code`]: the spaces and dashes
@@ -179,7 +181,10 @@ pub(crate) enum Role {
 }
 
 /// SPAKE2 identities: each side's fingerprint as the TLS handshake showed it.
-fn identities(phone: &Fingerprint, receiver: &Fingerprint) -> (spake2::Identity, spake2::Identity) {
+pub(crate) fn identities(
+    phone: &Fingerprint,
+    receiver: &Fingerprint,
+) -> (spake2::Identity, spake2::Identity) {
     (
         spake2::Identity::new(&[b"chatvault phone ".as_slice(), phone.as_bytes()].concat()),
         spake2::Identity::new(&[b"chatvault receiver ".as_slice(), receiver.as_bytes()].concat()),

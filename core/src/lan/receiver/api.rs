@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::http1::{self, Request};
+use super::quota::{Refused, Upload};
 use super::store::{DeviceStore, Fetched};
 use super::{lock, ReceiverEvent, Shared};
 use crate::lan::pairing::{
@@ -37,6 +38,7 @@ pub(crate) fn handle<S: Read + Write>(
     if req.chunked {
         return refuse(
             conn,
+            req,
             411,
             "send a content-length (chunked bodies are not accepted)",
         );
@@ -54,7 +56,7 @@ pub(crate) fn handle<S: Read + Write>(
                 "version": env!("CARGO_PKG_VERSION"),
                 "paired": paired,
             });
-            json(conn, 200, &body)
+            json(conn, req, 200, &body)
         }
         ("POST", "/pair/secret") => pair_secret(shared, peer, req, conn),
         ("POST", "/pair/code/start") => pair_code_start(shared, peer, req, conn),
@@ -100,6 +102,7 @@ pub(crate) fn handle<S: Read + Write>(
 
 fn json<S: Read + Write, T: Serialize>(
     conn: &mut Conn<S>,
+    req: &Request,
     status: u16,
     body: &T,
 ) -> io::Result<bool> {
@@ -110,18 +113,25 @@ fn json<S: Read + Write, T: Serialize>(
         Some("application/json"),
         &body,
         false,
+        req.is_head(),
     )?;
     Ok(true)
 }
 
 /// Answers an error and closes (the body, if any, was not read).
-fn refuse<S: Read + Write>(conn: &mut Conn<S>, status: u16, text: &str) -> io::Result<bool> {
+fn refuse<S: Read + Write>(
+    conn: &mut Conn<S>,
+    req: &Request,
+    status: u16,
+    text: &str,
+) -> io::Result<bool> {
     http1::respond(
         conn.get_mut(),
         status,
         Some("application/json"),
         &error_json(text),
         true,
+        req.is_head(),
     )?;
     Ok(false)
 }
@@ -134,7 +144,7 @@ fn refuse_after_body<S: Read + Write>(
     text: &str,
 ) -> io::Result<bool> {
     if req.content_length.unwrap_or(0) > MAX_JSON {
-        return refuse(conn, status, text);
+        return refuse(conn, req, status, text);
     }
     skip_body(conn, req)?;
     http1::respond(
@@ -143,6 +153,7 @@ fn refuse_after_body<S: Read + Write>(
         Some("application/json"),
         &error_json(text),
         false,
+        req.is_head(),
     )?;
     Ok(true)
 }
@@ -163,7 +174,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
 ) -> io::Result<Result<T, bool>> {
     let n = req.content_length.unwrap_or(0);
     if n > MAX_JSON {
-        return refuse(conn, 413, "pairing requests are small").map(Err);
+        return refuse(conn, req, 413, "pairing requests are small").map(Err);
     }
     let mut body = Vec::with_capacity(n as usize);
     conn.by_ref().take(n).read_to_end(&mut body)?;
@@ -179,6 +190,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
                 Some("application/json"),
                 &error_json("not the expected JSON"),
                 false,
+                false,
             )?;
             Ok(Err(true))
         }
@@ -188,6 +200,7 @@ fn read_json<S: Read + Write, T: for<'de> serde::Deserialize<'de>>(
 /// Registers `peer` and tells the PC's user; answers the phone.
 fn register<S: Read + Write>(
     shared: &Arc<Shared>,
+    req: &Request,
     peer: &Fingerprint,
     label: &str,
     conn: &mut Conn<S>,
@@ -200,7 +213,7 @@ fn register<S: Read + Write>(
         Ok(d) => d,
         Err(e) => {
             log::error!("registering a device: {e}");
-            return refuse(conn, 500, "the receiver could not save the pairing");
+            return refuse(conn, req, 500, "the receiver could not save the pairing");
         }
     };
     let (uri, code) = {
@@ -214,6 +227,7 @@ fn register<S: Read + Write>(
     (shared.events)(ReceiverEvent::NewPairing { uri, code });
     json(
         conn,
+        req,
         200,
         &PairedReply {
             device: device.folder,
@@ -236,11 +250,12 @@ fn pair_secret<S: Read + Write>(
         log::warn!("pairing refused: a wrong or used pairing secret");
         return refuse(
             conn,
+            req,
             403,
             "this pairing code was already used or is wrong: scan the current QR code",
         );
     }
-    register(shared, peer, &body.name, conn)
+    register(shared, req, peer, &body.name, conn)
 }
 
 fn pair_code_start<S: Read + Write>(
@@ -254,7 +269,7 @@ fn pair_code_start<S: Read + Write>(
         Err(keep) => return Ok(keep),
     };
     let Ok(message) = pairing::unb64(&body.message) else {
-        return refuse(conn, 400, "bad pairing message");
+        return refuse(conn, req, 400, "bad pairing message");
     };
     let (started, news) = {
         let mut p = lock(&shared.pairing);
@@ -267,13 +282,14 @@ fn pair_code_start<S: Read + Write>(
     match started {
         Ok((reply, confirm)) => json(
             conn,
+            req,
             200,
             &CodeReply {
                 message: pairing::b64(&reply),
                 confirm: pairing::b64(&confirm),
             },
         ),
-        Err(refusal) => refuse(conn, refusal.0, &refusal.1),
+        Err(refusal) => refuse(conn, req, refusal.0, &refusal.1),
     }
 }
 
@@ -290,8 +306,8 @@ fn pair_code_finish<S: Read + Write>(
     let tag = pairing::unb64(&body.confirm).unwrap_or_default();
     let finished = lock(&shared.pairing).finish(peer, &tag);
     match finished {
-        Ok(label) => register(shared, peer, &label, conn),
-        Err(refusal) => refuse(conn, refusal.0, &refusal.1),
+        Ok(label) => register(shared, req, peer, &label, conn),
+        Err(refusal) => refuse(conn, req, refusal.0, &refusal.1),
     }
 }
 
@@ -325,7 +341,12 @@ fn storage_refusal<S: Read + Write>(
         }
         other => {
             log::error!("{other}");
-            refuse(conn, 500, "the receiver could not do that (see its log)")
+            refuse(
+                conn,
+                req,
+                500,
+                "the receiver could not do that (see its log)",
+            )
         }
     }
 }
@@ -358,7 +379,7 @@ fn objects<S: Read + Write>(
                         size: o.size,
                     })
                     .collect();
-                json(conn, 200, &out)
+                json(conn, req, 200, &out)
             }
             Err(e) => storage_refusal(conn, req, &e),
         };
@@ -382,10 +403,8 @@ fn objects<S: Read + Write>(
                 .unwrap_or(0);
             match storage.storage().delete(kind, name) {
                 Ok(()) => {
-                    if let Some(u) = lock(&shared.usage).get_mut(folder) {
-                        *u = u.saturating_sub(size);
-                    }
-                    http1::respond(conn.get_mut(), 200, None, b"", false)?;
+                    shared.quotas.deleted(folder, size);
+                    http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
                     Ok(true)
                 }
                 Err(e) => storage_refusal(conn, req, &e),
@@ -405,11 +424,12 @@ fn put<S: Read + Write>(
     conn: &mut Conn<S>,
 ) -> io::Result<bool> {
     let Some(len) = req.content_length else {
-        return refuse(conn, 411, "send a content-length");
+        return refuse(conn, req, 411, "send a content-length");
     };
     if len > shared.options.max_object_bytes {
         return refuse(
             conn,
+            req,
             413,
             &format!(
                 "objects up to {} bytes are accepted; this one has {len}",
@@ -417,29 +437,43 @@ fn put<S: Read + Write>(
             ),
         );
     }
-    if let Some(quota) = shared.options.quota_bytes {
-        let mut usage = lock(&shared.usage);
-        let used = match usage.get(folder) {
-            Some(u) => *u,
-            None => match storage.usage() {
-                Ok(u) => *usage.entry(folder.to_string()).or_insert(u),
-                Err(e) => {
-                    drop(usage);
-                    return storage_refusal(conn, req, &e);
-                }
+    // Room for the whole declared length is reserved before the body is read, so uploads
+    // in parallel cannot overshoot the quota together.
+    let reservation = match shared.options.quota_bytes {
+        None => None,
+        Some(quota) => match shared.quotas.reserve(
+            Upload {
+                folder,
+                object: &kind.path_of(name),
+                len,
             },
-        };
-        if used + len > quota {
-            drop(usage);
-            return refuse(
-                conn,
-                507,
-                &format!(
-                    "this device's space on the receiver is full ({used} of {quota} bytes used)"
-                ),
-            );
-        }
-    }
+            quota,
+            shared.options.idle_timeout,
+            || storage.storage().size(kind, name),
+            || storage.usage(),
+        ) {
+            Ok(r) => Some(r),
+            Err(Refused::Full { used, quota }) => {
+                return refuse(
+                    conn,
+                    req,
+                    507,
+                    &format!(
+                        "this device's space on the receiver is full ({used} of {quota} bytes used or being uploaded)"
+                    ),
+                )
+            }
+            Err(Refused::Busy) => {
+                return refuse(
+                    conn,
+                    req,
+                    503,
+                    "this object is being uploaded on another connection; try again",
+                )
+            }
+            Err(Refused::Storage(e)) => return storage_refusal(conn, req, &e),
+        },
+    };
     if req.expect_continue {
         http1::write_continue(conn.get_mut())?;
     }
@@ -447,20 +481,22 @@ fn put<S: Read + Write>(
     let mut body = conn.by_ref().take(len);
     match storage.put(kind, name, &mut body, len) {
         Ok(()) => {
-            if let Some(u) = lock(&shared.usage).get_mut(folder) {
-                *u += len;
+            if let Some(r) = reservation {
+                r.settle(len);
             }
-            http1::respond(conn.get_mut(), 200, None, b"", false)?;
+            http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
             Ok(true)
         }
         Err(e) => {
+            // The reservation is released (dropped) with the failure.
+            drop(reservation);
             // The rest of the body, if any, is not read: answer (if the phone is still
             // there) and close.
             log::info!("upload of {} not stored: {e}", kind.path_of(name));
             if is_disk_full(&e) {
-                refuse(conn, 507, "the receiver's disk is full")
+                refuse(conn, req, 507, "the receiver's disk is full")
             } else {
-                refuse(conn, 500, "the object could not be stored")
+                refuse(conn, req, 500, "the object could not be stored")
             }
         }
     }
@@ -487,6 +523,7 @@ fn get<S: Read + Write>(
                 Some("application/json"),
                 &error_json("not found"),
                 false,
+                head_only,
             )?;
             return Ok(true);
         }

@@ -20,6 +20,13 @@ pub(crate) struct Request {
     pub expect_continue: bool,
 }
 
+impl Request {
+    /// A HEAD request: its answers carry no body.
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
 /// Why a head could not be read.
 #[derive(Debug)]
 pub(crate) enum HeadError {
@@ -76,9 +83,7 @@ pub(crate) fn read_head(r: &mut impl BufRead) -> Result<Option<Request>, HeadErr
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value).unwrap_or("").trim();
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<u64>()
-                .map_err(|_| HeadError::Bad("bad content-length"))?;
+            let n = digits(value).ok_or(HeadError::Bad("bad content-length"))?;
             if out.content_length.is_some_and(|m| m != n) {
                 return Err(HeadError::Bad("conflicting content-length"));
             }
@@ -94,6 +99,15 @@ pub(crate) fn read_head(r: &mut impl BufRead) -> Result<Option<Request>, HeadErr
         }
     }
     Ok(Some(out))
+}
+
+/// A decimal number of ASCII digits only (RFC 9110's `1*DIGIT`): `+5`, `-0`, `5 5`, `0x5`
+/// and the empty string are not numbers here, though Rust's `parse` takes some of them.
+pub(crate) fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -148,19 +162,24 @@ pub(crate) fn write_continue(w: &mut impl Write) -> io::Result<()> {
     w.flush()
 }
 
-/// Writes a whole answer.
+/// Writes a whole answer. An answer to HEAD (`head_only`) carries the head alone: its
+/// `Content-Length` says what GET would have sent, and no body follows (RFC 9110 §9.3.2),
+/// so the next answer on the connection is not taken for one.
 pub(crate) fn respond(
     w: &mut impl Write,
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
     close: bool,
+    head_only: bool,
 ) -> io::Result<()> {
     let extra: Vec<(&str, String)> = content_type
         .map(|t| vec![("content-type", t.to_string())])
         .unwrap_or_default();
     write_head(w, status, body.len() as u64, &extra, close)?;
-    w.write_all(body)?;
+    if !head_only {
+        w.write_all(body)?;
+    }
     w.flush()
 }
 
@@ -174,19 +193,17 @@ pub(crate) fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64
     }
     let (a, b) = spec.split_once('-').ok_or(())?;
     let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
+        let n = digits(b).ok_or(())?;
         if n == 0 {
             return Err(());
         }
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
+        let start = digits(a).ok_or(())?;
         let end = if b.is_empty() {
             size.saturating_sub(1)
         } else {
-            b.parse::<u64>()
-                .map_err(|_| ())?
-                .min(size.saturating_sub(1))
+            digits(b).ok_or(())?.min(size.saturating_sub(1))
         };
         (start, end)
     };
@@ -231,5 +248,40 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=8-20"), 10), Ok(Some((8, 2))));
         assert_eq!(parse_range(Some("bytes=10-12"), 10), Err(()));
         assert_eq!(parse_range(None, 10), Ok(None));
+    }
+
+    #[test]
+    fn lengths_and_ranges_are_digits_only() {
+        for bad in ["+5", "-0", " +5", "5 5", "0x5", "5.0", "", "５"] {
+            let head = format!("PUT /x HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(
+                matches!(read_head(&mut head.as_bytes()), Err(HeadError::Bad(_))),
+                "Content-Length {bad:?} was accepted"
+            );
+        }
+        let h = read_head(&mut &b"PUT /x HTTP/1.1\r\nContent-Length:  007 \r\n\r\n"[..])
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.content_length, Some(7));
+        for bad in ["bytes=+1-2", "bytes=1-+2", "bytes=-+3", "bytes= 1-2"] {
+            assert_eq!(parse_range(Some(bad), 10), Err(()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_head_answer_has_no_body() {
+        let mut out = Vec::new();
+        respond(
+            &mut out,
+            404,
+            Some("application/json"),
+            b"{\"error\":\"x\"}",
+            false,
+            true,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+        assert!(text.contains("content-length: 13\r\n"), "{text:?}");
     }
 }

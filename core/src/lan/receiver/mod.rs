@@ -10,10 +10,11 @@ mod api;
 pub mod devices;
 mod http1;
 mod pairing_state;
+mod quota;
 mod store;
 
 use std::collections::HashMap;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,8 +105,8 @@ struct Shared {
     tls: Arc<rustls::ServerConfig>,
     registry: Mutex<Registry>,
     pairing: Mutex<PairingState>,
-    /// Bytes stored per device folder (computed on first use).
-    usage: Mutex<HashMap<String, u64>>,
+    /// Bytes stored and reserved per device folder (computed on first use).
+    quotas: quota::Quotas,
     seen: Mutex<std::collections::HashSet<String>>,
     /// Remote device stores opened so far, by folder.
     remote: Mutex<HashMap<String, Arc<dyn crate::storage::Storage>>>,
@@ -141,7 +142,7 @@ impl Receiver {
                 tls,
                 registry: Mutex::new(registry),
                 pairing: Mutex::new(pairing),
-                usage: Mutex::new(HashMap::new()),
+                quotas: quota::Quotas::default(),
                 seen: Mutex::new(Default::default()),
                 remote: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
@@ -241,24 +242,41 @@ fn connection(shared: &Arc<Shared>, tcp: TcpStream) -> std::io::Result<()> {
         .map(|c| Fingerprint::of_certificate(c))
         .ok_or_else(|| std::io::Error::other("no client certificate"))?;
     let mut conn = BufReader::with_capacity(256 * 1024, stream);
+    requests(shared, &peer, &mut conn)?;
+    conn.get_mut().conn.send_close_notify();
+    let _ = conn.get_mut().flush_tls();
+    Ok(())
+}
+
+/// Answers requests on one connection until it closes or must close.
+fn requests<S: Read + Write>(
+    shared: &Arc<Shared>,
+    peer: &Fingerprint,
+    conn: &mut BufReader<S>,
+) -> std::io::Result<()> {
     loop {
-        let request = match http1::read_head(&mut conn) {
+        let request = match http1::read_head(conn) {
             Ok(Some(r)) => r,
             Ok(None) => break,
             Err(http1::HeadError::Bad(why)) => {
                 let body = api::error_json(why);
-                http1::respond(conn.get_mut(), 400, Some("application/json"), &body, true)?;
+                http1::respond(
+                    conn.get_mut(),
+                    400,
+                    Some("application/json"),
+                    &body,
+                    true,
+                    false,
+                )?;
                 break;
             }
             Err(http1::HeadError::Io(e)) => return Err(e),
         };
-        let keep = api::handle(shared, &peer, &request, &mut conn)?;
+        let keep = api::handle(shared, peer, &request, conn)?;
         if !keep || request.close {
             break;
         }
     }
-    conn.get_mut().conn.send_close_notify();
-    let _ = conn.get_mut().flush_tls();
     Ok(())
 }
 
@@ -274,3 +292,6 @@ impl FlushTls for StreamOwned<ServerConnection, TcpStream> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -79,7 +79,10 @@ impl PairingState {
         ring::hmac::verify(&key, given.as_bytes(), tag.as_ref()).is_ok()
     }
 
-    /// A phone starts a code exchange. Each start counts as an attempt until one succeeds.
+    /// A phone starts a code exchange. A well-formed start counts as a failed attempt until
+    /// the phone confirms it ([`Self::finish`]): the receiver's answer already lets the
+    /// phone test one guess of the code. A malformed one (a message that is not a SPAKE2
+    /// element) is refused without counting, so it cannot lock pairing out.
     pub fn start(
         &mut self,
         phone: &Fingerprint,
@@ -94,13 +97,14 @@ impl PairingState {
                     .into(),
             ));
         }
-        self.failures += 1;
         self.pending
             .retain(|_, p| p.started.elapsed() < EXCHANGE_TTL);
         let (reply, key) =
             pairing::receiver_exchange(&self.code, phone, &self.fingerprint, message)
                 .map_err(|e| Refusal(400, e.to_string()))?;
+        self.failures += 1;
         let confirm = pairing::confirmation(&key, Role::Receiver);
+        // A second start from the same phone replaces the first, whose attempt stays counted.
         self.pending.insert(
             *phone,
             Pending {
@@ -120,18 +124,22 @@ impl PairingState {
             .filter(|p| p.started.elapsed() < EXCHANGE_TTL)
             .ok_or_else(|| Refusal(403, "no pairing in progress for this device".into()))?;
         if pairing::confirms(&pending.key, Role::Phone, tag) {
+            // The right code: this exchange was no failure (if it was the one that reached
+            // the limit, pairing by code is on again, and a later lock is news again).
+            self.failures = self.failures.saturating_sub(1);
+            self.lock_announced &= self.code_locked();
             Ok(pending.label)
         } else {
             Err(Refusal(403, "the code does not match".into()))
         }
     }
 
-    /// After a successful pairing: a new secret and code, the wrong-code count cleared.
+    /// After a successful pairing: a new secret and code. The count of failed code attempts
+    /// stays (it lasts as long as the receiver runs), so pairing a device of one's own does
+    /// not give a guesser new attempts, nor lift a lockout.
     pub fn renew(&mut self) {
         self.secret = Zeroizing::new(pairing::new_secret());
         self.code = Zeroizing::new(pairing::new_code());
-        self.failures = 0;
-        self.lock_announced = false;
         self.pending.clear();
     }
 }
