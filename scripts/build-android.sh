@@ -6,7 +6,10 @@
 # Not run in CI: no Android SDK/NDK can be installed on our machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o android/chatvault/src/main/jniLibs \
+# Packed relocations (Android's format, read by the loader from API 23; minSdk is 26):
+# without them the relocation table alone is about 1 MiB.
+RUSTFLAGS="-C link-arg=-Wl,--pack-dyn-relocs=android" \
+    cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o android/chatvault/src/main/jniLibs \
     build --profile mobile -p chatvault-ffi
 # Bindings come from an unstripped host build (same sources, same UniFFI).
 ./scripts/bindgen.sh target/bindings

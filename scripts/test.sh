@@ -126,7 +126,10 @@ python3 scripts/check-swift.py ios/Sources/ChatVault/KeychainSecretStore.swift i
     ios/Sources/ChatVault/BackgroundBackups.swift
 # The library a phone app ships (the `mobile` profile: opt-level s, LTO, one codegen unit;
 # scripts/build-android.sh builds with it), for this host, stripped: must stay under 12 MiB.
-cargo build --locked --profile mobile -p chatvault-ffi
+# Relocations are packed as the phone builds pack them (scripts/build-android.sh: Android's
+# packed format, API 23+; Mach-O's chained fixups on iOS): here RELR (glibc 2.36+). Unpacked,
+# the pointer tables of the language data alone take ~1 MiB of 24-byte entries.
+RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs" cargo build --locked --profile mobile -p chatvault-ffi
 strip -o "$target_dir/libchatvault_ffi.stripped.so" "$target_dir/mobile/libchatvault_ffi.so"
 size=$(stat -c %s "$target_dir/libchatvault_ffi.stripped.so")
 echo "mobile cdylib, stripped: $size bytes"
