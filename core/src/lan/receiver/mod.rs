@@ -10,7 +10,6 @@ mod api;
 pub mod devices;
 mod http1;
 mod pairing_state;
-mod quota;
 mod store;
 
 use std::collections::HashMap;
@@ -105,8 +104,8 @@ struct Shared {
     tls: Arc<rustls::ServerConfig>,
     registry: Mutex<Registry>,
     pairing: Mutex<PairingState>,
-    /// Bytes stored and reserved per device folder (computed on first use).
-    quotas: quota::Quotas,
+    /// Bytes stored per device folder (computed on first use).
+    usage: Mutex<HashMap<String, u64>>,
     seen: Mutex<std::collections::HashSet<String>>,
     /// Remote device stores opened so far, by folder.
     remote: Mutex<HashMap<String, Arc<dyn crate::storage::Storage>>>,
@@ -142,7 +141,7 @@ impl Receiver {
                 tls,
                 registry: Mutex::new(registry),
                 pairing: Mutex::new(pairing),
-                quotas: quota::Quotas::default(),
+                usage: Mutex::new(HashMap::new()),
                 seen: Mutex::new(Default::default()),
                 remote: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
