@@ -55,6 +55,7 @@ fn tune_allocator() {}
 
 /// Output into a pipe that closes early (`chatvault search 你好 | head -1`) ends the program
 /// quietly, as it does for other command-line tools, instead of a panic on the failed write.
+/// Process-wide, so only for the listing commands (see `main`).
 #[cfg(unix)]
 fn end_quietly_on_closed_pipe() {
     // SAFETY: restores the default action of one signal before any thread starts.
@@ -68,8 +69,22 @@ fn end_quietly_on_closed_pipe() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    end_quietly_on_closed_pipe();
     let cli = Cli::parse();
+    // Only commands that just print: a closed pipe ends them. Never for commands that talk
+    // to a network or serve one (a peer closing a connection must not end `serve`).
+    if matches!(
+        cli.command,
+        Command::Snapshots
+            | Command::Ls(_)
+            | Command::Find(_)
+            | Command::Dump(_)
+            | Command::Diff(_)
+            | Command::Chats(_)
+            | Command::Search(_)
+            | Command::Stats
+    ) {
+        end_quietly_on_closed_pipe();
+    }
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (_, 0) => "warn",

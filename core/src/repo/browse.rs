@@ -53,27 +53,18 @@ impl Repository {
     ) -> Result<()> {
         let (index, _) = self.load_index(false)?;
         let wanted = segments(path);
-        let mut tree = self.read_tree(&index, &snapshot.tree)?;
-        let mut prefix = String::new();
-        for (i, name) in wanted.iter().enumerate() {
-            let node = tree
-                .nodes
-                .iter()
-                .find(|n| n.name == *name)
-                .cloned()
-                .ok_or_else(|| not_in(snapshot, path))?;
-            let node_path = join(&prefix, &node.name);
-            if i + 1 == wanted.len() {
-                f(&entry(&node_path, &node))?;
-            }
-            match (node.kind, node.subtree) {
-                (NodeKind::Dir, Some(sub)) => tree = self.read_tree(&index, &sub)?,
-                _ if i + 1 == wanted.len() => return Ok(()),
-                _ => return Err(not_in(snapshot, path)),
-            }
-            prefix = node_path;
+        if wanted.is_empty() {
+            let root = self.read_tree(&index, &snapshot.tree)?;
+            return self.walk_tree(&index, &root, "", &mut f);
         }
-        self.walk_tree(&index, &tree, &prefix, &mut f)
+        let node = self.node_at(&index, snapshot, path)?;
+        let node_path = wanted.join("/");
+        f(&entry(&node_path, &node))?;
+        if let (NodeKind::Dir, Some(sub)) = (node.kind, node.subtree) {
+            let tree = self.read_tree(&index, &sub)?;
+            self.walk_tree(&index, &tree, &node_path, &mut f)?;
+        }
+        Ok(())
     }
 
     fn walk_tree(

@@ -94,32 +94,41 @@ impl Files {
     }
 }
 
+/// The values of the entries named `key` in an Android shared-preferences file:
+/// `<int name="KEY" value="..."/>` or `<string name="KEY">...</string>`.
+fn pref_values(path: &Path, key: &str) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let x = super::xml::Xml::parse(&text);
+    let pairs = x.pairs();
+    let mut out = Vec::new();
+    for (i, (p, v)) in pairs.iter().enumerate() {
+        let Some(base) = p.strip_suffix("@name") else {
+            continue;
+        };
+        if v != key {
+            continue;
+        }
+        let value_path = format!("{base}@value");
+        if let Some((_, val)) = pairs[i + 1..]
+            .iter()
+            .take(4)
+            .find(|(q, _)| *q == value_path || q == base)
+        {
+            out.push(val.trim().to_string());
+        }
+    }
+    out
+}
+
 /// uins found in the `shared_prefs` files.
 fn uins_from_prefs(prefs: &[Vec<PathBuf>; 3]) -> Vec<String> {
     let mut out = Vec::new();
     for ((_, key), paths) in PREFS.iter().zip(prefs) {
         for path in paths {
-            let Ok(text) = fs::read_to_string(path) else {
-                continue;
-            };
-            let x = super::xml::Xml::parse(&text);
-            let pairs = x.pairs();
-            // <int name="default_uin" value="..."/> or <string name="...">...</string>
-            for (i, (p, v)) in pairs.iter().enumerate() {
-                let Some(base) = p.strip_suffix("@name") else {
-                    continue;
-                };
-                if v != key {
-                    continue;
-                }
-                let value_path = format!("{base}@value");
-                if let Some((_, val)) = pairs[i + 1..]
-                    .iter()
-                    .take(4)
-                    .find(|(q, _)| *q == value_path || q == base)
-                {
-                    push_unique(&mut out, val.trim().to_string());
-                }
+            for uin in pref_values(path, key) {
+                push_unique(&mut out, uin);
             }
         }
     }
@@ -222,23 +231,9 @@ fn uins_from_system_info(files: &[PathBuf]) -> Vec<String> {
 fn imeis_from_dengta(files: &[PathBuf]) -> Vec<String> {
     let mut out = Vec::new();
     for path in files {
-        let Ok(text) = fs::read_to_string(path) else {
-            continue;
-        };
-        let x = super::xml::Xml::parse(&text);
-        let pairs = x.pairs();
-        for (i, (p, v)) in pairs.iter().enumerate() {
-            let Some(base) = p.strip_suffix("@name") else {
-                continue;
-            };
-            if v != "IMEI_DENGTA" {
-                continue;
-            }
-            if let Some((_, val)) = pairs[i + 1..].iter().take(2).find(|(q, _)| q == base) {
-                let id = val.trim();
-                if (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    push_unique(&mut out, id.to_string());
-                }
+        for id in pref_values(path, "IMEI_DENGTA") {
+            if (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                push_unique(&mut out, id);
             }
         }
     }
