@@ -429,9 +429,7 @@ fn read_zip(path: &Path, id: &str, options: &Options, sink: &mut dyn ChatSink) -
     // the archive each time.
     let survey = {
         let mut entry = zip.by_name(&entry_name).map_err(|e| zip_error(path, e))?;
-        let written = entry
-            .last_modified()
-            .and_then(|t| u32::try_from(t.year()).ok());
+        let written = entry.last_modified().map(|t| u32::from(t.year()));
         let mut survey = survey(BufReader::new((&mut entry).take(size))).map_err(damaged)?;
         survey.year = survey.year.or(written);
         survey
@@ -826,7 +824,7 @@ mod tests {
              Aug 28, 2013, 7:05 AM - Ann: hi\n\
              5. Mär. 2014 08:15 - Jens: Hallo",
         );
-        let t: Vec<_> = c.messages.iter().map(|m| m.time.clone()).collect();
+        let t: Vec<_> = c.messages.iter().map(|m| m.time).collect();
         assert_eq!(t[0], Timestamp::Local(ts(2013, 8, 28, 19, 23, 0)));
         // No year written: the last year the file writes (2014).
         assert_eq!(t[1], Timestamp::Local(ts(2014, 3, 5, 20, 11, 0)));
