@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::http1::{self, Request};
+use super::quota::{Refused, Upload};
 use super::store::{DeviceStore, Fetched};
 use super::{lock, ReceiverEvent, Shared};
 use crate::lan::pairing::{
@@ -402,9 +403,7 @@ fn objects<S: Read + Write>(
                 .unwrap_or(0);
             match storage.storage().delete(kind, name) {
                 Ok(()) => {
-                    if let Some(u) = lock(&shared.usage).get_mut(folder) {
-                        *u = u.saturating_sub(size);
-                    }
+                    shared.quotas.deleted(folder, size);
                     http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
                     Ok(true)
                 }
@@ -438,30 +437,43 @@ fn put<S: Read + Write>(
             ),
         );
     }
-    if let Some(quota) = shared.options.quota_bytes {
-        let mut usage = lock(&shared.usage);
-        let used = match usage.get(folder) {
-            Some(u) => *u,
-            None => match storage.usage() {
-                Ok(u) => *usage.entry(folder.to_string()).or_insert(u),
-                Err(e) => {
-                    drop(usage);
-                    return storage_refusal(conn, req, &e);
-                }
+    // Room for the whole declared length is reserved before the body is read, so uploads
+    // in parallel cannot overshoot the quota together.
+    let reservation = match shared.options.quota_bytes {
+        None => None,
+        Some(quota) => match shared.quotas.reserve(
+            Upload {
+                folder,
+                object: &kind.path_of(name),
+                len,
             },
-        };
-        if used + len > quota {
-            drop(usage);
-            return refuse(
-                conn,
-                req,
-                507,
-                &format!(
-                    "this device's space on the receiver is full ({used} of {quota} bytes used)"
-                ),
-            );
-        }
-    }
+            quota,
+            shared.options.idle_timeout,
+            || storage.storage().size(kind, name),
+            || storage.usage(),
+        ) {
+            Ok(r) => Some(r),
+            Err(Refused::Full { used, quota }) => {
+                return refuse(
+                    conn,
+                    req,
+                    507,
+                    &format!(
+                        "this device's space on the receiver is full ({used} of {quota} bytes used or being uploaded)"
+                    ),
+                )
+            }
+            Err(Refused::Busy) => {
+                return refuse(
+                    conn,
+                    req,
+                    503,
+                    "this object is being uploaded on another connection; try again",
+                )
+            }
+            Err(Refused::Storage(e)) => return storage_refusal(conn, req, &e),
+        },
+    };
     if req.expect_continue {
         http1::write_continue(conn.get_mut())?;
     }
@@ -469,13 +481,15 @@ fn put<S: Read + Write>(
     let mut body = conn.by_ref().take(len);
     match storage.put(kind, name, &mut body, len) {
         Ok(()) => {
-            if let Some(u) = lock(&shared.usage).get_mut(folder) {
-                *u += len;
+            if let Some(r) = reservation {
+                r.settle(len);
             }
             http1::respond(conn.get_mut(), 200, None, b"", false, req.is_head())?;
             Ok(true)
         }
         Err(e) => {
+            // The reservation is released (dropped) with the failure.
+            drop(reservation);
             // The rest of the body, if any, is not read: answer (if the phone is still
             // there) and close.
             log::info!("upload of {} not stored: {e}", kind.path_of(name));

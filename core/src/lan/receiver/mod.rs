@@ -10,6 +10,7 @@ mod api;
 pub mod devices;
 mod http1;
 mod pairing_state;
+mod quota;
 mod store;
 
 use std::collections::HashMap;
@@ -104,8 +105,8 @@ struct Shared {
     tls: Arc<rustls::ServerConfig>,
     registry: Mutex<Registry>,
     pairing: Mutex<PairingState>,
-    /// Bytes stored per device folder (computed on first use).
-    usage: Mutex<HashMap<String, u64>>,
+    /// Bytes stored and reserved per device folder (computed on first use).
+    quotas: quota::Quotas,
     seen: Mutex<std::collections::HashSet<String>>,
     /// Remote device stores opened so far, by folder.
     remote: Mutex<HashMap<String, Arc<dyn crate::storage::Storage>>>,
@@ -141,7 +142,7 @@ impl Receiver {
                 tls,
                 registry: Mutex::new(registry),
                 pairing: Mutex::new(pairing),
-                usage: Mutex::new(HashMap::new()),
+                quotas: quota::Quotas::default(),
                 seen: Mutex::new(Default::default()),
                 remote: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),

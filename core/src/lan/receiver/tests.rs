@@ -305,3 +305,92 @@ fn wrong_codes_lock_code_pairing_until_restart_whatever_pairs_meanwhile() {
     };
     assert_eq!(answer(&mut &out[..], false).0, 200);
 }
+
+fn put_request(name: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "PUT /v1/objects/data/{name} HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn files_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            files_size(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
+#[test]
+fn parallel_uploads_cannot_overshoot_the_quota_and_re_sends_count_once() {
+    const QUOTA: u64 = 10_700_000;
+    let r = TestReceiver::new(|o| o.quota_bytes = Some(QUOTA));
+    let phone = r.paired("phone");
+    let folder = r.receiver.shared.options.dir.join("phone");
+    // Eight 4 MiB uploads at once: two fit.
+    let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 4 << 20]).collect();
+    let answers: Vec<(u16, Vec<u8>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let (r, phone) = (&r, &phone);
+                s.spawn(move || {
+                    let out = r.exchange(phone, &put_request(&hex_name(i as u8), body));
+                    let (status, _, body) = answer(&mut &out[..], false);
+                    (status, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stored: Vec<usize> = (0..8).filter(|&i| answers[i].0 == 200).collect();
+    for (status, body) in &answers {
+        assert!(
+            *status == 200 || (*status == 507 && String::from_utf8_lossy(body).contains("full")),
+            "{status} {}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    let on_disk = files_size(&folder);
+    println!(
+        "8 parallel 4 MiB uploads under a {QUOTA} byte quota: {} stored, {on_disk} bytes on disk",
+        stored.len()
+    );
+    assert_eq!(
+        stored.len(),
+        2,
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(
+        on_disk <= QUOTA,
+        "{on_disk} bytes stored over a {QUOTA} byte quota"
+    );
+    let used = r.receiver.shared.quotas.used("phone");
+    assert_eq!(used, Some(8 << 20));
+    // A stored object sent again (its answer was lost): accepted, and counted once.
+    let again = stored[0];
+    let out = r.exchange(&phone, &put_request(&hex_name(again as u8), &bodies[again]));
+    assert_eq!(answer(&mut &out[..], false).0, 200);
+    assert_eq!(r.receiver.shared.quotas.used("phone"), Some(8 << 20));
+    // So 2 MiB more still fits (10 MiB of 10.7 MB).
+    let out = r.exchange(&phone, &put_request(&hex_name(0xee), &vec![1; 2 << 20]));
+    let (status, _, body) = answer(&mut &out[..], false);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(files_size(&folder) <= QUOTA);
+    // A failed upload (the connection ends early) releases its reservation.
+    let mut cut = put_request(&hex_name(0xef), &vec![2; 200_000]);
+    cut.truncate(cut.len() - 1000);
+    let _ = r.exchange(&phone, &cut);
+    let out = r.exchange(&phone, &put_request(&hex_name(0xef), &vec![2; 200_000]));
+    assert_eq!(answer(&mut &out[..], false).0, 200);
+}
