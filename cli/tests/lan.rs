@@ -1064,3 +1064,223 @@ fn a_full_disk_on_the_pc_is_reported_at_once() {
     assert_eq!(snaps.as_array().unwrap().len(), 0);
     ok(at(&a, &loc, &["check"]));
 }
+
+/// A TCP connection to `to` from the local address `from` (another loopback address
+/// standing for a neighbour on the LAN); std cannot bind before connecting, libc can.
+#[cfg(target_os = "linux")]
+fn connect_from(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let sa = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket owned by the TcpStream from here on; the addresses live
+    // across the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = std::net::TcpStream::from_raw_fd(fd);
+        let local = sa(from, 0);
+        if libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let remote = sa(*to.ip(), to.port());
+        if libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// What the hostile neighbours did.
+#[derive(Default)]
+struct Attack {
+    /// Attackers that made their first connection.
+    started: std::sync::atomic::AtomicUsize,
+    /// Connections opened, by kind: silent TCP, dripped ClientHello, unpaired certificate.
+    opened: [std::sync::atomic::AtomicUsize; 3],
+    /// Handshakes completed with an unpaired certificate.
+    handshaken: std::sync::atomic::AtomicUsize,
+    /// Bytes dripped.
+    dripped: std::sync::atomic::AtomicUsize,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// One hostile neighbour at `from` until told to stop: `kind` 0 opens TCP and sends
+/// nothing, 1 drips a ClientHello one byte every 500 ms, 2 completes a handshake with a
+/// certificate of its own (not paired) and then idles. Each reconnects, 250 ms after the
+/// receiver closed its connection.
+#[cfg(target_os = "linux")]
+fn neighbour(
+    attack: &Attack,
+    kind: usize,
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+    receiver: chatvault_core::lan::Fingerprint,
+    identity: &Identity,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut first = true;
+    while !attack.stop.load(SeqCst) {
+        if let Ok(tcp) = connect_from(from, to) {
+            attack.opened[kind].fetch_add(1, SeqCst);
+            tcp.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            match kind {
+                0 => {
+                    if first {
+                        attack.started.fetch_add(1, SeqCst);
+                        first = false;
+                    }
+                    let mut tcp = tcp;
+                    let mut b = [0u8; 64];
+                    // Until the receiver closes it (or the attack ends).
+                    while !attack.stop.load(SeqCst) {
+                        match tcp.read(&mut b) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+                1 => {
+                    // A TLS handshake record of 512 bytes, sent a byte at a time.
+                    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+                    hello.resize(5 + 512, 0x42);
+                    let mut tcp = tcp;
+                    for byte in hello {
+                        if attack.stop.load(SeqCst) || tcp.write_all(&[byte]).is_err() {
+                            break;
+                        }
+                        attack.dripped.fetch_add(1, SeqCst);
+                        if first {
+                            attack.started.fetch_add(1, SeqCst);
+                            first = false;
+                        }
+                        // Pacing the drip, as an attacker would.
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+                _ => {
+                    if first {
+                        attack.started.fetch_add(1, SeqCst);
+                        first = false;
+                    }
+                    let Ok(mut tls) =
+                        chatvault_core::lan::tls::ReceiverStream::connect(identity, receiver, tcp)
+                    else {
+                        std::thread::sleep(Duration::from_millis(250));
+                        continue;
+                    };
+                    attack.handshaken.fetch_add(1, SeqCst);
+                    let mut b = [0u8; 64];
+                    while !attack.stop.load(SeqCst) {
+                        match tls.read(&mut b) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+        // Pacing the reconnects.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_paired_phone_backs_up_at_full_speed_while_neighbours_hold_connections() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let pc = Env::new();
+    let serve = Serve::start(&pc, &pc.home.join("received"), free_port(), &[]);
+    let a = phone();
+    let paired = pair(&a, &["--name", "a", &serve.uri()]);
+    let loc = paired["location"].as_str().unwrap().to_string();
+    init(&a, &loc, "1");
+    let data = a.home.join("data");
+    let backup = |part: &str, seed: u64| -> Duration {
+        random_files(&data.join(part), 24, 1 << 20, seed).unwrap();
+        let started = Instant::now();
+        ok(at(&a, &loc, &["backup", "-q", data.to_str().unwrap()]));
+        started.elapsed()
+    };
+    // Warm (the first run writes the config's caches); then the unloaded time.
+    backup("warm", 1);
+    let unloaded = backup("unloaded", 2);
+
+    // 128 neighbours on 8 other addresses: silent TCP, dripped ClientHellos, handshaken
+    // but idle unpaired certificates, each reconnecting as it is closed.
+    let receiver = chatvault_core::lan::Fingerprint::parse(&serve.fingerprint()).unwrap();
+    let to = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, serve.port);
+    let attack = Arc::new(Attack::default());
+    let identities: Vec<Identity> = (0..4)
+        .map(|i| Identity::generate(&format!("neighbour {i}")).unwrap())
+        .collect();
+    let identities = Arc::new(identities);
+    let threads: Vec<_> = (0..128usize)
+        .map(|i| {
+            let (attack, identities) = (attack.clone(), identities.clone());
+            let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8);
+            std::thread::spawn(move || {
+                neighbour(&attack, i % 3, from, to, receiver, &identities[i % 4])
+            })
+        })
+        .collect();
+    // Wait until every neighbour is at it and some unpaired handshakes went through.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while attack.started.load(SeqCst) < 128 || attack.handshaken.load(SeqCst) < 8 {
+        assert!(Instant::now() < deadline, "the attack never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let opened_before: usize = attack.opened.iter().map(|o| o.load(SeqCst)).sum();
+    let loaded = backup("loaded", 3);
+    let opened_during: usize =
+        attack.opened.iter().map(|o| o.load(SeqCst)).sum::<usize>() - opened_before;
+    attack.stop.store(true, SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let opened: Vec<usize> = attack.opened.iter().map(|o| o.load(SeqCst)).collect();
+    println!(
+        "backup of 24 MiB: {:.2} s unloaded, {:.2} s under attack (ratio {:.2}); \
+         neighbours opened {} silent, {} dripping, {} unpaired-TLS connections \
+         ({} handshakes completed, {} bytes dripped; {opened_during} opened during the loaded backup)",
+        unloaded.as_secs_f64(),
+        loaded.as_secs_f64(),
+        loaded.as_secs_f64() / unloaded.as_secs_f64(),
+        opened[0],
+        opened[1],
+        opened[2],
+        attack.handshaken.load(SeqCst),
+        attack.dripped.load(SeqCst),
+    );
+    assert!(
+        opened_during > 0,
+        "the neighbours were idle during the loaded backup"
+    );
+    assert!(
+        loaded.as_secs_f64() <= 2.0 * unloaded.as_secs_f64(),
+        "under attack the backup took {loaded:?}, unloaded {unloaded:?}"
+    );
+    // And the repository is sound.
+    ok(at(&a, &loc, &["check"]));
+}

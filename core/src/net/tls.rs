@@ -244,6 +244,48 @@ pub(crate) fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerCon
     Ok(Arc::new(config))
 }
 
+/// A TLS connection to a receiver, its certificate pinned: for tools and tests that speak
+/// the protocol (docs/PROTOCOL.md) by hand.
+pub struct ReceiverStream(rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>);
+
+impl ReceiverStream {
+    /// Completes a handshake over `tcp` as `identity`, accepting only the receiver whose
+    /// fingerprint is `receiver`.
+    pub fn connect(
+        identity: &Identity,
+        receiver: Fingerprint,
+        mut tcp: std::net::TcpStream,
+    ) -> Result<Self, LanError> {
+        let config = client_config(identity, ReceiverVerifier::pinned(receiver))?;
+        let name = ServerName::try_from(SERVER_NAME)
+            .map_err(|e| LanError::Protocol(e.to_string()))?
+            .to_owned();
+        let mut conn = rustls::ClientConnection::new(config, name)
+            .map_err(|e| LanError::Protocol(e.to_string()))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)
+                .map_err(|e| LanError::Protocol(format!("TLS handshake: {e}")))?;
+        }
+        Ok(ReceiverStream(rustls::StreamOwned::new(conn, tcp)))
+    }
+}
+
+impl std::io::Read for ReceiverStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl std::io::Write for ReceiverStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn private_key(identity: &Identity) -> PrivateKeyDer<'static> {
     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_der().to_vec()))
 }

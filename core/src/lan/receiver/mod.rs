@@ -11,19 +11,21 @@ pub mod devices;
 mod http1;
 mod pairing_state;
 mod quota;
+mod slots;
 mod store;
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
 
 pub use devices::{Device, Registry};
+pub use slots::SlotStats;
+use slots::{Class, Slots};
 
 use super::{tls, Fingerprint, Identity, LanError, PairingUri};
 use pairing_state::PairingState;
@@ -49,8 +51,22 @@ pub struct ReceiverOptions {
     pub quota_bytes: Option<u64>,
     /// Connections served at once (more are closed at once).
     pub max_connections: usize,
-    /// An idle or stalled connection is dropped after this long.
+    /// Of `max_connections`, how many only paired devices may use: connections not known
+    /// as paired (still handshaking, or with a certificate that is not paired) share the
+    /// rest.
+    pub paired_reserved: usize,
+    /// Connections not known as paired from one IP address.
+    pub max_per_address: usize,
+    /// Handshaken connections whose certificate is not a paired device (they reach info
+    /// and pairing only).
+    pub max_unpaired: usize,
+    /// A TLS handshake must end this soon after the connection was accepted (the whole
+    /// handshake, however the bytes trickle in).
+    pub handshake_timeout: Duration,
+    /// An idle or stalled connection of a paired device is dropped after this long.
     pub idle_timeout: Duration,
+    /// An idle connection whose certificate is not paired is dropped after this long.
+    pub unpaired_idle_timeout: Duration,
     /// Keep devices' repositories at this storage location (`LOCATION/<folder>`) instead of
     /// under `dir`: an S3 bucket on a Garage cluster, a WebDAV server.
     pub store: Option<crate::storage::Location>,
@@ -59,7 +75,9 @@ pub struct ReceiverOptions {
 }
 
 impl ReceiverOptions {
-    /// Defaults for `dir`: named after this machine, 1 GiB + 1 MiB objects, no quota.
+    /// Defaults for `dir`: named after this machine, 1 GiB + 1 MiB objects, no quota; 64
+    /// connections, 24 of them for paired devices only, 8 not known as paired per address,
+    /// 8 unpaired; 10 s for a handshake, 120 s idle for paired devices, 10 s for others.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         ReceiverOptions {
             dir: dir.into(),
@@ -67,7 +85,12 @@ impl ReceiverOptions {
             max_object_bytes: (1 << 30) + (1 << 20),
             quota_bytes: None,
             max_connections: 64,
+            paired_reserved: 24,
+            max_per_address: 8,
+            max_unpaired: 8,
+            handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            unpaired_idle_timeout: Duration::from_secs(10),
             store: None,
             store_access: crate::storage::Access::default(),
         }
@@ -110,7 +133,7 @@ struct Shared {
     seen: Mutex<std::collections::HashSet<String>>,
     /// Remote device stores opened so far, by folder.
     remote: Mutex<HashMap<String, Arc<dyn crate::storage::Storage>>>,
-    connections: AtomicUsize,
+    slots: Slots,
     events: Box<dyn Fn(ReceiverEvent) + Send + Sync>,
 }
 
@@ -137,7 +160,6 @@ impl Receiver {
         let pairing = PairingState::new(addresses, fingerprint, options.name.clone());
         Ok(Receiver {
             shared: Arc::new(Shared {
-                options,
                 fingerprint,
                 tls,
                 registry: Mutex::new(registry),
@@ -145,8 +167,14 @@ impl Receiver {
                 quotas: quota::Quotas::default(),
                 seen: Mutex::new(Default::default()),
                 remote: Mutex::new(HashMap::new()),
-                connections: AtomicUsize::new(0),
+                slots: Slots::new(slots::Limits {
+                    max_connections: options.max_connections,
+                    paired_reserved: options.paired_reserved,
+                    max_per_address: options.max_per_address,
+                    max_unpaired: options.max_unpaired,
+                }),
                 events,
+                options,
             }),
         })
     }
@@ -162,30 +190,34 @@ impl Receiver {
         (p.uri(), p.code().to_string())
     }
 
+    /// What the connection slots saw so far (admitted, refused, evicted, timed out).
+    pub fn slot_stats(&self) -> SlotStats {
+        self.shared.slots.stats()
+    }
+
     /// Serves connections from `listener` until the process ends.
     pub fn serve(&self, listener: TcpListener) -> Result<(), LanError> {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let shared = self.shared.clone();
-            if shared.connections.fetch_add(1, Ordering::SeqCst) >= shared.options.max_connections {
-                shared.connections.fetch_sub(1, Ordering::SeqCst);
-                log::warn!(
-                    "too many connections; closing one from {:?}",
-                    stream.peer_addr()
-                );
+            let Ok(peer) = stream.peer_addr() else {
                 continue;
-            }
+            };
+            let shared = self.shared.clone();
+            let Some(id) = shared.slots.admit(peer.ip(), stream.try_clone().ok()) else {
+                log::debug!("no connection slot for {peer}; closed");
+                continue;
+            };
             let spawned = std::thread::Builder::new()
                 .name("chatvault-conn".into())
                 .spawn(move || {
-                    if let Err(e) = connection(&shared, stream) {
+                    if let Err(e) = connection(&shared, stream, id) {
                         log::debug!("connection ended: {e}");
                     }
-                    shared.connections.fetch_sub(1, Ordering::SeqCst);
+                    shared.slots.release(id);
                 });
             if let Err(e) = spawned {
                 log::warn!("cannot start a connection thread: {e}");
-                self.shared.connections.fetch_sub(1, Ordering::SeqCst);
+                self.shared.slots.release(id);
             }
         }
         Ok(())
@@ -217,30 +249,87 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Time for a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One phone connection: handshake (a client certificate is required), then requests.
-fn connection(shared: &Arc<Shared>, tcp: TcpStream) -> std::io::Result<()> {
-    tcp.set_nodelay(true)?;
-    // A connection that does not finish its handshake soon is dropped, so idle sockets
-    // cannot hold the connection slots.
-    tcp.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    tcp.set_write_timeout(Some(shared.options.idle_timeout))?;
-    let conn = ServerConnection::new(shared.tls.clone()).map_err(std::io::Error::other)?;
-    let mut stream = StreamOwned::new(conn, tcp);
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock)?;
+/// The TLS handshake, within `timeout` as a whole: each read waits only for what is left,
+/// so a peer trickling bytes cannot stretch it.
+fn handshake(
+    conn: &mut ServerConnection,
+    tcp: &mut TcpStream,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))
+    };
+    while conn.is_handshaking() {
+        while conn.wants_write() {
+            tcp.set_write_timeout(Some(left()?))?;
+            conn.write_tls(tcp)?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        tcp.set_read_timeout(Some(left()?))?;
+        if conn.read_tls(tcp)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // Tell the peer why (an alert), as far as it listens.
+            let _ = conn.write_tls(tcp);
+            return Err(std::io::Error::other(e));
+        }
     }
-    stream
-        .sock
-        .set_read_timeout(Some(shared.options.idle_timeout))?;
-    let peer = stream
-        .conn
+    while conn.wants_write() {
+        tcp.set_write_timeout(Some(left()?))?;
+        conn.write_tls(tcp)?;
+    }
+    Ok(())
+}
+
+/// One phone connection in slot `id`: handshake (a client certificate is required), then
+/// requests, with the limits of its class.
+fn connection(shared: &Arc<Shared>, mut tcp: TcpStream, id: u64) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let mut conn = ServerConnection::new(shared.tls.clone()).map_err(std::io::Error::other)?;
+    if let Err(e) = handshake(&mut conn, &mut tcp, shared.options.handshake_timeout) {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ) {
+            shared.slots.handshake_timed_out();
+        }
+        return Err(e);
+    }
+    let peer = conn
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| Fingerprint::of_certificate(c))
         .ok_or_else(|| std::io::Error::other("no client certificate"))?;
+    let paired = {
+        let mut registry = lock(&shared.registry);
+        if let Err(e) = registry.refresh() {
+            log::warn!("reading the device registry: {e}");
+        }
+        registry.find(&peer).is_some()
+    };
+    let class = if paired {
+        Class::Paired
+    } else {
+        Class::Unpaired
+    };
+    if !shared.slots.handshaken(id, class) {
+        return Err(std::io::Error::other("no slot left for this connection"));
+    }
+    let idle = if paired {
+        shared.options.idle_timeout
+    } else {
+        shared.options.unpaired_idle_timeout
+    };
+    tcp.set_read_timeout(Some(idle))?;
+    tcp.set_write_timeout(Some(idle))?;
+    let stream = StreamOwned::new(conn, tcp);
     let mut conn = BufReader::with_capacity(256 * 1024, stream);
     requests(shared, &peer, &mut conn)?;
     conn.get_mut().conn.send_close_notify();
