@@ -215,6 +215,21 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }
+        // Plans name destinations and hosts: readable by this user only (SQLite gives its
+        // -wal and -shm files the database's mode).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io("create", path, e))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io("protect", path, e))?;
+        }
         let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, None, e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| Error::sqlite(DB, None, e))?;
@@ -546,5 +561,26 @@ impl Store {
             .optional()
             .map_err(|e| Error::sqlite(DB, None, e))?;
         Ok(row.and_then(|(o, e)| if o == "success" { None } else { e }))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::Store;
+
+    #[test]
+    fn the_state_database_is_readable_by_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("schedule.db");
+        drop(Store::open(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // An older, world-readable one is made private when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }
