@@ -87,7 +87,7 @@ if [ ! -f "$android_dir/android-all.jar" ]; then
 fi
 export CHATVAULT_ANDROID_CLASSES="$android_dir"
 # A real Swift grammar (no Swift compiler can be installed here) to syntax-check ios/.
-python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter tree-sitter-swift
+python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip install --quiet tree-sitter==0.26.1 tree-sitter-swift==0.7.4
 # WhatsApp's backup encryption by an independent implementation: the crypt15/crypt14
 # fixtures of tests/tests/whatsapp_db.rs are made by its waencrypt (and its Key14 key files).
 python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \

@@ -56,20 +56,25 @@ final class Once: @unchecked Sendable {
     }
 }
 
+/// The PCs resolved so far by service name. Only touched on the browser's serial queue, which
+/// is what makes sharing it between the browser's handlers safe.
+private final class ResolvedPcs: @unchecked Sendable {
+    var byName: [String: DiscoveredPc] = [:]
+}
+
 /// Browses `_chatvault._tcp` until the stream's consumer stops: each element is every PC
 /// currently found and resolved (a PC that leaves the network leaves the list).
 public func discoverPcs() -> AsyncStream<[DiscoveredPc]> {
     AsyncStream { continuation in
         let queue = DispatchQueue(label: "org.chatvault.discovery")
         let browser = NWBrowser(for: .bonjourWithTXTRecord(type: "_chatvault._tcp", domain: nil), using: .tcp)
-        // Guarded by `queue`: the resolved PCs by service name.
-        nonisolated(unsafe) var resolved: [String: DiscoveredPc] = [:]
+        let resolved = ResolvedPcs()
         browser.browseResultsChangedHandler = { results, _ in
             var present = Set<String>()
             for result in results {
                 guard case let .service(name, _, _, _) = result.endpoint else { continue }
                 present.insert(name)
-                if resolved[name] != nil { continue }
+                if resolved.byName[name] != nil { continue }
                 var fingerprint: String?
                 if case let .bonjour(txt) = result.metadata {
                     fingerprint = txt.dictionary["fp"]
@@ -77,14 +82,14 @@ public func discoverPcs() -> AsyncStream<[DiscoveredPc]> {
                 resolve(result.endpoint, queue: queue) { address in
                     queue.async {
                         guard let address else { return }
-                        resolved[name] = DiscoveredPc(name: name, endpoint: address, fingerprint: fingerprint)
-                        continuation.yield(Array(resolved.values))
+                        resolved.byName[name] = DiscoveredPc(name: name, endpoint: address, fingerprint: fingerprint)
+                        continuation.yield(Array(resolved.byName.values))
                     }
                 }
             }
-            let before = resolved.count
-            resolved = resolved.filter { present.contains($0.key) }
-            if resolved.count != before { continuation.yield(Array(resolved.values)) }
+            let before = resolved.byName.count
+            resolved.byName = resolved.byName.filter { present.contains($0.key) }
+            if resolved.byName.count != before { continuation.yield(Array(resolved.byName.values)) }
         }
         browser.stateUpdateHandler = { state in
             if case .failed = state { continuation.finish() }
