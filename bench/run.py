@@ -9,7 +9,7 @@
     bench/run.py --large    ChatVault alone at about 10 GB: time, CPU and peak RSS of every operation
 
 Installs what is missing (restic, borg, zstd from Debian; rustic with cargo install, cached
-under target/tools), builds chatvault in release mode, generates the export with the
+under the tools cache, scripts/tools-dir.sh), builds chatvault in release mode, generates the export with the
 project's fixture generator, then for each tool: full backup, a "day later" backup (+1 %
 messages written into the database in place, +12 media files), restore, and a full
 read-back check. Writes bench/RESULTS.md.
@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ROOT / "target" / "tools"
+# The test tools cache (scripts/tools-dir.sh): outside the clone, each tool keyed by version.
+TOOLS = Path(subprocess.check_output([str(ROOT / "scripts" / "tools-dir.sh")], text=True).strip())
 PASSWORD = "bench password"
 RUSTIC_VERSION = "0.11.4"
 
@@ -42,15 +43,15 @@ def ensure_tools(want_rustic=True):
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         sh(sudo + ["apt-get", "update", "-qq"])
         sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + apt, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    rustic = TOOLS / "rustic" / "bin" / "rustic"
+    rustic = TOOLS / f"rustic-{RUSTIC_VERSION}" / "bin" / "rustic"
     if want_rustic and not rustic.exists():
         print(f"building rustic {RUSTIC_VERSION} (about 9 minutes, once)", flush=True)
-        sh(["cargo", "install", "rustic-rs", "--version", RUSTIC_VERSION, "--locked", "--root", str(TOOLS / "rustic")])
+        sh(["cargo", "install", "rustic-rs", "--version", RUSTIC_VERSION, "--locked", "--root", str(TOOLS / f"rustic-{RUSTIC_VERSION}")])
     sh(["cargo", "build", "--release", "--locked", "-p", "chatvault", "-p", "chatvault-fixtures", "--bin", "chatvault", "--bin", "gen-export",
         "--bin", "test-servers"], cwd=ROOT)
     target = Path(json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT))["target_directory"])
     return {"chatvault": target / "release" / "chatvault", "gen": target / "release" / "gen-export", "rustic": rustic,
-            "servers": target / "release" / "test-servers", "tools": target / "tools"}
+            "servers": target / "release" / "test-servers", "tools": TOOLS}
 
 
 def measured(cmd, cwd=None, env=None):
@@ -226,11 +227,11 @@ def network(args):
     mib = 200 if args.quick else args.mib
     bins = ensure_tools(want_rustic=False)
     apt_install_missing("rclone")
-    garage = bins["tools"] / "garage" / "bin" / "garage"
+    garage = bins["tools"] / f"garage-{GARAGE_VERSION}" / "bin" / "garage"
     if not garage.exists():
         print(f"building garage {GARAGE_VERSION} (about 25 minutes, once)", flush=True)
         sh(["cargo", "install", "garage", "--version", GARAGE_VERSION, "--locked", "--no-default-features",
-            "--features", "bundled-libs,sqlite", "--root", str(bins["tools"] / "garage")])
+            "--features", "bundled-libs,sqlite", "--root", str(bins["tools"] / f"garage-{GARAGE_VERSION}")])
     work, src = fresh_export(args.work, bins, mib)
     servers = subprocess.Popen([str(bins["servers"]), str(work / "servers")], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env={**os.environ, "CHATVAULT_GARAGE": str(garage)})

@@ -2,15 +2,16 @@
 # Fuzzes the chat export parsers: WhatsApp text, Telegram JSON and HTML, WeChat message XML,
 # WhatsApp backup headers (crypt15/14/12), iPhone backup keybags and file records.
 #   scripts/fuzz.sh [SECONDS-PER-TARGET]   (default 300)
-# Installs cargo-fuzz into target/tools if missing. libFuzzer needs unstable compiler flags:
+# Installs cargo-fuzz into the tools cache (scripts/tools-dir.sh) if missing. libFuzzer needs unstable compiler flags:
 # on a stable toolchain they are unlocked with RUSTC_BOOTSTRAP=1 (no nightly needed).
 # Crashes land in fuzz/artifacts/<target>/; the seed corpus is in fuzz/corpus/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-300}"
-tools="${CHATVAULT_TOOLS:-$PWD/target/tools}"
-fuzz="$tools/cargo-fuzz/bin/cargo-fuzz"
-[ -x "$fuzz" ] || cargo install cargo-fuzz --locked --root "$tools/cargo-fuzz"
+tools="$(./scripts/tools-dir.sh)"
+fuzz_version=0.13.2
+fuzz="$tools/cargo-fuzz-$fuzz_version/bin/cargo-fuzz"
+[ -x "$fuzz" ] || cargo install cargo-fuzz --version "$fuzz_version" --locked --root "$tools/cargo-fuzz-$fuzz_version"
 cd fuzz
 export RUSTC_BOOTSTRAP=1
 for t in whatsapp telegram telegram_html wechat_message whatsapp_crypt iphone_backup; do

@@ -4,7 +4,7 @@
 # Needs: java (17+), kotlinc (npm package kotlin-compiler), JNA (Debian libjna-java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CHATVAULT_TOOLS:-$PWD/target/tools}"
+tools="$(./scripts/tools-dir.sh)"
 kotlinc="$tools/node_modules/kotlin-compiler/bin/kotlinc"
 coroutines="$tools/node_modules/kotlin-compiler/lib/kotlinx-coroutines-core-jvm.jar"
 jna=/usr/share/java/jna.jar

@@ -12,7 +12,7 @@
 # tree-sitter instead (scripts/check-swift.py), and README's "Verified here" says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CHATVAULT_TOOLS:-$PWD/target/tools}"
+tools="$(./scripts/tools-dir.sh)"
 apple_only=(KeychainSecretStore.swift PcBrowser.swift BackgroundBackups.swift)  # Security, Network, BackgroundTasks
 
 root="$(./scripts/swift-chroot.sh "$tools" | tail -1)"

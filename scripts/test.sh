@@ -39,27 +39,32 @@ if [ ${#packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
-# Tools are cached under the cargo target directory (target/ unless CARGO_TARGET_DIR says
-# otherwise), so repeated runs install nothing.
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-tools="$target_dir/tools"
+# Tools are cached outside the clone (scripts/tools-dir.sh: ~/.cache/chatvault-tools unless
+# CHATVAULT_TOOLS says otherwise), each keyed by its version, so a fresh clone installs nothing
+# an earlier run already installed.
+tools="$(./scripts/tools-dir.sh)"
+mkdir -p "$tools"
 # kotlinc (and kotlinx-coroutines), playwright-core and whatsapp-chat-parser (the
 # independent parser of the WhatsApp differential test, tests/tests/whatsapp_differential.rs)
 # from npm, in one install command: npm removes packages a later install does not name.
-if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ] || [ ! -d "$tools/node_modules/playwright-core" ] \
-    || [ ! -d "$tools/node_modules/whatsapp-chat-parser" ]; then
-    mkdir -p "$tools"
-    npm install --prefix "$tools" --no-save --no-audit --no-fund kotlin-compiler@2.4.20 playwright-core@1.65.1 \
-        whatsapp-chat-parser@4.0.2
+# The installed set is keyed by the package list (a stamp file): a change reinstalls it.
+npm_packages="kotlin-compiler@2.4.20 playwright-core@1.65.1 whatsapp-chat-parser@4.0.2"
+if [ "$(cat "$tools/node_modules/.chatvault-packages" 2>/dev/null)" != "$npm_packages" ]; then
+    # shellcheck disable=SC2086  # the list is words
+    npm install --prefix "$tools" --no-save --no-audit --no-fund $npm_packages
+    echo "$npm_packages" >"$tools/node_modules/.chatvault-packages"
 fi
 export CHATVAULT_TOOLS="$tools"
 # Garage, the real S3 server of the cloud tests: built once from crates.io (single-node
 # features only), then cached. The tests start their own instances on loopback.
-if [ ! -x "$tools/garage/bin/garage" ]; then
-    cargo install garage --version 2.5.0 --locked --no-default-features \
-        --features bundled-libs,sqlite --root "$tools/garage"
+# The version is tests/src/servers.rs's GARAGE_VERSION.
+garage_version=2.5.0
+if [ ! -x "$tools/garage-$garage_version/bin/garage" ]; then
+    cargo install garage --version "$garage_version" --locked --no-default-features \
+        --features bundled-libs,sqlite --root "$tools/garage-$garage_version"
 fi
-export CHATVAULT_GARAGE="$tools/garage/bin/garage"
+export CHATVAULT_GARAGE="$tools/garage-$garage_version/bin/garage"
 # Real Android classes to compile the Android-only Kotlin against, from Maven Central with
 # Maven, once into the tools cache keyed by version: Robolectric's android-all build of the
 # newest API level there ("17"), and the AndroidX libraries the library declares (the
@@ -100,7 +105,6 @@ python3 -m pip show iphone-backup-decrypt 2>/dev/null | grep -qx 'Version: 0.11.
 # Swift 6: a Debian trixie chroot with `swiftlang` (scripts/swift-chroot.sh), cached in
 # $tools. The first time it takes about 11 minutes, mostly downloading and unpacking: made
 # in the background while Rust builds and tests, awaited before the Swift tests.
-mkdir -p "$tools"
 ./scripts/swift-chroot.sh "$tools" >"$tools/swift-chroot.out" 2>&1 &
 swift_chroot_pid=$!
 

@@ -42,9 +42,7 @@ fn expected() -> Value {
 /// Loads an export in headless Chromium and returns what the page showed (see
 /// tests/browser/check-export.mjs).
 fn browse(site: &Path, query: &str, open: Option<&str>, name: &str) -> Value {
-    let tools = std::env::var_os("CHATVAULT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/tools"));
+    let tools = chatvault_fixtures::servers::tools_dir();
     assert!(
         tools.join("node_modules/playwright-core").exists(),
         "playwright-core is missing under {}: run scripts/test.sh, which installs it",

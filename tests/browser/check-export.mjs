@@ -1,7 +1,7 @@
 // Loads a ChatVault HTML export in headless Chromium and reports what a person would see,
 // as JSON on stdout; the Rust tests (cli/tests/export.rs) assert on it.
 //
-//   CHATVAULT_TOOLS=target/tools node check-export.mjs --dir OUT --query TEXT --shots DIR [--open STEM]
+//   CHATVAULT_TOOLS=$(scripts/tools-dir.sh) node check-export.mjs --dir OUT --query TEXT --shots DIR [--open STEM]
 //
 // Reports: the number of conversations listed, the text of the list and of the opened
 // pages, every image on the pages visited with its natural width once scrolled into view,
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { mkdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-// playwright-core is installed by scripts/test.sh under $CHATVAULT_TOOLS (target/tools).
+// playwright-core is installed by scripts/test.sh under $CHATVAULT_TOOLS (scripts/tools-dir.sh).
 const tools = process.env.CHATVAULT_TOOLS;
 if (!tools) throw new Error('set CHATVAULT_TOOLS to the folder holding node_modules/playwright-core');
 const { chromium } = createRequire(join(tools, 'node_modules', 'resolve.js'))('playwright-core');

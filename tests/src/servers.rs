@@ -3,8 +3,8 @@
 //! sqlite metadata, replication factor 1) and rclone's WebDAV server.
 //!
 //! The binaries come from `scripts/test.sh` (Garage built once by `cargo install` into
-//! `target/tools/garage/bin`, rclone from Debian): `$CHATVAULT_GARAGE` and
-//! `$CHATVAULT_RCLONE` name them, else `target/tools/garage/bin/garage` and `rclone`
+//! the tools folder, rclone from Debian): `$CHATVAULT_GARAGE` and
+//! `$CHATVAULT_RCLONE` name them, else `<tools>/garage-<version>/bin/garage` and `rclone`
 //! on the PATH. A missing binary is a test failure that says how to get it.
 
 use std::net::TcpListener;
@@ -37,6 +37,19 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The folder scripts/test.sh caches the test tools in (scripts/tools-dir.sh says the same):
+/// `$CHATVAULT_TOOLS`, else `$XDG_CACHE_HOME/chatvault-tools`, else `~/.cache/chatvault-tools`.
+pub fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHATVAULT_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| workspace().join("target"));
+    cache.join("chatvault-tools")
+}
+
 fn binary(env: &str, fallback: PathBuf, how: &str) -> PathBuf {
     let path = std::env::var_os(env).map(PathBuf::from).unwrap_or(fallback);
     let found = path.is_file()
@@ -46,6 +59,9 @@ fn binary(env: &str, fallback: PathBuf, how: &str) -> PathBuf {
     assert!(found, "{} not found: {how}", path.display());
     path
 }
+
+/// The Garage release scripts/test.sh installs (the tools folder keys it by this version).
+pub const GARAGE_VERSION: &str = "2.5.0";
 
 /// A single-node Garage with one bucket and one key.
 pub struct Garage {
@@ -68,7 +84,7 @@ impl Garage {
     pub fn start(dir: &Path, bucket: &str) -> Garage {
         let bin = binary(
             "CHATVAULT_GARAGE",
-            workspace().join("target/tools/garage/bin/garage"),
+            tools_dir().join(format!("garage-{GARAGE_VERSION}/bin/garage")),
             "run scripts/test.sh, which builds it once with `cargo install garage`",
         );
         std::fs::create_dir_all(dir).unwrap();

@@ -681,12 +681,10 @@ fn transliterated(o: &Ours) -> Ours {
 /// messages.
 fn run_peer(files: &[PathBuf], transliterate: bool) -> BTreeMap<String, Vec<Peer>> {
     let install = format!(
-        "npm install --prefix target/tools --no-save --no-audit --no-fund \
+        "npm install --prefix \"$(scripts/tools-dir.sh)\" --no-save --no-audit --no-fund \
          kotlin-compiler@2.4.20 playwright-core@1.65.1 {PEER} (scripts/test.sh does it)"
     );
-    let tools = std::env::var_os("CHATVAULT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/tools"));
+    let tools = chatvault_fixtures::servers::tools_dir();
     assert!(
         tools.join("node_modules/whatsapp-chat-parser").exists(),
         "the peer parser whatsapp-chat-parser is missing under {}: install it with\n  {install}",

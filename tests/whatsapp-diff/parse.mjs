@@ -2,7 +2,7 @@
 // parser, and prints what it read as JSON on stdout, for the differential test
 // (tests/tests/whatsapp_differential.rs):
 //
-//   CHATVAULT_TOOLS=target/tools node parse.mjs [--transliterate] FILE...
+//   CHATVAULT_TOOLS=$(scripts/tools-dir.sh) node parse.mjs [--transliterate] FILE...
 //
 // --transliterate: the files' native digits (Arabic-Indic, Persian) are made ASCII, the
 // Arabic comma a comma, and U+200F dropped before the package reads them. The package only
@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
-// whatsapp-chat-parser is installed by scripts/test.sh under $CHATVAULT_TOOLS (target/tools).
+// whatsapp-chat-parser is installed by scripts/test.sh under $CHATVAULT_TOOLS (scripts/tools-dir.sh).
 const tools = process.env.CHATVAULT_TOOLS;
 if (!tools) throw new Error('set CHATVAULT_TOOLS to the folder holding node_modules/whatsapp-chat-parser');
 const whatsapp = createRequire(join(tools, 'node_modules', 'resolve.js'))('whatsapp-chat-parser');
