@@ -61,7 +61,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify the repository: structure, and optionally the data itself.
     Check(CheckArgs),
-    /// Remove snapshots by a retention policy.
+    /// Remove snapshots by id, or by a retention policy.
     Forget(ForgetArgs),
     /// Delete data no snapshot uses.
     Prune(PruneArgs),
@@ -493,6 +493,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Snapshots to remove, by id or unique id prefix (damaged ones too); not with --keep-*.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
     /// Keep the newest N snapshots.
     #[arg(long, default_value_t = 0)]
     pub keep_last: u32,

@@ -199,9 +199,61 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     })
 }
 
+/// `forget ID…`: the named snapshots, after checking every name.
+fn forget_ids(
+    cli: &Cli,
+    repo: &chatvault_core::Repository,
+    a: &ForgetArgs,
+    cancel: &CancelToken,
+) -> Result<i32> {
+    let policy_given =
+        a.keep_last + a.keep_hourly + a.keep_daily + a.keep_weekly + a.keep_monthly + a.keep_yearly
+            > 0
+            || a.keep_within.is_some();
+    if policy_given {
+        bail!("give snapshot ids or --keep-* rules, not both");
+    }
+    let removed = repo.forget_ids(&a.ids, a.dry_run)?;
+    let pruned = if a.prune && !a.dry_run {
+        Some(repo.prune(&PruneOptions::default(), None, cancel)?)
+    } else {
+        None
+    };
+    if cli.json {
+        print_json(&json!({"removed_ids": removed, "removed": removed.len(), "prune": pruned}))?;
+    } else {
+        let verb = if a.dry_run { "would remove" } else { "removed" };
+        for id in &removed {
+            say(cli, format!("{}  {verb}", &id[..id.len().min(8)]));
+        }
+        say(cli, format!("{verb} {} snapshot(s)", removed.len()));
+        if let Some(p) = pruned {
+            say(cli, prune_line(&p));
+        }
+    }
+    Ok(0)
+}
+
+/// What a prune after `forget` did, in one line.
+fn prune_line(p: &chatvault_core::PruneSummary) -> String {
+    format!(
+        "prune: deleted {} packs, repacked {}, freed {}",
+        p.packs_deleted,
+        p.packs_repacked,
+        bytes(p.bytes_freed)
+    )
+}
+
 pub fn snapshots(cli: &Cli) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snaps = repo.snapshots()?;
+    for (name, reason) in repo.damaged_snapshots()? {
+        eprintln!(
+            "warning: snapshot {} cannot be read ({reason}); `chatvault forget {}` removes it",
+            &name[..name.len().min(8)],
+            &name[..name.len().min(8)]
+        );
+    }
     if cli.json {
         let v: Vec<_> = snaps
             .iter()
@@ -251,6 +303,21 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
     if cli.json {
         print_json(&json!({"snapshot": snap.id, "target": a.target, "summary": r}))?;
     } else {
+        for d in &r.damaged {
+            if d.folder {
+                eprintln!(
+                    "damaged: {}/ could not be read; nothing under it was restored ({})",
+                    d.path, d.reason
+                );
+            } else {
+                eprintln!(
+                    "damaged: {} restored with {} unreadable, written as zeros ({})",
+                    d.path,
+                    bytes(d.unreadable_bytes),
+                    d.reason
+                );
+            }
+        }
         say(
             cli,
             format!(
@@ -262,8 +329,18 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
                 bytes(r.bytes)
             ),
         );
+        if !r.damaged.is_empty() {
+            eprintln!(
+                "{} of them damaged in the repository: everything else is intact; `chatvault check --read-data` shows the damage",
+                r.damaged.len()
+            );
+        }
     }
-    Ok(0)
+    Ok(if r.damaged.is_empty() {
+        0
+    } else {
+        EXIT_PARTIAL
+    })
 }
 
 pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
@@ -313,6 +390,9 @@ pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
 
 pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
+    if !a.ids.is_empty() {
+        return forget_ids(cli, &repo, a, cancel);
+    }
     let policy = RetentionPolicy {
         last: a.keep_last,
         hourly: a.keep_hourly,
@@ -358,15 +438,7 @@ pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
             ),
         );
         if let Some(p) = pruned {
-            say(
-                cli,
-                format!(
-                    "prune: deleted {} packs, repacked {}, freed {}",
-                    p.packs_deleted,
-                    p.packs_repacked,
-                    bytes(p.bytes_freed)
-                ),
-            );
+            say(cli, prune_line(&p));
         }
     }
     Ok(0)

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chatvault_fixtures::chat_exports::{
-    telegram, whatsapp_android, whatsapp_ios_zip, ChatSpec, WhatsAppLocale, NEEDLE,
+    telegram, whatsapp_android, whatsapp_ios_zip, zip_bomb_first_photo, ChatSpec, WhatsAppLocale,
+    NEEDLE,
 };
 use serde_json::Value;
 
@@ -261,6 +262,34 @@ fn whatsapp_and_telegram_exports_render_with_their_images() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn a_zip_bomb_in_place_of_a_photo_is_left_out_of_the_export() {
+    let env = Env::new();
+    env.init();
+    let zip = env.home.join("WhatsApp Chat - Family.zip");
+    let facts = whatsapp_ios_zip(&zip, &ChatSpec::small(4)).unwrap();
+    assert!(facts.media_present >= 2, "the chat needs two photos");
+    // 600 MB of zeros: about 600 KB in the zip, 1000× over its size.
+    let bomb = zip_bomb_first_photo(&zip, 600 << 20).unwrap();
+    assert!(fs::metadata(&zip).unwrap().len() < 5 << 20);
+    env.ok(&["backup", "-q", zip.to_str().unwrap()]);
+    let site = env.home.join("site");
+    let summary = env.json(&["export", "--out", site.to_str().unwrap()]);
+    assert_eq!(summary["summary"]["conversations"], 1);
+    let written: u64 = walk(&site)
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(written < 20 << 20, "the export wrote {written} bytes");
+    let media = media_files(&site);
+    assert!(
+        !media.iter().any(|m| m.ends_with(&bomb)),
+        "the bomb {bomb} was extracted: {media:?}"
+    );
+    // The other photos are still there.
+    assert_eq!(media.len() as u64, facts.media_present - 1, "{media:?}");
 }
 
 #[test]

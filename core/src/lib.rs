@@ -31,6 +31,7 @@ pub mod schedule;
 pub mod sources;
 pub mod storage;
 mod temp;
+mod zip_guard;
 
 pub use chat::{ChatIndex, ChatSummary, SourceBackup};
 pub use error::{Error, Result};
@@ -43,7 +44,7 @@ pub use repo::copy::{CopySummary, LinkParams};
 pub use repo::id::Id;
 pub use repo::keys::{KdfParams, KeySlotInfo, Secret, SlotKind};
 pub use repo::prune::{PruneOptions, PruneSummary};
-pub use repo::restore::{RestoreOptions, RestoreSummary};
+pub use repo::restore::{DamagedPath, RestoreOptions, RestoreSummary};
 pub use repo::retention::{parse_duration, Decision, RetentionPolicy};
 pub use repo::snapshot::{Snapshot, SnapshotSummary, SourceInfo};
 pub use repo::stats::RepoStats;

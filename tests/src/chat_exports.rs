@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use md5::{Digest, Md5};
@@ -630,6 +630,33 @@ pub fn whatsapp_ios_zip(path: &Path, spec: &ChatSpec) -> io::Result<ChatFacts> {
     let id = path.file_name().unwrap().to_string_lossy().into_owned();
     facts.by_conversation.insert(id, spec.messages);
     Ok(facts)
+}
+
+/// Rewrites the zip at `path` with its first `.jpg` entry replaced by `size` zero bytes
+/// (deflated to about a thousandth: a zip bomb where a photo was). Returns the entry's name.
+pub fn zip_bomb_first_photo(path: &Path, size: u64) -> io::Result<String> {
+    let mut old = zip::ZipArchive::new(fs::File::open(path)?).map_err(io::Error::other)?;
+    let tmp = path.with_extension("bomb.tmp");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&tmp)?);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(size >= u32::MAX as u64);
+    let mut bombed = None;
+    for i in 0..old.len() {
+        let mut entry = old.by_index(i).map_err(io::Error::other)?;
+        let name = entry.name().to_string();
+        zip.start_file(name.as_str(), deflated)
+            .map_err(io::Error::other)?;
+        if bombed.is_none() && name.ends_with(".jpg") {
+            io::copy(&mut io::repeat(0).take(size), &mut zip)?;
+            bombed = Some(name);
+        } else {
+            io::copy(&mut entry, &mut zip)?;
+        }
+    }
+    zip.finish().map_err(io::Error::other)?;
+    fs::rename(&tmp, path)?;
+    bombed.ok_or_else(|| io::Error::other("no .jpg entry in the zip"))
 }
 
 /// Writes a Telegram Desktop full export under `dir`: `result.json` with personal

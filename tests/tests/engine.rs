@@ -469,25 +469,26 @@ fn a_flipped_byte_in_any_object_is_detected_and_named() {
                     .unwrap();
                 assert!(!report.is_ok(), "{}: check found nothing", case.what);
                 let out = tempfile::tempdir().unwrap();
-                // Restore either refuses or, when the damage is outside the data it
-                // needs (a pack header), writes exactly the original bytes.
+                // Restore goes on past the damage: every file it does not name as damaged
+                // is exactly the original (a damaged root tree alone stops it).
                 if let Ok(s) = repo.find_snapshot("latest") {
-                    if repo
-                        .restore(
-                            &s,
-                            out.path(),
-                            &RestoreOptions::default(),
-                            None,
-                            &CancelToken::new(),
-                        )
-                        .is_ok()
-                    {
+                    if let Ok(summary) = repo.restore(
+                        &s,
+                        out.path(),
+                        &RestoreOptions::default(),
+                        None,
+                        &CancelToken::new(),
+                    ) {
+                        let named: Vec<String> =
+                            summary.damaged.iter().map(|d| d.path.clone()).collect();
                         let diffs = compare_trees(&root, &out.path().join("chat")).unwrap();
-                        assert!(
-                            diffs.is_empty(),
-                            "{}: restore wrote damaged data silently: {diffs:?}",
-                            case.what
-                        );
+                        for d in &diffs {
+                            assert!(
+                                named.iter().any(|n| d.contains(n.as_str())),
+                                "{}: restore wrote damaged data silently: {d} (named: {named:?})",
+                                case.what
+                            );
+                        }
                     }
                 }
                 report.errors.join("\n")
@@ -500,6 +501,258 @@ fn a_flipped_byte_in_any_object_is_detected_and_named() {
             case.names
         );
     }
+}
+
+/// Every file under `dir`, relative, `/`-separated.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn restore_goes_on_past_a_damaged_blob_and_a_lost_pack_and_names_what_they_cost() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("chat");
+    generate_export(
+        &root,
+        &ExportSpec {
+            messages: 30_000,
+            ..ExportSpec::small()
+        },
+    )
+    .unwrap();
+    let good = tempfile::tempdir().unwrap();
+    let repo = new_repo(good.path());
+    backup(&repo, &root);
+    let blobs = repo.blobs().unwrap();
+    drop(repo);
+    let pack_path = |dir: &Path, id: &chatvault_core::Id| {
+        dir.join("data").join(&id.to_hex()[..2]).join(id.to_hex())
+    };
+    let data: Vec<_> = blobs.iter().filter(|b| b.kind == BlobKind::Data).collect();
+    let files = files_under(&root);
+
+    // 1. One flipped byte in one data blob: that blob's bytes become zeros, nothing else.
+    let victim = data[data.len() / 2];
+    let bad = tempfile::tempdir().unwrap();
+    copy_dir(good.path(), bad.path());
+    flip(
+        &pack_path(bad.path(), &victim.pack),
+        victim.offset as u64 + 40,
+    );
+    let repo = open(bad.path(), PASSWORD).unwrap();
+    let snap = repo.find_snapshot("latest").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = repo
+        .restore(
+            &snap,
+            out.path(),
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .expect("a damaged blob does not stop the restore");
+    assert_eq!(summary.files as usize, files.len(), "every file is written");
+    assert_eq!(summary.damaged.len(), 1, "{:?}", summary.damaged);
+    let damaged = &summary.damaged[0];
+    assert!(!damaged.folder);
+    assert!(
+        damaged.reason.contains(&victim.id.to_hex()),
+        "{}",
+        damaged.reason
+    );
+    // The blob may repeat within the file (dedup): each time costs its length.
+    let n = victim.raw_length as u64;
+    assert!(damaged.unreadable_bytes >= n && damaged.unreadable_bytes % n == 0);
+    let rel = damaged.path.strip_prefix("chat/").unwrap();
+    for f in &files {
+        let (a, b) = (
+            fs::read(root.join(f)).unwrap(),
+            fs::read(out.path().join("chat").join(f)).unwrap(),
+        );
+        if f != rel {
+            assert!(a == b, "{f} differs but was not named damaged");
+            continue;
+        }
+        assert_eq!(a.len(), b.len(), "{f}: the damaged file keeps its size");
+        let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert!(!differing.is_empty());
+        assert!(
+            differing.iter().all(|&i| b[i] == 0),
+            "{f}: only zeros replace the damage"
+        );
+        assert!(differing.len() as u64 <= damaged.unreadable_bytes);
+    }
+
+    // 2. A whole pack lost: the files it held are named, every other file is intact.
+    // The pack of a data blob (trees sharing it take their folders' files with them).
+    let lost = data[0].pack;
+    let bad = tempfile::tempdir().unwrap();
+    copy_dir(good.path(), bad.path());
+    fs::remove_file(pack_path(bad.path(), &lost)).unwrap();
+    let repo = open(bad.path(), PASSWORD).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = repo
+        .restore(
+            &snap,
+            out.path(),
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .expect("a lost pack does not stop the restore");
+    assert!(!summary.damaged.is_empty());
+    let named: Vec<&str> = summary
+        .damaged
+        .iter()
+        .map(|d| d.path.strip_prefix("chat/").unwrap_or(&d.path))
+        .collect();
+    let under_named_folder = |f: &str| {
+        summary
+            .damaged
+            .iter()
+            .any(|d| d.folder && format!("chat/{f}").starts_with(&format!("{}/", d.path)))
+    };
+    for f in &files {
+        let restored = out.path().join("chat").join(f);
+        if !restored.exists() {
+            assert!(
+                under_named_folder(f),
+                "{f} is missing but no folder above it was named"
+            );
+            continue;
+        }
+        let (a, b) = (fs::read(root.join(f)).unwrap(), fs::read(restored).unwrap());
+        assert_eq!(a.len(), b.len(), "{f}");
+        assert!(
+            a == b || named.contains(&f.as_str()),
+            "{f} differs but was not named"
+        );
+    }
+    let lost_bytes: u64 = blobs
+        .iter()
+        .filter(|b| b.pack == lost && b.kind == BlobKind::Data)
+        .map(|b| b.raw_length as u64)
+        .sum();
+    let zeroed: u64 = summary.damaged.iter().map(|d| d.unreadable_bytes).sum();
+    assert!(
+        zeroed >= lost_bytes,
+        "zeroed {zeroed} < the pack's {lost_bytes} data bytes"
+    );
+}
+
+#[test]
+fn a_damaged_index_file_or_snapshot_costs_nothing_else() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("chat");
+    let facts = generate_export(&root, &ExportSpec::small()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let first = backup(&repo, &root);
+    add_day(&facts, 200, 3, 7).unwrap();
+    let second = backup(&repo, &root);
+    drop(repo);
+    let restore_ok = |repo: &Repository, spec: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let s = repo.find_snapshot(spec).unwrap();
+        let summary = repo
+            .restore(
+                &s,
+                out.path(),
+                &RestoreOptions::default(),
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert!(summary.damaged.is_empty(), "{:?}", summary.damaged);
+        compare_trees(&root, &out.path().join("chat")).unwrap()
+    };
+
+    // An index file with a flipped byte: its packs are found from their headers.
+    let index_file = one_file(&dir.path().join("index"));
+    flip(&index_file, 60);
+    let repo = open(dir.path(), PASSWORD).unwrap();
+    assert_eq!(repo.snapshots().unwrap().len(), 2);
+    assert!(
+        restore_ok(&repo, "latest").is_empty(),
+        "the newest snapshot restores whole"
+    );
+    let report = repo
+        .check(ReadData::None, None, &CancelToken::new())
+        .unwrap();
+    assert!(
+        !report.is_ok(),
+        "check still reports the damaged index file"
+    );
+    repo.prune(&PruneOptions::default(), None, &CancelToken::new())
+        .expect("prune works past a damaged index file");
+    assert!(
+        !index_file.exists(),
+        "prune replaced the damaged index file"
+    );
+    let report = repo
+        .check(ReadData::All, None, &CancelToken::new())
+        .unwrap();
+    assert!(
+        report.is_ok(),
+        "after prune the repository checks clean: {:?}",
+        report.errors
+    );
+    assert!(restore_ok(&repo, "latest").is_empty());
+
+    // A damaged snapshot: the others stay listed and restorable; prune refuses, naming
+    // the way out; forget by id removes it.
+    let snap_file = dir.path().join("snapshots").join(first.id.to_hex());
+    flip(&snap_file, 40);
+    let listed = repo.snapshots().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, second.id);
+    assert_eq!(repo.damaged_snapshots().unwrap().len(), 1);
+    assert!(restore_ok(&repo, "latest").is_empty());
+    let err = repo
+        .prune(&PruneOptions::default(), None, &CancelToken::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("forget") && err.contains(&first.id.to_hex()),
+        "{err}"
+    );
+    let short = &first.id.to_hex()[..8];
+    assert_eq!(
+        repo.forget_ids(&[short.to_string()], true).unwrap(),
+        vec![first.id.to_hex()]
+    );
+    assert!(snap_file.exists(), "a dry run removes nothing");
+    assert!(matches!(
+        repo.forget_ids(&[short.to_string(), "ffffffffff".into()], false),
+        Err(Error::SnapshotNotFound(_))
+    ));
+    assert!(
+        snap_file.exists(),
+        "nothing is removed when one name is wrong"
+    );
+    repo.forget_ids(&[short.to_string()], false).unwrap();
+    assert!(repo.damaged_snapshots().unwrap().is_empty());
+    repo.prune(&PruneOptions::default(), None, &CancelToken::new())
+        .unwrap();
+    assert!(restore_ok(&repo, "latest").is_empty());
 }
 
 #[derive(Default)]

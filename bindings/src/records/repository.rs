@@ -113,6 +113,22 @@ pub struct RestoreSummary {
     pub dirs: u64,
     /// Bytes.
     pub bytes: u64,
+    /// Files restored with parts that could not be read (zeros in their place) and folders
+    /// that could not be read: the repository is damaged there. Empty when all is well.
+    pub damaged: Vec<DamagedPath>,
+}
+
+/// A file or folder a restore could not read whole.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DamagedPath {
+    /// The path in the snapshot.
+    pub path: String,
+    /// Bytes written as zeros (0 for a folder).
+    pub unreadable_bytes: u64,
+    /// A folder whose contents could not be listed (nothing under it was restored).
+    pub folder: bool,
+    /// The first damage found in it.
+    pub reason: String,
 }
 
 impl From<core::RestoreSummary> for RestoreSummary {
@@ -121,6 +137,16 @@ impl From<core::RestoreSummary> for RestoreSummary {
             files: r.files,
             dirs: r.dirs,
             bytes: r.bytes,
+            damaged: r
+                .damaged
+                .into_iter()
+                .map(|d| DamagedPath {
+                    path: d.path,
+                    unreadable_bytes: d.unreadable_bytes,
+                    folder: d.folder,
+                    reason: d.reason,
+                })
+                .collect(),
         }
     }
 }

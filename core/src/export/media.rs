@@ -171,12 +171,17 @@ impl<'a> Copier<'a> {
             if entry.is_dir() {
                 continue;
             }
+            // A media entry that would expand like a zip bomb is left out (shown missing).
+            let size = entry.size();
+            if crate::zip_guard::refusal(size, entry.compressed_size(), MAX_ZIP_ENTRY).is_some() {
+                continue;
+            }
             let dest = dir.join(name);
             if let Some(parent) = dest.parent() {
                 create_dirs_within(&self.out, parent)?;
             }
             let mut f = NewFile::create(&dest, 0o644, 64 * 1024)?;
-            io::copy(&mut io::Read::take(&mut entry, MAX_ZIP_ENTRY), &mut f)
+            io::copy(&mut io::Read::take(&mut entry, size), &mut f)
                 .and_then(|_| f.commit())
                 .map_err(|e| Error::io("write", &dest, e))?;
             copied += 1;

@@ -296,13 +296,67 @@ impl Repository {
     // ----- snapshots -----
 
     /// All snapshots, oldest first. Unreadable snapshots are reported as errors.
+    ///
+    /// A damaged snapshot file is left out (with a warning in the log) so that every other
+    /// snapshot stays listed, restorable and forgettable; [`Repository::damaged_snapshots`]
+    /// names it.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        Ok(self.scan_snapshots()?.0)
+    }
+
+    /// Snapshot files that cannot be read (failed authentication or parsing), by file name,
+    /// with why. `forget` removes them by id like any snapshot; `prune` refuses to run while
+    /// one is there, since the data only it uses would be deleted.
+    pub fn damaged_snapshots(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.scan_snapshots()?.1)
+    }
+
+    pub(crate) fn scan_snapshots(&self) -> Result<(Vec<Snapshot>, Vec<(String, String)>)> {
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for o in self.storage.list(ObjectKind::Snapshot)? {
-            out.push(self.load_snapshot(&o.name)?);
+            match self.load_snapshot(&o.name) {
+                Ok(s) => out.push(s),
+                Err(e @ Error::Corrupt { .. }) => {
+                    log::warn!("{e}; the other snapshots are listed without it");
+                    damaged.push((o.name, e.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
         }
         out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
-        Ok(out)
+        Ok((out, damaged))
+    }
+
+    /// Removes the snapshots named by id or unique id prefix (readable or damaged). Names
+    /// are checked first: nothing is removed when one matches no snapshot or several.
+    /// Returns the ids removed (with `dry_run`, the ids that would be).
+    pub fn forget_ids(&self, specs: &[String], dry_run: bool) -> Result<Vec<String>> {
+        let names: Vec<String> = self
+            .storage
+            .list(ObjectKind::Snapshot)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        let mut chosen = Vec::new();
+        for spec in specs {
+            let l = spec.to_ascii_lowercase();
+            let hits: Vec<&String> = names.iter().filter(|n| n.starts_with(&l)).collect();
+            match hits.as_slice() {
+                [n] if !l.is_empty() => chosen.push((*n).clone()),
+                [] | [_] => return Err(Error::SnapshotNotFound(spec.clone())),
+                _ => return Err(Error::AmbiguousSnapshot(spec.clone())),
+            }
+        }
+        chosen.sort();
+        chosen.dedup();
+        if dry_run {
+            return Ok(chosen);
+        }
+        for n in &chosen {
+            self.storage.delete(ObjectKind::Snapshot, n)?;
+        }
+        Ok(chosen)
     }
 
     pub(crate) fn load_snapshot(&self, name: &str) -> Result<Snapshot> {
@@ -369,9 +423,21 @@ impl Repository {
             .filter_map(|o| Id::from_hex(&o.name).map(|id| (id, o.size)))
             .collect();
         let mut dangling = 0;
+        let mut damaged = 0;
         for o in self.storage.list(ObjectKind::Index)? {
             let raw = self.storage.get(ObjectKind::Index, &o.name)?;
-            for p in index::decode(&o.name, &raw, &self.cipher)? {
+            // A damaged index file is passed over: the packs it listed are found again
+            // from their own headers below, so no snapshot loses its data.
+            let packs = match index::decode(&o.name, &raw, &self.cipher) {
+                Ok(p) => p,
+                Err(e @ Error::Corrupt { .. }) => {
+                    log::warn!("{e}; its packs are read from their headers instead (the next prune replaces it)");
+                    damaged += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for p in packs {
                 if !stored.contains_key(&p.id) {
                     dangling += 1;
                     continue;
@@ -383,7 +449,7 @@ impl Repository {
         if dangling > 0 {
             log::warn!("{dangling} indexed pack(s) no longer exist; their blobs will be stored again if needed");
         }
-        if adopt_orphans {
+        if adopt_orphans || damaged > 0 {
             let mut adopted = Vec::new();
             for (id, size) in stored {
                 if index.has_pack(&id) {
@@ -398,7 +464,8 @@ impl Repository {
                     Err(e) => log::warn!("ignoring unreadable unindexed pack: {e}"),
                 }
             }
-            if !adopted.is_empty() {
+            // Readers keep what they found in memory; writers (who hold a lock) store it.
+            if adopt_orphans && !adopted.is_empty() {
                 log::info!(
                     "adopted {} pack(s) left by an interrupted backup",
                     adopted.len()

@@ -67,10 +67,24 @@ pub struct PruneSummary {
 
 impl Repository {
     /// Collects every blob id reachable from every snapshot.
+    /// Fails while a snapshot file is damaged: what only it uses cannot be known, and
+    /// would be deleted.
     pub(crate) fn used_blobs(&self, idx: &Index, cancel: &CancelToken) -> Result<HashSet<Id>> {
+        let (snapshots, damaged) = self.scan_snapshots()?;
+        if let Some((name, reason)) = damaged.first() {
+            return Err(Error::corrupt(
+                format!("snapshots/{name}"),
+                format!(
+                    "{reason}. Nothing was pruned: the data only this snapshot uses cannot be \
+                     told apart. Remove it with `chatvault forget {}` (or restore it from \
+                     another copy of the repository), then prune again",
+                    &name[..name.len().min(8)]
+                ),
+            ));
+        }
         self.reachable_blobs(
             idx,
-            self.snapshots()?.iter().flat_map(|s| s.roots()).collect(),
+            snapshots.iter().flat_map(|s| s.roots()).collect(),
             cancel,
         )
     }
@@ -113,7 +127,19 @@ impl Repository {
         cancel: &CancelToken,
     ) -> Result<PruneSummary> {
         let _lock = lock::acquire(&self.storage, true, "prune", options.lock_wait, cancel)?;
+        let listed_index_files: Vec<String> = self
+            .storage
+            .list(ObjectKind::Index)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         let (idx, old_index_files) = self.load_index(true)?;
+        // Index files load_index passed over as damaged: their packs are indexed again from
+        // their headers (in `old_index_files`' adopted file), so they go with the others.
+        let damaged_index_files: Vec<&String> = listed_index_files
+            .iter()
+            .filter(|n| !old_index_files.contains(n))
+            .collect();
         let used = self.used_blobs(&idx, cancel)?;
         let mut summary = PruneSummary {
             packs_before: idx.packs().len() as u64,
@@ -207,8 +233,11 @@ impl Repository {
             self.storage
                 .put(ObjectKind::Index, &Id::of_bytes(&bytes).to_hex(), &bytes)?;
         }
-        // 3. Old index files.
-        for name in &old_index_files {
+        // 3. Old index files, damaged ones included.
+        for name in old_index_files
+            .iter()
+            .chain(damaged_index_files.iter().copied())
+        {
             self.storage.delete(ObjectKind::Index, name)?;
         }
         // 4. Unused packs.

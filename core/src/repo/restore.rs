@@ -1,6 +1,13 @@
 //! Restore: write a snapshot (or part of it) into a target directory. Every blob is
 //! authenticated and its hash checked before any of its bytes reach the target; names that
 //! could escape the target are refused.
+//!
+//! Damage does not stop a restore: a blob that fails authentication, sits in a missing or
+//! truncated pack, or is missing from the index leaves zeros where its bytes were (the rest
+//! of the file, a chat database most of all, stays usable), a directory whose tree cannot
+//! be read is skipped, and every such file or folder is listed in
+//! [`RestoreSummary::damaged`]. Errors that are not damage (an unreachable server, a full
+//! disk) still stop it.
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
@@ -40,12 +47,38 @@ pub struct RestoreOptions {
 /// What a restore did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RestoreSummary {
-    /// Files written.
+    /// Files written (damaged ones included).
     pub files: u64,
     /// Directories created.
     pub dirs: u64,
     /// Bytes written (holes in sparse files included).
     pub bytes: u64,
+    /// Files written with parts that could not be read, and folders that could not be read
+    /// at all: the repository is damaged there (`check --read-data` says where).
+    pub damaged: Vec<DamagedPath>,
+}
+
+/// A file or folder a restore could not read whole.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DamagedPath {
+    /// The path in the snapshot (`/`-separated).
+    pub path: String,
+    /// Bytes of the file written as zeros because they could not be read (0 for a folder).
+    pub unreadable_bytes: u64,
+    /// Whether it is a folder whose contents could not be listed (nothing under it was
+    /// restored).
+    pub folder: bool,
+    /// The first damage found in it.
+    pub reason: String,
+}
+
+/// Whether `e` is damage in the repository (restore goes on past it) rather than a failure
+/// to reach it or to write the target (restore stops).
+fn is_damage(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Corrupt { .. } | Error::Storage(crate::storage::StorageError::NotFound { .. })
+    )
 }
 
 /// A name is safe if it is one plain path component.
@@ -143,7 +176,14 @@ struct Writer<'a> {
 
 struct OpenFile {
     dest: PathBuf,
+    /// The path in the snapshot.
+    path: String,
     node: Node,
+    /// Bytes written as zeros for want of readable data, and the first reason.
+    unreadable: u64,
+    damage: Option<String>,
+    /// A blob of unknown length was lost: the rest of the file is zeros.
+    rest_lost: bool,
     /// Written under a new name, renamed over `dest` when complete: never written through
     /// a file, hard link or symlink already in the target.
     out: NewFile,
@@ -166,7 +206,9 @@ enum Item {
         blobs: Vec<(Id, BlobLocation)>,
     },
     /// A read, authenticated and decoded: each blob's plaintext, in order.
-    Data(Vec<Vec<u8>>),
+    Data(Vec<Piece>),
+    /// A folder whose tree could not be read: nothing under it is restored.
+    Unlisted { path: String, reason: String },
     /// The open file is complete.
     Close,
     /// A directory whose entries are all written: its mode and time are set now.
@@ -175,6 +217,15 @@ enum Item {
         node: Node,
         whole: bool,
     },
+}
+
+/// One blob of a file as the writer gets it.
+enum Piece {
+    /// Its plaintext.
+    Plain(Vec<u8>),
+    /// It could not be read: `length` zeros take its place; `None`: the length is not known
+    /// either (not in the index), so the rest of the file is zeros and nothing more comes.
+    Unreadable { length: Option<u64>, reason: String },
 }
 
 /// The walk's end of the pipeline: an item goes out only with a credit the writer gave
@@ -310,16 +361,35 @@ impl Repository {
         else {
             return Ok(item);
         };
-        let bytes = self
+        let unreadable = |l: &BlobLocation, e: &Error| Piece::Unreadable {
+            length: Some(l.raw_length as u64),
+            reason: e.to_string(),
+        };
+        let bytes = match self
             .storage
-            .get_range(ObjectKind::Pack, &pack.to_hex(), offset, length)?;
+            .get_range(ObjectKind::Pack, &pack.to_hex(), offset, length)
+            .map_err(Error::from)
+        {
+            Ok(b) => b,
+            Err(e) if is_damage(&e) => {
+                return Ok(Item::Data(
+                    blobs.iter().map(|(_, l)| unreadable(l, &e)).collect(),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         let mut data = Vec::with_capacity(blobs.len());
         for (id, l) in &blobs {
             let start = (l.offset as u64 - offset) as usize;
-            let sealed = bytes.get(start..start + l.length as usize).ok_or_else(|| {
-                Error::corrupt(format!("pack data/{}", pack.to_hex()), "short read")
-            })?;
-            data.push(self.open_blob(l, id, sealed)?);
+            let opened = bytes
+                .get(start..start + l.length as usize)
+                .ok_or_else(|| Error::corrupt(format!("pack data/{}", pack.to_hex()), "short read"))
+                .and_then(|sealed| self.open_blob(l, id, sealed));
+            data.push(match opened {
+                Ok(plain) => Piece::Plain(plain),
+                Err(e) if is_damage(&e) => unreadable(l, &e),
+                Err(e) => return Err(e),
+            });
         }
         Ok(Item::Data(data))
     }
@@ -370,8 +440,12 @@ fn count(
             }
             NodeKind::Dir if enter => {
                 if let Some(id) = n.subtree {
-                    let t = repo.read_tree(index, &id)?;
-                    count(repo, index, include, tracker, &t, &path, whole)?;
+                    // An unreadable tree is reported by the walk; here it counts nothing.
+                    match repo.read_tree(index, &id) {
+                        Ok(t) => count(repo, index, include, tracker, &t, &path, whole)?,
+                        Err(e) if is_damage(&e) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             _ => {}
@@ -408,8 +482,14 @@ impl Walker<'_> {
                             .map_err(|e| Error::io("create directory", &dest, e))?,
                     }
                     if let Some(id) = n.subtree {
-                        let t = self.repo.read_tree(self.index, &id)?;
-                        self.tree(&t, &dest, &path, whole)?;
+                        match self.repo.read_tree(self.index, &id) {
+                            Ok(t) => self.tree(&t, &dest, &path, whole)?,
+                            Err(e) if is_damage(&e) => self.out.send(Item::Unlisted {
+                                path: path.clone(),
+                                reason: e.to_string(),
+                            })?,
+                            Err(e) => return Err(e),
+                        }
                     }
                     self.out.send(Item::DirDone {
                         dest,
@@ -452,21 +532,51 @@ impl Walker<'_> {
         })?;
         // One list blob of ids at a time (a run of neighbours ends at a list's end).
         let (repo, index) = (self.repo, self.index);
-        repo.for_each_content(index, node, |ids| self.reads(ids))?;
+        let mut lost = false;
+        let listed = repo.for_each_content(index, node, |ids| {
+            if !lost {
+                lost = self.reads(ids)?;
+            }
+            Ok(())
+        });
+        match listed {
+            Ok(()) => {}
+            // A content list blob that cannot be read: the rest of the file is lost.
+            Err(e) if is_damage(&e) && !lost => {
+                self.out.send(Item::Data(vec![Piece::Unreadable {
+                    length: None,
+                    reason: e.to_string(),
+                }]))?
+            }
+            Err(e) if is_damage(&e) => {}
+            Err(e) => return Err(e),
+        }
         self.out.send(Item::Close)
     }
 
     /// Hands over reads for `ids`: runs of blobs next to each other in one pack, merged.
-    fn reads(&mut self, ids: &[Id]) -> Result<()> {
+    /// Returns true when a blob is missing from the index: the rest of the file cannot be
+    /// placed, so nothing more of it is sent.
+    fn reads(&mut self, ids: &[Id]) -> Result<bool> {
         let mut i = 0;
         while i < ids.len() {
             self.cancel.check()?;
-            let first = self.locate(&ids[i])?;
+            let first = match self.locate(&ids[i]) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.out.send(Item::Data(vec![Piece::Unreadable {
+                        length: None,
+                        reason: e.to_string(),
+                    }]))?;
+                    return Ok(true);
+                }
+            };
             let mut end = first.offset as u64 + first.length as u64;
             let mut blobs = vec![(ids[i], first)];
             let mut j = i + 1;
             while j < ids.len() {
-                let l = self.locate(&ids[j])?;
+                // A blob missing from the index ends the run; the next round reports it.
+                let Ok(l) = self.locate(&ids[j]) else { break };
                 if l.pack != first.pack
                     || l.offset as u64 != end
                     || end + l.length as u64 - first.offset as u64 > MAX_READ
@@ -485,7 +595,7 @@ impl Walker<'_> {
             })?;
             i = j;
         }
-        Ok(())
+        Ok(false)
     }
 
     fn locate(&self, id: &Id) -> Result<BlobLocation> {
@@ -526,22 +636,52 @@ impl Writer<'_> {
     fn write(&mut self, item: Item) -> Result<()> {
         match item {
             Item::Open { dest, node, path } => {
-                self.tracker.p.current = path;
+                self.tracker.p.current = path.clone();
                 // Database pages are 1-4 KiB: buffer them into large writes.
                 let out = NewFile::create(&dest, 0o600, WRITE_BUFFER)?;
                 self.file = Some(OpenFile {
                     dest,
+                    path,
                     node,
                     out,
                     written: 0,
+                    unreadable: 0,
+                    damage: None,
+                    rest_lost: false,
                 });
             }
+            Item::Unlisted { path, reason } => self.summary.damaged.push(DamagedPath {
+                path,
+                unreadable_bytes: 0,
+                folder: true,
+                reason,
+            }),
             Item::Data(blobs) => {
                 let f = self
                     .file
                     .as_mut()
                     .ok_or_else(|| Error::internal("restore data without a file"))?;
-                for data in blobs {
+                for piece in blobs {
+                    let data = match piece {
+                        Piece::Plain(data) => data,
+                        Piece::Unreadable { length, reason } => {
+                            f.damage.get_or_insert(reason);
+                            match length {
+                                // Zeros where the blob was: a hole, as for sparse data.
+                                Some(n) => {
+                                    f.out
+                                        .seek(SeekFrom::Current(n as i64))
+                                        .map_err(|e| Error::io("write", &f.dest, e))?;
+                                    f.written += n;
+                                    f.unreadable += n;
+                                    self.summary.bytes += n;
+                                    self.tracker.p.bytes_done += n;
+                                }
+                                None => f.rest_lost = true,
+                            }
+                            continue;
+                        }
+                    };
                     if data.iter().all(|b| *b == 0) {
                         f.out
                             .seek(SeekFrom::Current(data.len() as i64))
@@ -563,18 +703,33 @@ impl Writer<'_> {
                     .take()
                     .ok_or_else(|| Error::internal("restore close without a file"))?;
                 let mut out = f.out;
-                out.set_len(f.written)?;
-                if f.written != f.node.size {
+                let mut f_written = f.written;
+                let mut unreadable = f.unreadable;
+                if f.rest_lost && f_written < f.node.size {
+                    unreadable += f.node.size - f_written;
+                    self.summary.bytes += f.node.size - f_written;
+                    f_written = f.node.size;
+                }
+                out.set_len(f_written)?;
+                if f_written != f.node.size && f.damage.is_none() {
                     return Err(Error::corrupt(
                         format!("file {}", f.dest.display()),
                         format!(
                             "content is {} bytes, snapshot says {}",
-                            f.written, f.node.size
+                            f_written, f.node.size
                         ),
                     ));
                 }
                 set_meta(out.temp_path(), &f.node, true)?;
                 out.commit().map_err(|e| Error::io("replace", &f.dest, e))?;
+                if let Some(reason) = f.damage {
+                    self.summary.damaged.push(DamagedPath {
+                        path: f.path,
+                        unreadable_bytes: unreadable,
+                        folder: false,
+                        reason,
+                    });
+                }
                 self.summary.files += 1;
                 self.tracker.p.files_done += 1;
             }

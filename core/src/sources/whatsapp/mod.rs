@@ -35,9 +35,6 @@ const MAX_LINE: usize = 1 << 20;
 const MAX_MESSAGE: usize = 4 << 20;
 /// Largest chat text read from a zip.
 const MAX_ZIP_TEXT: u64 = 4 << 30;
-/// Highest compression ratio accepted for the chat text (text compresses ~10×; bombs
-/// 1000×+).
-const MAX_ZIP_RATIO: u64 = 200;
 /// Longest author name: a longer "name: " is the sentence of a system line.
 const MAX_AUTHOR_CHARS: usize = 60;
 /// Most words in an author name.
@@ -413,12 +410,10 @@ fn read_zip(path: &Path, id: &str, options: &Options, sink: &mut dyn ChatSink) -
         let entry = zip.by_name(&entry_name).map_err(|e| zip_error(path, e))?;
         (entry.size(), entry.compressed_size())
     };
-    if size > MAX_ZIP_TEXT || size > compressed.saturating_mul(MAX_ZIP_RATIO).max(1 << 20) {
+    if let Some(why) = crate::zip_guard::refusal(size, compressed, MAX_ZIP_TEXT) {
         return Err(Error::Source {
             path: path.into(),
-            reason: format!(
-                "{entry_name} expands from {compressed} to {size} bytes: refusing a likely zip bomb"
-            ),
+            reason: format!("{entry_name}: {why}"),
         });
     }
     let damaged = |e: std::io::Error| Error::Source {
