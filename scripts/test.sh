@@ -97,6 +97,10 @@ python3 -c "import tree_sitter, tree_sitter_swift" 2>/dev/null || python3 -m pip
 # fixtures of tests/tests/whatsapp_db.rs are made by its waencrypt (and its Key14 key files).
 python3 -m pip show wa-crypt-tools 2>/dev/null | grep -qx 'Version: 0.1.0' \
     || python3 -m pip install --quiet wa-crypt-tools==0.1.0
+# WhatsApp's databases read by an independent implementation: tests/tests/whatsapp_ios.rs
+# (and whatsapp_db.rs) compare what it reads with ours.
+python3 -m pip show whatsapp-chat-exporter 2>/dev/null | grep -qx 'Version: 0.13.1' \
+    || python3 -m pip install --quiet whatsapp-chat-exporter==0.13.1
 # iPhone backup encryption read by an independent implementation: tests/tests/iphone_backup.rs
 # has it decrypt our encrypted fixture (tests/iphone-backup/decrypt.py).
 python3 -m pip show iphone-backup-decrypt 2>/dev/null | grep -qx 'Version: 0.11.2' \

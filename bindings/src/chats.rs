@@ -9,7 +9,8 @@ use crate::error::{ChatVaultError, Result};
 /// database key is derived from the account found in the export.
 #[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ChatSource {
-    /// "wechat-android", "wechat-ios", "whatsapp", "whatsapp-db", "telegram" or "folder";
+    /// "wechat-android", "wechat-ios", "whatsapp", "whatsapp-db", "whatsapp-ios", "telegram"
+    /// or "folder";
     /// none: detect.
     #[uniffi(default = None)]
     pub kind: Option<String>,

@@ -23,6 +23,10 @@ use sha1::{Digest, Sha1};
 pub const WECHAT_DOMAIN: &str = "AppDomain-com.tencent.xin";
 /// WeChat's bundle id.
 pub const WECHAT_BUNDLE: &str = "com.tencent.xin";
+/// WhatsApp's app-group domain in a backup.
+pub const WHATSAPP_DOMAIN: &str = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared";
+/// WhatsApp's bundle id.
+pub const WHATSAPP_BUNDLE: &str = "net.whatsapp.WhatsApp";
 /// The protection class of the files and of `Manifest.db` ("until first unlock").
 const CLASS: u32 = 3;
 
@@ -53,6 +57,17 @@ impl BackupSpec {
             domain: WECHAT_DOMAIN.into(),
             bundle: WECHAT_BUNDLE.into(),
             seed: 19,
+        }
+    }
+}
+
+impl BackupSpec {
+    /// A backup of WhatsApp's app group, encrypted if `password` is given.
+    pub fn whatsapp(password: Option<&str>) -> Self {
+        BackupSpec {
+            domain: WHATSAPP_DOMAIN.into(),
+            bundle: WHATSAPP_BUNDLE.into(),
+            ..BackupSpec::wechat(password)
         }
     }
 }

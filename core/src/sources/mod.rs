@@ -50,6 +50,9 @@ pub enum SourceKind {
     WhatsApp,
     /// WhatsApp's own Android database and its encrypted backups.
     WhatsAppDb,
+    /// WhatsApp for iPhone's database (`ChatStorage.sqlite`), in an iPhone backup or its app
+    /// group's folder.
+    WhatsAppIos,
     /// Telegram Desktop export.
     Telegram,
     /// Any folder: files only.
@@ -58,11 +61,12 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// All kinds, in detection order.
-    pub const ALL: [SourceKind; 6] = [
+    pub const ALL: [SourceKind; 7] = [
         SourceKind::WeChatAndroid,
         SourceKind::WeChatIos,
         SourceKind::WhatsApp,
         SourceKind::WhatsAppDb,
+        SourceKind::WhatsAppIos,
         SourceKind::Telegram,
         SourceKind::Folder,
     ];
@@ -74,6 +78,7 @@ impl SourceKind {
             SourceKind::WeChatIos => "wechat-ios",
             SourceKind::WhatsApp => "whatsapp",
             SourceKind::WhatsAppDb => "whatsapp-db",
+            SourceKind::WhatsAppIos => "whatsapp-ios",
             SourceKind::Telegram => "telegram",
             SourceKind::Folder => "folder",
         }
@@ -185,7 +190,9 @@ pub fn open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Source>> {
         return detect_and_open(path, options);
     };
     let tree = match kind {
-        SourceKind::WeChatIos if is_iphone_backup(path) => Tree::default(),
+        SourceKind::WeChatIos | SourceKind::WhatsAppIos if is_iphone_backup(path) => {
+            Tree::default()
+        }
         SourceKind::WeChatAndroid | SourceKind::WeChatIos | SourceKind::WhatsApp => {
             Tree::walk(path, &[kind])
         }
@@ -229,6 +236,9 @@ fn detect_and_open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Sourc
         if whatsapp_db::is_msgstore_name(&name) {
             return opened(SourceKind::WhatsAppDb, Tree::default());
         }
+        if name == whatsapp_db::chatstorage::DATABASE.to_lowercase() {
+            return opened(SourceKind::WhatsAppIos, Tree::default());
+        }
         if whatsapp::looks_like_export(path) {
             return opened(SourceKind::WhatsApp, Tree::default());
         }
@@ -236,8 +246,18 @@ fn detect_and_open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Sourc
     }
     #[cfg(feature = "iphone-backup")]
     if iphone_backup::is_backup(path) {
+        // One app per snapshot: WeChat first; a backup holding both is backed up again
+        // with `--source whatsapp-ios` for WhatsApp (the warning says so).
         let kind = if wechat::ios::backup_has_wechat(path)? {
+            if whatsapp_db::ios::backup_has_whatsapp(path)? {
+                log::warn!(
+                    "{} also holds WhatsApp: back it up again with --source whatsapp-ios to keep those chats too",
+                    path.display()
+                );
+            }
             SourceKind::WeChatIos
+        } else if whatsapp_db::ios::backup_has_whatsapp(path)? {
+            SourceKind::WhatsAppIos
         } else {
             SourceKind::Folder
         };
@@ -265,6 +285,9 @@ fn detect_and_open(path: &Path, options: &SourceOptions) -> Result<Box<dyn Sourc
     }
     if let Some(found) = whatsapp_db::find(path) {
         return open_as(SourceKind::WhatsAppDb, path, options, tree, Some(found));
+    }
+    if whatsapp_db::chatstorage::find(path).is_some() {
+        return opened(SourceKind::WhatsAppIos, tree);
     }
     let entries: Vec<PathBuf> = fs::read_dir(path)
         .map_err(|e| Error::io("read directory", path, e))?
@@ -318,6 +341,11 @@ fn open_as(
             let found = found.or_else(|| whatsapp_db::find(path));
             Box::new(whatsapp_db::Export::new(path, found, options)?)
         }
+        #[cfg(feature = "iphone-backup")]
+        SourceKind::WhatsAppIos if is_iphone_backup(path) => {
+            Box::new(whatsapp_db::ios::Export::from_backup(path, options)?)
+        }
+        SourceKind::WhatsAppIos => Box::new(whatsapp_db::ios::Export::new(path, options)?),
         SourceKind::Telegram => Box::new(telegram::Export::new(path)?),
         SourceKind::Folder => Box::new(Folder),
     })

@@ -32,6 +32,7 @@ use ghash::GHash;
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
+use super::protobuf::{Fields, Value};
 use crate::error::{Error, Result};
 
 /// The SQLite file header every decrypted database starts with.
@@ -174,104 +175,7 @@ pub fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
 
 /// The last `bytes` value of field `n` in a protobuf message.
 fn bytes_field(msg: &[u8], n: u64) -> std::result::Result<Option<&[u8]>, String> {
-    let mut found = None;
-    for field in Fields::new(msg) {
-        if let (k, Value::Bytes(b)) = field? {
-            if k == n {
-                found = Some(b);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// A protobuf field's value (only what the header needs).
-enum Value<'a> {
-    Varint,
-    Bytes(&'a [u8]),
-    Fixed,
-}
-
-/// The fields of a protobuf message, in order: `(number, value)`.
-struct Fields<'a> {
-    rest: &'a [u8],
-    failed: bool,
-}
-
-impl<'a> Fields<'a> {
-    fn new(msg: &'a [u8]) -> Self {
-        Fields {
-            rest: msg,
-            failed: false,
-        }
-    }
-
-    fn varint(&mut self) -> std::result::Result<u64, String> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let (&b, rest) = self.rest.split_first().ok_or("a header field is cut off")?;
-            self.rest = rest;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("a header number is too long".into())
-    }
-
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        if n > self.rest.len() {
-            return Err("a header field is cut off".into());
-        }
-        let (a, b) = self.rest.split_at(n);
-        self.rest = b;
-        Ok(a)
-    }
-
-    fn field(&mut self) -> std::result::Result<(u64, Value<'a>), String> {
-        let key = self.varint()?;
-        let number = key >> 3;
-        if number == 0 {
-            return Err("a header field has number 0".into());
-        }
-        let value = match key & 7 {
-            0 => {
-                self.varint()?;
-                Value::Varint
-            }
-            1 => {
-                self.take(8)?;
-                Value::Fixed
-            }
-            2 => {
-                let len =
-                    usize::try_from(self.varint()?).map_err(|_| "a header length overflows")?;
-                Value::Bytes(self.take(len)?)
-            }
-            5 => {
-                self.take(4)?;
-                Value::Fixed
-            }
-            t => {
-                return Err(format!(
-                    "a header field has wire type {t} (not a WhatsApp backup)"
-                ))
-            }
-        };
-        Ok((number, value))
-    }
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = std::result::Result<(u64, Value<'a>), String>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.rest.is_empty() {
-            return None;
-        }
-        let r = self.field();
-        self.failed = r.is_err();
-        Some(r)
-    }
+    super::protobuf::last_bytes(msg, n)
 }
 
 /// The key of a backup: never printed (its `Debug` is redacted).

@@ -6,8 +6,12 @@
 //! ones (`msgstore-2024-05-01.1.db.crypt15`), `Media/` the files messages refer to. The
 //! newest backup is read; the others are backed up byte for byte like every file.
 
+pub mod chatstorage;
 pub mod crypt;
+pub(crate) mod ios;
 pub mod msgstore;
+pub mod protobuf;
+mod sql;
 
 use std::fs;
 use std::path::{Path, PathBuf};

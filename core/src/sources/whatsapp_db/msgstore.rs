@@ -15,17 +15,17 @@
 //! query; reactions and vcards come from their own ordered queries merged alongside, so
 //! memory grows with chats and contacts, never with messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{Connection, Row};
+use rusqlite::Connection;
 
+use super::sql::{conversation_kind, int, jid_user, open, real, text, Schema};
 use crate::error::{Error, Result};
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
     MessageDetails, MessageKind, Place, Reaction, Timestamp,
 };
-use crate::sources::wechat::sqlite::SourceDb;
 
 /// Where the database's files are, for media paths.
 pub struct Layout<'a> {
@@ -49,69 +49,6 @@ pub struct Counts {
     pub messages: u64,
 }
 
-/// Opens a SQLite file for reading, its `-wal` included, writing nothing beside it (a
-/// database with a `-wal` or `-journal` is read from a private copy under `work_dir`: see
-/// [`crate::sources::wechat::sqlite`]). Errors name `shown`.
-pub(crate) fn open(db: &Path, shown: &Path, work_dir: Option<&Path>) -> Result<SourceDb> {
-    let named = |e: Error| match e {
-        Error::Source { reason, .. } => Error::Source {
-            path: shown.into(),
-            reason,
-        },
-        e => e,
-    };
-    let c = crate::sources::wechat::sqlite::open(db, None, work_dir).map_err(named)?;
-    c.execute_batch("PRAGMA temp_store = MEMORY;")
-        .map_err(|e| Error::source_db(shown, e))?;
-    Ok(c)
-}
-
-/// Tables and their columns.
-struct Schema(HashMap<String, HashSet<String>>);
-
-impl Schema {
-    fn load(c: &Connection, shown: &Path) -> Result<Self> {
-        let mut tables = HashMap::new();
-        let names: Vec<String> = c
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(|e| Error::source_db(shown, e))?;
-        for name in names {
-            let cols: HashSet<String> = c
-                .prepare(&format!(
-                    "PRAGMA table_info(\"{}\")",
-                    name.replace('"', "\"\"")
-                ))
-                .and_then(|mut s| {
-                    s.query_map([], |r| r.get::<_, String>(1))?
-                        .collect::<rusqlite::Result<_>>()
-                })
-                .map_err(|e| Error::source_db(shown, e))?;
-            tables.insert(name, cols);
-        }
-        Ok(Schema(tables))
-    }
-
-    fn has(&self, table: &str) -> bool {
-        self.0.contains_key(table)
-    }
-
-    /// `alias.column` if the table has it, else `NULL`.
-    fn col(&self, table: &str, alias: &str, column: &str) -> String {
-        match self.0.get(table) {
-            Some(cols) if cols.contains(column) => format!("{alias}.\"{column}\""),
-            _ => "NULL".into(),
-        }
-    }
-
-    fn has_col(&self, table: &str, column: &str) -> bool {
-        self.0.get(table).is_some_and(|c| c.contains(column))
-    }
-}
-
 /// Names from `wa.db`'s `wa_contacts` (display name, else the WhatsApp profile name),
 /// reported to the sink as contacts.
 pub fn read_contacts(
@@ -120,7 +57,7 @@ pub fn read_contacts(
     work_dir: Option<&Path>,
     sink: &mut dyn ChatSink,
 ) -> Result<HashMap<String, String>> {
-    let c = open(wa_db, shown, work_dir)?;
+    let c = open(wa_db, None, shown, work_dir)?;
     let schema = Schema::load(&c, shown)?;
     let mut names = HashMap::new();
     if !schema.has_col("wa_contacts", "jid") {
@@ -162,49 +99,6 @@ pub fn read_contacts(
         names.insert(jid, name);
     }
     Ok(names)
-}
-
-fn text(r: &Row, i: usize) -> Option<String> {
-    match r.get_ref(i).ok()? {
-        rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
-        rusqlite::types::ValueRef::Real(f) => Some(f.to_string()),
-        rusqlite::types::ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        rusqlite::types::ValueRef::Null => None,
-    }
-}
-
-fn int(r: &Row, i: usize) -> Option<i64> {
-    match r.get_ref(i).ok()? {
-        rusqlite::types::ValueRef::Integer(n) => Some(n),
-        rusqlite::types::ValueRef::Real(f) => Some(f as i64),
-        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn real(r: &Row, i: usize) -> Option<f64> {
-    match r.get_ref(i).ok()? {
-        rusqlite::types::ValueRef::Integer(n) => Some(n as f64),
-        rusqlite::types::ValueRef::Real(f) => Some(f),
-        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// The user part of a jid (`4915112345678@s.whatsapp.net` → `4915112345678`).
-fn jid_user(jid: &str) -> &str {
-    jid.split('@').next().unwrap_or(jid)
-}
-
-fn conversation_kind(jid: &str) -> ConversationKind {
-    if jid.ends_with("@g.us") {
-        ConversationKind::Group
-    } else if jid.ends_with("@broadcast") || jid.ends_with("@newsletter") {
-        ConversationKind::Channel
-    } else {
-        ConversationKind::Direct
-    }
 }
 
 /// What a `message_type` (newer schema) or `media_wa_type` (legacy) is.
@@ -328,7 +222,7 @@ pub fn read(
     names: &HashMap<String, String>,
     sink: &mut dyn ChatSink,
 ) -> Result<Counts> {
-    let c = open(db, layout.shown, layout.work_dir)?;
+    let c = open(db, None, layout.shown, layout.work_dir)?;
     let schema = Schema::load(&c, layout.shown)?;
     let db = Db {
         c: &c,
