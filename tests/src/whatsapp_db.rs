@@ -24,6 +24,9 @@ pub struct ChatFact {
     pub senders: Vec<String>,
 }
 
+/// A poll as written: (key_id, question, (option, votes)).
+pub type PollFact = (String, String, Vec<(String, u64)>);
+
 /// What the generated folder holds.
 #[derive(Debug, Clone, Default)]
 pub struct WaDbFacts {
@@ -51,6 +54,16 @@ pub struct WaDbFacts {
     pub reactions: Vec<(String, String)>,
     /// Every message's (key_id, timestamp in ms).
     pub times: Vec<(String, i64)>,
+    /// Calls in chats: (key_id, video, answered, seconds).
+    pub calls: Vec<(String, bool, bool, u64)>,
+    /// Polls: (key_id, question, (option, votes)).
+    pub polls: Vec<PollFact>,
+    /// Edited messages (key_id).
+    pub edited: Vec<String>,
+    /// View-once messages (key_id).
+    pub view_once: Vec<String>,
+    /// Plain texts: (key_id, text).
+    pub texts: Vec<(String, String)>,
 }
 
 const SCHEMA: &str = "
@@ -96,6 +109,32 @@ CREATE TABLE message_add_on_reaction (message_add_on_row_id INTEGER PRIMARY KEY,
   sender_timestamp INTEGER);
 CREATE TABLE group_participant_user (_id INTEGER PRIMARY KEY AUTOINCREMENT,
   group_jid_row_id INTEGER NOT NULL, user_jid_row_id INTEGER NOT NULL, rank INTEGER, pending INTEGER);
+CREATE TABLE call_log (_id INTEGER PRIMARY KEY AUTOINCREMENT, jid_row_id INTEGER, from_me INTEGER,
+  call_id TEXT, transaction_id INTEGER, timestamp INTEGER, video_call INTEGER, duration INTEGER,
+  call_result INTEGER, bytes_transferred INTEGER, group_jid_row_id INTEGER NOT NULL DEFAULT 0,
+  is_joinable_group_call INTEGER, call_creator_device_jid_row_id INTEGER NOT NULL DEFAULT 0,
+  call_random_id TEXT);
+CREATE TABLE message_call_log (message_row_id INTEGER PRIMARY KEY, call_log_row_id INTEGER NOT NULL);
+CREATE TABLE missed_call_logs (_id INTEGER PRIMARY KEY AUTOINCREMENT, message_row_id INTEGER,
+  timestamp INTEGER, video_call INTEGER, group_jid_row_id INTEGER NOT NULL DEFAULT 0,
+  is_joinable_group_call INTEGER);
+CREATE TABLE message_poll (message_row_id INTEGER PRIMARY KEY, enc_key BLOB,
+  selectable_options_count INTEGER, invalid_state INTEGER, poll_type INTEGER, end_time INTEGER);
+CREATE TABLE message_poll_option (_id INTEGER PRIMARY KEY AUTOINCREMENT, message_row_id INTEGER,
+  option_sha256 TEXT, option_name TEXT, vote_total INTEGER);
+CREATE TABLE message_edit_info (message_row_id INTEGER PRIMARY KEY, original_key_id TEXT NOT NULL,
+  edited_timestamp INTEGER NOT NULL, sender_timestamp INTEGER NOT NULL);
+CREATE TABLE message_view_once_media (message_row_id INTEGER PRIMARY KEY, state INTEGER NOT NULL);
+CREATE TABLE jid_map (lid_row_id INTEGER PRIMARY KEY NOT NULL, jid_row_id INTEGER NOT NULL, sort_id INTEGER);
+CREATE TABLE message_thumbnail (message_row_id INTEGER PRIMARY KEY, thumbnail BLOB);
+CREATE TABLE message_future (message_row_id INTEGER PRIMARY KEY, version INTEGER, data BLOB);
+CREATE TABLE message_system_group (message_row_id INTEGER PRIMARY KEY, is_me_joined INTEGER);
+CREATE TABLE message_system_number_change (message_row_id INTEGER PRIMARY KEY,
+  old_jid_row_id INTEGER, new_jid_row_id INTEGER);
+CREATE TABLE receipt_user (_id INTEGER PRIMARY KEY AUTOINCREMENT, message_row_id INTEGER NOT NULL,
+  receipt_user_jid_row_id INTEGER NOT NULL, receipt_timestamp INTEGER, read_timestamp INTEGER,
+  played_timestamp INTEGER);
+CREATE TABLE media_hash_thumbnail (media_hash TEXT PRIMARY KEY, thumbnail BLOB);
 ";
 
 /// 2024-01-01T00:00:00Z in ms.
@@ -103,9 +142,10 @@ const T0: i64 = 1_704_067_200_000;
 
 /// Writes a WhatsApp folder (`Databases/msgstore.db`, `Databases/wa.db`, `Media/…`) under
 /// `wa_root` with `per_chat` messages in each of four chats (two named one-to-one chats, one
-/// unnamed, one group). Returns what it holds.
+/// unnamed, one group whose members include one known by a privacy id, `@lid`, mapped to
+/// a number in `jid_map`). Returns what it holds.
 pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> {
-    let per_chat = per_chat.max(12);
+    let per_chat = per_chat.max(16);
     let dbs = wa_root.join("Databases");
     fs::create_dir_all(&dbs).map_err(io)?;
     fs::create_dir_all(wa_root.join("Media/WhatsApp Images/Sent")).map_err(io)?;
@@ -128,13 +168,29 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
         )?;
         jid_rows.push(c.last_insert_rowid());
     }
+    // Dora is a group member known by her privacy id; `jid_map` names her number.
+    c.execute(
+        "INSERT INTO jid (user, server, agent, device, type, raw_string) VALUES ('4915100000004', 's.whatsapp.net', 0, 0, 0, '4915100000004@s.whatsapp.net')",
+        [],
+    )?;
+    let dora_phone_row = c.last_insert_rowid();
+    c.execute(
+        "INSERT INTO jid (user, server, agent, device, type, raw_string) VALUES ('81234567890123', 'lid', 0, 0, 18, '81234567890123@lid')",
+        [],
+    )?;
+    let dora_lid_row = c.last_insert_rowid();
+    c.execute(
+        "INSERT INTO jid_map (lid_row_id, jid_row_id, sort_id) VALUES (?1, ?2, 0)",
+        params![dora_lid_row, dora_phone_row],
+    )?;
+    let dora = "4915100000004@s.whatsapp.net";
     let group = "120363000000000001";
     c.execute(
         "INSERT INTO jid (user, server, agent, device, type, raw_string) VALUES (?1, 'g.us', 0, 0, 1, ?2)",
         params![group, format!("{group}@g.us")],
     )?;
     let group_row = c.last_insert_rowid();
-    for &j in &jid_rows {
+    for &j in jid_rows.iter().chain([&dora_lid_row]) {
         c.execute(
             "INSERT INTO group_participant_user (group_jid_row_id, user_jid_row_id, rank, pending) VALUES (?1, ?2, 0, 0)",
             params![group_row, j],
@@ -183,7 +239,9 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
             ts += 61_001; // odd steps: exact milliseconds survive
             let key = format!("3EB0{key_n:016X}");
             let from_me = i % 3 == 0;
-            let sender_row: Option<i64> = if *is_group && !from_me {
+            let sender_row: Option<i64> = if *is_group && !from_me && i == 14 {
+                Some(dora_lid_row)
+            } else if *is_group && !from_me {
                 Some(jid_rows[i % jid_rows.len()])
             } else {
                 None
@@ -198,9 +256,20 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
                 6 => (4, Some("Carla".into())),
                 7 if *is_group => (7, Some("Family 🏠".into())),
                 8 => (9, None),
+                9 | 10 => (90, None),
+                11 => (66, Some(format!("Lunch where? {ci}"))),
+                12 => (0, Some(format!("edited words {ci}"))),
+                13 => (82, None),
                 _ => (0, Some(format!("message {i} in chat {ci} — ünïcödé 你好"))),
             };
-            let status = if from_me { 13 } else { 0 };
+            // System lines have status 6 (WhatsApp's own views say so).
+            let status = if mtype == 7 {
+                6
+            } else if from_me {
+                13
+            } else {
+                0
+            };
             c.execute(
                 "INSERT INTO message (chat_row_id, from_me, key_id, sender_jid_row_id, status, broadcast,
                    recipient_count, origin, timestamp, received_timestamp, message_type, text_data, starred,
@@ -214,8 +283,14 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
             if from_me {
                 facts.from_me += 1;
             }
+            if mtype == 0 && i != 3 {
+                facts
+                    .texts
+                    .push((key.clone(), text.clone().unwrap_or_default()));
+            }
             if !from_me && mtype != 7 {
                 let s = match sender_row {
+                    Some(r) if r == dora_lid_row => dora.to_string(),
                     Some(r) => format!("{}@s.whatsapp.net", people[(r - jid_rows[0]) as usize].0),
                     None => jid.clone(),
                 };
@@ -298,6 +373,54 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
                     )?;
                     facts.system += 1;
                 }
+                9 | 10 => {
+                    // A voice call answered for 65 s; a video call missed.
+                    let (video, answered, secs) = if i == 9 {
+                        (false, true, 65u64)
+                    } else {
+                        (true, false, 0)
+                    };
+                    c.execute(
+                        "INSERT INTO call_log (jid_row_id, from_me, call_id, transaction_id, timestamp, video_call, duration, call_result, bytes_transferred)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1200)",
+                        params![if *is_group { jid_rows[0] } else { *jid_row }, from_me as i64, format!("CALL{key_n}"), key_n, ts, video as i64, secs, if answered { 5 } else { 2 }],
+                    )?;
+                    c.execute(
+                        "INSERT INTO message_call_log (message_row_id, call_log_row_id) VALUES (?1, ?2)",
+                        params![row, c.last_insert_rowid()],
+                    )?;
+                    facts.calls.push((key.clone(), video, answered, secs));
+                }
+                11 => {
+                    c.execute(
+                        "INSERT INTO message_poll (message_row_id, selectable_options_count, invalid_state, poll_type) VALUES (?1, 1, 0, 0)",
+                        params![row],
+                    )?;
+                    let options = vec![("Noodles 面".to_string(), 2u64), ("Salad".to_string(), 1)];
+                    for (o, votes) in &options {
+                        c.execute(
+                            "INSERT INTO message_poll_option (message_row_id, option_name, vote_total) VALUES (?1, ?2, ?3)",
+                            params![row, o, *votes as i64],
+                        )?;
+                    }
+                    facts
+                        .polls
+                        .push((key.clone(), format!("Lunch where? {ci}"), options));
+                }
+                12 => {
+                    c.execute(
+                        "INSERT INTO message_edit_info (message_row_id, original_key_id, edited_timestamp, sender_timestamp) VALUES (?1, ?2, ?3, ?3)",
+                        params![row, key, ts + 30_000],
+                    )?;
+                    facts.edited.push(key.clone());
+                }
+                13 => {
+                    c.execute(
+                        "INSERT INTO message_view_once_media (message_row_id, state) VALUES (?1, 1)",
+                        params![row],
+                    )?;
+                    facts.view_once.push(key.clone());
+                }
                 _ => {}
             }
             if i == 0 {
@@ -305,7 +428,8 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
                 c.execute(
                     "INSERT INTO message_add_on (chat_row_id, from_me, key_id, sender_jid_row_id, parent_message_row_id,
                        message_add_on_type, timestamp, status) VALUES (?1, 0, ?2, ?3, ?4, 56, ?5, 0)",
-                    params![chat_row, format!("R{key}"), if *is_group { jid_rows[1] } else { *jid_row }, row, ts + 5],
+                    // In a one-to-one chat WhatsApp stores no sender (-1): the partner reacted.
+                    params![chat_row, format!("R{key}"), if *is_group { jid_rows[1] } else { -1 }, row, ts + 5],
                 )?;
                 let add_on = c.last_insert_rowid();
                 c.execute(
@@ -333,7 +457,11 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
         "CREATE TABLE wa_contacts (_id INTEGER PRIMARY KEY AUTOINCREMENT, jid TEXT NOT NULL,
            is_whatsapp_user BOOLEAN NOT NULL, status TEXT, number TEXT, display_name TEXT, wa_name TEXT);",
     )?;
-    for (user, name) in people.iter().take(2) {
+    for (user, name) in people
+        .iter()
+        .take(2)
+        .chain([&("4915100000004", "Dora Diaz")])
+    {
         w.execute(
             "INSERT INTO wa_contacts (jid, is_whatsapp_user, number, display_name, wa_name) VALUES (?1, 1, ?2, ?3, ?4)",
             params![format!("{user}@s.whatsapp.net"), format!("+{user}"), name, format!("{name} (profile)")],
@@ -349,4 +477,247 @@ pub fn msgstore_path(wa_root: &Path) -> PathBuf {
 
 fn io(e: std::io::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+/// Which legacy layout [`generate_legacy`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legacy {
+    /// Before 2020: `messages`, `chat_list`, `messages_quotes`, `group_participants` only;
+    /// media files known by name, not path.
+    Pure,
+    /// 2020-2021: the same `messages` table (where the rows are) beside the newer tables
+    /// (`jid`, `chat` with the subjects, an empty `message`, `message_media` with the paths,
+    /// `message_system`), as WhatsApp wrote them while moving between schemas.
+    Transitional,
+}
+
+const LEGACY_SCHEMA: &str = "
+CREATE TABLE messages (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL,
+  key_from_me INTEGER, key_id TEXT NOT NULL, status INTEGER, needs_push INTEGER, data TEXT,
+  timestamp INTEGER, media_url TEXT, media_mime_type TEXT, media_wa_type TEXT, media_size INTEGER,
+  media_name TEXT, media_caption TEXT, media_hash TEXT, media_duration INTEGER, origin INTEGER,
+  latitude REAL, longitude REAL, thumb_image TEXT, remote_resource TEXT,
+  received_timestamp INTEGER, send_timestamp INTEGER, receipt_server_timestamp INTEGER,
+  receipt_device_timestamp INTEGER, read_device_timestamp INTEGER, played_device_timestamp INTEGER,
+  raw_data BLOB, recipient_count INTEGER, participant_hash TEXT, starred INTEGER,
+  quoted_row_id INTEGER, mentioned_jids TEXT, multicast_id TEXT, edit_version INTEGER,
+  media_enc_hash TEXT, payment_transaction_id TEXT, forwarded INTEGER, preview_type INTEGER,
+  send_count INTEGER, lookup_tables INTEGER, future_message_type INTEGER);
+CREATE UNIQUE INDEX messages_key_index ON messages (key_remote_jid, key_from_me, key_id);
+CREATE TABLE messages_quotes (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL,
+  key_from_me INTEGER, key_id TEXT NOT NULL, status INTEGER, data TEXT, timestamp INTEGER,
+  media_wa_type TEXT, remote_resource TEXT);
+CREATE TABLE group_participants (_id INTEGER PRIMARY KEY AUTOINCREMENT, gjid TEXT NOT NULL,
+  jid TEXT NOT NULL, admin INTEGER, pending INTEGER, sent_sender_key INTEGER);
+";
+
+const PURE_ONLY: &str = "
+CREATE TABLE chat_list (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT UNIQUE,
+  message_table_id INTEGER, subject TEXT, creation INTEGER, archived INTEGER, sort_timestamp INTEGER);
+";
+
+/// Writes a WhatsApp folder in a legacy layout (see [`Legacy`]) under `wa_root`: two named
+/// one-to-one chats and a group, `per_chat` (at least 8) messages each, with a photo, a
+/// reply, a place, a contact card, a message deleted for everyone and (in the group) a
+/// subject change. Returns what it holds (media paths only where the layout has them).
+pub fn generate_legacy(
+    wa_root: &Path,
+    per_chat: usize,
+    layout: Legacy,
+) -> rusqlite::Result<WaDbFacts> {
+    let per_chat = per_chat.max(8);
+    let dbs = wa_root.join("Databases");
+    fs::create_dir_all(&dbs).map_err(io)?;
+    fs::create_dir_all(wa_root.join("Media/WhatsApp Images")).map_err(io)?;
+    let db_path = dbs.join("msgstore.db");
+    let _ = fs::remove_file(&db_path);
+    let c = Connection::open(&db_path)?;
+    c.execute_batch("PRAGMA journal_mode = DELETE;")?;
+    c.execute_batch(LEGACY_SCHEMA)?;
+    match layout {
+        Legacy::Pure => c.execute_batch(PURE_ONLY)?,
+        Legacy::Transitional => c.execute_batch(SCHEMA)?,
+    }
+    let ann = "4915100000001@s.whatsapp.net";
+    let bob = "4915100000002@s.whatsapp.net";
+    // Old group ids are the creator's number and the creation time.
+    let group = "4915100000001-1546300800@g.us";
+    let subject = "Alte Freunde 老朋友";
+    // The placeholder row of no chat.
+    c.execute(
+        "INSERT INTO messages (key_remote_jid, key_from_me, key_id, status, timestamp, media_wa_type) VALUES ('-1', 0, '-1', -1, 0, '0')",
+        [],
+    )?;
+    for member in [ann, bob] {
+        c.execute(
+            "INSERT INTO group_participants (gjid, jid, admin, pending) VALUES (?1, ?2, 0, 0)",
+            params![group, member],
+        )?;
+    }
+    c.execute(
+        "INSERT INTO group_participants (gjid, jid, admin, pending) VALUES (?1, '', 1, 0)",
+        params![group],
+    )?;
+    match layout {
+        Legacy::Pure => {
+            for (jid, sub) in [(ann, None), (bob, None), (group, Some(subject))] {
+                c.execute(
+                    "INSERT INTO chat_list (key_remote_jid, subject, creation, archived) VALUES (?1, ?2, 0, 0)",
+                    params![jid, sub],
+                )?;
+            }
+        }
+        Legacy::Transitional => {
+            for (n, jid, sub) in [(0, ann, None), (1, bob, None), (2, group, Some(subject))] {
+                let (user, server) = jid.split_once('@').unwrap();
+                c.execute(
+                    "INSERT INTO jid (user, server, agent, device, type, raw_string) VALUES (?1, ?2, 0, 0, ?3, ?4)",
+                    params![user, server, if n == 2 { 1 } else { 0 }, jid],
+                )?;
+                c.execute(
+                    "INSERT INTO chat (jid_row_id, hidden, subject, created_timestamp, archived) VALUES (?1, 0, ?2, ?3, 0)",
+                    params![c.last_insert_rowid(), sub, T0],
+                )?;
+            }
+        }
+    }
+    let mut facts = WaDbFacts::default();
+    let mut ts = T0 - 86_400_000 * 900; // 2021
+    let mut key_n = 0u32;
+    for (ci, (jid, name, is_group)) in [
+        (ann, "Ann Lee", false),
+        (bob, "Bob 王", false),
+        (group, subject, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut senders: Vec<String> = Vec::new();
+        let mut first: Option<(String, String)> = None;
+        for i in 0..per_chat {
+            key_n += 1;
+            ts += 47_003;
+            let key = format!("{key_n:032X}");
+            let from_me = i % 3 == 0;
+            let resource: Option<&str> = if is_group && !from_me {
+                Some(if i % 2 == 0 { ann } else { bob })
+            } else {
+                None
+            };
+            let mut mtype = "0";
+            let mut status = if from_me { 13 } else { 0 };
+            let mut data: Option<String> = Some(format!("alt {i} in chat {ci} — grüße 问候"));
+            let (mut caption, mut media_name, mut lat, mut lon) =
+                (None::<String>, None::<String>, None::<f64>, None::<f64>);
+            let mut quoted: Option<i64> = None;
+            let mut edit_version = 0;
+            let mut file: Option<String> = None;
+            match i {
+                1 => {
+                    mtype = "1";
+                    data = None;
+                    caption = Some("am See".into());
+                    media_name = Some(format!("IMG-20210101-WA{ci:04}.jpg"));
+                    file = Some(format!("Media/WhatsApp Images/IMG-20210101-WA{ci:04}.jpg"));
+                }
+                2 => {
+                    let (qkey, qtext) = first.clone().unwrap();
+                    c.execute(
+                        "INSERT INTO messages_quotes (key_remote_jid, key_from_me, key_id, status, data, timestamp, media_wa_type) VALUES (?1, 1, ?2, 13, ?3, ?4, '0')",
+                        params![jid, qkey, qtext, ts],
+                    )?;
+                    quoted = Some(c.last_insert_rowid());
+                    facts.quotes.push((key.clone(), qkey));
+                }
+                3 => {
+                    mtype = "5";
+                    data = None;
+                    lat = Some(48.137);
+                    lon = Some(11.575);
+                    facts.locations.push((48.137, 11.575, String::new()));
+                }
+                4 if is_group => {
+                    status = 6;
+                    data = Some(subject.into());
+                    facts.system += 1;
+                }
+                5 => {
+                    data = None;
+                    edit_version = 7;
+                    facts.revokes += 1;
+                }
+                6 => {
+                    mtype = "4";
+                    data = Some(
+                        "BEGIN:VCARD\nVERSION:3.0\nFN:Carla\nTEL:+4915100000009\nEND:VCARD".into(),
+                    );
+                    media_name = Some("Carla".into());
+                    facts.vcards.push("Carla".into());
+                }
+                _ => {}
+            }
+            c.execute(
+                "INSERT INTO messages (key_remote_jid, key_from_me, key_id, status, data, timestamp, media_wa_type, media_name,
+                   media_caption, latitude, longitude, remote_resource, received_timestamp, quoted_row_id, edit_version, media_duration)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?6, ?13, ?14, 0)",
+                params![jid, from_me as i64, key, status, data, ts, mtype, media_name, caption, lat, lon, resource, quoted, edit_version],
+            )?;
+            let row = c.last_insert_rowid();
+            if layout == Legacy::Transitional {
+                if let Some(f) = &file {
+                    c.execute(
+                        "INSERT INTO message_media (message_row_id, chat_row_id, transferred, file_path, mime_type, media_name) VALUES (?1, ?2, 1, ?3, 'image/jpeg', ?4)",
+                        params![row, ci as i64 + 1, f, media_name],
+                    )?;
+                    fs::write(wa_root.join(f), b"\xff\xd8\xff old photo").map_err(io)?;
+                    facts.media_present.push(f.clone());
+                }
+                if status == 6 {
+                    c.execute(
+                        "INSERT INTO message_system (message_row_id, action_type) VALUES (?1, 1)",
+                        params![row],
+                    )?;
+                }
+            }
+            if i == 0 {
+                first = Some((key.clone(), data.clone().unwrap_or_default()));
+            }
+            if mtype == "0" && status != 6 && edit_version != 7 && i != 2 {
+                facts
+                    .texts
+                    .push((key.clone(), data.clone().unwrap_or_default()));
+            }
+            facts.times.push((key.clone(), ts));
+            facts.messages += 1;
+            facts.from_me += from_me as usize;
+            if !from_me && status != 6 {
+                let s = resource.unwrap_or(jid).to_string();
+                if !senders.contains(&s) {
+                    senders.push(s);
+                }
+            }
+        }
+        facts.chats.push(ChatFact {
+            jid: jid.to_string(),
+            name: name.to_string(),
+            group: is_group,
+            messages: per_chat,
+            senders,
+        });
+    }
+    drop(c);
+    let wa = dbs.join("wa.db");
+    let _ = fs::remove_file(&wa);
+    let w = Connection::open(&wa)?;
+    w.execute_batch(
+        "CREATE TABLE wa_contacts (_id INTEGER PRIMARY KEY AUTOINCREMENT, jid TEXT NOT NULL,
+           is_whatsapp_user BOOLEAN NOT NULL, status TEXT, number TEXT, display_name TEXT, wa_name TEXT);",
+    )?;
+    for (jid, name) in [(ann, "Ann Lee"), (bob, "Bob 王")] {
+        w.execute(
+            "INSERT INTO wa_contacts (jid, is_whatsapp_user, display_name, wa_name) VALUES (?1, 1, ?2, ?2)",
+            params![jid, name],
+        )?;
+    }
+    Ok(facts)
 }

@@ -117,6 +117,19 @@ pub struct WaIosFacts {
     pub texts: BTreeMap<String, String>,
 }
 
+/// A `ZWAMEDIAITEM` row as written.
+#[derive(Default)]
+struct MediaItem {
+    local: Option<String>,
+    title: Option<String>,
+    vstring: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    metadata: Option<Vec<u8>>,
+    vname: Option<String>,
+    duration: i64,
+}
+
 /// A protobuf length-delimited field.
 fn pb(field: u32, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -265,17 +278,7 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
             let mut text: Option<String> =
                 Some(format!("message {i} in chat {chat_pk}: héllo 你好 👋"));
             let mut event: Option<i64> = if from_me { Some(0) } else { Some(2) };
-            let mut media: Option<(
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<f64>,
-                Option<f64>,
-                Option<Vec<u8>>,
-                Option<String>,
-                i64,
-            )> = None;
-            // (local path, title, vcard string, lat, lon, metadata, vcard name, duration)
+            let mut media: Option<MediaItem> = None;
             let mut parent: Option<i64> = None;
             let mut receipt: Option<Vec<u8>> = None;
             let mut is_text = true;
@@ -289,16 +292,14 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     fs::write(&full, b"\xff\xd8\xff\xe0 photo").map_err(io)?;
                     facts.media_present.push(format!("Message/{rel}"));
                     text = None;
-                    media = Some((
-                        Some(format!("/{rel}")),
-                        Some("at the lake 湖".into()),
-                        Some("image/jpeg".into()),
-                        Some(1280.0),
-                        Some(960.0),
-                        None,
-                        None,
-                        0,
-                    ));
+                    media = Some(MediaItem {
+                        local: Some(format!("/{rel}")),
+                        title: Some("at the lake 湖".into()),
+                        vstring: Some("image/jpeg".into()),
+                        lat: Some(1280.0),
+                        lon: Some(960.0),
+                        ..Default::default()
+                    });
                     is_text = false;
                 }
                 2 => {
@@ -307,16 +308,12 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     let rel = media_rel(jid, pk as usize, "opus");
                     facts.media_missing.push(format!("Message/{rel}"));
                     text = None;
-                    media = Some((
-                        Some(rel),
-                        None,
-                        Some("audio/ogg; codecs=opus".into()),
-                        None,
-                        None,
-                        None,
-                        None,
-                        7,
-                    ));
+                    media = Some(MediaItem {
+                        local: Some(rel),
+                        vstring: Some("audio/ogg; codecs=opus".into()),
+                        duration: 7,
+                        ..Default::default()
+                    });
                     is_text = false;
                 }
                 3 => {
@@ -331,22 +328,22 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     let (_, pst) = first_stanza.clone().unwrap();
                     let mut md = pb(5, pst.as_bytes());
                     md.extend(pb(19, &pb(1, b"the quoted words")));
-                    media = Some((None, None, None, None, None, Some(md), None, 0));
+                    media = Some(MediaItem {
+                        metadata: Some(md),
+                        ..Default::default()
+                    });
                     facts.quotes.push((stanza.clone(), pst));
                 }
                 5 => {
                     mtype = 5;
                     text = None;
-                    media = Some((
-                        None,
-                        Some("Brandenburger Tor".into()),
-                        None,
-                        Some(52.5163),
-                        Some(13.3777),
-                        None,
-                        Some("Pariser Platz, Berlin".into()),
-                        0,
-                    ));
+                    media = Some(MediaItem {
+                        title: Some("Brandenburger Tor".into()),
+                        lat: Some(52.5163),
+                        lon: Some(13.3777),
+                        vname: Some("Pariser Platz, Berlin".into()),
+                        ..Default::default()
+                    });
                     facts
                         .locations
                         .push((52.5163, 13.3777, "Brandenburger Tor".into()));
@@ -356,16 +353,11 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     mtype = 4;
                     text = None;
                     let card = format!("BEGIN:VCARD\nVERSION:3.0\nFN:Zoë {chat_pk}\nTEL;type=CELL:+49 30 1234\nEND:VCARD");
-                    media = Some((
-                        None,
-                        None,
-                        Some(card),
-                        None,
-                        None,
-                        None,
-                        Some(format!("Zoë {chat_pk}")),
-                        0,
-                    ));
+                    media = Some(MediaItem {
+                        vstring: Some(card),
+                        vname: Some(format!("Zoë {chat_pk}")),
+                        ..Default::default()
+                    });
                     facts.vcards.push(format!("Zoë {chat_pk}"));
                     is_text = false;
                 }
@@ -384,16 +376,12 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     fs::write(&full, b"%PDF-1.4 plan").map_err(io)?;
                     facts.media_present.push(format!("Message/{rel}"));
                     text = None;
-                    media = Some((
-                        Some(rel),
-                        Some("Plan 2024.pdf".into()),
-                        Some("application/pdf".into()),
-                        None,
-                        None,
-                        None,
-                        None,
-                        0,
-                    ));
+                    media = Some(MediaItem {
+                        local: Some(rel),
+                        title: Some("Plan 2024.pdf".into()),
+                        vstring: Some("application/pdf".into()),
+                        ..Default::default()
+                    });
                     is_text = false;
                 }
                 9 => {
@@ -459,16 +447,10 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     // A view-once photo (no file kept).
                     mtype = 38;
                     text = None;
-                    media = Some((
-                        None,
-                        None,
-                        Some("image/jpeg".into()),
-                        None,
-                        None,
-                        None,
-                        None,
-                        0,
-                    ));
+                    media = Some(MediaItem {
+                        vstring: Some("image/jpeg".into()),
+                        ..Default::default()
+                    });
                     is_text = false;
                 }
                 _ => {}
@@ -481,8 +463,16 @@ pub fn generate(group: &Path, per_chat: usize) -> rusqlite::Result<WaIosFacts> {
                     senders.push(n);
                 }
             }
-            let media_item = if let Some((local, title, vstring, lat, lon, md, vname, duration)) =
-                media
+            let media_item = if let Some(MediaItem {
+                local,
+                title,
+                vstring,
+                lat,
+                lon,
+                metadata: md,
+                vname,
+                duration,
+            }) = media
             {
                 media_pk += 1;
                 c.execute(

@@ -13,7 +13,9 @@ use std::process::Command;
 use chatvault_core::sources::model::{ConversationKind, MessageKind, Timestamp};
 use chatvault_core::sources::{self, SourceKind, SourceOptions};
 use chatvault_core::Error;
-use chatvault_fixtures::whatsapp_db::{generate, msgstore_path, WaDbFacts};
+use chatvault_fixtures::whatsapp_db::{
+    generate, generate_legacy, msgstore_path, Legacy, WaDbFacts,
+};
 use common::Collect;
 
 /// The version scripts/test.sh installs (kept in step with it).
@@ -80,7 +82,12 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         };
         assert_eq!(conv.kind, kind);
         if chat.group {
-            assert_eq!(conv.members.len(), 3);
+            // Dora's privacy id stands for her number (jid_map).
+            assert_eq!(conv.members.len(), 4, "{:?}", conv.members);
+            assert!(conv
+                .members
+                .iter()
+                .any(|m| m == "4915100000004@s.whatsapp.net"));
         }
         let msgs: Vec<_> = c
             .messages
@@ -178,6 +185,78 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         assert_eq!(m.details.reactions.len(), 1);
         assert_eq!(&m.details.reactions[0].emoji, emoji);
     }
+    // Calls, polls, edits and view-once messages.
+    for (key, video, answered, secs) in &facts.calls {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(m.kind, MessageKind::Call, "{key}");
+        let what = if *video { "video call" } else { "voice call" };
+        assert!(m.text.contains(what), "{key}: {}", m.text);
+        if *answered {
+            assert_eq!(m.details.duration_seconds, Some(*secs));
+        } else {
+            assert!(
+                m.text.starts_with("Missed") || m.text.starts_with("Unanswered"),
+                "{}",
+                m.text
+            );
+        }
+    }
+    for (key, question, options) in &facts.polls {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        let p = m.details.poll.as_ref().unwrap();
+        assert_eq!(&p.question, question);
+        let got: Vec<(String, u64)> = p
+            .answers
+            .iter()
+            .map(|a| (a.text.clone(), a.voters.unwrap()))
+            .collect();
+        assert_eq!(&got, options);
+    }
+    assert_eq!(
+        c.messages.iter().filter(|m| m.edited).count(),
+        facts.edited.len()
+    );
+    for key in &facts.edited {
+        assert!(c
+            .messages
+            .iter()
+            .any(|m| m.server_id.as_deref() == Some(key) && m.edited));
+    }
+    for key in &facts.view_once {
+        assert!(c
+            .messages
+            .iter()
+            .any(|m| m.server_id.as_deref() == Some(key) && m.details.view_once));
+    }
+    for (key, text) in &facts.texts {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(&m.text, text);
+    }
+    // A one-to-one chat's reaction (stored without a sender) is the partner's.
+    let ann_chat_first = &facts.reactions[0].0;
+    let m = c
+        .messages
+        .iter()
+        .find(|m| m.server_id.as_deref() == Some(ann_chat_first))
+        .unwrap();
+    assert_eq!(m.details.reactions[0].from, vec!["Ann Lee".to_string()]);
+    // Dora, a group member by privacy id, is named by her number's wa.db entry.
+    assert!(c
+        .messages
+        .iter()
+        .any(|m| m.sender_name.as_deref() == Some("Dora Diaz")));
     // Names from wa.db: Ann's messages carry her name.
     let ann = c
         .messages
@@ -216,7 +295,7 @@ fn whatsapp_db_crypt15_made_by_wa_crypt_tools_reads_with_exact_facts() {
         .join(" ");
     let c = read(&wa, Some(&shown), &w).unwrap();
     check_facts(&c, &facts);
-    assert_eq!(c.contacts.len(), 2, "names from wa.db.crypt15");
+    assert_eq!(c.contacts.len(), 3, "names from wa.db.crypt15");
     // Media paths are relative to the folder given.
     let c = read(tmp.path(), Some(KEY), &w).unwrap();
     assert!(c
@@ -251,7 +330,7 @@ fn whatsapp_db_newest_backup_is_read() {
     // Without the undated one, the dated one is the newest.
     fs::remove_file(dbs.join("msgstore.db.crypt15")).unwrap();
     let c = read(&wa, Some(KEY), &work(tmp.path())).unwrap();
-    assert_eq!(c.messages.len(), 4 * 12);
+    assert_eq!(c.messages.len(), 4 * 16);
 }
 
 #[test]
@@ -381,4 +460,250 @@ fn whatsapp_db_plain_msgstore_reads_without_a_key() {
     // The database file itself, picked alone.
     let c = read(&msgstore_path(&wa), None, &work(tmp.path())).unwrap();
     assert_eq!(c.messages.len(), facts.messages);
+}
+
+#[test]
+fn legacy_databases_before_and_while_the_schema_changed_read_with_exact_facts() {
+    for layout in [Legacy::Pure, Legacy::Transitional] {
+        let tmp = tempfile::tempdir().unwrap();
+        let wa = tmp.path().join("WhatsApp");
+        let facts = generate_legacy(&wa, PER_CHAT, layout).unwrap();
+        let c = read(&wa, None, &work(tmp.path())).unwrap();
+        let what = format!("{layout:?}");
+        assert_eq!(c.messages.len(), facts.messages, "{what}: {:?}", c.warnings);
+        for chat in &facts.chats {
+            let conv = c.conversations.iter().find(|x| x.id == chat.jid).unwrap();
+            assert_eq!(conv.name, chat.name, "{what}");
+            let msgs: Vec<_> = c
+                .messages
+                .iter()
+                .filter(|m| m.conversation == chat.jid)
+                .collect();
+            assert_eq!(msgs.len(), chat.messages, "{what}");
+            let mut senders: Vec<String> = msgs.iter().filter_map(|m| m.sender.clone()).collect();
+            senders.sort();
+            senders.dedup();
+            let mut want = chat.senders.clone();
+            want.sort();
+            assert_eq!(senders, want, "{what}: {}", chat.jid);
+            if chat.group {
+                assert_eq!(conv.members.len(), 2, "{what}: {:?}", conv.members);
+            }
+        }
+        assert_eq!(
+            c.messages.iter().filter(|m| m.from_me).count(),
+            facts.from_me
+        );
+        for (key, ts) in &facts.times {
+            let m = c
+                .messages
+                .iter()
+                .find(|m| m.server_id.as_deref() == Some(key))
+                .unwrap();
+            assert_eq!(m.time, Timestamp::Utc(*ts), "{what}");
+        }
+        for (key, text) in &facts.texts {
+            let m = c
+                .messages
+                .iter()
+                .find(|m| m.server_id.as_deref() == Some(key))
+                .unwrap();
+            assert_eq!(&m.text, text, "{what}");
+        }
+        for (key, quoted) in &facts.quotes {
+            let m = c
+                .messages
+                .iter()
+                .find(|m| m.server_id.as_deref() == Some(key))
+                .unwrap();
+            assert_eq!(m.reply_to.as_deref(), Some(quoted.as_str()), "{what}");
+            assert!(
+                m.quote.as_deref().unwrap_or("").starts_with("alt 0"),
+                "{what}"
+            );
+        }
+        let count = |k: MessageKind| c.messages.iter().filter(|m| m.kind == k).count();
+        assert_eq!(count(MessageKind::Revoke), facts.revokes, "{what}");
+        assert_eq!(count(MessageKind::System), facts.system, "{what}");
+        assert_eq!(
+            count(MessageKind::Location),
+            facts.locations.len(),
+            "{what}"
+        );
+        assert_eq!(count(MessageKind::Unparsed), 0, "{what}");
+        let cards: Vec<_> = c
+            .messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::ContactCard)
+            .collect();
+        assert_eq!(cards.len(), facts.vcards.len());
+        assert!(cards.iter().all(|m| m.text == "Carla"), "{what}");
+        let sys = c
+            .messages
+            .iter()
+            .find(|m| m.kind == MessageKind::System)
+            .unwrap();
+        assert!(sys.text.contains("Alte Freunde"), "{what}: {}", sys.text);
+        // Media: paths where the layout has them (present), else the file's name kept.
+        let media: Vec<_> = c.messages.iter().filter_map(|m| m.media.as_ref()).collect();
+        assert_eq!(media.len(), facts.media_present.len(), "{what}");
+        for p in &facts.media_present {
+            assert!(
+                media
+                    .iter()
+                    .any(|m| m.present && m.path.ends_with(p.as_str())),
+                "{what}: {p}"
+            );
+        }
+        if layout == Legacy::Pure {
+            assert!(c.messages.iter().any(|m| m
+                .details
+                .title
+                .as_deref()
+                .is_some_and(|t| t.starts_with("IMG-"))));
+        }
+    }
+}
+
+/// Runs PyPI's whatsapp-chat-exporter on a copy of the WhatsApp folder (it writes into its
+/// media folder) and returns its JSON.
+fn exporter(wa: &Path, scratch: &Path) -> serde_json::Value {
+    const EXPORTER: &str = "whatsapp-chat-exporter==0.13.1";
+    let copy = scratch.join("WhatsApp");
+    copy_dir(wa, &copy);
+    let json = scratch.join("result.json");
+    let run = Command::new("wtsexporter")
+        .args(["-a", "-d"])
+        .arg(copy.join("Databases/msgstore.db"))
+        .arg("-w")
+        .arg(copy.join("Databases/wa.db"))
+        .arg("-m")
+        .arg(&copy)
+        .arg("-o")
+        .arg(scratch.join("out"))
+        .arg("-j")
+        .arg(&json)
+        .args(["--no-html", "--no-banner"])
+        .current_dir(scratch)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "wtsexporter (PyPI {EXPORTER}) is missing ({e}): install it with\n  \
+                 python3 -m pip install {EXPORTER}   (scripts/test.sh does this)"
+            )
+        });
+    assert!(
+        run.status.success(),
+        "wtsexporter failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Ours and the exporter's reading of the same database: the same rows per chat (keyed by
+/// row id in both), directions, times to the millisecond, texts, replies and group senders.
+fn compare_with_exporter(wa: &Path, facts: &WaDbFacts, scratch: &Path) {
+    let ours = read(wa, None, &work(scratch)).unwrap();
+    let theirs = exporter(wa, scratch);
+    let theirs = theirs.as_object().expect("a JSON object of chats");
+    for chat in &facts.chats {
+        let t = theirs.get(&chat.jid).unwrap_or_else(|| {
+            panic!("the exporter has no chat {}: {:?}", chat.jid, theirs.keys())
+        });
+        let t_msgs = t["messages"].as_object().unwrap();
+        let o_msgs: std::collections::BTreeMap<String, _> = ours
+            .messages
+            .iter()
+            .filter(|m| m.conversation == chat.jid)
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        let mut t_ids: Vec<&String> = t_msgs.keys().collect();
+        let mut o_ids: Vec<&String> = o_msgs.keys().collect();
+        t_ids.sort();
+        o_ids.sort();
+        assert_eq!(t_ids, o_ids, "{}: rows differ", chat.jid);
+        let (mut texts, mut replies, mut senders) = (0, 0, 0);
+        for (id, tm) in t_msgs {
+            let om = o_msgs[id];
+            assert_eq!(
+                tm["from_me"].as_bool(),
+                Some(om.from_me),
+                "{}: {id}",
+                chat.jid
+            );
+            let ts = tm["timestamp"].as_f64().unwrap();
+            assert_eq!(
+                (ts * 1000.0).round() as i64,
+                om.time.millis(),
+                "{}: {id}",
+                chat.jid
+            );
+            if om.kind == MessageKind::Text {
+                assert_eq!(
+                    tm["data"].as_str(),
+                    Some(om.text.as_str()),
+                    "{}: {id}",
+                    chat.jid
+                );
+                texts += 1;
+            }
+            if let Some(r) = tm["reply"].as_str() {
+                assert_eq!(om.reply_to.as_deref(), Some(r), "{}: {id}", chat.jid);
+                replies += 1;
+            }
+            if let (Some(name), false) = (
+                tm["sender"].as_str(),
+                matches!(om.kind, MessageKind::System),
+            ) {
+                if name.chars().all(|c| c.is_ascii_digit()) {
+                    let user = om.sender.as_deref().and_then(|j| j.split('@').next());
+                    assert_eq!(user, Some(name), "{}: {id}", chat.jid);
+                } else {
+                    assert_eq!(om.sender_name.as_deref(), Some(name), "{}: {id}", chat.jid);
+                }
+                senders += 1;
+            }
+        }
+        println!(
+            "{}: {} rows, {texts} texts, {replies} replies, {senders} senders compared",
+            chat.jid,
+            t_msgs.len()
+        );
+        assert!(
+            texts >= 2 && replies >= 1,
+            "{}: too little compared",
+            chat.jid
+        );
+        if chat.group {
+            assert!(senders > 0, "{}: no sender compared", chat.jid);
+        }
+    }
+}
+
+#[test]
+fn an_independent_reader_agrees_on_the_newer_and_the_2021_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wa = tmp.path().join("new/WhatsApp");
+    let facts = generate(&wa, PER_CHAT).unwrap();
+    let scratch = tmp.path().join("new-scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    compare_with_exporter(&wa, &facts, &scratch);
+    let wa = tmp.path().join("old/WhatsApp");
+    let facts = generate_legacy(&wa, PER_CHAT, Legacy::Transitional).unwrap();
+    let scratch = tmp.path().join("old-scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    compare_with_exporter(&wa, &facts, &scratch);
 }

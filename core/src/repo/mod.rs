@@ -60,6 +60,9 @@ pub struct BlobInfo {
     pub raw_length: u32,
 }
 
+/// A snapshot file that cannot be read: its name (the snapshot's id) and why.
+pub type DamagedSnapshot = (String, String);
+
 /// Options for creating a repository.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
@@ -307,11 +310,11 @@ impl Repository {
     /// Snapshot files that cannot be read (failed authentication or parsing), by file name,
     /// with why. `forget` removes them by id like any snapshot; `prune` refuses to run while
     /// one is there, since the data only it uses would be deleted.
-    pub fn damaged_snapshots(&self) -> Result<Vec<(String, String)>> {
+    pub fn damaged_snapshots(&self) -> Result<Vec<DamagedSnapshot>> {
         Ok(self.scan_snapshots()?.1)
     }
 
-    pub(crate) fn scan_snapshots(&self) -> Result<(Vec<Snapshot>, Vec<(String, String)>)> {
+    pub(crate) fn scan_snapshots(&self) -> Result<(Vec<Snapshot>, Vec<DamagedSnapshot>)> {
         let mut out = Vec::new();
         let mut damaged = Vec::new();
         for o in self.storage.list(ObjectKind::Snapshot)? {

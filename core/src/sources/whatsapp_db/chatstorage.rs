@@ -656,29 +656,25 @@ pub fn read(
                     text_out = title.clone().or(vname.clone()).unwrap_or_default();
                 }
             }
-            MessageKind::ContactCard => {
+            MessageKind::ContactCard if text_out.is_empty() => {
                 // Several cards share one item: their names joined by a separator (a list
                 // title first when there is one name more than cards).
+                let cards: Vec<&str> = vstring
+                    .as_deref()
+                    .map(|v| v.split("_$!<VCard-Separator>!$_").collect())
+                    .unwrap_or_default();
+                text_out = cards
+                    .iter()
+                    .filter_map(|v| v.lines().find_map(|l| l.strip_prefix("FN:")).map(str::trim))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if text_out.is_empty() {
-                    let cards: Vec<&str> = vstring
+                    text_out = vname
                         .as_deref()
-                        .map(|v| v.split("_$!<VCard-Separator>!$_").collect())
-                        .unwrap_or_default();
-                    text_out = cards
-                        .iter()
-                        .filter_map(|v| {
-                            v.lines().find_map(|l| l.strip_prefix("FN:")).map(str::trim)
-                        })
+                        .unwrap_or("")
+                        .split("_$!<Name-Separator>!$_")
                         .collect::<Vec<_>>()
                         .join(", ");
-                    if text_out.is_empty() {
-                        text_out = vname
-                            .as_deref()
-                            .unwrap_or("")
-                            .split("_$!<Name-Separator>!$_")
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                    }
                 }
             }
             MessageKind::System => {

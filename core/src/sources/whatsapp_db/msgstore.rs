@@ -24,7 +24,7 @@ use super::sql::{conversation_kind, int, jid_user, open, real, text, Schema};
 use crate::error::{Error, Result};
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
-    MessageDetails, MessageKind, Place, Reaction, Timestamp,
+    MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
 
 /// Where the database's files are, for media paths.
@@ -101,23 +101,43 @@ pub fn read_contacts(
     Ok(names)
 }
 
-/// What a `message_type` (newer schema) or `media_wa_type` (legacy) is.
+/// What a `message_type` (newer schema) or `media_wa_type` (legacy) is: 10 and 90 are
+/// calls, 11 "waiting for this message", 64 a message an admin deleted, 66 a poll, 81 a
+/// round video, 82 a view-once voice message.
 fn kind_of(t: i64) -> (MessageKind, Option<MediaKind>, bool) {
     // (kind, media kind, view once)
     match t {
         0 => (MessageKind::Text, None, false),
         1 => (MessageKind::Image, Some(MediaKind::Image), false),
         2 => (MessageKind::Voice, Some(MediaKind::Audio), false),
-        3 | 13 => (MessageKind::Video, Some(MediaKind::Video), false),
+        3 | 13 | 81 => (MessageKind::Video, Some(MediaKind::Video), false),
         4 | 14 => (MessageKind::ContactCard, None, false),
         5 | 16 => (MessageKind::Location, None, false),
-        7 => (MessageKind::System, None, false),
+        7 | 11 => (MessageKind::System, None, false),
         9 => (MessageKind::File, Some(MediaKind::File), false),
-        15 => (MessageKind::Revoke, None, false),
+        // 8: a call in the legacy table.
+        8 | 10 | 90 => (MessageKind::Call, None, false),
+        15 | 64 => (MessageKind::Revoke, None, false),
         20 => (MessageKind::Sticker, Some(MediaKind::Sticker), false),
         42 => (MessageKind::Image, Some(MediaKind::Image), true),
         43 => (MessageKind::Video, Some(MediaKind::Video), true),
+        66 => (MessageKind::Poll, None, false),
+        82 => (MessageKind::Voice, Some(MediaKind::Audio), true),
         _ => (MessageKind::Unparsed, None, false),
+    }
+}
+
+/// What a call row says: direction and kind, and how it ended (`call_log.call_result`: 5
+/// answered; 2, 4, 7… missed, rejected or busy).
+fn call_text(from_me: bool, video: bool, result: Option<i64>, secs: Option<i64>) -> String {
+    let what = if video { "video call" } else { "voice call" };
+    match (result, secs) {
+        (Some(5), Some(s)) | (None, Some(s)) => {
+            let dir = if from_me { "Outgoing" } else { "Incoming" };
+            format!("{dir} {what}, {}:{:02}", s / 60, s % 60)
+        }
+        _ if from_me => format!("Unanswered {what}"),
+        _ => format!("Missed {what}"),
     }
 }
 
@@ -230,7 +250,15 @@ pub fn read(
         layout,
         names,
     };
-    if schema.has("message") && schema.has("chat") && schema.has("jid") {
+    // Databases of 2020-2021 have both tables, with the messages in the legacy one.
+    let legacy_rows = schema.has_col("messages", "key_remote_jid")
+        && c.query_row(
+            "SELECT EXISTS(SELECT 1 FROM messages WHERE key_remote_jid <> '-1')",
+            [],
+            |r| r.get::<_, bool>(0),
+        )
+        .map_err(|e| Error::source_db(layout.shown, e))?;
+    if schema.has("message") && schema.has("chat") && schema.has("jid") && !legacy_rows {
         read_new(&db, sink)
     } else if schema.has("messages") {
         read_legacy(&db, sink)
@@ -272,6 +300,25 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             if let (Some(id), Some(raw)) = (int(r, 0), text(r, 1)) {
                 jids.insert(id, raw);
             }
+        }
+    }
+    // A privacy id (`…@lid`) stands for the number `jid_map` names, where it names one: the
+    // person is then the same as in one-to-one chats and the address book.
+    if s.has_col("jid_map", "lid_row_id") && s.has_col("jid_map", "jid_row_id") {
+        let mut stmt = c
+            .prepare("SELECT lid_row_id, jid_row_id FROM jid_map")
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut mapped = Vec::new();
+        while let Some(r) = rows.next().map_err(err)? {
+            if let (Some(lid), Some(phone)) = (int(r, 0), int(r, 1)) {
+                if let Some(p) = jids.get(&phone) {
+                    mapped.push((lid, p.clone()));
+                }
+            }
+        }
+        for (lid, phone) in mapped {
+            jids.insert(lid, phone);
         }
     }
     // Group members.
@@ -346,10 +393,25 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     join("message_location", "l");
     join("message_system", "sy");
     join("message_revoked", "rv");
+    join("message_edit_info", "ed");
+    join("message_view_once_media", "vo");
+    join("message_call_log", "mcl");
+    let calls = s.has_col("message_call_log", "call_log_row_id") && s.has_col("call_log", "_id");
+    if calls {
+        joins.push_str(" LEFT JOIN call_log cl ON cl._id = mcl.call_log_row_id");
+    }
+    let call_col = |col: &str| {
+        if calls {
+            s.col("call_log", "cl", col)
+        } else {
+            "NULL".into()
+        }
+    };
     let sql = format!(
         "SELECT m._id, m.chat_row_id, {from_me}, {key_id}, {sender}, {ts}, {mtype}, {text}, {status},
                 {file_path}, {media_name}, {duration}, {mime},
-                {q_key}, {q_text}, {lat}, {lon}, {place}, {address}, {action}, {revoked}
+                {q_key}, {q_text}, {lat}, {lon}, {place}, {address}, {action}, {revoked},
+                {edited}, {once}, {video}, {call_secs}, {call_result}
          FROM message m{joins} ORDER BY m._id",
         from_me = s.col("message", "m", "from_me"),
         key_id = s.col("message", "m", "key_id"),
@@ -370,6 +432,11 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         address = s.col("message_location", "l", "place_address"),
         action = s.col("message_system", "sy", "action_type"),
         revoked = s.col("message_revoked", "rv", "revoked_key_id"),
+        edited = s.col("message_edit_info", "ed", "edited_timestamp"),
+        once = s.col("message_view_once_media", "vo", "state"),
+        video = call_col("video_call"),
+        call_secs = call_col("duration"),
+        call_result = call_col("call_result"),
     );
     let mut stmt = c.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -409,6 +476,22 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     };
     let vcards_rows = vcard_stmt.as_mut().map(|st| st.query([])).transpose();
     let mut vcards = Side::new(vcards_rows.map_err(err)?, 1);
+    let mut option_stmt = if s.has_col("message_poll_option", "message_row_id")
+        && s.has_col("message_poll_option", "option_name")
+    {
+        Some(
+            c.prepare(&format!(
+                "SELECT o.message_row_id, o.option_name, {} FROM message_poll_option o
+                 ORDER BY o.message_row_id, o._id",
+                s.col("message_poll_option", "o", "vote_total")
+            ))
+            .map_err(err)?,
+        )
+    } else {
+        None
+    };
+    let option_rows = option_stmt.as_mut().map(|st| st.query([])).transpose();
+    let mut options = Side::new(option_rows.map_err(err)?, 2);
 
     let mut orphans = 0u64;
     while let Some(r) = rows.next().map_err(err)? {
@@ -434,8 +517,14 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let (place, address) = (text(r, 17), text(r, 18));
         let action = int(r, 19);
         let revoked = text(r, 20);
+        let edited = int(r, 21).is_some();
+        let once = int(r, 22).is_some();
+        let video = int(r, 23);
+        let call_secs = int(r, 24).filter(|d| *d > 0);
+        let call_result = int(r, 25);
 
         let (mut kind, media_kind, view_once) = kind_of(mtype);
+        let view_once = view_once || once;
         // The sender: none for what the owner sent and for system lines; the chat partner in
         // a one-to-one chat; the member in a group.
         let sender = if from_me || kind == MessageKind::System {
@@ -479,6 +568,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                     text_out = place.clone().unwrap_or_default();
                 }
             }
+            MessageKind::System if mtype == 11 => text_out = "Waiting for this message".into(),
             MessageKind::System => {
                 let who = match sender_jid {
                     Some(j) => display_name(j, names),
@@ -488,7 +578,33 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 text_out = system_text(action, &who, body.as_deref());
             }
             MessageKind::Revoke if text_out.is_empty() => {
-                text_out = "This message was deleted".into();
+                text_out = if mtype == 64 {
+                    "This message was deleted by an admin"
+                } else {
+                    "This message was deleted"
+                }
+                .into();
+            }
+            MessageKind::Call => {
+                text_out = call_text(from_me, video == Some(1), call_result, call_secs);
+                details.duration_seconds = call_secs.map(|d| d as u64);
+            }
+            MessageKind::Poll => {
+                let answers: Vec<PollAnswer> = options
+                    .take(row_id)
+                    .map_err(err)?
+                    .into_iter()
+                    .filter_map(|o| {
+                        let text = o.first().cloned().flatten()?;
+                        let voters = o.get(1).cloned().flatten().and_then(|v| v.parse().ok());
+                        Some(PollAnswer { text, voters })
+                    })
+                    .collect();
+                details.poll = Some(Poll {
+                    question: text_out.clone(),
+                    answers,
+                    closed: false,
+                });
             }
             MessageKind::Unparsed if text_out.is_empty() => {
                 text_out = format!("[WhatsApp message type {mtype}]");
@@ -515,11 +631,15 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             let who = if rx.get(1).cloned().flatten().as_deref() == Some("1") {
                 "You".to_string()
             } else {
+                // A one-to-one chat's reactions carry no sender (-1): the partner's.
                 rx.get(2)
                     .cloned()
                     .flatten()
                     .and_then(|j| j.parse::<i64>().ok())
                     .and_then(|j| jids.get(&j))
+                    .or_else(|| {
+                        (conversation_kind(conv) == ConversationKind::Direct).then_some(conv)
+                    })
                     .map(|j| display_name(j, names))
                     .unwrap_or_default()
             };
@@ -589,7 +709,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             quote: q_text,
             media,
             raw: Some(raw.to_string()),
-            edited: false,
+            edited,
             details,
         })?;
         counts.messages += 1;
@@ -608,16 +728,39 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     let (c, s, layout, names) = (db.c, db.s, db.layout, db.names);
     let err = |e| Error::source_db(layout.shown, e);
     let mut counts = Counts::default();
-    // Conversations: the distinct jids (subjects from `chat_list` when there).
+    // Conversations: the distinct jids, subjects from `chat_list` (older) or `chat` by jid
+    // (2020-2021, when both schemas are there), members from `group_participants`.
     let mut subjects: HashMap<String, String> = HashMap::new();
-    if s.has_col("chat_list", "key_remote_jid") && s.has_col("chat_list", "subject") {
-        let mut stmt = c
-            .prepare("SELECT key_remote_jid, subject FROM chat_list")
-            .map_err(err)?;
+    let subject_sql =
+        if s.has_col("chat_list", "key_remote_jid") && s.has_col("chat_list", "subject") {
+            Some("SELECT key_remote_jid, subject FROM chat_list")
+        } else if s.has_col("chat", "subject")
+            && s.has_col("chat", "jid_row_id")
+            && s.has_col("jid", "raw_string")
+        {
+            Some("SELECT j.raw_string, c.subject FROM chat c JOIN jid j ON j._id = c.jid_row_id")
+        } else {
+            None
+        };
+    if let Some(sql) = subject_sql {
+        let mut stmt = c.prepare(sql).map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             if let (Some(j), Some(sub)) = (text(r, 0), text(r, 1).filter(|t| !t.is_empty())) {
                 subjects.insert(j, sub);
+            }
+        }
+    }
+    let mut members: HashMap<String, Vec<String>> = HashMap::new();
+    if s.has_col("group_participants", "gjid") && s.has_col("group_participants", "jid") {
+        let mut stmt = c
+            .prepare("SELECT gjid, jid FROM group_participants ORDER BY gjid, jid")
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            // The owner is listed with an empty jid.
+            if let (Some(g), Some(j)) = (text(r, 0), text(r, 1).filter(|j| !j.is_empty())) {
+                members.entry(g).or_default().push(j);
             }
         }
     }
@@ -637,16 +780,21 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 id: jid.clone(),
                 name,
                 kind,
-                members: Vec::new(),
+                members: members.remove(&jid).unwrap_or_default(),
             })?;
             counts.chats += 1;
         }
     }
     let quotes = s.has_col("messages", "quoted_row_id") && s.has_col("messages_quotes", "key_id");
+    // 2020-2021: media paths and group events in the newer side tables, by row id.
+    let media =
+        s.has_col("message_media", "message_row_id") && s.has_col("message_media", "file_path");
+    let system = s.has_col("message_system", "message_row_id");
     let sql = format!(
         "SELECT m._id, m.key_remote_jid, {from_me}, {key_id}, {res}, {ts}, {mtype}, {data}, {status},
-                {caption}, {name}, {lat}, {lon}, {duration}, {q_key}, {q_data}
-         FROM messages m{join} WHERE m.key_remote_jid <> '-1' ORDER BY m._id",
+                {caption}, {name}, {lat}, {lon}, {duration}, {q_key}, {q_data}, {file_path},
+                {action}, {edit}
+         FROM messages m{join}{media_join}{system_join} WHERE m.key_remote_jid <> '-1' ORDER BY m._id",
         from_me = s.col("messages", "m", "key_from_me"),
         key_id = s.col("messages", "m", "key_id"),
         res = s.col("messages", "m", "remote_resource"),
@@ -662,6 +810,11 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         q_key = if quotes { "q.key_id".to_string() } else { "NULL".into() },
         q_data = if quotes { s.col("messages_quotes", "q", "data") } else { "NULL".into() },
         join = if quotes { " LEFT JOIN messages_quotes q ON q._id = m.quoted_row_id" } else { "" },
+        file_path = if media { "mm.file_path".to_string() } else { "NULL".into() },
+        media_join = if media { " LEFT JOIN message_media mm ON mm.message_row_id = m._id" } else { "" },
+        action = if system { s.col("message_system", "sy", "action_type") } else { "NULL".into() },
+        system_join = if system { " LEFT JOIN message_system sy ON sy.message_row_id = m._id" } else { "" },
+        edit = s.col("messages", "m", "edit_version"),
     );
     let mut stmt = c.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -681,10 +834,16 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let duration = int(r, 13).filter(|d| *d > 0);
         let q_key = text(r, 14).filter(|k| !k.is_empty());
         let q_text = text(r, 15);
-        let (mut kind, _, view_once) = kind_of(mtype);
-        // The legacy table marks group events with status 6.
+        let file_path = text(r, 16).filter(|p| !p.is_empty());
+        let action = int(r, 17);
+        let edit_version = int(r, 18);
+        let (mut kind, media_kind, view_once) = kind_of(mtype);
+        // The legacy table marks group events with status 6, and a message deleted for
+        // everyone with edit_version 7.
         if status == Some(6) {
             kind = MessageKind::System;
+        } else if edit_version == Some(7) {
+            kind = MessageKind::Revoke;
         }
         let sender = if from_me || kind == MessageKind::System {
             None
@@ -707,9 +866,39 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                     ..Default::default()
                 })
             }
-            MessageKind::System => text_out = system_text(None, "", None),
+            MessageKind::System => {
+                let who = match resource.as_deref() {
+                    Some(j) => display_name(j, names),
+                    None if from_me => "You".into(),
+                    None => String::new(),
+                };
+                // Before `message_system`, a subject change kept the new subject in `data`
+                // (other events hold a number or nothing there).
+                let action = action.or_else(|| {
+                    data.as_deref()
+                        .filter(|d| {
+                            !d.trim().is_empty() && !d.trim().bytes().all(|b| b.is_ascii_digit())
+                        })
+                        .map(|_| 1)
+                });
+                text_out = system_text(action, &who, data.as_deref());
+            }
+            MessageKind::Revoke => text_out = "This message was deleted".into(),
+            // The legacy table keeps a contact card's vCard in `data`, its name in `media_name`.
+            MessageKind::ContactCard => {
+                let card = data.as_deref().unwrap_or("");
+                text_out = card
+                    .lines()
+                    .find_map(|l| l.strip_prefix("FN:"))
+                    .map(|n| n.trim().to_string())
+                    .or(media_name.clone())
+                    .unwrap_or_default();
+            }
             MessageKind::File if text_out.is_empty() => {
                 text_out = media_name.clone().unwrap_or_default()
+            }
+            MessageKind::Call if text_out.is_empty() => {
+                text_out = call_text(from_me, false, None, duration);
             }
             MessageKind::Unparsed if text_out.is_empty() => {
                 text_out = format!("[WhatsApp message type {mtype}]")
@@ -718,6 +907,23 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         }
         if q_key.is_some() && kind == MessageKind::Text {
             kind = MessageKind::Quote;
+        }
+        // Media: the path in `message_media` where the database has it (2020-2021); older
+        // ones keep it only inside a serialized Java object, so the name is kept instead.
+        let media = match (file_path.as_deref(), media_kind, kind) {
+            (Some(fp), Some(mk), k) if k != MessageKind::Revoke && k != MessageKind::System => {
+                let (path, present) = media_path(layout, fp);
+                Some(MediaRef {
+                    path,
+                    kind: mk,
+                    present,
+                    thumbnail: None,
+                })
+            }
+            _ => None,
+        };
+        if media.is_none() && media_kind.is_some() {
+            details.title = media_name.clone().filter(|n| !n.is_empty());
         }
         let raw = serde_json::json!({
             "table": "messages",
@@ -740,7 +946,7 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             text: text_out,
             reply_to: q_key,
             quote: q_text,
-            media: None,
+            media,
             raw: Some(raw.to_string()),
             edited: false,
             details,
