@@ -1172,3 +1172,110 @@ fn a_lock_dated_in_the_future_goes_stale_and_unlock_removes_locks() {
     assert_eq!(env.json(&["unlock", "--remove-all"])["removed"], 1);
     assert!(lock_names(&env.repo).is_empty());
 }
+
+#[test]
+fn a_damaged_repository_restores_what_it_can_with_exit_3_and_forget_removes_a_bad_snapshot() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("export");
+    generate_export(&data, &ExportSpec::small()).unwrap();
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    // One byte flipped in the first pack.
+    let packs = pack_names(&env.repo);
+    let pack = env.repo.join("data").join(&packs[0][..2]).join(&packs[0]);
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&pack, bytes).unwrap();
+    let out = env.home.join("out");
+    let o = env.run(&["restore", "latest", "--target", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(
+        err.contains("damaged:") && err.contains("everything else is intact"),
+        "{err}"
+    );
+    // What was not named damaged is the original.
+    let diffs = compare_trees(&data, &out.join("export")).unwrap();
+    for d in &diffs {
+        let name = d.rsplit('/').next().unwrap();
+        assert!(err.contains(name), "{d} differs but is not named: {err}");
+    }
+
+    // A snapshot file damaged: listed as a warning, prune refuses naming `forget`,
+    // `forget ID` removes it, then prune works.
+    let snaps = env.json(&["snapshots"]);
+    let first = snaps[0]["id"].as_str().unwrap().to_string();
+    let file = env.repo.join("snapshots").join(&first);
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[40] ^= 1;
+    fs::write(&file, bytes).unwrap();
+    let o = env.run(&["snapshots"]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("forget {}", &first[..8])));
+    let o = env.run(&["prune"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("forget"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = env.run(&["forget", "deadbeef"]);
+    assert_eq!(code(&o), 1, "an unknown id is an error");
+    assert!(file.exists());
+    env.ok(&["forget", &first[..8]]);
+    assert!(!file.exists());
+    let o = env.run(&["forget", "--keep-last", "1", &first[..8]]);
+    assert_eq!(code(&o), 1, "ids and rules together are refused");
+    env.ok(&["prune"]);
+}
+
+#[test]
+fn a_wrong_whatsapp_key_is_exit_13_writes_nothing_and_is_never_shown() {
+    const KEY: &str = "8a1f3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f2a";
+    let env = Env::new();
+    env.init();
+    let wa = env.home.join("WhatsApp");
+    chatvault_fixtures::whatsapp_db::generate(&wa, 16).unwrap();
+    let dbs = wa.join("Databases");
+    // Encrypted by an independent implementation (PyPI wa-crypt-tools; scripts/test.sh).
+    let enc = std::process::Command::new("waencrypt")
+        .args([KEY, "msgstore.db", "msgstore.db.crypt15"])
+        .current_dir(&dbs)
+        .output()
+        .unwrap_or_else(|e| panic!("waencrypt (PyPI wa-crypt-tools==0.1.0) is missing: {e}"));
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    fs::remove_file(dbs.join("msgstore.db")).unwrap();
+    let wrong = KEY.replace('8', "9");
+    let o = env
+        .cmd(&["backup", wa.to_str().unwrap()])
+        .env("CHATVAULT_WHATSAPP_KEY", &wrong)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 13, "{err}");
+    assert!(err.contains("msgstore.db.crypt15"), "{err}");
+    assert!(
+        !err.contains(&wrong) && !err.contains(KEY),
+        "the key was shown: {err}"
+    );
+    assert_eq!(
+        env.json(&["snapshots"]).as_array().unwrap().len(),
+        0,
+        "nothing written"
+    );
+    let o = env
+        .cmd(&["backup", "-q", wa.to_str().unwrap()])
+        .env("CHATVAULT_WHATSAPP_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let chats = env.json(&["chats"]);
+    assert_eq!(chats["conversations"].as_array().map(Vec::len), Some(4), "{chats}");
+    assert_eq!(chats["messages"], 64);
+    assert_eq!(chats["warnings"], 0, "the placeholder row is not worth a warning");
+}

@@ -5,7 +5,10 @@
 //!   gen-export --kind K --messages N [--seed S] --out DIR
 //!                                       a real-format chat export: K is wechat-android,
 //!                                       wechat-android-plain, wechat-ios, whatsapp,
-//!                                       whatsapp-zip (DIR is the .zip) or telegram
+//!                                       whatsapp-zip (DIR is the .zip), telegram,
+//!                                       whatsapp-db (WhatsApp's Android folder, plain
+//!                                       msgstore.db), whatsapp-db-2021 (the 2020-2021
+//!                                       layout) or whatsapp-ios (the iPhone app group)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,40 @@ fn main() -> ExitCode {
             .unwrap_or(10_000);
         let seed: u64 = value("--seed").and_then(|v| v.parse().ok()).unwrap_or(1);
         let spec = ChatSpec::large(messages, seed);
+        let per_chat = (messages as usize / 4).max(1);
+        let db = |r: rusqlite::Result<(usize, usize)>| {
+            r.map(|(m, c)| format!("{kind}: {m} messages in {c} conversations"))
+                .map_err(std::io::Error::other)
+        };
+        let done = match kind.as_str() {
+            "whatsapp-db" => Some(db(chatvault_fixtures::whatsapp_db::generate(
+                &out, per_chat,
+            )
+            .map(|f| (f.messages, f.chats.len())))),
+            "whatsapp-db-2021" => Some(db(chatvault_fixtures::whatsapp_db::generate_legacy(
+                &out,
+                per_chat,
+                chatvault_fixtures::whatsapp_db::Legacy::Transitional,
+            )
+            .map(|f| (f.messages, f.chats.len())))),
+            "whatsapp-ios" => Some(db(chatvault_fixtures::whatsapp_ios::generate(
+                &out, per_chat,
+            )
+            .map(|f| (f.messages, f.chats.len())))),
+            _ => None,
+        };
+        if let Some(done) = done {
+            return match done {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gen-export: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         let facts = match kind.as_str() {
             "wechat-android" => chat_exports::wechat_android(&out, &spec, true),
             "wechat-android-plain" => chat_exports::wechat_android(&out, &spec, false),

@@ -497,7 +497,10 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     while let Some(r) = rows.next().map_err(err)? {
         let Some(row_id) = int(r, 0) else { continue };
         let Some(conv) = int(r, 1).and_then(|id| chats.get(&id)) else {
-            orphans += 1;
+            // WhatsApp's own placeholder row (chat -1) is in every database: not worth a word.
+            if int(r, 1) != Some(-1) {
+                orphans += 1;
+            }
             continue;
         };
         let from_me = int(r, 2).unwrap_or(0) == 1;
@@ -716,7 +719,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     }
     if orphans > 0 {
         sink.warning(format!(
-            "{}: {orphans} message rows belong to no chat (WhatsApp's placeholders) and were skipped",
+            "{}: {orphans} message rows belong to no chat and were skipped",
             layout.shown.display()
         ));
     }
