@@ -1275,7 +1275,14 @@ fn a_wrong_whatsapp_key_is_exit_13_writes_nothing_and_is_never_shown() {
         .unwrap();
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let chats = env.json(&["chats"]);
-    assert_eq!(chats["conversations"].as_array().map(Vec::len), Some(4), "{chats}");
+    assert_eq!(
+        chats["conversations"].as_array().map(Vec::len),
+        Some(4),
+        "{chats}"
+    );
     assert_eq!(chats["messages"], 64);
-    assert_eq!(chats["warnings"], 0, "the placeholder row is not worth a warning");
+    assert_eq!(
+        chats["warnings"], 0,
+        "the placeholder row is not worth a warning"
+    );
 }

@@ -707,3 +707,139 @@ fn an_independent_reader_agrees_on_the_newer_and_the_2021_schema() {
     fs::create_dir_all(&scratch).unwrap();
     compare_with_exporter(&wa, &facts, &scratch);
 }
+
+/// A one-to-one chat of the database written as WhatsApp's "Export chat" writes it (Android,
+/// English, US dates, times in UTC), line by line from the rows: what the text export
+/// shows for each kind (attachments by file name, places as a maps link, polls, edits).
+/// Calls and view-once media are not in text exports.
+fn text_export_of(c: &Collect, jid: &str, partner: &str, owner: &str) -> String {
+    use chrono::{Datelike, Timelike};
+    let mut out = String::new();
+    for m in c.messages.iter().filter(|m| m.conversation == jid) {
+        if m.kind == MessageKind::Call || m.details.view_once {
+            continue;
+        }
+        let t = chrono::DateTime::from_timestamp_millis(m.time.millis())
+            .unwrap()
+            .naive_utc();
+        let (pm, h) = t.hour12();
+        let head = format!(
+            "{}/{}/{:02}, {}:{:02}\u{202F}{} - ",
+            t.month(),
+            t.day(),
+            t.year() % 100,
+            h,
+            t.minute(),
+            if pm { "PM" } else { "AM" }
+        );
+        let author = if m.from_me { owner } else { partner };
+        let body = match m.kind {
+            MessageKind::Image | MessageKind::File => match &m.media {
+                Some(x) if x.present => {
+                    let name = x.path.rsplit('/').next().unwrap();
+                    if m.text.is_empty() || m.kind == MessageKind::File {
+                        format!("{name} (file attached)")
+                    } else {
+                        format!("{name} (file attached)\n{}", m.text)
+                    }
+                }
+                _ => "<Media omitted>".into(),
+            },
+            MessageKind::Revoke if m.from_me => "You deleted this message".into(),
+            MessageKind::Revoke => "This message was deleted".into(),
+            MessageKind::Location => {
+                let p = m.details.place.as_ref().unwrap();
+                format!(
+                    "location: https://maps.google.com/?q={},{}",
+                    p.latitude.unwrap(),
+                    p.longitude.unwrap()
+                )
+            }
+            MessageKind::ContactCard => format!("{}.vcf (file attached)", m.text),
+            MessageKind::Poll => {
+                let p = m.details.poll.as_ref().unwrap();
+                let mut s = format!("POLL:\n{}", p.question);
+                for a in &p.answers {
+                    let v = a.voters.unwrap_or(0);
+                    s.push_str(&format!(
+                        "\nOPTION: {} ({v} vote{})",
+                        a.text,
+                        if v == 1 { "" } else { "s" }
+                    ));
+                }
+                s
+            }
+            _ if m.edited => format!("{} <This message was edited>", m.text),
+            _ => m.text.clone(),
+        };
+        out.push_str(&format!("{head}{author}: {body}\n"));
+    }
+    out
+}
+
+#[test]
+fn a_chat_read_from_the_database_equals_its_text_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wa = tmp.path().join("WhatsApp");
+    let facts = generate(&wa, PER_CHAT).unwrap();
+    let db = read(&wa, None, &work(tmp.path())).unwrap();
+    let chat = &facts.chats[0];
+    let partner = chat.name.as_str();
+    let export = tmp.path().join("export");
+    fs::create_dir_all(&export).unwrap();
+    let file = export.join(format!("WhatsApp Chat with {partner}.txt"));
+    fs::write(&file, text_export_of(&db, &chat.jid, partner, "Mei Chen")).unwrap();
+    let mut text = Collect::default();
+    let (kind, _) = sources::read(&export, &SourceOptions::default(), &mut text).unwrap();
+    assert_eq!(kind, SourceKind::WhatsApp);
+    assert!(text.warnings.is_empty(), "{:?}", text.warnings);
+    let from_db: Vec<_> = db
+        .messages
+        .iter()
+        .filter(|m| {
+            m.conversation == chat.jid && m.kind != MessageKind::Call && !m.details.view_once
+        })
+        .collect();
+    assert_eq!(text.messages.len(), from_db.len(), "the same messages");
+    for (t, d) in text.messages.iter().zip(&from_db) {
+        let what = format!("{:?} {:?}", d.server_id, d.kind);
+        // The same minute (the export has no seconds, and no zone: its wall clock is UTC
+        // here), the same direction and author.
+        assert_eq!(t.time.millis(), d.time.millis() / 60_000 * 60_000, "{what}");
+        assert_eq!(t.from_me, d.from_me, "{what}");
+        if !d.from_me {
+            assert_eq!(t.sender_name.as_deref(), Some(partner), "{what}");
+        }
+        let same_kind = match d.kind {
+            MessageKind::Quote => MessageKind::Text,
+            k => k,
+        };
+        // "<Media omitted>" does not say which kind of file was left out.
+        let omitted = d.media.as_ref().is_some_and(|m| !m.present);
+        if !omitted {
+            assert_eq!(t.kind, same_kind, "{what}: {}", t.text);
+        }
+        match d.kind {
+            MessageKind::Text | MessageKind::Quote => assert_eq!(t.text, d.text, "{what}"),
+            MessageKind::Location => assert_eq!(
+                t.details.place.as_ref().map(|p| (p.latitude, p.longitude)),
+                d.details.place.as_ref().map(|p| (p.latitude, p.longitude)),
+                "{what}"
+            ),
+            MessageKind::Poll => {
+                let (tp, dp) = (
+                    t.details.poll.as_ref().unwrap(),
+                    d.details.poll.as_ref().unwrap(),
+                );
+                assert_eq!(tp.question, dp.question, "{what}");
+                assert_eq!(tp.answers, dp.answers, "{what}");
+            }
+            // Both name a file (the export's files were not copied beside it).
+            MessageKind::Image | MessageKind::File => {
+                assert_eq!(t.media.is_some(), d.media.is_some(), "{what}")
+            }
+            _ => {}
+        }
+        assert_eq!(t.edited, d.edited, "{what}");
+    }
+}

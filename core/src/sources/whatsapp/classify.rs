@@ -5,7 +5,59 @@
 
 use super::header::is_mark;
 use super::lang::{self, Phrase};
-use crate::sources::model::{MediaKind, MediaRef, Message, MessageKind};
+use crate::sources::model::{MediaKind, MediaRef, Message, MessageKind, Place, Poll, PollAnswer};
+
+/// The coordinates of a shared place's maps link (`…maps.google.com/?q=52.52,13.405`,
+/// `…maps.apple.com/?ll=…` or `&q=…`, the comma possibly as `%2C`).
+fn place_of(line: &str) -> Option<Place> {
+    let at = ["?q=", "&q=", "?ll=", "&ll="]
+        .iter()
+        .find_map(|k| line.find(k).map(|i| i + k.len()))?;
+    let rest = line[at..].replace("%2C", ",").replace("%2c", ",");
+    let mut parts = rest.splitn(2, ',');
+    let num = |s: &str| -> Option<f64> {
+        let end = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(s.len());
+        s[..end].parse().ok()
+    };
+    let lat = num(parts.next()?)?;
+    let lon = num(parts.next()?.trim_start())?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then(|| Place {
+        latitude: Some(lat),
+        longitude: Some(lon),
+        ..Default::default()
+    })
+}
+
+/// A poll as the export writes it: the keyword line, the question, then one line per
+/// option, `<word>: <option> (<n> <votes>)` in the export's language.
+fn poll_of(text: &str) -> Option<Poll> {
+    let mut lines = text.lines().skip(1);
+    let question = lines.next()?.trim().to_string();
+    let answers = lines
+        .filter_map(|l| {
+            let l = l.trim();
+            let (_, rest) = l.split_once(':').filter(|(k, _)| k.chars().count() <= 24)?;
+            let open = rest.rfind('(')?;
+            let inside = rest[open + 1..].strip_suffix(')')?;
+            let votes: u64 = inside
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|s| !s.is_empty())?
+                .parse()
+                .ok()?;
+            Some(PollAnswer {
+                text: rest[..open].trim().to_string(),
+                voters: Some(votes),
+            })
+        })
+        .collect();
+    Some(Poll {
+        question,
+        answers,
+        closed: false,
+    })
+}
 
 /// Whether a line's text (after the author) is an attachment or a media placeholder: such
 /// lines keep their author even where iOS puts a direction mark before them.
@@ -114,8 +166,10 @@ pub(super) fn finish(msg: &mut Message, locate: &dyn Fn(&str) -> (String, bool))
             msg.text = text.clone();
             if lang::is_location(first) {
                 msg.kind = MessageKind::Location;
+                msg.details.place = place_of(first);
             } else if lang::is_poll(first) {
                 msg.kind = MessageKind::Poll;
+                msg.details.poll = poll_of(&text);
             }
             return;
         }
@@ -178,4 +232,25 @@ fn attach(msg: &mut Message, name: &str, locate: &dyn Fn(&str) -> (String, bool)
 /// Whether `name` is one plain file name (never a path out of the export).
 pub(super) fn safe(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != ".." && name != "."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_and_polls_from_their_lines() {
+        let p = place_of("location: https://maps.google.com/?q=52.52,13.405").unwrap();
+        assert_eq!((p.latitude, p.longitude), (Some(52.52), Some(13.405)));
+        let p = place_of("Standort: https://maps.google.com/?q=-33.8%2C151.2").unwrap();
+        assert_eq!((p.latitude, p.longitude), (Some(-33.8), Some(151.2)));
+        assert!(place_of("https://maps.google.com/?q=Berlin").is_none());
+        let poll =
+            poll_of("UMFRAGE:\nWohin?\nOPTION: Pizza (2 Stimmen)\nOPTION: Dim Sum 点心 (1 Stimme)")
+                .unwrap();
+        assert_eq!(poll.question, "Wohin?");
+        assert_eq!(poll.answers.len(), 2);
+        assert_eq!(poll.answers[1].text, "Dim Sum 点心");
+        assert_eq!(poll.answers[0].voters, Some(2));
+    }
 }
