@@ -1212,3 +1212,48 @@ fn a_reader_failing_part_way_stops_the_export_backup() {
     assert_check_clean(&repo);
     assert_eq!(fs::read_dir(&work).unwrap().count(), 0);
 }
+
+#[test]
+fn folders_nested_deeper_than_a_snapshot_holds_are_left_out_with_a_warning() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("deep");
+    let mut p = root.clone();
+    for _ in 0..520 {
+        p = p.join("d");
+    }
+    fs::create_dir_all(&p).unwrap();
+    fs::write(p.join("bottom.txt"), b"too deep").unwrap();
+    fs::write(root.join("top.txt"), b"kept").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let r = repo
+        .backup(
+            &[root.clone()],
+            &BackupOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("deeper than 512")),
+        "{:?}",
+        r.warnings
+    );
+    // What the snapshot holds restores whole: the top file, the folders down to the cut.
+    let out = tempfile::tempdir().unwrap();
+    let s = repo
+        .restore(
+            &r.snapshot,
+            out.path(),
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(s.damaged.is_empty(), "{:?}", s.damaged);
+    assert_eq!(fs::read(out.path().join("deep/top.txt")).unwrap(), b"kept");
+    assert!(repo
+        .check(ReadData::All, None, &CancelToken::new())
+        .unwrap()
+        .is_ok());
+}

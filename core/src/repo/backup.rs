@@ -75,6 +75,8 @@ struct Run<'a> {
     warnings: Vec<String>,
     /// The chunker's read window, reused from file to file.
     window: Vec<u8>,
+    /// Folders entered (the root's contents are at depth 1).
+    depth: usize,
 }
 
 /// A file's content ids as it is cut: list blobs of [`IDS_PER_LIST`] ids are stored as
@@ -248,6 +250,7 @@ impl Repository {
             summary: SnapshotSummary::default(),
             warnings: Vec::new(),
             window: Vec::new(),
+            depth: 0,
         };
         let parent_root = match &parent {
             Some(p) => run.repo.read_tree(&run.index, &p.tree).ok(),
@@ -450,11 +453,23 @@ impl Run<'_> {
         let (name, name_bytes) = node_name(name);
         let ft = meta.file_type();
         let mut node = if ft.is_dir() {
+            if self.depth + 1 >= super::tree::MAX_DEPTH {
+                self.summary.files_unreadable += 1;
+                self.warn(format!(
+                    "{} is nested deeper than {} folders; it is left out",
+                    path.display(),
+                    super::tree::MAX_DEPTH
+                ));
+                return Ok(None);
+            }
             let prev_tree = match prev.and_then(|p| p.subtree) {
                 Some(id) => self.repo.read_tree(&self.index, &id).ok(),
                 None => None,
             };
-            let Some(tree) = self.dir(path, prev_tree.as_ref())? else {
+            self.depth += 1;
+            let tree = self.dir(path, prev_tree.as_ref());
+            self.depth -= 1;
+            let Some(tree) = tree? else {
                 return Ok(None);
             };
             self.summary.dirs += 1;

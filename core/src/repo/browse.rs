@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::index::Index;
 use super::snapshot::Snapshot;
-use super::tree::{Node, NodeKind, Tree};
+use super::tree::{Node, NodeKind, Tree, MAX_DEPTH};
 use super::Repository;
 use crate::error::{Error, Result};
 
@@ -35,6 +35,17 @@ pub enum Change {
     Removed,
     /// In both, with other content or kind.
     Modified,
+}
+
+/// Fails for a path nested deeper than a snapshot may be (a forged one).
+fn too_deep(prefix: &str) -> Result<()> {
+    if segments(prefix).len() >= MAX_DEPTH {
+        return Err(Error::corrupt(
+            format!("tree at {prefix:.200}"),
+            format!("nested deeper than {MAX_DEPTH} folders"),
+        ));
+    }
+    Ok(())
 }
 
 /// A path split into its names; `""` and `"/"` are the root.
@@ -74,6 +85,7 @@ impl Repository {
         prefix: &str,
         f: &mut dyn FnMut(&Entry) -> Result<()>,
     ) -> Result<()> {
+        too_deep(prefix)?;
         for node in &tree.nodes {
             let path = join(prefix, &node.name);
             f(&entry(&path, node))?;
@@ -131,6 +143,7 @@ impl Repository {
         if old.is_some() && old == new {
             return Ok(());
         }
+        too_deep(prefix)?;
         let read = |id: Option<&super::id::Id>| -> Result<Tree> {
             match id {
                 Some(id) => self.read_tree(index, id),

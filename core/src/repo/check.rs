@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::id::Id;
 use super::index::{self, Index, IndexedPack};
-use super::tree::NodeKind;
+use super::tree::{NodeKind, MAX_DEPTH};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
@@ -172,6 +172,7 @@ impl Repository {
                             &mut referenced,
                             &mut report,
                             cancel,
+                            0,
                         )?;
                     }
                 }
@@ -246,7 +247,15 @@ impl Repository {
         referenced: &mut Referenced,
         report: &mut CheckReport,
         cancel: &CancelToken,
+        depth: usize,
     ) -> Result<()> {
+        if depth >= MAX_DEPTH {
+            report.errors.push(format!(
+                "tree {} ({context}) is nested deeper than {MAX_DEPTH} folders: not followed",
+                id.to_hex()
+            ));
+            return Ok(());
+        }
         if !seen.insert(*id) {
             return Ok(());
         }
@@ -262,9 +271,16 @@ impl Repository {
         for n in &tree.nodes {
             match n.kind {
                 NodeKind::Dir => match n.subtree {
-                    Some(sub) => {
-                        self.check_tree(idx, &sub, context, seen, referenced, report, cancel)?
-                    }
+                    Some(sub) => self.check_tree(
+                        idx,
+                        &sub,
+                        context,
+                        seen,
+                        referenced,
+                        report,
+                        cancel,
+                        depth + 1,
+                    )?,
                     None => report.errors.push(format!(
                         "tree {}: directory {:?} has no subtree",
                         id.to_hex(),

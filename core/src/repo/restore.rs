@@ -18,7 +18,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::id::Id;
 use super::index::{BlobLocation, Index};
 use super::snapshot::Snapshot;
-use super::tree::{Node, NodeKind, Tree};
+use super::tree::{Node, NodeKind, Tree, MAX_DEPTH};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
@@ -282,7 +282,7 @@ impl Repository {
         let include = Include::new(&options.include);
         let root = self.read_tree(&index, root)?;
         let mut tracker = Tracker::new(listener, Phase::Scanning);
-        count(self, &index, &include, &mut tracker, &root, "", false)?;
+        count(self, &index, &include, &mut tracker, &root, "", false, 0)?;
         tracker.set_phase(Phase::Restore);
         let mut writer = Writer {
             tracker,
@@ -315,7 +315,7 @@ impl Repository {
                             stopped: false,
                         },
                     };
-                    let walked = w.tree(&root, target, "", false);
+                    let walked = w.tree(&root, target, "", false, 0);
                     (walked, w.out.stopped)
                 })
                 .map_err(|e| Error::internal_from("spawn restore walk", e))?;
@@ -417,6 +417,7 @@ fn child_path(prefix: &str, name: &str) -> String {
 }
 
 /// Adds the selected files' count and size to the progress totals.
+#[allow(clippy::too_many_arguments)]
 fn count(
     repo: &Repository,
     index: &Index,
@@ -425,6 +426,7 @@ fn count(
     tree: &Tree,
     prefix: &str,
     all: bool,
+    depth: usize,
 ) -> Result<()> {
     for n in &tree.nodes {
         let path = child_path(prefix, &n.name);
@@ -438,11 +440,11 @@ fn count(
                 tracker.p.files_total += 1;
                 tracker.p.bytes_total += n.size;
             }
-            NodeKind::Dir if enter => {
+            NodeKind::Dir if enter && depth < MAX_DEPTH => {
                 if let Some(id) = n.subtree {
                     // An unreadable tree is reported by the walk; here it counts nothing.
                     match repo.read_tree(index, &id) {
-                        Ok(t) => count(repo, index, include, tracker, &t, &path, whole)?,
+                        Ok(t) => count(repo, index, include, tracker, &t, &path, whole, depth + 1)?,
                         Err(e) if is_damage(&e) => {}
                         Err(e) => return Err(e),
                     }
@@ -455,7 +457,14 @@ fn count(
 }
 
 impl Walker<'_> {
-    fn tree(&mut self, tree: &Tree, dir: &Path, prefix: &str, all: bool) -> Result<()> {
+    fn tree(
+        &mut self,
+        tree: &Tree,
+        dir: &Path,
+        prefix: &str,
+        all: bool,
+        depth: usize,
+    ) -> Result<()> {
         for n in &tree.nodes {
             self.cancel.check()?;
             let name = fs_name(n)?;
@@ -482,8 +491,16 @@ impl Walker<'_> {
                             .map_err(|e| Error::io("create directory", &dest, e))?,
                     }
                     if let Some(id) = n.subtree {
-                        match self.repo.read_tree(self.index, &id) {
-                            Ok(t) => self.tree(&t, &dest, &path, whole)?,
+                        let read = if depth + 1 >= MAX_DEPTH {
+                            Err(Error::corrupt(
+                                format!("tree {}", id.to_hex()),
+                                format!("nested deeper than {MAX_DEPTH} folders"),
+                            ))
+                        } else {
+                            self.repo.read_tree(self.index, &id)
+                        };
+                        match read {
+                            Ok(t) => self.tree(&t, &dest, &path, whole, depth + 1)?,
                             Err(e) if is_damage(&e) => self.out.send(Item::Unlisted {
                                 path: path.clone(),
                                 reason: e.to_string(),
@@ -821,6 +838,72 @@ mod tests {
         n.size = 5;
         n.content = vec![id];
         n
+    }
+
+    #[test]
+    fn endlessly_nested_trees_are_refused_without_exhausting_stack_or_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        let (repo, _) = Repository::init(
+            Arc::new(LocalStorage::new(dir.path().join("repo"))),
+            "pw",
+            &opts,
+        )
+        .unwrap();
+        // 20,000 folders, each holding the next (a forged snapshot; no filesystem has it),
+        // and a file at the top.
+        let snap = forge(&repo, |r, w| {
+            let mut inner = Tree::default();
+            for _ in 0..20_000 {
+                let json = serde_json::to_vec(&inner).unwrap();
+                let sub = r.codec.id(&json);
+                w.add(BlobKind::Tree, sub, json, true).unwrap();
+                let mut d = Node::new("d".into(), NodeKind::Dir);
+                d.subtree = Some(sub);
+                inner = Tree { nodes: vec![d] };
+            }
+            inner.nodes.push(file_node(r, w, "top"));
+            inner
+        });
+        let target = dir.path().join("target");
+        let s = repo
+            .restore(
+                &snap,
+                &target,
+                &RestoreOptions::default(),
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(s.files, 1, "the file beside the chain is restored");
+        assert!(
+            s.damaged
+                .iter()
+                .any(|d| d.folder && d.reason.contains("deeper")),
+            "{:?}",
+            s.damaged
+        );
+        let report = repo
+            .check(
+                crate::repo::check::ReadData::None,
+                None,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert!(
+            report.errors.iter().any(|e| e.contains("deeper")),
+            "{:?}",
+            report.errors
+        );
+        let walked = repo.walk_snapshot(&snap, "", |_| Ok(()));
+        assert!(matches!(walked, Err(Error::Corrupt { .. })), "{walked:?}");
     }
 
     #[test]

@@ -82,6 +82,12 @@ impl Node {
     }
 }
 
+/// The deepest folder nesting a snapshot holds: backup leaves deeper folders out (with a
+/// warning), and every walk of a snapshot (restore, check, ls, diff) refuses to go deeper,
+/// so a forged snapshot of endlessly nested trees can exhaust neither a stack nor memory.
+/// Real folders are nowhere near it (a path is at most 4096 bytes).
+pub const MAX_DEPTH: usize = 512;
+
 /// A directory listing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tree {

@@ -397,6 +397,50 @@ private suspend fun aGermanWhatsAppExportIsReadWithItsOwner() {
     }
 }
 
+/** Runs [command] in [dir], failing with its output if it fails. */
+private fun run(dir: File, vararg command: String) {
+    val p = ProcessBuilder(*command).directory(dir).redirectErrorStream(true).start()
+    val out = p.inputStream.bufferedReader().readText()
+    check(p.waitFor() == 0) { "${command.first()} failed: $out" }
+}
+
+/**
+ * WhatsApp's own Android backup as the phone keeps it (`WhatsApp/Databases/msgstore.db.crypt15`,
+ * encrypted by an independent implementation, PyPI wa-crypt-tools), read through Kotlin with
+ * the 64-digit key an app keeps in the keystore: every chat; a wrong key is the typed
+ * exception, never shown, and writes nothing.
+ */
+private suspend fun whatsAppsOwnBackupIsReadWithThe64DigitKey() {
+    val key = "8a1f3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f2a"
+    val genExport = File(System.getProperty("chatvault.cli")).resolveSibling("gen-export")
+    check(genExport.canExecute()) { "no $genExport: cargo build --workspace makes it" }
+    val work = tempDir("cv-kt-wadb")
+    val wa = File(work, "WhatsApp")
+    run(work, genExport.path, "--kind", "whatsapp-db", "--messages", "64", "--out", wa.path)
+    val dbs = File(wa, "Databases")
+    run(dbs, "waencrypt", key, "msgstore.db", "msgstore.db.crypt15")
+    check(File(dbs, "msgstore.db").delete())
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).use { repo ->
+            val wrong = key.replace('8', '9')
+            try {
+                repo.backupChats(wa, ChatSource(whatsappKey = wrong, workDir = work.path))
+                throw AssertionError("read with a wrong key")
+            } catch (e: ChatVaultException.WrongDatabaseKey) {
+                check(!e.details.contains(wrong) && e.details.contains("msgstore.db.crypt15")) { e.details }
+            }
+            check(repo.snapshots().isEmpty()) { "a failed read wrote a snapshot" }
+            val done = repo.backupChats(wa, ChatSource(whatsappKey = key, workDir = work.path))
+            val chats = done.chats ?: throw AssertionError("no chat summary")
+            check(chats.app == "whatsapp-db" && chats.messages == 64uL && done.backup.warnings.isEmpty()) { "$chats ${done.backup.warnings}" }
+            check(chats.openedWith?.contains("crypt15") == true) { "opened with ${chats.openedWith}" }
+            val listed = repo.chats() ?: throw AssertionError("snapshot lists no chats")
+            check(listed.conversations.any { it.name == "Family 🏠" && it.kind == "group" }) { "group" }
+            check(work.walkTopDown().none { it.name == "msgstore.db" }) { "a decrypted copy was left behind" }
+        }
+    }
+}
+
 /** The shared WeChat fixture (SQLCipher-encrypted EnMicroMsg.db), read through Kotlin. */
 private suspend fun aWeChatExportIsReadListedAndSearched() {
     val fixture = File("tests/fixtures/wechat-android-small")
@@ -563,6 +607,7 @@ fun main() {
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
+        "WhatsApp's own crypt15 backup is read with the 64-digit key; a wrong key raises the typed exception" to ::whatsAppsOwnBackupIsReadWithThe64DigitKey,
         "a WebDAV server is a destination without a computer; a wrong password raises AccessDenied" to ::aWebDavServerIsADestinationWithoutAComputer,
         "a phone pairs with a PC by its QR code and backs up over the LAN; strangers and used codes raise AccessDenied" to ::aPhonePairsWithAPcAndBacksUpOverTheLan,
     )
