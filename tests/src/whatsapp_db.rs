@@ -64,6 +64,9 @@ pub struct WaDbFacts {
     pub view_once: Vec<String>,
     /// Plain texts: (key_id, text).
     pub texts: Vec<(String, String)>,
+    /// Messages whose text a reader composes: (key_id, text) — template messages from
+    /// `message_ui_elements`, "X added Y" from `message_system_chat_participant`.
+    pub composed: Vec<(String, String)>,
 }
 
 const SCHEMA: &str = "
@@ -135,6 +138,10 @@ CREATE TABLE receipt_user (_id INTEGER PRIMARY KEY AUTOINCREMENT, message_row_id
   receipt_user_jid_row_id INTEGER NOT NULL, receipt_timestamp INTEGER, read_timestamp INTEGER,
   played_timestamp INTEGER);
 CREATE TABLE media_hash_thumbnail (media_hash TEXT PRIMARY KEY, thumbnail BLOB);
+CREATE TABLE message_system_chat_participant (message_row_id INTEGER, user_jid_row_id INTEGER);
+CREATE TABLE message_ui_elements (_id INTEGER PRIMARY KEY AUTOINCREMENT, message_row_id INTEGER NOT NULL,
+  element_type INTEGER, element_content TEXT, description TEXT, template_id TEXT, hsm_tag TEXT,
+  footer_text TEXT, button_text TEXT, message_type INTEGER);
 ";
 
 /// 2024-01-01T00:00:00Z in ms.
@@ -262,6 +269,8 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
                 11 => (66, Some(format!("Lunch where? {ci}"))),
                 12 => (0, Some(format!("edited words {ci}"))),
                 13 => (82, None),
+                15 if *is_group => (7, None),
+                15 => (85, None),
                 _ => (0, Some(format!("message {i} in chat {ci} — ünïcödé 你好"))),
             };
             // System lines have status 6 (WhatsApp's own views say so).
@@ -422,6 +431,31 @@ pub fn generate(wa_root: &Path, per_chat: usize) -> rusqlite::Result<WaDbFacts> 
                         params![row],
                     )?;
                     facts.view_once.push(key.clone());
+                }
+                15 if *is_group => {
+                    // The owner added Dora (by her privacy id); the event names her.
+                    c.execute(
+                        "INSERT INTO message_system (message_row_id, action_type) VALUES (?1, 12)",
+                        params![row],
+                    )?;
+                    c.execute(
+                        "INSERT INTO message_system_chat_participant (message_row_id, user_jid_row_id) VALUES (?1, ?2)",
+                        params![row, dora_lid_row],
+                    )?;
+                    facts.system += 1;
+                    facts
+                        .composed
+                        .push((key.clone(), "You added Dora Diaz".into()));
+                }
+                15 => {
+                    // A business's template message: its text is JSON beside the row.
+                    c.execute(
+                        "INSERT INTO message_ui_elements (message_row_id, element_type, element_content) VALUES (?1, 6, ?2)",
+                        params![row, r#"{"title":"","sub_title":"Your order","description":"Line 1\nLine 2","templateId":"1"}"#],
+                    )?;
+                    facts
+                        .composed
+                        .push((key.clone(), "Your order\nLine 1\nLine 2".into()));
                 }
                 _ => {}
             }

@@ -244,6 +244,15 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
             .unwrap();
         assert_eq!(&m.text, text);
     }
+    // Texts composed from side tables: template messages, "X added Y".
+    for (key, text) in &facts.composed {
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.server_id.as_deref() == Some(key))
+            .unwrap();
+        assert_eq!(&m.text, text, "{key}");
+    }
     // A one-to-one chat's reaction (stored without a sender) is the partner's.
     let ann_chat_first = &facts.reactions[0].0;
     let m = c
@@ -810,8 +819,9 @@ fn a_chat_read_from_the_database_equals_its_text_export() {
         if !d.from_me {
             assert_eq!(t.sender_name.as_deref(), Some(partner), "{what}");
         }
+        // A text export shows a quote's or a template message's text as plain text.
         let same_kind = match d.kind {
-            MessageKind::Quote => MessageKind::Text,
+            MessageKind::Quote | MessageKind::Other => MessageKind::Text,
             k => k,
         };
         // "<Media omitted>" does not say which kind of file was left out.

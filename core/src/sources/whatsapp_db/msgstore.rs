@@ -103,7 +103,8 @@ pub fn read_contacts(
 
 /// What a `message_type` (newer schema) or `media_wa_type` (legacy) is: 10 and 90 are
 /// calls, 11 "waiting for this message", 64 a message an admin deleted, 66 a poll, 81 a
-/// round video, 82 a view-once voice message.
+/// round video, 82 a view-once voice message, 99 an album (its photos follow as rows of their
+/// own), 85 a template or interactive message, 23/44 a business item or cart.
 fn kind_of(t: i64) -> (MessageKind, Option<MediaKind>, bool) {
     // (kind, media kind, view once)
     match t {
@@ -123,6 +124,12 @@ fn kind_of(t: i64) -> (MessageKind, Option<MediaKind>, bool) {
         43 => (MessageKind::Video, Some(MediaKind::Video), true),
         66 => (MessageKind::Poll, None, false),
         82 => (MessageKind::Voice, Some(MediaKind::Audio), true),
+        // A disappearing-messages setting; texts of WhatsApp itself and one-time codes.
+        36 => (MessageKind::System, None, false),
+        27 | 28 => (MessageKind::Text, None, false),
+        // A business item or cart, a template or interactive message (`message_ui_elements`),
+        // an album's parent row (its photos are rows of their own).
+        23 | 25 | 44 | 85 | 99 => (MessageKind::Other, None, false),
         _ => (MessageKind::Unparsed, None, false),
     }
 }
@@ -143,7 +150,18 @@ fn call_text(from_me: bool, video: bool, result: Option<i64>, secs: Option<i64>)
 
 /// A sentence for a group event (`message_system.action_type`).
 fn system_text(action: Option<i64>, who: &str, data: Option<&str>) -> String {
+    system_sentence(action, who, "someone", data)
+}
+
+/// [`system_text`] naming the members an event added or removed (`targets`, from
+/// `message_system_chat_participant`; "you" when the owner joined).
+fn system_sentence(action: Option<i64>, who: &str, targets: &str, data: Option<&str>) -> String {
     let who = if who.is_empty() { "Someone" } else { who };
+    let targets = if targets.is_empty() {
+        "someone"
+    } else {
+        targets
+    };
     match action {
         Some(1) => format!("{who} changed the group name to \"{}\"", data.unwrap_or("")),
         Some(4) => format!("{who} was added"),
@@ -151,8 +169,11 @@ fn system_text(action: Option<i64>, who: &str, data: Option<&str>) -> String {
         Some(6) => format!("{who} changed the group icon"),
         Some(7) => "You were removed".into(),
         Some(11) => format!("{who} created the group \"{}\"", data.unwrap_or("")),
-        Some(12) => format!("{who} added someone"),
-        Some(14) => format!("{who} removed someone"),
+        Some(12) => format!("{who} added {targets}"),
+        Some(14) => format!("{who} removed {targets}"),
+        Some(10) | Some(28) => format!("{who} changed their phone number"),
+        Some(56) => format!("{who} changed the disappearing messages timer"),
+        Some(58) => "You blocked this contact".into(),
         Some(18) | Some(57) => "The security code changed".into(),
         Some(19) => "Messages are end-to-end encrypted".into(),
         Some(20) => "Someone joined with an invite link".into(),
@@ -396,6 +417,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     join("message_edit_info", "ed");
     join("message_view_once_media", "vo");
     join("message_call_log", "mcl");
+    join("message_system_group", "sg");
     let calls = s.has_col("message_call_log", "call_log_row_id") && s.has_col("call_log", "_id");
     if calls {
         joins.push_str(" LEFT JOIN call_log cl ON cl._id = mcl.call_log_row_id");
@@ -411,7 +433,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         "SELECT m._id, m.chat_row_id, {from_me}, {key_id}, {sender}, {ts}, {mtype}, {text}, {status},
                 {file_path}, {media_name}, {duration}, {mime},
                 {q_key}, {q_text}, {lat}, {lon}, {place}, {address}, {action}, {revoked},
-                {edited}, {once}, {video}, {call_secs}, {call_result}
+                {edited}, {once}, {video}, {call_secs}, {call_result}, {me_joined}
          FROM message m{joins} ORDER BY m._id",
         from_me = s.col("message", "m", "from_me"),
         key_id = s.col("message", "m", "key_id"),
@@ -437,6 +459,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         video = call_col("video_call"),
         call_secs = call_col("duration"),
         call_result = call_col("call_result"),
+        me_joined = s.col("message_system_group", "sg", "is_me_joined"),
     );
     let mut stmt = c.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -492,6 +515,38 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     };
     let option_rows = option_stmt.as_mut().map(|st| st.query([])).transpose();
     let mut options = Side::new(option_rows.map_err(err)?, 2);
+    // The members a group event added or removed.
+    let mut participant_stmt = if s.has_col("message_system_chat_participant", "message_row_id")
+        && s.has_col("message_system_chat_participant", "user_jid_row_id")
+    {
+        Some(
+            c.prepare(
+                "SELECT message_row_id, user_jid_row_id FROM message_system_chat_participant
+                 ORDER BY message_row_id, user_jid_row_id",
+            )
+            .map_err(err)?,
+        )
+    } else {
+        None
+    };
+    let participant_rows = participant_stmt.as_mut().map(|st| st.query([])).transpose();
+    let mut participants = Side::new(participant_rows.map_err(err)?, 1);
+    // Template and interactive messages: their text is JSON in `message_ui_elements`.
+    let mut ui_stmt = if s.has_col("message_ui_elements", "message_row_id")
+        && s.has_col("message_ui_elements", "element_content")
+    {
+        Some(
+            c.prepare(
+                "SELECT message_row_id, element_content FROM message_ui_elements
+                 ORDER BY message_row_id, _id",
+            )
+            .map_err(err)?,
+        )
+    } else {
+        None
+    };
+    let ui_rows = ui_stmt.as_mut().map(|st| st.query([])).transpose();
+    let mut ui = Side::new(ui_rows.map_err(err)?, 1);
 
     let mut orphans = 0u64;
     while let Some(r) = rows.next().map_err(err)? {
@@ -525,6 +580,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let video = int(r, 23);
         let call_secs = int(r, 24).filter(|d| *d > 0);
         let call_result = int(r, 25);
+        let me_joined = int(r, 26) == Some(1);
 
         let (mut kind, media_kind, view_once) = kind_of(mtype);
         let view_once = view_once || once;
@@ -572,17 +628,60 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 }
             }
             MessageKind::System if mtype == 11 => text_out = "Waiting for this message".into(),
+            MessageKind::System if mtype == 36 => {
+                text_out = "The disappearing messages setting changed".into();
+            }
             MessageKind::System => {
+                // The actor is the sender row, also on the owner's own rows ("X added you").
                 let who = match sender_jid {
                     Some(j) => display_name(j, names),
                     None if from_me => "You".into(),
                     None => String::new(),
                 };
-                text_out = system_text(action, &who, body.as_deref());
+                let mut targets: Vec<String> = participants
+                    .take(row_id)
+                    .map_err(err)?
+                    .into_iter()
+                    .filter_map(|p| p.into_iter().next().flatten())
+                    .filter_map(|j| j.parse::<i64>().ok())
+                    .filter_map(|j| jids.get(&j))
+                    .map(|j| display_name(j, names))
+                    .collect();
+                if me_joined {
+                    targets = vec!["you".into()];
+                }
+                text_out = system_sentence(action, &who, &targets.join(", "), body.as_deref());
+            }
+            MessageKind::Other if text_out.is_empty() => {
+                let elements = ui.take(row_id).map_err(err)?;
+                text_out = elements
+                    .into_iter()
+                    .filter_map(|e| e.into_iter().next().flatten())
+                    .filter_map(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+                    .flat_map(|v| {
+                        ["title", "sub_title", "description"]
+                            .into_iter()
+                            .filter_map(|k| v[k].as_str().map(str::to_string))
+                            .filter(|t| !t.trim().is_empty())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if text_out.is_empty() {
+                    text_out = match mtype {
+                        99 => "Album",
+                        44 => "A cart",
+                        23 | 25 => "A business item",
+                        _ => "A WhatsApp template message",
+                    }
+                    .into();
+                }
             }
             MessageKind::Revoke if text_out.is_empty() => {
                 text_out = if mtype == 64 {
                     "This message was deleted by an admin"
+                } else if from_me {
+                    "You deleted this message"
                 } else {
                     "This message was deleted"
                 }
