@@ -296,6 +296,9 @@ fn default_warn_after_hours() -> u32 {
     PlanSpec::DEFAULT_WARN_AFTER_HOURS
 }
 
+/// The longest plan name accepted.
+pub const MAX_NAME_CHARS: usize = 64;
+
 impl PlanSpec {
     /// What a new plan keeps: the last 3, plus 7 daily, 4 weekly and 12 monthly.
     pub const DEFAULT_RETENTION: RetentionPolicy = RetentionPolicy {
@@ -346,6 +349,18 @@ impl PlanSpec {
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidArgument("a plan needs a name".into()));
+        }
+        // The name goes into snapshot tags, logs, notifications and file names on the phone:
+        // a short line of text, checked before the plan is registered.
+        if self.name.chars().count() > MAX_NAME_CHARS
+            || self
+                .name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a plan name is at most {MAX_NAME_CHARS} characters, without slashes or control characters"
+            )));
         }
         if self.retention.is_empty() {
             return Err(Error::InvalidArgument(
@@ -422,6 +437,24 @@ mod tests {
             at(3, 0, 10) + Duration::hours(24) - Duration::minutes(144)
         );
         assert!(Window::parse("25:00-01:00").is_err());
+    }
+
+    #[test]
+    fn plan_names_are_short_lines_of_text() {
+        assert!(PlanSpec::daily("nightly 夜间 🌙", "/x", "/r")
+            .validate()
+            .is_ok());
+        for bad in ["a".repeat(65), "a/b".into(), "tab\there".into(), " ".into()] {
+            let e = PlanSpec::daily(&bad, "/x", "/r").validate().unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
+        }
+        // A store refuses it before registering anything.
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::store::Store::open(&dir.path().join("schedule.db")).unwrap();
+        assert!(store
+            .add_plan(&PlanSpec::daily(&"x".repeat(300), "/x", "/r"), Utc::now())
+            .is_err());
+        assert!(store.plans().unwrap().is_empty());
     }
 
     #[test]
