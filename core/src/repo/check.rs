@@ -268,7 +268,28 @@ impl Repository {
                 return Ok(());
             }
         };
+        // Names restore would refuse, and names twice in one folder (a forged snapshot).
+        let mut names = HashSet::new();
         for n in &tree.nodes {
+            if let Err(e) = n.safe_name() {
+                report
+                    .errors
+                    .push(format!("tree {} ({context}): {e}", id.to_hex()));
+            }
+            if !names.insert(n.name_bytes.as_deref().unwrap_or(&n.name)) {
+                report.errors.push(format!(
+                    "tree {} ({context}): {:?} is listed twice",
+                    id.to_hex(),
+                    n.name
+                ));
+            }
+            if n.mode & 0o7000 != 0 {
+                report.warnings.push(format!(
+                    "tree {} ({context}): {:?} has setuid, setgid or sticky bits (restore leaves them out)",
+                    id.to_hex(),
+                    n.name
+                ));
+            }
             match n.kind {
                 NodeKind::Dir => match n.subtree {
                     Some(sub) => self.check_tree(

@@ -81,40 +81,6 @@ fn is_damage(e: &Error) -> bool {
     )
 }
 
-/// A name is safe if it is one plain path component.
-fn check_name(name: &str) -> Result<()> {
-    let bad = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains('/')
-        || name.contains('\0')
-        || (cfg!(windows) && (name.contains('\\') || name.contains(':')));
-    if bad {
-        Err(Error::UnsafePath(name.to_string()))
-    } else {
-        Ok(())
-    }
-}
-
-fn fs_name(node: &Node) -> Result<std::ffi::OsString> {
-    check_name(&node.name)?;
-    #[cfg(unix)]
-    if let Some(h) = &node.name_bytes {
-        use std::os::unix::ffi::OsStringExt;
-        let bytes = hex::decode(h).map_err(|_| Error::UnsafePath(node.name.clone()))?;
-        if bytes.is_empty()
-            || bytes.contains(&b'/')
-            || bytes.contains(&0)
-            || bytes == b"."
-            || bytes == b".."
-        {
-            return Err(Error::UnsafePath(node.name.clone()));
-        }
-        return Ok(std::ffi::OsString::from_vec(bytes));
-    }
-    Ok(node.name.clone().into())
-}
-
 /// The paths a restore selects (relative to the snapshot root, `/`-separated), kept sorted
 /// so that a restore of many thousands of files (an export's media) looks each path up in
 /// logarithmic time.
@@ -467,7 +433,7 @@ impl Walker<'_> {
     ) -> Result<()> {
         for n in &tree.nodes {
             self.cancel.check()?;
-            let name = fs_name(n)?;
+            let name = n.safe_name()?;
             let path = child_path(prefix, &n.name);
             let (whole, enter) = if all {
                 (true, true)
@@ -781,14 +747,6 @@ fn set_meta(path: &Path, n: &Node, mode: bool) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unsafe_names_are_refused() {
-        for n in ["..", ".", "", "a/b", "../x", "x\0y"] {
-            assert!(check_name(n).is_err(), "{n:?}");
-        }
-        assert!(check_name("微信 ✓.db").is_ok());
-    }
-
     use crate::repo::blob::BlobKind;
     use crate::repo::writer::BlobWriter;
     use crate::repo::{snapshot::Snapshot, InitOptions, KdfParams};
@@ -838,6 +796,54 @@ mod tests {
         n.size = 5;
         n.content = vec![id];
         n
+    }
+
+    #[test]
+    fn check_reports_unsafe_names_duplicates_and_setuid_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        let (repo, _) = Repository::init(
+            Arc::new(LocalStorage::new(dir.path().join("repo"))),
+            "pw",
+            &opts,
+        )
+        .unwrap();
+        let check = |repo: &Repository| {
+            repo.check(crate::repo::check::ReadData::All, None, &CancelToken::new())
+                .unwrap()
+        };
+        assert!(check(&repo).is_ok());
+        forge(&repo, |r, w| {
+            let mut suid = file_node(r, w, "tool");
+            suid.mode = 0o4755;
+            Tree {
+                nodes: vec![
+                    file_node(r, w, "../escape"),
+                    file_node(r, w, "twice"),
+                    file_node(r, w, "twice"),
+                    suid,
+                ],
+            }
+        });
+        let report = check(&repo);
+        let errors = report.errors.join("\n");
+        assert!(errors.contains("../escape"), "{errors}");
+        assert!(errors.contains("\"twice\" is listed twice"), "{errors}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("\"tool\"") && w.contains("setuid")),
+            "{:?}",
+            report.warnings
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunker::Chunking;
 use super::id::Id;
+use crate::error::{Error, Result};
 
 /// At most this many content ids are stored inline in a file node.
 pub const INLINE_IDS: usize = 64;
@@ -103,4 +104,55 @@ pub fn parse_list(data: &[u8]) -> Option<Vec<Id>> {
     data.chunks_exact(32)
         .map(|c| c.try_into().ok().map(Id))
         .collect()
+}
+
+/// A name is safe if it is one plain path component.
+fn check_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.contains('\0')
+        || (cfg!(windows) && (name.contains('\\') || name.contains(':')));
+    if bad {
+        Err(Error::UnsafePath(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Node {
+    /// The node's name as a file name, if it is one plain path component (restore and
+    /// check refuse the others: a forged snapshot must not reach outside its folder).
+    pub(crate) fn safe_name(&self) -> Result<std::ffi::OsString> {
+        check_name(&self.name)?;
+        #[cfg(unix)]
+        if let Some(h) = &self.name_bytes {
+            use std::os::unix::ffi::OsStringExt;
+            let bytes = hex::decode(h).map_err(|_| Error::UnsafePath(self.name.clone()))?;
+            if bytes.is_empty()
+                || bytes.contains(&b'/')
+                || bytes.contains(&0)
+                || bytes == b"."
+                || bytes == b".."
+            {
+                return Err(Error::UnsafePath(self.name.clone()));
+            }
+            return Ok(std::ffi::OsString::from_vec(bytes));
+        }
+        Ok(self.name.clone().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for n in ["..", ".", "", "a/b", "../x", "x\0y"] {
+            assert!(check_name(n).is_err(), "{n:?}");
+        }
+        assert!(check_name("微信 ✓.db").is_ok());
+    }
 }
