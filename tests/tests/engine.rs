@@ -1228,7 +1228,7 @@ fn folders_nested_deeper_than_a_snapshot_holds_are_left_out_with_a_warning() {
     let repo = new_repo(dir.path());
     let r = repo
         .backup(
-            &[root.clone()],
+            std::slice::from_ref(&root),
             &BackupOptions::default(),
             None,
             &CancelToken::new(),

@@ -452,7 +452,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = super::super::store::Store::open(&dir.path().join("schedule.db")).unwrap();
         assert!(store
-            .add_plan(&PlanSpec::daily(&"x".repeat(300), "/x", "/r"), Utc::now())
+            .add_plan(&PlanSpec::daily("x".repeat(300), "/x", "/r"), Utc::now())
             .is_err());
         assert!(store.plans().unwrap().is_empty());
     }
