@@ -122,6 +122,8 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     } else {
         context::open(cli)?.0
     };
+    // Before the new snapshot: once it exists, a rollback would no longer show.
+    context::warn_on_rollback(&repo, &repo.snapshots()?);
     let opts = BackupOptions {
         host: a.host.clone(),
         tags: a.tags.clone(),
@@ -214,6 +216,9 @@ fn forget_ids(
         bail!("give snapshot ids or --keep-* rules, not both");
     }
     let removed = repo.forget_ids(&a.ids, a.dry_run)?;
+    if !a.dry_run {
+        context::acknowledge_snapshots(repo);
+    }
     let pruned = if a.prune && !a.dry_run {
         Some(repo.prune(&PruneOptions::default(), None, cancel)?)
     } else {
@@ -247,6 +252,7 @@ fn prune_line(p: &chatvault_core::PruneSummary) -> String {
 pub fn snapshots(cli: &Cli) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snaps = repo.snapshots()?;
+    context::warn_on_rollback(&repo, &snaps);
     for (name, reason) in repo.damaged_snapshots()? {
         eprintln!(
             "warning: snapshot {} cannot be read ({reason}); `chatvault forget {}` removes it",
@@ -279,6 +285,7 @@ pub fn snapshots(cli: &Cli) -> Result<i32> {
 
 pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
+    context::warn_on_rollback(&repo, &repo.snapshots()?);
     let snap = repo.find_snapshot(&a.snapshot)?;
     let view = ProgressView::new(cli.quiet || cli.json);
     let r = repo.restore(
@@ -403,6 +410,9 @@ pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
         within: a.keep_within.as_deref().map(parse_duration).transpose()?,
     };
     let decisions = repo.forget(&policy, a.dry_run)?;
+    if !a.dry_run {
+        context::acknowledge_snapshots(&repo);
+    }
     let removed = decisions.iter().filter(|d| d.reasons.is_empty()).count();
     let pruned = if a.prune && !a.dry_run {
         Some(repo.prune(&PruneOptions::default(), None, cancel)?)

@@ -38,6 +38,28 @@ pub fn data_dir() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find your data directory (no home directory?); pass --repo"))
 }
 
+/// Warns (on stderr) when the repository's newest snapshot went back in time since this
+/// device last looked (a rolled-back storage); remembers what it saw in the data directory.
+pub fn warn_on_rollback(repo: &Repository, snapshots: &[chatvault_core::Snapshot]) {
+    let Ok(dir) = data_dir().map(|d| d.join("seen")) else {
+        return;
+    };
+    match repo.check_rollback(snapshots, &dir) {
+        Ok(Some(w)) => eprintln!("warning: {w}"),
+        Ok(None) => {}
+        Err(e) => log::warn!("cannot remember the newest snapshot: {e}"),
+    }
+}
+
+/// After this device removed snapshots itself: what it remembers follows.
+pub fn acknowledge_snapshots(repo: &Repository) {
+    if let Ok(dir) = data_dir().map(|d| d.join("seen")) {
+        if let Err(e) = repo.acknowledge_snapshots(&dir) {
+            log::warn!("cannot remember the newest snapshot: {e}");
+        }
+    }
+}
+
 fn default_password_file(dir: &Path) -> PathBuf {
     dir.with_file_name("repository.password")
 }

@@ -1286,3 +1286,47 @@ fn a_wrong_whatsapp_key_is_exit_13_writes_nothing_and_is_never_shown() {
         "the placeholder row is not worth a warning"
     );
 }
+
+#[test]
+fn a_storage_rolled_back_to_an_older_snapshot_is_noticed() {
+    let env = Env::new();
+    env.init();
+    let data = env.home.join("export");
+    generate_export(&data, &ExportSpec::small()).unwrap();
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    fs::write(data.join("new.txt"), b"day two").unwrap();
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    let snaps = env.json(&["snapshots"]);
+    let newest = snaps[1]["id"].as_str().unwrap().to_string();
+    // Whoever controls the storage deletes the newest snapshot.
+    fs::remove_file(env.repo.join("snapshots").join(&newest)).unwrap();
+    for args in [
+        &["snapshots"][..],
+        &["restore", "latest", "--target", "/dev/null/x"][..],
+    ] {
+        let o = env.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&newest[..8]) && err.contains("rolled back"),
+            "{args:?}: {err}"
+        );
+    }
+    // The next backup says so before it makes a newer snapshot; afterwards all is well.
+    let o = env.run(&["backup", "-q", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rolled back"));
+    let o = env.run(&["snapshots"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("rolled back"));
+    // Removing the newest snapshot here is no rollback.
+    let snaps = env.json(&["snapshots"]);
+    let last = snaps.as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["forget", &last[..8]]);
+    let o = env.run(&["snapshots"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("rolled back"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

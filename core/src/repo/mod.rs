@@ -19,6 +19,7 @@ pub mod pack;
 pub mod prune;
 pub mod restore;
 pub mod retention;
+mod seen;
 pub mod snapshot;
 pub mod stats;
 pub mod tree;
