@@ -100,7 +100,7 @@ impl Repository {
             ),
             None => match fs::remove_file(self.seen_path(dir)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Error::io("remove", &self.seen_path(dir), e))
+                    Err(Error::io("remove", self.seen_path(dir), e))
                 }
                 _ => Ok(()),
             },
