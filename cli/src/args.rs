@@ -99,6 +99,19 @@ pub enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell),
+    /// e.g. `chatvault completions bash > ~/.local/share/bash-completion/completions/chatvault`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (chatvault.1 and one per command) into DIR, or print
+    /// chatvault.1 to standard output without --out-dir.
+    Man {
+        /// Folder to write the pages into.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod copy;
 mod demo;
+mod docs;
 mod lan;
 mod schedule;
 mod ui;
@@ -82,6 +83,8 @@ fn main() -> ExitCode {
             | Command::Chats(_)
             | Command::Search(_)
             | Command::Stats
+            | Command::Completions { .. }
+            | Command::Man { .. }
     ) {
         end_quietly_on_closed_pipe();
     }
@@ -135,6 +138,8 @@ fn main() -> ExitCode {
         Command::Pair(a) => lan::pair(&cli, a),
         Command::Discover { seconds } => lan::discover(&cli, *seconds),
         Command::Devices(a) => lan::devices(&cli, a),
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
         Command::Status { state_dir, now } => schedule::run(
             &cli,
             &args::ScheduleArgs {

@@ -1330,3 +1330,47 @@ fn a_storage_rolled_back_to_an_older_snapshot_is_noticed() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn shell_completions_and_manual_pages_come_from_the_parser() {
+    let env = Env::new();
+    // bash loads the script and registers the completion function.
+    let script = env.home.join("chatvault.bash");
+    fs::write(&script, env.ok(&["completions", "bash"])).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p chatvault",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("_chatvault"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(env
+        .ok(&["completions", "zsh"])
+        .contains("#compdef chatvault"));
+    assert!(env
+        .ok(&["completions", "fish"])
+        .contains("complete -c chatvault"));
+    // Manual pages: the program's and one per command, with the options the parser has.
+    assert!(env.ok(&["man"]).contains(".TH chatvault 1"));
+    let dir = env.home.join("man");
+    env.ok(&["man", "--out-dir", dir.to_str().unwrap()]);
+    for page in [
+        "chatvault.1",
+        "chatvault-backup.1",
+        "chatvault-restore.1",
+        "chatvault-forget.1",
+    ] {
+        assert!(dir.join(page).is_file(), "{page}");
+    }
+    let backup = fs::read_to_string(dir.join("chatvault-backup.1")).unwrap();
+    assert!(
+        backup.contains("whatsapp\\-key"),
+        "the backup page lists --whatsapp-key"
+    );
+}
