@@ -274,6 +274,18 @@ impl Repository {
         })
     }
 
+    /// Removes the snapshots named by id or unique id prefix (damaged ones too: a snapshot
+    /// that no longer opens is removed by its id), then deletes unused data. Every name is
+    /// checked first: none is removed when one matches no snapshot or several. Returns the
+    /// ids removed.
+    pub fn forget_snapshots(&self, ids: Vec<String>, job: Arc<JobHandle>) -> Result<Vec<String>> {
+        self.with(|repo| {
+            let removed = repo.forget_ids(&ids, false)?;
+            repo.prune(&core::PruneOptions::default(), None, &job.token)?;
+            Ok(removed)
+        })
+    }
+
     /// Sizes and ratios.
     pub fn stats(&self) -> Result<RepoStats> {
         Ok(self.with(|repo| repo.stats())?.into())

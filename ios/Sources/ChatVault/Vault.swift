@@ -200,6 +200,14 @@ public final class Repo: Sendable {
         return try await runJob { job in try inner.forgetAndPrune(policy: policy, job: job) }
     }
 
+    /// Removes the snapshots named by `ids` (ids or unique prefixes; a damaged snapshot too),
+    /// then deletes data nothing uses. Nothing is removed when one id matches no snapshot.
+    /// Returns the ids removed.
+    public func forgetSnapshots(_ ids: [String]) async throws -> [String] {
+        let inner = self.inner
+        return try await runJob { job in try inner.forgetSnapshots(ids: ids, job: job) }
+    }
+
     /// Sizes and ratios.
     public func stats() async throws -> RepoStats {
         let inner = self.inner

@@ -344,6 +344,15 @@ func pruneStatsAndPasswordChange() async throws {
     let removed = try await repo.forgetAndPrune(policy: RetentionPolicy(keepLast: 1))
     try check(removed == 1, "forgetAndPrune removed \(removed)")
     try check(try await repo.snapshots().count == 1, "snapshots after prune")
+    // By id: an unknown one removes nothing; the real one goes.
+    do {
+        _ = try await repo.forgetSnapshots(["ffffffff"])
+        throw Failure(description: "an unknown id was accepted")
+    } catch ChatVaultError.InvalidArgument {}
+    let last = try await repo.snapshots()[0].id
+    let gone = try await repo.forgetSnapshots([String(last.prefix(8))])
+    let left = try await repo.snapshots()
+    try check(gone == [last] && left.isEmpty, "forgetSnapshots: \(gone)")
     try await repo.changePassword("a new password")
     do {
         _ = try await vault.open(folder: folder, password: password)

@@ -226,6 +226,13 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
     /** Applies [policy] and deletes data no snapshot needs. Returns snapshots removed. */
     suspend fun forgetAndPrune(policy: RetentionPolicy): UInt = runJob { job -> inner.forgetAndPrune(policy, job) }
 
+    /**
+     * Removes the snapshots named by [ids] (ids or unique prefixes; a damaged snapshot too),
+     * then deletes data nothing uses. Nothing is removed when one id matches no snapshot.
+     * Returns the ids removed.
+     */
+    suspend fun forgetSnapshots(ids: List<String>): List<String> = runJob { job -> inner.forgetSnapshots(ids, job) }
+
     /** Sizes and ratios. */
     suspend fun stats(): RepoStats = withContext(Dispatchers.IO) { inner.stats() }
 

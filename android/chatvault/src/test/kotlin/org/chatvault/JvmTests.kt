@@ -93,6 +93,14 @@ private suspend fun backupAndRestoreByteIdentical() {
             check(repo.snapshots().size == 1) { "snapshots" }
             val report = repo.check(readDataPercent = 100.0)
             check(report.errors.isEmpty() && report.packsRead > 0uL) { "check: $report" }
+            // Forget by id: an unknown id removes nothing; the real one goes, with its data.
+            try {
+                repo.forgetSnapshots(listOf("ffffffff"))
+                throw AssertionError("an unknown id was accepted")
+            } catch (e: ChatVaultException.InvalidArgument) {}
+            val id = repo.snapshots().single().id
+            check(repo.forgetSnapshots(listOf(id.take(8))) == listOf(id)) { "forgetSnapshots" }
+            check(repo.snapshots().isEmpty()) { "snapshots after forget" }
         }
     }
 }
