@@ -11,6 +11,7 @@ pub mod fault_proxy;
 pub mod iphone_backup;
 pub mod servers;
 pub mod whatsapp_db;
+pub mod whatsapp_exporter;
 pub mod whatsapp_ios;
 
 use std::fs;

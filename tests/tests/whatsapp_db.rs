@@ -16,6 +16,7 @@ use chatvault_core::Error;
 use chatvault_fixtures::whatsapp_db::{
     generate, generate_legacy, msgstore_path, Legacy, WaDbFacts,
 };
+use chatvault_fixtures::whatsapp_exporter;
 use common::Collect;
 
 /// The version scripts/test.sh installs (kept in step with it).
@@ -574,59 +575,24 @@ fn legacy_databases_before_and_while_the_schema_changed_read_with_exact_facts() 
     }
 }
 
-/// Runs PyPI's whatsapp-chat-exporter on a copy of the WhatsApp folder (it writes into its
-/// media folder) and returns its JSON.
-fn exporter(wa: &Path, scratch: &Path) -> serde_json::Value {
-    const EXPORTER: &str = "whatsapp-chat-exporter==0.13.1";
-    let copy = scratch.join("WhatsApp");
-    copy_dir(wa, &copy);
-    let json = scratch.join("result.json");
-    let run = Command::new("wtsexporter")
-        .args(["-a", "-d"])
-        .arg(copy.join("Databases/msgstore.db"))
-        .arg("-w")
-        .arg(copy.join("Databases/wa.db"))
-        .arg("-m")
-        .arg(&copy)
-        .arg("-o")
-        .arg(scratch.join("out"))
-        .arg("-j")
-        .arg(&json)
-        .args(["--no-html", "--no-banner"])
-        .current_dir(scratch)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "wtsexporter (PyPI {EXPORTER}) is missing ({e}): install it with\n  \
-                 python3 -m pip install {EXPORTER}   (scripts/test.sh does this)"
-            )
-        });
-    assert!(
-        run.status.success(),
-        "wtsexporter failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// Ours and the exporter's reading of the same database: the same rows per chat (keyed by
 /// row id in both), directions, times to the millisecond, texts, replies and group senders.
 fn compare_with_exporter(wa: &Path, facts: &WaDbFacts, scratch: &Path) {
     let ours = read(wa, None, &work(scratch)).unwrap();
-    let theirs = exporter(wa, scratch);
+    let copy = scratch.join("WhatsApp");
+    chatvault_fixtures::copy_tree(wa, &copy).unwrap();
+    let theirs = whatsapp_exporter::run(
+        &[
+            "-a".into(),
+            "-d".into(),
+            copy.join("Databases/msgstore.db").into(),
+            "-w".into(),
+            copy.join("Databases/wa.db").into(),
+            "-m".into(),
+            copy.into(),
+        ],
+        scratch,
+    );
     let theirs = theirs.as_object().expect("a JSON object of chats");
     for chat in &facts.chats {
         let t = theirs.get(&chat.jid).unwrap_or_else(|| {

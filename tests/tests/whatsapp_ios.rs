@@ -10,18 +10,16 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chatvault_core::sources::model::{ConversationKind, MessageKind, Timestamp};
 use chatvault_core::sources::{self, SourceKind, SourceOptions};
 use chatvault_fixtures::iphone_backup::{self, BackupSpec};
+use chatvault_fixtures::whatsapp_exporter;
 use chatvault_fixtures::whatsapp_ios::{generate, WaIosFacts};
 use common::Collect;
 
 const GROUP: &str = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared";
 const PER_CHAT: usize = 24;
-/// The independent reader's version scripts/test.sh installs (kept in step with it).
-const EXPORTER: &str = "whatsapp-chat-exporter==0.13.1";
 const PASSWORD: &str = "backup pässword 密码";
 
 fn read(path: &Path, opts: &SourceOptions) -> Collect {
@@ -257,54 +255,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Runs whatsapp-chat-exporter on a copy of the app group (it writes into its media
-/// folder) and returns its JSON.
-fn exporter(group: &Path, scratch: &Path) -> serde_json::Value {
-    let copy = scratch.join("group");
-    copy_dir(group, &copy);
-    let out = scratch.join("out");
-    let json = scratch.join("result.json");
-    let run = Command::new("wtsexporter")
-        .args(["-i", "-d"])
-        .arg(copy.join("ChatStorage.sqlite"))
-        .arg("-w")
-        .arg(copy.join("ContactsV2.sqlite"))
-        .arg("-m")
-        .arg(&copy)
-        .arg("-o")
-        .arg(&out)
-        .arg("-j")
-        .arg(&json)
-        .args(["--no-html", "--no-banner"])
-        .current_dir(scratch)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "wtsexporter (PyPI {EXPORTER}) is missing ({e}): install it with\n  \
-                 python3 -m pip install {EXPORTER}   (scripts/test.sh does this)"
-            )
-        });
-    assert!(
-        run.status.success(),
-        "wtsexporter failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn an_independent_reader_agrees_on_every_chat() {
     let tmp = tempfile::tempdir().unwrap();
@@ -313,7 +263,20 @@ fn an_independent_reader_agrees_on_every_chat() {
     let ours = read(tmp.path(), &SourceOptions::default());
     let scratch = tmp.path().join("exporter");
     fs::create_dir_all(&scratch).unwrap();
-    let theirs = exporter(&group, &scratch);
+    let copy = scratch.join("group");
+    chatvault_fixtures::copy_tree(&group, &copy).unwrap();
+    let theirs = whatsapp_exporter::run(
+        &[
+            "-i".into(),
+            "-d".into(),
+            copy.join("ChatStorage.sqlite").into(),
+            "-w".into(),
+            copy.join("ContactsV2.sqlite").into(),
+            "-m".into(),
+            copy.into(),
+        ],
+        &scratch,
+    );
     let theirs = theirs.as_object().expect("a JSON object of chats");
     for chat in &facts.chats {
         let t = theirs.get(&chat.jid).unwrap_or_else(|| {

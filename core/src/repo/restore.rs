@@ -788,6 +788,21 @@ mod tests {
         s
     }
 
+    /// A repository in `dir/repo` with a quick key derivation.
+    fn test_repo(dir: &Path) -> Repository {
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        Repository::init(Arc::new(LocalStorage::new(dir.join("repo"))), "pw", &opts)
+            .unwrap()
+            .0
+    }
+
     fn file_node(repo: &Repository, w: &BlobWriter, name: &str) -> Node {
         let data = b"pwned".to_vec();
         let id = repo.codec.id(&data);
@@ -801,20 +816,7 @@ mod tests {
     #[test]
     fn check_reports_unsafe_names_duplicates_and_setuid_bits() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        let (repo, _) = Repository::init(
-            Arc::new(LocalStorage::new(dir.path().join("repo"))),
-            "pw",
-            &opts,
-        )
-        .unwrap();
+        let repo = test_repo(dir.path());
         let check = |repo: &Repository| {
             repo.check(crate::repo::check::ReadData::All, None, &CancelToken::new())
                 .unwrap()
@@ -849,20 +851,7 @@ mod tests {
     #[test]
     fn endlessly_nested_trees_are_refused_without_exhausting_stack_or_memory() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        let (repo, _) = Repository::init(
-            Arc::new(LocalStorage::new(dir.path().join("repo"))),
-            "pw",
-            &opts,
-        )
-        .unwrap();
+        let repo = test_repo(dir.path());
         // 20,000 folders, each holding the next (a forged snapshot; no filesystem has it),
         // and a file at the top.
         let snap = forge(&repo, |r, w| {
@@ -915,20 +904,7 @@ mod tests {
     #[test]
     fn restore_never_writes_outside_its_target() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        let (repo, _) = Repository::init(
-            Arc::new(LocalStorage::new(dir.path().join("repo"))),
-            "pw",
-            &opts,
-        )
-        .unwrap();
+        let repo = test_repo(dir.path());
         let target = dir.path().join("target");
         let outside = dir.path().join("outside");
         fs::create_dir_all(&outside).unwrap();
@@ -1023,20 +999,7 @@ mod tests {
     fn setuid_setgid_and_sticky_bits_are_not_restored() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        let (repo, _) = Repository::init(
-            Arc::new(LocalStorage::new(dir.path().join("repo"))),
-            "pw",
-            &opts,
-        )
-        .unwrap();
+        let repo = test_repo(dir.path());
         let snap = forge(&repo, |r, w| {
             let mut f = file_node(r, w, "suid");
             f.mode = 0o104755;

@@ -66,14 +66,7 @@ pub struct Layout<'a> {
     pub work_dir: Option<&'a Path>,
 }
 
-/// What a read found.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    /// Conversations.
-    pub chats: u64,
-    /// Messages.
-    pub messages: u64,
-}
+pub use super::sql::Counts;
 
 /// A jid as WhatsApp stores it in the address book: digits alone mean a phone number's
 /// account.

@@ -40,14 +40,7 @@ pub struct Layout<'a> {
     pub work_dir: Option<&'a Path>,
 }
 
-/// What a read found, for the caller's summary.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    /// Conversations.
-    pub chats: u64,
-    /// Messages.
-    pub messages: u64,
-}
+pub use super::sql::Counts;
 
 /// Names from `wa.db`'s `wa_contacts` (display name, else the WhatsApp profile name),
 /// reported to the sink as contacts.

@@ -12,6 +12,15 @@ use crate::error::{Error, Result};
 use crate::sources::model::ConversationKind;
 use crate::sources::wechat::sqlite::SourceDb;
 
+/// What a read found, for the caller's summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    /// Conversations.
+    pub chats: u64,
+    /// Messages.
+    pub messages: u64,
+}
+
 /// Opens a SQLite file for reading, its `-wal` (beside it, or `wal`) included, writing nothing beside it (a
 /// database with a `-wal` or `-journal` is read from a private copy under `work_dir`: see
 /// [`crate::sources::wechat::sqlite`]). Errors name `shown`.
