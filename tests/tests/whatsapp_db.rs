@@ -69,6 +69,14 @@ fn read(path: &Path, key: Option<&str>, work: &Path) -> Result<Collect, Error> {
     Ok(c)
 }
 
+/// The message whose `server_id` (WhatsApp's key id) is `key`.
+fn by_key<'a>(c: &'a Collect, key: &str) -> &'a chatvault_core::sources::model::Message {
+    c.messages
+        .iter()
+        .find(|m| m.server_id.as_deref() == Some(key))
+        .unwrap_or_else(|| panic!("no message {key}"))
+}
+
 /// Every fact the generator wrote, found in what the reader reported.
 fn check_facts(c: &Collect, facts: &WaDbFacts) {
     assert_eq!(c.messages.len(), facts.messages, "{:?}", c.warnings);
@@ -109,11 +117,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
     );
     // Exact UTC times, to the millisecond.
     for (key, ts) in &facts.times {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(m.time, Timestamp::Utc(*ts));
     }
     let media: Vec<_> = c.messages.iter().filter_map(|m| m.media.as_ref()).collect();
@@ -136,11 +140,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         facts.media_present.len() + facts.media_missing.len()
     );
     for (key, quoted) in &facts.quotes {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(m.reply_to.as_deref(), Some(quoted.as_str()));
         assert_eq!(m.kind, MessageKind::Quote);
         assert!(m.quote.as_deref().unwrap_or("").starts_with("message 0"));
@@ -178,21 +178,13 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         .unwrap();
     assert!(sys.text.contains("Family 🏠"), "{}", sys.text);
     for (key, emoji) in &facts.reactions {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(m.details.reactions.len(), 1);
         assert_eq!(&m.details.reactions[0].emoji, emoji);
     }
     // Calls, polls, edits and view-once messages.
     for (key, video, answered, secs) in &facts.calls {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(m.kind, MessageKind::Call, "{key}");
         let what = if *video { "video call" } else { "voice call" };
         assert!(m.text.contains(what), "{key}: {}", m.text);
@@ -207,11 +199,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         }
     }
     for (key, question, options) in &facts.polls {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         let p = m.details.poll.as_ref().unwrap();
         assert_eq!(&p.question, question);
         let got: Vec<(String, u64)> = p
@@ -238,29 +226,17 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
             .any(|m| m.server_id.as_deref() == Some(key) && m.details.view_once));
     }
     for (key, text) in &facts.texts {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(&m.text, text);
     }
     // Texts composed from side tables: template messages, "X added Y".
     for (key, text) in &facts.composed {
-        let m = c
-            .messages
-            .iter()
-            .find(|m| m.server_id.as_deref() == Some(key))
-            .unwrap();
+        let m = by_key(&c, key);
         assert_eq!(&m.text, text, "{key}");
     }
     // A one-to-one chat's reaction (stored without a sender) is the partner's.
     let ann_chat_first = &facts.reactions[0].0;
-    let m = c
-        .messages
-        .iter()
-        .find(|m| m.server_id.as_deref() == Some(ann_chat_first))
-        .unwrap();
+    let m = by_key(&c, ann_chat_first);
     assert_eq!(m.details.reactions[0].from, vec!["Ann Lee".to_string()]);
     // Dora, a group member by privacy id, is named by her number's wa.db entry.
     assert!(c
@@ -505,27 +481,15 @@ fn legacy_databases_before_and_while_the_schema_changed_read_with_exact_facts() 
             facts.from_me
         );
         for (key, ts) in &facts.times {
-            let m = c
-                .messages
-                .iter()
-                .find(|m| m.server_id.as_deref() == Some(key))
-                .unwrap();
+            let m = by_key(&c, key);
             assert_eq!(m.time, Timestamp::Utc(*ts), "{what}");
         }
         for (key, text) in &facts.texts {
-            let m = c
-                .messages
-                .iter()
-                .find(|m| m.server_id.as_deref() == Some(key))
-                .unwrap();
+            let m = by_key(&c, key);
             assert_eq!(&m.text, text, "{what}");
         }
         for (key, quoted) in &facts.quotes {
-            let m = c
-                .messages
-                .iter()
-                .find(|m| m.server_id.as_deref() == Some(key))
-                .unwrap();
+            let m = by_key(&c, key);
             assert_eq!(m.reply_to.as_deref(), Some(quoted.as_str()), "{what}");
             assert!(
                 m.quote.as_deref().unwrap_or("").starts_with("alt 0"),
