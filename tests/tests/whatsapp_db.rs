@@ -117,7 +117,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
     );
     // Exact UTC times, to the millisecond.
     for (key, ts) in &facts.times {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(m.time, Timestamp::Utc(*ts));
     }
     let media: Vec<_> = c.messages.iter().filter_map(|m| m.media.as_ref()).collect();
@@ -140,7 +140,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         facts.media_present.len() + facts.media_missing.len()
     );
     for (key, quoted) in &facts.quotes {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(m.reply_to.as_deref(), Some(quoted.as_str()));
         assert_eq!(m.kind, MessageKind::Quote);
         assert!(m.quote.as_deref().unwrap_or("").starts_with("message 0"));
@@ -178,13 +178,13 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         .unwrap();
     assert!(sys.text.contains("Family 🏠"), "{}", sys.text);
     for (key, emoji) in &facts.reactions {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(m.details.reactions.len(), 1);
         assert_eq!(&m.details.reactions[0].emoji, emoji);
     }
     // Calls, polls, edits and view-once messages.
     for (key, video, answered, secs) in &facts.calls {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(m.kind, MessageKind::Call, "{key}");
         let what = if *video { "video call" } else { "voice call" };
         assert!(m.text.contains(what), "{key}: {}", m.text);
@@ -199,7 +199,7 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
         }
     }
     for (key, question, options) in &facts.polls {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         let p = m.details.poll.as_ref().unwrap();
         assert_eq!(&p.question, question);
         let got: Vec<(String, u64)> = p
@@ -226,17 +226,17 @@ fn check_facts(c: &Collect, facts: &WaDbFacts) {
             .any(|m| m.server_id.as_deref() == Some(key) && m.details.view_once));
     }
     for (key, text) in &facts.texts {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(&m.text, text);
     }
     // Texts composed from side tables: template messages, "X added Y".
     for (key, text) in &facts.composed {
-        let m = by_key(&c, key);
+        let m = by_key(c, key);
         assert_eq!(&m.text, text, "{key}");
     }
     // A one-to-one chat's reaction (stored without a sender) is the partner's.
     let ann_chat_first = &facts.reactions[0].0;
-    let m = by_key(&c, ann_chat_first);
+    let m = by_key(c, ann_chat_first);
     assert_eq!(m.details.reactions[0].from, vec!["Ann Lee".to_string()]);
     // Dora, a group member by privacy id, is named by her number's wa.db entry.
     assert!(c
