@@ -559,75 +559,14 @@ fn compare_with_exporter(wa: &Path, facts: &WaDbFacts, scratch: &Path) {
     );
     let theirs = theirs.as_object().expect("a JSON object of chats");
     for chat in &facts.chats {
-        let t = theirs.get(&chat.jid).unwrap_or_else(|| {
-            panic!("the exporter has no chat {}: {:?}", chat.jid, theirs.keys())
-        });
-        let t_msgs = t["messages"].as_object().unwrap();
-        let o_msgs: std::collections::BTreeMap<String, _> = ours
-            .messages
-            .iter()
-            .filter(|m| m.conversation == chat.jid)
-            .map(|m| (m.id.clone(), m))
-            .collect();
-        let mut t_ids: Vec<&String> = t_msgs.keys().collect();
-        let mut o_ids: Vec<&String> = o_msgs.keys().collect();
-        t_ids.sort();
-        o_ids.sort();
-        assert_eq!(t_ids, o_ids, "{}: rows differ", chat.jid);
-        let (mut texts, mut replies, mut senders) = (0, 0, 0);
-        for (id, tm) in t_msgs {
-            let om = o_msgs[id];
-            assert_eq!(
-                tm["from_me"].as_bool(),
-                Some(om.from_me),
-                "{}: {id}",
-                chat.jid
-            );
-            let ts = tm["timestamp"].as_f64().unwrap();
-            assert_eq!(
-                (ts * 1000.0).round() as i64,
-                om.time.millis(),
-                "{}: {id}",
-                chat.jid
-            );
-            if om.kind == MessageKind::Text {
-                assert_eq!(
-                    tm["data"].as_str(),
-                    Some(om.text.as_str()),
-                    "{}: {id}",
-                    chat.jid
-                );
-                texts += 1;
-            }
-            if let Some(r) = tm["reply"].as_str() {
-                assert_eq!(om.reply_to.as_deref(), Some(r), "{}: {id}", chat.jid);
-                replies += 1;
-            }
-            if let (Some(name), false) = (
-                tm["sender"].as_str(),
-                matches!(om.kind, MessageKind::System),
-            ) {
-                if name.chars().all(|c| c.is_ascii_digit()) {
-                    let user = om.sender.as_deref().and_then(|j| j.split('@').next());
-                    assert_eq!(user, Some(name), "{}: {id}", chat.jid);
-                } else {
-                    assert_eq!(om.sender_name.as_deref(), Some(name), "{}: {id}", chat.jid);
-                }
-                senders += 1;
-            }
-        }
-        println!(
-            "{}: {} rows, {texts} texts, {replies} replies, {senders} senders compared",
-            chat.jid,
-            t_msgs.len()
-        );
+        let c = common::compare_chat(theirs, &chat.jid, &ours.messages, false);
         assert!(
-            texts >= 2 && replies >= 1,
+            c.texts >= 2 && c.replies >= 1,
             "{}: too little compared",
             chat.jid
         );
         if chat.group {
-            assert!(senders > 0, "{}: no sender compared", chat.jid);
+            assert!(c.senders > 0, "{}: no sender compared", chat.jid);
         }
     }
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -279,98 +278,17 @@ fn an_independent_reader_agrees_on_every_chat() {
     );
     let theirs = theirs.as_object().expect("a JSON object of chats");
     for chat in &facts.chats {
-        let t = theirs.get(&chat.jid).unwrap_or_else(|| {
-            panic!("the exporter has no chat {}: {:?}", chat.jid, theirs.keys())
-        });
-        let t_msgs = t["messages"].as_object().unwrap();
-        let o_msgs: BTreeMap<String, _> = ours
-            .messages
-            .iter()
-            .filter(|m| m.conversation == chat.jid)
-            .map(|m| (m.id.clone(), m))
-            .collect();
-        // The same rows (keyed by Z_PK in both).
-        let t_ids: Vec<&String> = t_msgs.keys().collect();
-        let o_ids: Vec<&String> = o_msgs.keys().collect();
-        let mut t_sorted = t_ids.clone();
-        t_sorted.sort();
-        let mut o_sorted = o_ids.clone();
-        o_sorted.sort();
-        assert_eq!(t_sorted, o_sorted, "{}: rows differ", chat.jid);
-        let (mut texts, mut replies) = (0, 0);
-        for (id, tm) in t_msgs {
-            let om = o_msgs[id];
-            assert_eq!(
-                tm["from_me"].as_bool(),
-                Some(om.from_me),
-                "{}: {id}",
-                chat.jid
-            );
-            // Seconds, as a float in theirs.
-            let ts = tm["timestamp"].as_f64().unwrap();
-            assert_eq!(
-                (ts * 1000.0).round() as i64,
-                om.time.millis(),
-                "{}: {id}",
-                chat.jid
-            );
-            // Plain texts are the same words (theirs turns line breaks into <br>).
-            if om.kind == MessageKind::Text {
-                assert_eq!(
-                    tm["data"].as_str(),
-                    Some(om.text.as_str()),
-                    "{}: {id}",
-                    chat.jid
-                );
-                texts += 1;
-            }
-            // A reply names the same target (theirs keeps 17 characters of the id).
-            if let Some(r) = tm["reply"].as_str() {
-                let ours_r = om.reply_to.as_deref().unwrap_or("");
-                assert!(
-                    ours_r.starts_with(r),
-                    "{}: {id} replies to {r}, ours {ours_r}",
-                    chat.jid
-                );
-                replies += 1;
-            }
-        }
-        // The comparison covered texts and the reply theirs reads (from ZMETADATA).
-        println!(
-            "{}: {} rows, {texts} texts, {replies} replies compared",
-            chat.jid,
-            t_msgs.len()
-        );
+        let c = common::compare_chat(theirs, &chat.jid, &ours.messages, true);
+        // Texts, and the reply theirs reads (from ZMETADATA), were compared.
         assert!(
-            texts >= PER_CHAT / 2,
-            "{}: only {texts} texts compared",
-            chat.jid
+            c.texts >= PER_CHAT / 2,
+            "{}: only {} texts compared",
+            chat.jid,
+            c.texts
         );
-        assert!(replies >= 1, "{}: no reply compared", chat.jid);
-        // A group's senders: the same member (theirs names them by number where it has no
-        // name), and the same name where it has one.
+        assert!(c.replies >= 1, "{}: no reply compared", chat.jid);
         if chat.group {
-            let mut named = 0;
-            for (id, tm) in t_msgs {
-                let Some(name) = tm["sender"].as_str() else {
-                    continue;
-                };
-                let om = o_msgs[id];
-                // Ours names the actor of a group event in its sentence, not as a sender.
-                if matches!(om.kind, MessageKind::System | MessageKind::Call) {
-                    continue;
-                }
-                if name.chars().all(|c| c.is_ascii_digit()) {
-                    // Theirs falls back to the member's number: the same member as ours.
-                    let user = om.sender.as_deref().and_then(|j| j.split('@').next());
-                    assert_eq!(user, Some(name), "{}: {id}", chat.jid);
-                } else {
-                    assert_eq!(om.sender_name.as_deref(), Some(name), "{}: {id}", chat.jid);
-                }
-                named += 1;
-            }
-            println!("{}: {named} senders compared", chat.jid);
-            assert!(named > 0, "{}: theirs names no sender", chat.jid);
+            assert!(c.senders > 0, "{}: theirs names no sender", chat.jid);
         }
     }
 }

@@ -1,8 +1,11 @@
-//! What the reader tests share: a sink that keeps everything a reader reports.
+//! What the reader tests share: a sink that keeps everything a reader reports, and the
+//! comparison of a chat with what PyPI's whatsapp-chat-exporter read of it.
 // Each test crate uses a part of it.
 #![allow(dead_code)]
 
-use chatvault_core::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use chatvault_core::sources::model::{
+    Account, ChatSink, Contact, Conversation, Message, MessageKind,
+};
 
 /// Keeps what a reader reports, in order.
 #[derive(Default)]
@@ -34,4 +37,88 @@ impl ChatSink for Collect {
     fn warning(&mut self, w: String) {
         self.warnings.push(w);
     }
+}
+
+/// How much of one chat [`compare_chat`] compared.
+#[derive(Debug, Default)]
+pub struct Compared {
+    /// Rows (the same in both).
+    pub rows: usize,
+    /// Plain texts.
+    pub texts: usize,
+    /// Replies theirs reads.
+    pub replies: usize,
+    /// Senders theirs names.
+    pub senders: usize,
+}
+
+/// Ours and the exporter's reading of chat `jid`: the same rows (keyed by row id in both);
+/// per row the direction, the time to the millisecond, plain texts, the reply's target
+/// (`reply_prefix`: theirs keeps only the start of the id, as on iPhone), and the sender
+/// where theirs names one (by number where it has no name). System lines, and calls without
+/// a sender, are not compared by sender: ours names their actor in the sentence.
+pub fn compare_chat(
+    theirs: &serde_json::Map<String, serde_json::Value>,
+    jid: &str,
+    ours: &[Message],
+    reply_prefix: bool,
+) -> Compared {
+    let t = theirs
+        .get(jid)
+        .unwrap_or_else(|| panic!("the exporter has no chat {jid}: {:?}", theirs.keys()));
+    let t_msgs = t["messages"].as_object().unwrap();
+    let o_msgs: std::collections::BTreeMap<&str, _> = ours
+        .iter()
+        .filter(|m| m.conversation == jid)
+        .map(|m| (m.id.as_str(), m))
+        .collect();
+    let mut t_ids: Vec<&str> = t_msgs.keys().map(String::as_str).collect();
+    t_ids.sort();
+    let o_ids: Vec<&str> = o_msgs.keys().copied().collect();
+    assert_eq!(t_ids, o_ids, "{jid}: rows differ");
+    let mut c = Compared {
+        rows: t_msgs.len(),
+        ..Default::default()
+    };
+    for (id, tm) in t_msgs {
+        let om = o_msgs[id.as_str()];
+        assert_eq!(tm["from_me"].as_bool(), Some(om.from_me), "{jid}: {id}");
+        // Seconds, as a float in theirs.
+        let ts = tm["timestamp"].as_f64().unwrap();
+        assert_eq!(
+            (ts * 1000.0).round() as i64,
+            om.time.millis(),
+            "{jid}: {id}"
+        );
+        if om.kind == MessageKind::Text {
+            assert_eq!(tm["data"].as_str(), Some(om.text.as_str()), "{jid}: {id}");
+            c.texts += 1;
+        }
+        if let Some(r) = tm["reply"].as_str() {
+            let ours_r = om.reply_to.as_deref().unwrap_or("");
+            if reply_prefix {
+                assert!(
+                    ours_r.starts_with(r),
+                    "{jid}: {id} replies to {r}, ours {ours_r}"
+                );
+            } else {
+                assert_eq!(ours_r, r, "{jid}: {id}");
+            }
+            c.replies += 1;
+        }
+        let no_sender =
+            om.kind == MessageKind::System || (om.kind == MessageKind::Call && om.sender.is_none());
+        if let (Some(name), false) = (tm["sender"].as_str(), no_sender) {
+            if name.chars().all(|ch| ch.is_ascii_digit()) {
+                // Theirs falls back to the member's number: the same member as ours.
+                let user = om.sender.as_deref().and_then(|j| j.split('@').next());
+                assert_eq!(user, Some(name), "{jid}: {id}");
+            } else {
+                assert_eq!(om.sender_name.as_deref(), Some(name), "{jid}: {id}");
+            }
+            c.senders += 1;
+        }
+    }
+    println!("{jid}: {c:?}");
+    c
 }
