@@ -803,6 +803,17 @@ mod tests {
             .0
     }
 
+    /// Restores all of `snap` into `target`.
+    fn restore_all(repo: &Repository, snap: &Snapshot, target: &Path) -> Result<RestoreSummary> {
+        repo.restore(
+            snap,
+            target,
+            &RestoreOptions::default(),
+            None,
+            &CancelToken::new(),
+        )
+    }
+
     fn file_node(repo: &Repository, w: &BlobWriter, name: &str) -> Node {
         let data = b"pwned".to_vec();
         let id = repo.codec.id(&data);
@@ -868,15 +879,7 @@ mod tests {
             inner
         });
         let target = dir.path().join("target");
-        let s = repo
-            .restore(
-                &snap,
-                &target,
-                &RestoreOptions::default(),
-                None,
-                &CancelToken::new(),
-            )
-            .unwrap();
+        let s = restore_all(&repo, &snap, &target).unwrap();
         assert_eq!(s.files, 1, "the file beside the chain is restored");
         assert!(
             s.damaged
@@ -913,15 +916,7 @@ mod tests {
             let snap = forge(&repo, |r, w| Tree {
                 nodes: vec![file_node(r, w, evil)],
             });
-            let err = repo
-                .restore(
-                    &snap,
-                    &target,
-                    &RestoreOptions::default(),
-                    None,
-                    &CancelToken::new(),
-                )
-                .unwrap_err();
+            let err = restore_all(&repo, &snap, &target).unwrap_err();
             assert!(matches!(err, Error::UnsafePath(_)), "{evil}: {err}");
         }
         assert!(!dir.path().join("escape").exists());
@@ -946,27 +941,12 @@ mod tests {
             let victim = outside.join("victim");
             fs::write(&victim, b"keep").unwrap();
             std::os::unix::fs::symlink(&victim, target.join("link")).unwrap();
-            let err = repo
-                .restore(
-                    &snap,
-                    &target,
-                    &RestoreOptions::default(),
-                    None,
-                    &CancelToken::new(),
-                )
-                .unwrap_err();
+            let err = restore_all(&repo, &snap, &target).unwrap_err();
             assert!(matches!(err, Error::UnsafePath(_)), "{err}");
             assert!(!outside.join("f").exists());
             // With the planted directory link gone, the file link is replaced, not followed.
             fs::remove_file(target.join("a")).unwrap();
-            repo.restore(
-                &snap,
-                &target,
-                &RestoreOptions::default(),
-                None,
-                &CancelToken::new(),
-            )
-            .unwrap();
+            restore_all(&repo, &snap, &target).unwrap();
             assert_eq!(fs::read(&victim).unwrap(), b"keep");
             assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
 
@@ -975,14 +955,7 @@ mod tests {
             let target = dir.path().join("hard-target");
             fs::create_dir_all(&target).unwrap();
             fs::hard_link(&victim, target.join("link")).unwrap();
-            repo.restore(
-                &snap,
-                &target,
-                &RestoreOptions::default(),
-                None,
-                &CancelToken::new(),
-            )
-            .unwrap();
+            restore_all(&repo, &snap, &target).unwrap();
             assert_eq!(fs::read(&victim).unwrap(), b"keep");
             assert_eq!(fs::read(target.join("link")).unwrap(), b"pwned");
             let leftovers: Vec<_> = fs::read_dir(&target)
@@ -1008,14 +981,7 @@ mod tests {
             Tree { nodes: vec![f, d] }
         });
         let target = dir.path().join("target");
-        repo.restore(
-            &snap,
-            &target,
-            &RestoreOptions::default(),
-            None,
-            &CancelToken::new(),
-        )
-        .unwrap();
+        restore_all(&repo, &snap, &target).unwrap();
         let mode = |p: &str| fs::metadata(target.join(p)).unwrap().permissions().mode();
         assert_eq!(mode("suid") & 0o7777, 0o755);
         assert_eq!(mode("sticky") & 0o7777, 0o777);
