@@ -217,12 +217,17 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
             .map_err(io::Error::other)?;
         let mut media_seen = 0u64;
         for i in 1..=spec.messages {
-            let conv = &convs[(i % convs.len() as u64) as usize];
+            let media = spec.media_every > 0 && i % spec.media_every == 0;
+            // Every 7th medium goes to the group (by turn, only even-indexed chats would).
+            let conv = if media && (i / spec.media_every) % 7 == 3 {
+                &room
+            } else {
+                &convs[(i % convs.len() as u64) as usize]
+            };
             let group = conv == &room;
             let is_send = rng.random_range(0..3) == 0;
             let svr = 1_000_000 + i as i64;
             let time = 1_700_000_000_000i64 + i as i64 * 60_000;
-            let media = spec.media_every > 0 && i % spec.media_every == 0;
             let (ty, mut content, img_path): (i64, String, Option<String>) = if media {
                 media_seen += 1;
                 let missing = spec.missing_every > 0 && media_seen % spec.missing_every == 0;
@@ -264,11 +269,9 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
                                 media_bytes(&mut rng, b"\x02#!SILK_V3", 2000),
                             )?;
                         }
-                        (
-                            34,
-                            "<msg><voicemsg voicelength=\"3000\" /></msg>".into(),
-                            Some(name),
-                        )
+                        // Android's voice content is `<user>:<length ms>:<flag>`, filled
+                        // below with the sender.
+                        (34, String::new(), Some(name))
                     }
                     _ => {
                         let name = format!("{:016x}", rng.next_u64());
@@ -304,8 +307,11 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
                     _ => (1, text(&mut rng, i, &mut facts), None),
                 }
             };
-            if group && !is_send && ty != 10000 {
-                let who = &peers[(i % peers.len() as u64) as usize];
+            let who = &peers[(i % peers.len() as u64) as usize];
+            if ty == 34 {
+                let user = if group && !is_send { who } else { &conv };
+                content = format!("{user}:3000:0\n");
+            } else if group && !is_send && ty != 10000 {
                 content = format!("{who}:\n{content}");
             }
             *facts.by_conversation.entry(conv.clone()).or_default() += 1;
@@ -327,23 +333,70 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
 }
 
 fn protobuf_remark(nick: &str, alias: &str, remark: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (field, s) in [(1u8, nick), (2, alias), (3, remark)] {
-        b.push(field << 3 | 2);
-        let mut len = s.len();
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                b.push(byte);
-                break;
-            }
-            b.push(byte | 0x80);
+    [(1, nick), (2, alias), (3, remark)]
+        .iter()
+        .flat_map(|(field, s)| pb_field(*field, s.as_bytes()))
+        .collect()
+}
+
+/// A protobuf varint.
+fn pb_varint(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
         }
-        b.extend_from_slice(s.as_bytes());
+        out.push(byte | 0x80);
     }
+}
+
+/// One length-delimited protobuf field.
+fn pb_field(field: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut b = vec![field << 3 | 2];
+    pb_varint(bytes.len() as u64, &mut b);
+    b.extend_from_slice(bytes);
     b
 }
+
+/// `Documents/LoginInfo2.dat` naming `owner` (display name `name`) beside the accounts
+/// already listed: field 1 holds the accounts one after another, each its length then a
+/// message (1 username, 2 alias, 3 display name).
+fn add_login_info(documents: &Path, owner: &str, name: &str) -> io::Result<()> {
+    let path = documents.join("LoginInfo2.dat");
+    let mut records = match fs::read(&path) {
+        // Our own file: one field 1 (tag 0x0a, its length) and nothing after it.
+        Ok(old) => {
+            let mut at = 1;
+            while old.get(at).is_some_and(|b| b & 0x80 != 0) {
+                at += 1;
+            }
+            old[at + 1..].to_vec()
+        }
+        Err(_) => Vec::new(),
+    };
+    let user: Vec<u8> = [(1, owner), (2, ""), (3, name)]
+        .iter()
+        .flat_map(|(f, s)| pb_field(*f, s.as_bytes()))
+        .collect();
+    pb_varint(user.len() as u64, &mut records);
+    records.extend_from_slice(&user);
+    fs::write(path, pb_field(1, &records))
+}
+
+/// The display name the generator gives account `owner` in `LoginInfo2.dat`.
+pub fn wechat_ios_owner_name(owner: &str) -> String {
+    format!("我自己 {owner}")
+}
+
+/// A peer of every generated iPhone account found only in `OpenIMContact` (WeChat Work),
+/// and the name it has there.
+pub const WECHAT_IOS_OPENIM: (&str, &str) = ("10086@openim", "企业微信同事");
+/// A peer of every generated iPhone account who is no contact: only `session.db` names it.
+pub const WECHAT_IOS_STRANGER: &str = "wxid_stranger";
+/// The name the generated group's member `wxid_p0002` gave themself there.
+pub const WECHAT_IOS_GROUP_NICKNAME: &str = "群里的二号";
 
 /// Writes a WeChat iOS app container under `dir`: `Documents/<md5(owner)>/DB/MM.sqlite`,
 /// `message_1.sqlite` (half the conversations), `WCDB_Contact.sqlite`, `Img/` and `Audio/`.
@@ -360,27 +413,85 @@ pub fn wechat_ios_account(dir: &Path, spec: &ChatSpec, owner: &str) -> io::Resul
     let dbdir = acct.join("DB");
     fs::create_dir_all(&dbdir)?;
     let n_conv = spec.conversations.max(2);
-    let peers: Vec<String> = (1..n_conv)
-        .map(|c| format!("wxid_p{c:04}"))
-        .chain(["6000@chatroom".to_string()])
+    let people: Vec<String> = (1..n_conv).map(|c| format!("wxid_p{c:04}")).collect();
+    let group = "6000@chatroom".to_string();
+    let peers: Vec<String> = people
+        .iter()
+        .cloned()
+        .chain([
+            group.clone(),
+            WECHAT_IOS_OPENIM.0.to_string(),
+            WECHAT_IOS_STRANGER.to_string(),
+        ])
         .collect();
+    add_login_info(&dir.join("Documents"), owner, &wechat_ios_owner_name(owner))?;
     let contacts = Connection::open(dbdir.join("WCDB_Contact.sqlite")).map_err(io::Error::other)?;
     contacts
-        .execute_batch("CREATE TABLE Friend (userName TEXT PRIMARY KEY, type INTEGER, dbContactRemark BLOB, dbContactChatRoom BLOB);")
+        .execute_batch(
+            "CREATE TABLE Friend (userName TEXT PRIMARY KEY, type INTEGER, dbContactRemark BLOB, dbContactChatRoom BLOB);
+             CREATE TABLE OpenIMContact (userName TEXT PRIMARY KEY, type INTEGER, dbContactRemark BLOB);",
+        )
         .map_err(io::Error::other)?;
-    for (i, p) in peers.iter().enumerate() {
+    // The group's members (the first two people and the owner) and the name the second
+    // gave themself there; the first has a remark, which wins over a group nickname.
+    let members: Vec<&str> = people
+        .iter()
+        .take(2)
+        .map(String::as_str)
+        .chain([owner])
+        .collect();
+    let room_xml = format!(
+        "<RoomData><Member UserName=\"{}\"><DisplayName>老同学</DisplayName></Member>{}</RoomData>",
+        people[0],
+        people.get(1).map_or(String::new(), |p| format!(
+            "<Member UserName=\"{p}\"><Flag>1</Flag><DisplayName>{WECHAT_IOS_GROUP_NICKNAME}</DisplayName></Member>"
+        ))
+    );
+    let room: Vec<u8> = [
+        pb_field(1, members.join(";").as_bytes()),
+        pb_field(6, room_xml.as_bytes()),
+    ]
+    .concat();
+    for (i, p) in people.iter().chain([&group]).enumerate() {
         let remark = if i % 2 == 0 {
             format!("备注{i}")
         } else {
             String::new()
         };
+        let room = (p == &group).then(|| room.clone());
         contacts
             .execute(
-                "INSERT INTO Friend VALUES (?1, 3, ?2, NULL)",
+                "INSERT INTO Friend VALUES (?1, 3, ?2, ?3)",
                 params![
                     p,
-                    protobuf_remark(&format!("朋友{i}"), &format!("a{i}"), &remark)
+                    protobuf_remark(&format!("朋友{i}"), &format!("a{i}"), &remark),
+                    room
                 ],
+            )
+            .map_err(io::Error::other)?;
+    }
+    contacts
+        .execute(
+            "INSERT INTO OpenIMContact VALUES (?1, 3, ?2)",
+            params![
+                WECHAT_IOS_OPENIM.0,
+                protobuf_remark(WECHAT_IOS_OPENIM.1, "", "")
+            ],
+        )
+        .map_err(io::Error::other)?;
+    // Every chat has a session; the stranger has nothing else.
+    let session_dir = acct.join("session");
+    fs::create_dir_all(&session_dir)?;
+    let _ = fs::remove_file(session_dir.join("session.db"));
+    let sessions = Connection::open(session_dir.join("session.db")).map_err(io::Error::other)?;
+    sessions
+        .execute_batch("CREATE TABLE SessionAbstract (UsrName TEXT, CreateTime INTEGER, ConStrRes1 TEXT, unreadcount INTEGER);")
+        .map_err(io::Error::other)?;
+    for p in &peers {
+        sessions
+            .execute(
+                "INSERT INTO SessionAbstract VALUES (?1, 1700000000, NULL, 0)",
+                [p],
             )
             .map_err(io::Error::other)?;
     }
@@ -445,7 +556,8 @@ pub fn wechat_ios_account(dir: &Path, spec: &ChatSpec, owner: &str) -> io::Resul
             (1, text(&mut rng, i, &mut facts))
         };
         if group && des == 1 {
-            content = format!("wxid_p0001:\n{content}");
+            let who = &people[(i / peers.len() as u64 % 2) as usize % people.len()];
+            content = format!("{who}:\n{content}");
         }
         *facts.by_conversation.entry(peer.clone()).or_default() += 1;
         dbs[ci % 2]

@@ -18,6 +18,8 @@ use chatvault_fixtures::chat_exports::{self, ChatFacts, ChatSpec, NEEDLE};
 use chatvault_fixtures::iphone_backup::{self, BackupFacts, BackupSpec, WECHAT_DOMAIN};
 use md5::{Digest, Md5};
 
+mod common;
+
 const PASSWORD: &str = "correct horse 电池 staple";
 const OWNERS: [&str; 2] = ["wxid_owner", "wxid_second"];
 
@@ -108,6 +110,16 @@ fn assert_accounts(summary: &ChatSummary, index: &ChatIndex, facts: &[ChatFacts]
     assert_eq!(
         hits.len() as u64,
         facts.iter().map(|f| f.needle_hits).sum::<u64>()
+    );
+    // Each account's people: WeChat Work contacts, strangers, groups, the owner.
+    for owner in OWNERS {
+        common::assert_wechat_ios_people(index, &format!("{}:", md5_hex(owner)), owner);
+    }
+    // The export's owner (the first account in path order) is named by LoginInfo2.dat.
+    let first = OWNERS.iter().min_by_key(|o| md5_hex(o)).unwrap();
+    assert_eq!(
+        summary.account.name,
+        chat_exports::wechat_ios_owner_name(first)
     );
 }
 

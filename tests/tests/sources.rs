@@ -9,6 +9,8 @@ use chatvault_core::sources::{self, SourceKind, SourceOptions};
 use chatvault_core::{ChatSummary, Error};
 use chatvault_fixtures::chat_exports::{self, ChatFacts, ChatSpec, WhatsAppLocale, NEEDLE};
 
+mod common;
+
 fn read(
     root: &Path,
     opts: &SourceOptions,
@@ -97,6 +99,7 @@ fn wechat_android_generated_small_encrypted_and_plain() {
             bad_text, 0,
             "group sender prefixes are removed from the text"
         );
+        assert_android_details(&index);
     }
 }
 
@@ -107,6 +110,38 @@ fn wechat_android_generated_large() {
         chat_exports::wechat_android(tmp.path(), &ChatSpec::large(60_000, 5), true).unwrap();
     let (summary, index) = read(tmp.path(), &SourceOptions::default(), tmp.path()).unwrap();
     assert_facts(&summary, &index, &facts);
+    assert!(
+        assert_android_details(&index) > 0,
+        "no voice message in a group"
+    );
+}
+
+/// Voice messages (Android's `<user>:<ms>:<flag>` content) have their length and, in
+/// groups, the sender the content names; places are in the details. Returns how many voice
+/// messages came from others in groups.
+fn assert_android_details(index: &ChatIndex) -> u64 {
+    let (mut voices, mut group_voices, mut places) = (0, 0, 0);
+    for c in index.conversations().unwrap() {
+        index
+            .for_each_message(&c.id, |m| {
+                if m.kind == "voice" {
+                    assert_eq!(m.details.duration_seconds, Some(3), "{m:?}");
+                    assert!(m.sender.is_some(), "{m:?}");
+                    voices += 1;
+                    group_voices += u64::from(c.kind == "group" && !m.from_me);
+                }
+                if m.kind == "location" {
+                    let place = m.details.place.as_ref().expect("place");
+                    assert_eq!(place.title.as_deref(), Some("外滩"));
+                    assert_eq!(place.latitude, Some(31.23));
+                    places += 1;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert!(voices > 0 && places > 0, "{voices} {places}");
+    group_voices
 }
 
 #[test]
@@ -129,6 +164,12 @@ fn wechat_ios_generated_small_and_large() {
         assert!(
             names.contains(&"备注0") && names.contains(&"朋友1"),
             "{names:?}"
+        );
+        common::assert_wechat_ios_people(&index, "", "wxid_owner");
+        assert_eq!(
+            summary.account.name,
+            chat_exports::wechat_ios_owner_name("wxid_owner"),
+            "named by LoginInfo2.dat"
         );
     }
 }

@@ -26,6 +26,7 @@
 #[cfg(feature = "iphone-backup")]
 pub mod iphone_backup;
 pub mod model;
+pub mod protobuf;
 pub mod telegram;
 pub mod wechat;
 pub mod whatsapp;

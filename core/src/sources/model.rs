@@ -302,9 +302,12 @@ pub struct MessageDetails {
     /// Audio or a shared item: its title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Length of audio or video, in seconds.
+    /// Length of audio, video or a call, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<u64>,
+    /// A file's size in bytes, as the app recorded it (the file itself may be missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// The chat the replied-to message is in, when it is another chat than this one (its
     /// `reply_to` then names a message of that chat, not of this one).
     #[serde(default, skip_serializing_if = "Option::is_none")]

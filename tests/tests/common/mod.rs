@@ -122,3 +122,67 @@ pub fn compare_chat(
     println!("{jid}: {c:?}");
     c
 }
+
+/// What a generated WeChat iPhone account (`chat_exports::wechat_ios_account` for `owner`)
+/// must read as beyond its counts, its conversations' ids prefixed with `prefix` (empty, or
+/// `<account>:` when several accounts were read): the WeChat Work contact named from
+/// `OpenIMContact`, the stranger named by `session.db`'s username (not a hash), the group's
+/// members, a group nickname on its member's messages where no remark wins over it, the
+/// owner's messages sent by the owner, voice lengths.
+pub fn assert_wechat_ios_people(
+    index: &chatvault_core::chat::ChatIndex,
+    prefix: &str,
+    owner: &str,
+) {
+    use chatvault_fixtures::chat_exports::{
+        WECHAT_IOS_GROUP_NICKNAME, WECHAT_IOS_OPENIM, WECHAT_IOS_STRANGER,
+    };
+    let conversations: Vec<_> = index
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id.starts_with(prefix))
+        .collect();
+    let find = |id: &str| {
+        conversations
+            .iter()
+            .find(|c| c.id == format!("{prefix}{id}"))
+            .unwrap_or_else(|| panic!("no conversation {prefix}{id}"))
+    };
+    assert_eq!(find(WECHAT_IOS_OPENIM.0).name, WECHAT_IOS_OPENIM.1);
+    assert_eq!(find(WECHAT_IOS_STRANGER).name, WECHAT_IOS_STRANGER);
+    assert!(
+        !conversations.iter().any(|c| c.id.contains("md5:")),
+        "every chat named by its username"
+    );
+    let group = find("6000@chatroom");
+    assert_eq!(group.members, ["wxid_p0001", "wxid_p0002", owner]);
+    let (mut nicknamed, mut remarked, mut mine, mut voices) = (0, 0, 0, 0);
+    for c in &conversations {
+        index
+            .for_each_message(&c.id, |m| {
+                if m.from_me {
+                    assert_eq!(m.sender.as_deref(), Some(owner), "{m:?}");
+                    mine += 1;
+                }
+                if c.id == group.id && m.sender.as_deref() == Some("wxid_p0002") {
+                    assert_eq!(m.sender_name.as_deref(), Some(WECHAT_IOS_GROUP_NICKNAME));
+                    nicknamed += 1;
+                }
+                if c.id == group.id && m.sender.as_deref() == Some("wxid_p0001") {
+                    assert_eq!(m.sender_name.as_deref(), Some("备注0"), "a remark wins");
+                    remarked += 1;
+                }
+                if m.kind == "voice" {
+                    assert_eq!(m.details.duration_seconds, Some(2), "{m:?}");
+                    voices += 1;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert!(
+        nicknamed > 0 && remarked > 0 && mine > 0 && voices > 0,
+        "{nicknamed} {remarked} {mine} {voices}"
+    );
+}

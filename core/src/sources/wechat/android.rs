@@ -883,6 +883,7 @@ impl Reader<'_> {
             .map_err(|e| self.err(e))?;
         let senders = Senders {
             names,
+            group_names: &nicknames,
             me: Some(me),
             system: SystemLines::ByType,
         };
@@ -901,15 +902,9 @@ impl Reader<'_> {
                 content: r.get_ref(6).map(lossy).unwrap_or_default(),
             };
             let img_path = r.get_ref(7).map(lossy).unwrap_or_default();
-            let mut message = assemble(row, &senders, |d, _| {
+            let message = assemble(row, &senders, |d, _| {
                 self.media_for(d, &img_path, msg_id, svr, &lookups)
             });
-            if let (Some(room), Some(who)) = (nicknames.get(&message.conversation), &message.sender)
-            {
-                if let Some(n) = room.get(who) {
-                    message.sender_name = Some(n.clone());
-                }
-            }
             sink.message(message)?;
         }
         Ok(())

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::android::md5_hex;
 use super::message::{assemble, Row, Senders, SystemLines};
 use super::sqlite::SourceDb;
+use super::xml::{Xml, MAX_LIST_VALUES};
 use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
 #[cfg(feature = "iphone-backup")]
@@ -18,6 +19,7 @@ use crate::sources::iphone_backup;
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
+use crate::sources::protobuf;
 use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind, SourceOptions};
 
 /// Opens one of an account's databases for reading (with its `-wal`, beside it or `wal`),
@@ -31,45 +33,65 @@ fn open(path: &Path, wal: Option<&Path>, work_dir: Option<&Path>) -> Result<Sour
     Ok(c)
 }
 
-/// Fields 1 (nickname), 2 (alias) and 3 (remark) of WeChat's contact protobuf.
+/// Fields 1 (nickname), 2 (alias) and 3 (remark) of WeChat's contact protobuf
+/// (`dbContactRemark`).
 pub(crate) fn remark_fields(buf: &[u8]) -> [String; 3] {
-    let mut out: [String; 3] = Default::default();
-    let mut i = 0usize;
-    let varint = |i: &mut usize| -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *buf.get(*i)?;
-            *i += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
+    [1, 2, 3].map(|n| utf8_field(buf, n))
+}
+
+/// Field `n` of `buf` as text (empty when absent or malformed).
+fn utf8_field(buf: &[u8], n: u64) -> String {
+    protobuf::bytes_at(buf, &[n])
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A group's `dbContactChatRoom` protobuf: its members (field 1, `;`-separated, else those
+/// of field 6) and the names members gave themselves in the group (field 6,
+/// `<RoomData><Member UserName="…"><DisplayName>…</DisplayName></Member>…`).
+pub(crate) fn room_fields(buf: &[u8]) -> (Vec<String>, HashMap<String, String>) {
+    let mut members: Vec<String> = utf8_field(buf, 1)
+        .split(';')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
+    let room = Xml::parse_bounded(&utf8_field(buf, 6), MAX_LIST_VALUES);
+    let mut nicknames = HashMap::new();
+    for m in room.each("RoomData/Member") {
+        let Some(user) = m.text("Member@UserName") else {
+            continue;
+        };
+        if let Some(name) = m
+            .text("Member/DisplayName")
+            .or_else(|| m.text("Member@DisplayName"))
+        {
+            nicknames.insert(user.clone(), name);
         }
-        None
-    };
-    while i < buf.len() {
-        let Some(tag) = varint(&mut i) else { break };
-        let (field, wire) = (tag >> 3, tag & 7);
-        match wire {
-            0 => {
-                if varint(&mut i).is_none() {
-                    break;
-                }
+        if !members.contains(&user) {
+            members.push(user);
+        }
+    }
+    (members, nicknames)
+}
+
+/// The accounts `Documents/LoginInfo2.dat` names: md5(username) (the account's folder) →
+/// (username, display name). Field 1 holds the records one after another, each a varint
+/// length then a message whose field 1 is the username and field 3 the display name.
+pub(crate) fn login_accounts(buf: &[u8]) -> HashMap<String, (String, String)> {
+    let mut out = HashMap::new();
+    for list in protobuf::all_bytes(buf, 1) {
+        let mut rest = list;
+        while let Some((len, after)) = protobuf::read_varint(rest) {
+            let Some(rec) = usize::try_from(len).ok().and_then(|n| after.get(..n)) else {
+                break;
+            };
+            rest = &after[rec.len()..];
+            let user = utf8_field(rec, 1);
+            if !user.is_empty() {
+                let name = utf8_field(rec, 3);
+                out.insert(md5_hex(user.as_bytes()), (user, name));
             }
-            1 => i += 8,
-            5 => i += 4,
-            2 => {
-                let Some(len) = varint(&mut i) else { break };
-                let Ok(len) = usize::try_from(len) else { break };
-                let Some(end) = i.checked_add(len).filter(|e| *e <= buf.len()) else {
-                    break;
-                };
-                if (1..=3).contains(&field) {
-                    out[field as usize - 1] = String::from_utf8_lossy(&buf[i..end]).into_owned();
-                }
-                i = end;
-            }
-            _ => break,
         }
     }
     out
@@ -81,6 +103,8 @@ pub(crate) const DEPTH: usize = 6;
 pub(crate) const DATABASE: &str = "MM.sqlite";
 /// The contacts database's name.
 const CONTACTS: &str = "WCDB_Contact.sqlite";
+/// The file in `Documents/` naming the accounts signed in on the phone.
+const LOGIN_INFO: &str = "LoginInfo2.dat";
 /// WeChat's domain in an iPhone backup.
 #[cfg(feature = "iphone-backup")]
 pub(crate) const BACKUP_DOMAIN: &str = "AppDomain-com.tencent.xin";
@@ -239,6 +263,27 @@ fn read_backup(
             ),
         });
     }
+    let mut logins = match entries
+        .iter()
+        .find(|e| e.flags == FLAG_FILE && e.relative_path == format!("Documents/{LOGIN_INFO}"))
+    {
+        Some(e) => {
+            let read = backup
+                .local(e, LOGIN_INFO)
+                .and_then(|p| std::fs::read(&p).map_err(|err| Error::io("read", &p, err)));
+            backup.forget(e);
+            match read {
+                Ok(b) => login_accounts(&b),
+                Err(err) => {
+                    sink.warning(format!(
+                        "{LOGIN_INFO} not read (accounts stay unnamed): {err}"
+                    ));
+                    HashMap::new()
+                }
+            }
+        }
+        None => HashMap::new(),
+    };
     let qualify = accounts.len() > 1;
     for (i, acct) in accounts.iter().enumerate() {
         let prefix = format!("Documents/{acct}/");
@@ -295,6 +340,25 @@ fn read_backup(
             });
             used.push(*e);
         }
+        let session_rel = format!("{prefix}session/session.db");
+        let session = match mine.iter().find(|e| e.relative_path == session_rel) {
+            Some(e) => {
+                let wal_rel = format!("{session_rel}-wal");
+                let wal = match mine.iter().find(|w| w.relative_path == wal_rel) {
+                    Some(w) => {
+                        used.push(*w);
+                        Some(backup.local(w, "session.db-wal")?)
+                    }
+                    None => None,
+                };
+                used.push(*e);
+                Some(DbFile {
+                    path: backup.local(e, "session.db")?,
+                    wal,
+                })
+            }
+            None => None,
+        };
         let media = mine
             .iter()
             .filter_map(|e| {
@@ -306,6 +370,8 @@ fn read_backup(
             id: acct.clone(),
             databases,
             contacts,
+            session,
+            owner: logins.remove(acct),
             contacts_name: format!("{BACKUP_DOMAIN}/{db_prefix}{CONTACTS}"),
             media: Media::Backup(media),
             work_dir: work_dir.map(Path::to_path_buf),
@@ -345,6 +411,10 @@ struct AccountFiles {
     databases: Vec<DbFile>,
     /// Readable `WCDB_Contact.sqlite`, if there is one.
     contacts: Option<DbFile>,
+    /// Readable `session/session.db`, if there is one.
+    session: Option<DbFile>,
+    /// The account's username and display name, from `Documents/LoginInfo2.dat`.
+    owner: Option<(String, String)>,
     /// Where private copies of databases with a `-wal` go (default: the system's
     /// temporary folder).
     work_dir: Option<PathBuf>,
@@ -398,11 +468,19 @@ impl AccountFiles {
                 .map(DbFile::beside),
         );
         let contacts = db_dir.join(CONTACTS);
+        let session = account_dir.join("session").join("session.db");
+        let id = account_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let owner = account_dir
+            .parent()
+            .and_then(|docs| std::fs::read(docs.join(LOGIN_INFO)).ok())
+            .and_then(|b| login_accounts(&b).remove(&id));
         AccountFiles {
-            id: account_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            id,
+            session: session.is_file().then(|| DbFile::beside(session)),
+            owner,
             databases,
             contacts_name: contacts.display().to_string(),
             contacts: contacts.is_file().then(|| DbFile::beside(contacts)),
@@ -415,9 +493,133 @@ impl AccountFiles {
     }
 }
 
-/// Reads one account: its contacts, then every conversation table of its databases. The
-/// first account read is the export's owner; with several (`qualify`), conversation ids
-/// are `<account>:<peer>` so that accounts talking to the same peer stay apart.
+/// What an account's contacts and sessions say.
+#[derive(Default)]
+struct People {
+    /// md5(username) → (username, display name): what names a `Chat_<md5>` table.
+    by_hash: HashMap<String, (String, String)>,
+    /// Group → its members' usernames.
+    members: HashMap<String, Vec<String>>,
+    /// Group → member → the name the member gave themself there (only members the user
+    /// gave no remark: a remark wins, as in WeChat).
+    group_names: HashMap<String, HashMap<String, String>>,
+}
+
+impl People {
+    /// Reads `Friend` and `OpenIMContact` (WeChat Work contacts, the same columns) of the
+    /// contacts database, passing each contact to `sink`.
+    fn read_contacts(&mut self, c: &SourceDb, db: &Path, sink: &mut dyn ChatSink) -> Result<()> {
+        let mut remarked = std::collections::HashSet::new();
+        let mut rooms = HashMap::new();
+        for table in ["Friend", "OpenIMContact"] {
+            let columns = table_columns(c, db, table)?;
+            if columns.is_empty() {
+                continue;
+            }
+            let col = |name: &str| {
+                if columns.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                    name.to_string()
+                } else {
+                    "NULL".to_string()
+                }
+            };
+            let sql = format!(
+                "SELECT userName, {}, {} FROM {table}",
+                col("dbContactRemark"),
+                col("dbContactChatRoom")
+            );
+            let mut st = c.prepare(&sql).map_err(|e| Error::source_db(db, e))?;
+            let mut rows = st.query([]).map_err(|e| Error::source_db(db, e))?;
+            while let Some(r) = rows.next().map_err(|e| Error::source_db(db, e))? {
+                let id: String = r.get(0).unwrap_or_default();
+                if id.is_empty() {
+                    continue;
+                }
+                let blob = |i: usize| -> Vec<u8> {
+                    r.get::<_, Option<Vec<u8>>>(i)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                };
+                let [nickname, alias, remark] = remark_fields(&blob(1));
+                if !remark.is_empty() {
+                    remarked.insert(id.clone());
+                }
+                if id.ends_with("@chatroom") {
+                    rooms.insert(id.clone(), room_fields(&blob(2)));
+                }
+                let name = [&remark, &nickname, &id]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_default();
+                let kind = contact_kind(&id, false);
+                self.by_hash
+                    .insert(md5_hex(id.as_bytes()), (id.clone(), name.clone()));
+                sink.contact(&Contact {
+                    id,
+                    name,
+                    nickname,
+                    remark,
+                    alias,
+                    kind,
+                })?;
+            }
+        }
+        for (room, (members, mut names)) in rooms {
+            names.retain(|m, n| !n.is_empty() && !remarked.contains(m));
+            if !names.is_empty() {
+                self.group_names.insert(room.clone(), names);
+            }
+            if !members.is_empty() {
+                self.members.insert(room, members);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the peers of `session.db`'s sessions (`SessionAbstract.UsrName`) that are not
+    /// contacts (people met in groups, strangers, closed WeChat Work chats): their chats are
+    /// then named by username, not by hash.
+    fn read_sessions(&mut self, c: &SourceDb, db: &Path) -> Result<()> {
+        if table_columns(c, db, "SessionAbstract")?.is_empty() {
+            return Ok(());
+        }
+        let mut st = c
+            .prepare("SELECT UsrName FROM SessionAbstract")
+            .map_err(|e| Error::source_db(db, e))?;
+        let mut rows = st.query([]).map_err(|e| Error::source_db(db, e))?;
+        while let Some(r) = rows.next().map_err(|e| Error::source_db(db, e))? {
+            let user: String = r
+                .get::<_, Option<String>>(0)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if !user.is_empty() {
+                self.by_hash
+                    .entry(md5_hex(user.as_bytes()))
+                    .or_insert_with(|| (user.clone(), user));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The columns of `table` (none when there is no such table).
+fn table_columns(c: &SourceDb, db: &Path, table: &str) -> Result<Vec<String>> {
+    let mut st = c
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .map_err(|e| Error::source_db(db, e))?;
+    let rows = st
+        .query_map([table], |r| r.get::<_, String>(0))
+        .map_err(|e| Error::source_db(db, e))?;
+    Ok(rows.filter_map(|r| r.ok()).collect())
+}
+
+/// Reads one account: its contacts and sessions, then every conversation table of its
+/// databases. The first account read is the export's owner; with several (`qualify`),
+/// conversation ids are `<account>:<peer>` so that accounts talking to the same peer stay
+/// apart.
 fn read_account(
     acct: &AccountFiles,
     first: bool,
@@ -427,53 +629,36 @@ fn read_account(
     if first {
         sink.account(&Account {
             id: acct.id.clone(),
-            name: String::new(),
+            name: acct
+                .owner
+                .as_ref()
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default(),
         })?;
     }
 
-    // Contacts: md5(username) -> (username, display name).
-    let mut by_hash: HashMap<String, (String, String)> = HashMap::new();
-    if let Some(contacts_file) = &acct.contacts {
-        let contacts_db = &contacts_file.path;
-        let c = contacts_file.open(acct.work_dir.as_deref())?;
-        let mut st = c
-            .prepare("SELECT userName, dbContactRemark FROM Friend")
-            .map_err(|e| Error::source_db(contacts_db, e))?;
-        let mut rows = st.query([]).map_err(|e| Error::source_db(contacts_db, e))?;
-        while let Some(r) = rows.next().map_err(|e| Error::source_db(contacts_db, e))? {
-            let id: String = r.get(0).unwrap_or_default();
-            let blob: Vec<u8> = r
-                .get::<_, Option<Vec<u8>>>(1)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let [nickname, alias, remark] = remark_fields(&blob);
-            let name = [&remark, &nickname, &id]
-                .into_iter()
-                .find(|s| !s.is_empty())
-                .cloned()
-                .unwrap_or_default();
-            let kind = contact_kind(&id, false);
-            by_hash.insert(md5_hex(id.as_bytes()), (id.clone(), name.clone()));
-            sink.contact(&Contact {
-                id,
-                name,
-                nickname,
-                remark,
-                alias,
-                kind,
-            })?;
-        }
-    } else {
-        sink.warning(format!(
+    let mut people = People::default();
+    match &acct.contacts {
+        Some(f) => people.read_contacts(&f.open(acct.work_dir.as_deref())?, &f.path, sink)?,
+        None => sink.warning(format!(
             "{} is missing: conversations are named by their hash",
             acct.contacts_name
-        ));
+        )),
     }
-    let names: HashMap<String, String> = by_hash.values().cloned().collect();
+    if let Some(f) = &acct.session {
+        people.read_sessions(&f.open(acct.work_dir.as_deref())?, &f.path)?;
+    }
+    let mut names: HashMap<String, String> = people.by_hash.values().cloned().collect();
+    let me = acct.owner.as_ref().map(|(user, _)| user.as_str());
+    if let Some((user, name)) = &acct.owner {
+        if !name.is_empty() {
+            names.insert(user.clone(), name.clone());
+        }
+    }
     let senders = Senders {
         names: &names,
-        me: None,
+        group_names: &people.group_names,
+        me,
         system: SystemLines::ByKind,
     };
 
@@ -494,11 +679,12 @@ fn read_account(
             if hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }
-            let (peer, name) = by_hash
+            let (peer, name) = people
+                .by_hash
                 .get(&hash)
                 .cloned()
                 .unwrap_or_else(|| (format!("md5:{hash}"), hash.clone()));
-            let kind = conversation_kind(&peer, None);
+            let kind = conversation_kind(&peer, me);
             let conversation_id = if qualify {
                 format!("{}:{peer}", acct.id)
             } else {
@@ -508,7 +694,7 @@ fn read_account(
                 id: conversation_id.clone(),
                 name,
                 kind,
-                members: Vec::new(),
+                members: people.members.get(&peer).cloned().unwrap_or_default(),
             })?;
             let sql = format!(
                 "SELECT MesLocalID, MesSvrID, CreateTime, CAST(Message AS BLOB), Type, Des FROM \"{table}\" ORDER BY CreateTime, MesLocalID"

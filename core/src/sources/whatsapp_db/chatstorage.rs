@@ -22,13 +22,13 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use rusqlite::Connection;
 
-use super::protobuf;
 use super::sql::{conversation_kind, int, jid_user, open, real, text, Schema};
 use crate::error::{Error, Result};
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
     MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
+use crate::sources::protobuf;
 
 /// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
 const COCOA_EPOCH: f64 = 978_307_200.0;

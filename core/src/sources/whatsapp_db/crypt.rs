@@ -32,8 +32,8 @@ use ghash::GHash;
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
-use super::protobuf::{Fields, Value};
 use crate::error::{Error, Result};
+use crate::sources::protobuf::{Fields, Value};
 
 /// The SQLite file header every decrypted database starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -175,7 +175,7 @@ pub fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
 
 /// The last `bytes` value of field `n` in a protobuf message.
 fn bytes_field(msg: &[u8], n: u64) -> std::result::Result<Option<&[u8]>, String> {
-    super::protobuf::last_bytes(msg, n)
+    crate::sources::protobuf::last_bytes(msg, n)
 }
 
 /// The key of a backup: never printed (its `Debug` is redacted).

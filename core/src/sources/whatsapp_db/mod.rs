@@ -10,7 +10,6 @@ pub mod chatstorage;
 pub mod crypt;
 pub(crate) mod ios;
 pub mod msgstore;
-pub mod protobuf;
 mod sql;
 
 use std::fs;

@@ -1,7 +1,8 @@
 //! The protobuf wire format, read field by field without a schema: WhatsApp's backup
 //! headers (crypt14/15) and the blobs of its iPhone database (a message's quote in
-//! `ZMETADATA`, reactions in `ZRECEIPTINFO`) are protobuf messages of which only a few
-//! fields matter, whose full schemas are not public and change between versions.
+//! `ZMETADATA`, reactions in `ZRECEIPTINFO`), WeChat for iPhone's contact blobs and
+//! `LoginInfo2.dat` are protobuf messages of which only a few fields matter, whose full
+//! schemas are not public and change between versions.
 
 /// A field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,19 @@ pub fn all_bytes(msg: &[u8], n: u64) -> Vec<&[u8]> {
             _ => None,
         })
         .collect()
+}
+
+/// A varint at the start of `buf` (outside any field: some files prefix records with their
+/// length) and the bytes after it; `None` when cut off or longer than 10 bytes.
+pub fn read_varint(buf: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v = 0u64;
+    for (i, &b) in buf.iter().take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, &buf[i + 1..]));
+        }
+    }
+    None
 }
 
 /// The last varint of field `n` of `msg`.
