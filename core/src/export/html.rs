@@ -350,6 +350,20 @@ fn details(s: &mut String, d: &crate::sources::model::MessageDetails) {
             let _ = write!(s, "<div class=\"place\">📍 {}</div>", esc(&name));
         }
     }
+    let mut facts = Vec::new();
+    if let Some(secs) = d.duration_seconds {
+        facts.push(format!("⏱ {}:{:02}", secs / 60, secs % 60));
+    }
+    if let Some(n) = d.size_bytes {
+        facts.push(size_text(n));
+    }
+    if !facts.is_empty() {
+        let _ = write!(
+            s,
+            "<div class=\"facts dim\">{}</div>",
+            esc(&facts.join(" · "))
+        );
+    }
     for l in &d.links {
         // Shown as text, never as a link: the page makes no request to the network.
         let _ = write!(s, "<div class=\"link dim\">🔗 {}</div>", esc(l));
@@ -362,6 +376,21 @@ fn details(s: &mut String, d: &crate::sources::model::MessageDetails) {
             .collect();
         let _ = write!(s, "<div class=\"reactions\">{}</div>", r.join(" "));
     }
+}
+
+/// A file size as people read it: `812 B`, `40.0 KiB`, `3.2 MiB`, `1.5 GiB`.
+fn size_text(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 fn describe_kind(kind: &str) -> String {
@@ -583,6 +612,23 @@ mod tests {
         );
         assert_eq!(url("media/x/a b#1?.jpg"), "media/x/a%20b%231%3F.jpg");
         assert_eq!(url("media/图.png"), "media/%E5%9B%BE.png");
+    }
+
+    #[test]
+    fn lengths_and_sizes_read_as_people_read_them() {
+        assert_eq!(size_text(812), "812 B");
+        assert_eq!(size_text(40_960), "40.0 KiB");
+        assert_eq!(size_text(3 * 1024 * 1024 + 200_000), "3.2 MiB");
+        let mut s = String::new();
+        details(
+            &mut s,
+            &crate::sources::model::MessageDetails {
+                duration_seconds: Some(83),
+                size_bytes: Some(2048),
+                ..Default::default()
+            },
+        );
+        assert!(s.contains("⏱ 1:23 · 2.0 KiB"), "{s}");
     }
 
     #[test]
