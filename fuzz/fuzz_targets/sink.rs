@@ -1,5 +1,7 @@
 // A sink that checks invariants and keeps nothing.
-use chatvault_core::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use chatvault_core::sources::model::{
+    Account, ChatSink, Contact, Conversation, MediaKey, Message,
+};
 
 pub struct Sink;
 
@@ -23,4 +25,8 @@ impl ChatSink for Sink {
         Ok(())
     }
     fn warning(&mut self, _: String) {}
+    fn media_key(&mut self, path: &str, _: &MediaKey) -> chatvault_core::Result<()> {
+        assert!(!path.starts_with('/') && !path.split(['/', '\\']).any(|c| c == ".."));
+        Ok(())
+    }
 }

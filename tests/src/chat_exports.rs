@@ -309,7 +309,7 @@ pub fn wechat_android(dir: &Path, spec: &ChatSpec, encrypted: bool) -> io::Resul
             };
             let who = &peers[(i % peers.len() as u64) as usize];
             if ty == 34 {
-                let user = if group && !is_send { who } else { &conv };
+                let user = if group && !is_send { who } else { conv };
                 content = format!("{user}:3000:0\n");
             } else if group && !is_send && ty != 10000 {
                 content = format!("{who}:\n{content}");

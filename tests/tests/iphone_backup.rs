@@ -354,3 +354,102 @@ fn independent_decrypter_reads_the_encrypted_fixture() {
         "MM.sqlite decrypted by iphone-backup-decrypt"
     );
 }
+
+/// Every media file under `dir` (stored as `xx/<fileID>`, an encrypted backup's file)
+/// holds its plaintext: the file at that id's path in `tree`. Returns how many were checked.
+fn assert_plaintext_media(dir: &Path, tree: &Path, bf: &BackupFacts) -> usize {
+    let mut checked = 0;
+    for (rel, id) in &bf.files {
+        let got = dir.join(&id[..2]).join(id);
+        if got.is_file() {
+            let want = fs::read(tree.join(rel)).unwrap();
+            assert!(
+                fs::read(&got).unwrap() == want,
+                "{rel} restored as stored, not decrypted"
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// A chat restored or exported from a snapshot of an encrypted backup has its photos and
+/// voice messages decrypted (the snapshot keeps the backup's files as they are: encrypted),
+/// without asking for the backup's password again.
+#[test]
+fn encrypted_backup_media_restore_and_export_decrypted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    chat_exports::wechat_ios(&tree, &ChatSpec::small(6)).unwrap();
+    let backup = tmp.path().join("backup");
+    let bf =
+        iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(Some(PASSWORD))).unwrap();
+    let repo = repo(&tmp.path().join("repo"));
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let source = SourceOptions {
+        iphone_backup_password: Some(PASSWORD.into()),
+        work_dir: Some(work.clone()),
+        ..Default::default()
+    };
+    chatvault_core::chat::backup_source(
+        &repo,
+        &backup,
+        &source,
+        &BackupOptions::default(),
+        Some(&work),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let snapshot = repo.snapshots().unwrap().remove(0);
+    let chats = chatvault_core::chat::open_chats(&repo, &snapshot, Some(&work)).unwrap();
+    let with_media: Vec<String> = chats
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .filter(|c| !chats.media_paths(&c.id).unwrap().is_empty())
+        .map(|c| c.id)
+        .collect();
+    assert!(!with_media.is_empty());
+    let keys: i64 = chats
+        .connection()
+        .query_row("SELECT count(*) FROM media_keys", [], |r| r.get(0))
+        .unwrap();
+    assert!(keys > 0, "the index holds the encrypted media's keys");
+    drop(chats);
+
+    // One chat restored: each of its media files decrypted.
+    let mut restored = 0;
+    for (i, id) in with_media.iter().enumerate() {
+        let target = tmp.path().join(format!("restore-{i}"));
+        chatvault_core::chat::restore_conversation(
+            &repo,
+            &snapshot,
+            id,
+            &target,
+            Some(&work),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        restored += assert_plaintext_media(&target.join("backup"), &tree, &bf);
+    }
+    assert!(restored > 0, "no media restored");
+
+    // The HTML export's media too.
+    let out = tmp.path().join("site");
+    let summary = chatvault_core::export::export_chats(
+        &repo,
+        &snapshot,
+        &out,
+        &chatvault_core::ExportOptions::default(),
+        Some(&work),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let exported = assert_plaintext_media(&out.join("media").join("backup"), &tree, &bf);
+    assert_eq!(exported as u64, summary.media_files);
+    assert!(exported >= restored.min(1));
+}

@@ -221,6 +221,13 @@ fn plain_and_encrypted_iphone_backups_read_the_same() {
                     .is_some_and(|x| x.path == stored && x.present)),
                 "{p} as {stored}"
             );
+            // An encrypted backup's media come with their keys (for restores); a plain
+            // one's with none.
+            assert_eq!(
+                c.media_keys.contains(&stored),
+                password.is_some(),
+                "{p}: key given for {stored}"
+            );
         }
         let left: Vec<_> = walk(&work);
         assert!(left.is_empty(), "decrypted files left behind: {left:?}");

@@ -13,7 +13,7 @@ use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::backup::{BackupOptions, BackupResult, Extra, ExtraTree};
 use crate::repo::snapshot::SourceInfo;
 use crate::repo::Repository;
-use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
 use crate::sources::{self, SourceKind, SourceOptions};
 use crate::temp::private_temp_dir;
 
@@ -353,5 +353,8 @@ impl<S: ChatSink> ChatSink for Announcing<'_, S> {
     }
     fn warning(&mut self, warning: String) {
         self.inner.warning(warning)
+    }
+    fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
+        self.inner.media_key(path, key)
     }
 }

@@ -20,14 +20,15 @@ use serde::Serialize;
 use super::summary::{ChatSummary, ConversationSummary};
 use crate::error::{Error, Result};
 use crate::sources::model::{
-    Account, ChatSink, Contact, Conversation, Message, MessageDetails, MessageKind,
+    Account, ChatSink, Contact, Conversation, MediaKey, Message, MessageDetails, MessageKind,
 };
 
 /// Version of the index schema, in `meta`.
 ///
 /// 2 added `messages.details` (JSON of [`MessageDetails`]); a version-1 index gets the
-/// column, empty, when it is opened.
-pub const SCHEMA_VERSION: u32 = 2;
+/// column, empty, when it is opened. 3 added `media_keys` (the keys of media files the export
+/// stores encrypted); an older index gets the table, empty, when it is opened.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +46,7 @@ CREATE TABLE messages(
   reply_to TEXT, quote TEXT,
   media_path TEXT, media_kind TEXT, media_present INTEGER, thumbnail TEXT,
   raw TEXT, edited INTEGER NOT NULL, details TEXT);
+CREATE TABLE media_keys(path TEXT PRIMARY KEY, key BLOB NOT NULL, size INTEGER NOT NULL);
 ";
 
 /// Derived indexes, built by [`ChatIndex::open`] on its copy.
@@ -344,6 +346,22 @@ impl ChatSink for ChatIndexWriter {
         self.messages(std::iter::once(m))
     }
 
+    fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO media_keys(path, key, size) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    path,
+                    key.key.as_slice(),
+                    i64::try_from(key.size).unwrap_or(i64::MAX)
+                ])
+            })
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+        Ok(())
+    }
+
     fn warning(&mut self, warning: String) {
         log::warn!("{warning}");
         if self.warnings.len() < 1000 {
@@ -520,6 +538,10 @@ impl ChatIndex {
             conn.execute_batch("ALTER TABLE messages ADD COLUMN details TEXT")
                 .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS media_keys(path TEXT PRIMARY KEY, key BLOB NOT NULL, size INTEGER NOT NULL)",
+        )
+        .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         if !built {
             conn.execute_batch(&format!(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; BEGIN; {DERIVED} COMMIT;"
@@ -704,6 +726,28 @@ impl ChatIndex {
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
+    }
+
+    /// The key of the media file at `path` (inside the export), when the export stores it
+    /// encrypted.
+    pub fn media_key(&self, path: &str) -> Result<Option<MediaKey>> {
+        self.conn
+            .query_row(
+                "SELECT key, size FROM media_keys WHERE path = ?1",
+                [path],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
+            .map(|row| {
+                let (key, size) = row?;
+                // The bytes read are wiped when dropped; a key of another length is none.
+                let key = zeroize::Zeroizing::new(key);
+                Some(MediaKey {
+                    key: key.as_slice().try_into().ok()?,
+                    size: u64::try_from(size).ok()?,
+                })
+            })
     }
 
     /// Raw access for exporters that need more than the methods above.

@@ -8,6 +8,7 @@
 //! listing and search; [`restore_conversation`] restores one conversation.
 
 pub mod backup;
+pub(crate) mod encrypted_media;
 pub mod index;
 pub mod restore;
 mod snapshot_chats;

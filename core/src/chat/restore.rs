@@ -59,6 +59,13 @@ pub fn restore_conversation(
             cancel,
         )?
     };
+    if !root_is_file {
+        super::encrypted_media::decrypt_restored(
+            &chats,
+            &target.join(root),
+            &chats.media_paths(conversation)?,
+        )?;
+    }
     let json = target.join(format!("{}.json", safe_file_name(conversation)));
     write_messages_json(&chats, conversation, &json)?;
     result.files += 1;

@@ -6,7 +6,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 
 use super::index::ChatIndexWriter;
 use crate::error::{Error, Result};
-use crate::sources::model::{Account, ChatSink, Contact, Conversation, Message};
+use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
 
 /// Records per hand-over: enough to make it cheap, few enough to keep memory flat.
 const BATCH: usize = 512;
@@ -22,6 +22,7 @@ enum Record {
     Conversation(Conversation),
     Message(Message),
     Warning(String),
+    MediaKey(String, MediaKey),
 }
 
 impl Record {
@@ -35,6 +36,7 @@ impl Record {
                 w.warning(s);
                 Ok(())
             }
+            Record::MediaKey(path, key) => w.media_key(&path, &key),
         }
     }
 }
@@ -134,5 +136,8 @@ impl ChatSink for WriterThread<'_> {
     fn warning(&mut self, warning: String) {
         // A writer that stopped reports its error at the next record or at finish.
         let _ = self.push(Record::Warning(warning));
+    }
+    fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
+        self.push(Record::MediaKey(path.to_string(), key.clone()))
     }
 }

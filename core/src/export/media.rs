@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::chat::ChatIndex;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::restore::RestoreOptions;
@@ -26,6 +27,8 @@ pub const MEDIA_DIR: &str = "media";
 
 pub(crate) struct Copier<'a> {
     repo: &'a Repository,
+    /// The snapshot's chat index: the keys of media stored encrypted.
+    chats: &'a ChatIndex,
     snapshot: &'a Snapshot,
     /// The export's top-level name in the snapshot (a folder, or a zip file).
     root: String,
@@ -58,6 +61,7 @@ impl<'a> Copier<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         repo: &'a Repository,
+        chats: &'a ChatIndex,
         snapshot: &'a Snapshot,
         root: &str,
         root_is_file: bool,
@@ -68,6 +72,7 @@ impl<'a> Copier<'a> {
     ) -> Self {
         Copier {
             repo,
+            chats,
             snapshot,
             root: root.to_string(),
             root_is_file,
@@ -133,6 +138,11 @@ impl<'a> Copier<'a> {
                 self.cancel,
             )?;
             self.copied += r.files;
+            crate::chat::encrypted_media::decrypt_restored(
+                self.chats,
+                &dir.join(&self.root),
+                &pending,
+            )?;
         }
         Ok(())
     }

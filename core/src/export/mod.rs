@@ -380,6 +380,7 @@ pub fn export_chats(
     let root_is_file = repo.root_is_file(snapshot, &summary.root)?;
     let mut media = media::Copier::new(
         repo,
+        &chats,
         snapshot,
         &summary.root,
         root_is_file,

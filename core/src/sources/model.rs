@@ -375,6 +375,33 @@ pub struct Place {
     pub longitude: Option<f64>,
 }
 
+/// How to read a media file the export stores encrypted (a file of an encrypted iPhone
+/// backup, kept as it is in the snapshot): AES-256-CBC with a zero IV and PKCS#7 padding
+/// under `key`, the plaintext `size` bytes long. Kept in the chat index (itself encrypted in
+/// the repository), so a restored chat's media open without the backup's password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MediaKey {
+    /// The file's AES-256 key.
+    pub key: [u8; 32],
+    /// The plaintext's length.
+    pub size: u64,
+}
+
+impl std::fmt::Debug for MediaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaKey")
+            .field("key", &"<redacted>")
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl Drop for MediaKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 /// Where readers put what they read. The chat index implements it.
 pub trait ChatSink {
     /// The export's owner.
@@ -387,4 +414,8 @@ pub trait ChatSink {
     fn message(&mut self, message: Message) -> crate::Result<()>;
     /// Something worth telling the user that does not stop the read.
     fn warning(&mut self, warning: String);
+    /// The key of a media file (a message's media or thumbnail path) that the export stores
+    /// encrypted, so a restore can decrypt it. Required, so that no sink passing records on
+    /// drops it.
+    fn media_key(&mut self, path: &str, key: &MediaKey) -> crate::Result<()>;
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chatvault_core::sources::model::{
-    Account, ChatSink, Contact, Conversation, Message, MessageKind,
+    Account, ChatSink, Contact, Conversation, MediaKey, Message, MessageKind,
 };
 
 /// Keeps what a reader reports, in order.
@@ -15,6 +15,8 @@ pub struct Collect {
     pub conversations: Vec<Conversation>,
     pub messages: Vec<Message>,
     pub warnings: Vec<String>,
+    /// Paths of media stored encrypted, in the order their keys came.
+    pub media_keys: Vec<String>,
 }
 
 impl ChatSink for Collect {
@@ -36,6 +38,10 @@ impl ChatSink for Collect {
     }
     fn warning(&mut self, w: String) {
         self.warnings.push(w);
+    }
+    fn media_key(&mut self, path: &str, _: &MediaKey) -> chatvault_core::Result<()> {
+        self.media_keys.push(path.to_string());
+        Ok(())
     }
 }
 

@@ -243,6 +243,30 @@ impl Backup {
         Ok(dst)
     }
 
+    /// How to decrypt `entry`'s stored file later (its unwrapped key and plaintext size):
+    /// `None` in a plain backup. What a reader hands its sink for each media file it names,
+    /// so a restore decrypts it without the password.
+    pub fn media_key(&self, entry: &Entry) -> Result<Option<crate::sources::model::MediaKey>> {
+        let Some(keys) = &self.keys else {
+            return Ok(None);
+        };
+        let bad = |reason: String| Error::Source {
+            path: self.root.join(MANIFEST_DB),
+            reason: format!("{} ({}): {reason}", entry.relative_path, entry.domain),
+        };
+        let record =
+            manifest::parse_record(entry.record.as_deref().unwrap_or_default()).map_err(&bad)?;
+        let (class, wrapped) = record
+            .encryption_key
+            .as_ref()
+            .ok_or_else(|| bad("its record has no EncryptionKey".into()))?;
+        let key = keys.unwrap(*class, wrapped).map_err(&bad)?;
+        Ok(Some(crate::sources::model::MediaKey {
+            key: *key,
+            size: record.size,
+        }))
+    }
+
     /// Removes the decrypted copy [`Backup::local`] made of `entry`, if any (to keep at
     /// most one account's databases decrypted at a time).
     pub fn forget(&self, entry: &Entry) {

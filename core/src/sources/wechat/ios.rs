@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 #[cfg(feature = "iphone-backup")]
 use crate::sources::iphone_backup;
 use crate::sources::model::{
-    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
+    Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, Message, MessageKind, Timestamp,
 };
 use crate::sources::protobuf;
 use crate::sources::{find_files, rel_path, ReadOutcome, Source, SourceKind, SourceOptions};
@@ -359,13 +359,29 @@ fn read_backup(
             }
             None => None,
         };
-        let media = mine
-            .iter()
-            .filter_map(|e| {
-                let rel = e.relative_path.strip_prefix(&prefix)?;
-                Some((rel.to_string(), e.stored_rel()?))
-            })
-            .collect();
+        let mut stored = HashMap::new();
+        let mut keys = HashMap::new();
+        let mut unreadable = 0u64;
+        for e in &mine {
+            let (Some(rel), Some(at)) = (e.relative_path.strip_prefix(&prefix), e.stored_rel())
+            else {
+                continue;
+            };
+            match backup.media_key(e) {
+                Ok(Some(key)) => {
+                    keys.insert(at.clone(), key);
+                }
+                Ok(None) => {}
+                Err(_) => unreadable += 1,
+            }
+            stored.insert(rel.to_string(), at);
+        }
+        if unreadable > 0 {
+            sink.warning(format!(
+                "{unreadable} files of account {acct} have no readable key in the backup's index: \
+                 they are kept as stored (encrypted) and will not open after a restore"
+            ));
+        }
         let account = AccountFiles {
             id: acct.clone(),
             databases,
@@ -373,7 +389,7 @@ fn read_backup(
             session,
             owner: logins.remove(acct),
             contacts_name: format!("{BACKUP_DOMAIN}/{db_prefix}{CONTACTS}"),
-            media: Media::Backup(media),
+            media: Media::Backup { stored, keys },
             work_dir: work_dir.map(Path::to_path_buf),
         };
         let read = read_account(&account, i == 0, qualify, sink);
@@ -429,9 +445,12 @@ enum Media {
     /// In the account's folder (`dir`, at `rel` below the export's root).
     Folder { dir: PathBuf, rel: String },
     /// In a backup: stored path (`xx/<fileID>`, below the backup's root) by path below the
-    /// account's folder.
+    /// account's folder, and in an encrypted backup each stored file's key.
     #[cfg(feature = "iphone-backup")]
-    Backup(HashMap<String, String>),
+    Backup {
+        stored: HashMap<String, String>,
+        keys: HashMap<String, crate::sources::model::MediaKey>,
+    },
 }
 
 impl Media {
@@ -448,11 +467,26 @@ impl Media {
                 (path, present)
             }
             #[cfg(feature = "iphone-backup")]
-            Media::Backup(stored) => match stored.get(&rel) {
+            Media::Backup { stored, .. } => match stored.get(&rel) {
                 Some(s) => (s.clone(), true),
                 None => (rel, false),
             },
         }
+    }
+
+    /// Hands `sink` the keys of `message`'s media and thumbnail where they are stored
+    /// encrypted (an encrypted backup's files).
+    fn report_keys(&self, message: &Message, sink: &mut dyn ChatSink) -> Result<()> {
+        #[cfg(feature = "iphone-backup")]
+        if let (Media::Backup { keys, .. }, Some(m)) = (self, &message.media) {
+            for path in std::iter::once(&m.path).chain(m.thumbnail.as_ref()) {
+                if let Some(key) = keys.get(path) {
+                    sink.media_key(path, key)?;
+                }
+            }
+        }
+        let _ = (message, sink);
+        Ok(())
     }
 }
 
@@ -728,6 +762,7 @@ fn read_account(
                 if qualify {
                     message.conversation = conversation_id.clone();
                 }
+                acct.media.report_keys(&message, sink)?;
                 sink.message(message)?;
             }
         }

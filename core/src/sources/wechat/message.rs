@@ -236,8 +236,7 @@ fn call(content: &str, d: &mut Decoded) {
 fn clock_duration(text: &str) -> Option<u64> {
     let token = text
         .split(|c: char| !(c.is_ascii_digit() || c == ':'))
-        .filter(|t| t.contains(':'))
-        .last()?;
+        .rfind(|t| t.contains(':'))?;
     let parts: Vec<u64> = token
         .split(':')
         .map(|p| p.parse().ok().filter(|_| (1..=2).contains(&p.len())))

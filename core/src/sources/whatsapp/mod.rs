@@ -748,6 +748,9 @@ mod tests {
         fn warning(&mut self, w: String) {
             self.warnings.push(w);
         }
+        fn media_key(&mut self, _: &str, _: &crate::sources::model::MediaKey) -> Result<()> {
+            Ok(())
+        }
     }
 
     fn parse_named(text: &str, id: &str, options: &Options) -> Collect {

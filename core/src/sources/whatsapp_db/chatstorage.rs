@@ -51,6 +51,8 @@ pub enum MediaPlace<'a> {
         root: &'a Path,
         /// WhatsApp's app-group domain in it.
         domain: &'a str,
+        /// In an encrypted backup, the key of each stored media file (by stored path).
+        keys: &'a std::collections::HashMap<String, crate::sources::model::MediaKey>,
     },
 }
 
@@ -325,12 +327,26 @@ impl MediaPlace<'_> {
                 Some((crate::sources::rel_path(root, &full), full.is_file()))
             }
             #[cfg(feature = "iphone-backup")]
-            MediaPlace::Backup { root, domain } => {
+            MediaPlace::Backup { root, domain, .. } => {
                 let stored = backup_file(domain, &rel);
                 let present = root.join(&stored).is_file();
                 Some((stored, present))
             }
         }
+    }
+}
+
+impl MediaPlace<'_> {
+    /// Hands `sink` the key of the media file at `path` when the backup stores it encrypted.
+    fn report_key(&self, path: &str, sink: &mut dyn ChatSink) -> Result<()> {
+        #[cfg(feature = "iphone-backup")]
+        if let MediaPlace::Backup { keys, .. } = self {
+            if let Some(key) = keys.get(path) {
+                sink.media_key(path, key)?;
+            }
+        }
+        let _ = (path, sink);
+        Ok(())
     }
 }
 
@@ -608,6 +624,7 @@ pub fn read(
         if let (Some(p), Some(mk)) = (local.as_deref(), media_kind) {
             match layout.media.locate(p) {
                 Some((path, present)) => {
+                    layout.media.report_key(&path, sink)?;
                     media = Some(MediaRef {
                         path,
                         kind: mk,

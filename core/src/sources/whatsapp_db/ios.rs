@@ -190,8 +190,24 @@ fn read_backup(
             let c_shown = root.join(format!("{domain}/{}", chatstorage::CONTACTS));
             names = read_names(&c_path, wal.as_deref(), &c_shown, work_dir, sink);
         }
+        // An encrypted backup's media: each stored file's key, for restores.
+        let mut keys = std::collections::HashMap::new();
+        if backup.is_encrypted() {
+            for e in entries
+                .iter()
+                .filter(|e| e.flags == FLAG_FILE && e.relative_path.starts_with("Message/"))
+            {
+                if let (Some(at), Ok(Some(key))) = (e.stored_rel(), backup.media_key(e)) {
+                    keys.insert(at, key);
+                }
+            }
+        }
         let layout = Layout {
-            media: MediaPlace::Backup { root, domain },
+            media: MediaPlace::Backup {
+                root,
+                domain,
+                keys: &keys,
+            },
             wal: db_wal.as_deref(),
             shown: &shown,
             work_dir,
