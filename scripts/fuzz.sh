@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the chat export parsers: WhatsApp text, Telegram JSON and HTML, WeChat message XML,
-# WhatsApp backup headers (crypt15/14/12), iPhone backup keybags and file records, and
+# WhatsApp backup headers (crypt15/14/12), iPhone backup keybags, file records and older
+# Manifest.mbdb indexes, and
 # WhatsApp's databases (msgstore.db, ChatStorage.sqlite) with the protobuf blobs in them.
 #   scripts/fuzz.sh [SECONDS-PER-TARGET]   (default 300)
 # Installs cargo-fuzz into the tools cache (scripts/tools-dir.sh) if missing. libFuzzer needs unstable compiler flags:

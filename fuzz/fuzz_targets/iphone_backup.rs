@@ -1,8 +1,10 @@
 #![no_main]
-//! iPhone backups: the keybag TLV (`BackupKeyBag`) and a file's NSKeyedArchiver `MBFile`
-//! record from `Manifest.db`: any bytes give a value or an error, never a panic.
+//! iPhone backups: the keybag TLV (`BackupKeyBag`), a file's NSKeyedArchiver `MBFile`
+//! record from `Manifest.db` and an older backup's `Manifest.mbdb`: any bytes give a value
+//! or an error, never a panic.
 use chatvault_core::sources::iphone_backup::keybag::{tlv, Keybag};
 use chatvault_core::sources::iphone_backup::manifest::{parse_record, stored_rel};
+use chatvault_core::sources::iphone_backup::mbdb;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,4 +16,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = parse_record(data);
     let _ = stored_rel(&String::from_utf8_lossy(data));
+    // As the body of a Manifest.mbdb, after its header.
+    let mut file = b"mbdb\x05\x00".to_vec();
+    file.extend_from_slice(data);
+    if let Ok(records) = mbdb::parse(&file) {
+        for r in records {
+            assert_eq!(r.file_id().len(), 40);
+        }
+    }
 });

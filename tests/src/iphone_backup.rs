@@ -45,6 +45,9 @@ pub struct BackupSpec {
     pub bundle: String,
     /// Seed of keys and salts.
     pub seed: u64,
+    /// The format of iOS 9 and earlier: `Manifest.mbdb`, files stored flat as `<fileID>`
+    /// (plain only).
+    pub mbdb: bool,
 }
 
 impl BackupSpec {
@@ -57,6 +60,7 @@ impl BackupSpec {
             domain: WECHAT_DOMAIN.into(),
             bundle: WECHAT_BUNDLE.into(),
             seed: 19,
+            mbdb: false,
         }
     }
 }
@@ -268,9 +272,49 @@ fn plist_bytes(d: Dictionary) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// `Manifest.mbdb`'s string: big-endian length, then the bytes (`0xFFFF`: none).
+fn mbdb_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        None => out.extend_from_slice(&[0xFF, 0xFF]),
+    }
+}
+
+/// One `Manifest.mbdb` record (the layout of iOS 9 and earlier backups).
+fn mbdb_record(out: &mut Vec<u8>, domain: &str, rel: &str, mode: u16, inode: u64, size: u64) {
+    mbdb_string(out, Some(domain));
+    mbdb_string(out, Some(rel));
+    mbdb_string(out, None); // link target
+    mbdb_string(
+        out,
+        if size > 0 {
+            Some("0123456789abcdef0123")
+        } else {
+            None
+        },
+    ); // data hash
+    mbdb_string(out, None); // encryption key
+    out.extend_from_slice(&mode.to_be_bytes());
+    out.extend_from_slice(&inode.to_be_bytes());
+    out.extend_from_slice(&501u32.to_be_bytes()); // uid
+    out.extend_from_slice(&501u32.to_be_bytes()); // gid
+    for t in [1_450_000_100u32, 1_450_000_200, 1_450_000_100] {
+        out.extend_from_slice(&t.to_be_bytes()); // mtime, atime, ctime
+    }
+    out.extend_from_slice(&size.to_be_bytes());
+    out.push(CLASS as u8);
+    out.push(0); // no properties
+}
+
 /// Writes an iPhone backup at `backup` (a new or empty folder) holding every file and
 /// folder under `tree` in `spec.domain`, under its path relative to `tree`.
 pub fn write_backup(tree: &Path, backup: &Path, spec: &BackupSpec) -> io::Result<BackupFacts> {
+    if spec.mbdb {
+        return write_mbdb_backup(tree, backup, spec);
+    }
     let mut rng = SmallRng::seed_from_u64(spec.seed);
     fs::create_dir_all(backup)?;
     let keys = spec.password.as_deref().map(|p| keys(spec, p, &mut rng));
@@ -355,6 +399,58 @@ pub fn write_backup(tree: &Path, backup: &Path, spec: &BackupSpec) -> io::Result
         }
         _ => fs::write(backup.join("Manifest.db"), &facts.manifest_plain)?,
     }
+    if let Some(mk) = manifest_key {
+        manifest.insert("ManifestKey".into(), Value::Data(mk));
+    }
+    write_plists(backup, spec, manifest, keys.is_some(), "10.0")?;
+    Ok(facts)
+}
+
+/// [`write_backup`] in the format of iOS 9 and earlier: `Manifest.mbdb` and each file stored
+/// flat as `<fileID>`.
+fn write_mbdb_backup(tree: &Path, backup: &Path, spec: &BackupSpec) -> io::Result<BackupFacts> {
+    if spec.password.is_some() {
+        return Err(io::Error::other(
+            "the generator writes older backups plain only",
+        ));
+    }
+    fs::create_dir_all(backup)?;
+    let mut items = Vec::new();
+    walk(tree, tree, &mut items)?;
+    let mut mbdb = b"mbdb\x05\x00".to_vec();
+    let mut facts = BackupFacts::default();
+    for (inode, (rel, path, is_dir)) in items.iter().enumerate() {
+        let inode = inode as u64 + 1000;
+        if *is_dir {
+            mbdb_record(&mut mbdb, &spec.domain, rel, 0o40755, inode, 0);
+            continue;
+        }
+        let data = fs::read(path)?;
+        let id = file_id(&spec.domain, rel);
+        fs::write(backup.join(&id), &data)?;
+        mbdb_record(
+            &mut mbdb,
+            &spec.domain,
+            rel,
+            0o100644,
+            inode,
+            data.len() as u64,
+        );
+        facts.files.push((rel.clone(), id));
+    }
+    fs::write(backup.join("Manifest.mbdb"), mbdb)?;
+    write_plists(backup, spec, Dictionary::new(), false, "9.1")?;
+    Ok(facts)
+}
+
+/// `Manifest.plist` (`manifest` plus what every backup says), `Info.plist`, `Status.plist`.
+fn write_plists(
+    backup: &Path,
+    spec: &BackupSpec,
+    mut manifest: Dictionary,
+    encrypted: bool,
+    version: &str,
+) -> io::Result<()> {
     let mut app = Dictionary::new();
     app.insert(
         "CFBundleIdentifier".into(),
@@ -368,13 +464,10 @@ pub fn write_backup(tree: &Path, backup: &Path, spec: &BackupSpec) -> io::Result
     let mut apps = Dictionary::new();
     apps.insert(spec.bundle.clone(), Value::Dictionary(app));
     manifest.insert("Applications".into(), Value::Dictionary(apps));
-    manifest.insert("Version".into(), Value::String("10.0".into()));
+    manifest.insert("Version".into(), Value::String(version.into()));
     manifest.insert("SystemDomainsVersion".into(), Value::String("24.0".into()));
     manifest.insert("WasPasscodeSet".into(), Value::Boolean(true));
-    manifest.insert("IsEncrypted".into(), Value::Boolean(keys.is_some()));
-    if let Some(mk) = manifest_key {
-        manifest.insert("ManifestKey".into(), Value::Data(mk));
-    }
+    manifest.insert("IsEncrypted".into(), Value::Boolean(encrypted));
     fs::write(backup.join("Manifest.plist"), plist_bytes(manifest)?)?;
 
     let mut info = Dictionary::new();
@@ -392,5 +485,5 @@ pub fn write_backup(tree: &Path, backup: &Path, spec: &BackupSpec) -> io::Result
     status.insert("BackupState".into(), Value::String("new".into()));
     status.insert("SnapshotState".into(), Value::String("finished".into()));
     fs::write(backup.join("Status.plist"), plist_bytes(status)?)?;
-    Ok(facts)
+    Ok(())
 }

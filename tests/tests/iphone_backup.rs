@@ -453,3 +453,51 @@ fn encrypted_backup_media_restore_and_export_decrypted() {
     assert_eq!(exported as u64, summary.media_files);
     assert!(exported >= restored.min(1));
 }
+
+/// Backups made by iOS 9 and earlier (`Manifest.mbdb`, files stored flat as `<fileID>`)
+/// read like current ones; an encrypted one of that age is refused with a clear reason.
+#[test]
+fn older_backups_indexed_by_manifest_mbdb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let facts = two_accounts(&tree);
+    let backup = tmp.path().join("backup");
+    let spec = BackupSpec {
+        mbdb: true,
+        ..BackupSpec::wechat(None)
+    };
+    let bf = iphone_backup::write_backup(&tree, &backup, &spec).unwrap();
+    assert!(backup.join("Manifest.mbdb").is_file() && !backup.join("Manifest.db").exists());
+    assert_eq!(sources::detect(&backup).unwrap(), SourceKind::WeChatIos);
+    let (summary, index) = read(&backup, &SourceOptions::default(), tmp.path()).unwrap();
+    assert_accounts(&summary, &index, &facts);
+    // Media paths are the flat stored files.
+    let mut seen = 0;
+    for c in index.conversations().unwrap() {
+        for p in index.media_paths(&c.id).unwrap() {
+            assert!(bf.files.iter().any(|(_, id)| *id == p), "{p}");
+            assert!(backup.join(&p).is_file(), "{p}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0);
+
+    // The same backup marked encrypted: refused, naming the format.
+    let plist = backup.join("Manifest.plist");
+    let mut manifest = plist::Value::from_file(&plist).unwrap();
+    manifest
+        .as_dictionary_mut()
+        .unwrap()
+        .insert("IsEncrypted".into(), plist::Value::Boolean(true));
+    manifest.to_file_binary(&plist).unwrap();
+    let opts = SourceOptions {
+        iphone_backup_password: Some(PASSWORD.into()),
+        ..Default::default()
+    };
+    let e = read(&backup, &opts, tmp.path()).map(|_| ()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("iOS 9 and earlier") && msg.contains("Manifest.mbdb"),
+        "{msg}"
+    );
+}

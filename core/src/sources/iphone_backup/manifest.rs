@@ -29,13 +29,17 @@ pub struct Entry {
     pub flags: i64,
     /// The raw `file` record, if any.
     pub record: Option<Vec<u8>>,
+    /// Stored flat as `fileID` (a `Manifest.mbdb` backup of iOS 9 and earlier) rather than
+    /// as `fileID[0..2]/fileID`.
+    pub flat: bool,
 }
 
 impl Entry {
-    /// Where the file is stored, relative to the backup's root: `fileID[0..2]/fileID`, or
-    /// `None` if the id is not 40 hex digits.
+    /// Where the file is stored, relative to the backup's root: `fileID[0..2]/fileID`
+    /// (`fileID` in an older, flat backup), or `None` if the id is not 40 hex digits.
     pub fn stored_rel(&self) -> Option<String> {
-        stored_rel(&self.file_id)
+        let rel = stored_rel(&self.file_id)?;
+        Some(if self.flat { self.file_id.clone() } else { rel })
     }
 }
 
@@ -134,6 +138,7 @@ pub(crate) fn list(
     display: &Path,
     domain: &str,
     prefix: &str,
+    flat: bool,
 ) -> Result<Vec<Entry>> {
     let mut st = c
         .prepare(
@@ -150,6 +155,7 @@ pub(crate) fn list(
                 relative_path: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 flags: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                 record: r.get::<_, Option<Vec<u8>>>(4)?,
+                flat,
             })
         })
         .map_err(|e| Error::source_db(display, e))?;

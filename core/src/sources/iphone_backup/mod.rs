@@ -16,6 +16,7 @@
 pub mod decrypt;
 pub mod keybag;
 pub mod manifest;
+pub mod mbdb;
 
 use std::collections::HashSet;
 use std::fs;
@@ -36,9 +37,11 @@ pub const MANIFEST_PLIST: &str = "Manifest.plist";
 /// Largest `Manifest.plist` read.
 const MAX_PLIST: u64 = 16 << 20;
 
-/// Whether `dir` looks like an iPhone backup (`Manifest.db` and `Manifest.plist`).
+/// Whether `dir` looks like an iPhone backup (`Manifest.plist` with `Manifest.db`, or
+/// `Manifest.mbdb` for iOS 9 and earlier).
 pub fn is_backup(dir: &Path) -> bool {
-    dir.join(MANIFEST_DB).is_file() && dir.join(MANIFEST_PLIST).is_file()
+    dir.join(MANIFEST_PLIST).is_file()
+        && (dir.join(MANIFEST_DB).is_file() || dir.join(mbdb::MANIFEST_MBDB).is_file())
 }
 
 /// What `Manifest.plist` says.
@@ -105,6 +108,8 @@ pub struct Backup {
     keys: Option<ClassKeys>,
     /// Decrypted files; removed on drop (after `manifest`, which is declared first).
     temp: Option<tempfile::TempDir>,
+    /// An older backup (`Manifest.mbdb`): files stored flat as `fileID`.
+    flat: bool,
 }
 
 impl Backup {
@@ -114,6 +119,9 @@ impl Backup {
     pub fn open(root: &Path, password: Option<&str>, work_dir: Option<&Path>) -> Result<Backup> {
         let info = read_manifest_plist(root)?;
         let db = root.join(MANIFEST_DB);
+        if !db.is_file() && root.join(mbdb::MANIFEST_MBDB).is_file() {
+            return Backup::open_mbdb(root, &info);
+        }
         if !info.encrypted {
             return Ok(Backup {
                 root: root.to_path_buf(),
@@ -121,6 +129,7 @@ impl Backup {
                 manifest_path: db,
                 keys: None,
                 temp: None,
+                flat: false,
             });
         }
         let plist_path = root.join(MANIFEST_PLIST);
@@ -170,12 +179,52 @@ impl Backup {
             manifest_path: plain,
             keys: Some(keys),
             temp: Some(temp),
+            flat: false,
+        })
+    }
+
+    /// Opens an older backup indexed by `Manifest.mbdb` (iOS 9 and earlier; plain only).
+    fn open_mbdb(root: &Path, info: &ManifestInfo) -> Result<Backup> {
+        let path = root.join(mbdb::MANIFEST_MBDB);
+        let bad = |reason: String| Error::Source {
+            path: path.clone(),
+            reason,
+        };
+        if info.encrypted {
+            return Err(bad(
+                "an encrypted backup in the format of iOS 9 and earlier is not supported: \
+                 make a new backup with current iTunes or Finder, or one without encryption"
+                    .into(),
+            ));
+        }
+        let file = fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+        let mut bytes = Vec::new();
+        file.take(mbdb::MAX_MBDB + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if bytes.len() as u64 > mbdb::MAX_MBDB {
+            return Err(bad("larger than any Manifest.mbdb".into()));
+        }
+        let records = mbdb::parse(&bytes).map_err(bad)?;
+        let manifest = mbdb::to_connection(&records).map_err(|e| Error::source_db(&path, e))?;
+        Ok(Backup {
+            root: root.to_path_buf(),
+            manifest,
+            manifest_path: path,
+            keys: None,
+            temp: None,
+            flat: true,
         })
     }
 
     /// The backup's folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether it is an older backup (`Manifest.mbdb`), its files stored flat as `fileID`.
+    pub fn is_flat(&self) -> bool {
+        self.flat
     }
 
     /// Whether the backup is encrypted.
@@ -186,7 +235,13 @@ impl Backup {
     /// The index's entries of `domain` whose relative path starts with `prefix`, in path
     /// order.
     pub fn entries(&self, domain: &str, prefix: &str) -> Result<Vec<Entry>> {
-        manifest::list(&self.manifest, &self.manifest_path, domain, prefix)
+        manifest::list(
+            &self.manifest,
+            &self.manifest_path,
+            domain,
+            prefix,
+            self.flat,
+        )
     }
 
     /// Where `entry`'s file is stored in the backup (encrypted in an encrypted backup).

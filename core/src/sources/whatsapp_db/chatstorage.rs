@@ -53,6 +53,8 @@ pub enum MediaPlace<'a> {
         domain: &'a str,
         /// In an encrypted backup, the key of each stored media file (by stored path).
         keys: &'a std::collections::HashMap<String, crate::sources::model::MediaKey>,
+        /// An older backup (iOS 9 and earlier): files stored flat as `<fileID>`.
+        flat: bool,
     },
 }
 
@@ -327,8 +329,10 @@ impl MediaPlace<'_> {
                 Some((crate::sources::rel_path(root, &full), full.is_file()))
             }
             #[cfg(feature = "iphone-backup")]
-            MediaPlace::Backup { root, domain, .. } => {
-                let stored = backup_file(domain, &rel);
+            MediaPlace::Backup {
+                root, domain, flat, ..
+            } => {
+                let stored = backup_file(domain, &rel, *flat);
                 let present = root.join(&stored).is_file();
                 Some((stored, present))
             }
@@ -350,12 +354,17 @@ impl MediaPlace<'_> {
     }
 }
 
-/// Where an iPhone backup stores `domain`'s file `rel`: `xx/<sha1 of "domain-rel">`.
+/// Where an iPhone backup stores `domain`'s file `rel`: `xx/<sha1 of "domain-rel">`, or
+/// `<sha1>` in an older, `flat` backup.
 #[cfg(feature = "iphone-backup")]
-pub fn backup_file(domain: &str, rel: &str) -> String {
+pub fn backup_file(domain: &str, rel: &str, flat: bool) -> String {
     use sha1::{Digest, Sha1};
     let id = hex::encode(Sha1::digest(format!("{domain}-{rel}").as_bytes()));
-    format!("{}/{id}", &id[..2])
+    if flat {
+        id
+    } else {
+        format!("{}/{id}", &id[..2])
+    }
 }
 
 /// Group members by `ZWAGROUPMEMBER.Z_PK`: (jid, name the group shows).
@@ -823,11 +832,11 @@ mod tests {
         // The fileIDs of ChatStorage.sqlite and ContactsV2.sqlite in WhatsApp's domain, as
         // documented by the tools that read iPhone backups.
         assert_eq!(
-            backup_file(BACKUP_DOMAINS[0], DATABASE),
+            backup_file(BACKUP_DOMAINS[0], DATABASE, false),
             "7c/7c7fba66680ef796b916b067077cc246adacf01d"
         );
         assert_eq!(
-            backup_file(BACKUP_DOMAINS[0], CONTACTS),
+            backup_file(BACKUP_DOMAINS[0], CONTACTS, false),
             "b8/b8548dc30aa1030df0ce18ef08b882cf7ab5212f"
         );
     }

@@ -207,6 +207,7 @@ fn read_backup(
                 root,
                 domain,
                 keys: &keys,
+                flat: backup.is_flat(),
             },
             wal: db_wal.as_deref(),
             shown: &shown,
