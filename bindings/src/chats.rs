@@ -63,8 +63,10 @@ impl TryFrom<&ChatSource> for core::SourceOptions {
             uin: s.uin.clone(),
             whatsapp_me: s.whatsapp_me.clone(),
             whatsapp_key: s.whatsapp_key.clone(),
-            // iPhone backups are read on a computer (feature off in the phone library).
+            // iPhone backups, and WeChat's iPhone accounts in them, are read on a computer
+            // (feature off in the phone library).
             iphone_backup_password: None,
+            wechat_account: None,
             work_dir: s.work_dir.as_ref().map(Into::into),
         })
     }

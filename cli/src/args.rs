@@ -356,6 +356,10 @@ pub struct BackupArgs {
     /// encrypted backup (else `$CHATVAULT_IPHONE_BACKUP_PASSWORD`; never on the command line).
     #[arg(long, value_name = "FILE")]
     pub iphone_backup_password_file: Option<PathBuf>,
+    /// WeChat on iPhone: index only this account (its WeChat id such as `wxid_…`, or its
+    /// folder name under Documents/), where the phone was signed in to several; default: all.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -143,6 +143,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             whatsapp_me: a.whatsapp_me.clone(),
             whatsapp_key: a.whatsapp_key.clone(),
             iphone_backup_password: iphone_backup_password(a)?,
+            wechat_account: a.account.clone(),
             work_dir: None,
         };
         match chatvault_core::chat::backup_source(

@@ -501,3 +501,50 @@ fn older_backups_indexed_by_manifest_mbdb() {
         "{msg}"
     );
 }
+
+/// `--account` (SourceOptions::wechat_account) reads one account of several, by WeChat id
+/// or folder name, its conversations named as a one-account export's; an unknown one is a
+/// clear error naming those there are.
+#[test]
+fn one_account_of_several_by_id_or_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let facts = two_accounts(&tree);
+    let backup = tmp.path().join("backup");
+    iphone_backup::write_backup(&tree, &backup, &BackupSpec::wechat(Some(PASSWORD))).unwrap();
+    for root in [&tree, &backup] {
+        for wanted in [OWNERS[1].to_string(), md5_hex(OWNERS[1])] {
+            let opts = SourceOptions {
+                iphone_backup_password: Some(PASSWORD.into()),
+                wechat_account: Some(wanted.clone()),
+                ..Default::default()
+            };
+            let (summary, index) = read(root, &opts, tmp.path()).unwrap();
+            let got: BTreeMap<String, u64> = summary
+                .conversations
+                .iter()
+                .map(|c| (c.id.clone(), c.messages))
+                .collect();
+            assert_eq!(got, facts[1].by_conversation, "{wanted} in {root:?}");
+            assert_eq!(summary.account.id, md5_hex(OWNERS[1]));
+            common::assert_wechat_ios_people(&index, "", OWNERS[1]);
+        }
+        let opts = SourceOptions {
+            iphone_backup_password: Some(PASSWORD.into()),
+            wechat_account: Some("wxid_nobody".into()),
+            ..Default::default()
+        };
+        let e = read(root, &opts, tmp.path()).map(|_| ()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::InvalidArgument(_))
+                && msg.contains("wxid_nobody")
+                && msg.contains(&format!(
+                    "{} ({})",
+                    OWNERS[0],
+                    chat_exports::wechat_ios_owner_name(OWNERS[0])
+                )),
+            "{msg}"
+        );
+    }
+}

@@ -128,6 +128,9 @@ pub struct SourceOptions {
     pub whatsapp_key: Option<String>,
     /// iPhone backups: the password of an encrypted iTunes/Finder backup.
     pub iphone_backup_password: Option<String>,
+    /// WeChat for iPhone: read only this account (its username, e.g. `wxid_…`, or its
+    /// folder's name, the md5 of the username), where the phone holds several; default: all.
+    pub wechat_account: Option<String>,
     /// Where readers may put temporary files (a decrypted WhatsApp backup, in a private
     /// folder removed afterwards): the app's cache directory on phones; default: the
     /// system's temporary folder.
@@ -153,6 +156,7 @@ impl std::fmt::Debug for SourceOptions {
                 "iphone_backup_password",
                 &self.iphone_backup_password.as_ref().map(|_| "<redacted>"),
             )
+            .field("wechat_account", &self.wechat_account)
             .field("work_dir", &self.work_dir)
             .finish()
     }

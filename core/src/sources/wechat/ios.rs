@@ -120,6 +120,37 @@ fn is_message_db(name: &str) -> bool {
 pub(crate) struct Export {
     root: PathBuf,
     place: Place,
+    /// Only this account (username or folder name), if the caller picked one.
+    account: Option<String>,
+}
+
+/// Whether the account whose folder is `folder` (md5 of its username) is `wanted` (a
+/// username or a folder name).
+fn is_account(folder: &str, wanted: &str) -> bool {
+    folder.eq_ignore_ascii_case(wanted) || folder.eq_ignore_ascii_case(&md5_hex(wanted.as_bytes()))
+}
+
+/// The error for an `--account` that is none of `folders` (named, where `logins` knows
+/// them, by username and display name).
+fn no_such_account(
+    root: &Path,
+    wanted: &str,
+    folders: &[String],
+    logins: &HashMap<String, (String, String)>,
+) -> Error {
+    let known: Vec<String> = folders
+        .iter()
+        .map(|f| match logins.get(f) {
+            Some((user, name)) if !name.is_empty() => format!("{user} ({name})"),
+            Some((user, _)) => user.clone(),
+            None => f.clone(),
+        })
+        .collect();
+    Error::InvalidArgument(format!(
+        "no WeChat account {wanted:?} in {}; it holds: {}",
+        root.display(),
+        known.join(", ")
+    ))
 }
 
 enum Place {
@@ -154,6 +185,7 @@ impl Export {
                 found,
                 work_dir: options.work_dir.clone(),
             },
+            account: options.wechat_account.clone(),
         })
     }
 
@@ -179,6 +211,7 @@ impl Export {
                     .map(zeroize::Zeroizing::new),
                 work_dir: options.work_dir.clone(),
             },
+            account: options.wechat_account.clone(),
         })
     }
 }
@@ -219,10 +252,18 @@ impl Source for Export {
     fn read(self: Box<Self>, sink: &mut dyn ChatSink) -> Result<ReadOutcome> {
         match self.place {
             Place::Folder { found, work_dir } => {
-                let accounts: Vec<AccountFiles> = found
+                let mut accounts: Vec<AccountFiles> = found
                     .into_iter()
                     .map(|mm| AccountFiles::in_folder(&self.root, mm, work_dir.clone()))
                     .collect();
+                if let Some(wanted) = &self.account {
+                    let folders: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+                    accounts.retain(|a| is_account(&a.id, wanted));
+                    if accounts.is_empty() {
+                        let logins = folder_logins(&self.root);
+                        return Err(no_such_account(&self.root, wanted, &folders, &logins));
+                    }
+                }
                 let qualify = accounts.len() > 1;
                 for (i, a) in accounts.iter().enumerate() {
                     read_account(a, i == 0, qualify, sink)?;
@@ -234,6 +275,7 @@ impl Source for Export {
                     &self.root,
                     password.as_deref().map(String::as_str),
                     work_dir.as_deref(),
+                    self.account.as_deref(),
                     sink,
                 )?;
             }
@@ -249,6 +291,7 @@ fn read_backup(
     root: &Path,
     password: Option<&str>,
     work_dir: Option<&Path>,
+    wanted: Option<&str>,
     sink: &mut dyn ChatSink,
 ) -> Result<()> {
     use iphone_backup::manifest::FLAG_FILE;
@@ -284,6 +327,14 @@ fn read_backup(
         }
         None => HashMap::new(),
     };
+    let mut accounts = accounts;
+    if let Some(wanted) = wanted {
+        let folders = accounts.clone();
+        accounts.retain(|a| is_account(a, wanted));
+        if accounts.is_empty() {
+            return Err(no_such_account(root, wanted, &folders, &logins));
+        }
+    }
     let qualify = accounts.len() > 1;
     for (i, acct) in accounts.iter().enumerate() {
         let prefix = format!("Documents/{acct}/");
@@ -488,6 +539,16 @@ impl Media {
         let _ = (message, sink);
         Ok(())
     }
+}
+
+/// The accounts `Documents/LoginInfo2.dat` names in a folder export (none when it is
+/// missing).
+fn folder_logins(root: &Path) -> HashMap<String, (String, String)> {
+    find_files(root, |n| n == LOGIN_INFO, DEPTH)
+        .first()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| login_accounts(&b))
+        .unwrap_or_default()
 }
 
 impl AccountFiles {
