@@ -155,6 +155,10 @@ pub struct ChatBackupResult {
     pub backup: crate::records::BackupResult,
     /// What was read (none for a plain folder).
     pub chats: Option<ChatSummary>,
+    /// What the reader noticed about the chats (a contacts database missing, lines kept as
+    /// unparsed): information to show, not a failure; files left out are
+    /// `backup.warnings`.
+    pub notices: Vec<String>,
 }
 
 /// A message found by a search.

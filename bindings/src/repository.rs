@@ -150,6 +150,7 @@ impl Repository {
                 warnings: r.backup.warnings,
             },
             chats: r.summary.map(Into::into),
+            notices: r.notices,
         })
     }
 

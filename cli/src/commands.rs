@@ -18,6 +18,8 @@ use crate::ui::{self, bytes, ProgressView};
 
 /// Exit code for "backup made, but some files could not be read".
 pub const EXIT_PARTIAL: i32 = 3;
+/// Reader notices printed after a backup (the rest are in `--json`).
+const MAX_NOTICES: usize = 20;
 
 pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -155,7 +157,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
             Some(&view),
             cancel,
         ) {
-            Ok(done) => (Ok(done.backup), done.summary),
+            Ok(done) => (Ok(done.backup), Some((done.summary, done.notices))),
             Err(e) => (Err(e), None),
         }
     } else {
@@ -166,14 +168,25 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
     };
     view.finish();
     let result = result?;
+    let (chat, notices) = chat.unwrap_or_default();
     let s = &result.snapshot;
     if cli.json {
         print_json(
-            &json!({"snapshot": s.id, "source": s.source.kind, "summary": s.summary, "chat": chat, "warnings": result.warnings, "repository": target.dir}),
+            &json!({"snapshot": s.id, "source": s.source.kind, "summary": s.summary, "chat": chat, "warnings": result.warnings, "notices": notices, "repository": target.dir}),
         )?;
     } else {
         for w in &result.warnings {
             eprintln!("warning: {w}");
+        }
+        // What the reader noticed about the chats: information, not a failure.
+        for n in notices.iter().take(MAX_NOTICES) {
+            eprintln!("note: {n}");
+        }
+        if notices.len() > MAX_NOTICES {
+            eprintln!(
+                "note: … and {} more (all in --json's \"notices\")",
+                notices.len() - MAX_NOTICES
+            );
         }
         say(
             cli,

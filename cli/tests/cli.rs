@@ -1374,3 +1374,45 @@ fn shell_completions_and_manual_pages_come_from_the_parser() {
         "the backup page lists --whatsapp-key"
     );
 }
+
+/// What a reader notices about the chats (here a line before the first message, kept as
+/// unparsed) is shown as a note and listed in --json's "notices", and the backup exits 0:
+/// exit 3 is for files left out of the snapshot.
+#[test]
+fn reader_notices_are_notes_not_a_partial_backup() {
+    let env = Env::new();
+    env.init();
+    let dir = env.home.join("wa");
+    fs::create_dir_all(&dir).unwrap();
+    let chat = dir.join("WhatsApp Chat with Ann.txt");
+    fs::write(
+        &chat,
+        "this line came from nowhere\n\
+         12/31/22, 9:15 PM - Ann: hello\n\
+         12/31/22, 9:16 PM - Ann: how are you\n\
+         1/1/23, 10:00 AM - Ann: happy new year\n",
+    )
+    .unwrap();
+    let out = env.run(&[
+        "--json",
+        "backup",
+        chat.to_str().unwrap(),
+        "--source",
+        "whatsapp",
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["notices"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["warnings"].as_array().unwrap().is_empty(), "{v}");
+    // A day later (one more message, so the export is read again), without --json.
+    let mut f = fs::OpenOptions::new().append(true).open(&chat).unwrap();
+    std::io::Write::write_all(&mut f, b"1/2/23, 8:00 AM - Ann: and another\n").unwrap();
+    drop(f);
+    let out = env.run(&["backup", chat.to_str().unwrap(), "--whatsapp-me", "Me"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(
+        err.contains("note: ") && !err.contains("warning: "),
+        "{err}"
+    );
+}

@@ -100,7 +100,7 @@ impl From<BackupOptions> for core::BackupOptions {
 pub struct BackupResult {
     /// The new snapshot.
     pub snapshot: SnapshotInfo,
-    /// Files that could not be read (left out), and similar notices.
+    /// Files that could not be read (left out of the snapshot).
     pub warnings: Vec<String>,
 }
 

@@ -29,6 +29,10 @@ pub struct SourceBackup {
     /// The export was unchanged since the last backup, so its chat index was reused
     /// instead of reading every message again.
     pub index_reused: bool,
+    /// What the reader noticed about the content (a contacts database missing, lines kept
+    /// as unparsed, media a chat names but the export lacks): information about the chats,
+    /// not files left out, which are `backup.warnings`.
+    pub notices: Vec<String>,
 }
 
 /// Backs up a chat export (or any folder): detects or takes its kind, reads it into a
@@ -65,6 +69,7 @@ pub fn backup_source(
             kind,
             summary: None,
             index_reused: false,
+            notices: Vec::new(),
         });
     }
     let fingerprint = source_fingerprint(path, kind)?;
@@ -86,6 +91,7 @@ pub fn backup_source(
             kind,
             summary: Some(summary),
             index_reused: true,
+            notices: Vec::new(),
         });
     }
     let dir = private_temp_dir(work_dir)?;
@@ -171,7 +177,7 @@ fn backup_reading(
             listener,
             &abort,
         );
-        let mut backup = match result {
+        let backup = match result {
             Ok(b) => b,
             Err(e) => {
                 abort.cancel();
@@ -186,14 +192,12 @@ fn backup_reading(
         let Some(built) = built else {
             return Err(Error::internal("backup finished without its chat index"));
         };
-        let mut all = built.warnings;
-        all.append(&mut backup.warnings);
-        backup.warnings = all;
         Ok(SourceBackup {
             backup,
             kind,
             summary: Some(built.summary),
             index_reused: false,
+            notices: built.warnings,
         })
     })
 }
