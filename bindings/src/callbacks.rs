@@ -11,6 +11,21 @@ use chatvault_core::storage::{ObjectInfo, StorageError};
 use crate::error::{ChatVaultError, Result};
 use crate::records::{ObjectEntry, ObjectKind, Progress};
 
+/// Resolves where a scheduled plan's backups go, so plans take any destination the app can
+/// open a repository on: a folder the user picked (an Android Storage Access Framework tree,
+/// an iOS security-scoped folder), which the app hands over as [`Storage`]; or network
+/// storage (S3, WebDAV, a paired PC), for which it hands over the credentials from the
+/// platform keystore. The plan's `destination` is whatever string the app chose for it
+/// (a `content://` tree URI, a bookmark's name, an `s3://…` location).
+#[uniffi::export(with_foreign)]
+pub trait DestinationResolver: Send + Sync {
+    /// The storage the app provides for `destination`, or none when it is a location the
+    /// library opens itself (a path, `s3://`, `webdav+https://`, a paired PC).
+    fn storage(&self, destination: String) -> Result<Option<Arc<dyn Storage>>>;
+    /// The credentials for the network location `destination`, or none.
+    fn remote_access(&self, destination: String) -> Result<Option<crate::entry::RemoteAccess>>;
+}
+
 /// Receives progress of a long operation (from a background thread, at most ~10 per second).
 #[uniffi::export(with_foreign)]
 pub trait ProgressListener: Send + Sync {

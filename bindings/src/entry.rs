@@ -6,7 +6,9 @@ use std::sync::{Arc, Once};
 use chatvault_core as core;
 use chatvault_core::storage::LocalStorage;
 
-use crate::callbacks::{LogAdapter, Logger, SecretStore, Storage, StorageAdapter};
+use crate::callbacks::{
+    DestinationResolver, LogAdapter, Logger, SecretStore, Storage, StorageAdapter,
+};
 use crate::error::Result;
 use crate::repository::Repository;
 use crate::schedule::Scheduler;
@@ -152,9 +154,16 @@ impl ChatVault {
         ))
     }
 
-    /// The backup scheduler, with plan passwords kept in `secrets` (the platform keystore).
-    pub fn scheduler(&self, secrets: Arc<dyn SecretStore>) -> Result<Arc<Scheduler>> {
-        Scheduler::open(&self.state_dir.join("schedule.db"), secrets)
+    /// The backup scheduler, with plan passwords kept in `secrets` (the platform keystore)
+    /// and plan destinations opened through `destinations` (folders the user picked, network
+    /// credentials); without it, destinations are paths, or network locations with
+    /// credentials from the environment.
+    pub fn scheduler(
+        &self,
+        secrets: Arc<dyn SecretStore>,
+        destinations: Option<Arc<dyn DestinationResolver>>,
+    ) -> Result<Arc<Scheduler>> {
+        Scheduler::open(&self.state_dir.join("schedule.db"), secrets, destinations)
     }
 }
 

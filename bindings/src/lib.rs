@@ -18,7 +18,9 @@ mod records;
 mod repository;
 mod schedule;
 
-pub use callbacks::{LogLevel, Logger, ProgressListener, SecretStore, Storage};
+pub use callbacks::{
+    DestinationResolver, LogLevel, Logger, ProgressListener, SecretStore, Storage,
+};
 pub use entry::ChatVault;
 pub use error::ChatVaultError;
 pub use lan::LanPairing;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use chatvault_core as core;
 use chatvault_core::schedule as sched;
 
-use crate::callbacks::{plan_key, ProgressAdapter, ProgressListener, SecretAdapter, SecretStore};
+use crate::callbacks::{
+    plan_key, DestinationResolver, ProgressAdapter, ProgressListener, SecretAdapter, SecretStore,
+    StorageAdapter,
+};
 use crate::error::{ChatVaultError, Result};
 use crate::records::{DeviceConditions, Plan, PlanHealth, PlanRun, PlanState};
 use crate::repository::JobHandle;
@@ -23,19 +26,51 @@ fn time(ms: i64) -> Result<chrono::DateTime<chrono::Utc>> {
 pub struct Scheduler {
     db: PathBuf,
     secrets: Arc<dyn SecretStore>,
+    destinations: Option<Arc<dyn DestinationResolver>>,
 }
 
 impl Scheduler {
-    pub(crate) fn open(db: &Path, secrets: Arc<dyn SecretStore>) -> Result<Arc<Self>> {
+    pub(crate) fn open(
+        db: &Path,
+        secrets: Arc<dyn SecretStore>,
+        destinations: Option<Arc<dyn DestinationResolver>>,
+    ) -> Result<Arc<Self>> {
         sched::Scheduler::open(db)?;
         Ok(Arc::new(Scheduler {
             db: db.to_path_buf(),
             secrets,
+            destinations,
         }))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut sched::Scheduler) -> core::Result<T>) -> Result<T> {
-        Ok(f(&mut sched::Scheduler::open(&self.db)?)?)
+        let opener = Box::new(AppOpener(self.destinations.clone()));
+        Ok(f(&mut sched::Scheduler::with_opener(&self.db, opener)?)?)
+    }
+}
+
+/// Opens a plan's destination through the app's [`DestinationResolver`]: its storage, else
+/// the location with the credentials it gives; without a resolver, as a PC does (paths, and
+/// network credentials from the environment).
+struct AppOpener(Option<Arc<dyn DestinationResolver>>);
+
+impl sched::StorageOpener for AppOpener {
+    fn open(&self, destination: &str) -> core::Result<Arc<dyn core::storage::Storage>> {
+        let Some(resolver) = &self.0 else {
+            return sched::LocalOpener.open(destination);
+        };
+        let failed =
+            |e: ChatVaultError| core::Error::internal_from("the app's destination resolver", e);
+        if let Some(storage) = resolver.storage(destination.to_string()).map_err(failed)? {
+            return Ok(Arc::new(StorageAdapter(storage)));
+        }
+        let access = resolver
+            .remote_access(destination.to_string())
+            .map_err(failed)?
+            .unwrap_or_default();
+        let access = core::storage::Access::try_from(access)
+            .map_err(|e| core::Error::InvalidArgument(e.to_string()))?;
+        Ok(core::storage::open(destination, &access)?)
     }
 }
 

@@ -102,9 +102,12 @@ public final class Vault: Sendable {
         try await createRemote(location: location, access: RemoteAccess(lanIdentityPem: identityPem), password: password)
     }
 
-    /// The backup scheduler; plan passwords go to `secrets` (the Keychain).
-    public func scheduler(secrets: SecretStore) throws -> BackupScheduler {
-        BackupScheduler(try inner.scheduler(secrets: secrets))
+    /// The backup scheduler; plan passwords go to `secrets` (the Keychain). Plans'
+    /// destinations are opened through `destinations` (a folder the user picked in the Files
+    /// app, as `FolderStorage`; network credentials from the Keychain); without it they are
+    /// paths.
+    public func scheduler(secrets: SecretStore, destinations: DestinationResolver? = nil) throws -> BackupScheduler {
+        BackupScheduler(try inner.scheduler(secrets: secrets, destinations: destinations))
     }
 }
 

@@ -332,6 +332,43 @@ func theSchedulerRunsADuePlan() async throws {
     try check(try await scheduler.plans().isEmpty, "the plan was not removed")
 }
 
+/// Resolves one destination name to a folder, as an app resolves a bookmark the user picked
+/// in the Files app; can be told to throw, as when the bookmark went stale.
+final class PickedFolders: DestinationResolver, @unchecked Sendable {
+    let folder: URL
+    private let lock = NSLock()
+    private var broken = false
+    init(folder: URL) { self.folder = folder }
+    func breakIt() { lock.lock(); broken = true; lock.unlock() }
+    func storage(destination: String) throws -> Storage? {
+        lock.lock(); defer { lock.unlock() }
+        if broken { throw ChatVaultError.Internal(details: "the bookmark is stale") }
+        return destination == "bookmark:picked" ? FolderStorage(root: folder) : nil
+    }
+    func remoteAccess(destination: String) throws -> RemoteAccess? { nil }
+}
+
+func aScheduledPlanBacksUpToAFolderTheAppProvides() async throws {
+    let work = try tempDir("cv-swift")
+    let source = try makeTree(work.appendingPathComponent("export"), files: 3, size: 10_000, seed: 23)
+    let folder = work.appendingPathComponent("picked")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    _ = try await vault.create(storage: FolderStorage(root: folder), password: password)
+    let picked = PickedFolders(folder: folder)
+    let scheduler = try vault.scheduler(secrets: MemorySecrets(), destinations: picked)
+    _ = try await scheduler.add(Plan(name: "to-picked", source: source.path, destination: "bookmark:picked",
+                                     frequency: .daily, retention: RetentionPolicy()), password: password)
+    let wifi = deviceConditions(networkExpensive: false, networkConstrained: false, charging: true, lowPowerMode: false, idle: true)
+    let ran = try await scheduler.runDue(conditions: wifi)
+    try check(ran.count == 1 && ran[0].outcome == .success, "\(ran)")
+    let repo = try await vault.open(storage: FolderStorage(root: folder), password: password)
+    try check(try await repo.snapshots().count == 1, "no snapshot in the app's folder")
+    picked.breakIt()
+    let later = try await scheduler.runDue(conditions: wifi, now: Date().addingTimeInterval(2 * 86_400))
+    try check(later.count == 1 && later[0].outcome == .failed && (later[0].error ?? "").contains("stale"), "\(later)")
+}
+
 func pruneStatsAndPasswordChange() async throws {
     let work = try tempDir("cv-swift")
     let source = try makeTree(work.appendingPathComponent("export"), files: 4, size: 20_000, seed: 9)
@@ -423,6 +460,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("cancelling the stream's consumer cancels the backup; the next one completes", cancellingTheStreamsConsumerCancelsTheBackup),
     ("FolderStorage is a real backup destination", folderStorageIsARealDestination),
     ("the scheduler skips on a metered network and runs on Wi-Fi", theSchedulerRunsADuePlan),
+    ("a scheduled plan backs up to a folder the app provides; a throwing resolver fails the run, not the app", aScheduledPlanBacksUpToAFolderTheAppProvides),
     ("prune, stats and a password change, as in Kotlin", pruneStatsAndPasswordChange),
     ("a phone pairs with a real `chatvault serve` by QR and backs up over the LAN; strangers and used or wrong codes are AccessDenied", aPhonePairsWithAPcAndBacksUpOverTheLan),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),

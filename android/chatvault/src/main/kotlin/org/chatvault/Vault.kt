@@ -35,6 +35,7 @@ import org.chatvault.ffi.PlanHealth
 import org.chatvault.ffi.PlanRun
 import org.chatvault.ffi.PlanState
 import org.chatvault.ffi.Progress
+import org.chatvault.ffi.DestinationResolver
 import org.chatvault.ffi.RemoteAccess
 import org.chatvault.ffi.ProgressListener
 import org.chatvault.ffi.RepoStats
@@ -134,8 +135,14 @@ class Vault(stateDir: File, logger: Logger? = null) : AutoCloseable {
     suspend fun createOnPc(location: String, identityPem: String, password: String): Repo =
         createRemote(location, RemoteAccess(lanIdentityPem = identityPem), password)
 
-    /** The backup scheduler; plan passwords go to [secrets] (the Android Keystore). */
-    fun scheduler(secrets: SecretStore): BackupScheduler = BackupScheduler(inner.scheduler(secrets))
+    /**
+     * The backup scheduler; plan passwords go to [secrets] (the Android Keystore). Plans'
+     * destinations are opened through [destinations] (a folder the user picked through the
+     * Storage Access Framework, network credentials from the keystore); without it they are
+     * paths.
+     */
+    fun scheduler(secrets: SecretStore, destinations: DestinationResolver? = null): BackupScheduler =
+        BackupScheduler(inner.scheduler(secrets, destinations))
 
     override fun close() = inner.close()
 }

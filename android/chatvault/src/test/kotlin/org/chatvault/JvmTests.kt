@@ -16,6 +16,7 @@ import kotlinx.coroutines.runBlocking
 import org.chatvault.ffi.BackupOptions
 import org.chatvault.ffi.ChatSource
 import org.chatvault.ffi.ChatVaultException
+import org.chatvault.ffi.DestinationResolver
 import org.chatvault.ffi.DeviceConditions
 import org.chatvault.ffi.ExportFormat
 import org.chatvault.ffi.ExportOptions
@@ -378,6 +379,46 @@ private suspend fun theSchedulerRunsADuePlan() {
 }
 
 /**
+ * A plan whose destination is storage the app provides (here a [Storage] written in Kotlin,
+ * as a folder picked through the Storage Access Framework would be): the scheduler opens it
+ * through the app's [DestinationResolver], and the backup lands there. A resolver that
+ * throws fails that plan's run with its message, not the app.
+ */
+private suspend fun aScheduledPlanBacksUpToStorageTheAppProvides() {
+    val work = tempDir("cv-kt")
+    val source = makeTree(File(work, "export"), 3, 10_000, 21)
+    val folder = File(work, "picked-folder").toPath()
+    val asked = mutableListOf<String>()
+    var broken = false
+    val destinations = object : DestinationResolver {
+        override fun storage(destination: String): Storage? {
+            asked += destination
+            if (broken) throw ChatVaultException.Internal("the folder's permission was revoked")
+            return if (destination == "content://picked") FileStorage(folder) else null
+        }
+        override fun remoteAccess(destination: String): RemoteAccess? = null
+    }
+    val secrets = MemorySecrets()
+    Vault(File(work, "state")).use { vault ->
+        vault.create(FileStorage(folder), PASSWORD).close()
+        vault.scheduler(secrets, destinations).use { scheduler ->
+            scheduler.add(Plan(name = "to-picked", source = source.path, destination = "content://picked", frequency = Frequency.Daily, retention = RetentionPolicy()), PASSWORD)
+            val wifi = DeviceConditions(metered = false, charging = true, batteryLow = false, idle = true)
+            val ran = scheduler.runDue(wifi).single()
+            check(ran.outcome == RunOutcome.SUCCESS && ran.snapshotId != null) { "$ran" }
+            check("content://picked" in asked) { "the resolver was not asked: $asked" }
+            broken = true
+            val later = java.time.Instant.now().plus(java.time.Duration.ofDays(2))
+            val failed = scheduler.runDue(wifi, later).single()
+            check(failed.outcome == RunOutcome.FAILED && failed.error?.contains("permission was revoked") == true) { "$failed" }
+        }
+        vault.open(FileStorage(folder), PASSWORD).use { repo ->
+            check(repo.snapshots().size == 1) { "one snapshot in the app's storage" }
+        }
+    }
+}
+
+/**
  * A German WhatsApp export from iOS (`_chat.txt`, a fixture of tests/fixtures/whatsapp), read
  * through Kotlin: the owner is named with [ChatSource.whatsappMe], the German placeholders
  * are understood, and text the reader cannot place is kept and counted, not dropped.
@@ -613,6 +654,7 @@ fun main() {
         "a throwing Storage is ChatVaultException.Storage; the repository stays valid" to ::aThrowingStorageIsATypedErrorAndLeavesTheRepositoryValid,
         "a throwing SecretStore fails the plan's run, not the app; the next run succeeds" to ::aThrowingSecretStoreFailsThePlanNotTheApp,
         "the scheduler skips on a metered network and runs on Wi-Fi" to ::theSchedulerRunsADuePlan,
+        "a scheduled plan backs up to storage the app provides; a throwing resolver fails the run, not the app" to ::aScheduledPlanBacksUpToStorageTheAppProvides,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
         "WhatsApp's own crypt15 backup is read with the 64-digit key; a wrong key raises the typed exception" to ::whatsAppsOwnBackupIsReadWithThe64DigitKey,

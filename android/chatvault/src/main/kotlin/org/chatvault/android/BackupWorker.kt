@@ -51,7 +51,9 @@ class BackupWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         }
         val vault = Vault(File(applicationContext.filesDir, "chatvault"))
         return try {
-            vault.scheduler(KeystoreSecretStore(applicationContext)).use { scheduler ->
+            val destinations = (applicationContext as? DestinationsProvider)?.destinations()
+                ?: AndroidDestinations(applicationContext)
+            vault.scheduler(KeystoreSecretStore(applicationContext), destinations).use { scheduler ->
                 val runs = scheduler.runDue(deviceConditions(applicationContext)) { p ->
                     setProgressAsync(workDataOf("fraction" to p.fraction, "current" to p.current))
                 }
