@@ -136,18 +136,39 @@ public final class FolderStorage: Storage, @unchecked Sendable {
             dirs = [directory(kind, "")]
         }
         return try io("list \(kind)") {
-            var out: [ObjectEntry] = []
+            var out: [String: UInt64] = [:]
             for dir in dirs {
                 for file in (try? fm.contentsOfDirectory(at: dir, includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey])) ?? [] {
                     let values = try file.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey])
-                    let name = file.lastPathComponent
-                    guard values.isRegularFile == true, !name.hasPrefix(".") else { continue }
+                    guard values.isRegularFile == true else { continue }
+                    var name = file.lastPathComponent
+                    var size = UInt64(values.fileSize ?? 0)
+                    if name.hasPrefix(".") {
+                        // An iCloud item the system evicted: only its placeholder is here. It is
+                        // listed as the object it stands for (a read downloads it), so the
+                        // repository does not look damaged; other hidden files are not objects.
+                        guard let item = FolderStorage.evictedItem(file), out[item.name] == nil else { continue }
+                        (name, size) = item
+                    }
                     if kind == .config && name != "config" { continue }
-                    out.append(ObjectEntry(name: name, size: UInt64(values.fileSize ?? 0)))
+                    out[name] = size
                 }
             }
-            return out
+            return out.map { ObjectEntry(name: $0.key, size: $0.value) }.sorted { $0.name < $1.name }
         }
+    }
+
+    /// The object an iCloud placeholder stands for: `.NAME.icloud` is NAME, its size the
+    /// placeholder's property list records (`NSURLFileSizeKey`; 0 if it records none); nil for
+    /// any other file.
+    public static func evictedItem(_ placeholder: URL) -> (name: String, size: UInt64)? {
+        let file = placeholder.lastPathComponent
+        guard file.hasPrefix("."), file.hasSuffix(".icloud"), file.count > ".icloud".count + 1 else { return nil }
+        let name = String(file.dropFirst().dropLast(".icloud".count))
+        let info = (try? Data(contentsOf: placeholder))
+            .flatMap { try? PropertyListSerialization.propertyList(from: $0, options: [], format: nil) } as? [String: Any]
+        let size = (info?["NSURLFileSizeKey"] as? NSNumber)?.uint64Value ?? 0
+        return (name, size)
     }
 
     public func delete(kind: ObjectKind, name: String) throws {

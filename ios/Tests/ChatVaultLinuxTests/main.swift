@@ -293,6 +293,24 @@ func folderStorageIsARealDestination() async throws {
     } catch ChatVaultError.WrongPassword {}
     let native = try await vault.open(folder: root, password: password)
     try check(try await native.check(readDataPercent: 100).errors.isEmpty, "native check")
+    // iCloud evicts a file it keeps in the cloud, leaving `.NAME.icloud` (a property list
+    // naming its size): the object is still listed, under its name and size. (The placeholder
+    // is made here as iCloud documents it; iCloud itself cannot run on Linux.)
+    let storage = FolderStorage(root: root)
+    let before = try storage.list(kind: .snapshot)
+    try check(before.count == 1, "\(before)")
+    let snapshots = root.appendingPathComponent("snapshots")
+    let real = snapshots.appendingPathComponent(before[0].name)
+    let info: [String: Any] = ["NSURLNameKey": before[0].name, "NSURLFileSizeKey": NSNumber(value: before[0].size),
+                               "NSURLFileResourceTypeKey": "NSURLFileResourceTypeRegular"]
+    let plist = try PropertyListSerialization.data(fromPropertyList: info, format: .binary, options: 0)
+    try plist.write(to: snapshots.appendingPathComponent(".\(before[0].name).icloud"))
+    try check(try storage.list(kind: .snapshot) == before, "listed twice while both are there")
+    try FileManager.default.removeItem(at: real)
+    let evicted = try storage.list(kind: .snapshot)
+    try check(evicted == before, "an evicted snapshot is listed as \(evicted), not \(before)")
+    try Data([1]).write(to: snapshots.appendingPathComponent(".DS_Store"))
+    try check(try storage.list(kind: .snapshot) == before, "a hidden file is not an object")
 }
 
 final class MemorySecrets: SecretStore, @unchecked Sendable {
