@@ -554,12 +554,20 @@ pub fn key(cli: &Cli, cmd: &KeyCommand) -> Result<i32> {
         KeyCommand::Add { label, new } => {
             let pw = context::new_password(new.new_password_file.as_deref())?;
             let id = repo.add_password(&pw, label, kdf(&new.kdf))?;
-            say(cli, format!("added key slot {}", &id[..8]));
+            if cli.json {
+                print_json(&json!({"added": id, "label": label}))?;
+            } else {
+                say(cli, format!("added key slot {}", &id[..8]));
+            }
         }
         KeyCommand::Passwd { new } => {
             let pw = context::new_password(new.new_password_file.as_deref())?;
             let id = repo.change_password(&pw, kdf(&new.kdf))?;
-            say(cli, format!("password changed (new key slot {})", &id[..8]));
+            if cli.json {
+                print_json(&json!({"password_changed": true, "key": id}))?;
+            } else {
+                say(cli, format!("password changed (new key slot {})", &id[..8]));
+            }
         }
         KeyCommand::Recovery => {
             let key = repo.new_recovery_key()?;
@@ -571,7 +579,11 @@ pub fn key(cli: &Cli, cmd: &KeyCommand) -> Result<i32> {
         }
         KeyCommand::Remove { id } => {
             repo.remove_key(id)?;
-            say(cli, format!("removed key slot {id}"));
+            if cli.json {
+                print_json(&json!({"removed": id}))?;
+            } else {
+                say(cli, format!("removed key slot {id}"));
+            }
         }
     }
     Ok(0)

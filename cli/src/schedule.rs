@@ -91,7 +91,13 @@ pub fn run(cli: &Cli, a: &ScheduleArgs, cancel: &CancelToken) -> Result<i32> {
         ScheduleCommand::Remove { plan } => {
             let p = sched.store().remove_plan(plan)?;
             let _ = std::fs::remove_file(secret_path(&state, &p.spec.name));
-            if !cli.quiet {
+            if cli.json {
+                crate::commands::print_json(&json!({
+                    "removed": p.spec.name,
+                    "id": p.id,
+                    "destination": p.spec.destination,
+                }))?;
+            } else if !cli.quiet {
                 println!(
                     "removed plan {:?} (its backups stay in {})",
                     p.spec.name, p.spec.destination

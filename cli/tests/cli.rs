@@ -159,20 +159,32 @@ fn key_management_and_recovery_key() {
     ]))
     .unwrap();
     let recovery = init["recovery_key"].as_str().unwrap().to_string();
-    env.cmd(&[
-        "key",
-        "add",
-        "--label",
-        "tablet",
-        "--kdf-memory-mib",
-        "8",
-        "--kdf-iterations",
-        "1",
-    ])
-    .env("CHATVAULT_NEW_PASSWORD", "tablet pw")
-    .status()
-    .unwrap();
-    assert_eq!(env.json(&["key", "list"]).as_array().unwrap().len(), 3);
+    let added = env
+        .cmd(&[
+            "--json",
+            "key",
+            "add",
+            "--label",
+            "tablet",
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+        ])
+        .env("CHATVAULT_NEW_PASSWORD", "tablet pw")
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    // --json: the new slot's id, as `key list` shows it.
+    let added: Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(added["label"], "tablet");
+    let keys = env.json(&["key", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 3);
+    assert!(keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["id"] == added["added"] && k["label"] == "tablet"));
     let ok = |pw: &str| {
         env.cmd(&["snapshots"])
             .env("CHATVAULT_PASSWORD", pw)
@@ -728,6 +740,11 @@ fn schedule_runs_plans_once_records_kills_and_resumes() {
         "--copy-to",
         elsewhere.to_str().unwrap(),
     ]);
+    // Removing a plan says which, in JSON too; its password file goes with it.
+    let removed: Value = serde_json::from_str(&run(&["remove", "two", "--json"])).unwrap();
+    assert_eq!(removed["removed"], "two");
+    let plans: Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
+    assert_eq!(plans.as_array().unwrap().len(), 1, "{plans}");
 }
 
 #[test]
