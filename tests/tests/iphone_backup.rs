@@ -227,6 +227,30 @@ fn repo(dir: &Path) -> Repository {
         .0
 }
 
+/// Backs up the iPhone backup `backup` into `repo` as a chat export, opened with
+/// `password`, its temporary files under `work`.
+fn back_up(
+    repo: &Repository,
+    backup: &Path,
+    password: Option<&str>,
+    work: &Path,
+) -> chatvault_core::Result<chatvault_core::SourceBackup> {
+    let source = SourceOptions {
+        iphone_backup_password: password.map(str::to_string),
+        work_dir: Some(work.to_path_buf()),
+        ..Default::default()
+    };
+    chatvault_core::chat::backup_source(
+        repo,
+        backup,
+        &source,
+        &BackupOptions::default(),
+        Some(work),
+        None,
+        &CancelToken::new(),
+    )
+}
+
 #[test]
 fn wrong_or_missing_password_is_its_own_error_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,22 +262,9 @@ fn wrong_or_missing_password_is_its_own_error_and_writes_nothing() {
     let work = tmp.path().join("work");
     fs::create_dir_all(&work).unwrap();
     for (password, given) in [(Some("wrong password"), true), (None, false)] {
-        let source = SourceOptions {
-            iphone_backup_password: password.map(str::to_string),
-            work_dir: Some(work.clone()),
-            ..Default::default()
-        };
-        let e = chatvault_core::chat::backup_source(
-            &repo,
-            &backup,
-            &source,
-            &BackupOptions::default(),
-            Some(&work),
-            None,
-            &CancelToken::new(),
-        )
-        .map(|_| ())
-        .unwrap_err();
+        let e = back_up(&repo, &backup, password, &work)
+            .map(|_| ())
+            .unwrap_err();
         match &e {
             Error::WrongBackupPassword { path, given: g } => {
                 assert_eq!(path, &backup);
@@ -273,21 +284,7 @@ fn wrong_or_missing_password_is_its_own_error_and_writes_nothing() {
         assert!(work_is_empty(&work), "files left in {work:?}");
     }
     // The right one backs it up.
-    let source = SourceOptions {
-        iphone_backup_password: Some(PASSWORD.into()),
-        work_dir: Some(work.clone()),
-        ..Default::default()
-    };
-    let done = chatvault_core::chat::backup_source(
-        &repo,
-        &backup,
-        &source,
-        &BackupOptions::default(),
-        Some(&work),
-        None,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let done = back_up(&repo, &backup, Some(PASSWORD), &work).unwrap();
     assert_eq!(done.kind, SourceKind::WeChatIos);
     assert_eq!(repo.snapshots().unwrap().len(), 1);
     assert!(work_is_empty(&work), "files left in {work:?}");
@@ -387,21 +384,7 @@ fn encrypted_backup_media_restore_and_export_decrypted() {
     let repo = repo(&tmp.path().join("repo"));
     let work = tmp.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    let source = SourceOptions {
-        iphone_backup_password: Some(PASSWORD.into()),
-        work_dir: Some(work.clone()),
-        ..Default::default()
-    };
-    chatvault_core::chat::backup_source(
-        &repo,
-        &backup,
-        &source,
-        &BackupOptions::default(),
-        Some(&work),
-        None,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    back_up(&repo, &backup, Some(PASSWORD), &work).unwrap();
     let snapshot = repo.snapshots().unwrap().remove(0);
     let chats = chatvault_core::chat::open_chats(&repo, &snapshot, Some(&work)).unwrap();
     let with_media: Vec<String> = chats

@@ -98,6 +98,20 @@ pub fn read_manifest_plist(dir: &Path) -> Result<ManifestInfo> {
     })
 }
 
+/// `entry`'s file key, unwrapped with the backup's class keys, and its plaintext size (both
+/// from its record in the index).
+fn file_key(
+    keys: &ClassKeys,
+    entry: &Entry,
+) -> std::result::Result<(zeroize::Zeroizing<[u8; 32]>, u64), String> {
+    let record = manifest::parse_record(entry.record.as_deref().unwrap_or_default())?;
+    let (class, wrapped) = record
+        .encryption_key
+        .as_ref()
+        .ok_or("its record has no EncryptionKey")?;
+    Ok((keys.unwrap(*class, wrapped)?, record.size))
+}
+
 /// An opened backup: its index, and for an encrypted one the class keys and the private
 /// folder holding what was decrypted.
 pub struct Backup {
@@ -286,15 +300,9 @@ impl Backup {
         if dst.is_file() {
             return Ok(dst);
         }
-        let record =
-            manifest::parse_record(entry.record.as_deref().unwrap_or_default()).map_err(&bad)?;
-        let (class, wrapped) = record
-            .encryption_key
-            .as_ref()
-            .ok_or_else(|| bad("its record has no EncryptionKey".into()))?;
-        let key = keys.unwrap(*class, wrapped).map_err(&bad)?;
+        let (key, size) = file_key(keys, entry).map_err(&bad)?;
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        decrypt::decrypt_file(&key, &stored, &dst, Some(record.size))?;
+        decrypt::decrypt_file(&key, &stored, &dst, Some(size))?;
         Ok(dst)
     }
 
@@ -309,17 +317,8 @@ impl Backup {
             path: self.root.join(MANIFEST_DB),
             reason: format!("{} ({}): {reason}", entry.relative_path, entry.domain),
         };
-        let record =
-            manifest::parse_record(entry.record.as_deref().unwrap_or_default()).map_err(&bad)?;
-        let (class, wrapped) = record
-            .encryption_key
-            .as_ref()
-            .ok_or_else(|| bad("its record has no EncryptionKey".into()))?;
-        let key = keys.unwrap(*class, wrapped).map_err(&bad)?;
-        Ok(Some(crate::sources::model::MediaKey {
-            key: *key,
-            size: record.size,
-        }))
+        let (key, size) = file_key(keys, entry).map_err(bad)?;
+        Ok(Some(crate::sources::model::MediaKey { key: *key, size }))
     }
 
     /// Removes the decrypted copy [`Backup::local`] made of `entry`, if any (to keep at
