@@ -443,6 +443,12 @@ fn whatsapp_db_plain_msgstore_reads_without_a_key() {
     let facts = generate(&wa, PER_CHAT).unwrap();
     let c = read(&wa, None, &work(tmp.path())).unwrap();
     check_facts(&c, &facts);
+    // Media sizes as WhatsApp recorded them (message_media.file_size), missing files too.
+    let sized: Vec<_> = c.messages.iter().filter(|m| m.media.is_some()).collect();
+    assert!(!sized.is_empty());
+    for m in sized {
+        assert_eq!(m.details.size_bytes, Some(100), "{m:?}");
+    }
     // The database file itself, picked alone.
     let c = read(&msgstore_path(&wa), None, &work(tmp.path())).unwrap();
     assert_eq!(c.messages.len(), facts.messages);

@@ -32,6 +32,12 @@ fn read(path: &Path, opts: &SourceOptions) -> Collect {
 /// paths are the backup's stored names, so they are checked by presence counts.
 fn check_facts(c: &Collect, facts: &WaIosFacts, in_backup: bool) {
     assert_eq!(c.messages.len(), facts.messages, "{:?}", c.warnings);
+    // Every media file's size as WhatsApp recorded it (ZWAMEDIAITEM.ZFILESIZE).
+    let with_media: Vec<_> = c.messages.iter().filter(|m| m.media.is_some()).collect();
+    assert!(!with_media.is_empty());
+    for m in with_media {
+        assert_eq!(m.details.size_bytes, Some(1234), "{m:?}");
+    }
     assert_eq!(c.conversations.len(), facts.chats.len());
     for chat in &facts.chats {
         let conv = c.conversations.iter().find(|x| x.id == chat.jid).unwrap();

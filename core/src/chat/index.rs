@@ -755,3 +755,84 @@ impl ChatIndex {
         &self.conn
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::model::{MediaKind, MediaRef, Timestamp};
+
+    fn message(id: &str, media: &str) -> Message {
+        Message {
+            id: id.into(),
+            server_id: None,
+            conversation: "c".into(),
+            sender: Some("a".into()),
+            sender_name: None,
+            from_me: false,
+            time: Timestamp::Utc(1_700_000_000_000),
+            kind: MessageKind::Image,
+            text: String::new(),
+            reply_to: None,
+            quote: None,
+            media: Some(MediaRef {
+                path: media.into(),
+                kind: MediaKind::Image,
+                present: true,
+                thumbnail: None,
+            }),
+            raw: None,
+            edited: false,
+            details: MessageDetails::default(),
+        }
+    }
+
+    /// Media keys round-trip; an index of an older schema (1: no `details`, 2: no
+    /// `media_keys`) opens, reads its messages, and has no keys.
+    #[test]
+    fn media_keys_and_older_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.sqlite");
+        let mut w = ChatIndexWriter::create(&path).unwrap();
+        w.message(message("1", "ab/ab01")).unwrap();
+        let key = MediaKey {
+            key: [7; 32],
+            size: 1234,
+        };
+        w.media_key("ab/ab01", &key).unwrap();
+        w.finish("wechat-ios").unwrap();
+        let index = ChatIndex::open(&path).unwrap();
+        assert_eq!(index.media_key("ab/ab01").unwrap(), Some(key));
+        assert_eq!(index.media_key("ab/other").unwrap(), None);
+        drop(index);
+
+        for (version, change) in [
+            (2, "DROP TABLE media_keys"),
+            (
+                1,
+                "DROP TABLE IF EXISTS media_keys; ALTER TABLE messages DROP COLUMN details",
+            ),
+        ] {
+            let old = dir.path().join(format!("v{version}.sqlite"));
+            let mut w = ChatIndexWriter::create(&old).unwrap();
+            w.message(message("1", "x.jpg")).unwrap();
+            w.finish("whatsapp").unwrap();
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(&format!(
+                "{change}; UPDATE meta SET value = '{version}' WHERE key = 'schema_version'"
+            ))
+            .unwrap();
+            drop(c);
+            let index = ChatIndex::open(&old).unwrap();
+            assert_eq!(index.media_key("x.jpg").unwrap(), None, "schema {version}");
+            let mut n = 0;
+            index
+                .for_each_message("c", |m| {
+                    assert!(m.details.is_empty());
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n, 1, "schema {version}");
+        }
+    }
+}

@@ -529,7 +529,7 @@ pub fn read(
     let sql = format!(
         "SELECT m.Z_PK, m.ZCHATSESSION, {from_me}, {stanza}, {member}, {date}, {mtype}, {text},
                 {status}, {event}, {local}, {title}, {vstring}, {vname}, {lat}, {lon}, {duration},
-                {metadata}, {receipt}, {p_stanza}, {p_text}
+                {metadata}, {receipt}, {p_stanza}, {p_text}, {size}
          FROM ZWAMESSAGE m{joins} ORDER BY m.Z_PK",
         from_me = m("ZISFROMME"),
         stanza = m("ZSTANZAID"),
@@ -547,6 +547,7 @@ pub fn read(
         lon = media_col("ZLONGITUDE"),
         duration = media_col("ZMOVIEDURATION"),
         metadata = media_col("ZMETADATA"),
+        size = media_col("ZFILESIZE"),
         receipt = if info_join {
             "inf.ZRECEIPTINFO".to_string()
         } else {
@@ -598,6 +599,7 @@ pub fn read(
         let duration = real(r, 16).filter(|d| *d > 0.0 && d.is_finite());
         let metadata = blob(r, 17);
         let receipt = blob(r, 18);
+        let size = int(r, 21).filter(|n| *n > 0);
         let p_stanza = text(r, 19).filter(|t| !t.is_empty());
         let p_text = text(r, 20);
 
@@ -626,6 +628,7 @@ pub fn read(
         let mut details = MessageDetails {
             view_once,
             duration_seconds: duration.map(|d| d.round() as u64),
+            size_bytes: size.map(|n| n as u64),
             ..Default::default()
         };
         let mut text_out = body.clone().unwrap_or_default();

@@ -285,11 +285,12 @@ pub fn read(
 }
 
 /// The details every message row starts with: whether it is view-once, and its media's
-/// duration.
-fn row_details(view_once: bool, duration: Option<i64>) -> MessageDetails {
+/// duration and size.
+fn row_details(view_once: bool, duration: Option<i64>, size: Option<i64>) -> MessageDetails {
     MessageDetails {
         view_once,
         duration_seconds: duration.map(|d| d as u64),
+        size_bytes: size.filter(|n| *n > 0).map(|n| n as u64),
         ..Default::default()
     }
 }
@@ -426,7 +427,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         "SELECT m._id, m.chat_row_id, {from_me}, {key_id}, {sender}, {ts}, {mtype}, {text}, {status},
                 {file_path}, {media_name}, {duration}, {mime},
                 {q_key}, {q_text}, {lat}, {lon}, {place}, {address}, {action}, {revoked},
-                {edited}, {once}, {video}, {call_secs}, {call_result}, {me_joined}
+                {edited}, {once}, {video}, {call_secs}, {call_result}, {me_joined}, {size}
          FROM message m{joins} ORDER BY m._id",
         from_me = s.col("message", "m", "from_me"),
         key_id = s.col("message", "m", "key_id"),
@@ -453,6 +454,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         call_secs = call_col("duration"),
         call_result = call_col("call_result"),
         me_joined = s.col("message_system_group", "sg", "is_me_joined"),
+        size = s.col("message_media", "mm", "file_size"),
     );
     let mut stmt = c.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -574,6 +576,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let call_secs = int(r, 24).filter(|d| *d > 0);
         let call_result = int(r, 25);
         let me_joined = int(r, 26) == Some(1);
+        let size = int(r, 27);
 
         let (mut kind, media_kind, view_once) = kind_of(mtype);
         let view_once = view_once || once;
@@ -589,7 +592,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             }
         };
         let sender_name = sender.as_deref().map(|j| display_name(j, names));
-        let mut details = row_details(view_once, duration);
+        let mut details = row_details(view_once, duration, size);
         let mut text_out = body.clone().unwrap_or_default();
         let mut media = None;
         if let (Some(fp), Some(mk)) = (file_path.as_deref(), media_kind) {
@@ -888,7 +891,7 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     let sql = format!(
         "SELECT m._id, m.key_remote_jid, {from_me}, {key_id}, {res}, {ts}, {mtype}, {data}, {status},
                 {caption}, {name}, {lat}, {lon}, {duration}, {q_key}, {q_data}, {file_path},
-                {action}, {edit}
+                {action}, {edit}, {size}
          FROM messages m{join}{media_join}{system_join} WHERE m.key_remote_jid <> '-1' ORDER BY m._id",
         from_me = s.col("messages", "m", "key_from_me"),
         key_id = s.col("messages", "m", "key_id"),
@@ -910,6 +913,7 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         action = if system { s.col("message_system", "sy", "action_type") } else { "NULL".into() },
         system_join = if system { " LEFT JOIN message_system sy ON sy.message_row_id = m._id" } else { "" },
         edit = s.col("messages", "m", "edit_version"),
+        size = s.col("messages", "m", "media_size"),
     );
     let mut stmt = c.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -932,6 +936,7 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let file_path = text(r, 16).filter(|p| !p.is_empty());
         let action = int(r, 17);
         let edit_version = int(r, 18);
+        let size = int(r, 19);
         let (mut kind, media_kind, view_once) = kind_of(mtype);
         // The legacy table marks group events with status 6, and a message deleted for
         // everyone with edit_version 7.
@@ -952,7 +957,7 @@ fn read_legacy(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             MessageKind::Text => data.clone().unwrap_or_default(),
             _ => caption.clone().or(data.clone()).unwrap_or_default(),
         };
-        let mut details = row_details(view_once, duration);
+        let mut details = row_details(view_once, duration, size);
         match kind {
             MessageKind::Location => {
                 details.place = Some(Place {
