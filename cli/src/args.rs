@@ -39,8 +39,8 @@ pub enum Command {
     Init(InitArgs),
     /// Back up files and folders into a new snapshot.
     Backup(BackupArgs),
-    /// List snapshots.
-    Snapshots,
+    /// List snapshots (all, or those --host/--tag/--path select).
+    Snapshots(SnapshotsArgs),
     /// Copy snapshots (and only the data they need) to another, linked repository.
     Copy(CopyArgs),
     /// Restore a snapshot (or part of it, or one conversation) into a folder.
@@ -362,8 +362,30 @@ pub struct BackupArgs {
     pub account: Option<String>,
 }
 
+/// Which snapshots `latest` and retention consider (restic's filters).
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    /// Only snapshots from this host (repeatable: any of them).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with this tag (repeatable: all of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only snapshots that backed up this path (repeatable: all of them).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshot id, id prefix, or `latest`.
     #[arg(default_value = "latest")]
     pub snapshot: String,
@@ -376,6 +398,8 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct FindArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// File name pattern: `*` any characters, `?` one; case-insensitive.
     pub pattern: String,
     /// Only this snapshot (id, id prefix, or `latest`) instead of all.
@@ -385,6 +409,8 @@ pub struct FindArgs {
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshot id, id prefix, or `latest`.
     pub snapshot: String,
     /// The file's path in the snapshot (as `ls` shows it).
@@ -393,6 +419,8 @@ pub struct DumpArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// The older snapshot (id, id prefix, or `latest`).
     pub old: String,
     /// The newer snapshot.
@@ -401,6 +429,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ChatsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshot id, id prefix, or `latest`.
     #[arg(default_value = "latest")]
     pub snapshot: String,
@@ -408,6 +438,8 @@ pub struct ChatsArgs {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Text to find (case-insensitive; any script).
     pub query: String,
     /// Snapshot id, id prefix, or `latest`.
@@ -460,6 +492,8 @@ fn until_time(s: &str) -> Result<chrono::NaiveDateTime, String> {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshot id, id prefix, or `latest`.
     #[arg(default_value = "latest")]
     pub snapshot: String,
@@ -485,6 +519,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshot id, id prefix, or `latest`.
     pub snapshot: String,
     /// Folder to restore into (created if missing).
@@ -510,6 +546,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Snapshots to remove, by id or unique id prefix (damaged ones too); not with --keep-*.
     #[arg(value_name = "ID")]
     pub ids: Vec<String>,

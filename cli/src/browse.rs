@@ -53,7 +53,7 @@ fn print_entry(e: &Entry, long: bool) {
 /// `chatvault ls [SNAPSHOT] [PATH]`
 pub fn ls(cli: &Cli, a: &LsArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let path = a.path.as_deref().unwrap_or("");
     if cli.json {
         let mut all = Vec::new();
@@ -82,8 +82,13 @@ pub fn find(cli: &Cli, a: &FindArgs) -> Result<i32> {
     };
     let (repo, _) = context::open(cli)?;
     let snapshots = match &a.snapshot {
-        Some(s) => vec![repo.find_snapshot(s)?],
-        None => repo.snapshots()?,
+        Some(s) => vec![repo.find_snapshot_in(s, &context::filter(&a.filter))?],
+        None => {
+            let filter = context::filter(&a.filter);
+            let mut all = repo.snapshots()?;
+            all.retain(|s| filter.matches(s));
+            all
+        }
     };
     let mut found = Vec::new();
     for snap in &snapshots {
@@ -131,7 +136,7 @@ pub fn find(cli: &Cli, a: &FindArgs) -> Result<i32> {
 /// `chatvault dump SNAPSHOT PATH`
 pub fn dump(cli: &Cli, a: &DumpArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     repo.dump(&snap, &a.path, &mut out)?;
@@ -204,8 +209,9 @@ fn signed(n: i64, what: &str) -> String {
 /// `chatvault diff OLD NEW`
 pub fn diff(cli: &Cli, a: &DiffArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let old = repo.find_snapshot(&a.old)?;
-    let new = repo.find_snapshot(&a.new)?;
+    let filter = context::filter(&a.filter);
+    let old = repo.find_snapshot_in(&a.old, &filter)?;
+    let new = repo.find_snapshot_in(&a.new, &filter)?;
     if old.id == new.id {
         bail!("{} and {} are the same snapshot", a.old, a.new);
     }

@@ -59,7 +59,7 @@ pub fn summary_line(c: &ChatSummary) -> String {
 /// `chatvault chats [SNAPSHOT]`
 pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let Some(summary) = summary_of(&snap) else {
         bail!(
             "snapshot {} is a {} backup, not of a chat export",
@@ -98,7 +98,7 @@ pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
 /// `chatvault search QUERY`
 pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let Some(summary) = summary_of(&snap) else {
         bail!(
             "snapshot {} is a {} backup, not of a chat app's data: nothing to search",
@@ -166,7 +166,7 @@ pub fn restore_conversation(
     cancel: &CancelToken,
 ) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let view = ProgressView::new(cli.quiet || cli.json);
     let r = chatvault_core::chat::restore_conversation(
         &repo,
@@ -213,7 +213,7 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
         }
     }
     let (repo, _) = context::open(cli)?;
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let view = ProgressView::new(cli.quiet || cli.json);
     let r = chatvault_core::export::export_chats(
         &repo,

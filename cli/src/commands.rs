@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::args::{
     BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs,
+    SnapshotsArgs,
 };
 use crate::context::{self, Target};
 use crate::ui::{self, bytes, ProgressView};
@@ -263,10 +264,12 @@ fn prune_line(p: &chatvault_core::PruneSummary) -> String {
     )
 }
 
-pub fn snapshots(cli: &Cli) -> Result<i32> {
+pub fn snapshots(cli: &Cli, a: &SnapshotsArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
-    let snaps = repo.snapshots()?;
+    let mut snaps = repo.snapshots()?;
     context::warn_on_rollback(&repo, &snaps);
+    let filter = context::filter(&a.filter);
+    snaps.retain(|s| filter.matches(s));
     for (name, reason) in repo.damaged_snapshots()? {
         eprintln!(
             "warning: snapshot {} cannot be read ({reason}); `chatvault forget {}` removes it",
@@ -300,7 +303,7 @@ pub fn snapshots(cli: &Cli) -> Result<i32> {
 pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     context::warn_on_rollback(&repo, &repo.snapshots()?);
-    let snap = repo.find_snapshot(&a.snapshot)?;
+    let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
     let view = ProgressView::new(cli.quiet || cli.json);
     let r = repo.restore(
         &snap,
@@ -423,7 +426,7 @@ pub fn forget(cli: &Cli, a: &ForgetArgs, cancel: &CancelToken) -> Result<i32> {
         yearly: a.keep_yearly,
         within: a.keep_within.as_deref().map(parse_duration).transpose()?,
     };
-    let decisions = repo.forget(&policy, a.dry_run)?;
+    let decisions = repo.forget_in(&policy, &context::filter(&a.filter), a.dry_run)?;
     if !a.dry_run {
         context::acknowledge_snapshots(&repo);
     }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use chatvault_core::storage::{self, Location, Storage};
 use chatvault_core::{InitOptions, Repository, Secret};
 
-use crate::args::Cli;
+use crate::args::{Cli, FilterArgs};
 
 /// Opens a repository location; network credentials come from the environment
 /// (`AWS_ACCESS_KEY_ID`, `CHATVAULT_WEBDAV_USER`, …), a `lan://` receiver's identity from
@@ -232,4 +232,23 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data)?;
     f.sync_all()?;
     Ok(())
+}
+
+/// The snapshot filter of `--host/--tag/--path`: each path as backups record it (absolute,
+/// links resolved) when it exists here, else as given.
+pub fn filter(f: &FilterArgs) -> chatvault_core::SnapshotFilter {
+    chatvault_core::SnapshotFilter {
+        hosts: f.hosts.clone(),
+        tags: f.tags.clone(),
+        paths: f
+            .paths
+            .iter()
+            .map(|p| {
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+    }
 }

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     // to a network or serve one (a peer closing a connection must not end `serve`).
     if matches!(
         cli.command,
-        Command::Snapshots
+        Command::Snapshots(_)
             | Command::Ls(_)
             | Command::Find(_)
             | Command::Dump(_)
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Init(a) => commands::init(&cli, a),
         Command::Backup(a) => commands::backup(&cli, a, &cancel),
-        Command::Snapshots => commands::snapshots(&cli),
+        Command::Snapshots(a) => commands::snapshots(&cli, a),
         Command::Copy(a) => copy::run(&cli, a, &cancel),
         Command::Restore(a) => match &a.chat {
             Some(chat) => chats::restore_conversation(&cli, a, chat, &cancel),

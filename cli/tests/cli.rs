@@ -1433,3 +1433,64 @@ fn reader_notices_are_notes_not_a_partial_backup() {
         "{err}"
     );
 }
+
+/// `--host`, `--tag` and `--path` select snapshots for `snapshots`, `latest` and `forget`
+/// (restic's filters); an explicit id is taken whatever they say.
+#[test]
+fn host_tag_and_path_filters_select_snapshots() {
+    let env = Env::new();
+    env.init();
+    let (phone, pc) = (env.home.join("phone-export"), env.home.join("pc-docs"));
+    random_files(&phone, 2, 1000, 1).unwrap();
+    random_files(&pc, 2, 1000, 2).unwrap();
+    let backup = |dir: &Path, host: &str, tag: &str| {
+        let v: Value = serde_json::from_str(&env.ok(&[
+            "--json",
+            "backup",
+            dir.to_str().unwrap(),
+            "--host",
+            host,
+            "--tag",
+            tag,
+        ]))
+        .unwrap();
+        v["snapshot"].as_str().unwrap().to_string()
+    };
+    let p1 = backup(&phone, "phone", "wechat");
+    let p2 = backup(&phone, "phone", "wechat");
+    let c1 = backup(&pc, "pc", "docs");
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["snapshots"];
+        a.extend_from_slice(args);
+        env.json(&a)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&[]).len(), 3);
+    assert_eq!(ids(&["--host", "phone"]), [p1.clone(), p2.clone()]);
+    assert_eq!(ids(&["--tag", "docs"]), std::slice::from_ref(&c1));
+    assert_eq!(
+        ids(&["--path", pc.to_str().unwrap()]),
+        std::slice::from_ref(&c1)
+    );
+    assert!(ids(&["--host", "phone", "--tag", "docs"]).is_empty());
+    // `latest` is the newest of those selected: the phone's, though the PC's is newer.
+    let listed = env.ok(&["ls", "latest", "--host", "phone"]);
+    assert!(
+        listed.contains("phone-export") && !listed.contains("pc-docs"),
+        "{listed}"
+    );
+    let out = env.run(&["ls", "latest", "--host", "tablet"]);
+    assert_ne!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host/--tag/--path"));
+    // An id is taken as it is.
+    assert!(env
+        .ok(&["ls", &c1[..8], "--host", "phone"])
+        .contains("pc-docs"));
+    // forget: the rule holds among the selected only; the PC's snapshot stays.
+    env.ok(&["forget", "--keep-last", "1", "--host", "phone"]);
+    assert_eq!(ids(&[]), [p2, c1]);
+}

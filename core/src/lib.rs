@@ -41,6 +41,7 @@ pub use repo::backup::{BackupOptions, BackupResult};
 pub use repo::blob::BlobKind;
 pub use repo::check::{CheckReport, ReadData};
 pub use repo::copy::{CopySummary, LinkParams};
+pub use repo::filter::SnapshotFilter;
 pub use repo::id::Id;
 pub use repo::keys::{KdfParams, KeySlotInfo, Secret, SlotKind};
 pub use repo::prune::{PruneOptions, PruneSummary};

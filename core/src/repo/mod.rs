@@ -10,6 +10,7 @@ pub mod compression;
 pub mod config;
 pub mod copy;
 pub mod crypto;
+pub mod filter;
 pub mod id;
 mod id_set;
 pub mod index;
@@ -370,11 +371,29 @@ impl Repository {
 
     /// Finds a snapshot by id, unique id prefix, or `latest`.
     pub fn find_snapshot(&self, spec: &str) -> Result<Snapshot> {
+        self.find_snapshot_in(spec, &filter::SnapshotFilter::default())
+    }
+
+    /// Finds a snapshot by id or unique id prefix (which name one snapshot whatever
+    /// `filter` says), or `latest`: the newest that `filter` lets through.
+    pub fn find_snapshot_in(
+        &self,
+        spec: &str,
+        filter: &filter::SnapshotFilter,
+    ) -> Result<Snapshot> {
         if spec == "latest" {
             return self
                 .snapshots()?
-                .pop()
-                .ok_or_else(|| Error::SnapshotNotFound(spec.into()));
+                .into_iter()
+                .rev()
+                .find(|s| filter.matches(s))
+                .ok_or_else(|| {
+                    Error::SnapshotNotFound(if filter.is_empty() {
+                        spec.into()
+                    } else {
+                        format!("{spec} (of the snapshots --host/--tag/--path select)")
+                    })
+                });
         }
         let spec_l = spec.to_ascii_lowercase();
         let names: Vec<String> = self

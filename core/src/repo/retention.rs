@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, Local, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::filter::SnapshotFilter;
 use super::id::Id;
 use super::snapshot::Snapshot;
 use super::Repository;
@@ -190,13 +191,29 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[Snapshot]) -> Vec<Decision> 
 }
 
 impl Repository {
-    /// Removes the snapshots `policy` does not keep (their data stays until prune).
-    /// Returns the decisions; with `dry_run` nothing is removed.
+    /// Removes the snapshots `policy` does not keep (their data stays until prune; the
+    /// policy holds for each host and set of paths on its own, see [`apply`]). Returns the
+    /// decisions; with `dry_run` nothing is removed.
     pub fn forget(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<Vec<Decision>> {
+        self.forget_in(policy, &SnapshotFilter::default(), dry_run)
+    }
+
+    /// [`Repository::forget`] among the snapshots `filter` lets through; the others stay.
+    pub fn forget_in(
+        &self,
+        policy: &RetentionPolicy,
+        filter: &SnapshotFilter,
+        dry_run: bool,
+    ) -> Result<Vec<Decision>> {
         if policy.is_empty() {
             return Err(Error::InvalidArgument("no retention rule given (e.g. --keep-last 3 or --keep-daily 7); refusing to remove every snapshot".into()));
         }
-        let decisions = apply(policy, &self.snapshots()?);
+        let chosen: Vec<Snapshot> = self
+            .snapshots()?
+            .into_iter()
+            .filter(|s| filter.matches(s))
+            .collect();
+        let decisions = apply(policy, &chosen);
         if !dry_run {
             for d in decisions.iter().filter(|d| d.reasons.is_empty()) {
                 self.delete_snapshot(&d.id)?;
