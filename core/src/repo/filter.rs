@@ -32,29 +32,15 @@ impl SnapshotFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::id::Id;
 
     fn snap(n: u8, host: &str, tags: &[&str], paths: &[&str]) -> Snapshot {
-        Snapshot {
-            id: Id([n; 32]),
-            version: 1,
-            time: chrono::Utc::now(),
-            host: host.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            paths: paths.iter().map(|p| p.to_string()).collect(),
-            source: Default::default(),
-            tree: Id::default(),
-            parent: None,
-            summary: Default::default(),
-            extra: None,
-            extra_tree: None,
-            original: None,
-            program: String::new(),
-        }
+        let mut s = Snapshot::for_test(n, chrono::Utc::now(), host, paths);
+        s.tags = tags.iter().map(|t| t.to_string()).collect();
+        s
     }
 
     #[test]
-    fn filters_and_groups() {
+    fn hosts_tags_and_paths() {
         let a = snap(1, "phone", &["nightly", "wechat"], &["/x/wechat"]);
         let b = snap(2, "pc", &["nightly"], &["/x/wechat", "/y"]);
         let f = |hosts: &[&str], tags: &[&str], paths: &[&str]| SnapshotFilter {

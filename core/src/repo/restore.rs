@@ -768,22 +768,8 @@ mod tests {
         let tid = repo.codec.id(&json);
         w.add(BlobKind::Tree, tid, json, true).unwrap();
         w.finish(true).unwrap();
-        let mut s = Snapshot {
-            id: Id::default(),
-            version: 1,
-            time: chrono::Utc::now(),
-            host: "evil".into(),
-            tags: vec![],
-            paths: vec![],
-            source: Default::default(),
-            tree: tid,
-            parent: None,
-            summary: Default::default(),
-            extra: None,
-            extra_tree: None,
-            original: None,
-            program: String::new(),
-        };
+        let mut s = Snapshot::for_test(0, chrono::Utc::now(), "evil", &[]);
+        s.tree = tid;
         s.id = repo.save_snapshot(&s).unwrap();
         s
     }

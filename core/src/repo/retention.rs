@@ -229,22 +229,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn snap(n: u8, t: DateTime<Utc>) -> Snapshot {
-        Snapshot {
-            id: Id([n; 32]),
-            version: 1,
-            time: t,
-            host: "h".into(),
-            tags: vec![],
-            paths: vec!["/p".into()],
-            source: Default::default(),
-            tree: Id::default(),
-            parent: None,
-            summary: Default::default(),
-            extra: None,
-            extra_tree: None,
-            original: None,
-            program: String::new(),
-        }
+        Snapshot::for_test(n, t, "h", &["/p"])
     }
 
     #[test]

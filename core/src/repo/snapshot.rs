@@ -139,3 +139,27 @@ impl Snapshot {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot record for tests: id bytes all `n`, taken at `time` on `host` of `paths`,
+    /// no tags, an empty tree.
+    pub(crate) fn for_test(n: u8, time: DateTime<Utc>, host: &str, paths: &[&str]) -> Snapshot {
+        Snapshot {
+            id: Id([n; 32]),
+            version: 1,
+            time,
+            host: host.into(),
+            tags: Vec::new(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            source: Default::default(),
+            tree: Id::default(),
+            parent: None,
+            summary: Default::default(),
+            extra: None,
+            extra_tree: None,
+            original: None,
+            program: String::new(),
+        }
+    }
+}
