@@ -32,16 +32,14 @@ impl<'a> Fields<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let (&b, rest) = self.rest.split_first().ok_or("a field is cut off")?;
-            self.rest = rest;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
+        match read_varint(self.rest) {
+            Some((v, rest)) => {
+                self.rest = rest;
+                Ok(v)
             }
+            None if self.rest.len() < 10 => Err("a field is cut off".into()),
+            None => Err("a number is too long".into()),
         }
-        Err("a number is too long".into())
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
