@@ -289,3 +289,36 @@ fn telegram_full_account_html_finds_both_chats() {
     );
     assert!(media.present);
 }
+
+#[test]
+fn telegram_json_message_over_the_limit_is_cut_in_the_index_and_the_rest_read() {
+    use chatvault_core::sources::telegram::MAX_STRING;
+    let d = tempfile::tempdir().unwrap();
+    // One text of 3 MiB (Chinese characters, 3 bytes each, and escapes), between two
+    // ordinary messages.
+    let huge: String = "你好\\\"世界\\n".repeat(MAX_STRING * 3 / 16);
+    let json = format!(
+        r#"{{"name":"Ann","type":"personal_chat","id":42,"messages":[
+        {{"id":1,"type":"message","date":"2025-01-01T10:00:00","from":"Ann","from_id":"user42","text":"before"}},
+        {{"id":2,"type":"message","date":"2025-01-01T10:01:00","from":"Ann","from_id":"user42","text":"{huge}"}},
+        {{"id":3,"type":"message","date":"2025-01-01T10:02:00","from":"Ann","from_id":"user42","text":"after"}}]}}"#
+    );
+    std::fs::write(d.path().join("result.json"), &json).unwrap();
+    let c = read(d.path());
+    let m = by_id(&c);
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[&1].text, "before");
+    assert_eq!(m[&3].text, "after");
+    let cut = &m[&2].text;
+    assert!(cut.ends_with('…'), "{}", &cut[cut.len() - 20..]);
+    assert!(cut.len() <= MAX_STRING + 3, "{}", cut.len());
+    let whole = "你好\"世界\n".repeat(MAX_STRING * 3 / 16);
+    assert!(whole.starts_with(cut.trim_end_matches('…')));
+    assert!(cut.len() > MAX_STRING / 2, "kept {} bytes", cut.len());
+    let raw = m[&2].raw.as_deref().unwrap();
+    assert!(raw.len() < 2 * MAX_STRING, "raw kept cut too: {}", raw.len());
+    // Said once, naming the message.
+    let said: Vec<_> = c.warnings.iter().filter(|w| w.contains("cut short")).collect();
+    assert_eq!(said.len(), 1, "{:?}", c.warnings);
+    assert!(said[0].contains("message 2"), "{}", said[0]);
+}

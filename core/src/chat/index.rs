@@ -363,7 +363,9 @@ impl ChatSink for ChatIndexWriter {
     }
 
     fn warning(&mut self, warning: String) {
-        log::warn!("{warning}");
+        // Reported to the caller with the result (the CLI's `note:` lines): logged, not
+        // warned, so a terminal does not show it twice.
+        log::info!("{warning}");
         if self.warnings.len() < 1000 {
             self.warnings.push(warning);
         }

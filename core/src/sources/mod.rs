@@ -25,6 +25,7 @@
 
 #[cfg(feature = "iphone-backup")]
 pub mod iphone_backup;
+pub(crate) mod json_strings;
 pub mod model;
 pub mod protobuf;
 pub mod telegram;

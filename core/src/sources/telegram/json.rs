@@ -4,9 +4,11 @@
 //! them, so a chat of millions of messages needs memory for one message, not for the file.
 
 use std::fmt;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -16,8 +18,15 @@ use crate::sources::model::{
     Account, ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef,
     Message, MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
+use crate::sources::json_strings::CutLongStrings;
 use crate::sources::rel_path;
 use crate::sources::telegram::{call_text, list_names, place_text, CallEnd};
+
+/// The longest string kept from the file (Telegram's own limit on a message's text is
+/// 4,096 characters); longer ones, which only a damaged or hostile file has, are cut in the
+/// chat index, so one huge value cannot take memory several times its size. The file itself
+/// is backed up whole.
+pub const MAX_STRING: usize = 1 << 20;
 
 /// The text field: a string, or an array of strings and `{type, text}` objects.
 fn flatten_text(v: &Value) -> String {
@@ -231,6 +240,8 @@ struct Ctx<'a> {
     unparsed: u64,
     /// The file, for warnings.
     file: PathBuf,
+    /// How many strings the reader has cut so far (see [`MAX_STRING`]).
+    cut: Rc<Cell<u64>>,
 }
 
 impl Ctx<'_> {
@@ -267,13 +278,14 @@ impl Ctx<'_> {
         }
     }
 
-    /// One element of a chat's `messages` array.
+    /// One element of a chat's `messages` array (`cut` when a string in it was cut).
     fn message(
         &mut self,
         conv: &str,
         personal_peer: Option<&str>,
         channel: bool,
         v: Value,
+        cut: bool,
     ) -> Result<()> {
         let raw = serde_json::to_string(&v).ok();
         let Value::Object(o) = &v else {
@@ -494,6 +506,14 @@ impl Ctx<'_> {
             d.reactions.push(Reaction { emoji, count, from });
         }
         let edited = f.get("edited").is_some() || f.get("edited_unixtime").is_some();
+        if cut {
+            self.sink.warning(format!(
+                "{}: chat {conv}, message {id}: a value longer than {} MiB is cut short in the \
+                 chat index (the export file itself is backed up whole)",
+                self.file.display(),
+                MAX_STRING >> 20
+            ));
+        }
         for odd in std::mem::take(&mut f.odd) {
             self.sink.warning(format!(
                 "{}: chat {conv}, message {id}: {odd}; the field is ignored",
@@ -721,8 +741,10 @@ impl<'de> Visitor<'de> for MessagesSeed<'_, '_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         // One message at a time, as a JSON value: memory per message, not per file.
+        let mut cut = self.ctx.cut.get();
         while let Some(m) = seq.next_element::<Value>()? {
-            if let Err(e) = self.ctx.message(self.conv, self.peer, self.channel, m) {
+            let was_cut = std::mem::replace(&mut cut, self.ctx.cut.get()) != cut;
+            if let Err(e) = self.ctx.message(self.conv, self.peer, self.channel, m, was_cut) {
                 return Err(self.ctx.fail(e));
             }
         }
@@ -864,7 +886,9 @@ pub fn read_json<R: std::io::Read>(
     sink: &mut dyn ChatSink,
 ) -> Result<()> {
     let file = file.to_path_buf();
+    let reader = CutLongStrings::new(reader, MAX_STRING);
     let mut ctx = Ctx {
+        cut: reader.counter(),
         sink,
         root: root.to_path_buf(),
         base: base.to_path_buf(),

@@ -15,7 +15,7 @@ use crate::sources::{ReadOutcome, Source, SourceKind};
 
 #[cfg(feature = "telegram-html")]
 pub use html::read_html_page;
-pub use json::read_json;
+pub use json::{read_json, MAX_STRING};
 
 /// A Telegram export: a folder holding `result.json` (JSON), or `messages.html` /
 /// `export_results.html` (HTML), or one of those files itself; its format found once.
