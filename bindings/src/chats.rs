@@ -36,6 +36,11 @@ pub struct ChatSource {
     /// directory).
     #[uniffi(default = None)]
     pub work_dir: Option<String>,
+    /// The site's language as the phone names its locale (`zh-Hans-CN`, `zh_CN`, `en-US`):
+    /// Chinese for any Chinese locale, English otherwise or without one. The wrappers pass
+    /// the device's locale.
+    #[uniffi(default = None)]
+    pub locale: Option<String>,
 }
 
 impl std::fmt::Debug for ChatSource {
@@ -236,6 +241,11 @@ pub struct ExportOptions {
     /// directory).
     #[uniffi(default = None)]
     pub work_dir: Option<String>,
+    /// The site's language as the phone names its locale (`zh-Hans-CN`, `zh_CN`, `en-US`):
+    /// Chinese for any Chinese locale, English otherwise or without one. The wrappers pass
+    /// the device's locale.
+    #[uniffi(default = None)]
+    pub locale: Option<String>,
 }
 
 /// An instant as this device's local wall-clock time, which the exporter filters by.
@@ -252,6 +262,11 @@ impl From<&ExportOptions> for core::ExportOptions {
             since: local(o.since_ms),
             until: local(o.until_ms),
             page_size: o.page_size as usize,
+            language: o
+                .locale
+                .as_deref()
+                .map(core::Language::from_locale)
+                .unwrap_or_default(),
         }
     }
 }

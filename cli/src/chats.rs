@@ -6,10 +6,11 @@ use chatvault_core::{CancelToken, ExportOptions};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::text::{t, tf};
 use crate::args::{ChatsArgs, Cli, ExportArgs, RestoreArgs, SearchArgs};
 use crate::commands::{print_json, say};
 use crate::context;
-use crate::ui::{bytes, cell, ProgressView};
+use crate::ui::{bytes, cell, cell_right, ProgressView};
 
 /// A message time for people: local time for UTC stamps, as-is for wall-clock ones.
 fn when(ms: Option<i64>, local_clock: bool) -> String {
@@ -30,30 +31,26 @@ fn when(ms: Option<i64>, local_clock: bool) -> String {
 
 /// One line describing what a chat backup holds.
 pub fn summary_line(c: &ChatSummary) -> String {
-    let mut s = format!(
-        "{}: {} conversations, {} messages ({} to {})",
-        c.app,
-        c.conversations.len(),
-        c.messages,
-        when(c.first, c.local_time),
-        when(c.last, c.local_time)
-    );
+    let mut parts = vec![tf(
+        "chat-summary",
+        &[
+            ("app", c.app.as_str().into()),
+            ("conversations", (c.conversations.len() as u64).into()),
+            ("messages", c.messages.into()),
+            ("first", when(c.first, c.local_time).into()),
+            ("last", when(c.last, c.local_time).into()),
+        ],
+    )];
     if c.media_missing > 0 {
-        s.push_str(&format!(
-            "; {} media files missing from the export (never downloaded or cleaned up)",
-            c.media_missing
-        ));
+        parts.push(tf("chat-media-missing", &[("count", c.media_missing.into())]));
     }
     if c.unparsed > 0 {
-        s.push_str(&format!(
-            "; {} lines not understood, kept as they were (kind \"unparsed\")",
-            c.unparsed
-        ));
+        parts.push(tf("chat-unparsed", &[("count", c.unparsed.into())]));
     }
     if let Some(how) = &c.opened_with {
-        s.push_str(&format!("; database key from {how}"));
+        parts.push(tf("chat-key-from", &[("how", how.as_str().into())]));
     }
-    s
+    parts.join(&t("separator"))
 }
 
 /// `chatvault chats [SNAPSHOT]`
@@ -73,13 +70,13 @@ pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
     }
     say(cli, summary_line(&summary));
     println!(
-        "{}  {}  {:<7}  {:>8}  {:<16}  {:<16}",
-        cell("ID", 24),
-        cell("NAME", 24),
-        "KIND",
-        "MESSAGES",
-        "FIRST",
-        "LAST"
+        "{}  {}  {}  {}  {}  {}",
+        cell(&t("chats-header-id"), 24),
+        cell(&t("chats-header-name"), 24),
+        cell(&t("chats-header-kind"), 7),
+        cell_right(&t("chats-header-messages"), 8),
+        cell(&t("chats-header-first"), 16),
+        cell(&t("chats-header-last"), 16)
     );
     for c in &summary.conversations {
         println!(
@@ -140,7 +137,8 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
                 .sender_name
                 .as_deref()
                 .or(m.sender.as_deref())
-                .unwrap_or("system");
+                .map(str::to_string)
+                .unwrap_or_else(|| t("search-system"));
             println!(
                 "{}  {}  {}: {}",
                 when(Some(m.time_ms), summary.local_time || !m.utc),
@@ -152,7 +150,10 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
                 m.text.replace('\n', " ")
             );
         }
-        say(cli, format!("{} messages found", hits.len()));
+        say(
+            cli,
+            tf("search-found", &[("count", (hits.len() as u64).into())]),
+        );
     }
     // Finding nothing is an answer, not an error.
     Ok(0)
@@ -186,12 +187,15 @@ pub fn restore_conversation(
     } else {
         say(
             cli,
-            format!(
-                "restored conversation {chat} of snapshot {} to {}: {} files, {}",
-                snap.id.short(),
-                a.target.display(),
-                r.files,
-                bytes(r.bytes)
+            tf(
+                "restored-conversation",
+                &[
+                    ("chat", (*chat).into()),
+                    ("id", snap.id.short().into()),
+                    ("target", a.target.display().to_string().into()),
+                    ("files", r.files.into()),
+                    ("size", bytes(r.bytes).into()),
+                ],
             ),
         );
     }
@@ -206,6 +210,7 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
         since: a.since,
         until: a.until,
         page_size: a.page_size,
+        language: chatvault_core::Language::from_env(),
     };
     if let (Some(s), Some(u)) = (options.since, options.until) {
         if s >= u {
@@ -229,22 +234,28 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
     if cli.json {
         print_json(&json!({"snapshot": snap.id, "format": options.format.as_str(), "summary": r}))?;
     } else {
-        let mut line = format!(
-            "exported {} conversations, {} messages and {} media files of snapshot {} to {}",
-            r.conversations,
-            r.messages,
-            r.media_files,
-            snap.id.short(),
-            a.out.display()
+        let mut line = tf(
+            "exported",
+            &[
+                ("conversations", r.conversations.into()),
+                ("messages", r.messages.into()),
+                ("media", r.media_files.into()),
+                ("id", snap.id.short().into()),
+                ("out", a.out.display().to_string().into()),
+            ],
         );
         if r.media_missing > 0 {
-            line.push_str(&format!(
-                " ({} media files were not in the export when it was backed up)",
-                r.media_missing
-            ));
+            line.push(' ');
+            line.push_str(&tf("exported-missing", &[("count", r.media_missing.into())]));
         }
         say(cli, line);
-        say(cli, format!("open {}", r.entry.display()));
+        say(
+            cli,
+            tf(
+                "open-in-browser",
+                &[("path", r.entry.display().to_string().into())],
+            ),
+        );
     }
     Ok(0)
 }

@@ -10,6 +10,7 @@ use chatvault_core::{
 };
 use serde_json::json;
 
+use crate::text::{prefixed, t, tf};
 use crate::args::{
     BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs,
     SnapshotsArgs,
@@ -45,7 +46,7 @@ fn show_recovery_key(cli: &Cli, key: &str) {
     if cli.json {
         return;
     }
-    eprintln!("\nRecovery key (shown only now; write it down and keep it safe; it opens this repository if the password is lost):\n\n    {key}\n");
+    eprintln!("\n{}\n\n    {key}\n", t("recovery-key"));
 }
 
 pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
@@ -79,10 +80,12 @@ pub fn init(cli: &Cli, a: &InitArgs) -> Result<i32> {
     } else {
         say(
             cli,
-            format!(
-                "created repository {} at {}",
-                repo.config().id.short(),
-                target.dir.display()
+            tf(
+                "created-repository",
+                &[
+                    ("id", repo.config().id.short().into()),
+                    ("path", target.dir.display().to_string().into()),
+                ],
             ),
         );
         if let Some(k) = recovery {
@@ -116,7 +119,10 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
         let (repo, recovery) = context::init_default(cli, &target)?;
         say(
             cli,
-            format!("created the default repository at {}", target.dir.display()),
+            tf(
+                "created-default-repository",
+                &[("path", target.dir.display().to_string().into())],
+            ),
         );
         if let Some(k) = recovery {
             show_recovery_key(cli, &k);
@@ -177,36 +183,42 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
         )?;
     } else {
         for w in &result.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("{}", prefixed("warning", w));
         }
         // What the reader noticed about the chats: information, not a failure.
         for n in notices.iter().take(MAX_NOTICES) {
-            eprintln!("note: {n}");
+            eprintln!("{}", prefixed("note", n));
         }
         if notices.len() > MAX_NOTICES {
-            eprintln!(
-                "note: … and {} more (all in --json's \"notices\")",
-                notices.len() - MAX_NOTICES
-            );
+            let more = (notices.len() - MAX_NOTICES) as u64;
+            eprintln!("{}", tf("more-notes", &[("count", more.into())]));
         }
         say(
             cli,
-            format!(
-                "snapshot {} saved: {} files, {} ({} read); added {} ({} stored) in {:.1}s",
-                s.id.short(),
-                s.summary.files,
-                bytes(s.summary.bytes),
-                s.summary.files_read,
-                bytes(s.summary.bytes_added),
-                bytes(s.summary.bytes_stored),
-                s.summary.duration_secs
+            tf(
+                "snapshot-saved",
+                &[
+                    ("id", s.id.short().into()),
+                    ("files", s.summary.files.into()),
+                    ("size", bytes(s.summary.bytes).into()),
+                    ("read", s.summary.files_read.into()),
+                    ("added", bytes(s.summary.bytes_added).into()),
+                    ("stored", bytes(s.summary.bytes_stored).into()),
+                    ("seconds", format!("{:.1}", s.summary.duration_secs).into()),
+                ],
             ),
         );
         if let Some(c) = &chat {
             say(cli, crate::chats::summary_line(c));
         }
         if target.is_default {
-            say(cli, format!("repository: {}", target.dir.display()));
+            say(
+                cli,
+                tf(
+                    "repository",
+                    &[("path", target.dir.display().to_string().into())],
+                ),
+            );
         }
     }
     Ok(if result.warnings.is_empty() {
@@ -285,8 +297,13 @@ pub fn snapshots(cli: &Cli, a: &SnapshotsArgs) -> Result<i32> {
         return print_json(&v).map(|_| 0);
     }
     println!(
-        "{:<8}  {:<19}  {:<16}  {:>7}  {:>10}  paths",
-        "id", "time (local)", "host", "files", "size"
+        "{}  {}  {}  {}  {}  {}",
+        ui::cell(&t("snapshots-id"), 8),
+        ui::cell(&t("snapshots-time"), 19),
+        ui::cell(&t("snapshots-host"), 16),
+        ui::cell_right(&t("snapshots-files"), 7),
+        ui::cell_right(&t("snapshots-size"), 10),
+        t("snapshots-paths")
     );
     for s in &snaps {
         let tags = if s.tags.is_empty() {
@@ -296,7 +313,10 @@ pub fn snapshots(cli: &Cli, a: &SnapshotsArgs) -> Result<i32> {
         };
         println!("{}  {}{tags}", ui::snapshot_row(s), s.paths.join(", "));
     }
-    println!("{} snapshot(s)", snaps.len());
+    println!(
+        "{}",
+        tf("snapshots-count", &[("count", (snaps.len() as u64).into())])
+    );
     Ok(0)
 }
 
@@ -344,13 +364,15 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
         }
         say(
             cli,
-            format!(
-                "restored snapshot {} to {}: {} files, {} dirs, {}",
-                snap.id.short(),
-                a.target.display(),
-                r.files,
-                r.dirs,
-                bytes(r.bytes)
+            tf(
+                "restored",
+                &[
+                    ("id", snap.id.short().into()),
+                    ("target", a.target.display().to_string().into()),
+                    ("files", r.files.into()),
+                    ("dirs", r.dirs.into()),
+                    ("size", bytes(r.bytes).into()),
+                ],
             ),
         );
         if !r.damaged.is_empty() {
@@ -383,30 +405,40 @@ pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
         print_json(&report)?;
     } else {
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("{}", prefixed("warning", w));
         }
         for e in &report.errors {
-            eprintln!("error: {e}");
+            eprintln!("{}", prefixed("error", e));
         }
         let read = if report.packs_read > 0 {
-            format!(
-                ", read back {} packs ({})",
-                report.packs_read,
-                bytes(report.bytes_read)
+            tf(
+                "checked-read",
+                &[
+                    ("packs", report.packs_read.into()),
+                    ("size", bytes(report.bytes_read).into()),
+                ],
             )
         } else {
             String::new()
         };
         let verdict = if report.is_ok() {
-            "no errors found".to_string()
+            t("check-ok")
         } else {
-            format!("{} error(s) found", report.errors.len())
+            tf("check-errors", &[("count", (report.errors.len() as u64).into())])
         };
         if !cli.quiet || !report.is_ok() {
-            println!(
-                "checked {} snapshots, {} trees, {} blobs, {} packs{read}: {verdict}",
-                report.snapshots, report.trees, report.blobs_referenced, report.packs
+            let line = tf(
+                "checked",
+                &[
+                    ("snapshots", report.snapshots.into()),
+                    ("trees", report.trees.into()),
+                    ("blobs", report.blobs_referenced.into()),
+                    ("packs", report.packs.into()),
+                    ("read", read.into()),
+                    ("verdict", verdict.into()),
+                ],
             );
+            println!("{line}");
         }
     }
     Ok(if report.is_ok() { 0 } else { 1 })

@@ -10,6 +10,7 @@ mod demo;
 mod docs;
 mod lan;
 mod schedule;
+mod text;
 mod ui;
 mod unlock;
 
@@ -152,7 +153,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            eprintln!("{}", text::error_line(&e, &describe(&e)));
             ExitCode::from(exit_code(&e))
         }
     }

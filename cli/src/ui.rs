@@ -126,9 +126,16 @@ pub fn cell(text: &str, width: usize) -> String {
     out
 }
 
+/// `text` padded on the left to `width` terminal columns (numbers and their headings).
+pub fn cell_right(text: &str, width: usize) -> String {
+    let left = cell(text, width);
+    let used = unicode_width::UnicodeWidthStr::width(left.trim_end());
+    format!("{}{}", " ".repeat(width.saturating_sub(used)), left.trim_end())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use super::{cell, cell_right};
 
     #[test]
     fn cells_pad_by_display_width() {
@@ -136,6 +143,8 @@ mod tests {
         assert_eq!(cell("王芳", 5), "王芳 ");
         assert_eq!(cell("王芳王芳", 5), "王芳 ");
         assert_eq!(cell("", 2), "  ");
+        assert_eq!(cell_right("消息数", 8), "  消息数");
+        assert_eq!(cell_right("files", 7), "  files");
         assert_eq!(
             cell("家庭群 👨\u{200d}👩\u{200d}👧", 10),
             "家庭群 👨\u{200d}👩\u{200d}👧 "

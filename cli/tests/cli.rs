@@ -1494,3 +1494,41 @@ fn host_tag_and_path_filters_select_snapshots() {
     env.ok(&["forget", "--keep-last", "1", "--host", "phone"]);
     assert_eq!(ids(&[]), [p2, c1]);
 }
+
+/// With a Chinese locale the command line speaks Chinese: the tables' headings, the
+/// summaries, the search count and the errors people meet first (their exit codes unchanged).
+#[test]
+fn a_chinese_locale_gets_chinese_output() {
+    let env = Env::new();
+    env.init();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wechat-android-small");
+    let zh = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.env("LANG", "zh_CN.UTF-8");
+        c.output().unwrap()
+    };
+    let out = zh(&["backup", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("已保存") && said.contains("个会话"), "{said}");
+    let table = String::from_utf8(zh(&["chats"]).stdout).unwrap();
+    assert!(table.contains("名称") && table.contains("消息数"), "{table}");
+    let found = String::from_utf8(zh(&["search", "晚上吃什么"]).stdout).unwrap();
+    let hits = env.json(&["search", "晚上吃什么"]).as_array().unwrap().len();
+    assert!(found.contains(&format!("找到 {hits} 条消息")), "{found}");
+    let listed = String::from_utf8(zh(&["snapshots"]).stdout).unwrap();
+    assert!(listed.contains("共 1 个快照") && listed.contains("路径"), "{listed}");
+    // LC_ALL wins over LANG, as POSIX orders them.
+    let mut c = env.cmd(&["snapshots"]);
+    c.env("LANG", "zh_CN.UTF-8").env("LC_ALL", "en_US.UTF-8");
+    let english = String::from_utf8(c.output().unwrap().stdout).unwrap();
+    assert!(english.contains("1 snapshot(s)"), "{english}");
+    // A wrong password: said in Chinese, exit code 12 as in English.
+    let mut c = env.cmd(&["snapshots"]);
+    c.env("LANG", "zh_CN.UTF-8").env("CHATVAULT_PASSWORD", "not the password");
+    let out = c.output().unwrap();
+    assert_eq!(code(&out), 12);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("错误：备份仓库的密码不正确"), "{err}");
+}

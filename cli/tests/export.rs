@@ -197,6 +197,40 @@ fn wechat_fixture_exports_to_a_site_that_chromium_renders_and_searches() {
     // but no browser can decode them (the page says so instead of a broken image).
     assert!(!r["images"].as_array().unwrap().is_empty());
     assert!(r["openSearchSummary"].as_str().unwrap().contains("found"));
+    assert_eq!(r["lang"], "en");
+    assert!(r["openPager"].as_str().unwrap().starts_with("Page 1 of"));
+}
+
+#[test]
+fn the_site_speaks_chinese_when_the_locale_is_chinese() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["backup", "-q", fixture().to_str().unwrap()]);
+    let site = env.home.join("site-zh");
+    let out = env
+        .cmd(&["export", "--out", site.to_str().unwrap()])
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let query = "晚上吃什么";
+    let r = browse(&site, query, Some("2100@chatroom"), "wechat-fixture-zh-CN");
+    assert_eq!(r["lang"], "zh-CN");
+    let header = r["listHeader"].as_str().unwrap();
+    assert!(header.starts_with("聊天"), "{header}");
+    assert!(header.contains("个会话") && header.contains("条消息"), "{header}");
+    assert!(r["listFooter"].as_str().unwrap().starts_with("由 ChatVault 导出"));
+    // Conversation kinds, day headings, the pager and the search box's script.
+    assert!(r["listText"].as_str().unwrap().contains("群聊"));
+    assert!(r["pagesText"].as_str().unwrap().contains("星期"));
+    assert!(r["openPager"].as_str().unwrap().starts_with("第 1 页"));
+    let hits = engine_hits(&env, query);
+    let said = r["searchSummary"].as_str().unwrap();
+    assert_eq!(said, format!("找到 {} 条消息", hits.min(200)), "{said}");
+    // The messages themselves are as written; nothing English is left on the list page.
+    for english in ["Chats", "conversations", "messages", "Exported by", "Search"] {
+        assert!(!header.contains(english), "{english:?} in {header}");
+    }
 }
 
 #[test]

@@ -22,6 +22,7 @@
 pub mod chat;
 pub mod error;
 pub mod export;
+pub mod i18n;
 pub mod lan;
 pub mod net;
 pub mod progress;
@@ -36,6 +37,7 @@ mod zip_guard;
 pub use chat::{ChatIndex, ChatSummary, SourceBackup};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, ExportOptions, ExportSummary};
+pub use i18n::Language;
 pub use progress::{CancelToken, Phase, Progress, ProgressListener};
 pub use repo::backup::{BackupOptions, BackupResult};
 pub use repo::blob::BlobKind;

@@ -46,6 +46,9 @@ try {
   report.conversations = await page.locator('ul.conversations li').count();
   report.listText = await page.locator('ul.conversations').innerText();
   report.title = await page.title();
+  report.lang = await page.evaluate(() => document.documentElement.lang);
+  report.listHeader = await page.locator('header').innerText();
+  report.listFooter = await page.locator('footer').innerText();
   await page.screenshot({ path: join(opt.shots, 'list-desktop.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(opt.shots, 'list-phone.png') });

@@ -39,6 +39,10 @@ impl Env {
             .env("CHATVAULT_PASSWORD", PW)
             // Times the tests compute are in UTC; so is the local time of the commands.
             .env("TZ", "UTC")
+            // English unless a test asks for another language.
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "C.UTF-8")
             .stdin(Stdio::null());
         c
     }

@@ -11,8 +11,10 @@ use chrono::NaiveDateTime;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{
-    create_file, describe, one_line, starts_day, Conversation, Item, Listed, Origin, Renderer,
+    create_file, day_label, describe, one_line, starts_day, Conversation, Item, Listed, Origin,
+    Renderer,
 };
+use crate::i18n::num;
 use crate::error::{Error, Result};
 use crate::safe_fs::{create_dirs_within, write_new, NewFile};
 
@@ -74,10 +76,6 @@ fn initial(name: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn day_label(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%d · %A").to_string()
-}
-
 fn date_range(first: Option<NaiveDateTime>, last: Option<NaiveDateTime>) -> String {
     match (first, last) {
         (Some(f), Some(l)) if f.date() == l.date() => f.format("%Y-%m-%d").to_string(),
@@ -86,18 +84,44 @@ fn date_range(first: Option<NaiveDateTime>, last: Option<NaiveDateTime>) -> Stri
     }
 }
 
-fn head(title: &str, root: &str) -> String {
+/// The search script's texts, as the page hands them to it (`cv-text`).
+const SCRIPT_TEXTS: [&str; 5] = [
+    "js-searching",
+    "js-none",
+    "js-found-one",
+    "js-found-many",
+    "js-first-shown",
+];
+
+fn head(origin: &Origin, title: &str, root: &str) -> String {
+    let texts: serde_json::Map<String, serde_json::Value> = SCRIPT_TEXTS
+        .iter()
+        .map(|id| (id.to_string(), origin.text(id).into()))
+        .collect();
+    let texts = serde_json::Value::Object(texts)
+        .to_string()
+        .replace("</", "<\\/");
     format!(
-        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"ChatVault\">\n<title>{}</title>\n\
-         <link rel=\"stylesheet\" href=\"{root}assets/style.css\">\n</head>\n",
+         <link rel=\"stylesheet\" href=\"{root}assets/style.css\">\n\
+         <script type=\"application/json\" id=\"cv-text\">{texts}</script>\n</head>\n",
+        origin.language.tag(),
         esc(title)
     )
 }
 
+/// A conversation kind in the export's language (`group` → 群聊).
+fn kind_label(origin: &Origin, kind: &str) -> String {
+    match kind {
+        "direct" | "group" | "channel" | "saved" => origin.text(&format!("conversation-{kind}")),
+        other => other.to_string(),
+    }
+}
+
 /// The links between the pages of a conversation (`page` of `pages`).
-fn pager(pages: u64, page: u64) -> String {
+fn pager(origin: &Origin, pages: u64, page: u64) -> String {
     let link = |p: u64, label: &str, rel: &str| {
         if p == page || p == 0 || p > pages {
             format!("<span class=\"off\">{label}</span>")
@@ -105,12 +129,14 @@ fn pager(pages: u64, page: u64) -> String {
             format!("<a href=\"{}\" rel=\"{rel}\">{label}</a>", page_name(p))
         }
     };
+    let at = origin.format("page-of", &[("page", num(page as f64)), ("pages", num(pages as f64))]);
     format!(
-        "<nav class=\"pager\">{} {} <span class=\"at\">Page {page} of {pages}</span> {} {}</nav>\n",
-        link(1, "« Oldest", "first"),
-        link(page.saturating_sub(1), "‹ Older", "prev"),
-        link(page + 1, "Newer ›", "next"),
-        link(pages, "Newest »", "last"),
+        "<nav class=\"pager\">{} {} <span class=\"at\">{}</span> {} {}</nav>\n",
+        link(1, &esc(&origin.text("oldest")), "first"),
+        link(page.saturating_sub(1), &esc(&origin.text("older")), "prev"),
+        esc(&at),
+        link(page + 1, &esc(&origin.text("newer")), "next"),
+        link(pages, &esc(&origin.text("newest")), "last"),
     )
 }
 
@@ -162,27 +188,41 @@ impl Site {
             .join(page_name(page));
         let mut w = create_file(&o.page_path)?;
         let c = &o.conversation;
-        let mut s = head(
-            &format!("{} · page {page} of {}", c.info.name, o.pages),
-            "../../",
+        let origin = &self.origin;
+        let title = origin.format(
+            "page-title",
+            &[
+                ("name", c.info.name.as_str().into()),
+                ("page", num(page as f64)),
+                ("pages", num(o.pages as f64)),
+            ],
         );
+        let meta = origin.format(
+            "chat-meta",
+            &[
+                ("kind", kind_label(origin, &c.info.kind).into()),
+                ("count", num(c.total as f64)),
+                ("app", origin.app.as_str().into()),
+            ],
+        );
+        let search = esc(&origin.text("search-chat"));
+        let mut s = head(origin, &title, "../../");
         let _ = write!(
             s,
             "<body class=\"chat {}\" data-root=\"../../\" data-stem=\"{}\" data-name=\"{}\">\n\
-             <header>\n<a class=\"back\" href=\"../../index.html\">‹ All chats</a>\n\
-             <h1>{}</h1>\n<p class=\"meta\">{} · {} messages · {}</p>\n\
+             <header>\n<a class=\"back\" href=\"../../index.html\">{}</a>\n\
+             <h1>{}</h1>\n<p class=\"meta\">{}</p>\n\
              <form class=\"search\" role=\"search\"><input type=\"search\" \
-             placeholder=\"Search this chat\" aria-label=\"Search this chat\"></form>\n\
+             placeholder=\"{search}\" aria-label=\"{search}\"></form>\n\
              <div class=\"results\" hidden></div>\n</header>\n",
             esc(&c.info.kind),
             esc(&c.stem),
             esc(&c.info.name),
+            esc(&origin.text("all-chats")),
             esc(&c.info.name),
-            esc(&c.info.kind),
-            c.total,
-            esc(&self.origin.app),
+            esc(&meta),
         );
-        s.push_str(&pager(o.pages, page));
+        s.push_str(&pager(origin, o.pages, page));
         s.push_str("<main class=\"messages\">\n");
         w.write_all(s.as_bytes())
             .map_err(|e| Error::io("write", &o.page_path, e))?;
@@ -194,16 +234,29 @@ impl Site {
         let Some(o) = self.open.as_mut() else {
             return Ok(());
         };
-        let pager = pager(o.pages, o.current_page);
+        let pager = pager(&self.origin, o.pages, o.current_page);
         let Some(mut w) = o.page.take() else {
             return Ok(());
         };
+        let footer = self.origin.format(
+            "footer-page",
+            &[
+                ("snapshot", self.origin.snapshot.as_str().into()),
+                (
+                    "time",
+                    self.origin
+                        .snapshot_time
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                        .into(),
+                ),
+                ("account", self.origin.account.as_str().into()),
+            ],
+        );
         let tail = format!(
-            "</main>\n{pager}<footer>Exported by ChatVault from snapshot {} ({}) of {}.</footer>\n\
+            "</main>\n{pager}<footer>{}</footer>\n\
              <script src=\"../../assets/app.js\"></script>\n</body>\n</html>\n",
-            esc(&self.origin.snapshot),
-            self.origin.snapshot_time.format("%Y-%m-%d %H:%M"),
-            esc(&self.origin.account),
+            esc(&footer),
         );
         let path = o.page_path.clone();
         w.write_all(tail.as_bytes())
@@ -213,7 +266,7 @@ impl Site {
 }
 
 /// The body of one message: its media, quote and text.
-fn body(item: &Item, root: &str) -> String {
+fn body(origin: &Origin, item: &Item, root: &str) -> String {
     let m = &item.m;
     let mut s = String::new();
     let d = &m.details;
@@ -273,12 +326,12 @@ fn body(item: &Item, root: &str) -> String {
             if PLAYABLE_AUDIO.contains(&ext.as_str()) {
                 let _ = write!(s, "<audio controls preload=\"none\" src=\"{src}\"></audio>");
             } else {
+                let label = origin.format("voice-download", &[("format", ext.as_str().into())]);
                 let _ = write!(
                     s,
-                    "<a class=\"file\" href=\"{src}\" download \
-                     title=\"Browsers cannot play this format; open it with a player that can\">\
-                     🎤 Voice message ({}, download)</a>",
-                    esc(&ext)
+                    "<a class=\"file\" href=\"{src}\" download title=\"{}\">🎤 {}</a>",
+                    esc(&origin.text("cannot-play")),
+                    esc(&label)
                 );
             }
         }
@@ -299,10 +352,11 @@ fn body(item: &Item, root: &str) -> String {
         (None, "image" | "video" | "audio" | "voice" | "sticker" | "file")
             if m.media_present == Some(false) =>
         {
+            let what = origin.text(kind_text(media_kind));
             let _ = write!(
                 s,
-                "<div class=\"missing\">{} not in the export (never downloaded or cleaned up)</div>",
-                esc(&describe_kind(media_kind))
+                "<div class=\"missing\">{}</div>",
+                esc(&origin.format("not-in-export", &[("what", what.into())]))
             );
         }
         _ => {}
@@ -324,7 +378,11 @@ fn body(item: &Item, root: &str) -> String {
         };
         let _ = write!(s, "<div class=\"{class}\">{icon}{}</div>", esc(&m.text));
     } else if s.is_empty() {
-        let _ = write!(s, "<div class=\"text dim\">{}</div>", esc(&describe(item)));
+        let _ = write!(
+            s,
+            "<div class=\"text dim\">{}</div>",
+            esc(&describe(item, origin.language))
+        );
     }
     details(&mut s, d);
     s
@@ -393,13 +451,14 @@ fn size_text(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-fn describe_kind(kind: &str) -> String {
+/// The text id naming a kind of media file.
+fn kind_text(kind: &str) -> &'static str {
     match kind {
-        "audio" | "voice" => "Voice message".into(),
-        "image" => "Image".into(),
-        "video" => "Video".into(),
-        "sticker" => "Sticker".into(),
-        _ => "File".into(),
+        "audio" | "voice" => "kind-voice",
+        "image" => "kind-image",
+        "video" => "kind-video",
+        "sticker" => "kind-sticker",
+        _ => "kind-file",
     }
 }
 
@@ -450,7 +509,7 @@ impl Renderer for Site {
             let _ = writeln!(
                 s,
                 "<div class=\"day\">{}</div>",
-                esc(&day_label(&item.local))
+                esc(&day_label(&item.local, self.origin.language))
             );
         }
         let time = item.local.format("%H:%M").to_string();
@@ -458,7 +517,11 @@ impl Renderer for Site {
             Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             None => item.local.format("%Y-%m-%dT%H:%M:%S").to_string(),
         };
-        let edited = if m.edited { " · edited" } else { "" };
+        let edited = if m.edited {
+            format!(" · {}", esc(&self.origin.text("edited")))
+        } else {
+            String::new()
+        };
         let time_html = format!(
             "<time datetime=\"{stamp}\" title=\"{}\">{time}{edited}</time>",
             item.local.format("%Y-%m-%d %H:%M:%S")
@@ -469,7 +532,7 @@ impl Renderer for Site {
                 "<div class=\"sys {}\" id=\"m{}\">{} {time_html}</div>",
                 esc(&m.kind),
                 item.seq,
-                esc(&describe(item))
+                esc(&describe(item, self.origin.language))
             );
         } else {
             let who = item.sender();
@@ -494,7 +557,7 @@ impl Renderer for Site {
                     esc(who)
                 );
             }
-            s.push_str(&body(item, "../../"));
+            s.push_str(&body(&self.origin, item, "../../"));
             s.push_str(&time_html);
             s.push_str("</div></div>\n");
         }
@@ -504,7 +567,7 @@ impl Renderer for Site {
             .map_or(Ok(()), |w| w.write_all(s.as_bytes()))
             .map_err(|e| Error::io("write", &path, e))?;
         // One search row: [page, seq, time, sender, text].
-        let text = describe(item);
+        let text = describe(item, self.origin.language);
         if !text.is_empty() {
             let row = serde_json::json!([
                 page,
@@ -537,21 +600,33 @@ impl Renderer for Site {
         let path = self.out.join("index.html");
         let mut w = create_file(&path)?;
         let total: u64 = list.iter().map(|l| l.messages).sum();
-        let mut s = head(&format!("Chats · {}", self.origin.account), "");
+        let origin = &self.origin;
+        let title = origin.format("chats-title", &[("account", origin.account.as_str().into())]);
+        let meta = origin.format(
+            "index-meta",
+            &[
+                ("app", origin.app.as_str().into()),
+                ("account", origin.account.as_str().into()),
+                ("chats", num(list.len() as f64)),
+                ("messages", num(total as f64)),
+                ("snapshot", origin.snapshot.as_str().into()),
+                (
+                    "time",
+                    origin.snapshot_time.format("%Y-%m-%d %H:%M").to_string().into(),
+                ),
+            ],
+        );
+        let search = esc(&origin.text("search-all"));
+        let mut s = head(origin, &title, "");
         let _ = write!(
             s,
-            "<body class=\"list\" data-root=\"\">\n<header>\n<h1>Chats</h1>\n\
-             <p class=\"meta\">{} · {} · {} conversations · {} messages · \
-             snapshot {} of {}</p>\n\
+            "<body class=\"list\" data-root=\"\">\n<header>\n<h1>{}</h1>\n\
+             <p class=\"meta\">{}</p>\n\
              <form class=\"search\" role=\"search\"><input type=\"search\" \
-             placeholder=\"Search all chats\" aria-label=\"Search all chats\"></form>\n\
+             placeholder=\"{search}\" aria-label=\"{search}\"></form>\n\
              <div class=\"results\" hidden></div>\n</header>\n<main>\n<ul class=\"conversations\">\n",
-            esc(&self.origin.app),
-            esc(&self.origin.account),
-            list.len(),
-            total,
-            esc(&self.origin.snapshot),
-            self.origin.snapshot_time.format("%Y-%m-%d %H:%M"),
+            esc(&origin.text("chats")),
+            esc(&meta),
         );
         let size = self.origin.page_size as u64;
         let mut names = serde_json::Map::new();
@@ -561,7 +636,8 @@ impl Renderer for Site {
             let href = url(&format!("chats/{}/{}", l.stem, page_name(newest)));
             let last_date = l.last.map(|t| t.format("%Y-%m-%d").to_string());
             let missing = if l.media_missing > 0 {
-                format!(" · {} media missing", l.media_missing)
+                let said = origin.format("media-missing", &[("count", num(l.media_missing as f64))]);
+                format!(" · {}", esc(&said))
             } else {
                 String::new()
             };
@@ -578,7 +654,7 @@ impl Renderer for Site {
                 esc(last_date.as_deref().unwrap_or("")),
                 esc(&l.last_text),
                 l.messages,
-                esc(&l.info.kind),
+                esc(&kind_label(origin, &l.info.kind)),
                 esc(&date_range(l.first, l.last)),
                 missing,
             );
@@ -588,10 +664,10 @@ impl Renderer for Site {
             .replace("</", "<\\/");
         let _ = write!(
             s,
-            "</ul>\n</main>\n<footer>Exported by ChatVault. Opens without a network; \
-             nothing here is sent anywhere.</footer>\n\
+            "</ul>\n</main>\n<footer>{}</footer>\n\
              <script type=\"application/json\" id=\"cv-names\">{data}</script>\n\
-             <script src=\"assets/app.js\"></script>\n</body>\n</html>\n"
+             <script src=\"assets/app.js\"></script>\n</body>\n</html>\n",
+            esc(&origin.text("footer-index"))
         );
         w.write_all(s.as_bytes())
             .and_then(|_| w.commit())

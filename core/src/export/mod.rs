@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use fluent_bundle::FluentValue;
 
 use crate::chat::index::{IndexedConversation, TimeWindow};
 use crate::chat::{safe_file_name, summary_of, IndexedMessage};
 use crate::error::{Error, Result};
+use crate::i18n::{Catalog, Language};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
@@ -81,6 +83,9 @@ pub struct ExportOptions {
     pub until: Option<NaiveDateTime>,
     /// HTML: messages per page.
     pub page_size: usize,
+    /// The language of the site's own texts (headings, labels, search) and of placeholders
+    /// such as `[image]`; the messages are shown as written.
+    pub language: Language,
 }
 
 impl Default for ExportOptions {
@@ -91,6 +96,7 @@ impl Default for ExportOptions {
             since: None,
             until: None,
             page_size: 1000,
+            language: Language::English,
         }
     }
 }
@@ -168,6 +174,25 @@ pub(crate) struct Origin {
     pub snapshot: String,
     pub snapshot_time: NaiveDateTime,
     pub page_size: usize,
+    pub language: Language,
+}
+
+/// The texts of the HTML site and the text export.
+pub(crate) static TEXTS: Catalog = Catalog::new(
+    include_str!("../../locales/en/site.ftl"),
+    include_str!("../../locales/zh-CN/site.ftl"),
+);
+
+impl Origin {
+    /// The text `id` in the export's language.
+    pub fn text(&self, id: &str) -> String {
+        TEXTS.text(self.language, id)
+    }
+
+    /// The text `id` with arguments, in the export's language.
+    pub fn format(&self, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
+        TEXTS.format(self.language, id, args)
+    }
 }
 
 /// A writer of one format.
@@ -371,6 +396,7 @@ pub fn export_chats(
         snapshot: snapshot.id.short(),
         snapshot_time: snapshot.time.with_timezone(&Local).naive_local(),
         page_size: options.page_size.max(1),
+        language: options.language,
     };
     let mut renderer: Box<dyn Renderer> = match options.format {
         ExportFormat::Html => Box::new(html::Site::new(out, origin)?),
@@ -447,7 +473,7 @@ pub fn export_chats(
             entry.first.get_or_insert(local);
             entry.last = Some(local);
             let who = item.sender();
-            let text = describe(&item);
+            let text = describe(&item, options.language);
             entry.last_text = if who.is_empty() {
                 one_line(&text, 80)
             } else {
@@ -469,27 +495,49 @@ pub fn export_chats(
 }
 
 /// A message as one line of text for lists and plain text: its text, or what it holds.
-pub(crate) fn describe(item: &Item) -> String {
+pub(crate) fn describe(item: &Item, language: Language) -> String {
     let m = &item.m;
     if !m.text.trim().is_empty() {
         return m.text.clone();
     }
     let what = match m.media_kind.as_deref().unwrap_or(m.kind.as_str()) {
-        "image" => "[image]",
-        "video" => "[video]",
-        "audio" | "voice" => "[voice message]",
-        "sticker" => "[sticker]",
-        "file" => "[file]",
-        "location" => "[location]",
-        "call" => "[call]",
-        _ => "",
+        "image" => "placeholder-image",
+        "video" => "placeholder-video",
+        "audio" | "voice" => "placeholder-voice",
+        "sticker" => "placeholder-sticker",
+        "file" => "placeholder-file",
+        "location" => "placeholder-location",
+        "call" => "placeholder-call",
+        _ => return String::new(),
     };
-    what.to_string()
+    TEXTS.text(language, what)
+}
+
+/// A day as a heading: `2025-03-02 · Sunday` (the weekday in the export's language).
+pub(crate) fn day_label(t: &NaiveDateTime, language: Language) -> String {
+    use chrono::Datelike;
+    let day = TEXTS.format(
+        language,
+        "weekday",
+        &[("day", FluentValue::from(t.weekday().number_from_monday()))],
+    );
+    format!("{} · {day}", t.format("%Y-%m-%d"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_site_text_is_in_every_language() {
+        assert_eq!(TEXTS.problems(), Vec::<String>::new());
+        let day = NaiveDate::from_ymd_opt(2025, 3, 2)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        assert_eq!(day_label(&day, Language::English), "2025-03-02 · Sunday");
+        assert_eq!(day_label(&day, Language::Chinese), "2025-03-02 · 星期日");
+    }
 
     #[test]
     fn stems_are_unique_ignoring_case_and_safe() {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::{
-    describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile, Renderer,
+    day_label, describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile, Renderer,
 };
 use crate::error::Result;
 use crate::safe_fs::write_new;
@@ -46,10 +46,11 @@ impl Renderer for Files {
         let m = &item.m;
         let mut s = String::new();
         if starts_day(&mut o.last_day, &item.local) {
-            let _ = write!(s, "\n--- {} ---\n", item.local.format("%Y-%m-%d %A"));
+            let day = day_label(&item.local, self.origin.language);
+            let _ = write!(s, "\n--- {day} ---\n");
         }
         let time = item.local.format("%H:%M");
-        let mut text = describe(item);
+        let mut text = describe(item, self.origin.language);
         if let Some(f) = &item.media {
             text = if m.text.trim().is_empty() {
                 format!("[{}: {f}]", m.media_kind.as_deref().unwrap_or("media"))

@@ -169,11 +169,17 @@ public final class Repo: Sendable {
 
     /// Writes the chats of `snapshot` into `out` (new, empty, or an earlier export) as a
     /// static HTML site that opens in any browser without a network (or JSON, or text, by
-    /// `options.format`), with the photos and videos it shows copied beside it.
+    /// `options.format`), with the photos and videos it shows copied beside it. The site
+    /// speaks the device's language (`Locale.current`) unless `options.locale` names another.
     public func exportChats(to out: URL, snapshot: String = "latest", options: ExportOptions = ExportOptions(format: .html), onProgress: @escaping @Sendable (ChatVaultFFI.Progress) -> Void = { _ in }) async throws -> ExportResult {
         let inner = self.inner
+        var localized = options
+        if localized.locale == nil {
+            localized.locale = Locale.current.identifier
+        }
+        let chosen = localized
         return try await runJob { job in
-            try inner.exportChats(snapshot: snapshot, out: out.path, options: options, listener: ProgressRelay(onProgress), job: job)
+            try inner.exportChats(snapshot: snapshot, out: out.path, options: chosen, listener: ProgressRelay(onProgress), job: job)
         }
     }
 

@@ -8,6 +8,18 @@
   var sets = {};     // stem -> rows [page, seq, time, sender, text, lowercased text]
   var waiting = {};  // stem -> callbacks
   var names = {};
+  // The page's language: its texts for this script (cv-text), English without them.
+  var text = {
+    'js-searching': 'Searching…', 'js-none': 'No messages found',
+    'js-found-one': '1 message found', 'js-found-many': '%n messages found',
+    'js-first-shown': '(first %n shown)'
+  };
+  var given = document.getElementById('cv-text');
+  if (given) {
+    var t = JSON.parse(given.textContent);
+    Object.keys(t).forEach(function (k) { text[k] = t[k]; });
+  }
+  function say(id, n) { return text[id].replace('%n', String(n)); }
   var own = body.getAttribute('data-stem');
   if (own) {
     names[own] = body.getAttribute('data-name') || own;
@@ -69,8 +81,8 @@
     results.textContent = '';
     var head = document.createElement('div');
     head.className = 'found';
-    head.textContent = total === 0 ? 'No messages found'
-      : total + (total === 1 ? ' message found' : ' messages found') + (total > limit ? ' (first ' + limit + ' shown)' : '');
+    head.textContent = total === 0 ? say('js-none')
+      : say(total === 1 ? 'js-found-one' : 'js-found-many', total) + (total > limit ? ' ' + say('js-first-shown', limit) : '');
     results.appendChild(head);
     hits.forEach(function (h) {
       var stem = h[0], r = h[1];
@@ -92,7 +104,7 @@
     if (!q) { results.hidden = true; results.textContent = ''; return; }
     var stems = Object.keys(names), left = stems.length;
     results.hidden = false;
-    results.textContent = 'Searching…';
+    results.textContent = say('js-searching');
     if (left === 0) { show(q, token); return; }
     stems.forEach(function (stem) {
       load(stem, function () { if (--left === 0) { show(q, token); } });

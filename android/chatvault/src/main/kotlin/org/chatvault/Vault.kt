@@ -4,6 +4,7 @@ package org.chatvault
 
 import java.io.File
 import java.time.Instant
+import java.util.Locale
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.awaitCancellation
@@ -209,15 +210,19 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
     /**
      * Writes the chats of [snapshot] into [out] (new, empty, or an earlier export) as a static
      * HTML site that opens in any browser without a network (or JSON, or text, by
-     * [ExportOptions.format]), with the photos and videos it shows copied beside it.
+     * [ExportOptions.format]), with the photos and videos it shows copied beside it. The
+     * site speaks the device's language ([Locale.getDefault]) unless [ExportOptions.locale]
+     * names another.
      */
     suspend fun exportChats(
         out: File,
         snapshot: String = "latest",
         options: ExportOptions = ExportOptions(format = ExportFormat.HTML),
         onProgress: (Progress) -> Unit = {},
-    ): ExportResult =
-        runJob { job -> inner.exportChats(snapshot, out.path, options, ProgressCallback(onProgress), job) }
+    ): ExportResult {
+        val localized = if (options.locale == null) options.copy(locale = Locale.getDefault().toLanguageTag()) else options
+        return runJob { job -> inner.exportChats(snapshot, out.path, localized, ProgressCallback(onProgress), job) }
+    }
 
     /** All snapshots, oldest first. */
     suspend fun snapshots(): List<SnapshotInfo> = withContext(Dispatchers.IO) { inner.snapshots() }

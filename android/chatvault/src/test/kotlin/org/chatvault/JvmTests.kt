@@ -4,6 +4,7 @@ package org.chatvault
 
 import java.io.File
 import java.nio.file.Files
+import java.util.Locale
 import java.util.Random
 import kotlin.system.exitProcess
 import kotlinx.coroutines.CancellationException
@@ -509,9 +510,20 @@ private suspend fun aWeChatExportIsReadListedAndSearched() {
             check(hits.isNotEmpty() && hits.all { it.text.contains("明天见") }) { "search: $hits" }
             // Exported as a site to read on the PC: one page per conversation, the list first.
             val site = File(work, "site")
-            val exported = repo.exportChats(site, options = ExportOptions(format = ExportFormat.HTML, workDir = work.path))
+            // In the device's language: a phone set to Chinese gets a Chinese site.
+            val deviceLocale = Locale.getDefault()
+            Locale.setDefault(Locale.SIMPLIFIED_CHINESE)
+            val exported = try {
+                repo.exportChats(site, options = ExportOptions(format = ExportFormat.HTML, workDir = work.path))
+            } finally {
+                Locale.setDefault(deviceLocale)
+            }
             check(exported.conversations == 9uL && exported.messages == 240uL) { "$exported" }
-            check(File(exported.entry) == File(site, "index.html") && File(exported.entry).readText().contains("家庭群 👨‍👩‍👧")) { exported.entry }
+            val index = File(exported.entry).readText()
+            check(File(exported.entry) == File(site, "index.html") && index.contains("家庭群 👨‍👩‍👧")) { exported.entry }
+            check(index.contains("<html lang=\"zh-CN\">") && index.contains("9 个会话")) { "not in Chinese: ${index.take(800)}" }
+            val english = repo.exportChats(File(work, "site-en"), options = ExportOptions(format = ExportFormat.HTML, workDir = work.path, locale = "en-US"))
+            check(File(english.entry).readText().contains("9 conversations")) { "not in English" }
             val json = repo.exportChats(File(work, "json"), options = ExportOptions(format = ExportFormat.JSON, conversations = listOf("2100@chatroom"), workDir = work.path))
             check(json.conversations == 1uL && json.messages == 31uL) { "$json" }
             // A wrong key, with no uin to derive one from: the typed exception, nothing written.
