@@ -19,6 +19,8 @@ command -v javac >/dev/null || packages+=(default-jdk-headless)
 [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || packages+=(fonts-noto-color-emoji)
 command -v npm >/dev/null || packages+=(nodejs npm)
+#   tmux        a real terminal for the progress bar test (cli/tests/cli.rs)
+command -v tmux >/dev/null || packages+=(tmux)
 #   rclone      its WebDAV server is the real WebDAV destination in the cloud tests
 command -v rclone >/dev/null || packages+=(rclone)
 #   openssl     makes the test CA and certificate of the WebDAV-over-TLS test

@@ -168,7 +168,7 @@ pub fn restore_conversation(
 ) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let r = chatvault_core::chat::restore_conversation(
         &repo,
         &snap,
@@ -219,7 +219,7 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
     }
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let r = chatvault_core::export::export_chats(
         &repo,
         &snap,

@@ -142,7 +142,7 @@ pub fn backup(cli: &Cli, a: &BackupArgs, cancel: &CancelToken) -> Result<i32> {
         force_read: a.force,
         ..Default::default()
     };
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let (result, chat) = if let [path] = a.paths.as_slice() {
         let source = SourceOptions {
             kind: a.source.as_deref().map(str::parse).transpose()?,
@@ -324,7 +324,7 @@ pub fn restore(cli: &Cli, a: &RestoreArgs, cancel: &CancelToken) -> Result<i32> 
     let (repo, _) = context::open(cli)?;
     context::warn_on_rollback(&repo, &repo.snapshots()?);
     let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let r = repo.restore(
         &snap,
         &a.target,
@@ -397,7 +397,7 @@ pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
         (_, Some(p)) => bail!("--read-data-subset {p}: expected a percentage from 0 to 100"),
         _ => ReadData::None,
     };
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let report = repo.check(mode, Some(&view), cancel);
     view.finish();
     let report = report?;
@@ -510,7 +510,7 @@ pub fn prune(cli: &Cli, a: &PruneArgs, cancel: &CancelToken) -> Result<i32> {
         lock_wait: Duration::from_secs(a.lock_wait),
         ..Default::default()
     };
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let s = repo.prune(&opts, Some(&view), cancel);
     view.finish();
     let s = s?;

@@ -73,7 +73,7 @@ pub fn run(cli: &Cli, a: &CopyArgs, cancel: &CancelToken) -> Result<i32> {
         let skip = snapshots.len().saturating_sub(n);
         snapshots.drain(..skip);
     }
-    let view = ProgressView::new(cli.quiet || cli.json);
+    let view = ProgressView::for_cli(cli);
     let r = source.copy_to(&target, &snapshots, Some(&view), cancel);
     view.finish();
     let r = r?;

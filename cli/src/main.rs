@@ -6,6 +6,7 @@ mod chats;
 mod commands;
 mod context;
 mod copy;
+#[cfg(feature = "demo")]
 mod demo;
 mod docs;
 mod lan;
@@ -133,7 +134,12 @@ fn main() -> ExitCode {
         Command::Stats => commands::stats(&cli),
         Command::Unlock(a) => unlock::run(&cli, a),
         Command::Key { command } => commands::key(&cli, command),
+        #[cfg(feature = "demo")]
         Command::Demo(a) => demo::run(&cli, a, &cancel),
+        #[cfg(not(feature = "demo"))]
+        Command::Demo(_) => Err(anyhow::anyhow!(
+            "this build of chatvault has no demo (built without the `demo` feature)"
+        )),
         Command::Schedule(a) => schedule::run(&cli, a, &cancel),
         Command::Serve(a) => lan::serve(&cli, a),
         Command::Pair(a) => lan::pair(&cli, a),

@@ -119,7 +119,7 @@ pub fn run(cli: &Cli, a: &ScheduleArgs, cancel: &CancelToken) -> Result<i32> {
                 battery_low: *battery_low,
                 idle: !busy,
             };
-            let view = ProgressView::new(cli.quiet || cli.json);
+            let view = ProgressView::for_cli(cli);
             let runs = sched.run_due(now, &cond, &FileSecrets(state.clone()), Some(&view), cancel);
             view.finish();
             let runs = runs?;

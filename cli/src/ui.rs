@@ -39,25 +39,40 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// Shows progress: an indicatif bar on a terminal, a line every few seconds otherwise,
-/// nothing when quiet.
+/// JSON lines with `--json`, nothing when quiet.
 pub enum ProgressView {
     Bar(ProgressBar),
     Lines(Mutex<Option<Instant>>),
+    /// One JSON object a line on standard error (standard output keeps the one result
+    /// document): at most one a second, and at every change of phase.
+    Json(Mutex<Option<(Instant, Phase)>>),
     Silent,
 }
 
 impl ProgressView {
+    /// The view a command shows: JSON lines with `--json`, nothing with `-q`.
+    pub fn for_cli(cli: &crate::args::Cli) -> Self {
+        if cli.quiet {
+            ProgressView::Silent
+        } else if cli.json {
+            ProgressView::Json(Mutex::new(None))
+        } else {
+            ProgressView::new(false)
+        }
+    }
+
     pub fn new(quiet: bool) -> Self {
         if quiet {
             ProgressView::Silent
         } else if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
+            // The estimate is ours (it knows that unchanged files take no time), not the
+            // bar's; nothing is drawn until the first report names the phase.
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {wide_msg}")
+                ProgressStyle::with_template("{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
-            bar.enable_steady_tick(Duration::from_millis(200));
             ProgressView::Bar(bar)
         } else {
             ProgressView::Lines(Mutex::new(Some(Instant::now())))
@@ -71,16 +86,57 @@ impl ProgressView {
     }
 }
 
+/// `1m05s`, `42s`.
+fn duration(secs: u64) -> String {
+    if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
 impl ProgressListener for ProgressView {
     fn on_progress(&self, p: &Progress) {
         match self {
             ProgressView::Silent => {}
             ProgressView::Bar(bar) => {
+                if bar.length() == Some(0) && bar.position() == 0 {
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                }
                 bar.set_prefix(format!("{:?}", p.phase).to_lowercase());
-                bar.set_length(p.bytes_total.max(p.bytes_done));
+                bar.set_length(p.bytes_total.max(p.bytes_done).max(1));
                 bar.set_position(p.bytes_done);
                 let name = p.current.rsplit('/').next().unwrap_or("");
-                bar.set_message(format!("{}/{} files {name}", p.files_done, p.files_total));
+                let eta = p
+                    .eta_secs
+                    .map(|s| format!(" · eta {}", duration(s)))
+                    .unwrap_or_default();
+                bar.set_message(format!(
+                    "{}/{} files{eta} {name}",
+                    p.files_done, p.files_total
+                ));
+            }
+            ProgressView::Json(last) => {
+                let Ok(mut last) = last.lock() else { return };
+                let due = match *last {
+                    None => true,
+                    Some((t, phase)) => {
+                        phase != p.phase
+                            || p.phase == Phase::Finished
+                            || t.elapsed() >= Duration::from_secs(1)
+                    }
+                };
+                if !due {
+                    return;
+                }
+                *last = Some((Instant::now(), p.phase));
+                let mut line = serde_json::json!({"type": "progress"});
+                if let (Some(obj), Ok(serde_json::Value::Object(fields))) =
+                    (line.as_object_mut(), serde_json::to_value(p))
+                {
+                    obj.extend(fields);
+                }
+                eprintln!("{line}");
             }
             ProgressView::Lines(last) => {
                 let Ok(mut last) = last.lock() else { return };
@@ -91,7 +147,7 @@ impl ProgressListener for ProgressView {
                 *last = Some(Instant::now());
                 let eta = p
                     .eta_secs
-                    .map(|s| format!(", eta {s}s"))
+                    .map(|s| format!(", eta {}", duration(s)))
                     .unwrap_or_default();
                 eprintln!(
                     "{:?}: {}/{} files, {} of {} ({}/s{eta})",

@@ -1532,3 +1532,138 @@ fn a_chinese_locale_gets_chinese_output() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("错误：备份仓库的密码不正确"), "{err}");
 }
+
+/// `--json` on a long command: the result stays one JSON document on standard output, and
+/// progress is a stream of JSON lines on standard error, every phase reported.
+#[test]
+fn json_progress_is_a_stream_of_lines_beside_the_result() {
+    let env = Env::new();
+    env.init();
+    let src = env.home.join("src");
+    random_files(&src, 40, 256 * 1024, 11).unwrap();
+    let out = env.run(&["backup", "--json", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["summary"]["files"], 40);
+    let lines: Vec<Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["type"] == "progress"), "{lines:?}");
+    let phases: Vec<&str> = lines.iter().filter_map(|l| l["phase"].as_str()).collect();
+    for phase in ["scanning", "backup", "finished"] {
+        assert!(phases.contains(&phase), "no {phase} in {phases:?}");
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["files_done"], 40);
+    assert_eq!(last["bytes_done"], 40 * 256 * 1024);
+    // Restore and check stream theirs the same way.
+    let target = env.home.join("out");
+    for args in [
+        &["restore", "--json", "latest", "--target", target.to_str().unwrap()][..],
+        &["check", "--json", "--read-data"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 0, "{args:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.lines().count() >= 2, "{args:?}: {stderr}");
+        for l in stderr.lines() {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+            assert_eq!(v["type"], "progress", "{l}");
+        }
+    }
+}
+
+/// An incremental backup's progress as a terminal shows it (tmux): the phase is named from
+/// the first frame (no blank "0 B/0 B"), and the run ends with its summary. Every frame is
+/// saved to target/test-artifacts/progress/incremental-backup.txt.
+#[test]
+fn an_incremental_backup_shows_its_progress_on_a_terminal() {
+    let env = Env::new();
+    env.init();
+    let src = env.home.join("src");
+    random_files(&src, 300, 1024 * 1024, 12).unwrap();
+    env.ok(&["backup", "-q", src.to_str().unwrap()]);
+    // A day later: 30 of 300 files changed.
+    random_files(&src.join("new"), 30, 1024 * 1024, 13).unwrap();
+    // The command with the test's environment, in a script (the password stays off argv).
+    let cmd = env.cmd(&["backup", src.to_str().unwrap()]);
+    let mut script = String::from("#!/bin/sh\n");
+    for (k, v) in cmd.get_envs() {
+        let k = k.to_str().unwrap();
+        match v {
+            Some(v) => script.push_str(&format!("export {k}='{}'\n", v.to_str().unwrap())),
+            None => script.push_str(&format!("unset {k}\n")),
+        }
+    }
+    script.push_str(&format!(
+        "exec '{}' backup '{}'\n",
+        cmd.get_program().to_str().unwrap(),
+        src.display()
+    ));
+    let run = env.home.join("run.sh");
+    fs::write(&run, script).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let session = format!("cv-progress-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is needed for the terminal test (scripts/test.sh installs it)")
+    };
+    let started = tmux(&[
+        "new-session", "-d", "-s", &session, "-x", "120", "-y", "8",
+        // Kept open after the command ends, so its last frame can be read.
+        ";", "set-option", "-t", &session, "remain-on-exit", "on",
+        ";", "respawn-pane", "-k", "-t", &session, run.to_str().unwrap(),
+    ]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let mut frames: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        // The observable end: the command exited (read before the frame, so the frame
+        // taken after it is the last).
+        let dead = tmux(&["display-message", "-p", "-t", &session, "#{pane_dead}"]);
+        let dead = String::from_utf8_lossy(&dead.stdout).trim() == "1";
+        // The screen with what scrolled off it.
+        let shot = tmux(&["capture-pane", "-p", "-S", "-", "-t", &session]);
+        let frame = String::from_utf8_lossy(&shot.stdout).trim().to_string();
+        if frames.last() != Some(&frame) && !frame.is_empty() {
+            frames.push(frame.clone());
+        }
+        if dead {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not finished: {frames:#?}");
+        std::thread::yield_now();
+    }
+    tmux(&["kill-session", "-t", &session]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/progress");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("incremental-backup.txt"),
+        frames.join("\n\n---- next frame ----\n\n"),
+    )
+    .unwrap();
+    println!("{} frames captured", frames.len());
+    for f in &frames {
+        assert!(!f.contains("0 B/0 B"), "a blank first frame: {f}");
+        for line in f.lines().filter(|l| l.contains("] ")) {
+            assert!(
+                ["scanning", "backup", "finished"].iter().any(|p| line.contains(p)),
+                "a progress line without its phase: {line}"
+            );
+        }
+    }
+    let last = frames.last().unwrap();
+    assert!(
+        last.contains(" saved: 330 files") && last.contains("(30 read)"),
+        "{last}"
+    );
+}

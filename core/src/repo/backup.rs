@@ -558,6 +558,7 @@ impl Run<'_> {
         if let Some(n) = self.unchanged(meta, prev) {
             self.tracker.p.files_done += 1;
             self.tracker.p.bytes_done += meta.len();
+            self.tracker.skipped += meta.len();
             self.tracker.report(false);
             return Ok(Some(n));
         }
