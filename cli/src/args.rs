@@ -451,6 +451,12 @@ pub struct SearchArgs {
     /// At most this many results, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Only messages from this local time on (a date, or a date and time).
+    #[arg(long, value_parser = since_time)]
+    pub since: Option<chrono::NaiveDateTime>,
+    /// Only messages before this local time (a date counts whole).
+    #[arg(long, value_parser = until_time)]
+    pub until: Option<chrono::NaiveDateTime>,
 }
 
 /// A local time given on the command line: a date (its start, or with `end_of_day` the

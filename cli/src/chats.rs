@@ -122,7 +122,13 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
         ),
     };
     let chats = chatvault_core::chat::open_chats(&repo, &snap, None)?;
-    let hits = chats.search(&a.query, chat.as_deref(), a.limit)?;
+    if let (Some(s), Some(u)) = (a.since, a.until) {
+        if s >= u {
+            bail!("--since must be before --until");
+        }
+    }
+    let window = chatvault_core::export::window(a.since, a.until);
+    let hits = chats.search_in(&a.query, chat.as_deref(), &window, a.limit)?;
     if cli.json {
         print_json(&hits)?;
     } else {

@@ -1667,3 +1667,38 @@ fn an_incremental_backup_shows_its_progress_on_a_terminal() {
         "{last}"
     );
 }
+
+/// `search --since/--until` finds only the messages of that stretch of time (local dates,
+/// `--until` counting its whole day), and a window with nothing in it is an answer (exit 0).
+#[test]
+fn search_takes_a_time_window() {
+    let env = Env::new();
+    env.init();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wechat-android-small");
+    env.ok(&["backup", "-q", fixture.to_str().unwrap()]);
+    let all = env.json(&["search", "晚上吃什么", "--limit", "1000"]);
+    let all = all.as_array().unwrap();
+    assert!(all.len() > 2, "{all:?}");
+    // The commands run with TZ=UTC, so local dates are UTC dates here.
+    let from = chrono::NaiveDate::from_ymd_opt(2023, 11, 17).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2023, 11, 20).unwrap();
+    let day = |m: &Value| {
+        chrono::DateTime::from_timestamp_millis(m["time_ms"].as_i64().unwrap())
+            .unwrap()
+            .date_naive()
+    };
+    let expected: Vec<&Value> = all.iter().filter(|m| day(m) >= from && day(m) <= to).collect();
+    assert!(!expected.is_empty() && expected.len() < all.len());
+    let some = env.json(&[
+        "search", "晚上吃什么", "--since", "2023-11-17", "--until", "2023-11-20", "--limit", "1000",
+    ]);
+    let some = some.as_array().unwrap();
+    assert_eq!(some.len(), expected.len(), "{some:?}");
+    assert!(some.iter().all(|m| day(m) >= from && day(m) <= to));
+    let none = env.run(&["search", "晚上吃什么", "--since", "2030-01-01"]);
+    assert_eq!(code(&none), 0);
+    assert!(String::from_utf8_lossy(&none.stdout).contains("0 messages found"));
+    let wrong = env.run(&["search", "x", "--since", "2024-02-01", "--until", "2024-01-01"]);
+    assert_eq!(code(&wrong), 1);
+}

@@ -483,6 +483,9 @@ pub struct IndexedConversation {
 
 const WINDOW: &str = "m.conversation = ?1 AND ((m.utc AND m.time_ms >= ?2 AND m.time_ms < ?3)
   OR (NOT m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5))";
+/// A search's window (parameters 4 to 7, as [`WINDOW`]'s 2 to 5).
+const IN_WINDOW: &str = "((m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5)
+  OR (NOT m.utc AND m.time_ms >= ?6 AND m.time_ms < ?7))";
 
 /// A read-only chat index.
 pub struct ChatIndex {
@@ -564,6 +567,17 @@ impl ChatIndex {
         conversation: Option<&str>,
         limit: usize,
     ) -> Result<Vec<IndexedMessage>> {
+        self.search_in(query, conversation, &TimeWindow::ALL, limit)
+    }
+
+    /// [`ChatIndex::search`] among the messages inside `window`.
+    pub fn search_in(
+        &self,
+        query: &str,
+        conversation: Option<&str>,
+        window: &TimeWindow,
+        limit: usize,
+    ) -> Result<Vec<IndexedMessage>> {
         let query = query.trim();
         if query.is_empty() {
             return Err(Error::InvalidArgument("empty search".into()));
@@ -571,12 +585,12 @@ impl ChatIndex {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql_fts = format!(
             "SELECT {MESSAGE_COLUMNS} FROM message_text t JOIN messages m ON m.rowid = t.rowid
-              WHERE message_text MATCH ?1 AND (?2 IS NULL OR m.conversation = ?2)
+              WHERE message_text MATCH ?1 AND (?2 IS NULL OR m.conversation = ?2) AND {IN_WINDOW}
               ORDER BY m.time_ms DESC, m.rowid DESC LIMIT ?3"
         );
         let sql_like = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m
-              WHERE m.text LIKE ?1 ESCAPE '\\' AND (?2 IS NULL OR m.conversation = ?2)
+              WHERE m.text LIKE ?1 ESCAPE '\\' AND (?2 IS NULL OR m.conversation = ?2) AND {IN_WINDOW}
               ORDER BY m.time_ms DESC, m.rowid DESC LIMIT ?3"
         );
         // Trigrams need three characters; shorter queries scan.
@@ -594,7 +608,18 @@ impl ChatIndex {
             .prepare(&sql)
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         let rows = st
-            .query_map(params![pattern, conversation, limit], row_message)
+            .query_map(
+                params![
+                    pattern,
+                    conversation,
+                    limit,
+                    window.utc.0,
+                    window.utc.1,
+                    window.wall.0,
+                    window.wall.1
+                ],
+                row_message,
+            )
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))
