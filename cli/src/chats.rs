@@ -6,10 +6,10 @@ use chatvault_core::{CancelToken, ExportOptions};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::text::{t, tf};
 use crate::args::{ChatsArgs, Cli, ExportArgs, RestoreArgs, SearchArgs};
 use crate::commands::{print_json, say};
 use crate::context;
+use crate::text::{t, tf};
 use crate::ui::{bytes, cell, cell_right, ProgressView};
 
 /// A message time for people: local time for UTC stamps, as-is for wall-clock ones.
@@ -42,7 +42,10 @@ pub fn summary_line(c: &ChatSummary) -> String {
         ],
     )];
     if c.media_missing > 0 {
-        parts.push(tf("chat-media-missing", &[("count", c.media_missing.into())]));
+        parts.push(tf(
+            "chat-media-missing",
+            &[("count", c.media_missing.into())],
+        ));
     }
     if c.unparsed > 0 {
         parts.push(tf("chat-unparsed", &[("count", c.unparsed.into())]));
@@ -252,7 +255,10 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
         );
         if r.media_missing > 0 {
             line.push(' ');
-            line.push_str(&tf("exported-missing", &[("count", r.media_missing.into())]));
+            line.push_str(&tf(
+                "exported-missing",
+                &[("count", r.media_missing.into())],
+            ));
         }
         say(cli, line);
         say(

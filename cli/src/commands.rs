@@ -10,12 +10,12 @@ use chatvault_core::{
 };
 use serde_json::json;
 
-use crate::text::{prefixed, t, tf};
 use crate::args::{
     BackupArgs, CheckArgs, Cli, ForgetArgs, InitArgs, KdfArgs, KeyCommand, PruneArgs, RestoreArgs,
     SnapshotsArgs,
 };
 use crate::context::{self, Target};
+use crate::text::{prefixed, t, tf};
 use crate::ui::{self, bytes, ProgressView};
 
 /// Exit code for "backup made, but some files could not be read".
@@ -424,7 +424,10 @@ pub fn check(cli: &Cli, a: &CheckArgs, cancel: &CancelToken) -> Result<i32> {
         let verdict = if report.is_ok() {
             t("check-ok")
         } else {
-            tf("check-errors", &[("count", (report.errors.len() as u64).into())])
+            tf(
+                "check-errors",
+                &[("count", (report.errors.len() as u64).into())],
+            )
         };
         if !cli.quiet || !report.is_ok() {
             let line = tf(

@@ -69,9 +69,11 @@ impl ProgressView {
             // The estimate is ours (it knows that unchanged files take no time), not the
             // bar's; nothing is drawn until the first report names the phase.
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             ProgressView::Bar(bar)
         } else {
@@ -186,7 +188,11 @@ pub fn cell(text: &str, width: usize) -> String {
 pub fn cell_right(text: &str, width: usize) -> String {
     let left = cell(text, width);
     let used = unicode_width::UnicodeWidthStr::width(left.trim_end());
-    format!("{}{}", " ".repeat(width.saturating_sub(used)), left.trim_end())
+    format!(
+        "{}{}",
+        " ".repeat(width.saturating_sub(used)),
+        left.trim_end()
+    )
 }
 
 #[cfg(test)]

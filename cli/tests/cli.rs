@@ -1509,16 +1509,30 @@ fn a_chinese_locale_gets_chinese_output() {
         c.output().unwrap()
     };
     let out = zh(&["backup", fixture.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8(out.stdout).unwrap();
     assert!(said.contains("已保存") && said.contains("个会话"), "{said}");
     let table = String::from_utf8(zh(&["chats"]).stdout).unwrap();
-    assert!(table.contains("名称") && table.contains("消息数"), "{table}");
+    assert!(
+        table.contains("名称") && table.contains("消息数"),
+        "{table}"
+    );
     let found = String::from_utf8(zh(&["search", "晚上吃什么"]).stdout).unwrap();
-    let hits = env.json(&["search", "晚上吃什么"]).as_array().unwrap().len();
+    let hits = env
+        .json(&["search", "晚上吃什么"])
+        .as_array()
+        .unwrap()
+        .len();
     assert!(found.contains(&format!("找到 {hits} 条消息")), "{found}");
     let listed = String::from_utf8(zh(&["snapshots"]).stdout).unwrap();
-    assert!(listed.contains("共 1 个快照") && listed.contains("路径"), "{listed}");
+    assert!(
+        listed.contains("共 1 个快照") && listed.contains("路径"),
+        "{listed}"
+    );
     // LC_ALL wins over LANG, as POSIX orders them.
     let mut c = env.cmd(&["snapshots"]);
     c.env("LANG", "zh_CN.UTF-8").env("LC_ALL", "en_US.UTF-8");
@@ -1526,7 +1540,8 @@ fn a_chinese_locale_gets_chinese_output() {
     assert!(english.contains("1 snapshot(s)"), "{english}");
     // A wrong password: said in Chinese, exit code 12 as in English.
     let mut c = env.cmd(&["snapshots"]);
-    c.env("LANG", "zh_CN.UTF-8").env("CHATVAULT_PASSWORD", "not the password");
+    c.env("LANG", "zh_CN.UTF-8")
+        .env("CHATVAULT_PASSWORD", "not the password");
     let out = c.output().unwrap();
     assert_eq!(code(&out), 12);
     let err = String::from_utf8(out.stderr).unwrap();
@@ -1561,7 +1576,13 @@ fn json_progress_is_a_stream_of_lines_beside_the_result() {
     // Restore and check stream theirs the same way.
     let target = env.home.join("out");
     for args in [
-        &["restore", "--json", "latest", "--target", target.to_str().unwrap()][..],
+        &[
+            "restore",
+            "--json",
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+        ][..],
         &["check", "--json", "--read-data"][..],
     ] {
         let out = env.run(args);
@@ -1618,12 +1639,33 @@ fn an_incremental_backup_shows_its_progress_on_a_terminal() {
             .expect("tmux is needed for the terminal test (scripts/test.sh installs it)")
     };
     let started = tmux(&[
-        "new-session", "-d", "-s", &session, "-x", "120", "-y", "8",
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "8",
         // Kept open after the command ends, so its last frame can be read.
-        ";", "set-option", "-t", &session, "remain-on-exit", "on",
-        ";", "respawn-pane", "-k", "-t", &session, run.to_str().unwrap(),
+        ";",
+        "set-option",
+        "-t",
+        &session,
+        "remain-on-exit",
+        "on",
+        ";",
+        "respawn-pane",
+        "-k",
+        "-t",
+        &session,
+        run.to_str().unwrap(),
     ]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     let mut frames: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -1640,7 +1682,10 @@ fn an_incremental_backup_shows_its_progress_on_a_terminal() {
         if dead {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not finished: {frames:#?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished: {frames:#?}"
+        );
         std::thread::yield_now();
     }
     tmux(&["kill-session", "-t", &session]);
@@ -1656,7 +1701,9 @@ fn an_incremental_backup_shows_its_progress_on_a_terminal() {
         assert!(!f.contains("0 B/0 B"), "a blank first frame: {f}");
         for line in f.lines().filter(|l| l.contains("] ")) {
             assert!(
-                ["scanning", "backup", "finished"].iter().any(|p| line.contains(p)),
+                ["scanning", "backup", "finished"]
+                    .iter()
+                    .any(|p| line.contains(p)),
                 "a progress line without its phase: {line}"
             );
         }
@@ -1688,10 +1735,20 @@ fn search_takes_a_time_window() {
             .unwrap()
             .date_naive()
     };
-    let expected: Vec<&Value> = all.iter().filter(|m| day(m) >= from && day(m) <= to).collect();
+    let expected: Vec<&Value> = all
+        .iter()
+        .filter(|m| day(m) >= from && day(m) <= to)
+        .collect();
     assert!(!expected.is_empty() && expected.len() < all.len());
     let some = env.json(&[
-        "search", "晚上吃什么", "--since", "2023-11-17", "--until", "2023-11-20", "--limit", "1000",
+        "search",
+        "晚上吃什么",
+        "--since",
+        "2023-11-17",
+        "--until",
+        "2023-11-20",
+        "--limit",
+        "1000",
     ]);
     let some = some.as_array().unwrap();
     assert_eq!(some.len(), expected.len(), "{some:?}");
@@ -1699,6 +1756,13 @@ fn search_takes_a_time_window() {
     let none = env.run(&["search", "晚上吃什么", "--since", "2030-01-01"]);
     assert_eq!(code(&none), 0);
     assert!(String::from_utf8_lossy(&none.stdout).contains("0 messages found"));
-    let wrong = env.run(&["search", "x", "--since", "2024-02-01", "--until", "2024-01-01"]);
+    let wrong = env.run(&[
+        "search",
+        "x",
+        "--since",
+        "2024-02-01",
+        "--until",
+        "2024-01-01",
+    ]);
     assert_eq!(code(&wrong), 1);
 }

@@ -212,14 +212,24 @@ fn the_site_speaks_chinese_when_the_locale_is_chinese() {
         .env("LANG", "zh_CN.UTF-8")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let query = "晚上吃什么";
     let r = browse(&site, query, Some("2100@chatroom"), "wechat-fixture-zh-CN");
     assert_eq!(r["lang"], "zh-CN");
     let header = r["listHeader"].as_str().unwrap();
     assert!(header.starts_with("聊天"), "{header}");
-    assert!(header.contains("个会话") && header.contains("条消息"), "{header}");
-    assert!(r["listFooter"].as_str().unwrap().starts_with("由 ChatVault 导出"));
+    assert!(
+        header.contains("个会话") && header.contains("条消息"),
+        "{header}"
+    );
+    assert!(r["listFooter"]
+        .as_str()
+        .unwrap()
+        .starts_with("由 ChatVault 导出"));
     // Conversation kinds, day headings, the pager and the search box's script.
     assert!(r["listText"].as_str().unwrap().contains("群聊"));
     assert!(r["pagesText"].as_str().unwrap().contains("星期"));
@@ -228,7 +238,13 @@ fn the_site_speaks_chinese_when_the_locale_is_chinese() {
     let said = r["searchSummary"].as_str().unwrap();
     assert_eq!(said, format!("找到 {} 条消息", hits.min(200)), "{said}");
     // The messages themselves are as written; nothing English is left on the list page.
-    for english in ["Chats", "conversations", "messages", "Exported by", "Search"] {
+    for english in [
+        "Chats",
+        "conversations",
+        "messages",
+        "Exported by",
+        "Search",
+    ] {
         assert!(!header.contains(english), "{english:?} in {header}");
     }
 }

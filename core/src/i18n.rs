@@ -170,7 +170,14 @@ mod tests {
 
     #[test]
     fn locales_as_systems_name_them() {
-        for zh in ["zh_CN.UTF-8", "zh-Hans-CN", "zh_CN", "zh-Hans", "zh", "ZH_tw"] {
+        for zh in [
+            "zh_CN.UTF-8",
+            "zh-Hans-CN",
+            "zh_CN",
+            "zh-Hans",
+            "zh",
+            "ZH_tw",
+        ] {
             assert_eq!(Language::from_locale(zh), Language::Chinese, "{zh}");
         }
         for en in ["en_US.UTF-8", "C", "POSIX", "", "de-DE", "C.UTF-8", "zha"] {
@@ -185,8 +192,14 @@ mod tests {
             "a = 甲\n",
         );
         assert_eq!(c.text(Language::Chinese, "a"), "甲");
-        assert_eq!(c.format(Language::Chinese, "b", &[("n", num(3))]), "3 things");
-        assert_eq!(c.format(Language::English, "b", &[("n", num(1))]), "one thing");
+        assert_eq!(
+            c.format(Language::Chinese, "b", &[("n", num(3))]),
+            "3 things"
+        );
+        assert_eq!(
+            c.format(Language::English, "b", &[("n", num(1))]),
+            "one thing"
+        );
         assert_eq!(c.text(Language::English, "nope"), "nope");
         assert_eq!(c.problems(), vec!["zh-CN: `b` is not translated"]);
     }

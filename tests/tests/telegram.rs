@@ -316,9 +316,17 @@ fn telegram_json_message_over_the_limit_is_cut_in_the_index_and_the_rest_read() 
     assert!(whole.starts_with(cut.trim_end_matches('…')));
     assert!(cut.len() > MAX_STRING / 2, "kept {} bytes", cut.len());
     let raw = m[&2].raw.as_deref().unwrap();
-    assert!(raw.len() < 2 * MAX_STRING, "raw kept cut too: {}", raw.len());
+    assert!(
+        raw.len() < 2 * MAX_STRING,
+        "raw kept cut too: {}",
+        raw.len()
+    );
     // Said once, naming the message.
-    let said: Vec<_> = c.warnings.iter().filter(|w| w.contains("cut short")).collect();
+    let said: Vec<_> = c
+        .warnings
+        .iter()
+        .filter(|w| w.contains("cut short"))
+        .collect();
     assert_eq!(said.len(), 1, "{:?}", c.warnings);
     assert!(said[0].contains("message 2"), "{}", said[0]);
 }

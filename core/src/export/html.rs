@@ -14,8 +14,8 @@ use super::{
     create_file, day_label, describe, one_line, starts_day, Conversation, Item, Listed, Origin,
     Renderer,
 };
-use crate::i18n::num;
 use crate::error::{Error, Result};
+use crate::i18n::num;
 use crate::safe_fs::{create_dirs_within, write_new, NewFile};
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -129,7 +129,10 @@ fn pager(origin: &Origin, pages: u64, page: u64) -> String {
             format!("<a href=\"{}\" rel=\"{rel}\">{label}</a>", page_name(p))
         }
     };
-    let at = origin.format("page-of", &[("page", num(page as f64)), ("pages", num(pages as f64))]);
+    let at = origin.format(
+        "page-of",
+        &[("page", num(page as f64)), ("pages", num(pages as f64))],
+    );
     format!(
         "<nav class=\"pager\">{} {} <span class=\"at\">{}</span> {} {}</nav>\n",
         link(1, &esc(&origin.text("oldest")), "first"),
@@ -601,7 +604,10 @@ impl Renderer for Site {
         let mut w = create_file(&path)?;
         let total: u64 = list.iter().map(|l| l.messages).sum();
         let origin = &self.origin;
-        let title = origin.format("chats-title", &[("account", origin.account.as_str().into())]);
+        let title = origin.format(
+            "chats-title",
+            &[("account", origin.account.as_str().into())],
+        );
         let meta = origin.format(
             "index-meta",
             &[
@@ -612,7 +618,11 @@ impl Renderer for Site {
                 ("snapshot", origin.snapshot.as_str().into()),
                 (
                     "time",
-                    origin.snapshot_time.format("%Y-%m-%d %H:%M").to_string().into(),
+                    origin
+                        .snapshot_time
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                        .into(),
                 ),
             ],
         );
@@ -636,7 +646,8 @@ impl Renderer for Site {
             let href = url(&format!("chats/{}/{}", l.stem, page_name(newest)));
             let last_date = l.last.map(|t| t.format("%Y-%m-%d").to_string());
             let missing = if l.media_missing > 0 {
-                let said = origin.format("media-missing", &[("count", num(l.media_missing as f64))]);
+                let said =
+                    origin.format("media-missing", &[("count", num(l.media_missing as f64))]);
                 format!(" · {}", esc(&said))
             } else {
                 String::new()

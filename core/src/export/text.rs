@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::{
-    day_label, describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile, Renderer,
+    day_label, describe, one_line, starts_day, ChatFiles, Conversation, Item, Listed, OutFile,
+    Renderer,
 };
 use crate::error::Result;
 use crate::safe_fs::write_new;

@@ -22,7 +22,10 @@ enum State {
     /// After a backslash.
     Escape,
     /// In a `\uXXXX` escape, `left` hex digits to go, `value` read so far.
-    Unicode { left: u8, value: u16 },
+    Unicode {
+        left: u8,
+        value: u16,
+    },
     /// Dropping the rest of a cut string.
     Skipping,
     /// After a backslash in a cut string.
@@ -211,8 +214,8 @@ mod tests {
         for limit in 1..40 {
             let src = r#"{"a":"x\"y\\\u00e9\ud83d\ude00zz\"\n end","b":"k\"\""}"#;
             let (out, _) = cut(src, limit);
-            let v: serde_json::Value = serde_json::from_str(&out)
-                .unwrap_or_else(|e| panic!("limit {limit}: {out}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("limit {limit}: {out}: {e}"));
             let full: serde_json::Value = serde_json::from_str(src).unwrap();
             let (a, whole) = (v["a"].as_str().unwrap(), full["a"].as_str().unwrap());
             assert!(

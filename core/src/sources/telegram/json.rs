@@ -3,8 +3,8 @@
 //! The file is streamed: messages go to the sink one by one as the JSON parser reaches
 //! them, so a chat of millions of messages needs memory for one message, not for the file.
 
-use std::fmt;
 use std::cell::Cell;
+use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -14,11 +14,11 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::sources::json_strings::CutLongStrings;
 use crate::sources::model::{
     Account, ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef,
     Message, MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
-use crate::sources::json_strings::CutLongStrings;
 use crate::sources::rel_path;
 use crate::sources::telegram::{call_text, list_names, place_text, CallEnd};
 
@@ -744,7 +744,10 @@ impl<'de> Visitor<'de> for MessagesSeed<'_, '_, '_> {
         let mut cut = self.ctx.cut.get();
         while let Some(m) = seq.next_element::<Value>()? {
             let was_cut = std::mem::replace(&mut cut, self.ctx.cut.get()) != cut;
-            if let Err(e) = self.ctx.message(self.conv, self.peer, self.channel, m, was_cut) {
+            if let Err(e) = self
+                .ctx
+                .message(self.conv, self.peer, self.channel, m, was_cut)
+            {
                 return Err(self.ctx.fail(e));
             }
         }
