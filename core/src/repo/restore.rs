@@ -9,9 +9,11 @@
 //! [`RestoreSummary::damaged`]. Errors that are not damage (an unreachable server, a full
 //! disk) still stop it.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -22,7 +24,7 @@ use super::tree::{Node, NodeKind, Tree, MAX_DEPTH};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Phase, ProgressListener, Tracker};
-use crate::safe_fs::NewFile;
+use crate::safe_fs::{Dir, NewFile};
 use crate::storage::ObjectKind;
 
 /// Restored files are written through a buffer of this size.
@@ -160,6 +162,9 @@ struct OpenFile {
 enum Item {
     /// Start writing a file (`path` as shown in progress).
     Open {
+        /// The folder it goes in, held open, and its name there.
+        dir: Arc<Dir>,
+        name: OsString,
         dest: PathBuf,
         node: Node,
         path: String,
@@ -179,7 +184,7 @@ enum Item {
     Close,
     /// A directory whose entries are all written: its mode and time are set now.
     DirDone {
-        dest: PathBuf,
+        dir: Arc<Dir>,
         node: Node,
         whole: bool,
     },
@@ -244,7 +249,7 @@ impl Repository {
         cancel: &CancelToken,
     ) -> Result<RestoreSummary> {
         let (index, _) = self.load_index(false)?;
-        fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
+        let target_dir = Arc::new(Dir::open_target(target)?);
         let include = Include::new(&options.include);
         let root = self.read_tree(&index, root)?;
         let mut tracker = Tracker::new(listener, Phase::Scanning);
@@ -281,7 +286,7 @@ impl Repository {
                             stopped: false,
                         },
                     };
-                    let walked = w.tree(&root, target, "", false, 0);
+                    let walked = w.tree(&root, &target_dir, "", false, 0);
                     (walked, w.out.stopped)
                 })
                 .map_err(|e| Error::internal_from("spawn restore walk", e))?;
@@ -426,7 +431,7 @@ impl Walker<'_> {
     fn tree(
         &mut self,
         tree: &Tree,
-        dir: &Path,
+        dir: &Arc<Dir>,
         prefix: &str,
         all: bool,
         depth: usize,
@@ -443,19 +448,12 @@ impl Walker<'_> {
             if !enter {
                 continue;
             }
-            let dest = dir.join(&name);
+            let dest = dir.path().join(&name);
             match n.kind {
                 NodeKind::Dir => {
-                    match fs::symlink_metadata(&dest) {
-                        Ok(m) if m.is_dir() => {}
-                        Ok(_) => {
-                            return Err(Error::UnsafePath(format!(
-                                "{path} (exists in the target and is not a directory)"
-                            )))
-                        }
-                        Err(_) => fs::create_dir(&dest)
-                            .map_err(|e| Error::io("create directory", &dest, e))?,
-                    }
+                    // Opened from its parent, never by path: a folder swapped for a
+                    // symlink meanwhile cannot send what follows elsewhere.
+                    let sub = Arc::new(dir.child(&name, &path)?);
                     if let Some(id) = n.subtree {
                         let read = if depth + 1 >= MAX_DEPTH {
                             Err(Error::corrupt(
@@ -466,7 +464,7 @@ impl Walker<'_> {
                             self.repo.read_tree(self.index, &id)
                         };
                         match read {
-                            Ok(t) => self.tree(&t, &dest, &path, whole, depth + 1)?,
+                            Ok(t) => self.tree(&t, &sub, &path, whole, depth + 1)?,
                             Err(e) if is_damage(&e) => self.out.send(Item::Unlisted {
                                 path: path.clone(),
                                 reason: e.to_string(),
@@ -475,25 +473,15 @@ impl Walker<'_> {
                         }
                     }
                     self.out.send(Item::DirDone {
-                        dest,
+                        dir: sub,
                         node: n.clone(),
                         whole,
                     })?;
                 }
-                NodeKind::File if whole => self.file(n, dest, path)?,
+                NodeKind::File if whole => self.file(n, dir, name, dest, path)?,
                 NodeKind::Symlink if whole => {
                     let target = n.target.clone().unwrap_or_default();
-                    if fs::symlink_metadata(&dest).is_ok() {
-                        fs::remove_file(&dest).map_err(|e| Error::io("replace", &dest, e))?;
-                    }
-                    #[cfg(unix)]
-                    std::os::unix::fs::symlink(&target, &dest)
-                        .map_err(|e| Error::io("create symlink", &dest, e))?;
-                    #[cfg(not(unix))]
-                    log::warn!(
-                        "symlink {} -> {target} not restored on this platform",
-                        dest.display()
-                    );
+                    dir.symlink(&target, &name)?;
                 }
                 _ => {}
             }
@@ -503,8 +491,17 @@ impl Walker<'_> {
 
     /// Hands over one file: open, its reads (runs of blobs next to each other in a pack
     /// merged into one), close.
-    fn file(&mut self, node: &Node, dest: PathBuf, path: String) -> Result<()> {
+    fn file(
+        &mut self,
+        node: &Node,
+        dir: &Arc<Dir>,
+        name: OsString,
+        dest: PathBuf,
+        path: String,
+    ) -> Result<()> {
         self.out.send(Item::Open {
+            dir: dir.clone(),
+            name,
             dest,
             node: Node {
                 content: Vec::new(),
@@ -618,10 +615,16 @@ impl Writer<'_> {
 
     fn write(&mut self, item: Item) -> Result<()> {
         match item {
-            Item::Open { dest, node, path } => {
+            Item::Open {
+                dir,
+                name,
+                dest,
+                node,
+                path,
+            } => {
                 self.tracker.p.current = path.clone();
                 // Database pages are 1-4 KiB: buffer them into large writes.
-                let out = NewFile::create(&dest, 0o600, WRITE_BUFFER)?;
+                let out = NewFile::create_in(&dir, &name, 0o600, WRITE_BUFFER)?;
                 self.file = Some(OpenFile {
                     dest,
                     path,
@@ -703,7 +706,7 @@ impl Writer<'_> {
                         ),
                     ));
                 }
-                set_meta(out.temp_path(), &f.node, true)?;
+                set_file_meta(out.file(), &f.dest, &f.node)?;
                 out.commit().map_err(|e| Error::io("replace", &f.dest, e))?;
                 if let Some(reason) = f.damage {
                     self.summary.damaged.push(DamagedPath {
@@ -716,9 +719,9 @@ impl Writer<'_> {
                 self.summary.files += 1;
                 self.tracker.p.files_done += 1;
             }
-            Item::DirDone { dest, node, whole } => {
+            Item::DirDone { dir, node, whole } => {
                 self.summary.dirs += 1;
-                set_meta(&dest, &node, whole)?;
+                dir.set_meta(mode_of(&node, whole), mtime_of(&node))?;
             }
             Item::Read { .. } => {
                 return Err(Error::internal("restore read not decoded"));
@@ -728,19 +731,29 @@ impl Writer<'_> {
     }
 }
 
-/// Sets the permissions (without setuid, setgid and sticky bits: a snapshot is not trusted
-/// to hand out privileges) and the modification time of `path`.
-fn set_meta(path: &Path, n: &Node, mode: bool) -> Result<()> {
-    #[cfg(unix)]
-    if mode && n.mode != 0 {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(n.mode & 0o777))
-            .map_err(|e| Error::io("set permissions of", path, e))?;
-    }
+/// The permissions to restore, if any: without setuid, setgid and sticky bits (a snapshot
+/// is not trusted to hand out privileges).
+fn mode_of(n: &Node, whole: bool) -> Option<u32> {
+    (whole && n.mode != 0).then_some(n.mode & 0o777)
+}
+
+fn mtime_of(n: &Node) -> filetime::FileTime {
     let secs = n.mtime_ns.div_euclid(1_000_000_000);
     let nanos = n.mtime_ns.rem_euclid(1_000_000_000) as u32;
-    filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(secs, nanos))
-        .map_err(|e| Error::io("set time of", path, e))
+    filetime::FileTime::from_unix_time(secs, nanos)
+}
+
+/// Sets a restored file's permissions and modification time through its descriptor
+/// (`dest` names it in errors).
+fn set_file_meta(file: &fs::File, dest: &Path, n: &Node) -> Result<()> {
+    #[cfg(unix)]
+    if let Some(mode) = mode_of(n, true) {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("set permissions of", dest, e))?;
+    }
+    filetime::set_file_handle_times(file, None, Some(mtime_of(n)))
+        .map_err(|e| Error::io("set time of", dest, e))
 }
 
 #[cfg(test)]
