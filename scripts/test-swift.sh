@@ -45,6 +45,8 @@ for f in ios/Sources/ChatVault/*.swift; do
 done
 cp ios/Tests/LinuxShims/*.swift "$work/src/"
 cp ios/Tests/ChatVaultLinuxTests/*.swift "$work/tests/"
+# The WeChat fixture (SQLCipher-encrypted, Chinese names) for the chat test.
+mkdir -p "$work/fixtures" && cp -r tests/fixtures/wechat-android-small "$work/fixtures/wechat"
 echo "swift: compiling ${compiled[*]} (Swift 6 mode, strict concurrency, warnings as errors)"
 # A real PC receiver for the pairing test: `chatvault serve` on the host, on loopback (the
 # chroot shares the host's network), announcing nothing; its pairing URI reaches the tests
@@ -59,7 +61,8 @@ for _ in $(seq 200); do [ -s "$serve_dir/pair.uri" ] && break; kill -0 "$serve_p
 [ -s "$serve_dir/pair.uri" ] || { cat "$serve_dir/serve.log" >&2; echo "chatvault serve did not start" >&2; exit 1; }
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 chroot "$root" env -i PATH=/usr/libexec/swift/bin:/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \
-    CHATVAULT_PAIR_URI="$(cat "$serve_dir/pair.uri")" CHATVAULT_PAIR_ADDRESS="127.0.0.1:$port" sh -euc "
+    CHATVAULT_PAIR_URI="$(cat "$serve_dir/pair.uri")" CHATVAULT_PAIR_ADDRESS="127.0.0.1:$port" \
+    CHATVAULT_WECHAT_FIXTURE="$stage/fixtures/wechat" sh -euc "
 cd $stage
 swiftc --version 2>&1 | head -1
 swiftc -swift-version 6 -module-name ChatVaultFFI -parse-as-library -emit-library -emit-module \

@@ -460,6 +460,28 @@ func aPhonePairsWithAPcAndBacksUpOverTheLan() async throws {
     }
 }
 
+func chatsAreReadSearchedAndExportedInTheLanguageAsked() async throws {
+    guard let fixture = ProcessInfo.processInfo.environment["CHATVAULT_WECHAT_FIXTURE"] else {
+        throw Failure(description: "CHATVAULT_WECHAT_FIXTURE is not set (scripts/test-swift.sh sets it)")
+    }
+    let work = try tempDir("cv-chats")
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    let repo = try await vault.create(folder: work.appendingPathComponent("repo"), password: password)
+    let backed = try await repo.backupChats(from: URL(fileURLWithPath: fixture))
+    let conversations = backed.chats?.conversations ?? []
+    try check(conversations.count == 9, "conversations: \(conversations.count)")
+    try check(conversations.contains { $0.name == "家庭群 👨‍👩‍👧" }, "group name")
+    let hits = try await repo.search("晚上吃什么", workDir: work.appendingPathComponent("tmp"))
+    try check(!hits.isEmpty && hits.allSatisfy { $0.text.contains("晚上吃什么") }, "search: \(hits.count)")
+    // A Chinese locale gets a Chinese site; a caller's English one an English site.
+    let zh = try await repo.exportChats(to: try tempDir("site-zh"), options: ExportOptions(format: .html, locale: "zh-Hans_CN"))
+    let zhIndex = try String(contentsOfFile: zh.entry, encoding: .utf8)
+    try check(zhIndex.contains("<html lang=\"zh-CN\">") && zhIndex.contains("9 个会话"), String(zhIndex.prefix(600)))
+    let en = try await repo.exportChats(to: try tempDir("site-en"), options: ExportOptions(format: .html, locale: "en_US"))
+    let enIndex = try String(contentsOfFile: en.entry, encoding: .utf8)
+    try check(enIndex.contains("<html lang=\"en\">") && enIndex.contains("9 conversations"), String(enIndex.prefix(600)))
+}
+
 func backgroundTaskIdentifiersAreUnderTheBundleId() async throws {
     let ids = BackgroundTaskIdentifiers(bundleIdentifier: "com.example.chats")
     try check(ids.processing == "com.example.chats.chatvault.backup", ids.processing)
@@ -482,6 +504,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("prune, stats and a password change, as in Kotlin", pruneStatsAndPasswordChange),
     ("a phone pairs with a real `chatvault serve` by QR and backs up over the LAN; strangers and used or wrong codes are AccessDenied", aPhonePairsWithAPcAndBacksUpOverTheLan),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),
+    ("a WeChat export is read, searched and exported in the language asked for", chatsAreReadSearchedAndExportedInTheLanguageAsked),
 ]
 
 // A hung test fails the run instead of hanging CI (a limit, never a synchronisation).
