@@ -471,7 +471,7 @@ func chatsAreReadSearchedAndExportedInTheLanguageAsked() async throws {
     let conversations = backed.chats?.conversations ?? []
     try check(conversations.count == 9, "conversations: \(conversations.count)")
     try check(conversations.contains { $0.name == "家庭群 👨‍👩‍👧" }, "group name")
-    let hits = try await repo.search("晚上吃什么", workDir: work.appendingPathComponent("tmp"))
+    let hits = try await repo.search("晚上吃什么", workDir: work)
     try check(!hits.isEmpty && hits.allSatisfy { $0.text.contains("晚上吃什么") }, "search: \(hits.count)")
     // A Chinese locale gets a Chinese site; a caller's English one an English site.
     let zh = try await repo.exportChats(to: try tempDir("site-zh"), options: ExportOptions(format: .html, locale: "zh-Hans_CN"))
