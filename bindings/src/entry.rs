@@ -66,19 +66,19 @@ impl ChatVault {
     /// Opens the repository in a local folder (app storage, SD card, USB drive) with a
     /// password or the recovery key.
     pub fn open_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::open(
                 Arc::new(LocalStorage::new(path)),
                 &core::Secret::password(password),
             )?,
-        ))
+        )
     }
 
     /// Creates a repository in a local folder. Show the recovery key from
     /// `Repository.newRecoveryKey()` to the user right after.
     pub fn create_local(&self, path: String, password: String) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::init(
                 Arc::new(LocalStorage::new(path)),
@@ -86,7 +86,7 @@ impl ChatVault {
                 &core::InitOptions::default(),
             )?
             .0,
-        ))
+        )
     }
 
     /// Opens a repository in storage the app provides (SAF, iCloud Drive, …).
@@ -95,13 +95,13 @@ impl ChatVault {
         storage: Arc<dyn Storage>,
         password: String,
     ) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::open(
                 Arc::new(StorageAdapter(storage)),
                 &core::Secret::password(password),
             )?,
-        ))
+        )
     }
 
     /// Creates a repository in storage the app provides.
@@ -110,7 +110,7 @@ impl ChatVault {
         storage: Arc<dyn Storage>,
         password: String,
     ) -> Result<Arc<Repository>> {
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::init(
                 Arc::new(StorageAdapter(storage)),
@@ -118,7 +118,7 @@ impl ChatVault {
                 &core::InitOptions::default(),
             )?
             .0,
-        ))
+        )
     }
 
     /// Opens a repository in S3-compatible storage (`s3://BUCKET/PREFIX?endpoint=…`), on a
@@ -132,10 +132,10 @@ impl ChatVault {
     ) -> Result<Arc<Repository>> {
         let storage =
             core::storage::open(&location, &access.try_into()?).map_err(core::Error::from)?;
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::open(storage, &core::Secret::password(password))?,
-        ))
+        )
     }
 
     /// Creates a repository in S3-compatible storage, on a WebDAV server (the bucket must
@@ -148,10 +148,10 @@ impl ChatVault {
     ) -> Result<Arc<Repository>> {
         let storage =
             core::storage::open(&location, &access.try_into()?).map_err(core::Error::from)?;
-        Ok(Repository::wrap(
+        Repository::wrap(
             self.state_dir.join("tmp"),
             core::Repository::init(storage, &password, &core::InitOptions::default())?.0,
-        ))
+        )
     }
 
     /// The backup scheduler, with plan passwords kept in `secrets` (the platform keystore)

@@ -63,11 +63,19 @@ fn poisoned<T>(_: T) -> ChatVaultError {
 }
 
 impl Repository {
-    pub(crate) fn wrap(work_dir: std::path::PathBuf, inner: core::Repository) -> Arc<Self> {
-        Arc::new(Repository {
+    /// The repository, its temporary files (the index's sorted tables) in `work_dir`.
+    pub(crate) fn wrap(
+        work_dir: std::path::PathBuf,
+        mut inner: core::Repository,
+    ) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&work_dir).map_err(|e| ChatVaultError::Io {
+            details: format!("create {}: {e}", work_dir.display()),
+        })?;
+        inner.set_work_dir(Some(work_dir.clone()));
+        Ok(Arc::new(Repository {
             inner: RwLock::new(inner),
             work_dir,
-        })
+        }))
     }
 
     /// The caller's work folder, else the library's, created if missing.

@@ -240,7 +240,7 @@ impl Repository {
         let mut run = Run {
             repo: self,
             index,
-            seen: IdSet::default(),
+            seen: IdSet::new(self.work_dir()),
             writer,
             tracker,
             cancel,
@@ -390,7 +390,7 @@ impl Repository {
         let (fresh, _) = self.load_index(false)?;
         let complete = self
             .reachable_blobs(&fresh, roots, cancel)
-            .map(|ids| ids.iter().all(|id| fresh.contains(id)));
+            .map(|marks| marks.missing().is_empty());
         match complete {
             Ok(true) => Ok(()),
             Err(Error::Cancelled) => Err(Error::Cancelled),
@@ -423,7 +423,7 @@ fn scan(path: &Path, tracker: &mut Tracker, cancel: &CancelToken) -> Result<()> 
 impl Run<'_> {
     fn blob(&mut self, kind: BlobKind, data: Vec<u8>, compress: bool) -> Result<Id> {
         let id = self.repo.codec.id(&data);
-        if !self.index.contains(&id) && self.seen.insert(id) {
+        if !self.index.contains(&id)? && self.seen.insert(id)? {
             self.writer.add(kind, id, data, compress)?;
         } else {
             self.writer.buffers().give(data);
@@ -540,11 +540,12 @@ impl Run<'_> {
             && p.kind == NodeKind::File
             && p.size == meta.len()
             && p.mtime_ns == mtime_ns(meta);
+        // An unreadable index counts as absent: the file is read again.
         let present = p
             .content
             .iter()
             .chain(&p.content_lists)
-            .all(|id| self.index.contains(id));
+            .all(|id| self.index.contains(id).unwrap_or(false));
         (same && present).then(|| p.clone())
     }
 

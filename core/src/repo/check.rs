@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use super::blob_marks::BlobMarks;
 use super::id::Id;
 use super::index::{self, Index, IndexedPack};
 use super::tree::{NodeKind, MAX_DEPTH};
@@ -59,40 +60,6 @@ impl CheckReport {
     }
 }
 
-/// The blobs snapshots reference: one bit per indexed blob (an index position), and the
-/// ids of referenced blobs no pack holds (each also reported as an error). A set of ids
-/// took about 40 bytes a blob; this takes one bit.
-struct Referenced {
-    bits: Vec<u64>,
-    missing: HashSet<Id>,
-}
-
-impl Referenced {
-    fn new(blobs: usize) -> Self {
-        Referenced {
-            bits: vec![0; blobs.div_ceil(64)],
-            missing: HashSet::new(),
-        }
-    }
-
-    fn insert(&mut self, idx: &Index, id: Id) {
-        match idx.position(&id) {
-            Some(i) => self.bits[i / 64] |= 1 << (i % 64),
-            None => {
-                self.missing.insert(id);
-            }
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.bits
-            .iter()
-            .map(|w| u64::from(w.count_ones()))
-            .sum::<u64>()
-            + self.missing.len() as u64
-    }
-}
-
 impl Repository {
     /// Checks the repository; see the module documentation.
     pub fn check(
@@ -106,7 +73,7 @@ impl Repository {
             report.errors.push(e.to_string());
         }
         // Index files, each on its own so one bad file does not hide the others.
-        let mut idx = Index::default();
+        let mut idx = Index::builder(self.work_dir());
         let mut indexed: HashMap<Id, u64> = HashMap::new();
         let stored: HashMap<Id, u64> = self
             .storage
@@ -127,7 +94,7 @@ impl Repository {
                         // Blobs count as present only in packs that exist: a snapshot
                         // needing a blob of a vanished pack is reported below.
                         if stored.contains_key(&p.id) {
-                            idx.add_pack(&p);
+                            idx.add_pack(&p)?;
                         }
                         indexed.insert(p.id, p.size);
                     }
@@ -135,7 +102,7 @@ impl Repository {
                 Err(e) => report.errors.push(e.to_string()),
             }
         }
-        idx.compact();
+        let idx = idx.finish()?;
         report.packs = indexed.len() as u64;
         for (id, size) in &indexed {
             match stored.get(id) {
@@ -157,7 +124,7 @@ impl Repository {
 
         // Snapshots and their trees.
         let mut seen_trees = HashSet::new();
-        let mut referenced = Referenced::new(idx.blob_count());
+        let mut referenced = BlobMarks::new(&idx);
         for o in self.storage.list(ObjectKind::Snapshot)? {
             cancel.check()?;
             match self.load_snapshot(&o.name) {
@@ -244,7 +211,7 @@ impl Repository {
         id: &Id,
         context: &str,
         seen: &mut HashSet<Id>,
-        referenced: &mut Referenced,
+        referenced: &mut BlobMarks,
         report: &mut CheckReport,
         cancel: &CancelToken,
         depth: usize,
@@ -260,7 +227,7 @@ impl Repository {
             return Ok(());
         }
         cancel.check()?;
-        referenced.insert(idx, *id);
+        referenced.insert(idx, *id)?;
         let tree = match self.read_tree(idx, id) {
             Ok(t) => t,
             Err(e) => {
@@ -310,11 +277,11 @@ impl Repository {
                 },
                 NodeKind::File => {
                     for l in &n.content_lists {
-                        referenced.insert(idx, *l);
+                        referenced.insert(idx, *l)?;
                     }
                     let walked = self.for_each_content(idx, n, |ids| {
                         for b in ids {
-                            if !idx.contains(b) {
+                            if !idx.contains(b)? {
                                 report.errors.push(format!(
                                     "blob {} of file {:?} (tree {}, {context}) is in no indexed pack",
                                     b.to_hex(),
@@ -322,7 +289,7 @@ impl Repository {
                                     id.short()
                                 ));
                             }
-                            referenced.insert(idx, *b);
+                            referenced.insert(idx, *b)?;
                         }
                         Ok(())
                     });

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::blob::BlobKind;
+use super::blob_marks::BlobMarks;
 use super::config::ChunkerParams;
 use super::id::Id;
 use super::index::Index;
@@ -56,8 +57,9 @@ struct Copier<'a> {
     source: &'a Repository,
     src_index: Index,
     dst_index: Index,
-    seen: HashSet<Id>,
-    walked: HashSet<Id>,
+    /// Blobs copied in this run and trees walked, one bit each over the source's index.
+    seen: BlobMarks,
+    walked: BlobMarks,
     writer: BlobWriter,
     tracker: Tracker<'a>,
     cancel: &'a CancelToken,
@@ -69,11 +71,11 @@ impl Copier<'_> {
     /// and lists must be read anyway to walk them).
     fn blob(&mut self, id: &Id, want: bool) -> Result<Option<Vec<u8>>> {
         self.cancel.check()?;
-        let present = self.dst_index.contains(id) || self.seen.contains(id);
+        let present = self.dst_index.contains(id)? || self.seen.contains(&self.src_index, id)?;
         if present && !want {
             return Ok(None);
         }
-        let loc = self.src_index.get(id).ok_or_else(|| {
+        let loc = self.src_index.get(id)?.ok_or_else(|| {
             Error::corrupt(
                 format!("blob {}", id.to_hex()),
                 "needed by a snapshot but not in the source's index",
@@ -81,7 +83,7 @@ impl Copier<'_> {
         })?;
         let data = self.source.read_blob(&self.src_index, id)?;
         if !present {
-            self.seen.insert(*id);
+            self.seen.insert(&self.src_index, *id)?;
             self.summary.blobs_copied += 1;
             self.summary.bytes_copied += data.len() as u64;
             self.tracker.p.bytes_done += data.len() as u64;
@@ -99,7 +101,7 @@ impl Copier<'_> {
     /// Walks a tree, copying what the target lacks. Trees the target has are walked too:
     /// an interrupted run may have stored a tree before all of its content.
     fn tree(&mut self, id: &Id) -> Result<()> {
-        if !self.walked.insert(*id) {
+        if !self.walked.insert(&self.src_index, *id)? {
             return Ok(());
         }
         let data = self.blob(id, true)?.unwrap_or_default();
@@ -173,10 +175,10 @@ impl Repository {
         let writer = target.start_writer(0)?;
         let mut c = Copier {
             source: self,
+            seen: BlobMarks::new(&src_index),
+            walked: BlobMarks::new(&src_index),
             src_index,
             dst_index,
-            seen: HashSet::new(),
-            walked: HashSet::new(),
             writer,
             tracker,
             cancel,

@@ -1,4 +1,5 @@
-//! Index files (which blob is in which pack, where) and the compact in-memory index.
+//! Index files (which blob is in which pack, where) and the index built from them, kept on
+//! disk while a command runs.
 //!
 //! ```text
 //! index object = sealed(aad "chatvault:index", zstd(plaintext)), named BLAKE3(object)
@@ -8,9 +9,11 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::blob::BlobKind;
 use super::crypto::Cipher;
+use super::disk_table::{self, Table};
 use super::id::Id;
 use super::pack::{PackEntry, ENTRY_LEN};
 use crate::error::{Error, Result};
@@ -104,9 +107,15 @@ pub struct BlobLocation {
     pub raw_length: u32,
 }
 
+/// Bytes of one blob's record in the on-disk table: id [32] || pack number u32 LE ||
+/// kind u8 || offset u32 LE || length u32 LE || raw_length u32 LE.
+const RECORD: usize = 32 + 4 + 1 + 4 + 4 + 4;
+/// Blobs sorted in memory at a time while an index is built (3 MiB of records); each full
+/// batch becomes a sorted run on disk, and the runs are merged into one table at the end.
+const BATCH: usize = 64 * 1024;
+
 #[derive(Clone, Copy)]
 struct Slot {
-    id: Id,
     pack: u32,
     kind: BlobKind,
     offset: u32,
@@ -114,80 +123,158 @@ struct Slot {
     raw_length: u32,
 }
 
-/// All blobs of a repository: a sorted array (about 48 bytes a blob) searched by binary
-/// search, plus a small map of blobs added since the last sort.
-#[derive(Default)]
-pub struct Index {
-    packs: Vec<(Id, u64)>,
-    pack_pos: HashMap<Id, u32>,
-    sorted: Vec<Slot>,
-    recent: HashMap<Id, Slot>,
+fn write_record(out: &mut Vec<u8>, id: &Id, s: &Slot) {
+    out.extend_from_slice(&id.0);
+    out.extend_from_slice(&s.pack.to_le_bytes());
+    out.push(s.kind as u8);
+    out.extend_from_slice(&s.offset.to_le_bytes());
+    out.extend_from_slice(&s.length.to_le_bytes());
+    out.extend_from_slice(&s.raw_length.to_le_bytes());
 }
 
-impl Index {
-    /// Adds a pack and its blobs. A pack added twice is counted once.
-    pub fn add_pack(&mut self, pack: &IndexedPack) {
+fn read_record(r: &[u8]) -> Result<Slot> {
+    let u32_at = |i: usize| u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+    Ok(Slot {
+        pack: u32_at(32),
+        kind: BlobKind::from_u8(r[36])
+            .ok_or_else(|| Error::internal("bad blob kind in the temporary index"))?,
+        offset: u32_at(37),
+        length: u32_at(41),
+        raw_length: u32_at(45),
+    })
+}
+
+/// Gathers the packs of a repository's index files into an [`Index`], in flat memory:
+/// blobs are sorted a batch at a time into runs on disk, merged by [`IndexBuilder::finish`].
+pub struct IndexBuilder {
+    dir: Option<PathBuf>,
+    packs: Vec<(Id, u64)>,
+    pack_pos: HashMap<Id, u32>,
+    batch: Vec<u8>,
+    runs: Vec<Table>,
+}
+
+impl IndexBuilder {
+    /// Adds a pack and its blobs. A pack added twice is counted once; of two packs holding
+    /// the same blob, the one added first is where the index sends readers.
+    pub fn add_pack(&mut self, pack: &IndexedPack) -> Result<()> {
         if self.pack_pos.contains_key(&pack.id) {
-            return;
+            return Ok(());
         }
         let pos = self.packs.len() as u32;
         self.packs.push((pack.id, pack.size));
         self.pack_pos.insert(pack.id, pos);
         for e in &pack.entries {
             let slot = Slot {
-                id: e.id,
                 pack: pos,
                 kind: e.kind,
                 offset: e.offset,
                 length: e.length,
                 raw_length: e.raw_length,
             };
-            self.recent.entry(e.id).or_insert(slot);
+            write_record(&mut self.batch, &e.id, &slot);
+            if self.batch.len() >= BATCH * RECORD {
+                self.flush()?;
+            }
         }
-        if self.recent.len() > 4096 + self.sorted.len() / 8 {
-            self.compact();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            let run = disk_table::write_sorted(self.dir.as_deref(), RECORD, &self.batch)?;
+            self.runs.push(run);
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    /// True if the pack was added.
+    pub fn has_pack(&self, id: &Id) -> bool {
+        self.pack_pos.contains_key(id)
+    }
+
+    /// The finished index: the runs merged into one sorted table.
+    pub fn finish(mut self) -> Result<Index> {
+        self.flush()?;
+        let table = match self.runs.len() {
+            0 => Table::empty(RECORD),
+            1 => self.runs.remove(0),
+            _ => disk_table::merge(self.dir.as_deref(), &self.runs)?,
+        };
+        self.packs.shrink_to_fit();
+        Ok(Index {
+            packs: self.packs,
+            pack_pos: self.pack_pos,
+            table,
+        })
+    }
+}
+
+/// All blobs of a repository and where they are: a sorted table in an unlinked temporary
+/// file, read with positioned reads behind 8 bytes of fence per 4 KiB
+/// ([`disk_table`](super::disk_table)), so memory stays flat however many blobs there are.
+/// Only the list of packs (40 bytes a pack) is held in memory.
+pub struct Index {
+    packs: Vec<(Id, u64)>,
+    pack_pos: HashMap<Id, u32>,
+    table: Table,
+}
+
+impl Index {
+    /// A builder whose temporary files go to `work_dir` (else the system's temporary
+    /// folder).
+    pub fn builder(work_dir: Option<&Path>) -> IndexBuilder {
+        IndexBuilder {
+            dir: work_dir.map(Path::to_path_buf),
+            packs: Vec::new(),
+            pack_pos: HashMap::new(),
+            batch: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
-    /// Moves recently added blobs into the sorted array.
-    pub fn compact(&mut self) {
-        if self.recent.is_empty() {
-            return;
+    fn slot(&self, id: &Id) -> Result<Option<(u64, Slot)>> {
+        let mut rec = [0u8; RECORD];
+        match self.table.find(&id.0, &mut rec)? {
+            Some(pos) => Ok(Some((pos, read_record(&rec)?))),
+            None => Ok(None),
         }
-        self.sorted.extend(self.recent.drain().map(|(_, s)| s));
-        self.sorted.sort_unstable_by_key(|a| a.id);
-        self.sorted.dedup_by(|a, b| a.id == b.id);
-        self.sorted.shrink_to_fit();
-    }
-
-    fn slot(&self, id: &Id) -> Option<&Slot> {
-        if let Ok(i) = self.sorted.binary_search_by(|s| s.id.cmp(id)) {
-            return Some(&self.sorted[i]);
-        }
-        self.recent.get(id)
     }
 
     /// True if some pack holds the blob.
-    pub fn contains(&self, id: &Id) -> bool {
-        self.slot(id).is_some()
+    pub fn contains(&self, id: &Id) -> Result<bool> {
+        Ok(self.slot(id)?.is_some())
     }
 
     /// Where the blob is stored.
-    pub fn get(&self, id: &Id) -> Option<BlobLocation> {
-        self.slot(id).map(|s| BlobLocation {
-            pack: self.packs[s.pack as usize].0,
+    pub fn get(&self, id: &Id) -> Result<Option<BlobLocation>> {
+        Ok(self.lookup(id)?.map(|(_, loc)| loc))
+    }
+
+    /// The blob's position ([`Index::position`]) and where it is stored.
+    pub fn lookup(&self, id: &Id) -> Result<Option<(usize, BlobLocation)>> {
+        let Some((pos, s)) = self.slot(id)? else {
+            return Ok(None);
+        };
+        let pack = self
+            .packs
+            .get(s.pack as usize)
+            .ok_or_else(|| Error::internal("pack number out of range in the temporary index"))?;
+        let loc = BlobLocation {
+            pack: pack.0,
             kind: s.kind,
             offset: s.offset,
             length: s.length,
             raw_length: s.raw_length,
-        })
+        };
+        Ok(Some((pos as usize, loc)))
     }
 
     /// The blob's position among all blobs (0..blob_count), for per-blob marks kept in a
-    /// bit set; `None` when no pack holds it. Only after [`Index::compact`].
-    pub fn position(&self, id: &Id) -> Option<usize> {
-        debug_assert!(self.recent.is_empty(), "position() before compact()");
-        self.sorted.binary_search_by(|s| s.id.cmp(id)).ok()
+    /// bit set; `None` when no pack holds it.
+    pub fn position(&self, id: &Id) -> Result<Option<usize>> {
+        Ok(self.slot(id)?.map(|(pos, _)| pos as usize))
     }
 
     /// True if the pack is indexed.
@@ -202,17 +289,19 @@ impl Index {
 
     /// Number of distinct blobs.
     pub fn blob_count(&self) -> usize {
-        self.sorted.len() + self.recent.len()
+        self.table.len() as usize
     }
 
     /// Sum of plaintext lengths and of stored lengths over distinct blobs.
-    pub fn totals(&self) -> (u64, u64) {
-        self.sorted
-            .iter()
-            .chain(self.recent.values())
-            .fold((0, 0), |(r, s), b| {
-                (r + b.raw_length as u64, s + b.length as u64)
-            })
+    pub fn totals(&self) -> Result<(u64, u64)> {
+        let (mut raw, mut stored) = (0, 0);
+        let mut scan = self.table.scan();
+        while let Some(r) = scan.next_record()? {
+            let s = read_record(r)?;
+            raw += s.raw_length as u64;
+            stored += s.length as u64;
+        }
+        Ok((raw, stored))
     }
 }
 
@@ -263,5 +352,69 @@ mod tests {
                 .unwrap();
             let _ = decode(&Id::of_bytes(&sealed).to_hex(), &sealed, &cipher);
         }
+    }
+
+    #[test]
+    fn the_on_disk_index_finds_every_blob_past_several_sorted_runs() {
+        // 150,000 blobs in 150 packs: three batches, so runs are written and merged; every
+        // tenth blob of a pack is also stored in the next pack (an interrupted backup's
+        // second copy): the pack added first is where the index sends readers.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Index::builder(Some(dir.path()));
+        let blob = |n: u32| Id(*blake3::hash(&n.to_le_bytes()).as_bytes());
+        let mut expected = std::collections::HashMap::new();
+        for p in 0..150u32 {
+            let mut entries: Vec<PackEntry> = (0..1000u32)
+                .map(|i| PackEntry {
+                    kind: if i % 7 == 0 {
+                        BlobKind::Tree
+                    } else {
+                        BlobKind::Data
+                    },
+                    id: blob(p * 1000 + i),
+                    offset: i * 100,
+                    length: 100,
+                    raw_length: 90 + i % 10,
+                })
+                .collect();
+            if p > 0 {
+                entries.extend((0..1000u32).step_by(10).map(|i| PackEntry {
+                    kind: BlobKind::Data,
+                    id: blob((p - 1) * 1000 + i),
+                    offset: 100_000 + i,
+                    length: 100,
+                    raw_length: 1,
+                }));
+            }
+            let pack = IndexedPack {
+                id: Id([p as u8 + 1; 32]),
+                size: 200_000,
+                entries,
+            };
+            for e in &pack.entries {
+                expected.entry(e.id).or_insert((pack.id, *e));
+            }
+            b.add_pack(&pack).unwrap();
+            b.add_pack(&pack).unwrap(); // counted once
+        }
+        assert!(b.runs.len() >= 2, "several runs: {}", b.runs.len());
+        let index = b.finish().unwrap();
+        assert_eq!(index.blob_count(), 150_000);
+        assert_eq!(index.packs().len(), 150);
+        let mut positions = std::collections::HashSet::new();
+        for (id, (pack, e)) in &expected {
+            let (pos, loc) = index.lookup(id).unwrap().unwrap();
+            assert_eq!(
+                (loc.pack, loc.kind, loc.offset, loc.length, loc.raw_length),
+                (*pack, e.kind, e.offset, e.length, e.raw_length)
+            );
+            assert!(
+                pos < 150_000 && positions.insert(pos),
+                "positions are distinct"
+            );
+        }
+        assert!(!index.contains(&blob(150_000)).unwrap());
+        let raw: u64 = expected.values().map(|(_, e)| e.raw_length as u64).sum();
+        assert_eq!(index.totals().unwrap(), (raw, 150_000 * 100));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod blob;
+mod blob_marks;
 pub mod browse;
 pub mod buffers;
 pub mod check;
@@ -10,6 +11,7 @@ pub mod compression;
 pub mod config;
 pub mod copy;
 pub mod crypto;
+mod disk_table;
 pub mod filter;
 pub mod id;
 mod id_set;
@@ -99,6 +101,8 @@ pub struct Repository {
     cipher: Cipher,
     codec: BlobCodec,
     slot: String,
+    /// Where temporary files (the index's tables) go; the system's temporary folder if unset.
+    work_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -205,7 +209,20 @@ impl Repository {
             cipher,
             codec,
             slot,
+            work_dir: None,
         })
+    }
+
+    /// Sets the folder for temporary files a command needs while it runs (the sorted index
+    /// of every blob, a few tens of bytes per blob): the app's cache folder on a phone,
+    /// where the system's temporary folder is not writable. Unset, the system's is used.
+    pub fn set_work_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.work_dir = dir;
+    }
+
+    /// The folder for temporary files ([`Repository::set_work_dir`]).
+    pub(crate) fn work_dir(&self) -> Option<&std::path::Path> {
+        self.work_dir.as_deref()
     }
 
     /// The storage this repository lives in.
@@ -434,7 +451,7 @@ impl Repository {
     /// Loads every index file. `adopt_orphans` also reads the headers of packs that no index
     /// lists (left by an interrupted backup) and indexes them, so their blobs are reused.
     pub(crate) fn load_index(&self, adopt_orphans: bool) -> Result<(Index, Vec<String>)> {
-        let mut index = Index::default();
+        let mut index = Index::builder(self.work_dir());
         let mut files = Vec::new();
         // Only packs that exist count: an entry whose pack is gone (a prune that ran while
         // a backup's lock was stale) must neither make a backup skip data it has to store
@@ -465,7 +482,7 @@ impl Repository {
                     dangling += 1;
                     continue;
                 }
-                index.add_pack(&p);
+                index.add_pack(&p)?;
             }
             files.push(o.name);
         }
@@ -481,7 +498,7 @@ impl Repository {
                 match self.read_pack_header(&id, size) {
                     Ok(entries) => {
                         let p = IndexedPack { id, size, entries };
-                        index.add_pack(&p);
+                        index.add_pack(&p)?;
                         adopted.push(p);
                     }
                     Err(e) => log::warn!("ignoring unreadable unindexed pack: {e}"),
@@ -499,8 +516,7 @@ impl Repository {
                 files.push(name);
             }
         }
-        index.compact();
-        Ok((index, files))
+        Ok((index.finish()?, files))
     }
 
     /// Bytes stored in packs (cheap: a listing, no decryption).
@@ -556,7 +572,7 @@ impl Repository {
 
     /// Reads, authenticates and checks one blob.
     pub(crate) fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
-        let loc = index.get(id).ok_or_else(|| {
+        let loc = index.get(id)?.ok_or_else(|| {
             Error::corrupt(
                 format!("blob {}", id.to_hex()),
                 "not in any pack listed by the index",
@@ -586,16 +602,6 @@ impl Repository {
         let data = self.read_blob(index, id)?;
         serde_json::from_slice(&data)
             .map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
-    }
-
-    /// The content ids of a file node, expanding list blobs.
-    pub(crate) fn content_ids(&self, index: &Index, node: &tree::Node) -> Result<Vec<Id>> {
-        let mut ids = Vec::new();
-        self.for_each_content(index, node, |part| {
-            ids.extend_from_slice(part);
-            Ok(())
-        })?;
-        Ok(ids)
     }
 
     /// Calls `f` with a file node's content ids in order, one list blob (at most

@@ -2,19 +2,23 @@
 //!
 //! Order, chosen so a crash at any step loses nothing that a snapshot needs:
 //! 1. repack the still-used blobs of mostly-unused packs into new packs (sealed bytes are
-//!    copied after verification, not re-encrypted);
-//! 2. write new index files covering every pack that stays;
-//! 3. delete the old index files;
-//! 4. delete unused and repacked packs.
+//!    copied after verification, not re-encrypted) and write new index files covering
+//!    every pack that stays, each file only after the packs it lists are stored;
+//! 2. delete the old index files;
+//! 3. delete unused and repacked packs.
 //!
-//! A crash after 2 leaves duplicate index entries (harmless); after 3, unindexed packs that
-//! the next backup adopts and the next prune removes.
+//! A crash during 1 leaves duplicate index entries (harmless); after 2, unindexed packs that
+//! the next backup adopts and the next prune removes. Memory stays flat: used blobs are one
+//! bit each over the on-disk index, index files are read one at a time (twice: first the
+//! used bytes of each pack, then the decisions), and new index files are written as they
+//! fill.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::blob_marks::BlobMarks;
 use super::id::Id;
 use super::index::{self, Index, IndexedPack};
 use super::lock;
@@ -66,10 +70,10 @@ pub struct PruneSummary {
 }
 
 impl Repository {
-    /// Collects every blob id reachable from every snapshot.
+    /// Marks every blob reachable from every snapshot.
     /// Fails while a snapshot file is damaged: what only it uses cannot be known, and
     /// would be deleted.
-    pub(crate) fn used_blobs(&self, idx: &Index, cancel: &CancelToken) -> Result<HashSet<Id>> {
+    pub(crate) fn used_blobs(&self, idx: &Index, cancel: &CancelToken) -> Result<BlobMarks> {
         let (snapshots, damaged) = self.scan_snapshots()?;
         if let Some((name, reason)) = damaged.first() {
             return Err(Error::corrupt(
@@ -89,18 +93,19 @@ impl Repository {
         )
     }
 
-    /// Collects every blob id reachable from the given root trees.
+    /// Marks every blob reachable from the given root trees (one bit a blob; reachable ids
+    /// no pack holds are in [`BlobMarks::missing`]).
     pub(crate) fn reachable_blobs(
         &self,
         idx: &Index,
         roots: Vec<Id>,
         cancel: &CancelToken,
-    ) -> Result<HashSet<Id>> {
-        let mut used = HashSet::new();
+    ) -> Result<BlobMarks> {
+        let mut used = BlobMarks::new(idx);
         let mut stack = roots;
         while let Some(t) = stack.pop() {
             cancel.check()?;
-            if !used.insert(t) {
+            if !used.insert(idx, t)? {
                 continue;
             }
             let tree = self.read_tree(idx, &t)?;
@@ -108,14 +113,44 @@ impl Repository {
                 match n.kind {
                     NodeKind::Dir => stack.extend(n.subtree),
                     NodeKind::File => {
-                        used.extend(n.content_lists.iter().copied());
-                        used.extend(self.content_ids(idx, n)?);
+                        for l in &n.content_lists {
+                            used.insert(idx, *l)?;
+                        }
+                        self.for_each_content(idx, n, |ids| {
+                            for id in ids {
+                                used.insert(idx, *id)?;
+                            }
+                            Ok(())
+                        })?;
                     }
                     NodeKind::Symlink => {}
                 }
             }
         }
         Ok(used)
+    }
+
+    /// Calls `f` with each indexed pack of the given index files, once each, one file
+    /// decoded at a time (so the packs' entries are never all in memory).
+    fn for_each_indexed_pack(
+        &self,
+        idx: &Index,
+        files: &[String],
+        cancel: &CancelToken,
+        mut f: impl FnMut(IndexedPack) -> Result<()>,
+    ) -> Result<()> {
+        let mut done = HashSet::new();
+        for name in files {
+            cancel.check()?;
+            let raw = self.storage.get(ObjectKind::Index, name)?;
+            for p in index::decode(name, &raw, &self.cipher)? {
+                // Packs that no longer exist are left out of the index: dropped here.
+                if idx.has_pack(&p.id) && done.insert(p.id) {
+                    f(p)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Deletes unreferenced data. Waits for running backups (shared locks) up to
@@ -146,101 +181,101 @@ impl Repository {
             ..Default::default()
         };
 
-        // Decide per pack, reading headers from the index files again (entries per pack).
-        let mut packs: Vec<IndexedPack> = Vec::new();
-        for name in &old_index_files {
-            let raw = self.storage.get(ObjectKind::Index, name)?;
-            packs.extend(index::decode(name, &raw, &self.cipher)?);
-        }
-        let mut seen_pack = HashSet::new();
-        packs.retain(|p| seen_pack.insert(p.id));
-        let mut claimed: HashSet<Id> = HashSet::new();
-        let mut keep: Vec<IndexedPack> = Vec::new();
-        let mut repack: Vec<(IndexedPack, Vec<usize>)> = Vec::new();
+        // Pass 1: each pack's used bytes, and which packs hold a second copy of a used blob
+        // (the index sends readers to one copy; an interrupted backup can leave others).
+        let mut used_bytes: HashMap<Id, u64> = HashMap::new();
+        let mut copies: HashMap<Id, Vec<Id>> = HashMap::new();
+        self.for_each_indexed_pack(&idx, &old_index_files, cancel, |p| {
+            let mut bytes = 0;
+            for e in &p.entries {
+                if let Some((pos, loc)) = idx.lookup(&e.id)? {
+                    if used.contains_at(pos) {
+                        bytes += e.length as u64;
+                        if loc.pack != p.id {
+                            copies
+                                .entry(e.id)
+                                .or_insert_with(|| vec![loc.pack])
+                                .push(p.id);
+                        }
+                    }
+                }
+            }
+            used_bytes.insert(p.id, bytes);
+            Ok(())
+        })?;
+        // A blob stored more than once is kept in the pack with the most used bytes.
+        let owner: HashMap<Id, Id> = copies
+            .into_iter()
+            .filter_map(|(blob, packs)| {
+                let best = packs
+                    .into_iter()
+                    .max_by_key(|p| used_bytes.get(p).copied().unwrap_or(0))?;
+                Some((blob, best))
+            })
+            .collect();
+
+        // Pass 2: keep, repack or delete each pack. Repacked blobs go into new packs and
+        // every new index file lists only packs already stored, so a crash leaves at
+        // worst duplicate index entries.
+        let mut tracker = Tracker::new(listener, Phase::Prune);
+        let mut new_index = NewIndex::default();
+        let mut builder = PackBuilder::default();
         let mut delete: Vec<Id> = Vec::new();
-        // Packs with the most used bytes claim shared blobs first.
-        let used_bytes = |p: &IndexedPack| {
-            p.entries
-                .iter()
-                .filter(|e| used.contains(&e.id))
-                .map(|e| e.length as u64)
-                .sum::<u64>()
-        };
-        packs.sort_by_key(|p| std::cmp::Reverse(used_bytes(p)));
-        for p in packs {
-            let live: Vec<usize> = (0..p.entries.len())
-                .filter(|&i| used.contains(&p.entries[i].id) && claimed.insert(p.entries[i].id))
-                .collect();
+        self.for_each_indexed_pack(&idx, &old_index_files, cancel, |p| {
+            let mut live = Vec::new();
+            for (i, e) in p.entries.iter().enumerate() {
+                match idx.lookup(&e.id)? {
+                    Some((pos, loc)) if used.contains_at(pos) => {
+                        if owner.get(&e.id).copied().unwrap_or(loc.pack) == p.id {
+                            live.push(i);
+                        }
+                    }
+                    _ => summary.blobs_removed += 1,
+                }
+            }
             let live_bytes: u64 = live.iter().map(|&i| p.entries[i].length as u64).sum();
             let total: u64 = p.entries.iter().map(|e| e.length as u64).sum();
-            summary.blobs_removed +=
-                p.entries.iter().filter(|e| !used.contains(&e.id)).count() as u64;
             if live.is_empty() {
                 summary.bytes_freed += p.size;
+                summary.packs_deleted += 1;
                 delete.push(p.id);
             } else if live.len() == p.entries.len()
                 || (total - live_bytes) as f64 <= options.repack_threshold * total as f64
             {
                 summary.bytes_kept += p.size;
-                keep.push(p);
+                if !options.dry_run {
+                    new_index.add(self, p)?;
+                }
             } else {
                 summary.bytes_freed += total - live_bytes;
                 summary.bytes_kept += live_bytes;
-                repack.push((p, live));
+                summary.packs_repacked += 1;
+                if !options.dry_run {
+                    tracker.p.files_total += 1;
+                    self.repack(&p, &live, &mut builder, &mut new_index, &mut summary)?;
+                    delete.push(p.id);
+                    tracker.p.files_done += 1;
+                    tracker.report(false);
+                }
             }
-        }
-        summary.packs_deleted = delete.len() as u64;
-        summary.packs_repacked = repack.len() as u64;
+            Ok(())
+        })?;
         if options.dry_run {
             return Ok(summary);
         }
-
-        // 1. Repack.
-        let mut tracker = Tracker::new(listener, Phase::Prune);
-        tracker.p.files_total = repack.len() as u64;
-        let mut builder = PackBuilder::default();
-        for (p, live) in &repack {
-            cancel.check()?;
-            let bytes = self.storage.get(ObjectKind::Pack, &p.id.to_hex())?;
-            for &i in live {
-                let e = &p.entries[i];
-                let sealed = e.slice(&p.id, &bytes)?;
-                let loc = index::BlobLocation {
-                    pack: p.id,
-                    kind: e.kind,
-                    offset: e.offset,
-                    length: e.length,
-                    raw_length: e.raw_length,
-                };
-                self.open_blob(&loc, &e.id, sealed)?;
-                builder.add(e.kind, e.id, sealed, e.raw_length)?;
-                if builder.len() >= self.config.pack_size as usize {
-                    keep.push(self.store_pack(std::mem::take(&mut builder))?);
-                    summary.packs_written += 1;
-                }
-            }
-            delete.push(p.id);
-            tracker.p.files_done += 1;
-            tracker.report(false);
-        }
         if !builder.is_empty() {
-            keep.push(self.store_pack(builder)?);
+            new_index.add(self, self.store_pack(builder)?)?;
             summary.packs_written += 1;
         }
-        // 2. New index files, a bounded number of packs each.
-        for chunk in keep.chunks(256) {
-            let bytes = index::encode(chunk, &self.cipher)?;
-            self.storage
-                .put(ObjectKind::Index, &Id::of_bytes(&bytes).to_hex(), &bytes)?;
-        }
-        // 3. Old index files, damaged ones included.
+        new_index.flush(self)?;
+        // Old index files, damaged ones included.
         for name in old_index_files
             .iter()
             .chain(damaged_index_files.iter().copied())
         {
             self.storage.delete(ObjectKind::Index, name)?;
         }
-        // 4. Unused packs.
+        // Unused and repacked packs.
         for id in &delete {
             self.storage.delete(ObjectKind::Pack, &id.to_hex())?;
         }
@@ -249,6 +284,36 @@ impl Repository {
         tracker.p.phase = Phase::Finished;
         tracker.report(true);
         Ok(summary)
+    }
+
+    /// Copies the `live` blobs of pack `p` (sealed bytes, verified first) into new packs.
+    fn repack(
+        &self,
+        p: &IndexedPack,
+        live: &[usize],
+        builder: &mut PackBuilder,
+        new_index: &mut NewIndex,
+        summary: &mut PruneSummary,
+    ) -> Result<()> {
+        let bytes = self.storage.get(ObjectKind::Pack, &p.id.to_hex())?;
+        for &i in live {
+            let e = &p.entries[i];
+            let sealed = e.slice(&p.id, &bytes)?;
+            let loc = index::BlobLocation {
+                pack: p.id,
+                kind: e.kind,
+                offset: e.offset,
+                length: e.length,
+                raw_length: e.raw_length,
+            };
+            self.open_blob(&loc, &e.id, sealed)?;
+            builder.add(e.kind, e.id, sealed, e.raw_length)?;
+            if builder.len() >= self.config.pack_size as usize {
+                new_index.add(self, self.store_pack(std::mem::take(builder))?)?;
+                summary.packs_written += 1;
+            }
+        }
+        Ok(())
     }
 
     fn store_pack(&self, builder: PackBuilder) -> Result<IndexedPack> {
@@ -261,5 +326,38 @@ impl Repository {
             size: done.bytes.len() as u64,
             entries: done.entries,
         })
+    }
+}
+
+/// The packs that stay, written out as index files of a bounded size while prune goes.
+#[derive(Default)]
+struct NewIndex {
+    packs: Vec<IndexedPack>,
+    entries: usize,
+}
+
+impl NewIndex {
+    /// Blobs listed per new index file (about 3 MB of entries in memory).
+    const ENTRIES: usize = 64 * 1024;
+
+    fn add(&mut self, repo: &Repository, pack: IndexedPack) -> Result<()> {
+        self.entries += pack.entries.len();
+        self.packs.push(pack);
+        if self.entries >= Self::ENTRIES {
+            self.flush(repo)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, repo: &Repository) -> Result<()> {
+        if self.packs.is_empty() {
+            return Ok(());
+        }
+        let bytes = index::encode(&self.packs, &repo.cipher)?;
+        repo.storage
+            .put(ObjectKind::Index, &Id::of_bytes(&bytes).to_hex(), &bytes)?;
+        self.packs.clear();
+        self.entries = 0;
+        Ok(())
     }
 }

@@ -579,7 +579,7 @@ impl Walker<'_> {
     }
 
     fn locate(&self, id: &Id) -> Result<BlobLocation> {
-        self.index.get(id).ok_or_else(|| {
+        self.index.get(id)?.ok_or_else(|| {
             Error::corrupt(
                 format!("blob {}", id.to_hex()),
                 "not in any pack listed by the index",

@@ -1,7 +1,5 @@
 //! Repository statistics.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::Repository;
@@ -45,8 +43,8 @@ impl Repository {
             .iter()
             .map(|o| o.size)
             .sum();
-        let (unique, _) = idx.totals();
-        let used: HashSet<_> = self.used_blobs(&idx, &CancelToken::new())?;
+        let (unique, _) = idx.totals()?;
+        let used = self.used_blobs(&idx, &CancelToken::new())?;
         let restore_bytes: u64 = snaps.iter().map(|s| s.summary.bytes).sum();
         Ok(RepoStats {
             snapshots: snaps.len() as u64,
@@ -66,7 +64,7 @@ impl Repository {
             } else {
                 0.0
             },
-            unused_blobs: (idx.blob_count() as u64).saturating_sub(used.len() as u64),
+            unused_blobs: (idx.blob_count() as u64).saturating_sub(used.count()),
         })
     }
 }

@@ -346,7 +346,9 @@ impl Scheduler {
         } else {
             secrets.destination_secret(spec, destination)?
         };
-        Repository::open(storage, &secret)
+        let mut repo = Repository::open(storage, &secret)?;
+        repo.set_work_dir(Some(self.work_dir()?.to_path_buf()));
+        Ok(repo)
     }
 
     /// Opens the first destination that can be reached now; records the others that could
