@@ -115,25 +115,34 @@ python3 -m pip show iphone-backup-decrypt 2>/dev/null | grep -qx 'Version: 0.11.
 swift_chroot_pid=$!
 
 # --- The tests -----------------------------------------------------------------------
+# Each stage says how long it took (CI must stay under an hour: the log shows where it goes).
+stage_start=$SECONDS
+stage() { echo "== $1: $((SECONDS - stage_start)) s (total $SECONDS s)"; stage_start=$SECONDS; }
+stage "tools"
 # As root, network namespaces can be made: the two-host LAN test (mDNS discovery across a
 # veth link) must then run, not skip.
 [ "$(id -u)" -eq 0 ] && export CHATVAULT_REQUIRE_NETNS=1  # also the full-disk test (a tmpfs)
 # No two core modules import each other (docs/ARCHITECTURE.md, "Layers").
 python3 scripts/module-deps.py
 cargo build --workspace --all-targets --locked
+stage "build"
 # Lints: the whole workspace, every feature and target, warnings are errors.
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+stage "clippy"
 # --nocapture: the tests print what they measure (dedup ratios, peak memory, latencies).
 # --no-fail-fast: every test binary runs, so one failure does not hide the others.
 cargo test --workspace --locked --no-fail-fast -- --nocapture
+stage "cargo test"
 # Kotlin: generated JVM bindings + the library + JVM tests against the real cdylib.
 CHATVAULT_TOOLS="$tools" ./scripts/test-kotlin.sh
+stage "kotlin"
 # Swift: the package compiled with Swift 6 (a trixie chroot, made once into $tools) and its
 # tests run against the real cdylib; the files needing Apple-only frameworks only parse.
 wait "$swift_chroot_pid" || { cat "$tools/swift-chroot.out" >&2; echo "the Swift chroot could not be made" >&2; exit 1; }
 CHATVAULT_TOOLS="$tools" ./scripts/test-swift.sh
 python3 scripts/check-swift.py ios/Sources/ChatVault/KeychainSecretStore.swift ios/Sources/ChatVault/PcBrowser.swift \
     ios/Sources/ChatVault/BackgroundBackups.swift
+stage "swift"
 # The library a phone app ships (the `mobile` profile: opt-level s, LTO, one codegen unit;
 # scripts/build-android.sh builds with it), for this host, stripped: must stay under 12 MiB.
 # Relocations are packed as the phone builds pack them (scripts/build-android.sh: Android's
@@ -143,5 +152,6 @@ RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs" cargo build --locked --profi
 strip -o "$target_dir/libchatvault_ffi.stripped.so" "$target_dir/mobile/libchatvault_ffi.so"
 size=$(stat -c %s "$target_dir/libchatvault_ffi.stripped.so")
 echo "mobile cdylib, stripped: $size bytes"
+stage "mobile library"
 [ "$size" -lt $((12 * 1024 * 1024)) ] || { echo "the stripped cdylib is over 12 MiB" >&2; exit 1; }
 echo "all tests passed"
