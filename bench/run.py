@@ -316,21 +316,9 @@ def large(args):
     repo = str(work / "repo")
     env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
     sh([cv, "--repo", repo, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
-    rows = []
-    print("full backup", flush=True)
-    rows.append(("full backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
-    size = du(repo)
-    print("a day later", flush=True)
-    sh([str(bins["gen"]), "--day-later", "--out", str(src)])
-    rows.append(("day-later backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
-    added = du(repo) - size
-    print("restore", flush=True)
-    dst = work / "restored"
-    rows.append(("restore", measured([cv, "--repo", repo, "restore", "-q", "latest", "--target", str(dst)], env=env)))
-    shutil.rmtree(dst, ignore_errors=True)
-    print("check --read-data", flush=True)
-    rows.append(("check --read-data", measured([cv, "--repo", repo, "check", "-q", "--read-data"], env=env)))
-    rows += later_operations(cv, work, repo, env, export=True)
+    rows, sizes = every_operation(cv, work, repo, env, src, lambda: sh([str(bins["gen"]), "--day-later", "--out", str(src)]),
+                                  export=True)
+    size, added = sizes[0], sizes[1] - sizes[0]
     limit = 64 * 2**20
     table = "\n".join(
         f"| {name} | {w:.1f} s | {data / w / 2**20:.0f} MiB/s | {c:.1f} s | {human(rss)} | {'met' if rss <= limit else '**not met**'} |"
@@ -351,6 +339,27 @@ its chat index included. Repository {human(size)}; the day later added {human(ad
     args.out.write_text(replace_section(text, f"## ChatVault at ", section))
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {args.out}")
+
+
+def every_operation(cv, work, repo, env, src, day_later, export):
+    """ChatVault's full backup of `src`, `day_later()`'s changes backed up, restore, check
+    --read-data, then `later_operations`: each measured, as (name, (wall, cpu, rss)) rows;
+    and the repository's size after each backup."""
+    rows = []
+    print("full backup", flush=True)
+    rows.append(("full backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
+    sizes = [du(repo)]
+    day_later()
+    print("day-later backup", flush=True)
+    rows.append(("day-later backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
+    sizes.append(du(repo))
+    print("restore", flush=True)
+    dst = work / "restored"
+    rows.append(("restore", measured([cv, "--repo", repo, "restore", "-q", "latest", "--target", str(dst)], env=env)))
+    shutil.rmtree(dst, ignore_errors=True)
+    print("check --read-data", flush=True)
+    rows.append(("check --read-data", measured([cv, "--repo", repo, "check", "-q", "--read-data"], env=env)))
+    return rows + later_operations(cv, work, repo, env, export), sizes
 
 
 def later_operations(cv, work, repo, env, export):
@@ -426,19 +435,7 @@ def curve(args):
         page_files(src, count, count)
         repo = str(work / "repo")
         sh([cv, "--repo", repo, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
-        rows = []
-        print("full backup", flush=True)
-        rows.append(("full backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
-        day_later_pages(src, 0.01, count + 1)
-        print("day-later backup", flush=True)
-        rows.append(("day-later backup", measured([cv, "--repo", repo, "backup", "-q", str(src)], env=env)))
-        print("restore", flush=True)
-        dst = work / "restored"
-        rows.append(("restore", measured([cv, "--repo", repo, "restore", "-q", "latest", "--target", str(dst)], env=env)))
-        shutil.rmtree(dst, ignore_errors=True)
-        print("check --read-data", flush=True)
-        rows.append(("check --read-data", measured([cv, "--repo", repo, "check", "-q", "--read-data"], env=env)))
-        rows += later_operations(cv, work, repo, env, export=False)
+        rows, _ = every_operation(cv, work, repo, env, src, lambda: day_later_pages(src, 0.01, count + 1), export=False)
         results.append((count, rows))
         shutil.rmtree(work, ignore_errors=True)
     names = [name for name, _ in results[0][1]]
