@@ -8,8 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/bindings}"
 profile="${CHATVAULT_FFI_PROFILE:-debug}"
-if [ "$profile" = debug ]; then cargo build -p chatvault-ffi; else cargo build -p chatvault-ffi --profile "$profile"; fi
-cargo build -p uniffi-bindgen
+# The debug build is the workspace's, as scripts/test.sh builds it (`-p chatvault-ffi` alone
+# resolves other features and rebuilt every dependency: 18 of CI's minutes).
+if [ "$profile" = debug ]; then
+    cargo build --workspace --all-targets --locked
+else
+    cargo build -p chatvault-ffi --profile "$profile"
+    cargo build -p uniffi-bindgen
+fi
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 lib="$target_dir/$profile/libchatvault_ffi.so"
 [ -f "$lib" ] || lib="$target_dir/$profile/libchatvault_ffi.dylib"

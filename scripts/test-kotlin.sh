@@ -38,7 +38,7 @@ rc=0
 grep -v "^warning: unable to find kotlin-stdlib.jar" "$android_out.log" || true
 [ $rc -eq 0 ] || { echo "kotlinc failed on the Android sources" >&2; exit 1; }
 echo "android: $(cd "$src/main/kotlin/org/chatvault/android" && echo *.kt) compiled against $(cd "$android_classes" && echo *.jar) (-Werror)"
-cargo build -q -p chatvault
+cargo build -q --workspace --all-targets --locked  # as scripts/test.sh built it: nothing to rebuild
 java -Djna.library.path="$target_dir/debug" -Dchatvault.cli="$target_dir/debug/chatvault" \
     -cp "$out/classes:$jna:$coroutines:$tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar" \
     org.chatvault.JvmTestsKt

@@ -51,7 +51,7 @@ echo "swift: compiling ${compiled[*]} (Swift 6 mode, strict concurrency, warning
 # A real PC receiver for the pairing test: `chatvault serve` on the host, on loopback (the
 # chroot shares the host's network), announcing nothing; its pairing URI reaches the tests
 # through the environment.
-cargo build -q -p chatvault
+cargo build -q --workspace --all-targets --locked  # as scripts/test.sh built it: nothing to rebuild
 serve_dir="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$target_dir/debug/chatvault" serve --dir "$serve_dir/received" --listen "127.0.0.1:$port" --no-mdns \
