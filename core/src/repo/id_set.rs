@@ -18,7 +18,6 @@ const RECENT: usize = 4096;
 const IN_MEMORY: usize = 256 * 1024;
 
 /// A set of ids; see the module documentation.
-#[derive(Default)]
 pub struct IdSet {
     dir: Option<PathBuf>,
     sorted: Vec<Id>,
@@ -34,8 +33,10 @@ impl IdSet {
     pub fn new(work_dir: Option<&Path>) -> IdSet {
         IdSet {
             dir: work_dir.map(Path::to_path_buf),
+            sorted: Vec::new(),
+            recent: HashSet::new(),
+            runs: Vec::new(),
             in_memory: IN_MEMORY,
-            ..IdSet::default()
         }
     }
 
