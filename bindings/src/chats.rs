@@ -96,6 +96,10 @@ pub struct ConversationInfo {
     pub media_missing: u64,
     /// The newest message's text, shortened.
     pub last_text: Option<String>,
+    /// Messages the phone no longer has, kept from earlier backups (counted in
+    /// `messages`).
+    #[uniffi(default = 0)]
+    pub archived: u64,
 }
 
 /// What a snapshot of a chat export holds; read from the snapshot alone.
@@ -113,6 +117,10 @@ pub struct ChatSummary {
     /// "unparsed".
     #[uniffi(default = 0)]
     pub unparsed: u64,
+    /// Messages the phone no longer has, kept from earlier backups (the archive; counted
+    /// in `messages`).
+    #[uniffi(default = 0)]
+    pub archived: u64,
     /// Times are wall-clock of an unknown zone (WhatsApp), not UTC.
     pub local_time: bool,
     /// How an encrypted database was opened (never the key).
@@ -133,6 +141,7 @@ impl From<CoreSummary> for ChatSummary {
             messages: s.messages,
             media_missing: s.media_missing,
             unparsed: s.unparsed,
+            archived: s.archived,
             local_time: s.local_time,
             opened_with: s.opened_with,
             conversations: s
@@ -147,6 +156,7 @@ impl From<CoreSummary> for ChatSummary {
                     last_ms: c.last,
                     media_missing: c.media_missing,
                     last_text: c.last_text,
+                    archived: c.archived,
                 })
                 .collect(),
         }
@@ -183,6 +193,10 @@ pub struct ChatMessage {
     pub kind: String,
     /// Text.
     pub text: String,
+    /// When a backup first found the message no longer on the phone (milliseconds since
+    /// 1970); none while the phone has it.
+    #[uniffi(default = None)]
+    pub gone_since_ms: Option<i64>,
 }
 
 impl From<IndexedMessage> for ChatMessage {
@@ -195,6 +209,7 @@ impl From<IndexedMessage> for ChatMessage {
             time_ms: m.time_ms,
             kind: m.kind,
             text: m.text,
+            gone_since_ms: m.gone_since,
         }
     }
 }
@@ -246,6 +261,10 @@ pub struct ExportOptions {
     /// the device's locale.
     #[uniffi(default = None)]
     pub locale: Option<String>,
+    /// Only the messages the phone still had at this backup (by default every message
+    /// ever backed up, those kept after the phone deleted them too).
+    #[uniffi(default = false)]
+    pub on_phone_only: bool,
 }
 
 /// An instant as this device's local wall-clock time, which the exporter filters by.
@@ -267,6 +286,11 @@ impl From<&ExportOptions> for core::ExportOptions {
                 .as_deref()
                 .map(core::Language::from_locale)
                 .unwrap_or_default(),
+            scope: if o.on_phone_only {
+                core::chat::MessageScope::OnPhone
+            } else {
+                core::chat::MessageScope::Everything
+            },
         }
     }
 }

@@ -434,6 +434,10 @@ pub struct ChatsArgs {
     /// Snapshot id, id prefix, or `latest`.
     #[arg(default_value = "latest")]
     pub snapshot: String,
+    /// Only messages the phone still had at this backup (by default the archive shows too:
+    /// messages kept from earlier backups after the phone deleted them).
+    #[arg(long)]
+    pub on_phone: bool,
 }
 
 #[derive(Debug, Args)]
@@ -457,6 +461,10 @@ pub struct SearchArgs {
     /// Only messages before this local time (a date counts whole).
     #[arg(long, value_parser = until_time)]
     pub until: Option<chrono::NaiveDateTime>,
+    /// Only messages the phone still had at this backup (by default the archive shows too:
+    /// messages kept from earlier backups after the phone deleted them).
+    #[arg(long)]
+    pub on_phone: bool,
 }
 
 /// A local time given on the command line: a date (its start, or with `end_of_day` the
@@ -521,6 +529,10 @@ pub struct ExportArgs {
     /// HTML: messages per page.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
+    /// Only messages the phone still had at this backup (by default the archive shows too:
+    /// messages kept from earlier backups after the phone deleted them).
+    #[arg(long)]
+    pub on_phone: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! Commands over the chats in a snapshot: list, search, export, restore one conversation.
 
 use anyhow::{anyhow, bail, Result};
-use chatvault_core::chat::{summary_of, ChatSummary};
+use chatvault_core::chat::{summary_of, ChatSummary, MessageScope};
 use chatvault_core::{CancelToken, ExportOptions};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -29,6 +29,15 @@ fn when(ms: Option<i64>, local_clock: bool) -> String {
     }
 }
 
+/// `--on-phone`: only what the phone still had; by default the archive too.
+fn message_scope(on_phone: bool) -> MessageScope {
+    if on_phone {
+        MessageScope::OnPhone
+    } else {
+        MessageScope::Everything
+    }
+}
+
 /// One line describing what a chat backup holds.
 pub fn summary_line(c: &ChatSummary) -> String {
     let mut parts = vec![tf(
@@ -50,6 +59,9 @@ pub fn summary_line(c: &ChatSummary) -> String {
     if c.unparsed > 0 {
         parts.push(tf("chat-unparsed", &[("count", c.unparsed.into())]));
     }
+    if c.archived > 0 {
+        parts.push(tf("chat-archived", &[("count", c.archived.into())]));
+    }
     if let Some(how) = &c.opened_with {
         parts.push(tf("chat-key-from", &[("how", how.as_str().into())]));
     }
@@ -60,34 +72,56 @@ pub fn summary_line(c: &ChatSummary) -> String {
 pub fn list(cli: &Cli, a: &ChatsArgs) -> Result<i32> {
     let (repo, _) = context::open(cli)?;
     let snap = repo.find_snapshot_in(&a.snapshot, &context::filter(&a.filter))?;
-    let Some(summary) = summary_of(&snap) else {
+    let Some(mut summary) = summary_of(&snap) else {
         bail!(
             "snapshot {} is a {} backup, not of a chat export",
             snap.id.short(),
             snap.source.kind
         );
     };
+    if a.on_phone {
+        // What the phone still had: the archive's messages left out, and the
+        // conversations that were all archive.
+        for c in &mut summary.conversations {
+            c.messages -= c.archived.min(c.messages);
+            c.archived = 0;
+        }
+        summary.conversations.retain(|c| c.messages > 0);
+        summary.messages -= summary.archived.min(summary.messages);
+        summary.archived = 0;
+    }
     if cli.json {
         print_json(&summary)?;
         return Ok(0);
     }
     say(cli, summary_line(&summary));
+    let archive = summary.archived > 0;
     println!(
-        "{}  {}  {}  {}  {}  {}",
+        "{}  {}  {}  {}{}  {}  {}",
         cell(&t("chats-header-id"), 24),
         cell(&t("chats-header-name"), 24),
         cell(&t("chats-header-kind"), 7),
         cell_right(&t("chats-header-messages"), 8),
+        if archive {
+            format!("  {}", cell_right(&t("chats-header-archived"), 8))
+        } else {
+            String::new()
+        },
         cell(&t("chats-header-first"), 16),
         cell(&t("chats-header-last"), 16)
     );
     for c in &summary.conversations {
         println!(
-            "{}  {}  {:<7}  {:>8}  {:<16}  {:<16}",
+            "{}  {}  {:<7}  {:>8}{}  {:<16}  {:<16}",
             cell(&c.id, 24),
             cell(&c.name, 24),
             c.kind,
             c.messages,
+            if archive {
+                format!("  {:>8}", c.archived)
+            } else {
+                String::new()
+            },
             when(c.first, summary.local_time),
             when(c.last, summary.local_time)
         );
@@ -124,7 +158,8 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
                 })?,
         ),
     };
-    let chats = chatvault_core::chat::open_chats(&repo, &snap, None)?;
+    let chats =
+        chatvault_core::chat::open_chats_scoped(&repo, &snap, None, message_scope(a.on_phone))?;
     if let (Some(s), Some(u)) = (a.since, a.until) {
         if s >= u {
             bail!("--since must be before --until");
@@ -148,8 +183,17 @@ pub fn search(cli: &Cli, a: &SearchArgs) -> Result<i32> {
                 .or(m.sender.as_deref())
                 .map(str::to_string)
                 .unwrap_or_else(|| t("search-system"));
+            let gone = m
+                .gone_since
+                .map(|g| {
+                    format!(
+                        "  {}",
+                        tf("search-gone", &[("since", when(Some(g), false).into())])
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "{}  {}  {}: {}",
+                "{}  {}  {}: {}{gone}",
                 when(Some(m.time_ms), summary.local_time || !m.utc),
                 names
                     .get(m.conversation.as_str())
@@ -220,6 +264,7 @@ pub fn export(cli: &Cli, a: &ExportArgs, cancel: &CancelToken) -> Result<i32> {
         until: a.until,
         page_size: a.page_size,
         language: chatvault_core::Language::from_env(),
+        scope: message_scope(a.on_phone),
     };
     if let (Some(s), Some(u)) = (options.since, options.until) {
         if s >= u {

@@ -26,6 +26,7 @@ footer-page = Exported by ChatVault from snapshot { $snapshot } ({ $time }) of {
 footer-index = Exported by ChatVault. Opens without a network; nothing here is sent anywhere.
 media-missing = { $count } media missing
 edited = edited
+gone-since = no longer on the phone since { $since }
 cannot-play = Browsers cannot play this format; open it with a player that can
 voice-download = Voice message ({ $format }, download)
 not-in-export = { $what } not in the export (never downloaded or cleaned up)

@@ -17,6 +17,7 @@ footer-page = 由 ChatVault 导出，来自 { $account } 的快照 { $snapshot }
 footer-index = 由 ChatVault 导出。无需联网即可打开；这里的内容不会发送到任何地方。
 media-missing = 缺少 { $count } 个媒体文件
 edited = 已编辑
+gone-since = 自 { $since } 起已不在手机上
 cannot-play = 浏览器无法播放此格式，请用支持它的播放器打开
 voice-download = 语音消息（{ $format }，下载）
 not-in-export = { $what }不在导出中（未下载或已被清理）

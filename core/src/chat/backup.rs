@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use super::writer_thread::WriterThread;
-use super::{summary_of, ChatIndexWriter, ChatSummary, INDEX_FILE};
+use super::{summary_of, ChatIndexWriter, ChatSummary, ARCHIVE_DIR, INDEX_FILE};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::backup::{BackupOptions, BackupResult, Extra, ExtraTree};
+use crate::repo::kept::KeptFiles;
 use crate::repo::snapshot::SourceInfo;
 use crate::repo::Repository;
 use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
@@ -29,6 +30,9 @@ pub struct SourceBackup {
     /// The export was unchanged since the last backup, so its chat index was reused
     /// instead of reading every message again.
     pub index_reused: bool,
+    /// The last backup's chat index was carried forward (messages already in it not
+    /// written again, those the phone no longer has kept): what happened to the messages.
+    pub index_resumed: Option<super::ResumeCounts>,
     /// What the reader noticed about the content (a contacts database missing, lines kept
     /// as unparsed, media a chat names but the export lacks): information about the chats,
     /// not files left out, which are `backup.warnings`.
@@ -69,11 +73,18 @@ pub fn backup_source(
             kind,
             summary: None,
             index_reused: false,
+            index_resumed: None,
             notices: Vec::new(),
         });
     }
     let fingerprint = source_fingerprint(path, kind)?;
-    if let Some((tree, mut summary)) = unchanged_parent(repo, path, &options, &fingerprint)? {
+    let parent = parent_snapshot(repo, path, &options)?;
+    let unchanged = if options.force_read {
+        None
+    } else {
+        unchanged_parent(parent.as_ref(), &fingerprint)
+    };
+    if let Some((tree, mut summary)) = unchanged {
         log::info!("export unchanged since the last backup: its chat index is reused");
         summary.fingerprint = Some(fingerprint);
         options.source = SourceInfo {
@@ -91,11 +102,18 @@ pub fn backup_source(
             kind,
             summary: Some(summary),
             index_reused: true,
+            index_resumed: None,
             notices: Vec::new(),
         });
     }
     let dir = private_temp_dir(work_dir)?;
     let index_path = dir.path().join(INDEX_FILE);
+    // Carried forward even when every file is read again (`force_read`): the archive
+    // must not be lost, and changed messages are rewritten anyway.
+    let resume = match parent {
+        Some(p) => carried_index(repo, &p, kind, dir.path())?,
+        None => None,
+    };
     options.page_sizes.extend(export.encrypted_databases());
     backup_reading(
         repo,
@@ -105,9 +123,57 @@ pub fn backup_source(
         &options,
         &fingerprint,
         &index_path,
+        resume.as_ref(),
+        work_dir,
         listener,
         cancel,
     )
+}
+
+/// The parent snapshot an index is carried forward from: its trees, to keep media from.
+struct Carried {
+    tree: crate::repo::id::Id,
+    extra_tree: crate::repo::id::Id,
+}
+
+/// Restores the parent snapshot's chat index into `dir` (as [`INDEX_FILE`]) when it is of
+/// the same app, so the new index resumes it. A parent whose index cannot be restored
+/// (damaged) is not resumed: the index is built anew and the backup says why in the log.
+fn carried_index(
+    repo: &Repository,
+    parent: &crate::repo::snapshot::Snapshot,
+    kind: SourceKind,
+    dir: &Path,
+) -> Result<Option<Carried>> {
+    let (Some(summary), Some(extra_tree)) = (summary_of(parent), parent.extra_tree) else {
+        return Ok(None);
+    };
+    if summary.app != kind.as_str() {
+        return Ok(None);
+    }
+    let restored = repo.restore_tree(
+        &extra_tree,
+        dir,
+        &crate::repo::restore::RestoreOptions {
+            include: vec![INDEX_FILE.into()],
+        },
+        None,
+        &CancelToken::new(),
+    );
+    match restored {
+        Ok(r) if r.damaged.is_empty() && dir.join(INDEX_FILE).is_file() => Ok(Some(Carried {
+            tree: parent.tree,
+            extra_tree,
+        })),
+        Ok(_) | Err(_) => {
+            log::warn!(
+                "the chat index of snapshot {} could not be restored: this backup builds a new one",
+                parent.id.short()
+            );
+            let _ = fs::remove_file(dir.join(INDEX_FILE));
+            Ok(None)
+        }
+    }
 }
 
 /// Backs up the export at `path` while its reader fills a new chat index at
@@ -122,6 +188,8 @@ fn backup_reading(
     options: &BackupOptions,
     fingerprint: &str,
     index_path: &Path,
+    carried: Option<&Carried>,
+    work_dir: Option<&Path>,
     listener: Option<&dyn ProgressListener>,
     cancel: &CancelToken,
 ) -> Result<SourceBackup> {
@@ -133,7 +201,17 @@ fn backup_reading(
         std::thread::Builder::new()
             .name("chatvault-read".into())
             .spawn_scoped(scope, move || {
-                let built = read_source(path, export, kind, index_path, opened_tx, &reader_abort);
+                let built = read_source(
+                    path,
+                    export,
+                    kind,
+                    index_path,
+                    carried.is_some(),
+                    work_dir,
+                    options.time,
+                    opened_tx,
+                    &reader_abort,
+                );
                 if built.is_err() {
                     reader_abort.cancel();
                 }
@@ -159,12 +237,27 @@ fn backup_reading(
                 kind: kind.as_str().into(),
                 description: snapshot_description(&b.summary),
             };
+            // Media the export no longer has are kept from the parent snapshot: from its
+            // export, or from its own archive folder.
+            let kept = match carried {
+                Some(c) if !b.kept_media.is_empty() => KeptFiles {
+                    dir: ARCHIVE_DIR.into(),
+                    from: vec![(c.tree, String::new()), (c.extra_tree, ARCHIVE_DIR.into())],
+                    paths: b
+                        .kept_media
+                        .iter()
+                        .map(|p| format!("{}/{p}", b.summary.root))
+                        .collect(),
+                },
+                _ => KeptFiles::default(),
+            };
             let extra = Extra {
                 meta: serde_json::to_value(&b.summary)
                     .map_err(|e| Error::internal_from("encode the chat summary", e))?,
                 tree: ExtraTree::File {
                     path: index_path.to_path_buf(),
                     name: INDEX_FILE.into(),
+                    kept,
                 },
             };
             built = Some(b);
@@ -197,6 +290,7 @@ fn backup_reading(
             kind,
             summary: Some(built.summary),
             index_reused: false,
+            index_resumed: built.resumed,
             notices: built.warnings,
         })
     })
@@ -252,47 +346,73 @@ fn source_fingerprint(path: &Path, kind: SourceKind) -> Result<String> {
 
 /// The parent snapshot's chat index and summary, if the export is unchanged since it.
 fn unchanged_parent(
+    parent: Option<&crate::repo::snapshot::Snapshot>,
+    fingerprint: &str,
+) -> Option<(crate::repo::id::Id, ChatSummary)> {
+    let p = parent?;
+    let summary = summary_of(p)?;
+    let tree = p.extra_tree?;
+    (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
+}
+
+/// The newest snapshot of the same host and path.
+fn parent_snapshot(
     repo: &Repository,
     path: &Path,
     options: &BackupOptions,
-    fingerprint: &str,
-) -> Result<Option<(crate::repo::id::Id, ChatSummary)>> {
-    if options.force_read {
-        return Ok(None);
-    }
+) -> Result<Option<crate::repo::snapshot::Snapshot>> {
     let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
     let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
     let paths = vec![abs.to_string_lossy().into_owned()];
-    let parent = repo
+    Ok(repo
         .snapshots()?
         .into_iter()
         .rev()
-        .find(|s| s.host == host && s.paths == paths);
-    Ok(parent.and_then(|p| {
-        let summary = summary_of(&p)?;
-        let tree = p.extra_tree?;
-        (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
-    }))
+        .find(|s| s.host == host && s.paths == paths))
 }
 
 /// A chat index read from an export, and what the reader warned about.
 struct BuiltIndex {
     summary: ChatSummary,
     warnings: Vec<String>,
+    /// Media paths (inside the export) its messages hold as stored that the export lacks.
+    kept_media: Vec<String>,
+    resumed: Option<super::ResumeCounts>,
 }
 
-/// Reads the export at `path` into a new chat index at `index_file`. Sends on `opened` once
-/// the reader has understood the export; stops when `cancel` is cancelled.
+/// Reads the export at `path` into the chat index at `index_file`: the parent's, carried
+/// forward, if `resume` (and it can be), else a new one. Sends on `opened` once the reader
+/// has understood the export; stops when `cancel` is cancelled.
+#[allow(clippy::too_many_arguments)]
 fn read_source(
     path: &Path,
     export: Box<dyn sources::Source>,
     kind: SourceKind,
     index_file: &Path,
+    resume: bool,
+    work_dir: Option<&Path>,
+    time: Option<chrono::DateTime<chrono::Utc>>,
     opened: mpsc::Sender<()>,
     cancel: &CancelToken,
 ) -> Result<BuiltIndex> {
     let started = std::time::Instant::now();
-    let writer = ChatIndexWriter::create(index_file)?;
+    let resumed = if resume {
+        ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?
+    } else {
+        None
+    };
+    let mut writer = match resumed {
+        Some(w) => w,
+        None => {
+            if index_file.exists() {
+                fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
+            }
+            ChatIndexWriter::create(index_file)?
+        }
+    };
+    if let Some(t) = time {
+        writer.set_time(t.timestamp_millis());
+    }
     let (writer, outcome) = std::thread::scope(|scope| {
         let mut sink = Announcing {
             inner: WriterThread::spawn(scope, writer)?,
@@ -304,7 +424,20 @@ fn read_source(
         Ok::<_, Error>((sink.inner.finish()?, outcome))
     })?;
     let warnings = writer.warnings().to_vec();
-    let mut summary = writer.finish(kind.as_str())?;
+    let finished = writer.finish_index(kind.as_str())?;
+    let mut summary = finished.summary;
+    // Media still in the export are stored with it; the rest are kept from earlier
+    // snapshots (a zipped export's media are not kept apart from it).
+    let kept_media: Vec<String> = if path.is_dir() {
+        finished
+            .kept_media
+            .into_iter()
+            .filter(|p| !path.join(p).exists())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    summary.kept_media = kept_media.len() as u64;
     summary.root = path
         .canonicalize()
         .ok()
@@ -312,13 +445,27 @@ fn read_source(
         .unwrap_or_default();
     summary.opened_with = outcome.opened_with;
     log::info!(
-        "chat index: {} messages in {} conversations, {} bytes, built in {:.1}s",
+        "chat index: {} messages in {} conversations ({} no longer on the phone), {} bytes, {} in {:.1}s{}",
         summary.messages,
         summary.conversations.len(),
+        summary.archived,
         fs::metadata(index_file).map(|m| m.len()).unwrap_or(0),
-        started.elapsed().as_secs_f64()
+        if finished.resumed.is_some() { "carried forward" } else { "built" },
+        started.elapsed().as_secs_f64(),
+        finished
+            .resumed
+            .map(|c| format!(
+                " ({} unchanged, {} changed, {} new, {} gone)",
+                c.unchanged, c.changed, c.new, c.gone
+            ))
+            .unwrap_or_default()
     );
-    Ok(BuiltIndex { summary, warnings })
+    Ok(BuiltIndex {
+        summary,
+        warnings,
+        kept_media,
+        resumed: finished.resumed,
+    })
 }
 
 /// Hands what a reader reads to the index writer; announces the first thing read, and

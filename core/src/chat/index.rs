@@ -14,9 +14,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
+use super::known::{content_hash, Known, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::summary::{ChatSummary, ConversationSummary};
 use crate::error::{Error, Result};
 use crate::sources::model::{
@@ -27,8 +29,11 @@ use crate::sources::model::{
 ///
 /// 2 added `messages.details` (JSON of [`MessageDetails`]); a version-1 index gets the
 /// column, empty, when it is opened. 3 added `media_keys` (the keys of media files the export
-/// stores encrypted); an older index gets the table, empty, when it is opened.
-pub const SCHEMA_VERSION: u32 = 3;
+/// stores encrypted); an older index gets the table, empty, when it is opened. 4 made the
+/// index cumulative: `messages.first_seen` and `messages.gone_since` (when a backup first
+/// held the message, and first found it no longer in the export); older indexes get both
+/// columns, empty, when opened, and a backup resumes only an index of this version.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +50,8 @@ CREATE TABLE messages(
   kind TEXT NOT NULL, text TEXT NOT NULL,
   reply_to TEXT, quote TEXT,
   media_path TEXT, media_kind TEXT, media_present INTEGER, thumbnail TEXT,
-  raw TEXT, edited INTEGER NOT NULL, details TEXT);
+  raw TEXT, edited INTEGER NOT NULL, details TEXT,
+  first_seen INTEGER, gone_since INTEGER);
 CREATE TABLE media_keys(path TEXT PRIMARY KEY, key BLOB NOT NULL, size INTEGER NOT NULL);
 ";
 
@@ -59,14 +65,31 @@ INSERT INTO message_text(message_text) VALUES('rebuild');
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages(rowid, conversation, id, server_id, sender,
   sender_name, from_me, time_ms, utc, kind, text, reply_to, quote, media_path, media_kind,
-  media_present, thumbnail, raw, edited, details)
+  media_present, thumbnail, raw, edited, details, first_seen)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-  ?20)";
+  ?20, ?21)";
+
+/// A known message whose content changed (edited, revoked, its media downloaded since):
+/// its row is rewritten in place, and it is on the phone again if it was gone.
+const UPDATE_MESSAGE: &str = "UPDATE messages SET conversation = ?2, id = ?3, server_id = ?4,
+  sender = ?5, sender_name = ?6, from_me = ?7, time_ms = ?8, utc = ?9, kind = ?10, text = ?11,
+  reply_to = ?12, quote = ?13, media_path = ?14, media_kind = ?15, media_present = ?16,
+  thumbnail = ?17, raw = ?18, edited = ?19, details = ?20, gone_since = NULL WHERE rowid = ?1";
+
+/// Meta keys, written once (a resumed index keeps equal values untouched).
+const UPSERT_META: &str = "INSERT INTO meta(key, value) VALUES (?1, ?2)
+  ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value IS NOT excluded.value";
 
 /// The database's name in errors.
 const DB: &str = "chat index";
 
 /// Builds a chat index file; receives what a source reader reads.
+///
+/// A new index ([`ChatIndexWriter::create`]) gets every message as a new row. A resumed one
+/// ([`ChatIndexWriter::resume`], the parent snapshot's index) is cumulative: a message it
+/// already holds, unchanged, is not written at all (its database pages stay byte-identical,
+/// so the repository stores them once); a changed one is rewritten in place; a new one is
+/// appended; one the export no longer has is kept and marked `gone_since` (the archive).
 pub struct ChatIndexWriter {
     conn: Connection,
     path: std::path::PathBuf,
@@ -75,9 +98,61 @@ pub struct ChatIndexWriter {
     pending: u64,
     warnings: Vec<String>,
     running: HashMap<String, Running>,
-    seq: u64,
+    next_rowid: i64,
     local_time: bool,
+    /// When this backup started (ms since the epoch, UTC): `first_seen` and `gone_since`.
+    now_ms: i64,
+    resumed: Option<Resumed>,
 }
+
+/// What resuming an index keeps track of.
+struct Resumed {
+    known: Known,
+    /// The parent's account, to notice an export of another account at the same path.
+    account_id: String,
+    /// Media paths (inside the export) that messages hold as stored but the export no
+    /// longer has: their files are kept from earlier snapshots.
+    kept_media: Vec<String>,
+    /// Ids of the conversations and contacts the export delivered.
+    conversations: std::collections::HashSet<String>,
+    contacts: std::collections::HashSet<String>,
+    counts: ResumeCounts,
+}
+
+/// What a resumed index did with the export's messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumeCounts {
+    /// Messages already in the index, unchanged (not written).
+    pub unchanged: u64,
+    /// Messages already in the index whose content changed (rewritten in place).
+    pub changed: u64,
+    /// Messages new to the index (appended).
+    pub new: u64,
+    /// Messages of the index that this export no longer has (kept, marked gone).
+    pub gone: u64,
+}
+
+/// What [`ChatIndexWriter::finish_index`] produced.
+#[derive(Debug, Clone)]
+pub struct FinishedIndex {
+    /// The summary (archived messages included).
+    pub summary: ChatSummary,
+    /// Media paths (inside the export) that messages hold as stored but the export no
+    /// longer has, sorted, each once.
+    pub kept_media: Vec<String>,
+    /// What resuming did, if the index was resumed.
+    pub resumed: Option<ResumeCounts>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+const WRITE_PRAGMAS: &str = "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
+    PRAGMA temp_store = FILE; PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -2048; BEGIN;";
 
 impl ChatIndexWriter {
     /// Creates a new index at `path` (which must not exist); readable by the owner only.
@@ -93,14 +168,15 @@ impl ChatIndexWriter {
             o.open(path).map_err(|e| Error::io("create", path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
-             PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -2048; BEGIN;",
-        )
-        .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        conn.execute_batch(WRITE_PRAGMAS)
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        Ok(ChatIndexWriter {
+        Ok(Self::with(conn, path, None))
+    }
+
+    fn with(conn: Connection, path: &Path, resumed: Option<Resumed>) -> Self {
+        ChatIndexWriter {
             conn,
             path: path.to_path_buf(),
             account: Account::default(),
@@ -108,9 +184,102 @@ impl ChatIndexWriter {
             pending: 0,
             warnings: Vec::new(),
             running: HashMap::new(),
-            seq: 0,
+            next_rowid: resumed.as_ref().map_or(0, |r| r.known.max_rowid()) + 1,
             local_time: false,
-        })
+            now_ms: now_ms(),
+            resumed,
+        }
+    }
+
+    /// Resumes the index at `path` (a private copy of the parent snapshot's, of the same
+    /// app): the messages it holds are found by identity as the export's stream in.
+    /// `Ok(None)` when it cannot be resumed (an index of another schema version or app: a
+    /// new one is built instead). Temporary files go to `work_dir`.
+    pub fn resume(path: &Path, app: &str, work_dir: Option<&Path>) -> Result<Option<Self>> {
+        let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        let meta = |key: &str| -> Result<Option<String>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::sqlite(DB, Some(path), e))
+        };
+        let version = meta("schema_version")?.and_then(|v| v.parse::<u32>().ok());
+        if version != Some(SCHEMA_VERSION) || meta("app")?.as_deref() != Some(app) {
+            return Ok(None);
+        }
+        conn.execute_batch(WRITE_PRAGMAS)
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        let account_id: String = conn
+            .query_row("SELECT id FROM account", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?
+            .unwrap_or_default();
+        let known = Known::read(&conn, work_dir)?;
+        let resumed = Resumed {
+            known,
+            account_id,
+            kept_media: Vec::new(),
+            conversations: Default::default(),
+            contacts: Default::default(),
+            counts: ResumeCounts::default(),
+        };
+        Ok(Some(Self::with(conn, path, Some(resumed))))
+    }
+
+    /// The parent's index was of another account (a different account's export at the
+    /// same path): what the export did not deliver is that account's, not this one's
+    /// archive, and goes.
+    fn drop_other_account(&mut self) -> Result<()> {
+        let Some(r) = self.resumed.as_mut() else {
+            return Ok(());
+        };
+        let path = &self.path;
+        let sqlite = |e| Error::sqlite(DB, Some(path), e);
+        log::info!(
+            "the last backup's chat index is of account {}, this export of {}: its messages are not carried forward",
+            r.account_id,
+            self.account.id
+        );
+        let mut delete = self
+            .conn
+            .prepare("DELETE FROM messages WHERE rowid = ?1")
+            .map_err(sqlite)?;
+        for rowid in r.known.unclaimed() {
+            delete.execute([rowid]).map_err(sqlite)?;
+        }
+        drop(delete);
+        for (table, kept) in [
+            ("conversations", &r.conversations),
+            ("contacts", &r.contacts),
+        ] {
+            let ids: Vec<String> = self
+                .conn
+                .prepare(&format!("SELECT id FROM {table}"))
+                .and_then(|mut st| st.query_map([], |x| x.get(0))?.collect())
+                .map_err(sqlite)?;
+            for id in ids.iter().filter(|id| !kept.contains(*id)) {
+                if table == "conversations" && self.running.contains_key(id) {
+                    continue;
+                }
+                self.conn
+                    .execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+                    .map_err(sqlite)?;
+            }
+        }
+        self.conn
+            .execute_batch(
+                "DELETE FROM media_keys WHERE path NOT IN (
+                   SELECT media_path FROM messages WHERE media_path IS NOT NULL
+                   UNION SELECT thumbnail FROM messages WHERE thumbnail IS NOT NULL)",
+            )
+            .map_err(sqlite)?;
+        self.resumed = None;
+        Ok(())
+    }
+
+    /// Sets the backup's time (ms since the epoch, UTC), which new rows' `first_seen` and
+    /// newly gone rows' `gone_since` record; the default is when the writer was made.
+    pub fn set_time(&mut self, ms: i64) {
+        self.now_ms = ms;
     }
 
     /// Warnings the reader reported.
@@ -118,90 +287,247 @@ impl ChatIndexWriter {
         &self.warnings
     }
 
-    /// Inserts messages in order through one prepared statement (what
-    /// [`ChatSink::message`] does for one).
+    /// Adds messages in order through prepared statements (what [`ChatSink::message`] does
+    /// for one).
     pub fn messages(&mut self, batch: impl IntoIterator<Item = Message>) -> Result<()> {
         let path = &self.path;
-        let mut st = self
-            .conn
-            .prepare_cached(INSERT_MESSAGE)
-            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        for m in batch {
-            self.seq += 1;
-            let rowid = i64::try_from(self.seq).unwrap_or(i64::MAX);
+        let sqlite = |e| Error::sqlite(DB, Some(path), e);
+        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE).map_err(sqlite)?;
+        for mut m in batch {
+            let known = match self.resumed.as_mut() {
+                Some(r) => r.known.claim(&m.conversation, &m.id)?,
+                None => None,
+            };
+            if let (Some(k), Some(media)) = (known, m.media.as_mut()) {
+                // A file stored before and gone from the export since (the phone cleaned
+                // it up) stays stored, at the path the index has for it: kept from the
+                // earlier snapshot.
+                if k.flags & MEDIA_PRESENT != 0 && !media.present {
+                    let (path, thumbnail): (String, Option<String>) = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT media_path, thumbnail FROM messages WHERE rowid = ?1",
+                        )
+                        .and_then(|mut st| st.query_row([k.rowid], |r| Ok((r.get(0)?, r.get(1)?))))
+                        .map_err(sqlite)?;
+                    media.present = true;
+                    media.path = path;
+                    if media.thumbnail.is_none() {
+                        media.thumbnail = thumbnail;
+                    }
+                    if let Some(r) = self.resumed.as_mut() {
+                        r.kept_media.push(media.path.clone());
+                        r.kept_media.extend(media.thumbnail.clone());
+                    }
+                }
+            }
             let media = m.media.as_ref();
             let details = if m.details.is_empty() {
                 None
             } else {
                 serde_json::to_string(&m.details).ok()
             };
-            st.execute(params![
-                rowid,
-                m.conversation,
-                m.id,
-                m.server_id,
-                m.sender,
-                m.sender_name,
-                m.from_me,
-                m.time.millis(),
-                m.time.is_utc(),
-                m.kind.as_str(),
-                m.text,
-                m.reply_to,
-                m.quote,
-                media.map(|x| x.path.as_str()),
-                media.map(|x| x.kind.as_str()),
-                media.map(|x| x.present),
-                media.and_then(|x| x.thumbnail.as_deref()),
-                m.raw,
-                m.edited,
-                details,
-            ])
-            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+            let rowid = known.map_or(self.next_rowid, |k| k.rowid);
+            let values: [&dyn ToSql; CONTENT_COUNT] = [
+                &m.conversation,
+                &m.id,
+                &m.server_id,
+                &m.sender,
+                &m.sender_name,
+                &m.from_me,
+                &m.time.millis(),
+                &m.time.is_utc(),
+                &m.kind.as_str(),
+                &m.text,
+                &m.reply_to,
+                &m.quote,
+                &media.map(|x| x.path.as_str()),
+                &media.map(|x| x.kind.as_str()),
+                &media.map(|x| x.present),
+                &media.and_then(|x| x.thumbnail.as_deref()),
+                &m.raw,
+                &m.edited,
+                &details,
+            ];
+            match known {
+                None => {
+                    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 2);
+                    params.push(&rowid);
+                    params.extend(values);
+                    params.push(&self.now_ms);
+                    insert.execute(params.as_slice()).map_err(sqlite)?;
+                    self.next_rowid += 1;
+                    if let Some(r) = self.resumed.as_mut() {
+                        r.counts.new += 1;
+                    }
+                }
+                Some(k) => {
+                    let bound = values
+                        .iter()
+                        .map(|v| v.to_sql())
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(sqlite)?;
+                    let hash = content_hash(bound.iter().map(|o| match o {
+                        ToSqlOutput::Borrowed(v) => *v,
+                        ToSqlOutput::Owned(v) => v.into(),
+                        _ => ValueRef::Null,
+                    }));
+                    let r = self.resumed.as_mut().ok_or_else(|| {
+                        Error::internal("a known message without a resumed index")
+                    })?;
+                    if hash != k.hash || k.flags & GONE != 0 {
+                        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 1);
+                        params.push(&rowid);
+                        params.extend(values);
+                        self.conn
+                            .prepare_cached(UPDATE_MESSAGE)
+                            .and_then(|mut st| st.execute(params.as_slice()))
+                            .map_err(sqlite)?;
+                        r.counts.changed += 1;
+                    } else {
+                        r.counts.unchanged += 1;
+                    }
+                }
+            }
             self.local_time |= !m.time.is_utc();
             let run = match self.running.get_mut(&m.conversation) {
                 Some(run) => run,
                 None => self.running.entry(m.conversation).or_default(),
             };
-            run.add(m.time.millis(), self.seq, media.map(|x| x.present));
+            run.add(m.time.millis(), rowid as u64, media.map(|x| x.present));
             run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
             self.pending += 1;
             if self.pending >= 20_000 {
                 self.pending = 0;
-                self.conn
-                    .execute_batch("COMMIT; BEGIN;")
-                    .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+                self.conn.execute_batch("COMMIT; BEGIN;").map_err(sqlite)?;
             }
         }
         Ok(())
     }
 
-    /// Builds the search index, computes the summary and closes the file.
-    pub fn finish(mut self, app: &str) -> Result<ChatSummary> {
+    /// Marks the messages of a resumed index that the export no longer has (kept, with
+    /// `gone_since`), counting them into the summary; gathers their stored media.
+    fn mark_gone(&mut self) -> Result<()> {
+        let Some(r) = self.resumed.as_mut() else {
+            return Ok(());
+        };
+        let path = &self.path;
+        let sqlite = |e| Error::sqlite(DB, Some(path), e);
+        let mut get = self
+            .conn
+            .prepare_cached(
+                "SELECT conversation, time_ms, utc, media_present, kind, media_path, thumbnail,
+                   gone_since FROM messages WHERE rowid = ?1",
+            )
+            .map_err(sqlite)?;
+        let mut mark = self
+            .conn
+            .prepare_cached("UPDATE messages SET gone_since = ?2 WHERE rowid = ?1")
+            .map_err(sqlite)?;
+        for rowid in r.known.unclaimed() {
+            type Row = (
+                String,
+                i64,
+                bool,
+                Option<bool>,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<i64>,
+            );
+            let row: Option<Row> = get
+                .query_row([rowid], |x| {
+                    Ok((
+                        x.get(0)?,
+                        x.get(1)?,
+                        x.get(2)?,
+                        x.get(3)?,
+                        x.get(4)?,
+                        x.get(5)?,
+                        x.get(6)?,
+                        x.get(7)?,
+                    ))
+                })
+                .optional()
+                .map_err(sqlite)?;
+            let Some((conversation, time_ms, utc, present, kind, media_path, thumbnail, gone)) =
+                row
+            else {
+                continue;
+            };
+            if gone.is_none() {
+                mark.execute(params![rowid, self.now_ms]).map_err(sqlite)?;
+            }
+            r.counts.gone += 1;
+            if present == Some(true) {
+                r.kept_media.extend(media_path);
+            }
+            r.kept_media.extend(thumbnail);
+            self.local_time |= !utc;
+            let run = match self.running.get_mut(&conversation) {
+                Some(run) => run,
+                None => self.running.entry(conversation).or_default(),
+            };
+            run.add(time_ms, rowid as u64, present);
+            run.unparsed += u64::from(kind == MessageKind::Unparsed.as_str());
+            run.archived += 1;
+        }
+        Ok(())
+    }
+
+    /// Computes the summary and closes the file.
+    pub fn finish(self, app: &str) -> Result<ChatSummary> {
+        Ok(self.finish_index(app)?.summary)
+    }
+
+    /// Marks what a resumed index's export no longer has, computes the summary and closes
+    /// the file.
+    pub fn finish_index(mut self, app: &str) -> Result<FinishedIndex> {
+        let other_account = self.resumed.as_ref().is_some_and(|r| {
+            !r.account_id.is_empty()
+                && !self.account.id.is_empty()
+                && r.account_id != self.account.id
+        });
+        if other_account {
+            self.drop_other_account()?;
+        }
+        self.mark_gone()?;
+        let path = self.path.clone();
+        let sqlite = |e| Error::sqlite(DB, Some(&path), e);
         let c = &self.conn;
         // Conversations a reader never described get a row named by their id.
-        c.execute(
-            "INSERT OR IGNORE INTO conversations(id, name, kind, members)
-             SELECT DISTINCT conversation, conversation, 'direct', '[]' FROM messages",
-            [],
-        )
-        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+        let mut describe = c
+            .prepare(
+                "INSERT OR IGNORE INTO conversations(id, name, kind, members)
+                 VALUES (?1, ?1, 'direct', '[]')",
+            )
+            .map_err(sqlite)?;
+        for id in self.running.keys() {
+            describe.execute([id]).map_err(sqlite)?;
+        }
+        drop(describe);
         let meta = [
             ("schema_version", SCHEMA_VERSION.to_string()),
             ("app", app.to_string()),
         ];
         for (k, v) in meta {
-            c.execute(
-                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )
-            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+            c.execute(UPSERT_META, params![k, v]).map_err(sqlite)?;
         }
-        c.execute(
-            "INSERT INTO account(id, name) VALUES (?1, ?2)",
-            params![self.account.id, self.account.name],
-        )
-        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+        let same_account: bool = c
+            .query_row(
+                "SELECT count(*) = 1 AND max(id IS ?1 AND name IS ?2) FROM account",
+                params![self.account.id, self.account.name],
+                |r| r.get(0),
+            )
+            .map_err(sqlite)?;
+        if !same_account {
+            c.execute("DELETE FROM account", []).map_err(sqlite)?;
+            c.execute(
+                "INSERT INTO account(id, name) VALUES (?1, ?2)",
+                params![self.account.id, self.account.name],
+            )
+            .map_err(sqlite)?;
+        }
         let mut running = std::mem::take(&mut self.running);
         let summary = summarize(
             c,
@@ -212,10 +538,22 @@ impl ChatIndexWriter {
             &mut running,
             self.local_time,
         )
-        .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
-        c.execute_batch("COMMIT;")
-            .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
-        Ok(summary)
+        .map_err(sqlite)?;
+        c.execute_batch("COMMIT;").map_err(sqlite)?;
+        let (kept_media, resumed) = match self.resumed.take() {
+            Some(r) => {
+                let mut kept = r.kept_media;
+                kept.sort_unstable();
+                kept.dedup();
+                (kept, Some(r.counts))
+            }
+            None => (Vec::new(), None),
+        };
+        Ok(FinishedIndex {
+            summary,
+            kept_media,
+            resumed,
+        })
     }
 }
 
@@ -231,6 +569,8 @@ struct Running {
     media_present: u64,
     media_missing: u64,
     unparsed: u64,
+    /// Messages the export no longer has (kept in the archive).
+    archived: u64,
 }
 
 impl Running {
@@ -285,6 +625,7 @@ fn summarize(
                 media_present: run.media_present,
                 media_missing: run.media_missing,
                 unparsed: run.unparsed,
+                archived: run.archived,
                 last_text,
             })
         })?
@@ -298,6 +639,7 @@ fn summarize(
         media_present: conversations.iter().map(|c| c.media_present).sum(),
         media_missing: conversations.iter().map(|c| c.media_missing).sum(),
         unparsed: conversations.iter().map(|c| c.unparsed).sum(),
+        archived: conversations.iter().map(|c| c.archived).sum(),
         first: conversations.iter().filter_map(|c| c.first).min(),
         last: conversations.iter().filter_map(|c| c.last).max(),
         local_time: local,
@@ -315,14 +657,21 @@ impl ChatSink for ChatIndexWriter {
 
     fn contact(&mut self, c: &Contact) -> Result<()> {
         self.contacts += 1;
+        if let Some(r) = self.resumed.as_mut() {
+            r.contacts.insert(c.id.clone());
+        }
         let kind = serde_json::to_value(c.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO contacts(id, name, nickname, remark, alias, kind)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO contacts(id, name, nickname, remark, alias, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, nickname = excluded.nickname,
+                   remark = excluded.remark, alias = excluded.alias, kind = excluded.kind
+                 WHERE (name, nickname, remark, alias, kind) IS NOT
+                   (excluded.name, excluded.nickname, excluded.remark, excluded.alias, excluded.kind)",
             )
             .and_then(|mut st| {
                 st.execute(params![c.id, c.name, c.nickname, c.remark, c.alias, kind])
@@ -332,10 +681,16 @@ impl ChatSink for ChatIndexWriter {
     }
 
     fn conversation(&mut self, c: &Conversation) -> Result<()> {
+        if let Some(r) = self.resumed.as_mut() {
+            r.conversations.insert(c.id.clone());
+        }
         let members = serde_json::to_string(&c.members).unwrap_or_else(|_| "[]".into());
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO conversations(id, name, kind, members) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO conversations(id, name, kind, members) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                   members = excluded.members
+                 WHERE (name, kind, members) IS NOT (excluded.name, excluded.kind, excluded.members)",
             )
             .and_then(|mut st| st.execute(params![c.id, c.name, c.kind.as_str(), members]))
             .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
@@ -349,7 +704,9 @@ impl ChatSink for ChatIndexWriter {
     fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO media_keys(path, key, size) VALUES (?1, ?2, ?3)",
+                "INSERT INTO media_keys(path, key, size) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET key = excluded.key, size = excluded.size
+                 WHERE (key, size) IS NOT (excluded.key, excluded.size)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -412,9 +769,13 @@ pub struct IndexedMessage {
     /// What else the message carries (forwarded from, links, reactions, poll, place, ...).
     #[serde(skip_serializing_if = "MessageDetails::is_empty")]
     pub details: MessageDetails,
+    /// When a backup first found the message no longer on the phone (ms since the epoch,
+    /// UTC); `None` while the phone has it. Such a message is kept from earlier backups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone_since: Option<i64>,
 }
 
-const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail, m.server_id, m.edited, m.details";
+const MESSAGE_COLUMNS: &str = "m.conversation, m.id, m.sender, m.sender_name, m.from_me, m.time_ms, m.utc, m.kind, m.text, m.reply_to, m.quote, m.media_path, m.media_kind, m.media_present, m.thumbnail, m.server_id, m.edited, m.details, m.gone_since";
 
 fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
     Ok(IndexedMessage {
@@ -440,6 +801,7 @@ fn row_message(r: &rusqlite::Row) -> rusqlite::Result<IndexedMessage> {
             .get::<_, Option<String>>(17)?
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or_default(),
+        gone_since: r.get(18)?,
     })
 }
 
@@ -487,6 +849,16 @@ const WINDOW: &str = "m.conversation = ?1 AND ((m.utc AND m.time_ms >= ?2 AND m.
 const IN_WINDOW: &str = "((m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5)
   OR (NOT m.utc AND m.time_ms >= ?6 AND m.time_ms < ?7))";
 
+/// Which messages of a cumulative index are shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MessageScope {
+    /// Every message ever backed up, those the phone no longer has (the archive) too.
+    #[default]
+    Everything,
+    /// Only what the export still had when the snapshot was taken.
+    OnPhone,
+}
+
 /// A read-only chat index.
 pub struct ChatIndex {
     conn: Connection,
@@ -497,6 +869,12 @@ impl ChatIndex {
     /// Opens an index file and builds its search index in place if it has none yet (the
     /// file must be a private copy: a snapshot's index restored to a temporary folder).
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_scoped(path, MessageScope::Everything)
+    }
+
+    /// [`ChatIndex::open`], showing only the messages `scope` names (the others are
+    /// removed from the private copy before it is indexed).
+    pub fn open_scoped(path: &Path, scope: MessageScope) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -532,15 +910,26 @@ impl ChatIndex {
                 |r| r.get::<_, i64>(0).map(|n| n > 0),
             )
             .map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        let has_details: bool = conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'details'",
-                [],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )
-            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        if !has_details {
-            conn.execute_batch("ALTER TABLE messages ADD COLUMN details TEXT")
+        // Columns later schemas added, empty in an older index (this is a private copy).
+        for (column, kind) in [
+            ("details", "TEXT"),
+            ("first_seen", "INTEGER"),
+            ("gone_since", "INTEGER"),
+        ] {
+            let has: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('messages') WHERE name = ?1",
+                    [column],
+                    |r| r.get::<_, i64>(0).map(|n| n > 0),
+                )
+                .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE messages ADD COLUMN {column} {kind}"))
+                    .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+            }
+        }
+        if scope == MessageScope::OnPhone && !built {
+            conn.execute_batch("DELETE FROM messages WHERE gone_since IS NOT NULL")
                 .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         }
         conn.execute_batch(

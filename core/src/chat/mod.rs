@@ -10,21 +10,28 @@
 pub mod backup;
 pub(crate) mod encrypted_media;
 pub mod index;
+mod known;
 pub mod restore;
 mod snapshot_chats;
 pub mod summary;
 mod writer_thread;
 
 pub use backup::{backup_source, SourceBackup};
-pub use index::{ChatIndex, ChatIndexWriter, IndexedMessage};
-pub use restore::{restore_conversation, safe_file_name};
-pub use snapshot_chats::{open_chats, SnapshotChats};
+pub use index::{
+    ChatIndex, ChatIndexWriter, FinishedIndex, IndexedMessage, MessageScope, ResumeCounts,
+};
+pub use restore::{restore_conversation, restore_media, safe_file_name};
+pub use snapshot_chats::{open_chats, open_chats_scoped, SnapshotChats};
 pub use summary::{ChatSummary, ConversationSummary};
 
 use crate::repo::snapshot::Snapshot;
 
 /// File name of the chat index inside its snapshot tree.
 pub const INDEX_FILE: &str = "chats.sqlite";
+
+/// Folder of a snapshot's extra tree holding media files the export no longer has, kept
+/// from earlier snapshots, at their paths in the snapshot (`<export name>/<path>`).
+pub const ARCHIVE_DIR: &str = "archive";
 
 /// The chat summary a snapshot carries, if it is of a chat app's data.
 pub fn summary_of(snapshot: &Snapshot) -> Option<ChatSummary> {

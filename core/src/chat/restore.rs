@@ -51,13 +51,7 @@ pub fn restore_conversation(
         fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
         RestoreSummary::default()
     } else {
-        repo.restore(
-            snapshot,
-            target,
-            &RestoreOptions { include },
-            listener,
-            cancel,
-        )?
+        restore_media(repo, snapshot, include, target, listener, cancel)?
     };
     if !root_is_file {
         super::encrypted_media::decrypt_restored(
@@ -69,6 +63,35 @@ pub fn restore_conversation(
     let json = target.join(format!("{}.json", safe_file_name(conversation)));
     write_messages_json(&chats, conversation, &json)?;
     result.files += 1;
+    Ok(result)
+}
+
+/// Restores files of a chat export's snapshot by path (`<export name>/<path>`, as
+/// [`RestoreOptions::include`]) into `target`: from the export as the snapshot holds it, and
+/// those the export no longer had from the snapshot's archive folder ([`super::ARCHIVE_DIR`]).
+pub fn restore_media(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    include: Vec<String>,
+    target: &Path,
+    listener: Option<&dyn ProgressListener>,
+    cancel: &CancelToken,
+) -> Result<RestoreSummary> {
+    let archive = match (summary_of(snapshot), snapshot.extra_tree) {
+        (Some(s), Some(extra)) if s.kept_media > 0 => {
+            repo.subtree_at(&extra, super::ARCHIVE_DIR)?
+        }
+        _ => None,
+    };
+    let options = RestoreOptions { include };
+    let mut result = repo.restore(snapshot, target, &options, listener, cancel)?;
+    if let Some(archive) = archive {
+        let kept = repo.restore_tree(&archive, target, &options, listener, cancel)?;
+        result.files += kept.files;
+        result.dirs += kept.dirs;
+        result.bytes += kept.bytes;
+        result.damaged.extend(kept.damaged);
+    }
     Ok(result)
 }
 

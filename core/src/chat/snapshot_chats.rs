@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{ChatIndex, INDEX_FILE};
+use super::{ChatIndex, MessageScope, INDEX_FILE};
 use crate::error::{Error, Result};
 use crate::progress::CancelToken;
 use crate::repo::restore::RestoreOptions;
@@ -23,11 +23,22 @@ impl std::ops::Deref for SnapshotChats {
     }
 }
 
-/// Restores a snapshot's chat index into a private temporary folder and opens it.
+/// Restores a snapshot's chat index into a private temporary folder and opens it: every
+/// message ever backed up (the archive too).
 pub fn open_chats(
     repo: &Repository,
     snapshot: &Snapshot,
     work_dir: Option<&Path>,
+) -> Result<SnapshotChats> {
+    open_chats_scoped(repo, snapshot, work_dir, MessageScope::Everything)
+}
+
+/// [`open_chats`], showing the messages `scope` names.
+pub fn open_chats_scoped(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    work_dir: Option<&Path>,
+    scope: MessageScope,
 ) -> Result<SnapshotChats> {
     let Some(tree) = snapshot.extra_tree else {
         return Err(Error::InvalidArgument(format!(
@@ -40,10 +51,12 @@ pub fn open_chats(
     repo.restore_tree(
         &tree,
         dir.path(),
-        &RestoreOptions::default(),
+        &RestoreOptions {
+            include: vec![INDEX_FILE.into()],
+        },
         None,
         &CancelToken::new(),
     )?;
-    let index = ChatIndex::open(&dir.path().join(INDEX_FILE))?;
+    let index = ChatIndex::open_scoped(&dir.path().join(INDEX_FILE), scope)?;
     Ok(SnapshotChats { index, _dir: dir })
 }

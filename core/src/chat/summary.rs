@@ -28,6 +28,10 @@ pub struct ConversationSummary {
     /// Lines or records the reader could not understand, kept as "unparsed" messages.
     #[serde(default)]
     pub unparsed: u64,
+    /// Messages the phone no longer has, kept from earlier backups (the archive; counted
+    /// in `messages` too).
+    #[serde(default)]
+    pub archived: u64,
     /// The newest message's text, shortened.
     #[serde(default)]
     pub last_text: Option<String>,
@@ -58,6 +62,13 @@ pub struct ChatSummary {
     /// Messages the reader could not understand (kept as "unparsed").
     #[serde(default)]
     pub unparsed: u64,
+    /// Messages the phone no longer has, kept from earlier backups (counted in `messages`).
+    #[serde(default)]
+    pub archived: u64,
+    /// Media files the export no longer has, kept from earlier backups in the snapshot's
+    /// archive folder ([`super::ARCHIVE_DIR`]).
+    #[serde(default)]
+    pub kept_media: u64,
     /// Oldest message time (ms).
     pub first: Option<i64>,
     /// Newest message time (ms).

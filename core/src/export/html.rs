@@ -525,8 +525,22 @@ impl Renderer for Site {
         } else {
             String::new()
         };
+        // A message the phone no longer has, kept from earlier backups (the archive).
+        let gone = match m
+            .gone_since
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            Some(g) => format!(
+                " · <span class=\"gone\">{}</span>",
+                esc(&self.origin.format(
+                    "gone-since",
+                    &[("since", g.format("%Y-%m-%d").to_string().into())]
+                ))
+            ),
+            None => String::new(),
+        };
         let time_html = format!(
-            "<time datetime=\"{stamp}\" title=\"{}\">{time}{edited}</time>",
+            "<time datetime=\"{stamp}\" title=\"{}\">{time}{edited}{gone}</time>",
             item.local.format("%Y-%m-%d %H:%M:%S")
         );
         if matches!(m.kind.as_str(), "system" | "revoke") {

@@ -130,10 +130,11 @@ impl<'a> Copier<'a> {
                 .iter()
                 .map(|p| format!("{}/{p}", self.root))
                 .collect();
-            let r = self.repo.restore(
+            let r = crate::chat::restore_media(
+                self.repo,
                 self.snapshot,
+                include,
                 &dir,
-                &RestoreOptions { include },
                 self.listener,
                 self.cancel,
             )?;

@@ -86,6 +86,9 @@ pub struct ExportOptions {
     /// The language of the site's own texts (headings, labels, search) and of placeholders
     /// such as `[image]`; the messages are shown as written.
     pub language: Language,
+    /// Which messages: every one ever backed up (the default, the archive included), or
+    /// only those the phone still had.
+    pub scope: crate::chat::MessageScope,
 }
 
 impl Default for ExportOptions {
@@ -97,6 +100,7 @@ impl Default for ExportOptions {
             until: None,
             page_size: 1000,
             language: Language::English,
+            scope: crate::chat::MessageScope::Everything,
         }
     }
 }
@@ -371,7 +375,7 @@ pub fn export_chats(
             snapshot.source.kind
         ))
     })?;
-    let chats = crate::chat::open_chats(repo, snapshot, work_dir)?;
+    let chats = crate::chat::open_chats_scoped(repo, snapshot, work_dir, options.scope)?;
     let mut selected = chats.conversations()?;
     if !options.conversations.is_empty() {
         for id in &options.conversations {

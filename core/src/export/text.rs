@@ -67,6 +67,15 @@ impl Renderer for Files {
         if m.edited {
             text.push_str(" (edited)");
         }
+        if let Some(g) = m
+            .gone_since
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            text.push_str(&format!(
+                " (no longer on the phone since {})",
+                g.format("%Y-%m-%d")
+            ));
+        }
         let indent = "\n      ";
         let text = text.replace('\n', indent);
         if matches!(m.kind.as_str(), "system" | "revoke") {

@@ -149,12 +149,15 @@ pub struct Extra {
 /// The files of an [`Extra`].
 #[derive(Debug, Clone)]
 pub enum ExtraTree {
-    /// One file, stored as the only entry of a new tree under `name`.
+    /// One file, stored as an entry of a new tree under `name`, and beside it the files
+    /// `kept` names, taken from trees already stored.
     File {
         /// The file to store.
         path: PathBuf,
         /// Its name in the tree.
         name: String,
+        /// Files kept from earlier snapshots (none: `KeptFiles::default()`).
+        kept: super::kept::KeptFiles,
     },
     /// A tree already in the repository (an earlier snapshot's, unchanged).
     Stored(Id),
@@ -277,16 +280,21 @@ impl Repository {
             };
             let extra_tree = match extra.map(|e| &e.tree) {
                 Some(ExtraTree::Stored(id)) => Some(*id),
-                Some(ExtraTree::File { path, name }) => {
+                Some(ExtraTree::File { path, name, kept }) => {
                     let meta =
                         fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
                     // The extra files are not part of the backed-up paths' totals.
                     let totals = run.summary.clone();
                     let node = run.entry(path, std::ffi::OsStr::new(name), &meta, None)?;
                     run.summary = totals;
-                    Some(run.save_tree(&Tree {
-                        nodes: node.into_iter().collect(),
-                    })?)
+                    let mut nodes: Vec<Node> = node.into_iter().collect();
+                    if !kept.paths.is_empty() {
+                        if let Some(found) = super::kept::find_kept(run.repo, &run.index, kept)? {
+                            nodes.push(found.save(&mut |t| run.save_tree(t))?);
+                        }
+                    }
+                    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+                    Some(run.save_tree(&Tree { nodes })?)
                 }
                 None => None,
             };

@@ -145,6 +145,48 @@ impl Table {
         Ok(None)
     }
 
+    /// The position of the first record whose key is not less than `key` (`len()` if
+    /// there is none): where a run of records sharing a key prefix starts.
+    pub(crate) fn lower_bound(&self, key: &[u8; KEY]) -> Result<u64> {
+        let Some(file) = &self.file else {
+            return Ok(0);
+        };
+        let p = prefix(key);
+        // The first record ≥ key is in the last block starting below the prefix or in a
+        // later one: at most the blocks sharing the prefix, and one more, are read.
+        let lo = self.fences.partition_point(|f| *f < p).saturating_sub(1);
+        let mut block = [0u8; BLOCK_BYTES];
+        for b in lo..self.fences.len() {
+            let first = b as u64 * self.per_block as u64;
+            let n = (self.records - first).min(self.per_block as u64) as usize;
+            let bytes = &mut block[..n * self.rec_len];
+            read_at(file, bytes, first * self.rec_len as u64)
+                .map_err(|e| Error::io("read a temporary index file in", &self.dir, e))?;
+            let (mut l, mut r) = (0, n);
+            while l < r {
+                let m = (l + r) / 2;
+                if bytes[m * self.rec_len..m * self.rec_len + KEY] < key[..] {
+                    l = m + 1;
+                } else {
+                    r = m;
+                }
+            }
+            if l < n {
+                return Ok(first + l as u64);
+            }
+        }
+        Ok(self.records)
+    }
+
+    /// Copies the record at `pos` (0..len) into `out` (one record long).
+    pub(crate) fn read(&self, pos: u64, out: &mut [u8]) -> Result<()> {
+        match &self.file {
+            Some(file) if pos < self.records => read_at(file, out, pos * self.rec_len as u64)
+                .map_err(|e| Error::io("read a temporary index file in", &self.dir, e)),
+            _ => Err(Error::internal("record position out of range")),
+        }
+    }
+
     /// Reads the records in key order.
     pub(crate) fn scan(&self) -> Scan<'_> {
         self.scan_by(SCAN_BYTES)
@@ -282,6 +324,65 @@ pub(crate) fn write_sorted(dir: Option<&Path>, rec_len: usize, records: &[u8]) -
     w.finish()
 }
 
+/// Records sorted into a table in flat memory: a batch at a time into sorted runs on disk,
+/// merged by [`TableBuilder::finish`]. Of equal keys the one added first is kept.
+pub(crate) struct TableBuilder {
+    dir: Option<PathBuf>,
+    rec_len: usize,
+    batch: Vec<u8>,
+    batch_records: usize,
+    runs: Vec<Table>,
+}
+
+impl TableBuilder {
+    /// A builder of `rec_len`-byte records that sorts `batch_records` at a time in memory;
+    /// its temporary files go to `dir` (else the system's temporary folder).
+    pub(crate) fn new(dir: Option<&Path>, rec_len: usize, batch_records: usize) -> Self {
+        TableBuilder {
+            dir: dir.map(Path::to_path_buf),
+            rec_len,
+            batch: Vec::new(),
+            batch_records: batch_records.max(1),
+            runs: Vec::new(),
+        }
+    }
+
+    /// Adds a record.
+    pub(crate) fn push(&mut self, record: &[u8]) -> Result<()> {
+        debug_assert_eq!(record.len(), self.rec_len);
+        self.batch.extend_from_slice(record);
+        if self.batch.len() >= self.batch_records * self.rec_len {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            let run = write_sorted(self.dir.as_deref(), self.rec_len, &self.batch)?;
+            self.runs.push(run);
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    /// Sorted runs written to disk so far.
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The finished table: the runs merged into one.
+    pub(crate) fn finish(mut self) -> Result<Table> {
+        self.flush()?;
+        Ok(match self.runs.len() {
+            0 => Table::empty(self.rec_len),
+            1 => self.runs.remove(0),
+            _ => merge(self.dir.as_deref(), &self.runs)?,
+        })
+    }
+}
+
 /// Merges tables into one; of equal keys the one in the earliest table wins.
 pub(crate) fn merge(dir: Option<&Path>, tables: &[Table]) -> Result<Table> {
     let rec_len = tables.first().map_or(KEY, |t| t.rec_len);
@@ -370,6 +471,44 @@ mod tests {
         let empty = merge(None, &[]).unwrap();
         assert_eq!(empty.len(), 0);
         assert_eq!(empty.find(&[1; KEY], &mut [0; KEY]).unwrap(), None);
+    }
+
+    /// Records added in any order come out sorted through runs; `lower_bound` finds where
+    /// each run of keys sharing a prefix starts, across blocks.
+    #[test]
+    fn builder_sorts_through_runs_and_lower_bound_finds_prefix_runs() {
+        let rec_len = 41;
+        let mut b = TableBuilder::new(None, rec_len, 700);
+        let mut keys = Vec::new();
+        // 500 groups of 1..=9 records sharing the first 24 bytes, told apart by the last 8.
+        for g in 0..500u64 {
+            for i in 0..(g % 9 + 1) {
+                let mut r = vec![0u8; rec_len];
+                r[..8].copy_from_slice(&(g.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 13).to_be_bytes());
+                r[8..16].copy_from_slice(&g.to_be_bytes());
+                r[24..32].copy_from_slice(&(1000 - i).to_be_bytes());
+                keys.push(r[..KEY].to_vec());
+                b.push(&r).unwrap();
+            }
+        }
+        let table = b.finish().unwrap();
+        keys.sort();
+        assert_eq!(table.len(), keys.len() as u64);
+        let mut out = vec![0u8; rec_len];
+        for (pos, k) in keys.iter().enumerate() {
+            table.read(pos as u64, &mut out).unwrap();
+            assert_eq!(&out[..KEY], &k[..]);
+        }
+        for g in 0..500u64 {
+            let mut probe = [0u8; KEY];
+            probe[..24]
+                .copy_from_slice(&keys.iter().find(|k| k[8..16] == g.to_be_bytes()).unwrap()[..24]);
+            let start = keys.partition_point(|k| k[..] < probe[..]) as u64;
+            assert_eq!(table.lower_bound(&probe).unwrap(), start, "group {g}");
+        }
+        assert_eq!(table.lower_bound(&[0xff; KEY]).unwrap(), table.len());
+        assert_eq!(Table::empty(rec_len).lower_bound(&[0; KEY]).unwrap(), 0);
+        assert!(table.read(table.len(), &mut out).is_err());
     }
 
     #[test]

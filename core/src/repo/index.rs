@@ -9,11 +9,11 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::blob::BlobKind;
 use super::crypto::Cipher;
-use super::disk_table::{self, Table};
+use super::disk_table::{Table, TableBuilder};
 use super::id::Id;
 use super::pack::{PackEntry, ENTRY_LEN};
 use crate::error::{Error, Result};
@@ -147,11 +147,10 @@ fn read_record(r: &[u8]) -> Result<Slot> {
 /// Gathers the packs of a repository's index files into an [`Index`], in flat memory:
 /// blobs are sorted a batch at a time into runs on disk, merged by [`IndexBuilder::finish`].
 pub struct IndexBuilder {
-    dir: Option<PathBuf>,
     packs: Vec<(Id, u64)>,
     pack_pos: HashMap<Id, u32>,
-    batch: Vec<u8>,
-    runs: Vec<Table>,
+    table: TableBuilder,
+    record: Vec<u8>,
 }
 
 impl IndexBuilder {
@@ -172,19 +171,9 @@ impl IndexBuilder {
                 length: e.length,
                 raw_length: e.raw_length,
             };
-            write_record(&mut self.batch, &e.id, &slot);
-            if self.batch.len() >= BATCH * RECORD {
-                self.flush()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if !self.batch.is_empty() {
-            let run = disk_table::write_sorted(self.dir.as_deref(), RECORD, &self.batch)?;
-            self.runs.push(run);
-            self.batch.clear();
+            self.record.clear();
+            write_record(&mut self.record, &e.id, &slot);
+            self.table.push(&self.record)?;
         }
         Ok(())
     }
@@ -196,12 +185,7 @@ impl IndexBuilder {
 
     /// The finished index: the runs merged into one sorted table.
     pub fn finish(mut self) -> Result<Index> {
-        self.flush()?;
-        let table = match self.runs.len() {
-            0 => Table::empty(RECORD),
-            1 => self.runs.remove(0),
-            _ => disk_table::merge(self.dir.as_deref(), &self.runs)?,
-        };
+        let table = self.table.finish()?;
         self.packs.shrink_to_fit();
         Ok(Index {
             packs: self.packs,
@@ -226,11 +210,10 @@ impl Index {
     /// folder).
     pub fn builder(work_dir: Option<&Path>) -> IndexBuilder {
         IndexBuilder {
-            dir: work_dir.map(Path::to_path_buf),
             packs: Vec::new(),
             pack_pos: HashMap::new(),
-            batch: Vec::new(),
-            runs: Vec::new(),
+            table: TableBuilder::new(work_dir, RECORD, BATCH),
+            record: Vec::with_capacity(RECORD),
         }
     }
 
@@ -397,7 +380,7 @@ mod tests {
             b.add_pack(&pack).unwrap();
             b.add_pack(&pack).unwrap(); // counted once
         }
-        assert!(b.runs.len() >= 2, "several runs: {}", b.runs.len());
+        assert!(b.table.runs() >= 2, "several runs: {}", b.table.runs());
         let index = b.finish().unwrap();
         assert_eq!(index.blob_count(), 150_000);
         assert_eq!(index.packs().len(), 150);

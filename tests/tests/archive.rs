@@ -1,0 +1,327 @@
+//! The archive (#23): every message and media file ever backed up stays listed, searchable
+//! and restorable from the newest snapshot, after the phone deleted them and retention
+//! forgot the snapshots that first held them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use chatvault_core::chat::{self, MessageScope, SourceBackup};
+use chatvault_core::storage::{LocalStorage, Storage};
+use chatvault_core::{
+    BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData, Repository,
+    RetentionPolicy, SourceOptions,
+};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+/// 2025-01-01T00:00:00Z: the first day of the simulated year.
+const START_MS: i64 = 1_735_689_600_000;
+
+fn new_repo(dir: &Path) -> Repository {
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
+    let opts = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1024 * 1024,
+        recovery_key: false,
+        linked_to: None,
+    };
+    Repository::init(storage, "archive test", &opts).unwrap().0
+}
+
+/// The chats of the simulated phone: (Telegram chat id, type, name).
+const CHATS: [(u64, &str, &str); 3] = [
+    (9000, "private_supergroup", "旅行群 ✈️"),
+    (2001, "personal_chat", "友1"),
+    (2002, "personal_chat", "友2"),
+];
+
+/// One message a day in each chat: day `k`'s message has id `k + 1`.
+fn text_of(chat: u64, k: u64, edited: bool) -> String {
+    let base = format!(
+        "第{k}天 message {chat}-{k} 长城旅行 {}",
+        "ü".repeat((k % 3) as usize)
+    );
+    if edited {
+        format!("{base} (fixed)")
+    } else {
+        base
+    }
+}
+
+/// Every 4th message carries a photo, whose bytes are its own.
+fn photo_of(chat: u64, k: u64) -> Option<(String, Vec<u8>)> {
+    (k % 4 == 0).then(|| {
+        (
+            format!("chats/chat_{chat}/photos/photo_{k}@01-01-2025_00-00-00.jpg"),
+            format!("\u{ff}\u{d8} photo of chat {chat} day {k} ")
+                .repeat(40 + k as usize)
+                .into_bytes(),
+        )
+    })
+}
+
+/// The phone on day `d`, as a Telegram JSON export: it keeps the messages of the current
+/// month and the two before it (older ones deleted month by month), photos for 30 days
+/// (older ones cleaned up, their messages kept), edits a message the day after it was sent
+/// when `k % 10 == 3`, and from day 180 on the chat with 友2 is deleted whole.
+fn write_phone(dir: &Path, d: u64) {
+    if dir.exists() {
+        fs::remove_dir_all(dir).unwrap();
+    }
+    fs::create_dir_all(dir).unwrap();
+    let oldest = (d / 30).saturating_sub(2) * 30;
+    let mut chats = Vec::new();
+    for (chat, kind, name) in CHATS {
+        if chat == 2002 && d >= 180 {
+            continue;
+        }
+        let mut messages = Vec::new();
+        for k in oldest..=d {
+            let secs = (START_MS + k as i64 * DAY_MS) / 1000 + chat as i64;
+            let date = chrono::DateTime::from_timestamp(secs, 0)
+                .unwrap()
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            let from_me = k % 2 == 0;
+            let (from, from_id) = if from_me {
+                ("Mei Chen".to_string(), "user1000".to_string())
+            } else {
+                (name.to_string(), format!("user{chat}"))
+            };
+            let edited = k % 10 == 3 && d > k;
+            let mut m = json!({"id": k + 1, "type": "message", "date": date,
+                "date_unixtime": secs.to_string(), "from": from, "from_id": from_id,
+                "text": text_of(chat, k, edited), "text_entities": []});
+            if let Some((rel, bytes)) = photo_of(chat, k) {
+                if d - k <= 30 {
+                    let file = dir.join(&rel);
+                    fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    fs::write(&file, bytes).unwrap();
+                    m["photo"] = json!(rel);
+                } else {
+                    m["photo"] =
+                        json!("(File not included. Change data exporting settings to download.)");
+                }
+                m["width"] = json!(1);
+                m["height"] = json!(1);
+            }
+            if edited {
+                m["edited"] = json!(date);
+                m["edited_unixtime"] = json!((secs + 60).to_string());
+            }
+            messages.push(m);
+        }
+        chats.push(json!({"name": name, "type": kind, "id": chat, "messages": messages}));
+    }
+    let export = json!({
+        "about": "Here is the data you requested.",
+        "personal_information": {"user_id": 1000, "first_name": "Mei", "last_name": "Chen",
+            "phone_number": "+86 100", "bio": ""},
+        "contacts": {"about": "", "list": []},
+        "chats": {"about": "", "list": chats},
+        "left_chats": {"about": "", "list": []},
+    });
+    fs::write(
+        dir.join("result.json"),
+        serde_json::to_vec_pretty(&export).unwrap(),
+    )
+    .unwrap();
+}
+
+fn back_up(repo: &Repository, phone: &Path, work: &Path, day: u64) -> SourceBackup {
+    chat::backup_source(
+        repo,
+        phone,
+        &SourceOptions::default(),
+        &BackupOptions {
+            time: chrono::DateTime::from_timestamp_millis(START_MS + day as i64 * DAY_MS),
+            ..Default::default()
+        },
+        Some(work),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap()
+}
+
+/// A year of backups every third day of a phone that deletes old messages month by
+/// month, cleans up photos after 30 days and loses a whole chat half way; retention keeps
+/// 7 daily, 4 weekly and 12 monthly snapshots and prune runs about weekly. At the end the
+/// newest snapshot lists every message ever backed up once, with its last text, finds the
+/// deleted ones by search, marks them, and restores every photo ever backed up
+/// byte-identical; "only what the phone has" shows exactly the last export.
+#[test]
+fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phone = tmp.path().join("Telegram Desktop");
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let repo = new_repo(&tmp.path().join("repo"));
+    let policy = RetentionPolicy {
+        daily: 7,
+        weekly: 4,
+        monthly: 12,
+        ..Default::default()
+    };
+    // Every message and photo ever backed up: (chat, day) -> text; path -> bytes.
+    let mut ever: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    let mut photos: BTreeMap<(u64, String), Vec<u8>> = BTreeMap::new();
+    let mut on_phone = 0u64;
+    let mut last = None;
+    for (n, d) in (0..=360u64).step_by(3).enumerate() {
+        write_phone(&phone, d);
+        let oldest = (d / 30).saturating_sub(2) * 30;
+        on_phone = 0;
+        for (chat, _, _) in CHATS {
+            if chat == 2002 && d >= 180 {
+                continue;
+            }
+            for k in oldest..=d {
+                ever.insert((chat, k), text_of(chat, k, k % 10 == 3 && d > k));
+                on_phone += 1;
+                if let Some((rel, bytes)) = photo_of(chat, k) {
+                    if d - k <= 30 {
+                        photos.insert((chat, rel), bytes);
+                    }
+                }
+            }
+        }
+        let r = back_up(&repo, &phone, &work, d);
+        let summary = r.summary.clone().unwrap();
+        assert_eq!(
+            summary.messages,
+            ever.len() as u64,
+            "day {d}: every message ever"
+        );
+        assert_eq!(
+            summary.archived,
+            ever.len() as u64 - on_phone,
+            "day {d}: the archive is what the phone no longer has"
+        );
+        match (n, r.index_resumed) {
+            (0, None) => {}
+            (0, Some(_)) => panic!("the first backup has nothing to resume"),
+            (_, None) => panic!("day {d}: the parent's index was not carried forward"),
+            (_, Some(c)) => {
+                assert_eq!(c.unchanged + c.changed + c.new, on_phone, "day {d}: {c:?}");
+                assert_eq!(c.gone, summary.archived, "day {d}: {c:?}");
+                // Three days of new messages in three chats (two once 友2 is gone); the
+                // edits of the day before; photos that expired since (kept, unchanged).
+                assert!(c.new <= 9 && c.new >= 6, "day {d}: {c:?}");
+            }
+        }
+        if n % 2 == 1 {
+            repo.forget(&policy, false).unwrap();
+            repo.prune(&PruneOptions::default(), None, &CancelToken::new())
+                .unwrap();
+        }
+        last = Some(r.backup.snapshot);
+    }
+    let last = last.unwrap();
+    assert!(
+        repo.snapshots().unwrap().len() <= 7 + 4 + 12,
+        "retention kept its snapshots only"
+    );
+    let report = repo
+        .check(ReadData::All, None, &CancelToken::new())
+        .unwrap();
+    assert!(report.is_ok(), "{:#?}", report.errors);
+
+    // Every message ever backed up, once, with its last text.
+    let chats = chat::open_chats(&repo, &last, Some(&work)).unwrap();
+    let mut listed = BTreeMap::new();
+    for (chat, _, _) in CHATS {
+        chats
+            .for_each_message(&chat.to_string(), |m| {
+                let k: u64 = m.id.parse::<u64>().unwrap() - 1;
+                assert!(
+                    listed.insert((chat, k), m.text.clone()).is_none(),
+                    "{chat}/{k} listed twice"
+                );
+                let gone = k < 300 || chat == 2002;
+                assert_eq!(m.gone_since.is_some(), gone, "{chat}/{k}: {m:?}");
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(listed, ever);
+    // Deleted in the phone's first months, found by search and marked.
+    let hits = chats.search("2002-5 长城", None, 10).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    // Day 5's message left the phone with the month of day 90's backup.
+    let gone = hits[0]
+        .gone_since
+        .expect("marked as no longer on the phone");
+    assert_eq!(gone, START_MS + 90 * DAY_MS);
+    drop(chats);
+    let phone_only =
+        chat::open_chats_scoped(&repo, &last, Some(&work), MessageScope::OnPhone).unwrap();
+    let mut n = 0;
+    for (chat, _, _) in CHATS {
+        n += phone_only
+            .for_each_message(&chat.to_string(), |m| {
+                assert!(m.gone_since.is_none());
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(n, on_phone, "only what the last export had");
+    drop(phone_only);
+
+    // Every photo ever backed up restores byte-identical, the deleted chat's too.
+    for (chat, _, _) in CHATS {
+        let out = tmp.path().join(format!("restored-{chat}"));
+        chat::restore_conversation(
+            &repo,
+            &last,
+            &chat.to_string(),
+            &out,
+            Some(&work),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let mut expected = 0;
+        for ((c, rel), bytes) in &photos {
+            if *c != chat {
+                continue;
+            }
+            let got = fs::read(out.join("Telegram Desktop").join(rel))
+                .unwrap_or_else(|e| panic!("{rel} of chat {chat}: {e}"));
+            assert!(got == *bytes, "{rel} differs");
+            expected += 1;
+        }
+        assert!(expected > 20, "chat {chat}: {expected} photos");
+    }
+}
+
+/// Another account's export at the same path starts its own index: none of the first
+/// account's messages show as its archive.
+#[test]
+fn another_accounts_export_at_the_same_path_is_not_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phone = tmp.path().join("export");
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let repo = new_repo(&tmp.path().join("repo"));
+    write_phone(&phone, 10);
+    let first = back_up(&repo, &phone, &work, 10);
+    assert_eq!(first.summary.unwrap().messages, 33);
+    let json = fs::read_to_string(phone.join("result.json")).unwrap();
+    let other = json.replace("\"user_id\": 1000", "\"user_id\": 1001");
+    assert_ne!(json, other);
+    // Only the account's first two chats, so nothing of the first would be on this phone.
+    let mut v: serde_json::Value = serde_json::from_str(&other).unwrap();
+    v["chats"]["list"].as_array_mut().unwrap().truncate(1);
+    fs::write(phone.join("result.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    let second = back_up(&repo, &phone, &work, 11);
+    let s = second.summary.unwrap();
+    assert_eq!((s.messages, s.archived), (11, 0), "{s:?}");
+}
