@@ -325,3 +325,91 @@ fn another_accounts_export_at_the_same_path_is_not_merged() {
     let s = second.summary.unwrap();
     assert_eq!((s.messages, s.archived), (11, 0), "{s:?}");
 }
+
+/// A WhatsApp text export's lines for days `from..=to`: one message a day (two equal ones,
+/// the same minute, on days divisible by 7; a photo on days divisible by 5) in a chat with
+/// Ann.
+fn whatsapp_chat(dir: &Path, from: u32, to: u32) {
+    if dir.exists() {
+        fs::remove_dir_all(dir).unwrap();
+    }
+    fs::create_dir_all(dir).unwrap();
+    let mut text = String::new();
+    for day in from..=to {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+            + chrono::Duration::days(i64::from(day));
+        let h = format!("{}, 09:{:02} - ", t.format("%d/%m/%Y"), day % 60);
+        let who = if day % 2 == 0 { "Ann" } else { "Bo" };
+        text.push_str(&format!("{h}{who}: day {day} 你好\nsecond line {day}\n"));
+        if day % 7 == 0 {
+            text.push_str(&format!("{h}{who}: ok\n{h}{who}: ok\n"));
+        }
+        if day % 5 == 0 {
+            let name = format!("IMG-{}-WA{day:04}.jpg", t.format("%Y%m%d"));
+            fs::write(dir.join(&name), format!("photo {day} ").repeat(50)).unwrap();
+            text.push_str(&format!("{h}{who}: {name} (file attached)\n"));
+        }
+    }
+    fs::write(dir.join("WhatsApp Chat with Ann.txt"), text).unwrap();
+}
+
+/// Two text exports of one chat a month apart (the phone deleted the first weeks in
+/// between) merge into one history without duplicates: text exports have no message ids,
+/// so messages are known by their time, author, text and which of equal ones they are.
+#[test]
+fn overlapping_whatsapp_text_exports_merge_without_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("WhatsApp Ann");
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let repo = new_repo(&tmp.path().join("repo"));
+    // Messages of days a..=b: one a day, two more on days divisible by 7, a photo on days
+    // divisible by 5.
+    let count = |a: u32, b: u32| -> u64 {
+        (a..=b)
+            .map(|d| 1 + if d % 7 == 0 { 2 } else { 0 } + u64::from(d % 5 == 0))
+            .sum()
+    };
+    whatsapp_chat(&export, 1, 40);
+    let first = back_up(&repo, &export, &work, 40);
+    assert_eq!(first.summary.unwrap().messages, count(1, 40));
+    whatsapp_chat(&export, 20, 70);
+    let second = back_up(&repo, &export, &work, 70);
+    let s = second.summary.unwrap();
+    assert_eq!(s.messages, count(1, 70), "{s:?}");
+    assert_eq!(s.archived, count(1, 19), "{s:?}");
+    let c = second.index_resumed.unwrap();
+    assert_eq!(
+        (c.unchanged, c.new),
+        (count(20, 40), count(41, 70)),
+        "{c:?}"
+    );
+
+    // The first weeks' photos restore byte-identical from the second snapshot.
+    let chats = chat::open_chats(&repo, &second.backup.snapshot, Some(&work)).unwrap();
+    let conversation = chats.conversations().unwrap()[0].id.clone();
+    drop(chats);
+    let out = tmp.path().join("restored");
+    chat::restore_conversation(
+        &repo,
+        &second.backup.snapshot,
+        &conversation,
+        &out,
+        Some(&work),
+        None,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    for day in (5..=70).step_by(5) {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+            + chrono::Duration::days(i64::from(day));
+        let name = format!("IMG-{}-WA{day:04}.jpg", t.format("%Y%m%d"));
+        let got = fs::read(out.join("WhatsApp Ann").join(&name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            got,
+            format!("photo {day} ").repeat(50).into_bytes(),
+            "{name}"
+        );
+    }
+}

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sources::model::{
-    ChatSink, Conversation, ConversationKind, Message, MessageDetails, MessageKind, Timestamp,
+    Account, ChatSink, Contact, Conversation, ConversationKind, MediaKey, Message, MessageDetails,
+    MessageKind, Timestamp,
 };
 use crate::sources::{rel_path, ReadOutcome, Source, SourceKind};
 
@@ -544,6 +545,75 @@ fn owner(survey: &Survey, chat: &ChatFile, options: &Options) -> Option<String> 
     }
 }
 
+/// Gives each message of a text export an id made of what it says: a text export has no
+/// message ids, and line numbers shift when the phone deletes older messages, so two
+/// exports of one chat a month apart would otherwise share no message. The id is a hash of
+/// the time, the author and the text, and which of equal ones it is (they share a
+/// minute, so only the current minute's are counted): `t` + 16 hex digits [+ `-n`].
+struct ContentIds<'a> {
+    inner: &'a mut dyn ChatSink,
+    minute: i64,
+    seen: std::collections::HashMap<u64, u32>,
+}
+
+impl<'a> ContentIds<'a> {
+    fn new(inner: &'a mut dyn ChatSink) -> Self {
+        ContentIds {
+            inner,
+            minute: i64::MIN,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl ChatSink for ContentIds<'_> {
+    fn account(&mut self, account: &Account) -> Result<()> {
+        self.inner.account(account)
+    }
+    fn contact(&mut self, contact: &Contact) -> Result<()> {
+        self.inner.contact(contact)
+    }
+    fn conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        self.inner.conversation(conversation)
+    }
+    fn message(&mut self, mut m: Message) -> Result<()> {
+        let ms = m.time.millis();
+        if ms != self.minute {
+            self.minute = ms;
+            self.seen.clear();
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(&ms.to_le_bytes());
+        for part in [
+            m.sender_name
+                .as_deref()
+                .or(m.sender.as_deref())
+                .unwrap_or(""),
+            &m.text,
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes())
+                .update(part.as_bytes());
+        }
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&h.finalize().as_bytes()[..8]);
+        let x = u64::from_le_bytes(x);
+        let n = self.seen.entry(x).or_insert(0);
+        m.id = if *n == 0 {
+            format!("t{x:016x}")
+        } else {
+            format!("t{x:016x}-{n}")
+        };
+        *n += 1;
+        self.inner.message(m)
+    }
+    fn warning(&mut self, warning: String) {
+        self.inner.warning(warning)
+    }
+    fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
+        self.inner.media_key(path, key)
+    }
+}
+
 /// A message being assembled from its header line and continuation lines.
 struct Pending {
     msg: Message,
@@ -575,6 +645,8 @@ fn parse_chat<R: BufRead>(
     sink: &mut dyn ChatSink,
 ) -> std::io::Result<Result<()>> {
     let me = owner(survey, chat, options);
+    let mut identified = ContentIds::new(sink);
+    let sink: &mut dyn ChatSink = &mut identified;
     let mut lines = Lines::new(reader);
     let mut pending: Option<Pending> = None;
     // Text before the first header, kept until the first message's time is known.
