@@ -14,6 +14,8 @@
 //! value: content hash u64 LE ‖ flags u8 (GONE, MEDIA_PRESENT)
 //! ```
 
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -81,11 +83,23 @@ pub(crate) struct KnownRow {
     pub flags: u8,
 }
 
+/// Bytes of a row's slot in row order: identity [24] ‖ content hash u64 LE ‖ flags u8 ‖
+/// 1 if the row exists.
+const SLOT: usize = 24 + 8 + 1 + 1;
+
 /// The rows of an index, by identity, and which of them the export still has.
+///
+/// An export streams its messages in the order it did last time, so most messages are the
+/// row after the one matched before: a second file holds every row's identity in row
+/// order, read sequentially, and only a message that is not the next row is looked up in
+/// the sorted table.
 pub(crate) struct Known {
     table: Table,
     claimed: Vec<u64>,
     max_rowid: i64,
+    order: BufReader<File>,
+    /// The rowid of the slot `order` reads next.
+    next: i64,
 }
 
 impl Known {
@@ -102,6 +116,15 @@ impl Known {
         let mut builder = TableBuilder::new(work_dir, RECORD, BATCH);
         let mut record = [0u8; RECORD];
         let mut max_rowid = 0i64;
+        let folder = work_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let io = |e| Error::io("write a temporary file in", &folder, e);
+        let file = match work_dir {
+            Some(d) => tempfile::tempfile_in(d),
+            None => tempfile::tempfile(),
+        }
+        .map_err(io)?;
+        let mut order = BufWriter::with_capacity(64 * 1024, file);
+        let mut slot = [0u8; SLOT];
         while let Some(r) = rows.next().map_err(sqlite)? {
             let rowid: i64 = r.get(0).map_err(sqlite)?;
             let gone = !matches!(r.get_ref(1).map_err(sqlite)?, ValueRef::Null);
@@ -124,19 +147,73 @@ impl Known {
             record[KEY + 8] =
                 if gone { GONE } else { 0 } | if media_present { MEDIA_PRESENT } else { 0 };
             builder.push(&record)?;
-            max_rowid = max_rowid.max(rowid);
+            if rowid <= max_rowid || rowid < 1 {
+                return Err(Error::corrupt("chat index", "message rows out of order"));
+            }
+            // Rows purged from the index leave empty slots.
+            for _ in max_rowid + 1..rowid {
+                order.write_all(&[0u8; SLOT]).map_err(io)?;
+            }
+            slot[..24].copy_from_slice(&record[..24]);
+            slot[24..33].copy_from_slice(&record[KEY..KEY + 9]);
+            slot[33] = 1;
+            order.write_all(&slot).map_err(io)?;
+            max_rowid = rowid;
         }
+        let mut file = order.into_inner().map_err(|e| io(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
         let bits = usize::try_from(max_rowid.max(0) as u64 / 64 + 1).unwrap_or(usize::MAX);
         Ok(Known {
             table: builder.finish()?,
             claimed: vec![0; bits],
             max_rowid,
+            order: BufReader::with_capacity(64 * 1024, file),
+            next: 1,
         })
     }
 
     /// The largest rowid the index holds (new rows go after it).
     pub(crate) fn max_rowid(&self) -> i64 {
         self.max_rowid
+    }
+
+    fn mark(&mut self, rowid: i64) {
+        let r = rowid.max(0) as u64;
+        if let Some(w) = self.claimed.get_mut((r / 64) as usize) {
+            *w |= 1 << (r % 64);
+        }
+    }
+
+    /// The next row in row order not matched yet, if it has this identity: matched now.
+    fn claim_next(&mut self, ident: &[u8; 24]) -> Result<Option<KnownRow>> {
+        let mut slot = [0u8; SLOT];
+        while self.next <= self.max_rowid {
+            let rowid = self.next;
+            self.order
+                .read_exact(&mut slot)
+                .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
+            self.next += 1;
+            if slot[33] == 0 || self.is_claimed(rowid) {
+                continue;
+            }
+            if slot[..24] != ident[..] {
+                // Not this one: read it again on the next try.
+                self.next -= 1;
+                self.order
+                    .seek_relative(-(SLOT as i64))
+                    .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
+                return Ok(None);
+            }
+            self.mark(rowid);
+            let mut hash = [0u8; 8];
+            hash.copy_from_slice(&slot[24..32]);
+            return Ok(Some(KnownRow {
+                rowid,
+                hash: u64::from_le_bytes(hash),
+                flags: slot[32],
+            }));
+        }
+        Ok(None)
     }
 
     fn is_claimed(&self, rowid: i64) -> bool {
@@ -150,6 +227,9 @@ impl Known {
     /// now marked as matched.
     pub(crate) fn claim(&mut self, conversation: &str, id: &str) -> Result<Option<KnownRow>> {
         let ident = identity(conversation, id);
+        if let Some(row) = self.claim_next(&ident)? {
+            return Ok(Some(row));
+        }
         let mut probe = [0u8; KEY];
         probe[..24].copy_from_slice(&ident);
         let mut pos = self.table.lower_bound(&probe)?;
@@ -163,10 +243,12 @@ impl Known {
             rowid.copy_from_slice(&rec[24..KEY]);
             let rowid = u64::from_be_bytes(rowid) as i64;
             if !self.is_claimed(rowid) {
-                let r = rowid as u64;
-                if let Some(w) = self.claimed.get_mut((r / 64) as usize) {
-                    *w |= 1 << (r % 64);
-                }
+                self.mark(rowid);
+                // The export goes on from here, as it did last time.
+                self.next = rowid + 1;
+                self.order
+                    .seek(SeekFrom::Start(rowid as u64 * SLOT as u64))
+                    .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
                 let mut hash = [0u8; 8];
                 hash.copy_from_slice(&rec[KEY..KEY + 8]);
                 return Ok(Some(KnownRow {
@@ -195,15 +277,17 @@ mod tests {
     #[test]
     fn claims_rows_by_identity_in_order_and_lists_the_rest() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&format!(
+        conn.execute_batch(
             "CREATE TABLE messages(rowid INTEGER PRIMARY KEY, gone_since INTEGER,
                conversation TEXT, id TEXT, server_id TEXT, sender TEXT, sender_name TEXT,
                from_me INTEGER, time_ms INTEGER, utc INTEGER, kind TEXT, text TEXT,
                reply_to TEXT, quote TEXT, media_path TEXT, media_kind TEXT,
-               media_present INTEGER, thumbnail TEXT, raw TEXT, edited INTEGER, details TEXT);"
-        ))
+               media_present INTEGER, thumbnail TEXT, raw TEXT, edited INTEGER, details TEXT);",
+        )
         .unwrap();
-        let rows: [(i64, &str, &str, Option<i64>, Option<bool>); 5] = [
+        // rowid, conversation, id, gone_since, media_present
+        type Row<'a> = (i64, &'a str, &'a str, Option<i64>, Option<bool>);
+        let rows: [Row; 5] = [
             (1, "c", "1", None, Some(true)),
             (2, "c", "2", Some(5), None),
             (3, "c", "1", None, None),

@@ -47,6 +47,9 @@ struct Message<'a> {
     edited: bool,
     #[serde(skip_serializing_if = "MessageDetails::is_empty")]
     details: &'a MessageDetails,
+    /// When a backup first found the message no longer on the phone (ms, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone_since_ms: Option<i64>,
 }
 
 /// The conversation being written.
@@ -111,6 +114,7 @@ impl Renderer for Files {
             media,
             edited: m.edited,
             details: &m.details,
+            gone_since_ms: m.gone_since,
         };
         let sep = if o.first { "\n" } else { ",\n" };
         o.first = false;
