@@ -15,14 +15,14 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::repo::disk_table::{Table, TableBuilder, KEY};
+use crate::repo::disk_table::{read_at, Table, TableBuilder, KEY};
 
 const RECORD: usize = KEY + 8 + 1;
 /// Rows sorted in memory at a time (2.6 MiB).
@@ -66,10 +66,12 @@ pub(crate) fn content_hash<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -
 }
 
 fn identity(conversation: &str, id: &str) -> [u8; 24] {
+    identity_bytes(conversation.as_bytes(), id.as_bytes())
+}
+
+fn identity_bytes(conversation: &[u8], id: &[u8]) -> [u8; 24] {
     let mut h = blake3::Hasher::new();
-    h.update(conversation.as_bytes())
-        .update(&[0])
-        .update(id.as_bytes());
+    h.update(conversation).update(&[0]).update(id);
     let mut out = [0u8; 24];
     out.copy_from_slice(&h.finalize().as_bytes()[..24]);
     out
@@ -90,16 +92,32 @@ const SLOT: usize = 24 + 8 + 1 + 1;
 /// The rows of an index, by identity, and which of them the export still has.
 ///
 /// An export streams its messages in the order it did last time, so most messages are the
-/// row after the one matched before: a second file holds every row's identity in row
-/// order, read sequentially, and only a message that is not the next row is looked up in
-/// the sorted table.
+/// row after one matched before: a second file holds every row's identity in row order, and
+/// a few cursors walk it (the old rows, and the rows earlier backups appended, which the
+/// export streams in between); only a message that is the next row of none of them is
+/// looked up in the sorted table, and a cursor moves there.
 pub(crate) struct Known {
     table: Table,
     claimed: Vec<u64>,
     max_rowid: i64,
-    order: BufReader<File>,
-    /// The rowid of the slot `order` reads next.
+    order: File,
+    folder: PathBuf,
+    /// Most recently matching first.
+    cursors: Vec<Cursor>,
+}
+
+/// Cursors over the row-order file.
+const CURSORS: usize = 4;
+/// Slots a cursor reads at a time (4 KiB).
+const CURSOR_SLOTS: usize = 120;
+
+/// A position in the row-order file and the slots read from there.
+struct Cursor {
+    /// The rowid to try next.
     next: i64,
+    /// Slots of rowids `first..first + buf.len() / SLOT`.
+    first: i64,
+    buf: Vec<u8>,
 }
 
 impl Known {
@@ -128,20 +146,25 @@ impl Known {
         while let Some(r) = rows.next().map_err(sqlite)? {
             let rowid: i64 = r.get(0).map_err(sqlite)?;
             let gone = !matches!(r.get_ref(1).map_err(sqlite)?, ValueRef::Null);
-            let text = |i: usize| -> rusqlite::Result<String> {
-                Ok(match r.get_ref(i)? {
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    ValueRef::Integer(n) => n.to_string(),
-                    _ => String::new(),
-                })
+            // As the writer binds them: text (a number only in an index made otherwise).
+            let bytes = |v: ValueRef<'_>| -> Vec<u8> {
+                match v {
+                    ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
+                    ValueRef::Integer(n) => n.to_string().into_bytes(),
+                    ValueRef::Real(f) => f.to_string().into_bytes(),
+                    ValueRef::Null => Vec::new(),
+                }
             };
-            let (conversation, id) = (text(2).map_err(sqlite)?, text(3).map_err(sqlite)?);
-            let values = (2..2 + CONTENT_COUNT)
-                .map(|i| r.get_ref(i))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sqlite)?;
+            let mut values = [ValueRef::Null; CONTENT_COUNT];
+            for (i, v) in values.iter_mut().enumerate() {
+                *v = r.get_ref(2 + i).map_err(sqlite)?;
+            }
             let media_present = matches!(values[14], ValueRef::Integer(1));
-            record[..24].copy_from_slice(&identity(&conversation, &id));
+            let ident = match (values[0], values[1]) {
+                (ValueRef::Text(c), ValueRef::Text(i)) => identity_bytes(c, i),
+                (c, i) => identity_bytes(&bytes(c), &bytes(i)),
+            };
+            record[..24].copy_from_slice(&ident);
             record[24..KEY].copy_from_slice(&(rowid as u64).to_be_bytes());
             record[KEY..KEY + 8].copy_from_slice(&content_hash(values).to_le_bytes());
             record[KEY + 8] =
@@ -160,15 +183,19 @@ impl Known {
             order.write_all(&slot).map_err(io)?;
             max_rowid = rowid;
         }
-        let mut file = order.into_inner().map_err(|e| io(e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let file = order.into_inner().map_err(|e| io(e.into_error()))?;
         let bits = usize::try_from(max_rowid.max(0) as u64 / 64 + 1).unwrap_or(usize::MAX);
         Ok(Known {
             table: builder.finish()?,
             claimed: vec![0; bits],
             max_rowid,
-            order: BufReader::with_capacity(64 * 1024, file),
-            next: 1,
+            order: file,
+            folder,
+            cursors: vec![Cursor {
+                next: 1,
+                first: 1,
+                buf: Vec::new(),
+            }],
         })
     }
 
@@ -184,36 +211,73 @@ impl Known {
         }
     }
 
-    /// The next row in row order not matched yet, if it has this identity: matched now.
-    fn claim_next(&mut self, ident: &[u8; 24]) -> Result<Option<KnownRow>> {
+    /// The slot of `rowid` as cursor `c` has it (read from the file when it has not).
+    fn slot(&mut self, c: usize, rowid: i64) -> Result<[u8; SLOT]> {
+        let cur = &mut self.cursors[c];
+        let held = (cur.buf.len() / SLOT) as i64;
+        if rowid < cur.first || rowid >= cur.first + held {
+            let n = (self.max_rowid - rowid + 1).clamp(0, CURSOR_SLOTS as i64) as usize;
+            cur.buf.resize(n * SLOT, 0);
+            cur.first = rowid;
+            read_at(&self.order, &mut cur.buf, (rowid - 1) as u64 * SLOT as u64)
+                .map_err(|e| Error::io("read a temporary file in", &self.folder, e))?;
+        }
+        let at = (rowid - cur.first) as usize * SLOT;
         let mut slot = [0u8; SLOT];
-        while self.next <= self.max_rowid {
-            let rowid = self.next;
-            self.order
-                .read_exact(&mut slot)
-                .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
-            self.next += 1;
-            if slot[33] == 0 || self.is_claimed(rowid) {
-                continue;
+        slot.copy_from_slice(&cur.buf[at..at + SLOT]);
+        Ok(slot)
+    }
+
+    /// The first row not matched yet after one of the cursors, if it has this identity:
+    /// matched now, and that cursor goes first.
+    fn claim_next(&mut self, ident: &[u8; 24]) -> Result<Option<KnownRow>> {
+        for c in 0..self.cursors.len() {
+            let mut rowid = self.cursors[c].next;
+            while rowid <= self.max_rowid {
+                let slot = self.slot(c, rowid)?;
+                if slot[33] == 0 || self.is_claimed(rowid) {
+                    rowid += 1;
+                    continue;
+                }
+                // Rows before this one were matched or are gone: this cursor starts here.
+                self.cursors[c].next = rowid;
+                if slot[..24] != ident[..] {
+                    break;
+                }
+                self.mark(rowid);
+                self.cursors[c].next = rowid + 1;
+                let hit = self.cursors.remove(c);
+                self.cursors.insert(0, hit);
+                let mut hash = [0u8; 8];
+                hash.copy_from_slice(&slot[24..32]);
+                return Ok(Some(KnownRow {
+                    rowid,
+                    hash: u64::from_le_bytes(hash),
+                    flags: slot[32],
+                }));
             }
-            if slot[..24] != ident[..] {
-                // Not this one: read it again on the next try.
-                self.next -= 1;
-                self.order
-                    .seek_relative(-(SLOT as i64))
-                    .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
-                return Ok(None);
+            if rowid > self.max_rowid {
+                self.cursors[c].next = rowid;
             }
-            self.mark(rowid);
-            let mut hash = [0u8; 8];
-            hash.copy_from_slice(&slot[24..32]);
-            return Ok(Some(KnownRow {
-                rowid,
-                hash: u64::from_le_bytes(hash),
-                flags: slot[32],
-            }));
         }
         Ok(None)
+    }
+
+    /// A cursor goes on after `rowid` (the least recently matching one, once there are
+    /// enough).
+    fn follow(&mut self, rowid: i64) {
+        let cursor = if self.cursors.len() < CURSORS {
+            Cursor {
+                next: rowid + 1,
+                first: 0,
+                buf: Vec::new(),
+            }
+        } else {
+            let mut c = self.cursors.pop().expect("cursors are never empty");
+            c.next = rowid + 1;
+            c
+        };
+        self.cursors.insert(0, cursor);
     }
 
     fn is_claimed(&self, rowid: i64) -> bool {
@@ -245,10 +309,7 @@ impl Known {
             if !self.is_claimed(rowid) {
                 self.mark(rowid);
                 // The export goes on from here, as it did last time.
-                self.next = rowid + 1;
-                self.order
-                    .seek(SeekFrom::Start(rowid as u64 * SLOT as u64))
-                    .map_err(|e| Error::io("read a temporary file in", std::env::temp_dir(), e))?;
+                self.follow(rowid);
                 let mut hash = [0u8; 8];
                 hash.copy_from_slice(&rec[KEY..KEY + 8]);
                 return Ok(Some(KnownRow {

@@ -48,7 +48,8 @@ fn temp_file(dir: Option<&Path>) -> Result<File> {
     }
 }
 
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+/// Reads `buf.len()` bytes at `offset` (a positioned read: no seek, shareable).
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
