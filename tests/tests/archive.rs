@@ -5,33 +5,26 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 
 use chatvault_core::chat::{self, MessageScope, SourceBackup};
-use chatvault_core::storage::{LocalStorage, Storage};
 use chatvault_core::{
-    BackupOptions, CancelToken, InitOptions, KdfParams, PruneOptions, ReadData, Repository,
-    RetentionPolicy, SourceOptions,
+    BackupOptions, CancelToken, PruneOptions, ReadData, Repository, RetentionPolicy, SourceOptions,
 };
 use serde_json::json;
+
+mod common;
 
 const DAY_MS: i64 = 86_400_000;
 /// 2025-01-01T00:00:00Z: the first day of the simulated year.
 const START_MS: i64 = 1_735_689_600_000;
 
-fn new_repo(dir: &Path) -> Repository {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
-    let opts = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 8 * 1024,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1024 * 1024,
-        recovery_key: false,
-        linked_to: None,
-    };
-    Repository::init(storage, "archive test", &opts).unwrap().0
+/// A temporary folder with a work folder and a new repository in it.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, Repository) {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let repo = common::new_repo(&tmp.path().join("repo"), "archive test");
+    (tmp, work, repo)
 }
 
 /// The chats of the simulated phone: (Telegram chat id, type, name).
@@ -159,11 +152,8 @@ fn back_up(repo: &Repository, phone: &Path, work: &Path, day: u64) -> SourceBack
 /// byte-identical; "only what the phone has" shows exactly the last export.
 #[test]
 fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, work, repo) = setup();
     let phone = tmp.path().join("Telegram Desktop");
-    let work = tmp.path().join("work");
-    fs::create_dir_all(&work).unwrap();
-    let repo = new_repo(&tmp.path().join("repo"));
     let policy = RetentionPolicy {
         daily: 7,
         weekly: 4,
@@ -306,18 +296,15 @@ fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
 /// account's messages show as its archive.
 #[test]
 fn another_accounts_export_at_the_same_path_is_not_merged() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, work, repo) = setup();
     let phone = tmp.path().join("export");
-    let work = tmp.path().join("work");
-    fs::create_dir_all(&work).unwrap();
-    let repo = new_repo(&tmp.path().join("repo"));
     write_phone(&phone, 10);
     let first = back_up(&repo, &phone, &work, 10);
     assert_eq!(first.summary.unwrap().messages, 33);
     let json = fs::read_to_string(phone.join("result.json")).unwrap();
     let other = json.replace("\"user_id\": 1000", "\"user_id\": 1001");
     assert_ne!(json, other);
-    // Only the account's first two chats, so nothing of the first would be on this phone.
+    // One chat of the other account's.
     let mut v: serde_json::Value = serde_json::from_str(&other).unwrap();
     v["chats"]["list"].as_array_mut().unwrap().truncate(1);
     fs::write(phone.join("result.json"), serde_json::to_vec(&v).unwrap()).unwrap();
@@ -358,11 +345,8 @@ fn whatsapp_chat(dir: &Path, from: u32, to: u32) {
 /// so messages are known by their time, author, text and which of equal ones they are.
 #[test]
 fn overlapping_whatsapp_text_exports_merge_without_duplicates() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, work, repo) = setup();
     let export = tmp.path().join("WhatsApp Ann");
-    let work = tmp.path().join("work");
-    fs::create_dir_all(&work).unwrap();
-    let repo = new_repo(&tmp.path().join("repo"));
     // Messages of days a..=b: one a day, two more on days divisible by 7, a photo on days
     // divisible by 5.
     let count = |a: u32, b: u32| -> u64 {

@@ -124,23 +124,14 @@ impl Table {
         let lo = self.fences.partition_point(|f| *f < p).saturating_sub(1);
         let mut block = [0u8; BLOCK_BYTES];
         for b in lo..hi {
-            let first = b as u64 * self.per_block as u64;
-            let n = (self.records - first).min(self.per_block as u64) as usize;
-            let bytes = &mut block[..n * self.rec_len];
-            read_at(file, bytes, first * self.rec_len as u64)
-                .map_err(|e| Error::io("read a temporary index file in", &self.dir, e))?;
-            let (mut l, mut r) = (0, n);
-            while l < r {
-                let m = (l + r) / 2;
-                let rec = &bytes[m * self.rec_len..(m + 1) * self.rec_len];
-                match rec[..KEY].cmp(&key[..]) {
-                    std::cmp::Ordering::Less => l = m + 1,
-                    std::cmp::Ordering::Greater => r = m,
-                    std::cmp::Ordering::Equal => {
-                        out.copy_from_slice(rec);
-                        return Ok(Some(first + m as u64));
-                    }
+            let (first, at, n) = self.seek_in_block(file, b, &mut block, key)?;
+            if at < n {
+                let rec = &block[at * self.rec_len..(at + 1) * self.rec_len];
+                if rec[..KEY] != key[..] {
+                    return Ok(None);
                 }
+                out.copy_from_slice(rec);
+                return Ok(Some(first + at as u64));
             }
         }
         Ok(None)
@@ -158,25 +149,38 @@ impl Table {
         let lo = self.fences.partition_point(|f| *f < p).saturating_sub(1);
         let mut block = [0u8; BLOCK_BYTES];
         for b in lo..self.fences.len() {
-            let first = b as u64 * self.per_block as u64;
-            let n = (self.records - first).min(self.per_block as u64) as usize;
-            let bytes = &mut block[..n * self.rec_len];
-            read_at(file, bytes, first * self.rec_len as u64)
-                .map_err(|e| Error::io("read a temporary index file in", &self.dir, e))?;
-            let (mut l, mut r) = (0, n);
-            while l < r {
-                let m = (l + r) / 2;
-                if bytes[m * self.rec_len..m * self.rec_len + KEY] < key[..] {
-                    l = m + 1;
-                } else {
-                    r = m;
-                }
-            }
-            if l < n {
-                return Ok(first + l as u64);
+            let (first, at, n) = self.seek_in_block(file, b, &mut block, key)?;
+            if at < n {
+                return Ok(first + at as u64);
             }
         }
         Ok(self.records)
+    }
+
+    /// Reads block `b` into `block`; returns the position of its first record, the index
+    /// in it of the first record whose key is not less than `key`, and its record count.
+    fn seek_in_block(
+        &self,
+        file: &File,
+        b: usize,
+        block: &mut [u8; BLOCK_BYTES],
+        key: &[u8; KEY],
+    ) -> Result<(u64, usize, usize)> {
+        let first = b as u64 * self.per_block as u64;
+        let n = (self.records - first).min(self.per_block as u64) as usize;
+        let bytes = &mut block[..n * self.rec_len];
+        read_at(file, bytes, first * self.rec_len as u64)
+            .map_err(|e| Error::io("read a temporary index file in", &self.dir, e))?;
+        let (mut l, mut r) = (0, n);
+        while l < r {
+            let m = (l + r) / 2;
+            if bytes[m * self.rec_len..m * self.rec_len + KEY] < key[..] {
+                l = m + 1;
+            } else {
+                r = m;
+            }
+        }
+        Ok((first, l, n))
     }
 
     /// Copies the record at `pos` (0..len) into `out` (one record long).

@@ -1,5 +1,6 @@
-//! What the reader tests share: a sink that keeps everything a reader reports, and the
-//! comparison of a chat with what PyPI's whatsapp-chat-exporter read of it.
+//! What the reader tests share: a sink that keeps everything a reader reports, the
+//! comparison of a chat with what PyPI's whatsapp-chat-exporter read of it, and a new local
+//! repository with a fast key derivation.
 // Each test crate uses a part of it.
 #![allow(dead_code)]
 
@@ -191,4 +192,24 @@ pub fn assert_wechat_ios_people(
         nicknamed > 0 && remarked > 0 && mine > 0 && voices > 0,
         "{nicknamed} {remarked} {mine} {voices}"
     );
+}
+
+/// A new repository in `dir` (local storage, a fast key derivation, 1 MiB packs, no
+/// recovery key), opened with `password`.
+pub fn new_repo(dir: &std::path::Path, password: &str) -> chatvault_core::Repository {
+    use chatvault_core::storage::{LocalStorage, Storage};
+    let storage: std::sync::Arc<dyn Storage> = std::sync::Arc::new(LocalStorage::new(dir));
+    let opts = chatvault_core::InitOptions {
+        kdf: chatvault_core::KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size: 1024 * 1024,
+        recovery_key: false,
+        linked_to: None,
+    };
+    chatvault_core::Repository::init(storage, password, &opts)
+        .unwrap()
+        .0
 }
