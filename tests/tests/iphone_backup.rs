@@ -6,14 +6,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use chatvault_core::chat::{ChatIndex, ChatIndexWriter};
 use chatvault_core::sources::{self, SourceKind, SourceOptions};
-use chatvault_core::storage::LocalStorage;
-use chatvault_core::{
-    BackupOptions, CancelToken, ChatSummary, Error, InitOptions, KdfParams, Repository,
-};
+use chatvault_core::{BackupOptions, CancelToken, ChatSummary, Error, Repository};
 use chatvault_fixtures::chat_exports::{self, ChatFacts, ChatSpec, NEEDLE};
 use chatvault_fixtures::iphone_backup::{self, BackupFacts, BackupSpec, WECHAT_DOMAIN};
 use md5::{Digest, Md5};
@@ -212,19 +208,7 @@ fn encrypted_backup_reads_the_same_and_leaves_no_plaintext() {
 }
 
 fn repo(dir: &Path) -> Repository {
-    let opts = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 8 * 1024,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1024 * 1024,
-        recovery_key: false,
-        linked_to: None,
-    };
-    Repository::init(Arc::new(LocalStorage::new(dir)), "pw", &opts)
-        .unwrap()
-        .0
+    common::new_repo(dir, "pw")
 }
 
 /// Backs up the iPhone backup `backup` into `repo` as a chat export, opened with

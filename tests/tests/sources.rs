@@ -532,20 +532,7 @@ fn wechat_android_variants_link_every_medium_and_read_the_wal() {
     );
 
     // A whole backup of it writes nothing into it either.
-    let storage = std::sync::Arc::new(chatvault_core::storage::LocalStorage::new(
-        tmp.path().join("repo"),
-    ));
-    let init = chatvault_core::InitOptions {
-        kdf: chatvault_core::KdfParams {
-            memory_kib: 8 * 1024,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1024 * 1024,
-        recovery_key: false,
-        linked_to: None,
-    };
-    let (repo, _) = chatvault_core::Repository::init(storage, "pw", &init).unwrap();
+    let repo = common::new_repo(&tmp.path().join("repo"), "pw");
     let done = chatvault_core::chat::backup_source(
         &repo,
         &dir,
