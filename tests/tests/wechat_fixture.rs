@@ -5,16 +5,14 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chatvault_core::chat::{summary_of, ChatIndexWriter};
 use chatvault_core::sources::{self, SourceKind, SourceOptions};
-use chatvault_core::storage::LocalStorage;
-use chatvault_core::{
-    BackupOptions, CancelToken, Error, InitOptions, KdfParams, Repository, RestoreOptions,
-};
+use chatvault_core::{BackupOptions, CancelToken, Error, Repository, RestoreOptions};
 use chatvault_fixtures::copy_tree;
 use serde_json::Value;
+
+mod common;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wechat-android-small")
@@ -281,18 +279,7 @@ impl TapMkdir for PathBuf {
 #[test]
 fn snapshot_lists_searches_and_restores_one_conversation() {
     let tmp = tempfile::tempdir().unwrap();
-    let storage = Arc::new(LocalStorage::new(tmp.path().join("repo")));
-    let opts = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 8 * 1024,
-            iterations: 1,
-            parallelism: 1,
-        },
-        pack_size: 1024 * 1024,
-        recovery_key: false,
-        linked_to: None,
-    };
-    let (repo, _) = Repository::init(storage, "pw", &opts).unwrap();
+    let repo = common::new_repo(&tmp.path().join("repo"), "pw");
     let cancel = CancelToken::new();
     let backup = |repo: &Repository, path: &Path| {
         chatvault_core::chat::backup_source(
