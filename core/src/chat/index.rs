@@ -14,11 +14,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
-use super::known::{content_hash, Known, CONTENT_COUNT, GONE, MEDIA_PRESENT};
+use super::known::{bound_hash, Known, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::summary::{ChatSummary, ConversationSummary};
 use crate::error::{Error, Result};
 use crate::sources::model::{
@@ -145,10 +144,7 @@ pub struct FinishedIndex {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    chrono::Utc::now().timestamp_millis()
 }
 
 const WRITE_PRAGMAS: &str = "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
@@ -362,16 +358,7 @@ impl ChatIndexWriter {
                     }
                 }
                 Some(k) => {
-                    let bound = values
-                        .iter()
-                        .map(|v| v.to_sql())
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                        .map_err(sqlite)?;
-                    let hash = content_hash(bound.iter().map(|o| match o {
-                        ToSqlOutput::Borrowed(v) => *v,
-                        ToSqlOutput::Owned(v) => v.into(),
-                        _ => ValueRef::Null,
-                    }));
+                    let hash = bound_hash(&values).map_err(sqlite)?;
                     let r = self.resumed.as_mut().ok_or_else(|| {
                         Error::internal("a known message without a resumed index")
                     })?;

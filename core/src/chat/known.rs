@@ -18,8 +18,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
 
 use crate::error::{Error, Result};
 use crate::repo::disk_table::{read_at, Table, TableBuilder, KEY};
@@ -42,24 +42,45 @@ pub(crate) const CONTENT_COLUMNS: &str = "conversation, id, server_id, sender, s
 pub(crate) const CONTENT_COUNT: usize = 19;
 
 /// A hash of a message's stored values, type and bytes of each: the same whether taken
-/// from the values bound to insert it or from the row read back.
+/// from the values bound to insert it ([`bound_hash`]) or from the row read back.
 pub(crate) fn content_hash<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> u64 {
     let mut h = blake3::Hasher::new();
     for v in values {
-        match v {
-            ValueRef::Null => h.update(&[0]),
-            ValueRef::Integer(i) => h.update(&[1]).update(&i.to_le_bytes()),
-            ValueRef::Real(f) => h.update(&[2]).update(&f.to_bits().to_le_bytes()),
-            ValueRef::Text(t) => h
-                .update(&[3])
-                .update(&(t.len() as u64).to_le_bytes())
-                .update(t),
-            ValueRef::Blob(b) => h
-                .update(&[4])
-                .update(&(b.len() as u64).to_le_bytes())
-                .update(b),
-        };
+        hash_value(&mut h, v);
     }
+    finish(&h)
+}
+
+/// [`content_hash`] of the values as they are bound (no copy of them is kept).
+pub(crate) fn bound_hash(values: &[&dyn ToSql]) -> rusqlite::Result<u64> {
+    let mut h = blake3::Hasher::new();
+    for v in values {
+        match v.to_sql()? {
+            ToSqlOutput::Borrowed(r) => hash_value(&mut h, r),
+            ToSqlOutput::Owned(o) => hash_value(&mut h, (&o).into()),
+            _ => hash_value(&mut h, ValueRef::Null),
+        }
+    }
+    Ok(finish(&h))
+}
+
+fn hash_value(h: &mut blake3::Hasher, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => h.update(&[0]),
+        ValueRef::Integer(i) => h.update(&[1]).update(&i.to_le_bytes()),
+        ValueRef::Real(f) => h.update(&[2]).update(&f.to_bits().to_le_bytes()),
+        ValueRef::Text(t) => h
+            .update(&[3])
+            .update(&(t.len() as u64).to_le_bytes())
+            .update(t),
+        ValueRef::Blob(b) => h
+            .update(&[4])
+            .update(&(b.len() as u64).to_le_bytes())
+            .update(b),
+    };
+}
+
+fn finish(h: &blake3::Hasher) -> u64 {
     let mut out = [0u8; 8];
     out.copy_from_slice(&h.finalize().as_bytes()[..8]);
     u64::from_le_bytes(out)
@@ -365,7 +386,6 @@ mod tests {
         let mut known = Known::read(&conn, None).unwrap();
         assert_eq!(known.max_rowid(), 7);
         let expected_hash = |c: &str, id: &str, present: Option<bool>| {
-            use rusqlite::ToSql;
             let values: [&dyn ToSql; CONTENT_COUNT] = [
                 &c,
                 &id,
@@ -387,12 +407,7 @@ mod tests {
                 &false,
                 &None::<String>,
             ];
-            let out: Vec<_> = values.iter().map(|v| v.to_sql().unwrap()).collect();
-            content_hash(out.iter().map(|o| match o {
-                rusqlite::types::ToSqlOutput::Borrowed(v) => *v,
-                rusqlite::types::ToSqlOutput::Owned(v) => v.into(),
-                _ => unreachable!(),
-            }))
+            bound_hash(&values).unwrap()
         };
         let first = known.claim("c", "1").unwrap().unwrap();
         assert_eq!(first.rowid, 1);
