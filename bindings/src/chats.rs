@@ -321,3 +321,38 @@ impl From<core::ExportSummary> for ExportResult {
         }
     }
 }
+
+/// What purging a conversation's archive did (or, for a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ArchivePurge {
+    /// Archived messages removed (the most any one snapshot held; the newest holds them
+    /// all).
+    pub messages: u64,
+    /// Media files removed from the archive, counted the same way.
+    pub media_files: u64,
+    /// Snapshots rewritten without them: the new ids, oldest first (none for a dry run).
+    pub snapshots: Vec<String>,
+    /// Snapshots whose backed-up export itself still holds some of the named messages (the
+    /// phone had them then, or still has them): purge leaves an export as it is; forgetting
+    /// these snapshots removes those messages.
+    pub held_by_exports: Vec<String>,
+}
+
+impl From<core::chat::PurgeReport> for ArchivePurge {
+    fn from(r: core::chat::PurgeReport) -> Self {
+        ArchivePurge {
+            messages: r.messages(),
+            media_files: r.media(),
+            snapshots: r
+                .snapshots
+                .iter()
+                .filter_map(|s| s.new.as_ref().map(|n| n.id.to_hex()))
+                .collect(),
+            held_by_exports: r
+                .held_by_exports
+                .iter()
+                .map(|(s, _)| s.id.to_hex())
+                .collect(),
+        }
+    }
+}

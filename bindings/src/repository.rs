@@ -6,7 +6,8 @@ use chatvault_core as core;
 
 use crate::callbacks::{ProgressAdapter, ProgressListener};
 use crate::chats::{
-    ChatBackupResult, ChatMessage, ChatSource, ChatSummary, ExportOptions, ExportResult,
+    ArchivePurge, ChatBackupResult, ChatMessage, ChatSource, ChatSummary, ExportOptions,
+    ExportResult,
 };
 use crate::error::{ChatVaultError, Result};
 use crate::records::{
@@ -293,6 +294,40 @@ impl Repository {
             repo.prune(&core::PruneOptions::default(), None, &job.token)?;
             Ok(removed)
         })
+    }
+
+    /// Removes a conversation's archived messages (those the phone no longer has, kept by
+    /// earlier backups) sent before `before_ms` (ms since the epoch; none: all of them),
+    /// and the media only they used, from every snapshot, then deletes their data. With
+    /// `dry_run`, only counts. Messages a snapshot's backed-up export still holds are left
+    /// as they are: [`ArchivePurge::held_by_exports`] names those snapshots.
+    pub fn purge_archive(
+        &self,
+        conversation: String,
+        before_ms: Option<i64>,
+        dry_run: bool,
+        work_dir: Option<String>,
+        job: Arc<JobHandle>,
+    ) -> Result<ArchivePurge> {
+        let work = self.work_dir(work_dir.as_deref())?;
+        let before = before_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.with_timezone(&chrono::Local).naive_local());
+        let request = core::chat::PurgeRequest {
+            conversation,
+            window: core::export::window(None, before),
+            filter: Default::default(),
+            dry_run,
+            lock_wait: std::time::Duration::from_secs(60),
+        };
+        self.with(|repo| {
+            let report = core::chat::purge_archive(repo, &request, Some(&work), &job.token)?;
+            if !dry_run && !report.snapshots.is_empty() {
+                repo.prune(&core::PruneOptions::default(), None, &job.token)?;
+            }
+            Ok(report)
+        })
+        .map(Into::into)
     }
 
     /// Sizes and ratios.

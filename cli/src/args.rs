@@ -65,6 +65,11 @@ pub enum Command {
     Forget(ForgetArgs),
     /// Delete data no snapshot uses.
     Prune(PruneArgs),
+    /// The archive: messages the phone no longer has, kept from earlier backups.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Sizes, counts, deduplication and compression.
     Stats,
     /// Remove stale locks (a crashed or vanished process); with --remove-all, every lock.
@@ -596,6 +601,35 @@ pub struct ForgetArgs {
     /// Only show what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Remove a conversation's archived messages (those the phone no longer has) and the
+    /// media only they used from every snapshot; `prune` then deletes their data.
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The conversation (its id, as `chats` lists it).
+    #[arg(long)]
+    pub chat: String,
+    /// Only messages sent before this local time: `2024-03-01` (its start) or
+    /// `2024-03-01T18:30`.
+    #[arg(long, value_parser = since_time)]
+    pub before: Option<chrono::NaiveDateTime>,
+    /// Only show what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune afterwards, so the data is gone from the repository at once.
+    #[arg(long)]
+    pub prune: bool,
+    /// Seconds to wait for running backups to finish.
+    #[arg(long, default_value_t = 60)]
+    pub lock_wait: u64,
 }
 
 #[derive(Debug, Args)]

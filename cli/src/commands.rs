@@ -267,7 +267,7 @@ fn forget_ids(
 }
 
 /// What a prune after `forget` did, in one line.
-fn prune_line(p: &chatvault_core::PruneSummary) -> String {
+pub(crate) fn prune_line(p: &chatvault_core::PruneSummary) -> String {
     format!(
         "prune: deleted {} packs, repacked {}, freed {}",
         p.packs_deleted,

@@ -1,5 +1,6 @@
 //! `chatvault`: the desktop command line over chatvault-core.
 
+mod archive;
 mod args;
 mod browse;
 mod chats;
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
         Command::Check(a) => commands::check(&cli, a, &cancel),
         Command::Forget(a) => commands::forget(&cli, a, &cancel),
         Command::Prune(a) => commands::prune(&cli, a, &cancel),
+        Command::Archive { command } => archive::run(&cli, command, &cancel),
         Command::Stats => commands::stats(&cli),
         Command::Unlock(a) => unlock::run(&cli, a),
         Command::Key { command } => commands::key(&cli, command),

@@ -1766,3 +1766,75 @@ fn search_takes_a_time_window() {
     ]);
     assert_eq!(code(&wrong), 1);
 }
+
+/// A WhatsApp text export of days `from..=to` of January 2024, a message a day.
+fn whatsapp_days(dir: &Path, from: u32, to: u32) {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let text: String = (from..=to)
+        .map(|d| format!("{d:02}/01/2024, 09:00 - Ann: note of day {d} 你好\n"))
+        .collect();
+    std::fs::write(dir.join("WhatsApp Chat with Ann.txt"), text).unwrap();
+}
+
+#[test]
+fn archive_purge_removes_what_it_names_and_says_what_exports_still_hold() {
+    let env = Env::new();
+    env.init();
+    let export = env.home.join("WhatsApp Ann");
+    whatsapp_days(&export, 1, 20);
+    env.ok(&["backup", "-q", export.to_str().unwrap()]);
+    whatsapp_days(&export, 11, 25);
+    env.ok(&["backup", "-q", export.to_str().unwrap()]);
+    let chats = env.json(&["chats"]);
+    assert_eq!(chats["archived"], 10, "days 1 to 10 left the phone");
+    let chat = chats["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let unknown = env.run(&["archive", "purge", "--chat", "nobody"]);
+    assert_eq!(code(&unknown), 1);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
+
+    let dry = env.json(&[
+        "archive",
+        "purge",
+        "--chat",
+        &chat,
+        "--before",
+        "2024-01-06",
+        "--dry-run",
+    ]);
+    assert_eq!(dry["messages"], 5, "{dry}");
+    assert_eq!(
+        env.json(&["chats"])["archived"],
+        10,
+        "a dry run changes nothing"
+    );
+
+    let out = env.ok(&[
+        "archive",
+        "purge",
+        "--chat",
+        &chat,
+        "--before",
+        "2024-01-06",
+        "--prune",
+    ]);
+    assert!(out.contains("purged 5 archived messages"), "{out}");
+    // The first snapshot's export still holds days 1 to 5, and says so.
+    assert!(out.contains("1 snapshots still hold up to 5"), "{out}");
+    let chats = env.json(&["chats"]);
+    assert_eq!(
+        (chats["messages"].as_u64(), chats["archived"].as_u64()),
+        (Some(20), Some(5))
+    );
+    let found = |q: &str| env.json(&["search", q]).as_array().unwrap().len();
+    assert_eq!(found("note of day 3 "), 0, "purged");
+    assert_eq!(found("note of day 7 "), 1, "archived, not named");
+    assert_eq!(found("note of day 12 "), 1, "on the phone");
+    env.ok(&["check", "--read-data"]);
+}

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use chatvault_core::chat::{self, MessageScope, SourceBackup};
+use chatvault_core::chat::index::TimeWindow;
+use chatvault_core::chat::{self, MessageScope, PurgeRequest, SourceBackup};
 use chatvault_core::{
-    BackupOptions, CancelToken, PruneOptions, ReadData, Repository, RetentionPolicy, SourceOptions,
+    BackupOptions, BlobKind, CancelToken, PruneOptions, ReadData, Repository, RetentionPolicy,
+    Snapshot, SourceOptions,
 };
 use serde_json::json;
 
@@ -47,13 +49,14 @@ fn text_of(chat: u64, k: u64, edited: bool) -> String {
     }
 }
 
-/// Every 4th message carries a photo, whose bytes are its own.
+/// Every 4th message carries a photo, whose bytes are its own; each chat's photos have
+/// sizes no other chat's have (the purge test finds them in the repository by size).
 fn photo_of(chat: u64, k: u64) -> Option<(String, Vec<u8>)> {
     (k % 4 == 0).then(|| {
         (
             format!("chats/chat_{chat}/photos/photo_{k}@01-01-2025_00-00-00.jpg"),
             format!("\u{ff}\u{d8} photo of chat {chat} day {k} ")
-                .repeat(40 + k as usize)
+                .repeat(40 + k as usize + (chat % 10) as usize * 500)
                 .into_bytes(),
         )
     })
@@ -396,4 +399,184 @@ fn overlapping_whatsapp_text_exports_merge_without_duplicates() {
             "{name}"
         );
     }
+}
+
+/// A snapshot's messages: (chat, Telegram id) -> whether it is archived.
+type Listing = BTreeMap<(u64, u64), bool>;
+
+/// Every message of a snapshot.
+fn messages_of(repo: &Repository, snapshot: &Snapshot, work: &Path) -> Listing {
+    let chats = chat::open_chats(repo, snapshot, Some(work)).unwrap();
+    let mut out = BTreeMap::new();
+    for (chat, _, _) in CHATS {
+        chats
+            .for_each_message(&chat.to_string(), |m| {
+                out.insert((chat, m.id.parse().unwrap()), m.gone_since.is_some());
+                Ok(())
+            })
+            .unwrap();
+    }
+    out
+}
+
+/// `archive purge` (#23 item 4): removes from every snapshot exactly the archived messages
+/// it names (one chat, before a date) and the photos only they used; leaves the messages
+/// the snapshots' exports hold and every other chat alone; says which snapshots' exports
+/// still hold some; after those are forgotten and pruned, the photos' data is gone from
+/// the repository; the next backup does not bring them back.
+#[test]
+fn purge_removes_exactly_the_archived_messages_it_names_and_their_photos() {
+    let (tmp, work, repo) = setup();
+    let phone = tmp.path().join("Telegram Desktop");
+    for d in (0..=120u64).step_by(10) {
+        write_phone(&phone, d);
+        back_up(&repo, &phone, &work, d);
+    }
+    let before: Vec<(Snapshot, Listing)> = repo
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let m = messages_of(&repo, &s, &work);
+            (s, m)
+        })
+        .collect();
+    assert_eq!(before.len(), 13);
+    // Chat 2001's messages of days 0..60 (Telegram ids 1..=60).
+    let cut = START_MS + 60 * DAY_MS;
+    let named = |chat: u64, id: u64| chat == 2001 && id <= 60;
+    let mut request = PurgeRequest {
+        conversation: "2001".into(),
+        window: TimeWindow {
+            utc: (i64::MIN, cut),
+            wall: (i64::MIN, cut),
+        },
+        filter: Default::default(),
+        dry_run: true,
+        lock_wait: std::time::Duration::ZERO,
+    };
+    let cancel = CancelToken::new();
+
+    let dry = chat::purge_archive(&repo, &request, Some(&work), &cancel).unwrap();
+    assert_eq!((dry.messages(), dry.media()), (60, 15), "{dry:?}");
+    assert!(dry.snapshots.iter().all(|s| s.new.is_none()));
+    assert_eq!(
+        repo.snapshots().unwrap(),
+        before.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        "a dry run changes nothing"
+    );
+
+    request.dry_run = false;
+    let report = chat::purge_archive(&repo, &request, Some(&work), &cancel).unwrap();
+    // The newest (day 120) holds every one of them in its archive, with the 15 photos
+    // (every 4th day) the phone cleaned up.
+    assert_eq!((report.messages(), report.media()), (60, 15), "{report:?}");
+    // Every snapshot from day 90 on had some of them archived (the phone keeps the month
+    // and the two before it); before day 120 every snapshot's export held some.
+    let rewritten: Vec<_> = report.snapshots.iter().map(|s| s.old.id).collect();
+    let held: Vec<_> = report
+        .held_by_exports
+        .iter()
+        .map(|(s, _)| {
+            let p = report.snapshots.iter().find(|p| p.new.as_ref() == Some(s));
+            p.map_or(s.id, |p| p.old.id)
+        })
+        .collect();
+    for (s, m) in &before {
+        let archived = m
+            .iter()
+            .filter(|(&(c, id), &gone)| named(c, id) && gone)
+            .count() as u64;
+        let in_export = m
+            .iter()
+            .filter(|(&(c, id), &gone)| named(c, id) && !gone)
+            .count() as u64;
+        assert_eq!(rewritten.contains(&s.id), archived > 0, "{}", s.time);
+        assert_eq!(held.contains(&s.id), in_export > 0, "{}", s.time);
+        if let Some(p) = report.snapshots.iter().find(|p| p.old.id == s.id) {
+            assert_eq!(p.messages, archived, "{}", s.time);
+        }
+    }
+    assert_eq!(rewritten.len(), 4, "days 90 to 120");
+    assert_eq!(held.len(), 12, "days 0 to 110");
+
+    // Each snapshot lost exactly the named archived messages; its summary agrees.
+    let after = repo.snapshots().unwrap();
+    assert_eq!(after.len(), before.len());
+    for (old, m) in &before {
+        let new = match report.snapshots.iter().find(|p| p.old.id == old.id) {
+            Some(p) => p.new.clone().unwrap(),
+            None => old.clone(),
+        };
+        assert!(after.contains(&new));
+        assert_eq!((new.time, new.tree), (old.time, old.tree));
+        let expected: BTreeMap<_, _> = m
+            .iter()
+            .filter(|(&(c, id), &gone)| !(named(c, id) && gone))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let got = messages_of(&repo, &new, &work);
+        assert_eq!(got, expected, "{}", old.time);
+        let summary = chat::summary_of(&new).unwrap();
+        assert_eq!(summary.messages, got.len() as u64);
+        assert_eq!(
+            summary.archived,
+            got.values().filter(|g| **g).count() as u64
+        );
+        for c in &summary.conversations {
+            let n = got
+                .keys()
+                .filter(|(chat, _)| chat.to_string() == c.id)
+                .count() as u64;
+            assert_eq!(c.messages, n, "{} of {}", c.id, old.time);
+        }
+    }
+
+    // The newest restores chat 2001's later photos, none of the purged ones.
+    let newest = after.last().unwrap().clone();
+    let out = tmp.path().join("restored");
+    chat::restore_conversation(&repo, &newest, "2001", &out, Some(&work), None, &cancel).unwrap();
+    for k in (0..=120u64).step_by(4) {
+        let (rel, bytes) = photo_of(2001, k).unwrap();
+        let file = out.join("Telegram Desktop").join(&rel);
+        if k < 60 {
+            assert!(!file.exists(), "{rel} was purged");
+        } else {
+            // Photos of days 60 on were each backed up at least once.
+            assert_eq!(
+                fs::read(&file).unwrap_or_else(|e| panic!("{rel}: {e}")),
+                bytes
+            );
+        }
+    }
+
+    // Forget the snapshots whose exports still hold some, prune: the purged photos' data is
+    // gone from the repository; the others' is there.
+    let ids: Vec<String> = report
+        .held_by_exports
+        .iter()
+        .map(|(s, _)| s.id.to_hex())
+        .collect();
+    repo.forget_ids(&ids, false).unwrap();
+    repo.prune(&PruneOptions::default(), None, &cancel).unwrap();
+    let sizes: std::collections::HashSet<u32> = repo
+        .blobs()
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.kind == BlobKind::Data)
+        .map(|b| b.raw_length)
+        .collect();
+    for k in (0..=120u64).step_by(4) {
+        let (rel, bytes) = photo_of(2001, k).unwrap();
+        assert_eq!(sizes.contains(&(bytes.len() as u32)), k >= 60, "{rel}");
+    }
+    let check = repo.check(ReadData::All, None, &cancel).unwrap();
+    assert!(check.is_ok(), "{:#?}", check.errors);
+
+    // The next backup resumes the purged index: the purged messages stay gone.
+    write_phone(&phone, 130);
+    let next = back_up(&repo, &phone, &work, 130);
+    let m = messages_of(&repo, &next.backup.snapshot, &work);
+    assert!(!m.keys().any(|&(c, id)| named(c, id)));
+    assert!(next.index_resumed.is_some());
 }

@@ -618,22 +618,17 @@ fn summarize(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     conversations.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.id.cmp(&b.id)));
-    Ok(ChatSummary {
+    let mut summary = ChatSummary {
         app: app.to_string(),
         account: account.clone(),
-        messages: conversations.iter().map(|c| c.messages).sum(),
         contacts,
-        media_present: conversations.iter().map(|c| c.media_present).sum(),
-        media_missing: conversations.iter().map(|c| c.media_missing).sum(),
-        unparsed: conversations.iter().map(|c| c.unparsed).sum(),
-        archived: conversations.iter().map(|c| c.archived).sum(),
-        first: conversations.iter().filter_map(|c| c.first).min(),
-        last: conversations.iter().filter_map(|c| c.last).max(),
         local_time: local,
         conversations,
         warnings: warnings as u64,
         ..Default::default()
-    })
+    };
+    summary.add_up();
+    Ok(summary)
 }
 
 impl ChatSink for ChatIndexWriter {
@@ -830,7 +825,8 @@ pub struct IndexedConversation {
     pub members: Vec<String>,
 }
 
-const WINDOW: &str = "m.conversation = ?1 AND ((m.utc AND m.time_ms >= ?2 AND m.time_ms < ?3)
+pub(super) const WINDOW: &str =
+    "m.conversation = ?1 AND ((m.utc AND m.time_ms >= ?2 AND m.time_ms < ?3)
   OR (NOT m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5))";
 /// A search's window (parameters 4 to 7, as [`WINDOW`]'s 2 to 5).
 const IN_WINDOW: &str = "((m.utc AND m.time_ms >= ?4 AND m.time_ms < ?5)

@@ -11,6 +11,7 @@ pub mod backup;
 pub(crate) mod encrypted_media;
 pub mod index;
 mod known;
+pub mod purge;
 pub mod restore;
 mod snapshot_chats;
 pub mod summary;
@@ -20,6 +21,7 @@ pub use backup::{backup_source, SourceBackup};
 pub use index::{
     ChatIndex, ChatIndexWriter, FinishedIndex, IndexedMessage, MessageScope, ResumeCounts,
 };
+pub use purge::{purge_archive, PurgeReport, PurgeRequest, PurgedSnapshot};
 pub use restore::{restore_conversation, restore_media, safe_file_name};
 pub use snapshot_chats::{open_chats, open_chats_scoped, SnapshotChats};
 pub use summary::{ChatSummary, ConversationSummary};

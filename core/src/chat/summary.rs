@@ -90,3 +90,18 @@ pub struct ChatSummary {
     #[serde(default)]
     pub fingerprint: Option<String>,
 }
+
+impl ChatSummary {
+    /// Sets the totals (messages, media, unparsed, archived, first and last) from the
+    /// conversations' figures.
+    pub(crate) fn add_up(&mut self) {
+        let c = &self.conversations;
+        self.messages = c.iter().map(|c| c.messages).sum();
+        self.media_present = c.iter().map(|c| c.media_present).sum();
+        self.media_missing = c.iter().map(|c| c.media_missing).sum();
+        self.unparsed = c.iter().map(|c| c.unparsed).sum();
+        self.archived = c.iter().map(|c| c.archived).sum();
+        self.first = c.iter().filter_map(|c| c.first).min();
+        self.last = c.iter().filter_map(|c| c.last).max();
+    }
+}

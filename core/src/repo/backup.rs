@@ -235,26 +235,14 @@ impl Repository {
         tracker.set_phase(Phase::Backup);
 
         let writer = self.start_writer(options.threads)?;
-        let page_sizes = options
+        let mut run = Run::new(self, index, writer, tracker, cancel);
+        run.page_sizes = options
             .page_sizes
             .iter()
             .filter_map(|(p, s)| fs::canonicalize(p).ok().map(|c| (c, *s)))
             .collect();
-        let mut run = Run {
-            repo: self,
-            index,
-            seen: IdSet::new(self.work_dir()),
-            writer,
-            tracker,
-            cancel,
-            page_sizes,
-            force_read: options.force_read,
-            exclude_media: options.exclude_media,
-            summary: SnapshotSummary::default(),
-            warnings: Vec::new(),
-            window: Vec::new(),
-            depth: 0,
-        };
+        run.force_read = options.force_read;
+        run.exclude_media = options.exclude_media;
         let parent_root = match &parent {
             Some(p) => run.repo.read_tree(&run.index, &p.tree).ok(),
             None => None,
@@ -278,24 +266,8 @@ impl Repository {
                 Some((_, extra)) => Some(extra),
                 None => options.extra.as_ref(),
             };
-            let extra_tree = match extra.map(|e| &e.tree) {
-                Some(ExtraTree::Stored(id)) => Some(*id),
-                Some(ExtraTree::File { path, name, kept }) => {
-                    let meta =
-                        fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
-                    // The extra files are not part of the backed-up paths' totals.
-                    let totals = run.summary.clone();
-                    let node = run.entry(path, std::ffi::OsStr::new(name), &meta, None)?;
-                    run.summary = totals;
-                    let mut nodes: Vec<Node> = node.into_iter().collect();
-                    if !kept.paths.is_empty() {
-                        if let Some(found) = super::kept::find_kept(run.repo, &run.index, kept)? {
-                            nodes.push(found.save(&mut |t| run.save_tree(t))?);
-                        }
-                    }
-                    nodes.sort_by(|a, b| a.name.cmp(&b.name));
-                    Some(run.save_tree(&Tree { nodes })?)
-                }
+            let extra_tree = match extra {
+                Some(e) => Some(run.store_extra(&e.tree)?),
                 None => None,
             };
             Ok((tree, extra_tree, record))
@@ -426,6 +398,81 @@ fn scan(path: &Path, tracker: &mut Tracker, cancel: &CancelToken) -> Result<()> 
         }
     }
     Ok(())
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        repo: &'a Repository,
+        index: Index,
+        writer: BlobWriter,
+        tracker: Tracker<'a>,
+        cancel: &'a CancelToken,
+    ) -> Self {
+        Run {
+            repo,
+            index,
+            seen: IdSet::new(repo.work_dir()),
+            writer,
+            tracker,
+            cancel,
+            page_sizes: Vec::new(),
+            force_read: false,
+            exclude_media: false,
+            summary: SnapshotSummary::default(),
+            warnings: Vec::new(),
+            window: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// Stores an extra tree's files (not counted in the backed-up paths' totals); returns
+    /// the tree.
+    fn store_extra(&mut self, extra: &ExtraTree) -> Result<Id> {
+        let (path, name, kept) = match extra {
+            ExtraTree::Stored(id) => return Ok(*id),
+            ExtraTree::File { path, name, kept } => (path, name, kept),
+        };
+        let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+        let totals = self.summary.clone();
+        let node = self.entry(path, std::ffi::OsStr::new(name), &meta, None)?;
+        self.summary = totals;
+        let mut nodes: Vec<Node> = node.into_iter().collect();
+        if !kept.paths.is_empty() {
+            if let Some(found) = super::kept::find_kept(self.repo, &self.index, kept)? {
+                nodes.push(found.save(&mut |t| self.save_tree(t))?);
+            }
+        }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.save_tree(&Tree { nodes })
+    }
+}
+
+impl Repository {
+    /// Stores `extra` as a tree on its own, outside any backup (a snapshot's extra part
+    /// rewritten: [`Repository::replace_extra`]). The caller holds the repository's lock.
+    pub(crate) fn store_extra_tree(&self, extra: &ExtraTree, cancel: &CancelToken) -> Result<Id> {
+        let (index, _) = self.load_index(false)?;
+        let writer = self.start_writer(0)?;
+        let mut run = Run::new(
+            self,
+            index,
+            writer,
+            Tracker::new(None, Phase::Backup),
+            cancel,
+        );
+        let stored = run.store_extra(extra);
+        let Run { writer, .. } = run;
+        match stored {
+            Ok(id) => {
+                writer.finish(true)?;
+                Ok(id)
+            }
+            Err(e) => {
+                let _ = writer.finish(false);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Run<'_> {

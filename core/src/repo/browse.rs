@@ -6,6 +6,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::id::Id;
 use super::index::Index;
 use super::snapshot::Snapshot;
 use super::tree::{Node, NodeKind, Tree, MAX_DEPTH};
@@ -76,6 +77,18 @@ impl Repository {
             self.walk_tree(&index, &tree, &node_path, &mut f)?;
         }
         Ok(())
+    }
+
+    /// Calls `f` for every entry of the tree `root` (an extra tree), paths relative to it,
+    /// in name order, parents before children.
+    pub(crate) fn walk_tree_at(
+        &self,
+        root: &Id,
+        mut f: impl FnMut(&Entry) -> Result<()>,
+    ) -> Result<()> {
+        let (index, _) = self.load_index(false)?;
+        let tree = self.read_tree(&index, root)?;
+        self.walk_tree(&index, &tree, "", &mut f)
     }
 
     fn walk_tree(

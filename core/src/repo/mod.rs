@@ -23,6 +23,7 @@ pub mod pack;
 pub mod prune;
 pub mod restore;
 pub mod retention;
+mod rewrite;
 mod seen;
 pub mod snapshot;
 pub mod stats;

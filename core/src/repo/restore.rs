@@ -367,8 +367,6 @@ impl Repository {
 }
 
 impl Repository {
-    /// Whether the snapshot's top-level node `name` is a file (a zip or a single export
-    /// file) rather than a folder.
     /// The tree of the folder `name` at the top of tree `root`, if there is one.
     pub(crate) fn subtree_at(&self, root: &Id, name: &str) -> Result<Option<Id>> {
         let (index, _) = self.load_index(false)?;
@@ -380,6 +378,8 @@ impl Repository {
             .and_then(|n| n.subtree))
     }
 
+    /// Whether the snapshot's top-level node `name` is a file (a zip or a single export
+    /// file) rather than a folder.
     pub(crate) fn root_is_file(&self, snapshot: &Snapshot, name: &str) -> Result<bool> {
         let (index, _) = self.load_index(false)?;
         let root = self.read_tree(&index, &snapshot.tree)?;

@@ -217,6 +217,19 @@ public final class Repo: Sendable {
         return try await runJob { job in try inner.forgetSnapshots(ids: ids, job: job) }
     }
 
+    /// Removes `conversation`'s archived messages (those the phone no longer has, kept by
+    /// earlier backups) sent before `before` (nil: all of them) and the media only they
+    /// used, from every snapshot, then deletes their data. With `dryRun`, only counts.
+    /// Messages a snapshot's backed-up export still holds stay: the result's
+    /// `heldByExports` names those snapshots (forgetting them removes those messages).
+    public func purgeArchive(conversation: String, before: Date? = nil, dryRun: Bool = false, workDir: URL? = nil) async throws -> ArchivePurge {
+        let inner = self.inner
+        let beforeMs = before.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
+        return try await runJob { job in
+            try inner.purgeArchive(conversation: conversation, beforeMs: beforeMs, dryRun: dryRun, workDir: workDir?.path, job: job)
+        }
+    }
+
     /// Sizes and ratios.
     public func stats() async throws -> RepoStats {
         let inner = self.inner

@@ -482,6 +482,43 @@ func chatsAreReadSearchedAndExportedInTheLanguageAsked() async throws {
     try check(enIndex.contains("<html lang=\"en\">") && enIndex.contains("9 conversations"), String(enIndex.prefix(600)))
 }
 
+/// A WhatsApp text export of days `from...to` of January 2024, a message a day.
+func whatsAppDays(_ dir: URL, _ from: Int, _ to: Int) throws {
+    try? FileManager.default.removeItem(at: dir)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let text = (from...to).map { d in String(format: "%02d/01/2024, 09:00 - Ann: note of day %d 你好\n", d, d) }.joined()
+    try Data(text.utf8).write(to: dir.appendingPathComponent("WhatsApp Chat with Ann.txt"))
+}
+
+/// The archive through Swift, as in Kotlin: what the phone deleted stays, marked, until
+/// purgeArchive removes what it names.
+func theArchiveKeepsWhatThePhoneDeletedUntilPurged() async throws {
+    let work = try tempDir("cv-archive")
+    let export = work.appendingPathComponent("WhatsApp Ann")
+    let vault = Vault(stateDirectory: work.appendingPathComponent("state"))
+    let repo = try await vault.create(folder: work.appendingPathComponent("repo"), password: password)
+    try whatsAppDays(export, 1, 20)
+    _ = try await repo.backupChats(from: export, source: ChatSource(workDir: work.path))
+    try whatsAppDays(export, 11, 25)
+    let second = try await repo.backupChats(from: export, source: ChatSource(workDir: work.path))
+    guard let chats = second.chats, let chat = chats.conversations.first else { throw Failure(description: "no chat summary") }
+    try check(chats.messages == 25 && chats.archived == 10 && chat.archived == 10, "\(chats)")
+    let gone = try await repo.search("note of day 3 ", workDir: work)
+    try check(gone.count == 1 && gone[0].goneSinceMs != nil, "not marked as gone: \(gone)")
+    let dry = try await repo.purgeArchive(conversation: chat.id, dryRun: true, workDir: work)
+    try check(dry.messages == 10 && dry.snapshots.isEmpty, "dry run: \(dry)")
+    let before = Calendar.current.date(from: DateComponents(year: 2024, month: 1, day: 6))!
+    let purged = try await repo.purgeArchive(conversation: chat.id, before: before, workDir: work)
+    try check(purged.messages == 5 && purged.snapshots.count == 1 && purged.heldByExports.count == 1, "\(purged)")
+    try check(try await repo.chats()?.archived == 5, "archived after purge")
+    try check(try await repo.search("note of day 3 ", workDir: work).isEmpty, "a purged message was found")
+    try check(try await repo.search("note of day 7 ", workDir: work).count == 1, "an archived message not named was lost")
+    do {
+        _ = try await repo.purgeArchive(conversation: "nobody", workDir: work)
+        throw Failure(description: "an unknown conversation was accepted")
+    } catch ChatVaultError.InvalidArgument {}
+}
+
 func backgroundTaskIdentifiersAreUnderTheBundleId() async throws {
     let ids = BackgroundTaskIdentifiers(bundleIdentifier: "com.example.chats")
     try check(ids.processing == "com.example.chats.chatvault.backup", ids.processing)
@@ -505,6 +542,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("a phone pairs with a real `chatvault serve` by QR and backs up over the LAN; strangers and used or wrong codes are AccessDenied", aPhonePairsWithAPcAndBacksUpOverTheLan),
     ("background task identifiers are under the app's bundle id (continued ones by wildcard)", backgroundTaskIdentifiersAreUnderTheBundleId),
     ("a WeChat export is read, searched and exported in the language asked for", chatsAreReadSearchedAndExportedInTheLanguageAsked),
+    ("the archive keeps what the phone deleted, marked, until purgeArchive removes what it names", theArchiveKeepsWhatThePhoneDeletedUntilPurged),
 ]
 
 // A hung test fails the run instead of hanging CI (a limit, never a synchronisation).

@@ -16,6 +16,7 @@ import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.channelFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.chatvault.ffi.ArchivePurge
 import org.chatvault.ffi.ChatBackupResult
 import org.chatvault.ffi.ChatMessage
 import org.chatvault.ffi.ChatSource
@@ -244,6 +245,20 @@ class Repo internal constructor(private val inner: Repository) : AutoCloseable {
      * Returns the ids removed.
      */
     suspend fun forgetSnapshots(ids: List<String>): List<String> = runJob { job -> inner.forgetSnapshots(ids, job) }
+
+    /**
+     * Removes [conversation]'s archived messages (those the phone no longer has, kept by
+     * earlier backups) sent before [beforeMs] (ms since the epoch; null: all of them) and the
+     * media only they used, from every snapshot, then deletes their data. With [dryRun], only
+     * counts. Messages a snapshot's backed-up export still holds stay: the result's
+     * `heldByExports` names those snapshots (forgetting them removes those messages).
+     */
+    suspend fun purgeArchive(
+        conversation: String,
+        beforeMs: Long? = null,
+        dryRun: Boolean = false,
+        workDir: File? = null,
+    ): ArchivePurge = runJob { job -> inner.purgeArchive(conversation, beforeMs, dryRun, workDir?.path, job) }
 
     /** Sizes and ratios. */
     suspend fun stats(): RepoStats = withContext(Dispatchers.IO) { inner.stats() }

@@ -447,6 +447,54 @@ private suspend fun aGermanWhatsAppExportIsReadWithItsOwner() {
     }
 }
 
+/** A WhatsApp text export of days [from]..[to] of January 2024, a message a day. */
+private fun whatsAppDays(dir: File, from: Int, to: Int) {
+    dir.deleteRecursively()
+    dir.mkdirs()
+    val text = (from..to).joinToString("") { d -> "%02d/01/2024, 09:00 - Ann: note of day %d 你好\n".format(d, d) }
+    File(dir, "WhatsApp Chat with Ann.txt").writeText(text)
+}
+
+/**
+ * The archive through Kotlin: messages the phone deleted between two backups stay listed,
+ * counted and found by search, marked with when they left the phone; purgeArchive removes the
+ * ones it names (a dry run only counts) and says which snapshot's export still holds some.
+ */
+private suspend fun theArchiveKeepsWhatThePhoneDeletedUntilPurged() {
+    val work = tempDir("cv-kt-archive")
+    val export = File(work, "WhatsApp Ann")
+    Vault(File(work, "state")).use { vault ->
+        vault.create(File(work, "repo"), PASSWORD).use { repo ->
+            whatsAppDays(export, 1, 20)
+            repo.backupChats(export, ChatSource(workDir = work.path))
+            whatsAppDays(export, 11, 25)
+            val second = repo.backupChats(export, ChatSource(workDir = work.path))
+            val chats = second.chats ?: throw AssertionError("no chat summary")
+            check(chats.messages == 25uL && chats.archived == 10uL) { "$chats" }
+            val chat = chats.conversations.single()
+            check(chat.archived == 10uL) { "$chat" }
+            val gone = repo.search("note of day 3 ", workDir = work).single()
+            check(gone.goneSinceMs != null) { "not marked as gone: $gone" }
+            check(repo.search("note of day 12 ", workDir = work).single().goneSinceMs == null) { "on the phone" }
+
+            val dry = repo.purgeArchive(chat.id, dryRun = true, workDir = work)
+            check(dry.messages == 10uL && dry.snapshots.isEmpty()) { "dry run: $dry" }
+            val before = java.time.LocalDateTime.of(2024, 1, 6, 0, 0)
+                .atZone(java.time.ZoneId.systemDefault()).toInstant().toEpochMilli()
+            val purged = repo.purgeArchive(chat.id, beforeMs = before, workDir = work)
+            check(purged.messages == 5uL && purged.snapshots.size == 1 && purged.heldByExports.size == 1) { "$purged" }
+            val after = repo.chats()
+            check(after?.archived == 5uL) { "archived after purge: $after" }
+            check(repo.search("note of day 3 ", workDir = work).isEmpty()) { "a purged message was found" }
+            check(repo.search("note of day 7 ", workDir = work).size == 1) { "an archived message not named was lost" }
+            try {
+                repo.purgeArchive("nobody", workDir = work)
+                throw AssertionError("an unknown conversation was accepted")
+            } catch (e: ChatVaultException.InvalidArgument) {}
+        }
+    }
+}
+
 /** Runs [command] in [dir], failing with its output if it fails. */
 private fun run(dir: File, vararg command: String) {
     val p = ProcessBuilder(*command).directory(dir).redirectErrorStream(true).start()
@@ -669,6 +717,7 @@ fun main() {
         "a scheduled plan backs up to storage the app provides; a throwing resolver fails the run, not the app" to ::aScheduledPlanBacksUpToStorageTheAppProvides,
         "a WeChat export is read, listed, searched and exported; a wrong key raises the typed exception" to ::aWeChatExportIsReadListedAndSearched,
         "a German WhatsApp export is read with its owner; a line it cannot place is kept and counted" to ::aGermanWhatsAppExportIsReadWithItsOwner,
+        "the archive keeps what the phone deleted, marked, until purgeArchive removes what it names" to ::theArchiveKeepsWhatThePhoneDeletedUntilPurged,
         "WhatsApp's own crypt15 backup is read with the 64-digit key; a wrong key raises the typed exception" to ::whatsAppsOwnBackupIsReadWithThe64DigitKey,
         "a WebDAV server is a destination without a computer; a wrong password raises AccessDenied" to ::aWebDavServerIsADestinationWithoutAComputer,
         "a phone pairs with a PC by its QR code and backs up over the LAN; strangers and used codes raise AccessDenied" to ::aPhonePairsWithAPcAndBacksUpOverTheLan,
