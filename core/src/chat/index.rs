@@ -17,8 +17,9 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
-use super::known::{bound_hash, Known, CONTENT_COUNT, GONE, MEDIA_PRESENT};
+use super::known::{bound_hash, Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::summary::{ChatSummary, ConversationSummary};
+use super::waiting::Waiting;
 use crate::error::{Error, Result};
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKey, Message, MessageDetails, MessageKind,
@@ -82,6 +83,11 @@ const UPSERT_META: &str = "INSERT INTO meta(key, value) VALUES (?1, ?2)
 /// The database's name in errors.
 const DB: &str = "chat index";
 
+/// Messages that may wait to be placed before the rows not matched are indexed (new ones
+/// of a day wait until the export is read; an export streamed in another order than last
+/// time stops waiting here).
+const WAITING_LIMIT: u64 = 100_000;
+
 /// Builds a chat index file; receives what a source reader reads.
 ///
 /// A new index ([`ChatIndexWriter::create`]) gets every message as a new row. A resumed one
@@ -107,6 +113,10 @@ pub struct ChatIndexWriter {
 /// What resuming an index keeps track of.
 struct Resumed {
     known: Known,
+    /// Messages no cursor matched, until the rows not matched are indexed.
+    waiting: Waiting,
+    /// How many may wait ([`WAITING_LIMIT`]).
+    waiting_limit: u64,
     /// The parent's account, to notice an export of another account at the same path.
     account_id: String,
     /// Media paths (inside the export) that messages hold as stored but the export no
@@ -209,9 +219,11 @@ impl ChatIndexWriter {
             .optional()
             .map_err(|e| Error::sqlite(DB, Some(path), e))?
             .unwrap_or_default();
-        let known = Known::read(&conn, work_dir)?;
+        let known = Known::open(&conn, work_dir)?;
         let resumed = Resumed {
             known,
+            waiting: Waiting::new(work_dir),
+            waiting_limit: WAITING_LIMIT,
             account_id,
             kept_media: Vec::new(),
             conversations: Default::default(),
@@ -283,111 +295,151 @@ impl ChatIndexWriter {
         &self.warnings
     }
 
-    /// Adds messages in order through prepared statements (what [`ChatSink::message`] does
-    /// for one).
+    /// Adds messages in order (what [`ChatSink::message`] does for one). A resumed index
+    /// matches each with the row it holds for it; one no cursor places waits
+    /// ([`Waiting`]) until the rows not matched are indexed.
     pub fn messages(&mut self, batch: impl IntoIterator<Item = Message>) -> Result<()> {
-        let path = &self.path;
-        let sqlite = |e| Error::sqlite(DB, Some(path), e);
-        let mut insert = self.conn.prepare_cached(INSERT_MESSAGE).map_err(sqlite)?;
-        for mut m in batch {
+        for m in batch {
             let known = match self.resumed.as_mut() {
-                Some(r) => r.known.claim(&m.conversation, &m.id)?,
+                None => None,
+                Some(r) => {
+                    let known = r.known.claim(&self.conn, &m.conversation, &m.id)?;
+                    if known.is_none() && !r.known.indexed() {
+                        r.waiting.push(&m)?;
+                        if r.waiting.len() >= r.waiting_limit {
+                            self.place_pending()?;
+                        }
+                        continue;
+                    }
+                    known
+                }
+            };
+            self.store(m, known)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes the rows of a resumed index not matched yet, and stores the messages that
+    /// waited: known rows out of the cursors' order, or new.
+    fn place_pending(&mut self) -> Result<()> {
+        let Some(r) = self.resumed.as_mut() else {
+            return Ok(());
+        };
+        if r.waiting.is_empty() {
+            return Ok(());
+        }
+        r.known.index_unclaimed(&self.conn)?;
+        for m in r.waiting.take().drain()? {
+            let m = m?;
+            let known = match self.resumed.as_mut() {
+                Some(r) => r.known.claim(&self.conn, &m.conversation, &m.id)?,
                 None => None,
             };
-            if let (Some(k), Some(media)) = (known, m.media.as_mut()) {
-                // A file stored before and gone from the export since (the phone cleaned
-                // it up) stays stored, at the path the index has for it: kept from the
-                // earlier snapshot.
-                if k.flags & MEDIA_PRESENT != 0 && !media.present {
-                    let (path, thumbnail): (String, Option<String>) = self
-                        .conn
-                        .prepare_cached(
-                            "SELECT media_path, thumbnail FROM messages WHERE rowid = ?1",
-                        )
-                        .and_then(|mut st| st.query_row([k.rowid], |r| Ok((r.get(0)?, r.get(1)?))))
-                        .map_err(sqlite)?;
-                    media.present = true;
-                    media.path = path;
-                    if media.thumbnail.is_none() {
-                        media.thumbnail = thumbnail;
-                    }
-                    if let Some(r) = self.resumed.as_mut() {
-                        r.kept_media.push(media.path.clone());
-                        r.kept_media.extend(media.thumbnail.clone());
-                    }
+            self.store(m, known)?;
+        }
+        Ok(())
+    }
+
+    /// Stores one message: a new row, or over the `known` row it matched when its content
+    /// changed (nothing written when it did not).
+    fn store(&mut self, mut m: Message, known: Option<KnownRow>) -> Result<()> {
+        let path = &self.path;
+        let sqlite = |e| Error::sqlite(DB, Some(path), e);
+        if let (Some(k), Some(media)) = (known, m.media.as_mut()) {
+            // A file stored before and gone from the export since (the phone cleaned
+            // it up) stays stored, at the path the index has for it: kept from the
+            // earlier snapshot.
+            if k.flags & MEDIA_PRESENT != 0 && !media.present {
+                let (path, thumbnail): (String, Option<String>) = self
+                    .conn
+                    .prepare_cached("SELECT media_path, thumbnail FROM messages WHERE rowid = ?1")
+                    .and_then(|mut st| st.query_row([k.rowid], |r| Ok((r.get(0)?, r.get(1)?))))
+                    .map_err(sqlite)?;
+                media.present = true;
+                media.path = path;
+                if media.thumbnail.is_none() {
+                    media.thumbnail = thumbnail;
+                }
+                if let Some(r) = self.resumed.as_mut() {
+                    r.kept_media.push(media.path.clone());
+                    r.kept_media.extend(media.thumbnail.clone());
                 }
             }
-            let media = m.media.as_ref();
-            let details = if m.details.is_empty() {
-                None
-            } else {
-                serde_json::to_string(&m.details).ok()
-            };
-            let rowid = known.map_or(self.next_rowid, |k| k.rowid);
-            let values: [&dyn ToSql; CONTENT_COUNT] = [
-                &m.conversation,
-                &m.id,
-                &m.server_id,
-                &m.sender,
-                &m.sender_name,
-                &m.from_me,
-                &m.time.millis(),
-                &m.time.is_utc(),
-                &m.kind.as_str(),
-                &m.text,
-                &m.reply_to,
-                &m.quote,
-                &media.map(|x| x.path.as_str()),
-                &media.map(|x| x.kind.as_str()),
-                &media.map(|x| x.present),
-                &media.and_then(|x| x.thumbnail.as_deref()),
-                &m.raw,
-                &m.edited,
-                &details,
-            ];
-            match known {
-                None => {
-                    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 2);
+        }
+        let media = m.media.as_ref();
+        let details = if m.details.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&m.details).ok()
+        };
+        let rowid = known.map_or(self.next_rowid, |k| k.rowid);
+        let values: [&dyn ToSql; CONTENT_COUNT] = [
+            &m.conversation,
+            &m.id,
+            &m.server_id,
+            &m.sender,
+            &m.sender_name,
+            &m.from_me,
+            &m.time.millis(),
+            &m.time.is_utc(),
+            &m.kind.as_str(),
+            &m.text,
+            &m.reply_to,
+            &m.quote,
+            &media.map(|x| x.path.as_str()),
+            &media.map(|x| x.kind.as_str()),
+            &media.map(|x| x.present),
+            &media.and_then(|x| x.thumbnail.as_deref()),
+            &m.raw,
+            &m.edited,
+            &details,
+        ];
+        match known {
+            None => {
+                let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 2);
+                params.push(&rowid);
+                params.extend(values);
+                params.push(&self.now_ms);
+                self.conn
+                    .prepare_cached(INSERT_MESSAGE)
+                    .and_then(|mut st| st.execute(params.as_slice()))
+                    .map_err(sqlite)?;
+                self.next_rowid += 1;
+                if let Some(r) = self.resumed.as_mut() {
+                    r.counts.new += 1;
+                }
+            }
+            Some(k) => {
+                let hash = bound_hash(&values).map_err(sqlite)?;
+                let r = self
+                    .resumed
+                    .as_mut()
+                    .ok_or_else(|| Error::internal("a known message without a resumed index"))?;
+                if hash != k.hash || k.flags & GONE != 0 {
+                    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 1);
                     params.push(&rowid);
                     params.extend(values);
-                    params.push(&self.now_ms);
-                    insert.execute(params.as_slice()).map_err(sqlite)?;
-                    self.next_rowid += 1;
-                    if let Some(r) = self.resumed.as_mut() {
-                        r.counts.new += 1;
-                    }
-                }
-                Some(k) => {
-                    let hash = bound_hash(&values).map_err(sqlite)?;
-                    let r = self.resumed.as_mut().ok_or_else(|| {
-                        Error::internal("a known message without a resumed index")
-                    })?;
-                    if hash != k.hash || k.flags & GONE != 0 {
-                        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 1);
-                        params.push(&rowid);
-                        params.extend(values);
-                        self.conn
-                            .prepare_cached(UPDATE_MESSAGE)
-                            .and_then(|mut st| st.execute(params.as_slice()))
-                            .map_err(sqlite)?;
-                        r.counts.changed += 1;
-                    } else {
-                        r.counts.unchanged += 1;
-                    }
+                    self.conn
+                        .prepare_cached(UPDATE_MESSAGE)
+                        .and_then(|mut st| st.execute(params.as_slice()))
+                        .map_err(sqlite)?;
+                    r.counts.changed += 1;
+                } else {
+                    r.counts.unchanged += 1;
                 }
             }
-            self.local_time |= !m.time.is_utc();
-            let run = match self.running.get_mut(&m.conversation) {
-                Some(run) => run,
-                None => self.running.entry(m.conversation).or_default(),
-            };
-            run.add(m.time.millis(), rowid as u64, media.map(|x| x.present));
-            run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
-            self.pending += 1;
-            if self.pending >= 20_000 {
-                self.pending = 0;
-                self.conn.execute_batch("COMMIT; BEGIN;").map_err(sqlite)?;
-            }
+        }
+        self.local_time |= !m.time.is_utc();
+        let run = match self.running.get_mut(&m.conversation) {
+            Some(run) => run,
+            None => self.running.entry(m.conversation).or_default(),
+        };
+        run.add(m.time.millis(), rowid as u64, media.map(|x| x.present));
+        run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
+        self.pending += 1;
+        if self.pending >= 20_000 {
+            self.pending = 0;
+            self.conn.execute_batch("COMMIT; BEGIN;").map_err(sqlite)?;
         }
         Ok(())
     }
@@ -470,6 +522,7 @@ impl ChatIndexWriter {
     /// Marks what a resumed index's export no longer has, computes the summary and closes
     /// the file.
     pub fn finish_index(mut self, app: &str) -> Result<FinishedIndex> {
+        self.place_pending()?;
         let other_account = self.resumed.as_ref().is_some_and(|r| {
             !r.account_id.is_empty()
                 && !self.account.id.is_empty()
@@ -1182,6 +1235,74 @@ mod tests {
             raw: None,
             edited: false,
             details: MessageDetails::default(),
+        }
+    }
+
+    /// A resumed index matches every known message whatever order the export streams
+    /// them in (in the order of last time by the cursors, out of it once the rows not
+    /// matched are indexed: at the end, or when too many wait); new ones are appended in
+    /// the order they came, an edited one is rewritten, a missing one is kept as gone.
+    #[test]
+    fn a_resumed_index_places_messages_streamed_in_any_order() {
+        for limit in [2, WAITING_LIMIT] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("i.sqlite");
+            let mut w = ChatIndexWriter::create(&path).unwrap();
+            for i in 0..50 {
+                w.message(message(&i.to_string(), &format!("m{i}")))
+                    .unwrap();
+            }
+            w.finish("telegram").unwrap();
+            let mut w = ChatIndexWriter::resume(&path, "telegram", Some(dir.path()))
+                .unwrap()
+                .unwrap();
+            w.resumed.as_mut().unwrap().waiting_limit = limit;
+            let mut batch = Vec::new();
+            for i in (0..50).rev() {
+                if i % 10 == 0 {
+                    batch.push(message(&format!("n{i}"), &format!("n{i}")));
+                }
+                if i != 10 {
+                    let mut m = message(&i.to_string(), &format!("m{i}"));
+                    if i == 7 {
+                        m.text = "edited".into();
+                    }
+                    batch.push(m);
+                }
+            }
+            w.messages(batch).unwrap();
+            let f = w.finish_index("telegram").unwrap();
+            let counts = ResumeCounts {
+                unchanged: 48,
+                changed: 1,
+                new: 5,
+                gone: 1,
+            };
+            assert_eq!(f.resumed, Some(counts), "limit {limit}");
+            assert_eq!(f.summary.messages, 55);
+            let c = Connection::open(&path).unwrap();
+            let appended: Vec<String> = c
+                .prepare("SELECT id FROM messages WHERE rowid > 50 ORDER BY rowid")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(
+                appended,
+                ["n40", "n30", "n20", "n10", "n0"],
+                "limit {limit}"
+            );
+            let (text, gone): (String, Option<i64>) = c
+                .query_row(
+                    "SELECT (SELECT text FROM messages WHERE id = '7'),
+                       (SELECT gone_since FROM messages WHERE id = '10')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(text, "edited");
+            assert!(gone.is_some());
         }
     }
 

@@ -15,6 +15,7 @@ pub mod purge;
 pub mod restore;
 mod snapshot_chats;
 pub mod summary;
+mod waiting;
 mod writer_thread;
 
 pub use backup::{backup_source, SourceBackup};
