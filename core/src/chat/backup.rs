@@ -151,6 +151,7 @@ fn carried_index(
     if summary.app != kind.as_str() {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let restored = repo.restore_tree(
         &extra_tree,
         dir,
@@ -161,10 +162,18 @@ fn carried_index(
         &CancelToken::new(),
     );
     match restored {
-        Ok(r) if r.damaged.is_empty() && dir.join(INDEX_FILE).is_file() => Ok(Some(Carried {
-            tree: parent.tree,
-            extra_tree,
-        })),
+        Ok(r) if r.damaged.is_empty() && dir.join(INDEX_FILE).is_file() => {
+            log::info!(
+                "the chat index of snapshot {} restored to carry it forward ({} bytes) in {:.1}s",
+                parent.id.short(),
+                r.bytes,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(Some(Carried {
+                tree: parent.tree,
+                extra_tree,
+            }))
+        }
         Ok(_) | Err(_) => {
             log::warn!(
                 "the chat index of snapshot {} could not be restored: this backup builds a new one",

@@ -23,7 +23,7 @@ pub use index::{
     ChatIndex, ChatIndexWriter, FinishedIndex, IndexedMessage, MessageScope, ResumeCounts,
 };
 pub use purge::{purge_archive, PurgeReport, PurgeRequest, PurgedSnapshot};
-pub use restore::{restore_conversation, restore_media, safe_file_name};
+pub use restore::{restore_conversation, safe_file_name, SnapshotMedia};
 pub use snapshot_chats::{open_chats, open_chats_scoped, SnapshotChats};
 pub use summary::{ChatSummary, ConversationSummary};
 

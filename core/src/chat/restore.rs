@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use super::{open_chats, summary_of, ChatIndex};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
+use crate::repo::id::Id;
+use crate::repo::index::Index;
 use crate::repo::restore::{RestoreOptions, RestoreSummary};
 use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
@@ -37,7 +39,8 @@ pub fn restore_conversation(
         )));
     }
     let root = &summary.root;
-    let root_is_file = repo.root_is_file(snapshot, root)?;
+    let media = SnapshotMedia::open(repo, snapshot)?;
+    let root_is_file = media.root_is_file(root)?;
     let include: Vec<String> = if root_is_file {
         vec![root.clone()]
     } else {
@@ -51,7 +54,7 @@ pub fn restore_conversation(
         fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
         RestoreSummary::default()
     } else {
-        restore_media(repo, snapshot, include, target, listener, cancel)?
+        media.restore(include, target, listener, cancel)?
     };
     if !root_is_file {
         super::encrypted_media::decrypt_restored(
@@ -66,33 +69,61 @@ pub fn restore_conversation(
     Ok(result)
 }
 
-/// Restores files of a chat export's snapshot by path (`<export name>/<path>`, as
-/// [`RestoreOptions::include`]) into `target`: from the export as the snapshot holds it, and
-/// those the export no longer had from the snapshot's archive folder ([`super::ARCHIVE_DIR`]).
-pub fn restore_media(
-    repo: &Repository,
-    snapshot: &Snapshot,
-    include: Vec<String>,
-    target: &Path,
-    listener: Option<&dyn ProgressListener>,
-    cancel: &CancelToken,
-) -> Result<RestoreSummary> {
-    let archive = match (summary_of(snapshot), snapshot.extra_tree) {
-        (Some(s), Some(extra)) if s.kept_media > 0 => {
-            repo.subtree_at(&extra, super::ARCHIVE_DIR)?
-        }
-        _ => None,
-    };
-    let options = RestoreOptions { include };
-    let mut result = repo.restore(snapshot, target, &options, listener, cancel)?;
-    if let Some(archive) = archive {
-        let kept = repo.restore_tree(&archive, target, &options, listener, cancel)?;
-        result.files += kept.files;
-        result.dirs += kept.dirs;
-        result.bytes += kept.bytes;
-        result.damaged.extend(kept.damaged);
+/// Where a chat export's snapshot restores its files from: the export as the snapshot
+/// holds it, and the snapshot's archive folder ([`super::ARCHIVE_DIR`]) for those the
+/// export no longer had; the repository's index is loaded once for every restore.
+pub struct SnapshotMedia<'a> {
+    repo: &'a Repository,
+    snapshot: &'a Snapshot,
+    index: Index,
+    archive: Option<Id>,
+}
+
+impl<'a> SnapshotMedia<'a> {
+    /// Loads the repository's index and finds the snapshot's archive folder.
+    pub fn open(repo: &'a Repository, snapshot: &'a Snapshot) -> Result<Self> {
+        let (index, _) = repo.load_index(false)?;
+        let archive = match (summary_of(snapshot), snapshot.extra_tree) {
+            (Some(s), Some(extra)) if s.kept_media > 0 => {
+                repo.subtree_at(&index, &extra, super::ARCHIVE_DIR)?
+            }
+            _ => None,
+        };
+        Ok(SnapshotMedia {
+            repo,
+            snapshot,
+            index,
+            archive,
+        })
     }
-    Ok(result)
+
+    /// Whether the export `root` is a file (a zip) rather than a folder.
+    pub fn root_is_file(&self, root: &str) -> Result<bool> {
+        self.repo.root_is_file(&self.index, self.snapshot, root)
+    }
+
+    /// Restores files by path (`<export name>/<path>`, as [`RestoreOptions::include`])
+    /// into `target`.
+    pub fn restore(
+        &self,
+        include: Vec<String>,
+        target: &Path,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
+        let options = RestoreOptions { include };
+        let (repo, index) = (self.repo, &self.index);
+        let tree = &self.snapshot.tree;
+        let mut result = repo.restore_tree_in(index, tree, target, &options, listener, cancel)?;
+        if let Some(archive) = &self.archive {
+            let kept = repo.restore_tree_in(index, archive, target, &options, listener, cancel)?;
+            result.files += kept.files;
+            result.dirs += kept.dirs;
+            result.bytes += kept.bytes;
+            result.damaged.extend(kept.damaged);
+        }
+        Ok(result)
+    }
 }
 
 /// A conversation id made safe as a file name.

@@ -3,6 +3,7 @@
 
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
 
 use super::index::ChatIndexWriter;
 use crate::error::{Error, Result};
@@ -46,6 +47,8 @@ impl Record {
 pub(crate) struct WriterThread<'scope> {
     batch: Vec<Record>,
     tx: Option<SyncSender<Vec<Record>>>,
+    /// How long the reader waited for the writer to take a batch.
+    waited: Duration,
     handle: Option<ScopedJoinHandle<'scope, Result<ChatIndexWriter>>>,
 }
 
@@ -60,7 +63,12 @@ impl<'scope> WriterThread<'scope> {
             .name("chatvault-index".into())
             .spawn_scoped(scope, move || {
                 let mut messages = Vec::with_capacity(BATCH);
-                for batch in rx {
+                let started = Instant::now();
+                let mut waited = Duration::ZERO;
+                loop {
+                    let asked = Instant::now();
+                    let Ok(batch) = rx.recv() else { break };
+                    waited += asked.elapsed();
                     // Runs of messages go in through one statement.
                     for record in batch {
                         match record {
@@ -73,12 +81,19 @@ impl<'scope> WriterThread<'scope> {
                     }
                     writer.messages(messages.drain(..))?;
                 }
+                // Which side of the hand-over is slower (the other waits).
+                log::debug!(
+                    "chat index writer: {:.1}s writing, {:.1}s waiting for the reader",
+                    (started.elapsed() - waited).as_secs_f64(),
+                    waited.as_secs_f64()
+                );
                 Ok(writer)
             })
             .map_err(|e| Error::internal_from("cannot start the chat index writer", e))?;
         Ok(WriterThread {
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
+            waited: Duration::ZERO,
             handle: Some(handle),
         })
     }
@@ -93,8 +108,11 @@ impl<'scope> WriterThread<'scope> {
 
     fn flush(&mut self) -> Result<()> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        match &self.tx {
-            Some(tx) if tx.send(batch).is_ok() => Ok(()),
+        let asked = Instant::now();
+        let sent = self.tx.as_ref().map(|tx| tx.send(batch).is_ok());
+        self.waited += asked.elapsed();
+        match sent {
+            Some(true) => Ok(()),
             // The writer stopped: its own error says why.
             _ => self
                 .join()
@@ -116,6 +134,10 @@ impl<'scope> WriterThread<'scope> {
         if !self.batch.is_empty() {
             self.flush()?;
         }
+        log::debug!(
+            "chat index reader: waited {:.1}s for the writer",
+            self.waited.as_secs_f64()
+        );
         self.join()
     }
 }

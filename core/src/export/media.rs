@@ -8,12 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::chat::ChatIndex;
+use crate::chat::{ChatIndex, SnapshotMedia};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
-use crate::repo::restore::RestoreOptions;
-use crate::repo::snapshot::Snapshot;
-use crate::repo::Repository;
 use crate::safe_fs::{create_dirs_within, NewFile};
 
 /// Paths gathered before a restore pass copies them.
@@ -26,10 +23,10 @@ const MAX_ZIP_ENTRY: u64 = 4 << 30;
 pub const MEDIA_DIR: &str = "media";
 
 pub(crate) struct Copier<'a> {
-    repo: &'a Repository,
     /// The snapshot's chat index: the keys of media stored encrypted.
     chats: &'a ChatIndex,
-    snapshot: &'a Snapshot,
+    /// The snapshot's files.
+    source: &'a SnapshotMedia<'a>,
     /// The export's top-level name in the snapshot (a folder, or a zip file).
     root: String,
     root_is_file: bool,
@@ -60,9 +57,8 @@ fn is_plain(path: &str) -> bool {
 impl<'a> Copier<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        repo: &'a Repository,
         chats: &'a ChatIndex,
-        snapshot: &'a Snapshot,
+        source: &'a SnapshotMedia<'a>,
         root: &str,
         root_is_file: bool,
         out: &Path,
@@ -71,9 +67,8 @@ impl<'a> Copier<'a> {
         cancel: &'a CancelToken,
     ) -> Self {
         Copier {
-            repo,
             chats,
-            snapshot,
+            source,
             root: root.to_string(),
             root_is_file,
             out: out.to_path_buf(),
@@ -130,14 +125,9 @@ impl<'a> Copier<'a> {
                 .iter()
                 .map(|p| format!("{}/{p}", self.root))
                 .collect();
-            let r = crate::chat::restore_media(
-                self.repo,
-                self.snapshot,
-                include,
-                &dir,
-                self.listener,
-                self.cancel,
-            )?;
+            let r = self
+                .source
+                .restore(include, &dir, self.listener, self.cancel)?;
             self.copied += r.files;
             crate::chat::encrypted_media::decrypt_restored(
                 self.chats,
@@ -152,15 +142,8 @@ impl<'a> Copier<'a> {
     fn extract_from_zip(&mut self, pending: &BTreeSet<String>, dir: &Path) -> Result<u64> {
         if self.zip.is_none() {
             let tmp = crate::temp::private_temp_dir(self.work_dir)?;
-            self.repo.restore(
-                self.snapshot,
-                tmp.path(),
-                &RestoreOptions {
-                    include: vec![self.root.clone()],
-                },
-                None,
-                self.cancel,
-            )?;
+            self.source
+                .restore(vec![self.root.clone()], tmp.path(), None, self.cancel)?;
             let path = tmp.path().join(&self.root);
             self.zip = Some((tmp, path));
         }

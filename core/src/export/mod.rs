@@ -407,11 +407,11 @@ pub fn export_chats(
         ExportFormat::Json => Box::new(json::Files::new(out, origin)),
         ExportFormat::Txt => Box::new(text::Files::new(out, origin)),
     };
-    let root_is_file = repo.root_is_file(snapshot, &summary.root)?;
+    let source = crate::chat::SnapshotMedia::open(repo, snapshot)?;
+    let root_is_file = source.root_is_file(&summary.root)?;
     let mut media = media::Copier::new(
-        repo,
         &chats,
-        snapshot,
+        &source,
         &summary.root,
         root_is_file,
         out,

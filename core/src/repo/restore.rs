@@ -249,11 +249,25 @@ impl Repository {
         cancel: &CancelToken,
     ) -> Result<RestoreSummary> {
         let (index, _) = self.load_index(false)?;
+        self.restore_tree_in(&index, root, target, options, listener, cancel)
+    }
+
+    /// [`Repository::restore_tree`] with the repository's index already loaded (several
+    /// trees restored with one load).
+    pub(crate) fn restore_tree_in(
+        &self,
+        index: &Index,
+        root: &Id,
+        target: &Path,
+        options: &RestoreOptions,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancelToken,
+    ) -> Result<RestoreSummary> {
         let target_dir = Arc::new(Dir::open_target(target)?);
         let include = Include::new(&options.include);
-        let root = self.read_tree(&index, root)?;
+        let root = self.read_tree(index, root)?;
         let mut tracker = Tracker::new(listener, Phase::Scanning);
-        count(self, &index, &include, &mut tracker, &root, "", false, 0)?;
+        count(self, index, &include, &mut tracker, &root, "", false, 0)?;
         tracker.set_phase(Phase::Restore);
         let mut writer = Writer {
             tracker,
@@ -276,7 +290,7 @@ impl Repository {
                 .spawn_scoped(scope, || {
                     let mut w = Walker {
                         repo: self,
-                        index: &index,
+                        index,
                         include: &include,
                         cancel,
                         out: Handoff {
@@ -368,9 +382,8 @@ impl Repository {
 
 impl Repository {
     /// The tree of the folder `name` at the top of tree `root`, if there is one.
-    pub(crate) fn subtree_at(&self, root: &Id, name: &str) -> Result<Option<Id>> {
-        let (index, _) = self.load_index(false)?;
-        let tree = self.read_tree(&index, root)?;
+    pub(crate) fn subtree_at(&self, index: &Index, root: &Id, name: &str) -> Result<Option<Id>> {
+        let tree = self.read_tree(index, root)?;
         Ok(tree
             .nodes
             .iter()
@@ -380,9 +393,13 @@ impl Repository {
 
     /// Whether the snapshot's top-level node `name` is a file (a zip or a single export
     /// file) rather than a folder.
-    pub(crate) fn root_is_file(&self, snapshot: &Snapshot, name: &str) -> Result<bool> {
-        let (index, _) = self.load_index(false)?;
-        let root = self.read_tree(&index, &snapshot.tree)?;
+    pub(crate) fn root_is_file(
+        &self,
+        index: &Index,
+        snapshot: &Snapshot,
+        name: &str,
+    ) -> Result<bool> {
+        let root = self.read_tree(index, &snapshot.tree)?;
         Ok(root
             .nodes
             .iter()
