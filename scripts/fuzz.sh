@@ -29,7 +29,7 @@ if [ -z "$(ls -A fuzz/corpus/whatsapp_db 2>/dev/null)" ]; then
 fi
 cd fuzz
 export RUSTC_BOOTSTRAP=1
-for t in whatsapp telegram telegram_html wechat_message whatsapp_crypt iphone_backup whatsapp_db; do
+for t in whatsapp telegram telegram_html wechat_message whatsapp_crypt iphone_backup whatsapp_db chat_index; do
     mkdir -p "corpus/$t"
     echo "== $t: ${secs}s"
     # Database files are larger than texts: whole pages of tables.
