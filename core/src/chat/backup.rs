@@ -152,15 +152,8 @@ fn carried_index(
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let restored = repo.restore_tree(
-        &extra_tree,
-        dir,
-        &crate::repo::restore::RestoreOptions {
-            include: vec![INDEX_FILE.into()],
-        },
-        None,
-        &CancelToken::new(),
-    );
+    let restored =
+        super::snapshot_chats::restore_index(repo, &extra_tree, dir, &CancelToken::new());
     match restored {
         Ok(r) if r.damaged.is_empty() && dir.join(INDEX_FILE).is_file() => {
             log::info!(

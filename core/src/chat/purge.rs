@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::index::{TimeWindow, WINDOW};
+use super::snapshot_chats::restore_index;
 use super::summary::ConversationSummary;
 use super::{summary_of, ChatSummary, ARCHIVE_DIR, INDEX_FILE};
 use crate::error::{Error, Result};
@@ -22,7 +23,6 @@ use crate::repo::backup::ExtraTree;
 use crate::repo::filter::SnapshotFilter;
 use crate::repo::id::Id;
 use crate::repo::kept::KeptFiles;
-use crate::repo::restore::RestoreOptions;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::NodeKind;
 use crate::repo::{lock, Repository};
@@ -124,15 +124,7 @@ pub fn purge_archive(
         cancel.check()?;
         let dir = private_temp_dir(work_dir)?;
         let index_path = dir.path().join(INDEX_FILE);
-        repo.restore_tree(
-            &tree,
-            dir.path(),
-            &RestoreOptions {
-                include: vec![INDEX_FILE.into()],
-            },
-            None,
-            cancel,
-        )?;
+        restore_index(repo, &tree, dir.path(), cancel)?;
         let purged = purge_index(&index_path, request)?;
         if purged.messages == 0 {
             if purged.held > 0 {
@@ -270,37 +262,23 @@ fn purge_index(path: &Path, request: &PurgeRequest) -> Result<PurgedIndex> {
     let target = format!("{WINDOW} AND {archived}");
     // Media of the purged messages, less what any other message names.
     let mut media = HashSet::new();
-    {
-        let mut st = conn
-            .prepare(&format!(
-                "SELECT CASE WHEN m.media_present THEN m.media_path END, m.thumbnail
-                 FROM messages m WHERE {target}"
-            ))
-            .map_err(sqlite)?;
-        let mut rows = st.query(window).map_err(sqlite)?;
-        while let Some(r) = rows.next().map_err(sqlite)? {
-            for i in 0..2 {
-                if let Some(p) = r.get::<_, Option<String>>(i).map_err(sqlite)? {
-                    media.insert(p);
-                }
-            }
-        }
-    }
+    let purged_media = format!(
+        "SELECT CASE WHEN m.media_present THEN m.media_path END, m.thumbnail
+         FROM messages m WHERE {target}"
+    );
+    for_each_path(&conn, &purged_media, window, |p| {
+        media.insert(p);
+    })
+    .map_err(sqlite)?;
     if !media.is_empty() {
-        let mut st = conn
-            .prepare(&format!(
-                "SELECT m.media_path, m.thumbnail FROM messages m
-                 WHERE (m.media_path IS NOT NULL OR m.thumbnail IS NOT NULL) AND NOT ({target})"
-            ))
-            .map_err(sqlite)?;
-        let mut rows = st.query(window).map_err(sqlite)?;
-        while let Some(r) = rows.next().map_err(sqlite)? {
-            for i in 0..2 {
-                if let Some(p) = r.get::<_, Option<String>>(i).map_err(sqlite)? {
-                    media.remove(&p);
-                }
-            }
-        }
+        let others = format!(
+            "SELECT m.media_path, m.thumbnail FROM messages m
+             WHERE (m.media_path IS NOT NULL OR m.thumbnail IS NOT NULL) AND NOT ({target})"
+        );
+        for_each_path(&conn, &others, window, |p| {
+            media.remove(&p);
+        })
+        .map_err(sqlite)?;
     }
     let messages: u64 = conn
         .query_row(
@@ -390,4 +368,23 @@ fn figures(conn: &Connection, id: &str) -> rusqlite::Result<Option<ConversationS
         )
         .optional()?;
     Ok(Some(c))
+}
+
+/// Calls `f` with every path the two columns of `sql`'s rows hold.
+fn for_each_path(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    mut f: impl FnMut(String),
+) -> rusqlite::Result<()> {
+    let mut st = conn.prepare(sql)?;
+    let mut rows = st.query(params)?;
+    while let Some(r) = rows.next()? {
+        for i in 0..2 {
+            if let Some(p) = r.get::<_, Option<String>>(i)? {
+                f(p);
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 use super::{ChatIndex, MessageScope, INDEX_FILE};
 use crate::error::{Error, Result};
 use crate::progress::CancelToken;
-use crate::repo::restore::RestoreOptions;
+use crate::repo::id::Id;
+use crate::repo::restore::{RestoreOptions, RestoreSummary};
 use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
 use crate::temp::private_temp_dir;
@@ -48,15 +49,25 @@ pub fn open_chats_scoped(
         )));
     };
     let dir = private_temp_dir(work_dir)?;
+    restore_index(repo, &tree, dir.path(), &CancelToken::new())?;
+    let index = ChatIndex::open_scoped(&dir.path().join(INDEX_FILE), scope)?;
+    Ok(SnapshotChats { index, _dir: dir })
+}
+
+/// Restores the chat index file ([`INDEX_FILE`]) of a snapshot's extra tree into `dir`.
+pub(crate) fn restore_index(
+    repo: &Repository,
+    tree: &Id,
+    dir: &Path,
+    cancel: &CancelToken,
+) -> Result<RestoreSummary> {
     repo.restore_tree(
-        &tree,
-        dir.path(),
+        tree,
+        dir,
         &RestoreOptions {
             include: vec![INDEX_FILE.into()],
         },
         None,
-        &CancelToken::new(),
-    )?;
-    let index = ChatIndex::open_scoped(&dir.path().join(INDEX_FILE), scope)?;
-    Ok(SnapshotChats { index, _dir: dir })
+        cancel,
+    )
 }
