@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chatvault_core::{Phase, Progress, ProgressListener};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A snapshot as one table row: id, local time, host, files, size (the columns of
 /// `chatvault snapshots`; the demo prints the same rows).
@@ -65,9 +65,11 @@ impl ProgressView {
         if quiet {
             ProgressView::Silent
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(0);
-            // The estimate is ours (it knows that unchanged files take no time), not the
-            // bar's; nothing is drawn until the first report names the phase.
+            // Hidden until the first report has set every field: a draw target attached
+            // earlier can draw (directly or from the tick thread) a half-set bar, such as
+            // the phase beside `0 B/0 B`. The estimate is ours (it knows that unchanged
+            // files take no time), not the bar's.
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} {prefix:8} [{bar:30}] {bytes}/{total_bytes} {wide_msg}",
@@ -102,9 +104,7 @@ impl ProgressListener for ProgressView {
         match self {
             ProgressView::Silent => {}
             ProgressView::Bar(bar) => {
-                if bar.length() == Some(0) && bar.position() == 0 {
-                    bar.enable_steady_tick(Duration::from_millis(200));
-                }
+                let first = bar.is_hidden();
                 bar.set_prefix(format!("{:?}", p.phase).to_lowercase());
                 bar.set_length(p.bytes_total.max(p.bytes_done).max(1));
                 bar.set_position(p.bytes_done);
@@ -117,6 +117,10 @@ impl ProgressListener for ProgressView {
                     "{}/{} files{eta} {name}",
                     p.files_done, p.files_total
                 ));
+                if first {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                }
             }
             ProgressView::Json(last) => {
                 let Ok(mut last) = last.lock() else { return };
