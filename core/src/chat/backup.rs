@@ -108,12 +108,6 @@ pub fn backup_source(
     }
     let dir = private_temp_dir(work_dir)?;
     let index_path = dir.path().join(INDEX_FILE);
-    // Carried forward even when every file is read again (`force_read`): the archive
-    // must not be lost, and changed messages are rewritten anyway.
-    let resume = match parent {
-        Some(p) => carried_index(repo, &p, kind, dir.path())?,
-        None => None,
-    };
     options.page_sizes.extend(export.encrypted_databases());
     backup_reading(
         repo,
@@ -123,64 +117,62 @@ pub fn backup_source(
         &options,
         &fingerprint,
         &index_path,
-        resume.as_ref(),
+        parent.as_ref(),
         work_dir,
         listener,
         cancel,
     )
 }
 
-/// The parent snapshot an index is carried forward from: its trees, to keep media from.
-struct Carried {
-    tree: crate::repo::id::Id,
-    extra_tree: crate::repo::id::Id,
-}
-
-/// Restores the parent snapshot's chat index into `dir` (as [`INDEX_FILE`]) when it is of
-/// the same app, so the new index resumes it. A parent whose index cannot be restored
+/// Restores the parent snapshot's chat index as `index_file` when it is of the same app,
+/// so the new index resumes it; whether it did. A parent whose index cannot be restored
 /// (damaged) is not resumed: the index is built anew and the backup says why in the log.
+///
+/// Carried forward even when every file is read again (`force_read`): the archive must not
+/// be lost, and changed messages are rewritten anyway.
 fn carried_index(
     repo: &Repository,
     parent: &crate::repo::snapshot::Snapshot,
     kind: SourceKind,
-    dir: &Path,
-) -> Result<Option<Carried>> {
+    index_file: &Path,
+    cancel: &CancelToken,
+) -> Result<bool> {
     let (Some(summary), Some(extra_tree)) = (summary_of(parent), parent.extra_tree) else {
-        return Ok(None);
+        return Ok(false);
     };
     if summary.app != kind.as_str() {
-        return Ok(None);
+        return Ok(false);
     }
+    let dir = index_file
+        .parent()
+        .ok_or_else(|| Error::internal("the chat index has no folder"))?;
     let started = std::time::Instant::now();
-    let restored =
-        super::snapshot_chats::restore_index(repo, &extra_tree, dir, &CancelToken::new());
+    let restored = super::snapshot_chats::restore_index(repo, &extra_tree, dir, cancel);
     match restored {
-        Ok(r) if r.damaged.is_empty() && dir.join(INDEX_FILE).is_file() => {
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Ok(r) if r.damaged.is_empty() && index_file.is_file() => {
             log::info!(
                 "the chat index of snapshot {} restored to carry it forward ({} bytes) in {:.1}s",
                 parent.id.short(),
                 r.bytes,
                 started.elapsed().as_secs_f64()
             );
-            Ok(Some(Carried {
-                tree: parent.tree,
-                extra_tree,
-            }))
+            Ok(true)
         }
         Ok(_) | Err(_) => {
             log::warn!(
                 "the chat index of snapshot {} could not be restored: this backup builds a new one",
                 parent.id.short()
             );
-            let _ = fs::remove_file(dir.join(INDEX_FILE));
-            Ok(None)
+            let _ = fs::remove_file(index_file);
+            Ok(false)
         }
     }
 }
 
 /// Backs up the export at `path` while its reader fills a new chat index at
-/// `index_path` on another thread; the snapshot is written once both are done. Either
-/// side failing stops the other.
+/// `index_path` on another thread (carrying forward `parent`'s); the snapshot is written
+/// once both are done. Either side failing stops the other.
 #[allow(clippy::too_many_arguments)]
 fn backup_reading(
     repo: &Repository,
@@ -190,7 +182,7 @@ fn backup_reading(
     options: &BackupOptions,
     fingerprint: &str,
     index_path: &Path,
-    carried: Option<&Carried>,
+    parent: Option<&crate::repo::snapshot::Snapshot>,
     work_dir: Option<&Path>,
     listener: Option<&dyn ProgressListener>,
     cancel: &CancelToken,
@@ -204,11 +196,12 @@ fn backup_reading(
             .name("chatvault-read".into())
             .spawn_scoped(scope, move || {
                 let built = read_source(
+                    repo,
                     path,
                     export,
                     kind,
                     index_path,
-                    carried.is_some(),
+                    parent,
                     work_dir,
                     options.time,
                     opened_tx,
@@ -239,12 +232,15 @@ fn backup_reading(
                 kind: kind.as_str().into(),
                 description: snapshot_description(&b.summary),
             };
-            // Media the export no longer has are kept from the parent snapshot: from its
-            // export, or from its own archive folder.
+            // Media the export no longer has are kept from the parent snapshot (whose
+            // index was carried forward): from its export, or from its own archive folder.
+            let carried = parent
+                .filter(|_| b.resumed.is_some())
+                .and_then(|p| Some((p.tree, p.extra_tree?)));
             let kept = match carried {
-                Some(c) if !b.kept_media.is_empty() => KeptFiles {
+                Some((tree, extra_tree)) if !b.kept_media.is_empty() => KeptFiles {
                     dir: ARCHIVE_DIR.into(),
-                    from: vec![(c.tree, String::new()), (c.extra_tree, ARCHIVE_DIR.into())],
+                    from: vec![(tree, String::new()), (extra_tree, ARCHIVE_DIR.into())],
                     paths: b
                         .kept_media
                         .iter()
@@ -382,47 +378,69 @@ struct BuiltIndex {
     resumed: Option<super::ResumeCounts>,
 }
 
-/// Reads the export at `path` into the chat index at `index_file`: the parent's, carried
-/// forward, if `resume` (and it can be), else a new one. Sends on `opened` once the reader
-/// has understood the export; stops when `cancel` is cancelled.
+/// Reads the export at `path` into the chat index at `index_file`: `parent`'s, carried
+/// forward, if it has one of this app (and it can be restored), else a new one. Sends on
+/// `opened` once the reader has understood the export; stops when `cancel` is cancelled.
+///
+/// The parent's index is restored on the writer's thread while the export is opened and
+/// read (what is read waits for it) and, once the reader has understood the export, while
+/// the backup stores the export's files.
 #[allow(clippy::too_many_arguments)]
 fn read_source(
+    repo: &Repository,
     path: &Path,
     export: Box<dyn sources::Source>,
     kind: SourceKind,
     index_file: &Path,
-    resume: bool,
+    parent: Option<&crate::repo::snapshot::Snapshot>,
     work_dir: Option<&Path>,
     time: Option<chrono::DateTime<chrono::Utc>>,
     opened: mpsc::Sender<()>,
     cancel: &CancelToken,
 ) -> Result<BuiltIndex> {
     let started = std::time::Instant::now();
-    let resumed = if resume {
-        ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?
-    } else {
-        None
-    };
-    let mut writer = match resumed {
-        Some(w) => w,
-        None => {
-            if index_file.exists() {
-                fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
+    let writer_cancel = cancel.child();
+    let open_writer = || {
+        let resume = match parent {
+            Some(p) => carried_index(repo, p, kind, index_file, &writer_cancel)?,
+            None => false,
+        };
+        let resumed = if resume {
+            ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?
+        } else {
+            None
+        };
+        let mut writer = match resumed {
+            Some(w) => w,
+            None => {
+                if index_file.exists() {
+                    fs::remove_file(index_file)
+                        .map_err(|e| Error::io("remove", index_file, e))?;
+                }
+                ChatIndexWriter::create(index_file)?
             }
-            ChatIndexWriter::create(index_file)?
+        };
+        if let Some(t) = time {
+            writer.set_time(t.timestamp_millis());
         }
+        Ok(writer)
     };
-    if let Some(t) = time {
-        writer.set_time(t.timestamp_millis());
-    }
     let (writer, outcome) = std::thread::scope(|scope| {
         let mut sink = Announcing {
-            inner: WriterThread::spawn(scope, writer)?,
+            inner: WriterThread::spawn(scope, open_writer)?,
             opened: Some(opened),
             cancel,
         };
-        let outcome = export.read(&mut sink)?;
-        cancel.check()?;
+        // A reader that fails stops the writer (it may still be restoring the parent's
+        // index) before the scope waits for it.
+        let read = export.read(&mut sink).and_then(|o| cancel.check().map(|()| o));
+        let outcome = match read {
+            Ok(o) => o,
+            Err(e) => {
+                writer_cancel.cancel();
+                return Err(e);
+            }
+        };
         Ok::<_, Error>((sink.inner.finish()?, outcome))
     })?;
     let warnings = writer.warnings().to_vec();

@@ -17,7 +17,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
-use super::known::{bound_hash, Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
+use super::known::{bound_encoding, Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::summary::{ChatSummary, ConversationSummary};
 use super::waiting::Waiting;
 use crate::error::{Error, Result};
@@ -345,7 +345,7 @@ impl ChatIndexWriter {
     fn store(&mut self, mut m: Message, known: Option<KnownRow>) -> Result<()> {
         let path = &self.path;
         let sqlite = |e| Error::sqlite(DB, Some(path), e);
-        if let (Some(k), Some(media)) = (known, m.media.as_mut()) {
+        if let (Some(k), Some(media)) = (&known, m.media.as_mut()) {
             // A file stored before and gone from the export since (the phone cleaned
             // it up) stays stored, at the path the index has for it: kept from the
             // earlier snapshot.
@@ -372,7 +372,7 @@ impl ChatIndexWriter {
         } else {
             serde_json::to_string(&m.details).ok()
         };
-        let rowid = known.map_or(self.next_rowid, |k| k.rowid);
+        let rowid = known.as_ref().map_or(self.next_rowid, |k| k.rowid);
         let values: [&dyn ToSql; CONTENT_COUNT] = [
             &m.conversation,
             &m.id,
@@ -410,12 +410,12 @@ impl ChatIndexWriter {
                 }
             }
             Some(k) => {
-                let hash = bound_hash(&values).map_err(sqlite)?;
+                let encoded = bound_encoding(&values).map_err(sqlite)?;
                 let r = self
                     .resumed
                     .as_mut()
                     .ok_or_else(|| Error::internal("a known message without a resumed index"))?;
-                if hash != k.hash || k.flags & GONE != 0 {
+                if !k.content.is(&encoded) || k.flags & GONE != 0 {
                     let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 1);
                     params.push(&rowid);
                     params.extend(values);

@@ -9,7 +9,8 @@
 //! so most messages are the row after one matched before: a few cursors walk the index's
 //! rows in row order (the old rows, and the rows earlier backups appended, which the export
 //! streams in between), reading a few hundred rows at a time, and a message that is the
-//! next row of one of them is matched there. A message that is the next row of none (new,
+//! next row of one of them is matched there, by comparing the stored values themselves
+//! (no hash is taken of either side). A message that is the next row of none (new,
 //! or streamed out of order) waits; once the stream is over (or too many wait), the rows
 //! not matched yet are put in a [`disk_table`](crate::repo::disk_table) table sorted by
 //! identity, and the waiting messages are looked up there. Each such row is one 41-byte
@@ -47,19 +48,21 @@ pub(crate) const CONTENT_COLUMNS: &str = "conversation, id, server_id, sender, s
 /// How many there are.
 pub(crate) const CONTENT_COUNT: usize = 19;
 
-/// A hash of a message's stored values, type and bytes of each: the same whether taken
-/// from the values bound to insert it ([`bound_hash`]) or from the row read back.
-pub(crate) fn content_hash<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> u64 {
-    let mut buf = Vec::with_capacity(512);
+/// A message's stored values, type and bytes of each, one after the other: the same
+/// whether taken from the values bound to insert it ([`bound_encoding`]) or from the row
+/// read back. Each value carries its length, so equal encodings are equal values, and
+/// the first two (conversation, id) are a prefix of their own ([`identity_prefix`]).
+fn content_encoding<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
     for v in values {
         encode_value(&mut buf, v);
     }
-    finish(&buf)
+    buf
 }
 
-/// [`content_hash`] of the values as they are bound (no copy of them is kept).
-pub(crate) fn bound_hash(values: &[&dyn ToSql]) -> rusqlite::Result<u64> {
-    let mut buf = Vec::with_capacity(512);
+/// [`content_encoding`] of the values as they are bound.
+pub(crate) fn bound_encoding(values: &[&dyn ToSql]) -> rusqlite::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(256);
     for v in values {
         match v.to_sql()? {
             ToSqlOutput::Borrowed(r) => encode_value(&mut buf, r),
@@ -67,11 +70,37 @@ pub(crate) fn bound_hash(values: &[&dyn ToSql]) -> rusqlite::Result<u64> {
             _ => encode_value(&mut buf, ValueRef::Null),
         }
     }
-    Ok(finish(&buf))
+    Ok(buf)
 }
 
-/// Appends a value, type and bytes, to what is hashed (hashed at once: BLAKE3 costs per
-/// call, and a message is 19 small values).
+/// How the encoding of a message with this conversation and id begins.
+fn identity_prefix(conversation: &str, id: &str) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(conversation.len() + id.len() + 18);
+    encode_value(&mut buf, ValueRef::Text(conversation.as_bytes()));
+    encode_value(&mut buf, ValueRef::Text(id.as_bytes()));
+    buf
+}
+
+/// A stored message's content as a match carries it: its encoding when a cursor read the
+/// row (compared byte for byte), or a hash of it when the row came from the table of rows
+/// not matched (41 bytes a row on disk: a hash, not the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Content {
+    Encoded(Vec<u8>),
+    Hash(u64),
+}
+
+impl Content {
+    /// Whether the values `encoded` ([`bound_encoding`]) are this content.
+    pub(crate) fn is(&self, encoded: &[u8]) -> bool {
+        match self {
+            Content::Encoded(e) => e.as_slice() == encoded,
+            Content::Hash(h) => hash(encoded) == *h,
+        }
+    }
+}
+
+/// Appends a value, type and bytes, to an encoding.
 fn encode_value(buf: &mut Vec<u8>, v: ValueRef<'_>) {
     match v {
         ValueRef::Null => buf.push(0),
@@ -91,7 +120,7 @@ fn encode_value(buf: &mut Vec<u8>, v: ValueRef<'_>) {
     }
 }
 
-fn finish(buf: &[u8]) -> u64 {
+fn hash(buf: &[u8]) -> u64 {
     let mut out = [0u8; 8];
     out.copy_from_slice(&blake3::hash(buf).as_bytes()[..8]);
     u64::from_le_bytes(out)
@@ -110,18 +139,19 @@ fn identity_bytes(conversation: &[u8], id: &[u8]) -> [u8; 24] {
 }
 
 /// A row of the index that a message of the export matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KnownRow {
     pub rowid: i64,
-    pub hash: u64,
+    pub content: Content,
     pub flags: u8,
 }
 
-/// A row as the cursors and the table hold it.
-#[derive(Clone, Copy)]
+/// A row as the cursors read it.
 struct Row {
-    ident: [u8; 24],
-    known: KnownRow,
+    rowid: i64,
+    flags: u8,
+    /// [`content_encoding`]; taken (left empty) when the row is matched.
+    encoded: Vec<u8>,
 }
 
 /// The rows `filter` selects (a `WHERE` clause), with their identity and content, as
@@ -134,11 +164,27 @@ fn select_rows(filter: &str) -> String {
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let rowid: i64 = r.get(0)?;
     let gone = !matches!(r.get_ref(1)?, ValueRef::Null);
+    let values = content_values(r)?;
+    let media_present = matches!(values[14], ValueRef::Integer(1));
+    Ok(Row {
+        rowid,
+        flags: if gone { GONE } else { 0 } | if media_present { MEDIA_PRESENT } else { 0 },
+        encoded: content_encoding(values),
+    })
+}
+
+/// The content values of a row of [`select_rows`].
+fn content_values<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<[ValueRef<'r>; CONTENT_COUNT]> {
     let mut values = [ValueRef::Null; CONTENT_COUNT];
     for (i, v) in values.iter_mut().enumerate() {
         *v = r.get_ref(2 + i)?;
     }
-    // As the writer binds them: text (a number only in an index made otherwise).
+    Ok(values)
+}
+
+/// The identity of a row of [`select_rows`], its conversation and id taken as the writer
+/// binds them: text (a number only in an index made otherwise).
+fn row_identity(r: &rusqlite::Row<'_>) -> rusqlite::Result<[u8; 24]> {
     let bytes = |v: ValueRef<'_>| -> Vec<u8> {
         match v {
             ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
@@ -147,18 +193,9 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             ValueRef::Null => Vec::new(),
         }
     };
-    let ident = match (values[0], values[1]) {
+    Ok(match (r.get_ref(2)?, r.get_ref(3)?) {
         (ValueRef::Text(c), ValueRef::Text(i)) => identity_bytes(c, i),
         (c, i) => identity_bytes(&bytes(c), &bytes(i)),
-    };
-    let media_present = matches!(values[14], ValueRef::Integer(1));
-    Ok(Row {
-        ident,
-        known: KnownRow {
-            rowid,
-            hash: content_hash(values),
-            flags: if gone { GONE } else { 0 } | if media_present { MEDIA_PRESENT } else { 0 },
-        },
     })
 }
 
@@ -178,17 +215,21 @@ pub(crate) struct Known {
 
 /// Cursors over the rows in row order.
 const CURSORS: usize = 4;
-/// Rows a cursor reads at a time.
+/// Rows a cursor reads at a time, at most.
 const CURSOR_ROWS: i64 = 256;
+/// Bytes of content a cursor holds, at most (past the first row): memory stays bounded
+/// when messages are large.
+const CURSOR_BYTES: usize = 1 << 20;
 
 /// A position in the rows and the rows read from there.
 struct Cursor {
     /// The rowid to try next.
     next: i64,
-    /// Rows read, in row order, from rowid `from` on (none beyond the last of them when
-    /// fewer than [`CURSOR_ROWS`] were read).
+    /// Rows read, in row order, from rowid `from` on.
     from: i64,
     rows: Vec<Row>,
+    /// No row is beyond the last of `rows`.
+    complete: bool,
 }
 
 impl Cursor {
@@ -197,6 +238,7 @@ impl Cursor {
             next,
             from: 0,
             rows: Vec::new(),
+            complete: false,
         }
     }
 }
@@ -255,18 +297,18 @@ impl Known {
             .is_some_and(|w| w & (1 << (r % 64)) != 0)
     }
 
-    /// The first row at or after `rowid` that cursor `c` has (read when it has not):
-    /// `None` past the last row.
-    fn row_at(&mut self, conn: &Connection, c: usize, rowid: i64) -> Result<Option<Row>> {
+    /// The position in cursor `c`'s rows of the first row at or after `rowid` (read when
+    /// it has not): `None` past the last row.
+    fn row_at(&mut self, conn: &Connection, c: usize, rowid: i64) -> Result<Option<usize>> {
         let cur = &mut self.cursors[c];
-        let read_to = cur.rows.last().map_or(cur.from - 1, |r| r.known.rowid);
-        let complete = cur.rows.len() < CURSOR_ROWS as usize;
-        if rowid < cur.from || (rowid > read_to && !complete) || cur.from == 0 {
+        let read_to = cur.rows.last().map_or(cur.from - 1, |r| r.rowid);
+        if rowid < cur.from || (rowid > read_to && !cur.complete) || cur.from == 0 {
             if rowid > self.max_rowid {
                 return Ok(None);
             }
             cur.rows.clear();
             cur.from = rowid;
+            cur.complete = true;
             let mut st = conn
                 .prepare_cached(&select_rows(
                     "WHERE rowid >= ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
@@ -275,38 +317,55 @@ impl Known {
             let mut rows = st
                 .query(rusqlite::params![rowid, self.max_rowid, CURSOR_ROWS])
                 .map_err(sqlite)?;
+            let mut bytes = 0;
             while let Some(r) = rows.next().map_err(sqlite)? {
-                cur.rows.push(read_row(r).map_err(sqlite)?);
+                if bytes > CURSOR_BYTES {
+                    cur.complete = false;
+                    break;
+                }
+                let row = read_row(r).map_err(sqlite)?;
+                bytes += row.encoded.len();
+                cur.rows.push(row);
+            }
+            if cur.rows.len() == CURSOR_ROWS as usize {
+                cur.complete = false;
             }
         }
-        let i = cur.rows.partition_point(|r| r.known.rowid < rowid);
-        Ok(cur.rows.get(i).copied())
+        let i = cur.rows.partition_point(|r| r.rowid < rowid);
+        Ok((i < cur.rows.len()).then_some(i))
     }
 
-    /// The first row not matched yet after one of the cursors, if it has this identity:
-    /// matched now, and that cursor goes first.
-    fn claim_next(&mut self, conn: &Connection, ident: &[u8; 24]) -> Result<Option<KnownRow>> {
+    /// The first row not matched yet after one of the cursors, if its encoding begins with
+    /// `prefix` (its identity): matched now, and that cursor goes first.
+    fn claim_next(&mut self, conn: &Connection, prefix: &[u8]) -> Result<Option<KnownRow>> {
         for c in 0..self.cursors.len() {
             let mut rowid = self.cursors[c].next;
             loop {
-                let Some(row) = self.row_at(conn, c, rowid)? else {
+                let Some(i) = self.row_at(conn, c, rowid)? else {
                     self.cursors[c].next = self.max_rowid + 1;
                     break;
                 };
-                if self.is_claimed(row.known.rowid) {
-                    rowid = row.known.rowid + 1;
+                let found = self.cursors[c].rows[i].rowid;
+                if self.is_claimed(found) {
+                    rowid = found + 1;
                     continue;
                 }
                 // Rows before this one were matched or are gone: this cursor starts here.
-                self.cursors[c].next = row.known.rowid;
-                if row.ident != *ident {
+                self.cursors[c].next = found;
+                let row = &mut self.cursors[c].rows[i];
+                if !row.encoded.starts_with(prefix) {
                     break;
                 }
-                self.mark(row.known.rowid);
-                self.cursors[c].next = row.known.rowid + 1;
+                let known = KnownRow {
+                    rowid: found,
+                    flags: row.flags,
+                    content: Content::Encoded(std::mem::take(&mut row.encoded)),
+                };
+                self.mark(found);
+                self.cursors[c].next = found + 1;
                 let hit = self.cursors.remove(c);
                 self.cursors.insert(0, hit);
-                return Ok(Some(row.known));
+                return Ok(Some(known));
             }
         }
         Ok(None)
@@ -334,13 +393,13 @@ impl Known {
         conversation: &str,
         id: &str,
     ) -> Result<Option<KnownRow>> {
-        let ident = identity(conversation, id);
-        if let Some(row) = self.claim_next(conn, &ident)? {
+        if let Some(row) = self.claim_next(conn, &identity_prefix(conversation, id))? {
             return Ok(Some(row));
         }
         let Some(table) = &self.table else {
             return Ok(None);
         };
+        let ident = identity(conversation, id);
         let mut probe = [0u8; KEY];
         probe[..24].copy_from_slice(&ident);
         let mut pos = table.lower_bound(&probe)?;
@@ -361,7 +420,7 @@ impl Known {
                 hash.copy_from_slice(&rec[KEY..KEY + 8]);
                 return Ok(Some(KnownRow {
                     rowid,
-                    hash: u64::from_le_bytes(hash),
+                    content: Content::Hash(u64::from_le_bytes(hash)),
                     flags: rec[KEY + 8],
                 }));
             }
@@ -375,11 +434,12 @@ impl Known {
     pub(crate) fn index_unclaimed(&mut self, conn: &Connection) -> Result<()> {
         let mut builder = TableBuilder::new(self.work_dir.as_deref(), RECORD, BATCH);
         let mut record = [0u8; RECORD];
-        let mut push = |row: Row| -> Result<()> {
-            record[..24].copy_from_slice(&row.ident);
-            record[24..KEY].copy_from_slice(&(row.known.rowid as u64).to_be_bytes());
-            record[KEY..KEY + 8].copy_from_slice(&row.known.hash.to_le_bytes());
-            record[KEY + 8] = row.known.flags;
+        let mut push = |r: &rusqlite::Row<'_>| -> Result<()> {
+            let row = read_row(r).map_err(sqlite)?;
+            record[..24].copy_from_slice(&row_identity(r).map_err(sqlite)?);
+            record[24..KEY].copy_from_slice(&(row.rowid as u64).to_be_bytes());
+            record[KEY..KEY + 8].copy_from_slice(&hash(&row.encoded).to_le_bytes());
+            record[KEY + 8] = row.flags;
             builder.push(&record)
         };
         let unclaimed = (self.max_rowid as u64).saturating_sub(self.claimed_count);
@@ -390,7 +450,7 @@ impl Known {
             for rowid in self.unclaimed() {
                 let mut rows = st.query([rowid]).map_err(sqlite)?;
                 if let Some(r) = rows.next().map_err(sqlite)? {
-                    push(read_row(r).map_err(sqlite)?)?;
+                    push(r)?;
                 }
             }
         } else {
@@ -399,9 +459,8 @@ impl Known {
                 .map_err(sqlite)?;
             let mut rows = st.query([self.max_rowid]).map_err(sqlite)?;
             while let Some(r) = rows.next().map_err(sqlite)? {
-                let row = read_row(r).map_err(sqlite)?;
-                if !self.is_claimed(row.known.rowid) {
-                    push(row)?;
+                if !self.is_claimed(r.get(0).map_err(sqlite)?) {
+                    push(r)?;
                 }
             }
         }
@@ -451,7 +510,7 @@ mod tests {
         }
         let mut known = Known::open(&conn, None).unwrap();
         assert_eq!(known.max_rowid(), 7);
-        let expected_hash = |c: &str, id: &str, present: Option<bool>| {
+        let expected = |c: &str, id: &str, present: Option<bool>| {
             let values: [&dyn ToSql; CONTENT_COUNT] = [
                 &c,
                 &id,
@@ -473,17 +532,27 @@ mod tests {
                 &false,
                 &None::<String>,
             ];
-            bound_hash(&values).unwrap()
+            bound_encoding(&values).unwrap()
         };
         let first = known.claim(&conn, "c", "1").unwrap().unwrap();
         assert_eq!(first.rowid, 1);
-        assert_eq!(first.hash, expected_hash("c", "1", Some(true)));
+        // Read by a cursor: the values themselves, compared byte for byte.
+        assert_eq!(
+            first.content,
+            Content::Encoded(expected("c", "1", Some(true)))
+        );
+        assert!(!first.content.is(&expected("c", "1", None)));
         assert_eq!(first.flags, MEDIA_PRESENT);
         // Row 2 is next: c/1 again is out of the cursor's order, placed once indexed.
         assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
         assert!(!known.indexed());
         known.index_unclaimed(&conn).unwrap();
-        assert_eq!(known.claim(&conn, "c", "1").unwrap().unwrap().rowid, 3);
+        // From the table: by their hash, which tells the values apart as well.
+        let third = known.claim(&conn, "c", "1").unwrap().unwrap();
+        assert_eq!(third.rowid, 3);
+        assert!(matches!(third.content, Content::Hash(_)));
+        assert!(third.content.is(&expected("c", "1", None)));
+        assert!(!third.content.is(&expected("c", "1", Some(true))));
         assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
         let gone = known.claim(&conn, "c", "2").unwrap().unwrap();
         assert_eq!((gone.rowid, gone.flags), (2, GONE));
@@ -505,5 +574,48 @@ mod tests {
         }
         assert!(!known.indexed());
         assert_eq!(known.unclaimed().collect::<Vec<_>>(), vec![4, 6]);
+    }
+
+    /// Large messages: a cursor holds about a megabyte of them at a time and reads on,
+    /// so memory stays bounded and rows in order still match without a lookup.
+    #[test]
+    fn cursors_read_large_rows_a_few_at_a_time() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE messages(rowid INTEGER PRIMARY KEY, gone_since INTEGER,
+               conversation TEXT, id TEXT, server_id TEXT, sender TEXT, sender_name TEXT,
+               from_me INTEGER, time_ms INTEGER, utc INTEGER, kind TEXT, text TEXT,
+               reply_to TEXT, quote TEXT, media_path TEXT, media_kind TEXT,
+               media_present INTEGER, thumbnail TEXT, raw TEXT, edited INTEGER, details TEXT);",
+        )
+        .unwrap();
+        let raw = |n: i64| format!("{n}").repeat(200_000);
+        for n in 1..=12i64 {
+            conn.execute(
+                &format!("INSERT INTO messages(rowid, {CONTENT_COLUMNS}) VALUES (?1, 'c', ?1, NULL, 'a', NULL, 0, 1700, 1, 'text', 'hi', NULL, NULL, NULL, NULL, NULL, NULL, ?2, 0, NULL)"),
+                rusqlite::params![n, raw(n)],
+            )
+            .unwrap();
+        }
+        let mut known = Known::open(&conn, None).unwrap();
+        for n in 1..=12i64 {
+            let row = known.claim(&conn, "c", &n.to_string()).unwrap().unwrap();
+            assert_eq!(row.rowid, n);
+            let held: usize = known
+                .cursors
+                .iter()
+                .flat_map(|c| &c.rows)
+                .map(|r| r.encoded.len())
+                .sum();
+            // A megabyte and the row that went past it (12 rows are 3 MB).
+            assert!(held < CURSOR_BYTES + 500_000, "{held} bytes held");
+            let Content::Encoded(e) = &row.content else {
+                panic!("row {n} not read by a cursor")
+            };
+            let r = raw(n);
+            assert!(e.windows(r.len()).any(|w| w == r.as_bytes()));
+        }
+        assert!(!known.indexed());
+        assert_eq!(known.unclaimed().count(), 0);
     }
 }

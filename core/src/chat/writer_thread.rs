@@ -53,15 +53,17 @@ pub(crate) struct WriterThread<'scope> {
 }
 
 impl<'scope> WriterThread<'scope> {
-    /// Moves `writer` onto a new thread of `scope`.
+    /// Starts a new thread of `scope` that opens the writer (`open`, which may take a
+    /// while: records wait for it) and writes what it is handed.
     pub(crate) fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        mut writer: ChatIndexWriter,
+        open: impl FnOnce() -> Result<ChatIndexWriter> + Send + 'scope,
     ) -> Result<Self> {
         let (tx, rx) = sync_channel::<Vec<Record>>(IN_FLIGHT);
         let handle = std::thread::Builder::new()
             .name("chatvault-index".into())
             .spawn_scoped(scope, move || {
+                let mut writer = open()?;
                 let mut messages = Vec::with_capacity(BATCH);
                 let started = Instant::now();
                 let mut waited = Duration::ZERO;

@@ -121,13 +121,14 @@ impl Roots {
             let best = entries
                 .filter_map(|e| e.ok())
                 .filter_map(|e| {
+                    // The name first: a folder holds the images of many hashes, and only
+                    // the few candidates are worth a `stat`.
                     let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.contains(h) || name.starts_with("th_") {
+                        return None;
+                    }
                     let meta = e.metadata().ok()?;
-                    (meta.is_file()
-                        && meta.len() > 0
-                        && name.contains(h)
-                        && !name.starts_with("th_"))
-                    .then_some((meta.len(), name))
+                    (meta.is_file() && meta.len() > 0).then_some((meta.len(), name))
                 })
                 .max();
             if let Some((_, name)) = best {
