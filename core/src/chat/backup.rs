@@ -414,8 +414,7 @@ fn read_source(
             Some(w) => w,
             None => {
                 if index_file.exists() {
-                    fs::remove_file(index_file)
-                        .map_err(|e| Error::io("remove", index_file, e))?;
+                    fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
                 }
                 ChatIndexWriter::create(index_file)?
             }
@@ -433,7 +432,9 @@ fn read_source(
         };
         // A reader that fails stops the writer (it may still be restoring the parent's
         // index) before the scope waits for it.
-        let read = export.read(&mut sink).and_then(|o| cancel.check().map(|()| o));
+        let read = export
+            .read(&mut sink)
+            .and_then(|o| cancel.check().map(|()| o));
         let outcome = match read {
             Ok(o) => o,
             Err(e) => {
