@@ -479,10 +479,8 @@ impl Known {
 mod tests {
     use super::*;
 
-    /// Values hash the same whether bound or read back; identities repeat in row order;
-    /// rows in the order of last time match by the cursors, others once indexed.
-    #[test]
-    fn claims_rows_by_identity_in_order_and_lists_the_rest() {
+    /// An empty `messages` table with the index's columns.
+    fn messages_table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE messages(rowid INTEGER PRIMARY KEY, gone_since INTEGER,
@@ -492,6 +490,14 @@ mod tests {
                media_present INTEGER, thumbnail TEXT, raw TEXT, edited INTEGER, details TEXT);",
         )
         .unwrap();
+        conn
+    }
+
+    /// Values hash the same whether bound or read back; identities repeat in row order;
+    /// rows in the order of last time match by the cursors, others once indexed.
+    #[test]
+    fn claims_rows_by_identity_in_order_and_lists_the_rest() {
+        let conn = messages_table();
         // rowid, conversation, id, gone_since, media_present
         type Row<'a> = (i64, &'a str, &'a str, Option<i64>, Option<bool>);
         let rows: [Row; 5] = [
@@ -580,15 +586,7 @@ mod tests {
     /// so memory stays bounded and rows in order still match without a lookup.
     #[test]
     fn cursors_read_large_rows_a_few_at_a_time() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE messages(rowid INTEGER PRIMARY KEY, gone_since INTEGER,
-               conversation TEXT, id TEXT, server_id TEXT, sender TEXT, sender_name TEXT,
-               from_me INTEGER, time_ms INTEGER, utc INTEGER, kind TEXT, text TEXT,
-               reply_to TEXT, quote TEXT, media_path TEXT, media_kind TEXT,
-               media_present INTEGER, thumbnail TEXT, raw TEXT, edited INTEGER, details TEXT);",
-        )
-        .unwrap();
+        let conn = messages_table();
         let raw = |n: i64| format!("{n}").repeat(200_000);
         for n in 1..=12i64 {
             conn.execute(
