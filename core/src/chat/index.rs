@@ -157,8 +157,60 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-const WRITE_PRAGMAS: &str = "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
-    PRAGMA temp_store = FILE; PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -2048; BEGIN;";
+/// The index's page size. It is stored cut at its pages (each page one blob), so this is
+/// the unit of deduplication and of compression. Measured on the bench export (1.8 M
+/// messages, 265 MB of index): at 16 KiB the index stores in 101 MiB instead of 124 MiB at
+/// 4 KiB (a page compresses better, and each blob's seal and index entry weigh 4 times
+/// less), the full backup takes 3 % less time and the day-later 12 % less (a quarter of the
+/// blobs to restore and read back), and a day's appended messages still touch only the
+/// last pages. 64 KiB stored 7 % less again but made SQLite's page cache outgrow the
+/// 64 MiB budget of a backup.
+pub(crate) const PAGE_SIZE: u32 = 16384;
+
+/// What an index's connections cache (1 MiB), set as a count of pages.
+const CACHE_BYTES: u32 = 1024 * 1024;
+
+/// The database's page size and the `cache_size` (in pages, about [`CACHE_BYTES`]) its
+/// connections use.
+fn page_and_cache(conn: &Connection, path: &Path) -> Result<(u32, u32)> {
+    let page: u32 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+    Ok((page, (CACHE_BYTES / page.max(512)).max(16)))
+}
+
+/// Opens the write transaction with what an index being built needs (no journal: the file
+/// is a private copy that is stored only once complete).
+fn begin_writing(conn: &Connection, path: &Path) -> Result<()> {
+    let (_, pages) = page_and_cache(conn, path)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
+         PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = {pages}; BEGIN;"
+    ))
+    .map_err(|e| Error::sqlite(DB, Some(path), e))
+}
+
+/// Rewrites an index of smaller pages (made before [`PAGE_SIZE`] was 16 KiB) at that
+/// size, once: every page of the index that carries it forward is new, then they
+/// deduplicate again from the next backup. Row ids are kept (`messages.rowid` is its
+/// primary key).
+fn repage(conn: &Connection, path: &Path) -> Result<()> {
+    let (page, pages) = page_and_cache(conn, path)?;
+    if page >= PAGE_SIZE {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA temp_store = FILE; \
+         PRAGMA cache_size = {pages}; PRAGMA page_size = {PAGE_SIZE}; VACUUM;"
+    ))
+    .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+    log::info!(
+        "the chat index carried forward was rewritten from {page}-byte to {PAGE_SIZE}-byte pages in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
 
 impl ChatIndexWriter {
     /// Creates a new index at `path` (which must not exist); readable by the owner only.
@@ -174,8 +226,9 @@ impl ChatIndexWriter {
             o.open(path).map_err(|e| Error::io("create", path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))?;
-        conn.execute_batch(WRITE_PRAGMAS)
+        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
             .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        begin_writing(&conn, path)?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         Ok(Self::with(conn, path, None))
@@ -212,8 +265,8 @@ impl ChatIndexWriter {
         if version != Some(SCHEMA_VERSION) || meta("app")?.as_deref() != Some(app) {
             return Ok(None);
         }
-        conn.execute_batch(WRITE_PRAGMAS)
-            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        repage(&conn, path)?;
+        begin_writing(&conn, path)?;
         let account_id: String = conn
             .query_row("SELECT id FROM account", [], |r| r.get(0))
             .optional()
@@ -916,6 +969,9 @@ impl ChatIndex {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| Error::sqlite(DB, Some(path), e))?;
+        let (_, pages) = page_and_cache(&conn, path)?;
+        conn.execute_batch(&format!("PRAGMA cache_size = {pages};"))
+            .map_err(|e| Error::sqlite(DB, Some(path), e))?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -1304,6 +1360,78 @@ mod tests {
             assert_eq!(text, "edited");
             assert!(gone.is_some());
         }
+    }
+
+    /// An index made with 4 KiB pages (before they were 16 KiB) is rewritten at 16 KiB
+    /// when a backup carries it forward: the same rows under the same row ids, every
+    /// message of the export matched as unchanged, a new one appended after them.
+    #[test]
+    fn an_index_of_small_pages_is_carried_forward_at_the_new_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.sqlite");
+        let mut w = ChatIndexWriter::create(&path).unwrap();
+        for i in 0..2000 {
+            w.message(message(&i.to_string(), &format!("m{i}")))
+                .unwrap();
+        }
+        w.finish("telegram").unwrap();
+        let rows = |path: &Path| -> Vec<(i64, String, String)> {
+            let c = Connection::open(path).unwrap();
+            let mut st = c
+                .prepare("SELECT rowid, id, media_path FROM messages ORDER BY rowid")
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            rows
+        };
+        let page_size = |path: &Path| -> u32 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(page_size(&path), PAGE_SIZE);
+        let old = dir.path().join("old.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "VACUUM INTO '{}'; ",
+                old.display().to_string().replace('\'', "''")
+            ))
+            .unwrap();
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; VACUUM;")
+            .unwrap();
+        assert_eq!(page_size(&old), 4096);
+        let before = rows(&old);
+        assert_eq!(before.len(), 2000);
+
+        let mut w = ChatIndexWriter::resume(&old, "telegram", Some(dir.path()))
+            .unwrap()
+            .unwrap();
+        let mut batch: Vec<Message> = (0..2000)
+            .map(|i| message(&i.to_string(), &format!("m{i}")))
+            .collect();
+        batch.push(message("new", "new.jpg"));
+        w.messages(batch).unwrap();
+        let f = w.finish_index("telegram").unwrap();
+        assert_eq!(
+            f.resumed,
+            Some(ResumeCounts {
+                unchanged: 2000,
+                changed: 0,
+                new: 1,
+                gone: 0
+            })
+        );
+        assert_eq!(page_size(&old), PAGE_SIZE);
+        let after = rows(&old);
+        assert_eq!(after[..2000], before[..]);
+        assert_eq!(after[2000], (2001, "new".into(), "new.jpg".into()));
     }
 
     /// Media keys round-trip; an index of an older schema (1: no `details`, 2: no
