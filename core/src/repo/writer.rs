@@ -3,8 +3,9 @@
 //! interrupted backup leaves finished packs that the next run reuses.
 //!
 //! Memory is bounded: the job queue holds at most `workers` chunks (each at most the
-//! chunker's maximum), one pack fills at a time, one is being stored by the uploader thread,
-//! and a worker that fills another waits to hand it over (a rendezvous channel).
+//! chunker's maximum), one pack fills at a time and one is being stored by the uploader
+//! thread; the worker that fills the pack waits to hand it over (a rendezvous channel)
+//! while the others wait to add their blob, and the stored pack's buffer is the next one's.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -280,16 +281,19 @@ impl Shared {
             .fetch_add(sealed.len() as u64, Ordering::Relaxed);
         // A pack never grows past its target (so its buffer is never reallocated): a blob
         // that does not fit closes the current pack and starts the next one.
-        let full = {
+        {
             let mut cur = self
                 .current
                 .lock()
                 .map_err(|_| Error::internal("poisoned"))?;
-            let full = if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size {
-                Some(std::mem::take(&mut *cur))
-            } else {
-                None
-            };
+            if !cur.is_empty() && cur.len() + sealed.len() > self.pack_size {
+                // Handed over with the lock held: other workers wait here with one blob
+                // each, not with a full pack each; and the uploader gives the buffer of
+                // the pack it just stored back to the pool before it takes this one, so
+                // the next pack fills that buffer (two pack buffers in all, their pages
+                // already in memory).
+                self.upload(std::mem::take(&mut *cur))?;
+            }
             if cur.is_empty() {
                 *cur = PackBuilder::with_buffer(
                     self.packs.take(),
@@ -297,12 +301,8 @@ impl Shared {
                 );
             }
             cur.add(job.kind, job.id, &sealed, raw_len)?;
-            full
-        };
-        self.chunks.give(sealed);
-        if let Some(pack) = full {
-            self.upload(pack)?;
         }
+        self.chunks.give(sealed);
         Ok(())
     }
 
@@ -331,6 +331,8 @@ impl Shared {
             size: done.bytes.len() as u64,
             entries: done.entries,
         };
+        // The next pack fills this buffer: its pages are already in memory.
+        self.packs.give(done.bytes);
         self.checkpoint
             .lock()
             .map_err(|_| Error::internal("poisoned"))?
