@@ -3,7 +3,8 @@
 //! waiting messages, the table of unmatched rows) and every reader opens it. In the
 //! repository the index is authenticated, so damage means a bug or another program's
 //! index; either way it must give an error, never a panic. The input is a list of edits
-//! (offset u16 LE, byte) to a valid index made here, so the mutations land in real pages.
+//! (offset u24 LE, byte; the index's 16 KiB pages put the messages table past the first
+//! 64 KiB) to a valid index made here, so the mutations land in real pages.
 use chatvault_core::chat::{ChatIndex, ChatIndexWriter};
 use chatvault_core::sources::model::{
     ChatSink, MediaKind, MediaRef, Message, MessageDetails, MessageKind, Timestamp,
@@ -44,9 +45,9 @@ fuzz_target!(|data: &[u8]| {
     }
     w.finish("telegram").unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
-    for edit in data.chunks_exact(3) {
-        let at = usize::from(u16::from_le_bytes([edit[0], edit[1]])) % bytes.len();
-        bytes[at] = edit[2];
+    for edit in data.chunks_exact(4) {
+        let at = u32::from_le_bytes([edit[0], edit[1], edit[2], 0]) as usize % bytes.len();
+        bytes[at] = edit[3];
     }
     std::fs::write(&path, &bytes).unwrap();
     // Resumed as the next backup does: some messages again (out of order), some new.
