@@ -55,6 +55,8 @@ thread_local! {
     // every blob, matters when blobs are 1-4 KiB database pages.
     static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    // A compressed blob's frame while it is decompressed (reused, as the contexts are).
+    static OPENED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn with_compressor<T>(
@@ -75,6 +77,10 @@ fn with_compressor<T>(
         f(enc).map_err(|e| Error::internal_from("zstd", e))
     })
 }
+
+/// A thread keeps its scratch buffer for compressed frames up to this size (a larger one,
+/// after a rare large blob, is freed).
+const KEEP_OPENED: usize = 4 * 1024 * 1024;
 
 /// A compressed payload must save at least this fraction to be kept compressed.
 const MIN_SAVING: f64 = 0.03;
@@ -151,42 +157,84 @@ impl BlobCodec {
         raw_length: u32,
         object: &str,
     ) -> Result<Vec<u8>> {
+        let mut data = Vec::new();
+        self.open_append(kind, id, sealed, raw_length, object, &mut data)?;
+        Ok(data)
+    }
+
+    /// [`BlobCodec::open`], with the content appended to `out` (a restore decodes a run of
+    /// blobs into one recycled buffer). `out` is left as it was on failure.
+    pub fn open_append(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        sealed: &[u8],
+        raw_length: u32,
+        object: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
-        let plain = self.cipher.open(&aad(kind, id), sealed).map_err(|_| {
-            Error::corrupt(
+        let start = out.len();
+        let failed = |out: &mut Vec<u8>, e: Error| {
+            out.truncate(start);
+            Err(e)
+        };
+        if self
+            .cipher
+            .open_append(&aad(kind, id), sealed, out)
+            .is_err()
+        {
+            return Err(Error::corrupt(
                 what(),
                 "authentication failed (the stored bytes were modified)",
-            )
-        })?;
-        let data = match plain.first() {
+            ));
+        }
+        match out.get(start) {
             Some(0) => {
-                let mut raw = plain;
-                raw.remove(0);
-                raw
+                out.copy_within(start + 1.., start);
+                out.truncate(out.len() - 1);
             }
-            Some(1) => DECOMPRESSOR
-                .with(|d| {
-                    let mut d = d.borrow_mut();
-                    match d.as_mut() {
-                        Some(d) => d.decompress(&plain[1..], raw_length as usize),
-                        None => {
-                            let mut fresh = zstd::bulk::Decompressor::new()?;
-                            let out = fresh.decompress(&plain[1..], raw_length as usize);
-                            *d = Some(fresh);
-                            out
+            Some(1) => {
+                // The frame moves to this thread's scratch buffer; the content takes its
+                // place in `out`.
+                let decompressed = OPENED.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    scratch.clear();
+                    scratch.extend_from_slice(&out[start + 1..]);
+                    out.truncate(start);
+                    out.resize(start + raw_length as usize, 0);
+                    let n = DECOMPRESSOR.with(|d| {
+                        let mut d = d.borrow_mut();
+                        if d.is_none() {
+                            *d = Some(zstd::bulk::Decompressor::new()?);
                         }
+                        match d.as_mut() {
+                            Some(d) => d.decompress_to_buffer(&scratch[..], &mut out[start..]),
+                            None => Err(std::io::Error::other("zstd context missing")),
+                        }
+                    });
+                    if scratch.capacity() > KEEP_OPENED {
+                        *scratch = Vec::new();
                     }
-                })
-                .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?,
-            _ => return Err(Error::corrupt(what(), "unknown compression flag")),
-        };
-        if data.len() != raw_length as usize {
-            return Err(Error::corrupt(what(), "length differs from the index"));
+                    n
+                });
+                match decompressed {
+                    Ok(n) if n == raw_length as usize => {}
+                    Ok(_) => {
+                        return failed(out, Error::corrupt(what(), "length differs from the index"))
+                    }
+                    Err(e) => return failed(out, Error::corrupt(what(), format!("zstd: {e}"))),
+                }
+            }
+            _ => return failed(out, Error::corrupt(what(), "unknown compression flag")),
         }
-        if self.id(&data) != *id {
-            return Err(Error::corrupt(what(), "content does not match its id"));
+        if out.len() - start != raw_length as usize {
+            return failed(out, Error::corrupt(what(), "length differs from the index"));
         }
-        Ok(data)
+        if self.id(&out[start..]) != *id {
+            return failed(out, Error::corrupt(what(), "content does not match its id"));
+        }
+        Ok(())
     }
 }
 
@@ -221,5 +269,58 @@ mod tests {
         assert!(c
             .open(BlobKind::Tree, &id, &s, noise.len() as u32, "t")
             .is_err());
+    }
+
+    /// A restore decodes a run of blobs into one buffer: each content lands after the
+    /// previous one, and a blob that fails (tampered, wrong length, wrong id) leaves the
+    /// buffer as it was, so the next one still lands in its place.
+    #[test]
+    fn blobs_open_one_after_another_into_one_buffer() {
+        let c = BlobCodec::new(Cipher::new(&SecretKey::generate().unwrap()), [7; 32], 3);
+        let text = "页面 page ".repeat(500).into_bytes();
+        let noise: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
+        let sealed = |data: &[u8]| {
+            let id = c.id(data);
+            (id, c.seal(BlobKind::Data, &id, data, true).unwrap())
+        };
+        let (text_id, text_sealed) = sealed(&text);
+        let (noise_id, noise_sealed) = sealed(&noise);
+        let mut out = b"before".to_vec();
+        c.open_append(
+            BlobKind::Data,
+            &text_id,
+            &text_sealed,
+            text.len() as u32,
+            "t",
+            &mut out,
+        )
+        .unwrap();
+        let mut tampered = noise_sealed.clone();
+        tampered[30] ^= 1;
+        let failures = [
+            (&noise_id, &tampered, noise.len()),
+            (&noise_id, &noise_sealed, noise.len() - 1),
+            (&text_id, &noise_sealed, noise.len()),
+            (&noise_id, &text_sealed, text.len()),
+        ];
+        for (id, bytes, len) in failures {
+            let before = out.len();
+            assert!(c
+                .open_append(BlobKind::Data, id, bytes, len as u32, "t", &mut out)
+                .is_err());
+            assert_eq!(out.len(), before);
+        }
+        c.open_append(
+            BlobKind::Data,
+            &noise_id,
+            &noise_sealed,
+            noise.len() as u32,
+            "t",
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, [&b"before"[..], &text, &noise].concat());
     }
 }

@@ -104,16 +104,37 @@ impl Cipher {
 
     /// The plaintext of a sealed object, if it authenticates with `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenFailed> {
+        let mut buf = Vec::new();
+        self.open_append(aad, sealed, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Like [`Cipher::open`], with the plaintext appended to `out` (decrypted in place
+    /// there: no allocation when `out` has room). `out` is left as it was on failure.
+    pub fn open_append(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), OpenFailed> {
         if sealed.len() < SEAL_OVERHEAD {
             return Err(OpenFailed);
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let mut buf = ct.to_vec();
-        self.aead
-            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut buf, tag.into())
-            .map_err(|_| OpenFailed)?;
-        Ok(buf)
+        let start = out.len();
+        out.extend_from_slice(ct);
+        let opened = self.aead.decrypt_in_place_detached(
+            XNonce::from_slice(nonce),
+            aad,
+            &mut out[start..],
+            tag.into(),
+        );
+        if opened.is_err() {
+            out.truncate(start);
+            return Err(OpenFailed);
+        }
+        Ok(())
     }
 }
 

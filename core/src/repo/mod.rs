@@ -589,6 +589,25 @@ impl Repository {
         self.open_blob(&loc, id, &sealed)
     }
 
+    /// [`Repository::open_blob`], appending the content to `out`.
+    pub(crate) fn open_blob_append(
+        &self,
+        loc: &BlobLocation,
+        id: &Id,
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.codec.open_append(
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length,
+            &format!("pack data/{}", loc.pack.to_hex()),
+            out,
+        )
+    }
+
+    /// Opens a sealed blob found at `loc` (authenticated, decompressed, its id checked).
     pub(crate) fn open_blob(&self, loc: &BlobLocation, id: &Id, sealed: &[u8]) -> Result<Vec<u8>> {
         self.codec.open(
             loc.kind,

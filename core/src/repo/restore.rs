@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use super::buffers::BufferPool;
 use super::id::Id;
 use super::index::{BlobLocation, Index};
 use super::snapshot::Snapshot;
@@ -33,6 +34,11 @@ const WRITE_BUFFER: usize = 1024 * 1024;
 /// Reads of neighbouring blobs in one pack are merged up to this size. Several reads are
 /// decoded at once, so this also bounds the memory a restore takes.
 const MAX_READ: u64 = 2 * 1024 * 1024;
+
+/// Decoded reads' buffers up to this size are kept for the next reads (a read's
+/// plaintexts are at most a few times [`MAX_READ`]; a larger one, a rare large blob, is
+/// freed).
+const KEEP_BUFFER: usize = 8 * 1024 * 1024;
 
 /// Items between the walk and the writer: reads being fetched and decoded, or decoded and
 /// waiting for their turn to be written.
@@ -136,6 +142,8 @@ struct Walker<'a> {
 
 /// The writer: receives decoded items in walk order and writes them.
 struct Writer<'a> {
+    /// Where decoded reads' buffers go back once written.
+    buffers: &'a BufferPool,
     tracker: Tracker<'a>,
     cancel: &'a CancelToken,
     summary: RestoreSummary,
@@ -176,8 +184,9 @@ enum Item {
         length: u64,
         blobs: Vec<(Id, BlobLocation)>,
     },
-    /// A read, authenticated and decoded: each blob's plaintext, in order.
-    Data(Vec<Piece>),
+    /// A read, authenticated and decoded: its blobs' plaintexts one after the other in
+    /// `plain` (a buffer from the restore's pool, returned once written), in order.
+    Data { plain: Vec<u8>, pieces: Vec<Piece> },
     /// A folder whose tree could not be read: nothing under it is restored.
     Unlisted { path: String, reason: String },
     /// The open file is complete.
@@ -192,8 +201,8 @@ enum Item {
 
 /// One blob of a file as the writer gets it.
 enum Piece {
-    /// Its plaintext.
-    Plain(Vec<u8>),
+    /// Its plaintext: the next this many bytes of the item's `plain`.
+    Plain(usize),
     /// It could not be read: `length` zeros take its place; `None`: the length is not known
     /// either (not in the index), so the rest of the file is zeros and nothing more comes.
     Unreadable { length: Option<u64>, reason: String },
@@ -269,7 +278,11 @@ impl Repository {
         let mut tracker = Tracker::new(listener, Phase::Scanning);
         count(self, index, &include, &mut tracker, &root, "", false, 0)?;
         tracker.set_phase(Phase::Restore);
+        // One buffer per item in flight, each read's plaintexts in one: recycled, so
+        // a restore does not fault in fresh memory for every read.
+        let buffers = BufferPool::new(IN_FLIGHT + 4, KEEP_BUFFER);
         let mut writer = Writer {
+            buffers: &buffers,
             tracker,
             cancel,
             summary: RestoreSummary::default(),
@@ -305,12 +318,14 @@ impl Repository {
                 })
                 .map_err(|e| Error::internal_from("spawn restore walk", e))?;
             for n in 0..workers {
-                let (todo, done) = (todo_rx.clone(), done_tx.clone());
+                let (todo, done, buffers) = (todo_rx.clone(), done_tx.clone(), &buffers);
                 std::thread::Builder::new()
                     .name(format!("chatvault-restore-{n}"))
                     .spawn_scoped(scope, move || {
+                        let mut sealed = Vec::new();
                         for (seq, item) in todo {
-                            if done.send((seq, self.decode(item))).is_err() {
+                            let decoded = self.decode(item, buffers, &mut sealed);
+                            if done.send((seq, decoded)).is_err() {
                                 break;
                             }
                         }
@@ -335,8 +350,10 @@ impl Repository {
         Ok(writer.summary)
     }
 
-    /// Fetches and authenticates a read (any other item passes through).
-    fn decode(&self, item: Item) -> Result<Item> {
+    /// Fetches and authenticates a read into a buffer of `buffers` (any other item passes
+    /// through).
+    /// `sealed` is the worker's buffer for the pack bytes read.
+    fn decode(&self, item: Item, buffers: &BufferPool, sealed: &mut Vec<u8>) -> Result<Item> {
         let Item::Read {
             pack,
             offset,
@@ -352,31 +369,35 @@ impl Repository {
         };
         let bytes = match self
             .storage
-            .get_range(ObjectKind::Pack, &pack.to_hex(), offset, length)
+            .get_range_into(ObjectKind::Pack, &pack.to_hex(), offset, length, sealed)
             .map_err(Error::from)
         {
-            Ok(b) => b,
+            Ok(()) => &*sealed,
             Err(e) if is_damage(&e) => {
-                return Ok(Item::Data(
-                    blobs.iter().map(|(_, l)| unreadable(l, &e)).collect(),
-                ))
+                return Ok(Item::Data {
+                    plain: Vec::new(),
+                    pieces: blobs.iter().map(|(_, l)| unreadable(l, &e)).collect(),
+                })
             }
             Err(e) => return Err(e),
         };
-        let mut data = Vec::with_capacity(blobs.len());
+        let mut plain = buffers.take();
+        plain.reserve(blobs.iter().map(|(_, l)| l.raw_length as usize).sum());
+        let mut pieces = Vec::with_capacity(blobs.len());
         for (id, l) in &blobs {
             let start = (l.offset as u64 - offset) as usize;
+            let before = plain.len();
             let opened = bytes
                 .get(start..start + l.length as usize)
                 .ok_or_else(|| Error::corrupt(format!("pack data/{}", pack.to_hex()), "short read"))
-                .and_then(|sealed| self.open_blob(l, id, sealed));
-            data.push(match opened {
-                Ok(plain) => Piece::Plain(plain),
+                .and_then(|sealed| self.open_blob_append(l, id, sealed, &mut plain));
+            pieces.push(match opened {
+                Ok(()) => Piece::Plain(plain.len() - before),
                 Err(e) if is_damage(&e) => unreadable(l, &e),
                 Err(e) => return Err(e),
             });
         }
-        Ok(Item::Data(data))
+        Ok(Item::Data { plain, pieces })
     }
 }
 
@@ -550,12 +571,13 @@ impl Walker<'_> {
         match listed {
             Ok(()) => {}
             // A content list blob that cannot be read: the rest of the file is lost.
-            Err(e) if is_damage(&e) && !lost => {
-                self.out.send(Item::Data(vec![Piece::Unreadable {
+            Err(e) if is_damage(&e) && !lost => self.out.send(Item::Data {
+                plain: Vec::new(),
+                pieces: vec![Piece::Unreadable {
                     length: None,
                     reason: e.to_string(),
-                }]))?
-            }
+                }],
+            })?,
             Err(e) if is_damage(&e) => {}
             Err(e) => return Err(e),
         }
@@ -572,10 +594,13 @@ impl Walker<'_> {
             let first = match self.locate(&ids[i]) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.out.send(Item::Data(vec![Piece::Unreadable {
-                        length: None,
-                        reason: e.to_string(),
-                    }]))?;
+                    self.out.send(Item::Data {
+                        plain: Vec::new(),
+                        pieces: vec![Piece::Unreadable {
+                            length: None,
+                            reason: e.to_string(),
+                        }],
+                    })?;
                     return Ok(true);
                 }
             };
@@ -670,14 +695,20 @@ impl Writer<'_> {
                 folder: true,
                 reason,
             }),
-            Item::Data(blobs) => {
+            Item::Data { plain, pieces } => {
                 let f = self
                     .file
                     .as_mut()
                     .ok_or_else(|| Error::internal("restore data without a file"))?;
-                for piece in blobs {
+                let mut at = 0;
+                for piece in pieces {
                     let data = match piece {
-                        Piece::Plain(data) => data,
+                        Piece::Plain(n) => {
+                            at += n;
+                            plain
+                                .get(at - n..at)
+                                .ok_or_else(|| Error::internal("restore piece out of its read"))?
+                        }
                         Piece::Unreadable { length, reason } => {
                             f.damage.get_or_insert(reason);
                             match length {
@@ -702,7 +733,7 @@ impl Writer<'_> {
                             .map_err(|e| Error::io("write", &f.dest, e))?;
                     } else {
                         f.out
-                            .write_all(&data)
+                            .write_all(data)
                             .map_err(|e| Error::io("write", &f.dest, e))?;
                     }
                     f.written += data.len() as u64;
@@ -710,6 +741,7 @@ impl Writer<'_> {
                     self.tracker.p.bytes_done += data.len() as u64;
                     self.tracker.report(false);
                 }
+                self.buffers.give(plain);
             }
             Item::Close => {
                 let f = self

@@ -183,6 +183,19 @@ impl Storage for LocalStorage {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, StorageError> {
+        let mut buf = Vec::new();
+        self.get_range_into(kind, name, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn get_range_into(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
         let path = self.path(kind, name)?;
         let mut f = File::open(&path).map_err(|e| Self::map_get_err(kind, name, &path, e))?;
         f.seek(SeekFrom::Start(offset))
@@ -194,10 +207,10 @@ impl Storage for LocalStorage {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "range too large"),
             )
         })?;
-        let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf)
-            .map_err(|e| Self::err("get", &path, e))?;
-        Ok(buf)
+        out.clear();
+        out.resize(len, 0);
+        f.read_exact(out).map_err(|e| Self::err("get", &path, e))?;
+        Ok(())
     }
 
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {

@@ -204,6 +204,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, StorageError>;
+    /// [`Storage::get_range`] into `out` (replacing its content), so a caller reading many
+    /// ranges reuses one buffer; backends that can read in place do.
+    fn get_range_into(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        *out = self.get_range(kind, name, offset, len)?;
+        Ok(())
+    }
     /// Size of the object, or `None` if it does not exist.
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError>;
     /// All objects of a kind.
