@@ -392,7 +392,10 @@ impl Repository {
         if entries.as_slice() != indexed {
             errors.push(format!("pack {name}: header does not match the index"));
         }
+        // Each blob is decoded into the same buffer (verified, then dropped).
+        let mut plain = Vec::new();
         for e in &entries {
+            plain.clear();
             let loc = super::index::BlobLocation {
                 pack: *id,
                 kind: e.kind,
@@ -402,7 +405,7 @@ impl Repository {
             };
             if let Err(err) = e
                 .slice(id, &bytes)
-                .and_then(|sealed| self.open_blob(&loc, &e.id, sealed))
+                .and_then(|sealed| self.open_blob_append(&loc, &e.id, sealed, &mut plain))
             {
                 errors.push(err.to_string());
             }
