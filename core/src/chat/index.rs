@@ -193,23 +193,54 @@ fn begin_writing(conn: &Connection, path: &Path) -> Result<()> {
 /// Rewrites an index of smaller pages (made before [`PAGE_SIZE`] was 16 KiB) at that
 /// size, once: every page of the index that carries it forward is new, then they
 /// deduplicate again from the next backup. Row ids are kept (`messages.rowid` is its
-/// primary key).
-fn repage(conn: &Connection, path: &Path) -> Result<()> {
-    let (page, pages) = page_and_cache(conn, path)?;
+/// primary key). Returns the connection to go on with.
+///
+/// The copy is written beside the index (`VACUUM INTO`, no temporary database elsewhere:
+/// a phone has no writable temporary folder but the app's own) and renamed over it. If it
+/// cannot be made, the index goes on with its pages as they are: a slower index, not a
+/// failed backup.
+fn repage(conn: Connection, path: &Path) -> Result<Connection> {
+    let (page, pages) = page_and_cache(&conn, path)?;
     if page >= PAGE_SIZE {
-        return Ok(());
+        return Ok(conn);
     }
     let started = std::time::Instant::now();
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = OFF; PRAGMA temp_store = FILE; \
-         PRAGMA cache_size = {pages}; PRAGMA page_size = {PAGE_SIZE}; VACUUM;"
-    ))
-    .map_err(|e| Error::sqlite(DB, Some(path), e))?;
-    log::info!(
-        "the chat index carried forward was rewritten from {page}-byte to {PAGE_SIZE}-byte pages in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    let copy = path.with_extension("repaged");
+    let written = (|| -> std::result::Result<(), String> {
+        let name = copy.to_str().ok_or("its folder's name is not UTF-8")?;
+        let _ = std::fs::remove_file(&copy);
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        o.open(&copy).map_err(|e| e.to_string())?;
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size = {pages}; PRAGMA page_size = {PAGE_SIZE};"
+        ))
+        .and_then(|()| conn.execute("VACUUM INTO ?1", [name]))
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    if let Err(why) = written {
+        let _ = std::fs::remove_file(&copy);
+        log::warn!("the chat index carried forward keeps its {page}-byte pages: {why}");
+        return Ok(conn);
+    }
+    drop(conn);
+    match std::fs::rename(&copy, path) {
+        Ok(()) => log::info!(
+            "the chat index carried forward was rewritten from {page}-byte to {PAGE_SIZE}-byte pages in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => {
+            let _ = std::fs::remove_file(&copy);
+            log::warn!("the chat index carried forward keeps its {page}-byte pages: {e}");
+        }
+    }
+    Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))
 }
 
 impl ChatIndexWriter {
@@ -265,7 +296,8 @@ impl ChatIndexWriter {
         if version != Some(SCHEMA_VERSION) || meta("app")?.as_deref() != Some(app) {
             return Ok(None);
         }
-        repage(&conn, path)?;
+        drop(meta);
+        let conn = repage(conn, path)?;
         begin_writing(&conn, path)?;
         let account_id: String = conn
             .query_row("SELECT id FROM account", [], |r| r.get(0))
@@ -1432,6 +1464,31 @@ mod tests {
         let after = rows(&old);
         assert_eq!(after[..2000], before[..]);
         assert_eq!(after[2000], (2001, "new".into(), "new.jpg".into()));
+        assert!(!old.with_extension("repaged").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&old).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "readable by the owner only");
+        }
+
+        // Where the copy cannot be written, the index is carried forward as it is.
+        let stuck = dir.path().join("stuck.sqlite");
+        std::fs::copy(&path, &stuck).unwrap();
+        Connection::open(&stuck)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; VACUUM;")
+            .unwrap();
+        std::fs::create_dir(stuck.with_extension("repaged")).unwrap();
+        let mut w = ChatIndexWriter::resume(&stuck, "telegram", Some(dir.path()))
+            .unwrap()
+            .unwrap();
+        w.messages((0..2000).map(|i| message(&i.to_string(), &format!("m{i}"))))
+            .unwrap();
+        let f = w.finish_index("telegram").unwrap();
+        assert_eq!(f.resumed.map(|r| r.unchanged), Some(2000));
+        assert_eq!(page_size(&stuck), 4096);
+        assert_eq!(rows(&stuck), before);
     }
 
     /// Media keys round-trip; an index of an older schema (1: no `details`, 2: no
