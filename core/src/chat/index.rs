@@ -296,7 +296,6 @@ impl ChatIndexWriter {
         if version != Some(SCHEMA_VERSION) || meta("app")?.as_deref() != Some(app) {
             return Ok(None);
         }
-        drop(meta);
         let conn = repage(conn, path)?;
         begin_writing(&conn, path)?;
         let account_id: String = conn
