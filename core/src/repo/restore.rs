@@ -350,9 +350,8 @@ impl Repository {
         Ok(writer.summary)
     }
 
-    /// Fetches and authenticates a read into a buffer of `buffers` (any other item passes
-    /// through).
-    /// `sealed` is the worker's buffer for the pack bytes read.
+    /// Fetches a read into the worker's buffer `sealed` and authenticates and decodes its
+    /// blobs into a buffer of `buffers` (any other item passes through).
     fn decode(&self, item: Item, buffers: &BufferPool, sealed: &mut Vec<u8>) -> Result<Item> {
         let Item::Read {
             pack,
