@@ -73,6 +73,9 @@ impl Repository {
             details: format!("create {}: {e}", work_dir.display()),
         })?;
         inner.set_work_dir(Some(work_dir.clone()));
+        // The app's own folder outlives a backup: each source's chat index is kept there
+        // for the next one.
+        inner.set_cache_dir(Some(work_dir.clone()));
         Ok(Arc::new(Repository {
             inner: RwLock::new(inner),
             work_dir,

@@ -20,6 +20,11 @@ pub struct Cli {
     /// `pass show chatvault`, `secret-tool lookup app chatvault`).
     #[arg(long, global = true, env = "CHATVAULT_PASSWORD_COMMAND")]
     pub password_command: Option<String>,
+    /// Keep nothing between runs: without it each source's last chat index is kept in
+    /// your cache folder (readable by you only), so the next backup reads back only the
+    /// part of it that changed.
+    #[arg(long, global = true, env = "CHATVAULT_NO_CACHE")]
+    pub no_cache: bool,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,

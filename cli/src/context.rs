@@ -193,7 +193,18 @@ pub fn open(cli: &Cli) -> Result<(Repository, Target)> {
         &target,
         &format!("password for {}: ", target.dir.display()),
     )?;
-    Ok((Repository::open(storage, &Secret::password(pw))?, target))
+    let mut repo = Repository::open(storage, &Secret::password(pw))?;
+    repo.set_cache_dir(cache_dir(cli));
+    Ok((repo, target))
+}
+
+/// The folder kept between runs (`~/.cache/chatvault` on Linux, honouring
+/// XDG_CACHE_HOME), unless `--no-cache`.
+pub fn cache_dir(cli: &Cli) -> Option<PathBuf> {
+    if cli.no_cache {
+        return None;
+    }
+    directories::ProjectDirs::from("", "", "chatvault").map(|d| d.cache_dir().to_path_buf())
 }
 
 /// Creates the embedded default repository with a random password kept in a file only the

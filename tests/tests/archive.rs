@@ -155,7 +155,9 @@ fn back_up(repo: &Repository, phone: &Path, work: &Path, day: u64) -> SourceBack
 /// byte-identical; "only what the phone has" shows exactly the last export.
 #[test]
 fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
-    let (tmp, work, repo) = setup();
+    let (tmp, work, mut repo) = setup();
+    // This device keeps each backup's chat index for the next (pruned repository or not).
+    repo.set_cache_dir(Some(tmp.path().join("cache")));
     let phone = tmp.path().join("Telegram Desktop");
     let policy = RetentionPolicy {
         daily: 7,
@@ -203,6 +205,11 @@ fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
             (0, Some(_)) => panic!("the first backup has nothing to resume"),
             (_, None) => panic!("day {d}: the parent's index was not carried forward"),
             (_, Some(c)) => {
+                let carried = r.index_carried.expect("carried forward");
+                assert!(
+                    carried.kept > carried.read,
+                    "day {d}: most of the parent's index is this device's copy: {carried:?}"
+                );
                 assert_eq!(c.unchanged + c.changed + c.new, on_phone, "day {d}: {c:?}");
                 assert_eq!(c.gone, summary.archived, "day {d}: {c:?}");
                 // Three days of new messages in three chats (two once 友2 is gone); the
@@ -293,6 +300,104 @@ fn a_year_of_a_shrinking_phone_keeps_every_message_and_photo() {
         }
         assert!(expected > 20, "chat {chat}: {expected} photos");
     }
+}
+
+/// The chat index this device keeps between backups is a starting point, never trusted:
+/// a copy damaged, cut short or grown since is brought back to the parent's page by page
+/// (only the pages that differ read), and the backup's messages are the same as without
+/// it. A cache folder that cannot be made costs nothing but the reads.
+#[test]
+fn the_index_kept_on_this_device_is_checked_page_by_page() {
+    let (tmp, work, mut repo) = setup();
+    let cache = tmp.path().join("cache");
+    repo.set_cache_dir(Some(cache.clone()));
+    let phone = tmp.path().join("export");
+    write_phone(&phone, 40);
+    back_up(&repo, &phone, &work, 40);
+    let kept: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .collect();
+    assert_eq!(kept.len(), 1, "one index kept for one source: {kept:?}");
+    let kept = &kept[0];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the kept index is the user's alone");
+    }
+    let size = fs::metadata(kept).unwrap().len();
+    assert!(size > 16 * 1024, "{size}");
+    // Damaged in the middle and grown at the end.
+    let mut bytes = fs::read(kept).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 100].fill(0xAA);
+    bytes.extend_from_slice(&[7u8; 50_000]);
+    fs::write(kept, &bytes).unwrap();
+    write_phone(&phone, 41);
+    let next = back_up(&repo, &phone, &work, 41);
+    let carried = next.index_carried.expect("carried forward");
+    assert!(carried.read > 0 && carried.kept > 0, "{carried:?}");
+    assert_eq!(carried.read + carried.kept, size, "{carried:?}");
+    let texts = |repo: &Repository, snapshot: &Snapshot, work: &Path| {
+        let chats = chat::open_chats(repo, snapshot, Some(work)).unwrap();
+        let mut out = BTreeMap::new();
+        for (chat, _, _) in CHATS {
+            chats
+                .for_each_message(&chat.to_string(), |m| {
+                    out.insert((chat, m.id.clone()), (m.text.clone(), m.gone_since));
+                    Ok(())
+                })
+                .unwrap();
+        }
+        out
+    };
+    let listing = texts(&repo, &next.backup.snapshot, &work);
+    assert_eq!(listing.len(), 3 * 42);
+    let plain = {
+        // The same backups without a cache, into a repository of their own.
+        let (tmp2, work2, repo2) = setup();
+        let phone2 = tmp2.path().join("export");
+        write_phone(&phone2, 40);
+        back_up(&repo2, &phone2, &work2, 40);
+        write_phone(&phone2, 41);
+        let r = back_up(&repo2, &phone2, &work2, 41);
+        assert_eq!(
+            r.index_carried.map(|c| c.kept),
+            Some(0),
+            "no cache: all read"
+        );
+        texts(&repo2, &r.backup.snapshot, &work2)
+    };
+    assert_eq!(listing, plain);
+    // Cut short to its first page.
+    fs::write(kept, &fs::read(kept).unwrap()[..16 * 1024]).unwrap();
+    write_phone(&phone, 42);
+    let next = back_up(&repo, &phone, &work, 42);
+    let carried = next.index_carried.expect("carried forward");
+    assert_eq!(carried.kept, 16 * 1024, "{carried:?}");
+    assert_eq!(next.summary.unwrap().messages, 3 * 43);
+    // A cache folder where a file is: backups go on without it.
+    fs::remove_dir_all(&cache).unwrap();
+    fs::write(&cache, b"not a folder").unwrap();
+    write_phone(&phone, 43);
+    let next = back_up(&repo, &phone, &work, 43);
+    assert_eq!(next.summary.unwrap().messages, 3 * 44);
+    assert_eq!(next.index_carried.map(|c| c.kept), Some(0));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Another account's export at the same path starts its own index: none of the first

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::mpsc;
 
+use super::index_cache::IndexCache;
 use super::writer_thread::WriterThread;
 use super::{summary_of, ChatIndexWriter, ChatSummary, ARCHIVE_DIR, INDEX_FILE};
 use crate::error::{Error, Result};
@@ -33,10 +34,24 @@ pub struct SourceBackup {
     /// The last backup's chat index was carried forward (messages already in it not
     /// written again, those the phone no longer has kept): what happened to the messages.
     pub index_resumed: Option<super::ResumeCounts>,
+    /// How the last backup's chat index got here to be carried forward: bytes of it this
+    /// device had kept from its own last backup of the export (checked page by page
+    /// against the repository's) and bytes read back from the repository.
+    pub index_carried: Option<CarriedBytes>,
     /// What the reader noticed about the content (a contacts database missing, lines kept
     /// as unparsed, media a chat names but the export lacks): information about the chats,
     /// not files left out, which are `backup.warnings`.
     pub notices: Vec<String>,
+}
+
+/// Where a carried-forward chat index came from, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CarriedBytes {
+    /// Kept on this device since its last backup of the export (the repository's cache
+    /// folder), the same as the repository's.
+    pub kept: u64,
+    /// Read back from the repository.
+    pub read: u64,
 }
 
 /// Backs up a chat export (or any folder): detects or takes its kind, reads it into a
@@ -74,11 +89,14 @@ pub fn backup_source(
             summary: None,
             index_reused: false,
             index_resumed: None,
+            index_carried: None,
             notices: Vec::new(),
         });
     }
     let fingerprint = source_fingerprint(path, kind)?;
-    let parent = parent_snapshot(repo, path, &options)?;
+    let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
+    let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
+    let parent = parent_snapshot(repo, &host, &abs)?;
     let unchanged = if options.force_read {
         None
     } else {
@@ -103,10 +121,13 @@ pub fn backup_source(
             summary: Some(summary),
             index_reused: true,
             index_resumed: None,
+            index_carried: None,
             notices: Vec::new(),
         });
     }
-    let dir = private_temp_dir(work_dir)?;
+    let cache = IndexCache::of(repo, &host, &abs, kind.as_str());
+    // Built beside the cache, keeping it afterwards is a rename.
+    let dir = private_temp_dir(work_dir.or_else(|| cache.as_ref()?.folder()))?;
     let index_path = dir.path().join(INDEX_FILE);
     options.page_sizes.extend(export.encrypted_databases());
     backup_reading(
@@ -118,6 +139,7 @@ pub fn backup_source(
         &fingerprint,
         &index_path,
         parent.as_ref(),
+        cache.as_ref(),
         work_dir,
         listener,
         cancel,
@@ -125,8 +147,11 @@ pub fn backup_source(
 }
 
 /// Restores the parent snapshot's chat index as `index_file` when it is of the same app,
-/// so the new index resumes it; whether it did. A parent whose index cannot be restored
-/// (damaged) is not resumed: the index is built anew and the backup says why in the log.
+/// so the new index resumes it; whether it did. The index this device kept from its last
+/// backup of the source (`cache`) is brought up to the parent's, reading only the pages
+/// that differ; without one, or if that fails, the index is restored in full. A parent
+/// whose index cannot be restored (damaged) is not resumed: the index is built anew and
+/// the backup says why in the log.
 ///
 /// Carried forward even when every file is read again (`force_read`): the archive must not
 /// be lost, and changed messages are rewritten anyway.
@@ -135,18 +160,44 @@ fn carried_index(
     parent: &crate::repo::snapshot::Snapshot,
     kind: SourceKind,
     index_file: &Path,
+    cache: Option<&IndexCache>,
     cancel: &CancelToken,
-) -> Result<bool> {
+) -> Result<Option<CarriedBytes>> {
     let (Some(summary), Some(extra_tree)) = (summary_of(parent), parent.extra_tree) else {
-        return Ok(false);
+        return Ok(None);
     };
     if summary.app != kind.as_str() {
-        return Ok(false);
+        return Ok(None);
     }
     let dir = index_file
         .parent()
         .ok_or_else(|| Error::internal("the chat index has no folder"))?;
     let started = std::time::Instant::now();
+    if cache.is_some_and(|c| c.take(index_file)) {
+        match repo.patch_file(&extra_tree, INDEX_FILE, index_file, cancel) {
+            Ok(p) => {
+                log::info!(
+                    "the chat index of snapshot {} carried forward from this device's copy ({} bytes kept, {} read) in {:.1}s",
+                    parent.id.short(),
+                    p.kept,
+                    p.read,
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(Some(CarriedBytes {
+                    kept: p.kept,
+                    read: p.read,
+                }));
+            }
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => {
+                log::warn!(
+                    "the chat index kept on this device could not be brought up to snapshot {}'s ({e}): it is restored in full",
+                    parent.id.short()
+                );
+                fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
+            }
+        }
+    }
     let restored = super::snapshot_chats::restore_index(repo, &extra_tree, dir, cancel);
     match restored {
         Err(Error::Cancelled) => Err(Error::Cancelled),
@@ -157,7 +208,10 @@ fn carried_index(
                 r.bytes,
                 started.elapsed().as_secs_f64()
             );
-            Ok(true)
+            Ok(Some(CarriedBytes {
+                kept: 0,
+                read: r.bytes,
+            }))
         }
         Ok(_) | Err(_) => {
             log::warn!(
@@ -165,7 +219,7 @@ fn carried_index(
                 parent.id.short()
             );
             let _ = fs::remove_file(index_file);
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -183,6 +237,7 @@ fn backup_reading(
     fingerprint: &str,
     index_path: &Path,
     parent: Option<&crate::repo::snapshot::Snapshot>,
+    cache: Option<&IndexCache>,
     work_dir: Option<&Path>,
     listener: Option<&dyn ProgressListener>,
     cancel: &CancelToken,
@@ -202,6 +257,7 @@ fn backup_reading(
                     kind,
                     index_path,
                     parent,
+                    cache,
                     work_dir,
                     options.time,
                     opened_tx,
@@ -283,12 +339,16 @@ fn backup_reading(
         let Some(built) = built else {
             return Err(Error::internal("backup finished without its chat index"));
         };
+        if let Some(c) = cache {
+            c.keep(index_path);
+        }
         Ok(SourceBackup {
             backup,
             kind,
             summary: Some(built.summary),
             index_reused: false,
             index_resumed: built.resumed,
+            index_carried: built.carried,
             notices: built.warnings,
         })
     })
@@ -353,14 +413,12 @@ fn unchanged_parent(
     (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
 }
 
-/// The newest snapshot of the same host and path.
+/// The newest snapshot of the same host and (canonical) path.
 fn parent_snapshot(
     repo: &Repository,
-    path: &Path,
-    options: &BackupOptions,
+    host: &str,
+    abs: &Path,
 ) -> Result<Option<crate::repo::snapshot::Snapshot>> {
-    let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
-    let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
     let paths = vec![abs.to_string_lossy().into_owned()];
     Ok(repo
         .snapshots()?
@@ -376,6 +434,7 @@ struct BuiltIndex {
     /// Media paths (inside the export) its messages hold as stored that the export lacks.
     kept_media: Vec<String>,
     resumed: Option<super::ResumeCounts>,
+    carried: Option<CarriedBytes>,
 }
 
 /// Reads the export at `path` into the chat index at `index_file`: `parent`'s, carried
@@ -393,6 +452,7 @@ fn read_source(
     kind: SourceKind,
     index_file: &Path,
     parent: Option<&crate::repo::snapshot::Snapshot>,
+    cache: Option<&IndexCache>,
     work_dir: Option<&Path>,
     time: Option<chrono::DateTime<chrono::Utc>>,
     opened: mpsc::Sender<()>,
@@ -400,15 +460,21 @@ fn read_source(
 ) -> Result<BuiltIndex> {
     let started = std::time::Instant::now();
     let writer_cancel = cancel.child();
+    let carried = std::sync::OnceLock::new();
     let open_writer = || {
-        let resume = match parent {
-            Some(p) => carried_index(repo, p, kind, index_file, &writer_cancel)?,
-            None => false,
+        let parents = match parent {
+            Some(p) => carried_index(repo, p, kind, index_file, cache, &writer_cancel)?,
+            None => None,
         };
-        let resumed = if resume {
-            ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?
-        } else {
-            None
+        let resumed = match parents {
+            Some(bytes) => {
+                let w = ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?;
+                if w.is_some() {
+                    let _ = carried.set(bytes);
+                }
+                w
+            }
+            None => None,
         };
         let mut writer = match resumed {
             Some(w) => w,
@@ -486,6 +552,7 @@ fn read_source(
         warnings,
         kept_media,
         resumed: finished.resumed,
+        carried: carried.into_inner(),
     })
 }
 

@@ -10,6 +10,7 @@
 pub mod backup;
 pub(crate) mod encrypted_media;
 pub mod index;
+mod index_cache;
 mod known;
 pub mod purge;
 pub mod restore;
@@ -18,7 +19,7 @@ pub mod summary;
 mod waiting;
 mod writer_thread;
 
-pub use backup::{backup_source, SourceBackup};
+pub use backup::{backup_source, CarriedBytes, SourceBackup};
 pub use index::{
     ChatIndex, ChatIndexWriter, FinishedIndex, IndexedMessage, MessageScope, ResumeCounts,
 };

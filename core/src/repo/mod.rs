@@ -20,6 +20,7 @@ pub mod kept;
 pub mod keys;
 pub mod lock;
 pub mod pack;
+mod patch;
 pub mod prune;
 pub mod restore;
 pub mod retention;
@@ -105,6 +106,8 @@ pub struct Repository {
     slot: String,
     /// Where temporary files (the index's tables) go; the system's temporary folder if unset.
     work_dir: Option<std::path::PathBuf>,
+    /// What this device keeps between runs ([`Repository::set_cache_dir`]).
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -212,6 +215,7 @@ impl Repository {
             codec,
             slot,
             work_dir: None,
+            cache_dir: None,
         })
     }
 
@@ -225,6 +229,20 @@ impl Repository {
     /// The folder for temporary files ([`Repository::set_work_dir`]).
     pub(crate) fn work_dir(&self) -> Option<&std::path::Path> {
         self.work_dir.as_deref()
+    }
+
+    /// Sets the folder this device keeps between runs (`~/.cache/chatvault` on a PC, the
+    /// app's cache folder on a phone): each source's last chat index, so the next backup
+    /// of it reads back from the repository only the index pages that changed instead of
+    /// the whole index. Unset, nothing is kept. Its files are this user's alone; removing
+    /// them only makes the next backup read more.
+    pub fn set_cache_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.cache_dir = dir;
+    }
+
+    /// The cache folder ([`Repository::set_cache_dir`]).
+    pub(crate) fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The storage this repository lives in.

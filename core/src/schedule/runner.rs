@@ -348,6 +348,9 @@ impl Scheduler {
         };
         let mut repo = Repository::open(storage, &secret)?;
         repo.set_work_dir(Some(self.work_dir()?.to_path_buf()));
+        // Kept between nights: each source's chat index (a night reads back only what
+        // changed of it).
+        repo.set_cache_dir(Some(self.work_dir()?.to_path_buf()));
         Ok(repo)
     }
 
