@@ -114,8 +114,14 @@ def repo_dir(name):
             "chatvault (phone build)": "repo-chatvault-mobile"}.get(name, f"repo-{name}")
 
 
+def cv_env(work):
+    """ChatVault's environment: its cache folder (where each source's last chat index is
+    kept for the next backup, as restic keeps its cache) inside the bench's work folder."""
+    return {**os.environ, "CHATVAULT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "cache")}
+
+
 def tools(bins, work):
-    env = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RUSTIC_PASSWORD": PASSWORD, "BORG_PASSPHRASE": PASSWORD, "CHATVAULT_PASSWORD": PASSWORD,
+    env = {**cv_env(work), "RESTIC_PASSWORD": PASSWORD, "RUSTIC_PASSWORD": PASSWORD, "BORG_PASSPHRASE": PASSWORD,
            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
     cv = str(bins["chatvault"])
     cvm = str(bins["chatvault-mobile"])
@@ -314,7 +320,7 @@ def large(args):
     data = du(src)
     cv = str(bins["chatvault"])
     repo = str(work / "repo")
-    env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
+    env = cv_env(work)
     sh([cv, "--repo", repo, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
     rows, sizes = every_operation(cv, work, repo, env, src, lambda: sh([str(bins["gen"]), "--day-later", "--out", str(src)]),
                                   export=True)
@@ -425,11 +431,11 @@ def curve(args):
     counts = [int(c) for c in args.curve.split(",")]
     bins = ensure_tools(want_rustic=False)
     cv = str(bins["chatvault"])
-    env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
     results = []
     for count in counts:
         work = args.work / "curve"
         shutil.rmtree(work, ignore_errors=True)
+        env = cv_env(work)
         src = work / "pages"
         print(f"{count:,} blobs: writing {human(count * 512)} of page files", flush=True)
         page_files(src, count, count)
@@ -478,7 +484,7 @@ def whatsapp_db(args):
     db_bytes = (src / "Databases" / "msgstore.db").stat().st_size
     cv = str(bins["chatvault"])
     repo = str(work / "repo")
-    env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
+    env = cv_env(work)
     sh([cv, "--repo", repo, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
     rows = []
     print("backup", flush=True)
@@ -522,7 +528,7 @@ def lan(args):
     try:
         listening = json.loads(serve.stdout.readline())
         address = listening["addresses"][0]
-        env = {**os.environ, "CHATVAULT_PASSWORD": PASSWORD}
+        env = cv_env(work)
 
         def paired(name):
             identity = work / f"{name}.pem"
