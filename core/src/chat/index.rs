@@ -17,7 +17,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
-use super::known::{bound_encoding, Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
+use super::known::{Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::summary::{ChatSummary, ConversationSummary};
 use super::waiting::Waiting;
 use crate::error::{Error, Result};
@@ -494,12 +494,12 @@ impl ChatIndexWriter {
                 }
             }
             Some(k) => {
-                let encoded = bound_encoding(&values).map_err(sqlite)?;
+                let same = k.content.is_bound(&values).map_err(sqlite)?;
                 let r = self
                     .resumed
                     .as_mut()
                     .ok_or_else(|| Error::internal("a known message without a resumed index"))?;
-                if !k.content.is(&encoded) || k.flags & GONE != 0 {
+                if !same || k.flags & GONE != 0 {
                     let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 1);
                     params.push(&rowid);
                     params.extend(values);

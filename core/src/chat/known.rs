@@ -49,8 +49,8 @@ pub(crate) const CONTENT_COLUMNS: &str = "conversation, id, server_id, sender, s
 pub(crate) const CONTENT_COUNT: usize = 19;
 
 /// A message's stored values, type and bytes of each, one after the other: the same
-/// whether taken from the values bound to insert it ([`bound_encoding`]) or from the row
-/// read back. Each value carries its length, so equal encodings are equal values, and
+/// whether taken from the values bound to insert it ([`Content::is_bound`]) or from the
+/// row read back. Each value carries its length, so equal encodings are equal values, and
 /// the first two (conversation, id) are a prefix of their own ([`identity_prefix`]).
 fn content_encoding<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(256);
@@ -60,16 +60,23 @@ fn content_encoding<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> Vec<u
     buf
 }
 
-/// [`content_encoding`] of the values as they are bound.
-pub(crate) fn bound_encoding(values: &[&dyn ToSql]) -> rusqlite::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(256);
+/// The encoding of the values as they are bound, into `sink`.
+fn encode_bound(values: &[&dyn ToSql], sink: &mut impl Sink) -> rusqlite::Result<()> {
     for v in values {
         match v.to_sql()? {
-            ToSqlOutput::Borrowed(r) => encode_value(&mut buf, r),
-            ToSqlOutput::Owned(o) => encode_value(&mut buf, (&o).into()),
-            _ => encode_value(&mut buf, ValueRef::Null),
+            ToSqlOutput::Borrowed(r) => encode_value(sink, r),
+            ToSqlOutput::Owned(o) => encode_value(sink, (&o).into()),
+            _ => encode_value(sink, ValueRef::Null),
         }
     }
+    Ok(())
+}
+
+/// [`content_encoding`] of the values as they are bound.
+#[cfg(test)]
+pub(crate) fn bound_encoding(values: &[&dyn ToSql]) -> rusqlite::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(256);
+    encode_bound(values, &mut buf)?;
     Ok(buf)
 }
 
@@ -91,39 +98,87 @@ pub(crate) enum Content {
 }
 
 impl Content {
-    /// Whether the values `encoded` ([`bound_encoding`]) are this content.
-    pub(crate) fn is(&self, encoded: &[u8]) -> bool {
+    /// Whether the values as they are bound are this content: compared as they are
+    /// encoded, nothing copied (this runs for every message of every backup).
+    pub(crate) fn is_bound(&self, values: &[&dyn ToSql]) -> rusqlite::Result<bool> {
         match self {
-            Content::Encoded(e) => e.as_slice() == encoded,
-            Content::Hash(h) => hash(encoded) == *h,
+            Content::Encoded(e) => {
+                let mut c = Compare {
+                    rest: e,
+                    same: true,
+                };
+                encode_bound(values, &mut c)?;
+                Ok(c.same && c.rest.is_empty())
+            }
+            Content::Hash(h) => {
+                let mut hasher = blake3::Hasher::new();
+                encode_bound(values, &mut hasher)?;
+                Ok(first_u64(hasher.finalize().as_bytes()) == *h)
+            }
+        }
+    }
+}
+
+/// Where an encoding goes: a buffer, a hash, or a comparison.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for blake3::Hasher {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Compares what is put, in order, with an encoding.
+struct Compare<'a> {
+    rest: &'a [u8],
+    same: bool,
+}
+
+impl Sink for Compare<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        match self.rest.strip_prefix(bytes) {
+            Some(rest) if self.same => self.rest = rest,
+            _ => self.same = false,
         }
     }
 }
 
 /// Appends a value, type and bytes, to an encoding.
-fn encode_value(buf: &mut Vec<u8>, v: ValueRef<'_>) {
+fn encode_value(sink: &mut impl Sink, v: ValueRef<'_>) {
     match v {
-        ValueRef::Null => buf.push(0),
+        ValueRef::Null => sink.put(&[0]),
         ValueRef::Integer(i) => {
-            buf.push(1);
-            buf.extend_from_slice(&i.to_le_bytes());
+            sink.put(&[1]);
+            sink.put(&i.to_le_bytes());
         }
         ValueRef::Real(f) => {
-            buf.push(2);
-            buf.extend_from_slice(&f.to_bits().to_le_bytes());
+            sink.put(&[2]);
+            sink.put(&f.to_bits().to_le_bytes());
         }
         ValueRef::Text(t) | ValueRef::Blob(t) => {
-            buf.push(if matches!(v, ValueRef::Text(_)) { 3 } else { 4 });
-            buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-            buf.extend_from_slice(t);
+            sink.put(&[if matches!(v, ValueRef::Text(_)) { 3 } else { 4 }]);
+            sink.put(&(t.len() as u64).to_le_bytes());
+            sink.put(t);
         }
     }
 }
 
-fn hash(buf: &[u8]) -> u64 {
+fn first_u64(bytes: &[u8; 32]) -> u64 {
     let mut out = [0u8; 8];
-    out.copy_from_slice(&blake3::hash(buf).as_bytes()[..8]);
+    out.copy_from_slice(&bytes[..8]);
     u64::from_le_bytes(out)
+}
+
+fn hash(buf: &[u8]) -> u64 {
+    first_u64(blake3::hash(buf).as_bytes())
 }
 
 fn identity(conversation: &str, id: &str) -> [u8; 24] {
@@ -516,7 +571,13 @@ mod tests {
         }
         let mut known = Known::open(&conn, None).unwrap();
         assert_eq!(known.max_rowid(), 7);
-        let expected = |c: &str, id: &str, present: Option<bool>| {
+        // The values a message with this identity and media flag binds, handed to `f`.
+        fn with_values<R>(
+            c: &str,
+            id: &str,
+            present: Option<bool>,
+            f: impl FnOnce(&[&dyn ToSql]) -> R,
+        ) -> R {
             let values: [&dyn ToSql; CONTENT_COUNT] = [
                 &c,
                 &id,
@@ -538,7 +599,13 @@ mod tests {
                 &false,
                 &None::<String>,
             ];
-            bound_encoding(&values).unwrap()
+            f(&values)
+        }
+        let expected = |c: &str, id: &str, present: Option<bool>| {
+            with_values(c, id, present, |v| bound_encoding(v).unwrap())
+        };
+        let same = |content: &Content, c: &str, id: &str, present: Option<bool>| {
+            with_values(c, id, present, |v| content.is_bound(v).unwrap())
         };
         let first = known.claim(&conn, "c", "1").unwrap().unwrap();
         assert_eq!(first.rowid, 1);
@@ -547,7 +614,9 @@ mod tests {
             first.content,
             Content::Encoded(expected("c", "1", Some(true)))
         );
-        assert!(!first.content.is(&expected("c", "1", None)));
+        assert!(same(&first.content, "c", "1", Some(true)));
+        assert!(!same(&first.content, "c", "1", None));
+        assert!(!same(&first.content, "c", "10", Some(true)));
         assert_eq!(first.flags, MEDIA_PRESENT);
         // Row 2 is next: c/1 again is out of the cursor's order, placed once indexed.
         assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
@@ -557,8 +626,8 @@ mod tests {
         let third = known.claim(&conn, "c", "1").unwrap().unwrap();
         assert_eq!(third.rowid, 3);
         assert!(matches!(third.content, Content::Hash(_)));
-        assert!(third.content.is(&expected("c", "1", None)));
-        assert!(!third.content.is(&expected("c", "1", Some(true))));
+        assert!(same(&third.content, "c", "1", None));
+        assert!(!same(&third.content, "c", "1", Some(true)));
         assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
         let gone = known.claim(&conn, "c", "2").unwrap().unwrap();
         assert_eq!((gone.rowid, gone.flags), (2, GONE));

@@ -1,7 +1,7 @@
 //! The chat index writer on a thread of its own: the reader hands it records in batches, so
 //! reading an export and writing its index use two cores instead of one.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,9 @@ impl Record {
 pub(crate) struct WriterThread<'scope> {
     batch: Vec<Record>,
     tx: Option<SyncSender<Vec<Record>>>,
+    /// Batches the writer emptied, to fill again: a batch is some 150 KiB, which the
+    /// allocator would map and unmap afresh for every one.
+    emptied: Receiver<Vec<Record>>,
     /// How long the reader waited for the writer to take a batch.
     waited: Duration,
     handle: Option<ScopedJoinHandle<'scope, Result<ChatIndexWriter>>>,
@@ -60,6 +63,7 @@ impl<'scope> WriterThread<'scope> {
         open: impl FnOnce() -> Result<ChatIndexWriter> + Send + 'scope,
     ) -> Result<Self> {
         let (tx, rx) = sync_channel::<Vec<Record>>(IN_FLIGHT);
+        let (emptied_tx, emptied) = sync_channel::<Vec<Record>>(IN_FLIGHT + 1);
         let handle = std::thread::Builder::new()
             .name("chatvault-index".into())
             .spawn_scoped(scope, move || {
@@ -69,10 +73,10 @@ impl<'scope> WriterThread<'scope> {
                 let mut waited = Duration::ZERO;
                 loop {
                     let asked = Instant::now();
-                    let Ok(batch) = rx.recv() else { break };
+                    let Ok(mut batch) = rx.recv() else { break };
                     waited += asked.elapsed();
                     // Runs of messages go in through one statement.
-                    for record in batch {
+                    for record in batch.drain(..) {
                         match record {
                             Record::Message(m) => messages.push(m),
                             other => {
@@ -82,6 +86,8 @@ impl<'scope> WriterThread<'scope> {
                         }
                     }
                     writer.messages(messages.drain(..))?;
+                    // The reader may have stopped taking them back.
+                    let _ = emptied_tx.try_send(batch);
                 }
                 // Which side of the hand-over is slower (the other waits).
                 log::debug!(
@@ -95,6 +101,7 @@ impl<'scope> WriterThread<'scope> {
         Ok(WriterThread {
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
+            emptied,
             waited: Duration::ZERO,
             handle: Some(handle),
         })
@@ -109,7 +116,11 @@ impl<'scope> WriterThread<'scope> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let next = self
+            .emptied
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, next);
         let asked = Instant::now();
         let sent = self.tx.as_ref().map(|tx| tx.send(batch).is_ok());
         self.waited += asked.elapsed();
