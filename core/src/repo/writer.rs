@@ -2,8 +2,9 @@
 //! each pack as soon as it is full, and checkpoint the index as packs land, so that an
 //! interrupted backup leaves finished packs that the next run reuses.
 //!
-//! Memory is bounded: the job queue holds at most `workers` chunks (each at most the
-//! chunker's maximum), one pack fills at a time and one is being stored by the uploader
+//! Memory is bounded: the job queue holds at most `workers` jobs (a chunk of at most the
+//! chunker's maximum, or a batch of small blobs: database pages travel [`BATCH_BLOBS`] at
+//! a time, so handing them over costs no more than compressing them), one pack fills at a time and one is being stored by the uploader
 //! thread; the worker that fills the pack waits to hand it over (a rendezvous channel)
 //! while the others wait to add their blob, and the stored pack's buffer is the next one's.
 
@@ -28,7 +29,12 @@ const CHECKPOINT_PACKS: usize = 16;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// Room reserved in a pack buffer for its sealed header.
 const HEADER_ROOM: usize = 64 * 1024;
+/// Blobs of at most this size (database pages) go to the workers in batches ...
+const BATCH_BLOB: usize = 16 * 1024;
+/// ... of this many (at most 512 KiB a batch).
+const BATCH_BLOBS: usize = 32;
 
+/// One blob to seal and pack.
 struct Job {
     kind: BlobKind,
     id: Id,
@@ -72,7 +78,9 @@ pub struct WriterStats {
 
 /// A pool of workers that turns blobs into stored packs.
 pub struct BlobWriter {
-    tx: Option<Sender<Job>>,
+    tx: Option<Sender<Vec<Job>>>,
+    /// Small blobs waiting to make a batch.
+    batch: Mutex<Vec<Job>>,
     workers: Vec<JoinHandle<()>>,
     uploader: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -88,7 +96,7 @@ impl BlobWriter {
         threads: usize,
     ) -> Result<Self> {
         let threads = threads.max(1);
-        let (tx, rx) = bounded::<Job>(threads);
+        let (tx, rx) = bounded::<Vec<Job>>(threads);
         let (upload_tx, upload_rx) = bounded::<PackBuilder>(0);
         let shared = Arc::new(Shared {
             storage,
@@ -116,12 +124,14 @@ impl BlobWriter {
             let handle = std::thread::Builder::new()
                 .name(format!("chatvault-writer-{n}"))
                 .spawn(move || {
-                    for job in rx {
-                        if shared.failed.load(Ordering::Relaxed) {
-                            continue; // drain so the sender never blocks
-                        }
-                        if let Err(e) = shared.process(job) {
-                            shared.fail(e);
+                    for jobs in rx {
+                        for job in jobs {
+                            if shared.failed.load(Ordering::Relaxed) {
+                                break; // drain so the sender never blocks
+                            }
+                            if let Err(e) = shared.process(job) {
+                                shared.fail(e);
+                            }
                         }
                     }
                 })
@@ -149,6 +159,7 @@ impl BlobWriter {
         };
         Ok(BlobWriter {
             tx: Some(tx),
+            batch: Mutex::new(Vec::with_capacity(BATCH_BLOBS)),
             workers,
             uploader: Some(uploader),
             shared,
@@ -161,20 +172,36 @@ impl BlobWriter {
         &self.shared.chunks
     }
 
-    /// Queues a blob. Blocks while the queue is full. Fails if a worker failed.
+    /// Queues a blob (a small one waits for a batch of them). Blocks while the queue is
+    /// full. Fails if a worker failed.
     pub fn add(&self, kind: BlobKind, id: Id, data: Vec<u8>, compress: bool) -> Result<()> {
         self.check()?;
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::internal("writer closed"))?;
-        tx.send(Job {
+        let small = data.len() <= BATCH_BLOB;
+        let job = Job {
             kind,
             id,
             data,
             compress,
-        })
-        .map_err(|_| Error::internal("writer stopped"))
+        };
+        let jobs = if small {
+            let mut batch = self.batch.lock().map_err(|_| Error::internal("poisoned"))?;
+            batch.push(job);
+            if batch.len() < BATCH_BLOBS {
+                return Ok(());
+            }
+            std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_BLOBS))
+        } else {
+            vec![job]
+        };
+        self.send(jobs)
+    }
+
+    fn send(&self, jobs: Vec<Job>) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::internal("writer closed"))?;
+        tx.send(jobs).map_err(|_| Error::internal("writer stopped"))
     }
 
     /// The first worker error, if any.
@@ -194,6 +221,13 @@ impl BlobWriter {
     /// Stops accepting blobs; when `flush`, stores the last partial pack. Always writes an
     /// index file for the packs stored since the last checkpoint. Returns what was written and the names of the index files written.
     pub fn finish(mut self, flush: bool) -> Result<(WriterStats, Vec<String>)> {
+        if flush {
+            let batch =
+                std::mem::take(&mut *self.batch.lock().map_err(|_| Error::internal("poisoned"))?);
+            if !batch.is_empty() {
+                self.send(batch)?;
+            }
+        }
         drop(self.tx.take());
         for w in self.workers.drain(..) {
             if w.join().is_err() {
@@ -358,5 +392,61 @@ impl Shared {
         cp.last = Instant::now();
         cp.written.push(name);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::{InitOptions, KdfParams, Repository};
+    use crate::storage::LocalStorage;
+
+    /// Pages travel in batches, the last one partly filled: every blob added is stored
+    /// and reads back, whatever its size and however the batches fall.
+    #[test]
+    fn every_blob_added_is_stored_small_ones_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Default::default()
+        };
+        let repo = Repository::init(
+            Arc::new(LocalStorage::new(dir.path().join("repo"))),
+            "pw",
+            &opts,
+        )
+        .unwrap()
+        .0;
+        let w = BlobWriter::start(
+            repo.storage.clone(),
+            repo.codec.clone(),
+            repo.cipher.clone(),
+            256 * 1024,
+            2,
+        )
+        .unwrap();
+        let mut blobs = Vec::new();
+        for n in 0..(3 * BATCH_BLOBS + 5) {
+            // Pages, a chunk now and then between them, one blob just over the batch size.
+            let len = match n % 10 {
+                9 => 100_000,
+                5 => BATCH_BLOB + 1,
+                _ => 4096,
+            };
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 + n * 7) as u8).collect();
+            let id = repo.codec.id(&data);
+            w.add(BlobKind::Data, id, data.clone(), true).unwrap();
+            blobs.push((id, data));
+        }
+        let (stats, _) = w.finish(true).unwrap();
+        assert_eq!(stats.blobs, blobs.len() as u64);
+        let (index, _) = repo.load_index(false).unwrap();
+        for (id, data) in &blobs {
+            assert!(repo.read_blob(&index, id).unwrap() == *data);
+        }
     }
 }
