@@ -31,8 +31,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 const HEADER_ROOM: usize = 64 * 1024;
 /// Blobs of at most this size (database pages) go to the workers in batches ...
 const BATCH_BLOB: usize = 16 * 1024;
-/// ... of this many (at most 512 KiB a batch).
-const BATCH_BLOBS: usize = 32;
+/// ... of this many (at most 128 KiB a batch).
+const BATCH_BLOBS: usize = 8;
 
 /// One blob to seal and pack.
 struct Job {
