@@ -51,7 +51,7 @@ pub(crate) const CONTENT_COUNT: usize = 19;
 /// A message's stored values, type and bytes of each, one after the other: the same
 /// whether taken from the values bound to insert it ([`Content::is_bound`]) or from the
 /// row read back. Each value carries its length, so equal encodings are equal values, and
-/// the first two (conversation, id) are a prefix of their own ([`identity_prefix`]).
+/// the first two (conversation, id) are a prefix of their own ([`has_identity`]).
 fn content_encoding<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(256);
     for v in values {
@@ -80,12 +80,15 @@ pub(crate) fn bound_encoding(values: &[&dyn ToSql]) -> rusqlite::Result<Vec<u8>>
     Ok(buf)
 }
 
-/// How the encoding of a message with this conversation and id begins.
-fn identity_prefix(conversation: &str, id: &str) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(conversation.len() + id.len() + 18);
-    encode_value(&mut buf, ValueRef::Text(conversation.as_bytes()));
-    encode_value(&mut buf, ValueRef::Text(id.as_bytes()));
-    buf
+/// Whether `encoded` is the encoding of a message with this conversation and id.
+fn has_identity(encoded: &[u8], conversation: &str, id: &str) -> bool {
+    let mut c = Compare {
+        rest: encoded,
+        same: true,
+    };
+    encode_value(&mut c, ValueRef::Text(conversation.as_bytes()));
+    encode_value(&mut c, ValueRef::Text(id.as_bytes()));
+    c.same
 }
 
 /// A stored message's content as a match carries it: its encoding when a cursor read the
@@ -390,9 +393,14 @@ impl Known {
         Ok((i < cur.rows.len()).then_some(i))
     }
 
-    /// The first row not matched yet after one of the cursors, if its encoding begins with
-    /// `prefix` (its identity): matched now, and that cursor goes first.
-    fn claim_next(&mut self, conn: &Connection, prefix: &[u8]) -> Result<Option<KnownRow>> {
+    /// The first row not matched yet after one of the cursors, if it is the message with
+    /// this conversation and id: matched now, and that cursor goes first.
+    fn claim_next(
+        &mut self,
+        conn: &Connection,
+        conversation: &str,
+        id: &str,
+    ) -> Result<Option<KnownRow>> {
         for c in 0..self.cursors.len() {
             let mut rowid = self.cursors[c].next;
             loop {
@@ -408,7 +416,7 @@ impl Known {
                 // Rows before this one were matched or are gone: this cursor starts here.
                 self.cursors[c].next = found;
                 let row = &mut self.cursors[c].rows[i];
-                if !row.encoded.starts_with(prefix) {
+                if !has_identity(&row.encoded, conversation, id) {
                     break;
                 }
                 let known = KnownRow {
@@ -448,7 +456,7 @@ impl Known {
         conversation: &str,
         id: &str,
     ) -> Result<Option<KnownRow>> {
-        if let Some(row) = self.claim_next(conn, &identity_prefix(conversation, id))? {
+        if let Some(row) = self.claim_next(conn, conversation, id)? {
             return Ok(Some(row));
         }
         let Some(table) = &self.table else {
