@@ -101,6 +101,8 @@ pub struct ChatIndexWriter {
     account: Account,
     contacts: u64,
     pending: u64,
+    /// New messages to insert at the end of the batch: (rowid, message, details JSON).
+    inserts: Vec<(i64, Message, Option<String>)>,
     warnings: Vec<String>,
     running: HashMap<String, Running>,
     next_rowid: i64,
@@ -243,6 +245,34 @@ fn repage(conn: Connection, path: &Path) -> Result<Connection> {
     Connection::open(path).map_err(|e| Error::sqlite(DB, Some(path), e))
 }
 
+/// A message's content values as the writer binds them (`CONTENT_COLUMNS`' order), from
+/// the message `m`, its media `media` (`m.media.as_ref()`) and its details as JSON.
+macro_rules! bound_values {
+    ($m:expr, $media:expr, $details:expr) => {
+        [
+            &$m.conversation,
+            &$m.id,
+            &$m.server_id,
+            &$m.sender,
+            &$m.sender_name,
+            &$m.from_me,
+            &$m.time.millis(),
+            &$m.time.is_utc(),
+            &$m.kind.as_str(),
+            &$m.text,
+            &$m.reply_to,
+            &$m.quote,
+            &$media.map(|x| x.path.as_str()),
+            &$media.map(|x| x.kind.as_str()),
+            &$media.map(|x| x.present),
+            &$media.and_then(|x| x.thumbnail.as_deref()),
+            &$m.raw,
+            &$m.edited,
+            &$details,
+        ]
+    };
+}
+
 impl ChatIndexWriter {
     /// Creates a new index at `path` (which must not exist); readable by the owner only.
     pub fn create(path: &Path) -> Result<Self> {
@@ -272,6 +302,7 @@ impl ChatIndexWriter {
             account: Account::default(),
             contacts: 0,
             pending: 0,
+            inserts: Vec::new(),
             warnings: Vec::new(),
             running: HashMap::new(),
             next_rowid: resumed.as_ref().map_or(0, |r| r.known.max_rowid()) + 1,
@@ -400,7 +431,7 @@ impl ChatIndexWriter {
             };
             self.store(m, known)?;
         }
-        Ok(())
+        self.insert_new()
     }
 
     /// Indexes the rows of a resumed index not matched yet, and stores the messages that
@@ -421,7 +452,7 @@ impl ChatIndexWriter {
             };
             self.store(m, known)?;
         }
-        Ok(())
+        self.insert_new()
     }
 
     /// Stores one message: a new row, or over the `known` row it matched when its content
@@ -450,50 +481,35 @@ impl ChatIndexWriter {
                 }
             }
         }
-        let media = m.media.as_ref();
         let details = if m.details.is_empty() {
             None
         } else {
             serde_json::to_string(&m.details).ok()
         };
         let rowid = known.as_ref().map_or(self.next_rowid, |k| k.rowid);
-        let values: [&dyn ToSql; CONTENT_COUNT] = [
-            &m.conversation,
-            &m.id,
-            &m.server_id,
-            &m.sender,
-            &m.sender_name,
-            &m.from_me,
-            &m.time.millis(),
-            &m.time.is_utc(),
-            &m.kind.as_str(),
-            &m.text,
-            &m.reply_to,
-            &m.quote,
-            &media.map(|x| x.path.as_str()),
-            &media.map(|x| x.kind.as_str()),
-            &media.map(|x| x.present),
-            &media.and_then(|x| x.thumbnail.as_deref()),
-            &m.raw,
-            &m.edited,
-            &details,
-        ];
+        self.local_time |= !m.time.is_utc();
+        let run = match self.running.get_mut(&m.conversation) {
+            Some(run) => run,
+            None => self.running.entry(m.conversation.clone()).or_default(),
+        };
+        run.add(
+            m.time.millis(),
+            rowid as u64,
+            m.media.as_ref().map(|x| x.present),
+        );
+        run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
         match known {
             None => {
-                let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 2);
-                params.push(&rowid);
-                params.extend(values);
-                params.push(&self.now_ms);
-                self.conn
-                    .prepare_cached(INSERT_MESSAGE)
-                    .and_then(|mut st| st.execute(params.as_slice()))
-                    .map_err(sqlite)?;
+                // Inserted with the others of the batch, through one statement.
+                self.inserts.push((rowid, m, details));
                 self.next_rowid += 1;
                 if let Some(r) = self.resumed.as_mut() {
                     r.counts.new += 1;
                 }
             }
             Some(k) => {
+                let media = m.media.as_ref();
+                let values: [&dyn ToSql; CONTENT_COUNT] = bound_values!(m, media, details);
                 let same = k.content.is_bound(&values).map_err(sqlite)?;
                 let r = self
                     .resumed
@@ -513,17 +529,41 @@ impl ChatIndexWriter {
                 }
             }
         }
-        self.local_time |= !m.time.is_utc();
-        let run = match self.running.get_mut(&m.conversation) {
-            Some(run) => run,
-            None => self.running.entry(m.conversation).or_default(),
-        };
-        run.add(m.time.millis(), rowid as u64, media.map(|x| x.present));
-        run.unparsed += u64::from(m.kind == MessageKind::Unparsed);
         self.pending += 1;
         if self.pending >= 20_000 {
             self.pending = 0;
-            self.conn.execute_batch("COMMIT; BEGIN;").map_err(sqlite)?;
+            self.insert_new()?;
+            self.conn
+                .execute_batch("COMMIT; BEGIN;")
+                .map_err(|e| Error::sqlite(DB, Some(&self.path), e))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the new messages [`ChatIndexWriter::store`] set aside, through one prepared
+    /// statement (taking it from rusqlite's cache for every message, which hashes the SQL
+    /// and clears its bindings on return, was a sixth of the index writer's time).
+    fn insert_new(&mut self) -> Result<()> {
+        if self.inserts.is_empty() {
+            return Ok(());
+        }
+        let Self {
+            conn,
+            inserts,
+            path,
+            now_ms,
+            ..
+        } = self;
+        let sqlite = |e| Error::sqlite(DB, Some(path), e);
+        let mut st = conn.prepare_cached(INSERT_MESSAGE).map_err(sqlite)?;
+        for (rowid, m, details) in inserts.drain(..) {
+            let media = m.media.as_ref();
+            let values: [&dyn ToSql; CONTENT_COUNT] = bound_values!(m, media, details);
+            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(CONTENT_COUNT + 2);
+            params.push(&rowid);
+            params.extend(values);
+            params.push(now_ms);
+            st.execute(params.as_slice()).map_err(sqlite)?;
         }
         Ok(())
     }
