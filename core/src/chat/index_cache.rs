@@ -14,8 +14,10 @@
 //! ```
 //!
 //! Taking the copy moves it out (a backup that fails leaves none: the next restores the
-//! index in full), and a backup that succeeds moves its index in. Nothing here fails a
-//! backup: a cache that cannot be read or written is logged and done without.
+//! index in full), and a backup that succeeds moves its index in. What a backup killed
+//! half way left in the folder (its private folder, a copy being kept) is removed by the
+//! next backup that keeps an index, once a day old. Nothing here fails a backup: a cache
+//! that cannot be read or written is logged and done without.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -87,6 +89,7 @@ impl IndexCache {
     /// copied when it is on another file system.
     pub(crate) fn keep(&self, index: &Path) {
         let Some(dir) = self.folder() else { return };
+        sweep(dir);
         if fs::rename(index, &self.file).is_ok() {
             #[cfg(unix)]
             {
@@ -107,5 +110,77 @@ impl IndexCache {
         if let Err(e) = copied {
             log::warn!("cannot keep the chat index in {}: {e}", dir.display());
         }
+    }
+}
+
+/// What a backup killed half way left in the cache folder `dir`: private folders
+/// (`chatvault-…`, [`crate::temp::private_temp_dir`]) and copies being kept (`.keeping-…`)
+/// a day old or older; a backup running beside this one has younger ones.
+fn sweep(dir: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("chatvault-") || name.starts_with(".keeping-")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE);
+        if old {
+            let path = e.path();
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            if let Err(err) = removed {
+                log::warn!("cannot remove {}: {err}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_killed_backup_left_goes_once_a_day_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 3600);
+        let old_dir = d.join("chatvault-old");
+        fs::create_dir(&old_dir).unwrap();
+        fs::write(old_dir.join("chats.sqlite"), b"plain chats").unwrap();
+        fs::write(d.join(".keeping-old"), b"x").unwrap();
+        fs::write(d.join("kept.sqlite"), b"the kept index").unwrap();
+        fs::create_dir(d.join("chatvault-running")).unwrap();
+        for p in [
+            old_dir.as_path(),
+            &d.join(".keeping-old"),
+            &d.join("kept.sqlite"),
+        ] {
+            fs::File::options()
+                .write(p.is_file())
+                .read(true)
+                .open(p)
+                .unwrap()
+                .set_modified(day_ago)
+                .unwrap();
+        }
+        sweep(d);
+        let mut left: Vec<_> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["chatvault-running", "kept.sqlite"]);
     }
 }
