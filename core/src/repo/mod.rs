@@ -668,3 +668,23 @@ impl Repository {
         Ok(())
     }
 }
+
+/// A new repository in `dir/repo` with a quick key derivation, for tests.
+#[cfg(test)]
+pub(crate) fn test_repo(dir: &std::path::Path) -> Repository {
+    let opts = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..Default::default()
+    };
+    Repository::init(
+        Arc::new(crate::storage::LocalStorage::new(dir.join("repo"))),
+        "pw",
+        &opts,
+    )
+    .unwrap()
+    .0
+}

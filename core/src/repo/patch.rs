@@ -180,14 +180,12 @@ fn read_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::repo::blob::BlobKind;
+    use crate::repo::test_repo;
     use crate::repo::tree::{Node, Tree};
     use crate::repo::writer::BlobWriter;
-    use crate::repo::{InitOptions, KdfParams};
-    use crate::storage::LocalStorage;
 
     const PAGE: usize = 4096;
 
@@ -219,20 +217,6 @@ mod tests {
         w.add(BlobKind::Tree, tid, json, true).unwrap();
         w.finish(true).unwrap();
         (tid, bytes)
-    }
-
-    fn test_repo(dir: &Path) -> Repository {
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        Repository::init(Arc::new(LocalStorage::new(dir.join("repo"))), "pw", &opts)
-            .unwrap()
-            .0
     }
 
     #[test]

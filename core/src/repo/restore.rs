@@ -821,9 +821,7 @@ mod tests {
 
     use crate::repo::blob::BlobKind;
     use crate::repo::writer::BlobWriter;
-    use crate::repo::{snapshot::Snapshot, InitOptions, KdfParams};
-    use crate::storage::LocalStorage;
-    use std::sync::Arc;
+    use crate::repo::{snapshot::Snapshot, test_repo};
 
     /// Writes a snapshot whose root tree is `root`, with `files` as data blobs.
     fn forge(repo: &Repository, root: impl FnOnce(&Repository, &BlobWriter) -> Tree) -> Snapshot {
@@ -844,21 +842,6 @@ mod tests {
         s.tree = tid;
         s.id = repo.save_snapshot(&s).unwrap();
         s
-    }
-
-    /// A repository in `dir/repo` with a quick key derivation.
-    fn test_repo(dir: &Path) -> Repository {
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        Repository::init(Arc::new(LocalStorage::new(dir.join("repo"))), "pw", &opts)
-            .unwrap()
-            .0
     }
 
     /// Restores all of `snap` into `target`.

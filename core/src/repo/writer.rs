@@ -398,29 +398,14 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::{InitOptions, KdfParams, Repository};
-    use crate::storage::LocalStorage;
+    use crate::repo::test_repo;
 
     /// Pages travel in batches, the last one partly filled: every blob added is stored
     /// and reads back, whatever its size and however the batches fall.
     #[test]
     fn every_blob_added_is_stored_small_ones_in_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Default::default()
-        };
-        let repo = Repository::init(
-            Arc::new(LocalStorage::new(dir.path().join("repo"))),
-            "pw",
-            &opts,
-        )
-        .unwrap()
-        .0;
+        let repo = test_repo(dir.path());
         let w = BlobWriter::start(
             repo.storage.clone(),
             repo.codec.clone(),
