@@ -14,6 +14,41 @@ mod common;
 use common::{code, run_measured, Env, PW};
 
 #[test]
+fn the_chat_index_is_kept_in_the_cache_folder_unless_no_cache() {
+    let env = Env::new();
+    let data = env.home.join("export");
+    generate_export(&data, &ExportSpec::small()).unwrap();
+    env.init();
+    let cache = env.home.join(".cache/chatvault/chat-index");
+    let kept = || -> Vec<std::path::PathBuf> {
+        let Ok(repos) = std::fs::read_dir(&cache) else {
+            return Vec::new();
+        };
+        repos
+            .flat_map(|r| std::fs::read_dir(r.unwrap().path()).unwrap())
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+            .collect()
+    };
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    let files = kept();
+    assert_eq!(files.len(), 1, "one export, one index kept: {files:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by the user only");
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
+    env.ok(&["--no-cache", "backup", "-q", data.to_str().unwrap()]);
+    assert!(kept().is_empty(), "--no-cache keeps nothing");
+    // The next backup that reads the export (it changed) keeps one again.
+    std::fs::write(data.join("notes.txt"), "changed").unwrap();
+    env.ok(&["backup", "-q", data.to_str().unwrap()]);
+    assert_eq!(kept().len(), 1);
+}
+
+#[test]
 fn exit_codes_json_and_the_everyday_commands() {
     let env = Env::new();
     let data = env.home.join("export");
