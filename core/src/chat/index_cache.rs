@@ -6,8 +6,8 @@
 //!
 //! The copy is only a starting point: every page of it is checked against the parent
 //! snapshot's before it is used, so a stale, damaged or foreign copy costs reads, never
-//! correctness. It holds the chats in plain form, as the export does, so it is the user's
-//! alone (folder 0700, file 0600), one per repository and source:
+//! correctness. It holds the chats in plain SQLite (as the index is while a backup builds
+//! it), so it is the user's alone (folder 0700, file 0600), one per repository and source:
 //!
 //! ```text
 //! <cache>/chat-index/<repository id>/<BLAKE3(host ‖ 0 ‖ path ‖ 0 ‖ app)[..16] hex>.sqlite
