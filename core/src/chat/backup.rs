@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use super::index_cache::IndexCache;
+use super::source_rows::{RecordedRows, RememberedRows, Remembering};
 use super::writer_thread::WriterThread;
 use super::{summary_of, ChatIndexWriter, ChatSummary, ARCHIVE_DIR, INDEX_FILE};
 use crate::error::{Error, Result};
@@ -15,7 +16,9 @@ use crate::repo::backup::{BackupOptions, BackupResult, Extra, ExtraTree};
 use crate::repo::kept::KeptFiles;
 use crate::repo::snapshot::SourceInfo;
 use crate::repo::Repository;
-use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
+use crate::sources::model::{
+    Account, ChatSink, Contact, Conversation, MediaKey, Message, RowHasher,
+};
 use crate::sources::{self, SourceKind, SourceOptions};
 use crate::temp::private_temp_dir;
 
@@ -134,6 +137,7 @@ pub fn backup_source(
         repo,
         path,
         export,
+        &opts,
         kind,
         &options,
         &fingerprint,
@@ -232,6 +236,7 @@ fn backup_reading(
     repo: &Repository,
     path: &Path,
     export: Box<dyn sources::Source>,
+    source: &SourceOptions,
     kind: SourceKind,
     options: &BackupOptions,
     fingerprint: &str,
@@ -254,10 +259,12 @@ fn backup_reading(
                     repo,
                     path,
                     export,
+                    source,
                     kind,
                     index_path,
                     parent,
                     cache,
+                    !options.force_read,
                     work_dir,
                     options.time,
                     opened_tx,
@@ -341,6 +348,9 @@ fn backup_reading(
         };
         if let Some(c) = cache {
             c.keep(index_path);
+            if let Some(rows) = built.rows {
+                rows.keep(&backup.snapshot.id, &c.rows_file());
+            }
         }
         Ok(SourceBackup {
             backup,
@@ -435,6 +445,8 @@ struct BuiltIndex {
     kept_media: Vec<String>,
     resumed: Option<super::ResumeCounts>,
     carried: Option<CarriedBytes>,
+    /// The export's rows as read, to remember once the snapshot is stored.
+    rows: Option<RecordedRows>,
 }
 
 /// Reads the export at `path` into the chat index at `index_file`: `parent`'s, carried
@@ -444,74 +456,65 @@ struct BuiltIndex {
 /// The parent's index is restored on the writer's thread while the export is opened and
 /// read (what is read waits for it) and, once the reader has understood the export, while
 /// the backup stores the export's files.
+///
+/// With a `cache`, the rows the last backup read are remembered there
+/// ([`super::source_rows`]): unless `skip_rows` is false (every file read again), the
+/// reader skips those unchanged, and the rows read are recorded for the next backup. If
+/// the remembered rows do not hold (damaged, or the parent's index could not be carried
+/// forward after all), the export is opened again (`source`) and read in full.
 #[allow(clippy::too_many_arguments)]
 fn read_source(
     repo: &Repository,
     path: &Path,
     export: Box<dyn sources::Source>,
+    source: &SourceOptions,
     kind: SourceKind,
     index_file: &Path,
     parent: Option<&crate::repo::snapshot::Snapshot>,
     cache: Option<&IndexCache>,
+    skip_rows: bool,
     work_dir: Option<&Path>,
     time: Option<chrono::DateTime<chrono::Utc>>,
     opened: mpsc::Sender<()>,
     cancel: &CancelToken,
 ) -> Result<BuiltIndex> {
     let started = std::time::Instant::now();
-    let writer_cancel = cancel.child();
-    let carried = std::sync::OnceLock::new();
-    let open_writer = || {
-        let parents = match parent {
-            Some(p) => carried_index(repo, p, kind, index_file, cache, &writer_cancel)?,
-            None => None,
-        };
-        let resumed = match parents {
-            Some(bytes) => {
-                let w = ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?;
-                if w.is_some() {
-                    let _ = carried.set(bytes);
-                }
-                w
-            }
-            None => None,
-        };
-        let mut writer = match resumed {
-            Some(w) => w,
-            None => {
-                if index_file.exists() {
-                    fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
-                }
-                ChatIndexWriter::create(index_file)?
-            }
-        };
-        if let Some(t) = time {
-            writer.set_time(t.timestamp_millis());
-        }
-        Ok(writer)
+    let remembered = |skipping: bool| {
+        cache.map(|c| {
+            parent
+                .filter(|_| skipping)
+                .and_then(|p| RememberedRows::open(&c.rows_file(), &p.id))
+        })
     };
-    let (writer, outcome) = std::thread::scope(|scope| {
-        let mut sink = Announcing {
-            inner: WriterThread::spawn(scope, open_writer)?,
-            opened: Some(opened),
-            cancel,
-        };
-        // A reader that fails stops the writer (it may still be restoring the parent's
-        // index) before the scope waits for it.
-        let read = export
-            .read(&mut sink)
-            .and_then(|o| cancel.check().map(|()| o));
-        let outcome = match read {
-            Ok(o) => o,
-            Err(e) => {
-                writer_cancel.cancel();
-                return Err(e);
+    let mut opened = Some(opened);
+    let reading = Reading {
+        repo,
+        kind,
+        index_file,
+        parent,
+        cache,
+        work_dir,
+        time,
+        cancel,
+    };
+    let read = match reading.read(export, remembered(skip_rows), &mut opened)? {
+        Some(read) => read,
+        None => {
+            log::warn!(
+                "the rows remembered from the last backup did not hold: the export is read again in full"
+            );
+            if index_file.exists() {
+                fs::remove_file(index_file).map_err(|e| Error::io("remove", index_file, e))?;
             }
-        };
-        Ok::<_, Error>((sink.inner.finish()?, outcome))
-    })?;
+            let export = sources::open(path, source)?;
+            reading
+                .read(export, remembered(false), &mut opened)?
+                .ok_or_else(|| Error::internal("rows were skipped without remembered rows"))?
+        }
+    };
+    let ((writer, skipped, carried), outcome) = read;
     let warnings = writer.warnings().to_vec();
-    let finished = writer.finish_index(kind.as_str())?;
+    let (finished, rows) = writer.finish_with_rows(kind.as_str())?;
     let mut summary = finished.summary;
     // Media still in the export are stored with it; the rest are kept from earlier
     // snapshots (a zipped export's media are not kept apart from it).
@@ -542,8 +545,8 @@ fn read_source(
         finished
             .resumed
             .map(|c| format!(
-                " ({} unchanged, {} changed, {} new, {} gone)",
-                c.unchanged, c.changed, c.new, c.gone
+                " ({} unchanged, {} of them skipped unread, {} changed, {} new, {} gone)",
+                c.unchanged, skipped, c.changed, c.new, c.gone
             ))
             .unwrap_or_default()
     );
@@ -552,15 +555,109 @@ fn read_source(
         warnings,
         kept_media,
         resumed: finished.resumed,
-        carried: carried.into_inner(),
+        carried,
+        rows,
     })
+}
+
+/// One read of an export into a chat index ([`read_source`]).
+struct Reading<'a> {
+    repo: &'a Repository,
+    kind: SourceKind,
+    index_file: &'a Path,
+    parent: Option<&'a crate::repo::snapshot::Snapshot>,
+    cache: Option<&'a IndexCache>,
+    work_dir: Option<&'a Path>,
+    time: Option<chrono::DateTime<chrono::Utc>>,
+    cancel: &'a CancelToken,
+}
+
+/// What a read produced: the writer, the rows it skipped, what carrying the parent's
+/// index forward cost.
+type Read = (ChatIndexWriter, u64, Option<CarriedBytes>);
+
+impl Reading<'_> {
+    /// Reads `export` (skipping the rows `remembered` unchanged, recording them when
+    /// `Some`); `None` when skipped rows did not hold and the read must be done again.
+    fn read(
+        &self,
+        export: Box<dyn sources::Source>,
+        remembered: Option<Option<RememberedRows>>,
+        opened: &mut Option<mpsc::Sender<()>>,
+    ) -> Result<Option<(Read, sources::ReadOutcome)>> {
+        let Reading {
+            repo,
+            kind,
+            index_file,
+            parent,
+            cache,
+            work_dir,
+            time,
+            cancel,
+        } = *self;
+        let writer_cancel = cancel.child();
+        let carried = std::sync::OnceLock::new();
+        let open_writer = || {
+            let parents = match parent {
+                Some(p) => carried_index(repo, p, kind, index_file, cache, &writer_cancel)?,
+                None => None,
+            };
+            let resumed = match parents {
+                Some(bytes) => {
+                    let w = ChatIndexWriter::resume(index_file, kind.as_str(), work_dir)?;
+                    if w.is_some() {
+                        let _ = carried.set(bytes);
+                    }
+                    w
+                }
+                None => None,
+            };
+            let mut writer = match resumed {
+                Some(w) => w,
+                None => {
+                    if index_file.exists() {
+                        fs::remove_file(index_file)
+                            .map_err(|e| Error::io("remove", index_file, e))?;
+                    }
+                    ChatIndexWriter::create(index_file)?
+                }
+            };
+            if let Some(t) = time {
+                writer.set_time(t.timestamp_millis());
+            }
+            Ok(writer)
+        };
+        let (writer, skipped, sound, outcome) = std::thread::scope(|scope| {
+            let mut sink = Announcing {
+                inner: Remembering::new(WriterThread::spawn(scope, open_writer)?, remembered),
+                opened,
+                cancel,
+            };
+            // A reader that fails stops the writer (it may still be restoring the parent's
+            // index) before the scope waits for it.
+            let read = export
+                .read(&mut sink)
+                .and_then(|o| cancel.check().map(|()| o));
+            let outcome = match read {
+                Ok(o) => o,
+                Err(e) => {
+                    writer_cancel.cancel();
+                    return Err(e);
+                }
+            };
+            let (inner, skipped, sound) = sink.inner.finish();
+            Ok::<_, Error>((inner.finish()?, skipped, sound, outcome))
+        })?;
+        let sound = sound && writer.rows_sound();
+        Ok(sound.then(|| ((writer, skipped, carried.into_inner()), outcome)))
+    }
 }
 
 /// Hands what a reader reads to the index writer; announces the first thing read, and
 /// stops the reader once the backup it runs beside is cancelled or has failed.
 struct Announcing<'a, S: ChatSink> {
     inner: S,
-    opened: Option<mpsc::Sender<()>>,
+    opened: &'a mut Option<mpsc::Sender<()>>,
     cancel: &'a CancelToken,
 }
 
@@ -595,5 +692,12 @@ impl<S: ChatSink> ChatSink for Announcing<'_, S> {
     }
     fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
         self.inner.media_key(path, key)
+    }
+    fn source_rows(&mut self, context: &[u8]) -> Option<RowHasher> {
+        self.inner.source_rows(context)
+    }
+    fn source_row(&mut self, key: i64, fingerprint: u64) -> Result<bool> {
+        self.delivered()?;
+        self.inner.source_row(key, fingerprint)
     }
 }

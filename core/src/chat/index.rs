@@ -18,6 +18,10 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use serde::Serialize;
 
 use super::known::{Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
+use super::source_rows::{
+    ReadRow, RecordedRows, RowRecord, RowsRecorder, SourceRow, UnchangedRow, SKIPPABLE, UNPARSED,
+    UTC,
+};
 use super::summary::{ChatSummary, ConversationSummary};
 use super::waiting::Waiting;
 use crate::error::{Error, Result};
@@ -107,6 +111,11 @@ pub struct ChatIndexWriter {
     running: HashMap<String, Running>,
     next_rowid: i64,
     local_time: bool,
+    /// The export's rows as placed, for the next backup ([`super::source_rows`]).
+    rows: Option<RowsRecorder>,
+    /// A row was skipped that this index could not take as unchanged: the read must be
+    /// done again without skipping.
+    rows_unsound: bool,
     /// When this backup started (ms since the epoch, UTC): `first_seen` and `gone_since`.
     now_ms: i64,
     resumed: Option<Resumed>,
@@ -135,6 +144,9 @@ struct Resumed {
 pub struct ResumeCounts {
     /// Messages already in the index, unchanged (not written).
     pub unchanged: u64,
+    /// Of those, the ones the reader skipped without parsing them: rows of the export
+    /// this device remembered unchanged since its last backup.
+    pub skipped: u64,
     /// Messages already in the index whose content changed (rewritten in place).
     pub changed: u64,
     /// Messages new to the index (appended).
@@ -307,6 +319,8 @@ impl ChatIndexWriter {
             running: HashMap::new(),
             next_rowid: resumed.as_ref().map_or(0, |r| r.known.max_rowid()) + 1,
             local_time: false,
+            rows: None,
+            rows_unsound: false,
             now_ms: now_ms(),
             resumed,
         }
@@ -414,13 +428,44 @@ impl ChatIndexWriter {
     /// matches each with the row it holds for it; one no cursor places waits
     /// ([`Waiting`]) until the rows not matched are indexed.
     pub fn messages(&mut self, batch: impl IntoIterator<Item = Message>) -> Result<()> {
-        for m in batch {
+        self.messages_of_rows(batch.into_iter().map(|m| (m, None)))
+    }
+
+    /// Records the export's rows (read under `context`, fingerprinted with `key`) as their
+    /// messages are placed, for the next backup to skip those unchanged
+    /// ([`super::source_rows`]); beside the index file. A file that cannot be made is
+    /// logged and done without.
+    pub(crate) fn begin_rows(&mut self, context: [u8; 32], key: [u8; 16]) {
+        match RowsRecorder::create(&self.path.with_extension("rows"), context, key) {
+            Ok(r) => self.rows = Some(r),
+            Err(e) => log::warn!("the export's rows are not remembered: {e}"),
+        }
+    }
+
+    /// [`ChatIndexWriter::messages`], each with the source row it was read from, if the
+    /// reader named one: recorded with the row it is stored as.
+    pub(crate) fn messages_of_rows(
+        &mut self,
+        batch: impl IntoIterator<Item = (Message, Option<ReadRow>)>,
+    ) -> Result<()> {
+        for (m, read) in batch {
             let known = match self.resumed.as_mut() {
                 None => None,
                 Some(r) => {
-                    let known = r.known.claim(&self.conn, &m.conversation, &m.id)?;
+                    // Where the last backup placed this row's message, else by the cursors.
+                    let at = match read.and_then(|x| x.remembered_at) {
+                        Some(rowid) => {
+                            r.known
+                                .claim_at(&self.conn, rowid, &m.conversation, &m.id)?
+                        }
+                        None => None,
+                    };
+                    let known = match at {
+                        Some(k) => Some(k),
+                        None => r.known.claim(&self.conn, &m.conversation, &m.id)?,
+                    };
                     if known.is_none() && !r.known.indexed() {
-                        r.waiting.push(&m)?;
+                        r.waiting.push(m, read.map(|x| x.row))?;
                         if r.waiting.len() >= r.waiting_limit {
                             self.place_pending()?;
                         }
@@ -429,9 +474,82 @@ impl ChatIndexWriter {
                     known
                 }
             };
-            self.store(m, known)?;
+            self.store_row(m, known, read.map(|x| x.row))?;
         }
         self.insert_new()
+    }
+
+    /// [`ChatIndexWriter::store`], recording the source row the message was read from.
+    fn store_row(
+        &mut self,
+        m: Message,
+        known: Option<KnownRow>,
+        row: Option<SourceRow>,
+    ) -> Result<()> {
+        let record = match (row, self.rows.as_mut()) {
+            (Some(row), Some(rows)) => Some(RowRecord {
+                row,
+                rowid: known.as_ref().map_or(self.next_rowid, |k| k.rowid),
+                time_ms: m.time.millis(),
+                conversation: rows.conversation(&m.conversation),
+                flags: if m.media.is_none() { SKIPPABLE } else { 0 }
+                    | if m.kind == MessageKind::Unparsed {
+                        UNPARSED
+                    } else {
+                        0
+                    }
+                    | if m.time.is_utc() { UTC } else { 0 },
+            }),
+            _ => None,
+        };
+        self.store(m, known)?;
+        if let Some(r) = record {
+            self.record_row(r);
+        }
+        Ok(())
+    }
+
+    fn record_row(&mut self, record: RowRecord) {
+        if let Some(rows) = self.rows.as_mut() {
+            if let Err(e) = rows.push(record) {
+                log::warn!("the export's rows are not remembered: {e}");
+                self.rows = None;
+            }
+        }
+    }
+
+    /// A row the reader skipped, unchanged since the last backup: the index row recorded
+    /// with it is the export's, as it is. One this index cannot take (not resumed, no such
+    /// row, taken already) makes the read unsound ([`ChatIndexWriter::finish_with_rows`]).
+    pub(crate) fn unchanged(&mut self, u: UnchangedRow) -> Result<()> {
+        let Some(r) = self.resumed.as_mut() else {
+            self.rows_unsound = true;
+            return Ok(());
+        };
+        if !r.known.claim_unchanged(u.rowid) {
+            self.rows_unsound = true;
+            return Ok(());
+        }
+        r.counts.unchanged += 1;
+        r.counts.skipped += 1;
+        self.local_time |= u.flags & UTC == 0;
+        let run = match self.running.get_mut(&*u.conversation) {
+            Some(run) => run,
+            None => self.running.entry(u.conversation.to_string()).or_default(),
+        };
+        run.add(u.time_ms, u.rowid as u64, None);
+        run.unparsed += u64::from(u.flags & UNPARSED != 0);
+        if let Some(rows) = self.rows.as_mut() {
+            let conversation = rows.conversation(&u.conversation);
+            self.record_row(RowRecord {
+                row: u.row,
+                rowid: u.rowid,
+                time_ms: u.time_ms,
+                conversation,
+                flags: u.flags,
+            });
+        }
+        Ok(())
     }
 
     /// Indexes the rows of a resumed index not matched yet, and stores the messages that
@@ -444,13 +562,13 @@ impl ChatIndexWriter {
             return Ok(());
         }
         r.known.index_unclaimed(&self.conn)?;
-        for m in r.waiting.take().drain()? {
-            let m = m?;
+        for entry in r.waiting.take().drain()? {
+            let (m, row) = entry?;
             let known = match self.resumed.as_mut() {
                 Some(r) => r.known.claim(&self.conn, &m.conversation, &m.id)?,
                 None => None,
             };
-            self.store(m, known)?;
+            self.store_row(m, known, row)?;
         }
         self.insert_new()
     }
@@ -645,7 +763,22 @@ impl ChatIndexWriter {
 
     /// Marks what a resumed index's export no longer has, computes the summary and closes
     /// the file.
-    pub fn finish_index(mut self, app: &str) -> Result<FinishedIndex> {
+    pub fn finish_index(self, app: &str) -> Result<FinishedIndex> {
+        Ok(self.finish_with_rows(app)?.0)
+    }
+
+    /// Whether every row the reader skipped was taken (else the index lacks them and the
+    /// read must be done again without skipping).
+    pub(crate) fn rows_sound(&self) -> bool {
+        !self.rows_unsound
+    }
+
+    /// [`ChatIndexWriter::finish_index`], with the export's rows as recorded, if the reader
+    /// named them.
+    pub(crate) fn finish_with_rows(
+        mut self,
+        app: &str,
+    ) -> Result<(FinishedIndex, Option<RecordedRows>)> {
         self.place_pending()?;
         let other_account = self.resumed.as_ref().is_some_and(|r| {
             !r.account_id.is_empty()
@@ -713,11 +846,17 @@ impl ChatIndexWriter {
             }
             None => (Vec::new(), None),
         };
-        Ok(FinishedIndex {
+        let rows = self.rows.take().and_then(|r| {
+            r.finish()
+                .inspect_err(|e| log::warn!("the export's rows are not remembered: {e}"))
+                .ok()
+        });
+        let finished = FinishedIndex {
             summary,
             kept_media,
             resumed,
-        })
+        };
+        Ok((finished, rows))
     }
 }
 
@@ -1401,6 +1540,7 @@ mod tests {
             let f = w.finish_index("telegram").unwrap();
             let counts = ResumeCounts {
                 unchanged: 48,
+                skipped: 0,
                 changed: 1,
                 new: 5,
                 gone: 1,
@@ -1494,6 +1634,7 @@ mod tests {
             f.resumed,
             Some(ResumeCounts {
                 unchanged: 2000,
+                skipped: 0,
                 changed: 0,
                 new: 1,
                 gone: 0

@@ -49,6 +49,11 @@ impl IndexCache {
         })
     }
 
+    /// Where the rows the last backup read are remembered ([`super::source_rows`]).
+    pub(crate) fn rows_file(&self) -> PathBuf {
+        self.file.with_extension("rows")
+    }
+
     /// Moves the kept index to `to` (a private folder on the same file system, see
     /// [`IndexCache::folder`]); whether there was one.
     pub(crate) fn take(&self, to: &Path) -> bool {

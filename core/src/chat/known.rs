@@ -404,6 +404,7 @@ impl Known {
         for c in 0..self.cursors.len() {
             let mut rowid = self.cursors[c].next;
             loop {
+                rowid = self.next_unclaimed(rowid);
                 let Some(i) = self.row_at(conn, c, rowid)? else {
                     self.cursors[c].next = self.max_rowid + 1;
                     break;
@@ -417,6 +418,13 @@ impl Known {
                 self.cursors[c].next = found;
                 let row = &mut self.cursors[c].rows[i];
                 if !has_identity(&row.encoded, conversation, id) {
+                    if row.flags & GONE != 0 {
+                        // An archived row (its message deleted from the export) is not
+                        // where the export goes on: the cursor passes it.
+                        self.cursors[c].next = found + 1;
+                        rowid = found + 1;
+                        continue;
+                    }
                     break;
                 }
                 let known = KnownRow {
@@ -432,6 +440,69 @@ impl Known {
             }
         }
         Ok(None)
+    }
+
+    /// The first rowid at or after `from` not matched yet (by the bits: a run of rows
+    /// matched without being read is passed without reading it).
+    fn next_unclaimed(&self, from: i64) -> i64 {
+        let mut r = from.max(0) as u64;
+        while let Some(&w) = self.claimed.get((r / 64) as usize) {
+            let free = !w >> (r % 64);
+            if free != 0 {
+                return (r + u64::from(free.trailing_zeros())) as i64;
+            }
+            r = (r / 64 + 1) * 64;
+        }
+        r as i64
+    }
+
+    /// Row `rowid`, if it is the message with this conversation and id and not matched
+    /// yet: matched now (read alone; where the last backup placed a row the reader read
+    /// again, [`super::source_rows`]). The front cursor goes on after it.
+    pub(crate) fn claim_at(
+        &mut self,
+        conn: &Connection,
+        rowid: i64,
+        conversation: &str,
+        id: &str,
+    ) -> Result<Option<KnownRow>> {
+        if rowid < 1 || rowid > self.max_rowid || self.is_claimed(rowid) {
+            return Ok(None);
+        }
+        let mut st = conn
+            .prepare_cached(&select_rows("WHERE rowid = ?1"))
+            .map_err(sqlite)?;
+        let mut rows = st.query([rowid]).map_err(sqlite)?;
+        let Some(r) = rows.next().map_err(sqlite)? else {
+            return Ok(None);
+        };
+        let mut row = read_row(r).map_err(sqlite)?;
+        if !has_identity(&row.encoded, conversation, id) {
+            return Ok(None);
+        }
+        self.mark(rowid);
+        self.cursors[0].next = rowid + 1;
+        Ok(Some(KnownRow {
+            rowid,
+            flags: row.flags,
+            content: Content::Encoded(std::mem::take(&mut row.encoded)),
+        }))
+    }
+
+    /// Takes row `rowid` as the export's, unchanged, without reading it (a row the reader
+    /// skipped, [`super::source_rows`]): whether it is a row of the index not taken yet.
+    /// Cursors at it go on after it, so a run of skipped rows is never read.
+    pub(crate) fn claim_unchanged(&mut self, rowid: i64) -> bool {
+        if rowid < 1 || rowid > self.max_rowid || self.is_claimed(rowid) {
+            return false;
+        }
+        self.mark(rowid);
+        for c in &mut self.cursors {
+            if c.next == rowid {
+                c.next = rowid + 1;
+            }
+        }
+        true
     }
 
     /// A cursor goes on after `rowid` (the least recently matching one, once there are
@@ -626,22 +697,28 @@ mod tests {
         assert!(!same(&first.content, "c", "1", None));
         assert!(!same(&first.content, "c", "10", Some(true)));
         assert_eq!(first.flags, MEDIA_PRESENT);
-        // Row 2 is next: c/1 again is out of the cursor's order, placed once indexed.
-        assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
+        // Row 2 is archived (its message gone from the export): the cursor passes it, and
+        // c/1 again is the next row.
+        let third = known.claim(&conn, "c", "1").unwrap().unwrap();
+        assert_eq!(third.rowid, 3);
+        assert!(matches!(third.content, Content::Encoded(_)));
+        // c/3 (row 7) ahead of d/1 (row 5): out of the cursor's order, placed once indexed.
+        assert_eq!(known.claim(&conn, "c", "3").unwrap(), None);
         assert!(!known.indexed());
         known.index_unclaimed(&conn).unwrap();
         // From the table: by their hash, which tells the values apart as well.
-        let third = known.claim(&conn, "c", "1").unwrap().unwrap();
-        assert_eq!(third.rowid, 3);
-        assert!(matches!(third.content, Content::Hash(_)));
-        assert!(same(&third.content, "c", "1", None));
-        assert!(!same(&third.content, "c", "1", Some(true)));
+        let seventh = known.claim(&conn, "c", "3").unwrap().unwrap();
+        assert_eq!(seventh.rowid, 7);
+        assert!(matches!(seventh.content, Content::Hash(_)));
+        assert!(same(&seventh.content, "c", "3", None));
+        assert!(!same(&seventh.content, "c", "3", Some(true)));
         assert_eq!(known.claim(&conn, "c", "1").unwrap(), None);
         let gone = known.claim(&conn, "c", "2").unwrap().unwrap();
         assert_eq!((gone.rowid, gone.flags), (2, GONE));
         assert_eq!(known.claim(&conn, "e", "1").unwrap(), None);
-        assert_eq!(known.unclaimed().collect::<Vec<_>>(), vec![4, 5, 6, 7]);
-        // A cursor followed row 3: the row after it (past the gap) matches without a lookup.
+        assert_eq!(known.unclaimed().collect::<Vec<_>>(), vec![4, 5, 6]);
+        // A cursor followed row 2: the next row not matched (past the gap) matches without
+        // a lookup.
         assert_eq!(known.claim(&conn, "d", "1").unwrap().unwrap().rowid, 5);
 
         // In row order, every row matches by the cursors alone.

@@ -15,6 +15,7 @@ mod known;
 pub mod purge;
 pub mod restore;
 mod snapshot_chats;
+mod source_rows;
 pub mod summary;
 mod waiting;
 mod writer_thread;

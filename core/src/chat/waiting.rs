@@ -6,8 +6,16 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::source_rows::SourceRow;
 use crate::error::{Error, Result};
 use crate::sources::model::Message;
+
+/// A message waiting, with the source row it was read from, if the reader named one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    row: Option<SourceRow>,
+    message: Message,
+}
 
 /// Messages waiting, in the order they came.
 pub(crate) struct Waiting {
@@ -40,7 +48,7 @@ impl Waiting {
     }
 
     /// Adds one.
-    pub(crate) fn push(&mut self, m: &Message) -> Result<()> {
+    pub(crate) fn push(&mut self, m: Message, row: Option<SourceRow>) -> Result<()> {
         let folder = self.folder();
         let io = |e| Error::io("write a temporary file in", &folder, e);
         if self.file.is_none() {
@@ -52,7 +60,8 @@ impl Waiting {
             self.file = Some(BufWriter::with_capacity(64 * 1024, f));
         }
         let w = self.file.as_mut().expect("made above");
-        serde_json::to_writer(&mut *w, m)
+        let entry = Entry { row, message: m };
+        serde_json::to_writer(&mut *w, &entry)
             .map_err(|e| Error::internal_from("write a waiting message", e))?;
         w.write_all(b"\n").map_err(io)?;
         self.count += 1;
@@ -66,7 +75,9 @@ impl Waiting {
     }
 
     /// The messages, in the order they came.
-    pub(crate) fn drain(self) -> Result<impl Iterator<Item = Result<Message>>> {
+    pub(crate) fn drain(
+        self,
+    ) -> Result<impl Iterator<Item = Result<(Message, Option<SourceRow>)>>> {
         let folder = self.folder();
         let io = |e| Error::io("read a temporary file in", &folder, e);
         let file = match self.file {
@@ -79,8 +90,11 @@ impl Waiting {
         };
         Ok(file.into_iter().flat_map(|f| {
             serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, f))
-                .into_iter::<Message>()
-                .map(|r| r.map_err(|e| Error::internal_from("read a waiting message", e)))
+                .into_iter::<Entry>()
+                .map(|r| {
+                    r.map(|e| (e.message, e.row))
+                        .map_err(|e| Error::internal_from("read a waiting message", e))
+                })
         }))
     }
 }

@@ -6,6 +6,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use super::index::ChatIndexWriter;
+use super::source_rows::{ReadRow, RowsSink, UnchangedRow};
 use crate::error::{Error, Result};
 use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
 
@@ -21,7 +22,9 @@ enum Record {
     Account(Account),
     Contact(Contact),
     Conversation(Conversation),
-    Message(Message),
+    Message(Message, Option<ReadRow>),
+    Unchanged(UnchangedRow),
+    BeginRows([u8; 32], [u8; 16]),
     Warning(String),
     MediaKey(String, MediaKey),
 }
@@ -32,7 +35,12 @@ impl Record {
             Record::Account(a) => w.account(&a),
             Record::Contact(c) => w.contact(&c),
             Record::Conversation(c) => w.conversation(&c),
-            Record::Message(m) => w.message(m),
+            Record::Message(m, row) => w.messages_of_rows([(m, row)]),
+            Record::Unchanged(row) => w.unchanged(row),
+            Record::BeginRows(context, key) => {
+                w.begin_rows(context, key);
+                Ok(())
+            }
             Record::Warning(s) => {
                 w.warning(s);
                 Ok(())
@@ -78,14 +86,14 @@ impl<'scope> WriterThread<'scope> {
                     // Runs of messages go in through one statement.
                     for record in batch.drain(..) {
                         match record {
-                            Record::Message(m) => messages.push(m),
+                            Record::Message(m, row) => messages.push((m, row)),
                             other => {
-                                writer.messages(messages.drain(..))?;
+                                writer.messages_of_rows(messages.drain(..))?;
                                 other.write(&mut writer)?;
                             }
                         }
                     }
-                    writer.messages(messages.drain(..))?;
+                    writer.messages_of_rows(messages.drain(..))?;
                     // The reader may have stopped taking them back.
                     let _ = emptied_tx.try_send(batch);
                 }
@@ -166,7 +174,7 @@ impl ChatSink for WriterThread<'_> {
         self.push(Record::Conversation(conversation.clone()))
     }
     fn message(&mut self, message: Message) -> Result<()> {
-        self.push(Record::Message(message))
+        self.push(Record::Message(message, None))
     }
     fn warning(&mut self, warning: String) {
         // A writer that stopped reports its error at the next record or at finish.
@@ -174,5 +182,17 @@ impl ChatSink for WriterThread<'_> {
     }
     fn media_key(&mut self, path: &str, key: &MediaKey) -> Result<()> {
         self.push(Record::MediaKey(path.to_string(), key.clone()))
+    }
+}
+
+impl RowsSink for WriterThread<'_> {
+    fn begin_rows(&mut self, context: [u8; 32], key: [u8; 16]) -> Result<()> {
+        self.push(Record::BeginRows(context, key))
+    }
+    fn row_message(&mut self, message: Message, row: ReadRow) -> Result<()> {
+        self.push(Record::Message(message, Some(row)))
+    }
+    fn unchanged(&mut self, row: UnchangedRow) -> Result<()> {
+        self.push(Record::Unchanged(row))
     }
 }

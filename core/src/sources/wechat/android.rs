@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::android_media::{external_folder, Roots};
@@ -864,6 +865,7 @@ impl Reader<'_> {
             files: self.file_index(sink)?,
         };
         let nicknames = self.group_nicknames(remarked)?;
+        let hasher = sink.source_rows(&rows_context(me, names, remarked, &nicknames, &lookups));
         let mut st = self
             .conn
             .prepare(&self.select(
@@ -890,6 +892,17 @@ impl Reader<'_> {
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let msg_id: i64 = r.get(0).unwrap_or(0);
+            if let Some(h) = &hasher {
+                // Everything a message without media is made of, besides the context.
+                let mut fp = h.row();
+                for i in 0..8 {
+                    feed(&mut fp, r.get_ref(i).unwrap_or(ValueRef::Null));
+                }
+                fp.opt_bytes(lookups.files.get(&msg_id).map(|p| p.as_bytes()));
+                if sink.source_row(msg_id, fp.finish())? {
+                    continue;
+                }
+            }
             let svr: Option<i64> = r.get(1).unwrap_or(None);
             let ty: i64 = r.get(2).unwrap_or(0);
             let row = Row {
@@ -996,6 +1009,71 @@ impl Reader<'_> {
             _ => None,
         }
     }
+}
+
+/// What every message of a read depends on besides its row, for
+/// [`ChatSink::source_rows`]: the reader's version, the account, contact and group names.
+/// Of the lookups only the sticker groups, not per row; the per-row ones that matter to
+/// a message without media (the file index) go into each row's fingerprint. Media
+/// lookups of images, voice and video only matter to messages with media, which are
+/// never skipped.
+fn rows_context(
+    me: &str,
+    names: &HashMap<String, String>,
+    remarked: &std::collections::HashSet<String>,
+    nicknames: &HashMap<String, HashMap<String, String>>,
+    lookups: &Lookups,
+) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    let mut put = |s: &str| {
+        h.update(&(s.len() as u64).to_le_bytes())
+            .update(s.as_bytes());
+    };
+    put(concat!("wechat-android rows 1 ", env!("CARGO_PKG_VERSION")));
+    put(me);
+    let mut sorted: Vec<_> = names.iter().collect();
+    sorted.sort_unstable();
+    for (k, v) in sorted {
+        put(k);
+        put(v);
+    }
+    put("");
+    let mut sorted: Vec<_> = remarked.iter().collect();
+    sorted.sort_unstable();
+    for k in sorted {
+        put(k);
+    }
+    put("");
+    let mut groups: Vec<_> = nicknames.iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (g, members) in groups {
+        put(g);
+        let mut sorted: Vec<_> = members.iter().collect();
+        sorted.sort_unstable();
+        for (k, v) in sorted {
+            put(k);
+            put(v);
+        }
+        put("");
+    }
+    put("");
+    let mut sorted: Vec<_> = lookups.sticker_groups.iter().collect();
+    sorted.sort_unstable();
+    for (k, v) in sorted {
+        put(k);
+        put(v);
+    }
+    h.finalize().as_bytes().to_vec()
+}
+
+/// Adds a column's value to a row's fingerprint.
+fn feed(fp: &mut crate::sources::model::RowFingerprint, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => fp.opt_bytes(None),
+        ValueRef::Integer(i) => fp.int(i),
+        ValueRef::Real(f) => fp.int(f.to_bits() as i64),
+        ValueRef::Text(b) | ValueRef::Blob(b) => fp.bytes(b),
+    };
 }
 
 /// What locating media needs from the account's tables.

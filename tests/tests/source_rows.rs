@@ -1,0 +1,242 @@
+//! A device remembers the export's rows between backups (#22): the next backup skips the
+//! WeChat rows that did not change. What it skips must never show: night after night the
+//! chats are exactly those of a repository backed up without any memory of the last night
+//! (edits, revokes, deletions, new messages, a renamed contact), and a damaged memory costs
+//! a full read, not a wrong chat.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chatvault_core::chat::{self, IndexedMessage, SourceBackup};
+use chatvault_core::{BackupOptions, CancelToken, Repository, SourceOptions};
+use chatvault_fixtures::{add_day, generate_export, ExportFacts, ExportSpec};
+use rusqlite::params;
+
+mod common;
+
+const DAY_MS: i64 = 86_400_000;
+const START_MS: i64 = 1_760_000_000_000;
+
+/// One repository and the folder its backups work in.
+struct Side {
+    _tmp: tempfile::TempDir,
+    work: PathBuf,
+    repo: Repository,
+}
+
+fn side(cache: bool) -> Side {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let mut repo = common::new_repo(&tmp.path().join("repo"), "rows test");
+    if cache {
+        repo.set_cache_dir(Some(tmp.path().join("cache")));
+    }
+    Side {
+        _tmp: tmp,
+        work,
+        repo,
+    }
+}
+
+impl Side {
+    fn back_up(&self, export: &Path, day: i64) -> SourceBackup {
+        chat::backup_source(
+            &self.repo,
+            export,
+            &SourceOptions::default(),
+            &BackupOptions {
+                time: chrono::DateTime::from_timestamp_millis(START_MS + day * DAY_MS),
+                ..Default::default()
+            },
+            Some(&self.work),
+            None,
+            &CancelToken::new(),
+        )
+        .unwrap()
+    }
+
+    /// Every message of a backup's snapshot, conversation by conversation, and its summary.
+    fn chats(&self, b: &SourceBackup) -> (Vec<IndexedMessage>, String) {
+        let chats = chat::open_chats(&self.repo, &b.backup.snapshot, Some(&self.work)).unwrap();
+        let mut out = Vec::new();
+        for c in chats.conversations().unwrap() {
+            chats
+                .for_each_message(&c.id, |m| {
+                    out.push(m);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let mut summary = b.summary.clone().unwrap();
+        summary.fingerprint = None;
+        (out, serde_json::to_string_pretty(&summary).unwrap())
+    }
+
+    /// Files this side keeps on the device with the given extension.
+    fn kept(&self, ext: &str) -> Vec<PathBuf> {
+        let dir = self._tmp.path().join("cache");
+        let mut out = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == ext) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn skipped(b: &SourceBackup) -> u64 {
+    b.index_resumed.map_or(0, |c| c.skipped)
+}
+
+/// Runs SQL on the export's database, as WeChat would between two backups.
+fn change(facts: &ExportFacts, sql: &str, values: impl rusqlite::Params) {
+    let db = rusqlite::Connection::open(&facts.database).unwrap();
+    db.execute(sql, values).unwrap();
+}
+
+fn a_text_message(facts: &ExportFacts, nth: i64) -> i64 {
+    let db = rusqlite::Connection::open(&facts.database).unwrap();
+    db.query_row(
+        "SELECT msgId FROM message WHERE type = 1 ORDER BY msgId LIMIT 1 OFFSET ?1",
+        [nth],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn skipped_rows_never_show_night_after_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    let facts = generate_export(&export, &ExportSpec::small()).unwrap();
+    let remembering = side(true);
+    let plain = side(false);
+    let night = |day: i64| {
+        let r = remembering.back_up(&export, day);
+        let p = plain.back_up(&export, day);
+        let (rm, rs) = remembering.chats(&r);
+        let (pm, ps) = plain.chats(&p);
+        assert_eq!(rm.len(), pm.len(), "night {day}");
+        for (a, b) in rm.iter().zip(&pm) {
+            assert_eq!(a, b, "night {day}");
+        }
+        assert_eq!(rs, ps, "night {day}");
+        assert_eq!(
+            skipped(&p),
+            0,
+            "a repository without a cache remembers nothing"
+        );
+        r
+    };
+
+    let first = night(0);
+    assert_eq!(skipped(&first), 0, "nothing to remember yet");
+    assert_eq!(remembering.kept("rows").len(), 1, "the rows are remembered");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&remembering.kept("rows")[0])
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the user's alone");
+    }
+
+    // A day: new messages, one edited, one revoked, one deleted.
+    add_day(&facts, 200, 2, 1).unwrap();
+    let edited = a_text_message(&facts, 10);
+    change(
+        &facts,
+        "UPDATE message SET content = content || ' (edited)' WHERE msgId = ?1",
+        [edited],
+    );
+    let revoked = a_text_message(&facts, 20);
+    change(
+        &facts,
+        "UPDATE message SET type = 10000, content = '\"Mei\" recalled a message' WHERE msgId = ?1",
+        [revoked],
+    );
+    let deleted = a_text_message(&facts, 30);
+    change(&facts, "DELETE FROM message WHERE msgId = ?1", [deleted]);
+    let day1 = night(1);
+    let counts = day1.index_resumed.unwrap();
+    assert!(
+        skipped(&day1) > 4000,
+        "the unchanged text rows are skipped: {counts:?}"
+    );
+    assert_eq!(counts.changed, 2, "{counts:?}");
+    assert_eq!(counts.new, 200, "{counts:?}");
+    assert_eq!(counts.gone, 1, "{counts:?}");
+
+    // One more edit of the same message: the rest is still skipped.
+    change(
+        &facts,
+        "UPDATE message SET content = content || '!' WHERE msgId = ?1",
+        [edited],
+    );
+    let day2 = night(2);
+    assert!(skipped(&day2) > 4000, "{:?}", day2.index_resumed);
+
+    // A contact renamed: every message's sender name may change, nothing is skipped.
+    change(
+        &facts,
+        "UPDATE rcontact SET conRemark = 'Renamed 改名' WHERE username = (SELECT talker FROM message WHERE type = 1 LIMIT 1)",
+        params![],
+    );
+    let day3 = night(3);
+    assert_eq!(
+        skipped(&day3),
+        0,
+        "another context: {:?}",
+        day3.index_resumed
+    );
+    add_day(&facts, 10, 0, 4).unwrap();
+    let day4 = night(4);
+    assert!(skipped(&day4) > 4000, "{:?}", day4.index_resumed);
+
+    // A damaged memory: a byte flipped in the middle of the rows. The backup finds it out
+    // once read and reads the export again in full; the chats are the same.
+    let rows = &remembering.kept("rows")[0];
+    let mut bytes = fs::read(rows).unwrap();
+    let middle = bytes.len() / 3;
+    bytes[middle] ^= 0x10;
+    fs::write(rows, &bytes).unwrap();
+    add_day(&facts, 10, 0, 5).unwrap();
+    let day5 = night(5);
+    assert_eq!(
+        skipped(&day5),
+        0,
+        "read again in full: {:?}",
+        day5.index_resumed
+    );
+    add_day(&facts, 10, 0, 6).unwrap();
+    let day6 = night(6);
+    assert!(
+        skipped(&day6) > 4000,
+        "remembered again: {:?}",
+        day6.index_resumed
+    );
+
+    // Another snapshot's rows (this device's memory is older than the newest snapshot,
+    // made elsewhere): not used.
+    let old = fs::read(rows).unwrap();
+    add_day(&facts, 10, 0, 7).unwrap();
+    night(7);
+    fs::write(rows, &old).unwrap();
+    add_day(&facts, 10, 0, 8).unwrap();
+    let day8 = night(8);
+    assert_eq!(
+        skipped(&day8),
+        0,
+        "another snapshot's rows: {:?}",
+        day8.index_resumed
+    );
+}
