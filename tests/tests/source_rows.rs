@@ -185,22 +185,58 @@ fn skipped_rows_never_show_night_after_night() {
     let day2 = night(2);
     assert!(skipped(&day2) > 4000, "{:?}", day2.index_resumed);
 
+    // A photo's file arrives for an old image message (its folder changed: that row is
+    // read again, the rest skipped), then the phone cleans it up (kept from the snapshot
+    // that stored it: a row never skipped from then on).
+    let (img, thumb) = {
+        let db = rusqlite::Connection::open(&facts.database).unwrap();
+        db.query_row(
+            "SELECT msgId, imgPath FROM message WHERE type = 3 AND imgPath LIKE 'THUMBNAIL_DIRPATH://th_%' ORDER BY msgId LIMIT 1 OFFSET 5",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .unwrap()
+    };
+    let h = thumb.strip_prefix("THUMBNAIL_DIRPATH://th_").unwrap();
+    let folder = facts
+        .database
+        .parent()
+        .unwrap()
+        .join(format!("image2/{}/{}", &h[..2], &h[2..4]));
+    fs::create_dir_all(&folder).unwrap();
+    let photo = folder.join(format!("th_{h}"));
+    fs::write(&photo, b"\xff\xd8 a thumbnail").unwrap();
+    let with_photo = night(3);
+    let counts = with_photo.index_resumed.unwrap();
+    assert!(counts.changed >= 1, "message {img}: {counts:?}");
+    assert!(skipped(&with_photo) > 4000, "{counts:?}");
+    fs::remove_file(&photo).unwrap();
+    let cleaned = night(4);
+    assert!(cleaned.summary.unwrap().kept_media >= 1);
+    change(
+        &facts,
+        "UPDATE message SET content = content || '?' WHERE msgId = ?1",
+        [edited],
+    );
+    let later = night(5);
+    assert!(later.summary.unwrap().kept_media >= 1, "still kept");
+
     // A contact renamed: every message's sender name may change, nothing is skipped.
     change(
         &facts,
         "UPDATE rcontact SET conRemark = 'Renamed 改名' WHERE username = (SELECT talker FROM message WHERE type = 1 LIMIT 1)",
         params![],
     );
-    let day3 = night(3);
+    let renamed = night(31);
     assert_eq!(
-        skipped(&day3),
+        skipped(&renamed),
         0,
         "another context: {:?}",
-        day3.index_resumed
+        renamed.index_resumed
     );
-    add_day(&facts, 10, 0, 4).unwrap();
-    let day4 = night(4);
-    assert!(skipped(&day4) > 4000, "{:?}", day4.index_resumed);
+    add_day(&facts, 10, 0, 32).unwrap();
+    let after = night(32);
+    assert!(skipped(&after) > 4000, "{:?}", after.index_resumed);
 
     // A damaged memory: a byte flipped in the middle of the rows. The backup finds it out
     // once read and reads the export again in full; the chats are the same.
@@ -209,34 +245,34 @@ fn skipped_rows_never_show_night_after_night() {
     let middle = bytes.len() / 3;
     bytes[middle] ^= 0x10;
     fs::write(rows, &bytes).unwrap();
-    add_day(&facts, 10, 0, 5).unwrap();
-    let day5 = night(5);
+    add_day(&facts, 10, 0, 33).unwrap();
+    let damaged = night(33);
     assert_eq!(
-        skipped(&day5),
+        skipped(&damaged),
         0,
         "read again in full: {:?}",
-        day5.index_resumed
+        damaged.index_resumed
     );
-    add_day(&facts, 10, 0, 6).unwrap();
-    let day6 = night(6);
+    add_day(&facts, 10, 0, 34).unwrap();
+    let again = night(34);
     assert!(
-        skipped(&day6) > 4000,
+        skipped(&again) > 4000,
         "remembered again: {:?}",
-        day6.index_resumed
+        again.index_resumed
     );
 
     // Another snapshot's rows (this device's memory is older than the newest snapshot,
     // made elsewhere): not used.
     let old = fs::read(rows).unwrap();
-    add_day(&facts, 10, 0, 7).unwrap();
-    night(7);
+    add_day(&facts, 10, 0, 35).unwrap();
+    night(35);
     fs::write(rows, &old).unwrap();
-    add_day(&facts, 10, 0, 8).unwrap();
-    let day8 = night(8);
+    add_day(&facts, 10, 0, 36).unwrap();
+    let foreign = night(36);
     assert_eq!(
-        skipped(&day8),
+        skipped(&foreign),
         0,
         "another snapshot's rows: {:?}",
-        day8.index_resumed
+        foreign.index_resumed
     );
 }

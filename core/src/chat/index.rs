@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::known::{Known, KnownRow, CONTENT_COUNT, GONE, MEDIA_PRESENT};
 use super::source_rows::{
-    ReadRow, RecordedRows, RowRecord, RowsRecorder, SourceRow, UnchangedRow, SKIPPABLE, UNPARSED,
-    UTC,
+    ReadRow, RecordedRows, RowRecord, RowsRecorder, SourceRow, UnchangedRow, MEDIA, PRESENT,
+    SKIPPABLE, UNPARSED, UTC,
 };
 use super::summary::{ChatSummary, ConversationSummary};
 use super::waiting::Waiting;
@@ -492,13 +492,20 @@ impl ChatIndexWriter {
                 rowid: known.as_ref().map_or(self.next_rowid, |k| k.rowid),
                 time_ms: m.time.millis(),
                 conversation: rows.conversation(&m.conversation),
-                flags: if m.media.is_none() { SKIPPABLE } else { 0 }
-                    | if m.kind == MessageKind::Unparsed {
-                        UNPARSED
-                    } else {
-                        0
+                flags: match &m.media {
+                    None => SKIPPABLE,
+                    Some(media) if media.present => SKIPPABLE | MEDIA | PRESENT,
+                    // Its file, stored before, is kept from an earlier snapshot: named
+                    // again by every backup, so never skipped.
+                    Some(_) if known.as_ref().is_some_and(|k| k.flags & MEDIA_PRESENT != 0) => {
+                        MEDIA
                     }
-                    | if m.time.is_utc() { UTC } else { 0 },
+                    Some(_) => SKIPPABLE | MEDIA,
+                } | if m.kind == MessageKind::Unparsed {
+                    UNPARSED
+                } else {
+                    0
+                } | if m.time.is_utc() { UTC } else { 0 },
             }),
             _ => None,
         };
@@ -537,7 +544,11 @@ impl ChatIndexWriter {
             Some(run) => run,
             None => self.running.entry(u.conversation.to_string()).or_default(),
         };
-        run.add(u.time_ms, u.rowid as u64, None);
+        run.add(
+            u.time_ms,
+            u.rowid as u64,
+            (u.flags & MEDIA != 0).then_some(u.flags & PRESENT != 0),
+        );
         run.unparsed += u64::from(u.flags & UNPARSED != 0);
         if let Some(rows) = self.rows.as_mut() {
             let conversation = rows.conversation(&u.conversation);

@@ -4,12 +4,13 @@
 //! index: a night's cost in proportion to the night's messages.
 //!
 //! A reader that can name its rows (WeChat's `msgId`) gives each a keyed fingerprint of
-//! everything its message is made of ([`ChatSink::source_row`]) besides a *context*
-//! (contact names, the account, lookup tables not per row, the reader's version) that
-//! fingerprints the whole read. A row is skipped when the last backup recorded the same
-//! key and fingerprint under the same context, and its message had no media (whether a
-//! file is present is not in the row: such rows are always read). The skipped row is
-//! then the index row recorded with it: claimed as the export's, counted into the
+//! everything its message is made of ([`ChatSink::source_row`]), the files it names
+//! included (what their folder holds), besides a *context* (contact names, the account,
+//! lookup tables not per row, the reader's version) that fingerprints the whole read. A
+//! row is skipped when the last backup recorded the same key and fingerprint under the
+//! same context, unless its message's file is one kept from an earlier snapshot (such a
+//! row is always read, so the file stays kept). The skipped row
+//! is then the index row recorded with it: claimed as the export's, counted into the
 //! summary from the record, nothing read from the index.
 //!
 //! The file is trusted only for the parent snapshot it names (the index its rows point
@@ -18,20 +19,21 @@
 //! again without it ([`super::backup`]). Layout (integers little-endian):
 //!
 //! ```text
-//! records   zstd stream of 37-byte records, in key order:
-//!           key i64 ‖ fingerprint u64 ‖ index rowid i64 ‖ time_ms i64 ‖ conversation u32 ‖ flags u8
+//! records   one per row, in key order, each value but the fingerprint as the difference
+//!           from the record before (zigzag LEB128 varints; 12-16 bytes a row):
+//!           Δkey ‖ fingerprint u64 ‖ Δindex rowid ‖ Δtime_ms ‖ conversation ‖ flags u8
 //! table     the conversations records name: (length u32 ‖ UTF-8 bytes) each
-//! footer    "CVROWS\0\x01" ‖ snapshot id [32] ‖ context [32] ‖ hasher key [16] ‖
+//! footer    "CVROWS\0\x02" ‖ snapshot id [32] ‖ context [32] ‖ hasher key [16] ‖
 //!           records u64 ‖ records' bytes u64 ‖ table's bytes u64 ‖ BLAKE3 sum [32]
 //! ```
 //!
-//! The sum covers the records as stored uncompressed, the table, and the footer before
-//! it. Like the index it holds conversations' names, not messages: 0600, in the cache's
+//! The sum covers the records (each as 37 bytes: the values in full, fixed width), the
+//! table, and the footer before it. Like the index it holds conversations' names, not messages: 0600, in the cache's
 //! 0700 folder.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,14 +43,19 @@ use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKey, Message, RowHasher,
 };
 
-const MAGIC: &[u8; 8] = b"CVROWS\0\x01";
+const MAGIC: &[u8; 8] = b"CVROWS\0\x02";
 const RECORD: usize = 37;
 const FOOTER: usize = 8 + 32 + 32 + 16 + 8 + 8 + 8 + 32;
 /// A conversations table larger than this is not one this code wrote.
 const MAX_TABLE: u64 = 64 << 20;
 
-/// The message had no media: the row can be skipped when unchanged.
+/// The row can be skipped when unchanged: its message's file, if any, is not one kept
+/// from an earlier snapshot (those must be named again by every backup).
 pub(crate) const SKIPPABLE: u8 = 1;
+/// The message has media.
+pub(crate) const MEDIA: u8 = 8;
+/// Its file is in the export.
+pub(crate) const PRESENT: u8 = 16;
 /// The message was stored as unparsed.
 pub(crate) const UNPARSED: u8 = 2;
 /// The message's time is UTC.
@@ -80,6 +87,7 @@ pub(crate) struct RowRecord {
 }
 
 impl RowRecord {
+    /// The record in full, fixed width: what the sum covers.
     fn encode(&self) -> [u8; RECORD] {
         let mut b = [0u8; RECORD];
         b[0..8].copy_from_slice(&self.row.key.to_le_bytes());
@@ -91,19 +99,81 @@ impl RowRecord {
         b
     }
 
-    fn decode(b: &[u8; RECORD]) -> RowRecord {
-        let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-        RowRecord {
+    /// Appends the record as stored: its differences from `prev`.
+    fn store(&self, prev: &RowRecord, out: &mut Vec<u8>) {
+        varint(out, zigzag(self.row.key.wrapping_sub(prev.row.key)));
+        out.extend_from_slice(&self.row.fingerprint.to_le_bytes());
+        varint(out, zigzag(self.rowid.wrapping_sub(prev.rowid)));
+        varint(out, zigzag(self.time_ms.wrapping_sub(prev.time_ms)));
+        varint(out, u64::from(self.conversation));
+        out.push(self.flags);
+    }
+
+    /// The record stored after `prev`.
+    fn load(prev: &RowRecord, r: &mut impl Read) -> std::io::Result<RowRecord> {
+        let key = prev.row.key.wrapping_add(unzigzag(read_varint(r)?));
+        let mut fp = [0u8; 8];
+        r.read_exact(&mut fp)?;
+        let rowid = prev.rowid.wrapping_add(unzigzag(read_varint(r)?));
+        let time_ms = prev.time_ms.wrapping_add(unzigzag(read_varint(r)?));
+        let conversation = u32::try_from(read_varint(r)?)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "a bad record"))?;
+        let mut flags = [0u8; 1];
+        r.read_exact(&mut flags)?;
+        Ok(RowRecord {
             row: SourceRow {
-                key: i64_at(0),
-                fingerprint: i64_at(8) as u64,
+                key,
+                fingerprint: u64::from_le_bytes(fp),
             },
-            rowid: i64_at(16),
-            time_ms: i64_at(24),
-            conversation: u32::from_le_bytes(b[32..36].try_into().unwrap_or_default()),
-            flags: b[36],
+            rowid,
+            time_ms,
+            conversation,
+            flags: flags[0],
+        })
+    }
+}
+
+const NO_RECORD: RowRecord = RowRecord {
+    row: SourceRow {
+        key: 0,
+        fingerprint: 0,
+    },
+    rowid: 0,
+    time_ms: 0,
+    conversation: 0,
+    flags: 0,
+};
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b)?;
+        v |= u64::from(b[0] & 0x7f) << shift;
+        if b[0] & 0x80 == 0 {
+            return Ok(v);
         }
     }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "a bad record",
+    ))
 }
 
 /// A row the reader skipped, as the index writer takes it: the index row to claim and
@@ -161,7 +231,7 @@ impl Footer {
 
 /// The rows the last backup remembered, read in key order as the reader asks.
 pub(crate) struct RememberedRows {
-    records: zstd::stream::read::Decoder<'static, BufReader<std::io::Take<File>>>,
+    records: BufReader<std::io::Take<File>>,
     left: u64,
     conversations: Vec<Arc<str>>,
     footer: Footer,
@@ -170,6 +240,8 @@ pub(crate) struct RememberedRows {
     table: Vec<u8>,
     /// The next record not yet passed.
     next: Option<RowRecord>,
+    /// The record before it.
+    prev: RowRecord,
     /// A record could not be read: nothing more is skipped, and the read is redone.
     broken: bool,
 }
@@ -235,7 +307,7 @@ impl RememberedRows {
             rest = &tail[n..];
         }
         file.seek(SeekFrom::Start(0))?;
-        let records = zstd::stream::read::Decoder::new(file.take(footer.records_len))?;
+        let records = BufReader::with_capacity(64 * 1024, file.take(footer.records_len));
         let mut rows = RememberedRows {
             records,
             left: footer.records,
@@ -245,6 +317,7 @@ impl RememberedRows {
             hasher: blake3::Hasher::new(),
             table,
             next: None,
+            prev: NO_RECORD,
             broken: false,
         };
         rows.advance();
@@ -266,12 +339,12 @@ impl RememberedRows {
         if self.left == 0 || self.broken {
             return;
         }
-        let mut b = [0u8; RECORD];
-        match self.records.read_exact(&mut b) {
-            Ok(()) => {
+        match RowRecord::load(&self.prev, &mut self.records) {
+            Ok(r) => {
                 self.left -= 1;
-                self.hasher.update(&b);
-                self.next = Some(RowRecord::decode(&b));
+                self.hasher.update(&r.encode());
+                self.prev = r;
+                self.next = Some(r);
             }
             Err(e) => {
                 log::warn!("the rows remembered could not be read: {e}");
@@ -301,7 +374,8 @@ impl RememberedRows {
         while self.next.is_some() {
             self.advance();
         }
-        if self.broken {
+        // Nothing may follow the last record.
+        if self.broken || self.records.fill_buf().map_or(true, |b| !b.is_empty()) {
             return false;
         }
         self.hasher.update(&self.table);
@@ -314,10 +388,12 @@ impl RememberedRows {
 /// next to the index, kept once the snapshot is stored: [`RecordedRows::keep`]).
 pub(crate) struct RowsRecorder {
     path: PathBuf,
-    out: zstd::stream::write::Encoder<'static, BufWriter<File>>,
+    out: BufWriter<File>,
     hasher: blake3::Hasher,
     records: u64,
     last_key: Option<i64>,
+    prev: RowRecord,
+    buf: Vec<u8>,
     conversations: HashMap<String, u32>,
     table: Vec<u8>,
     context: [u8; 32],
@@ -329,13 +405,14 @@ impl RowsRecorder {
     pub(crate) fn create(path: &Path, context: [u8; 32], key: [u8; 16]) -> Result<RowsRecorder> {
         let io = |e| Error::io("create", path, e);
         let file = private_file(path).map_err(io)?;
-        let out = zstd::stream::write::Encoder::new(BufWriter::new(file), 1).map_err(io)?;
         Ok(RowsRecorder {
             path: path.to_path_buf(),
-            out,
+            out: BufWriter::with_capacity(64 * 1024, file),
             hasher: blake3::Hasher::new(),
             records: 0,
             last_key: None,
+            prev: NO_RECORD,
+            buf: Vec::with_capacity(32),
             conversations: HashMap::new(),
             table: Vec::new(),
             context,
@@ -363,23 +440,20 @@ impl RowsRecorder {
             return Ok(());
         }
         self.last_key = Some(record.row.key);
-        let b = record.encode();
-        self.hasher.update(&b);
+        self.hasher.update(&record.encode());
         self.records += 1;
+        self.buf.clear();
+        record.store(&self.prev, &mut self.buf);
+        self.prev = record;
         self.out
-            .write_all(&b)
+            .write_all(&self.buf)
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
     /// Ends the records; the footer waits for the snapshot's id.
     pub(crate) fn finish(self) -> Result<RecordedRows> {
         let io = |e| Error::io("write", &self.path, e);
-        let mut file = self
-            .out
-            .finish()
-            .map_err(io)?
-            .into_inner()
-            .map_err(|e| io(e.into_error()))?;
+        let mut file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
         let records_len = file.stream_position().map_err(io)?;
         file.write_all(&self.table).map_err(io)?;
         let mut hasher = self.hasher;
@@ -600,10 +674,10 @@ mod tests {
         RowRecord {
             row: SourceRow {
                 key,
-                fingerprint: key as u64 * 7919,
+                fingerprint: (key as u64).wrapping_mul(7919),
             },
             rowid,
-            time_ms: 1000 * key,
+            time_ms: key.wrapping_mul(1000),
             conversation,
             flags: SKIPPABLE | UTC,
         }
@@ -647,6 +721,47 @@ mod tests {
         assert_eq!(rows.conversation(nine.conversation).as_deref(), Some("odd"));
         assert!(rows.verified());
         assert!(RememberedRows::open(&dir.path().join("none"), &snap).is_none());
+    }
+
+    /// Values far apart (differences that overflow, going back) come back as they were.
+    #[test]
+    fn extreme_values_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = Id([5; 32]);
+        let records = [
+            RowRecord {
+                row: SourceRow {
+                    key: i64::MIN,
+                    fingerprint: u64::MAX,
+                },
+                rowid: i64::MAX,
+                time_ms: i64::MIN,
+                conversation: u32::MAX,
+                flags: 0xff,
+            },
+            RowRecord {
+                row: SourceRow {
+                    key: -1,
+                    fingerprint: 0,
+                },
+                rowid: 1,
+                time_ms: i64::MAX,
+                conversation: 0,
+                flags: 0,
+            },
+            record(i64::MAX, -5, 3),
+        ];
+        let mut w = RowsRecorder::create(&dir.path().join("p"), [1; 32], [2; 16]).unwrap();
+        for r in records {
+            w.push(r).unwrap();
+        }
+        let to = dir.path().join("k");
+        w.finish().unwrap().keep(&snap, &to);
+        let mut rows = RememberedRows::open(&to, &snap).unwrap();
+        for r in records {
+            assert_eq!(rows.find(r.row.key), Some(r));
+        }
+        assert!(rows.verified());
     }
 
     /// A byte changed anywhere is found: in the records (once read), in the table, in the

@@ -13,7 +13,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::android_media::{external_folder, Roots};
-use super::message::{assemble, Decoded, Row, Senders, SystemLines};
+use super::message::{assemble, file_kind_of_type, Decoded, Row, Senders, SystemLines};
 use super::sqlite::{Snapshot, SourceDb};
 use super::{contact_kind, conversation_kind};
 use crate::error::{Error, Result};
@@ -866,6 +866,7 @@ impl Reader<'_> {
         };
         let nicknames = self.group_nicknames(remarked)?;
         let hasher = sink.source_rows(&rows_context(me, names, remarked, &nicknames, &lookups));
+        let mut listings = Listings::default();
         let mut st = self
             .conn
             .prepare(&self.select(
@@ -892,13 +893,30 @@ impl Reader<'_> {
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let msg_id: i64 = r.get(0).unwrap_or(0);
-            if let Some(h) = &hasher {
-                // Everything a message without media is made of, besides the context.
+            // Rows whose files' folder the type alone tells are fingerprinted: everything
+            // their message is made of besides the context, the files it may name
+            // included. The others (stickers, app messages) are always parsed.
+            let file_kind = hasher.as_ref().and_then(|_| {
+                file_kind_of_type(r.get::<_, Option<i64>>(2).ok().flatten().unwrap_or(0))
+            });
+            if let (Some(h), Some(file_kind)) = (&hasher, file_kind) {
                 let mut fp = h.row();
                 for i in 0..8 {
                     feed(&mut fp, r.get_ref(i).unwrap_or(ValueRef::Null));
                 }
                 fp.opt_bytes(lookups.files.get(&msg_id).map(|p| p.as_bytes()));
+                if let Some(kind) = file_kind {
+                    let img_path = r.get_ref(7).map(lossy).unwrap_or_default();
+                    let svr: Option<i64> = r.get(1).unwrap_or(None);
+                    fp.opt_bytes(lookups.big_by_local.get(&msg_id).map(|p| p.as_bytes()));
+                    fp.opt_bytes(
+                        svr.and_then(|s| lookups.big_by_svr.get(&s))
+                            .map(|p| p.as_bytes()),
+                    );
+                    if let Some(dir) = file_folder(kind, &img_path) {
+                        fp.int(listings.of(&self.roots, &dir) as i64);
+                    }
+                }
                 if sink.source_row(msg_id, fp.finish())? {
                     continue;
                 }
@@ -940,12 +958,8 @@ impl Reader<'_> {
             })
         };
         match d.kind {
-            MessageKind::Image if img_path.starts_with("THUMBNAIL_DIRPATH://") => {
-                let h = img_path.strip_prefix("THUMBNAIL_DIRPATH://th_")?;
-                if h.len() < 4 || !h.is_char_boundary(4) || h.contains(['/', '\\']) {
-                    return None;
-                }
-                let dir = format!("image2/{}/{}", &h[..2], &h[2..4]);
+            MessageKind::Image => {
+                let (dir, h) = image_folder(img_path)?;
                 let (thumb, thumb_ok) = self.roots.file(&format!("{dir}/th_{h}"));
                 let big = lookups
                     .big_by_local
@@ -963,22 +977,19 @@ impl Reader<'_> {
                 };
                 media((path, present), MediaKind::Image, thumb_ok.then_some(thumb))
             }
-            MessageKind::Voice if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
-                let m = md5_hex(img_path.as_bytes());
+            MessageKind::Voice => {
+                let dir = file_folder(MessageKind::Voice, img_path)?;
                 media(
-                    self.roots.file(&format!(
-                        "voice2/{}/{}/msg_{img_path}.amr",
-                        &m[..2],
-                        &m[2..4]
-                    )),
+                    self.roots.file(&format!("{dir}/msg_{img_path}.amr")),
                     MediaKind::Audio,
                     None,
                 )
             }
-            MessageKind::Video if !img_path.is_empty() && !img_path.contains(['/', '\\']) => {
-                let (thumb, thumb_ok) = self.roots.file(&format!("video/{img_path}.jpg"));
+            MessageKind::Video => {
+                let dir = file_folder(MessageKind::Video, img_path)?;
+                let (thumb, thumb_ok) = self.roots.file(&format!("{dir}/{img_path}.jpg"));
                 media(
-                    self.roots.file(&format!("video/{img_path}.mp4")),
+                    self.roots.file(&format!("{dir}/{img_path}.mp4")),
                     MediaKind::Video,
                     thumb_ok.then_some(thumb),
                 )
@@ -1011,12 +1022,78 @@ impl Reader<'_> {
     }
 }
 
+/// An image message's folder (`image2/<h[0:2]>/<h[2:4]>`) and hash `h`, from the
+/// thumbnail path WeChat stores (`THUMBNAIL_DIRPATH://th_<h>`).
+fn image_folder(img_path: &str) -> Option<(String, &str)> {
+    let h = img_path.strip_prefix("THUMBNAIL_DIRPATH://th_")?;
+    if h.len() < 4 || !h.is_char_boundary(4) || h.contains(['/', '\\']) {
+        return None;
+    }
+    Some((format!("image2/{}/{}", &h[..2], &h[2..4]), h))
+}
+
+/// The folder (relative to an account folder) that holds the files of a message of
+/// `kind` (image, voice or video) with `img_path`, if it has one: whether they are there
+/// depends on nothing else ([`Roots::listing`]).
+fn file_folder(kind: MessageKind, img_path: &str) -> Option<String> {
+    let named = !img_path.is_empty() && !img_path.contains(['/', '\\']);
+    match kind {
+        MessageKind::Image => image_folder(img_path).map(|(dir, _)| dir),
+        MessageKind::Voice if named => {
+            let m = md5_hex(img_path.as_bytes());
+            Some(format!("voice2/{}/{}", &m[..2], &m[2..4]))
+        }
+        MessageKind::Video if named => Some("video".to_string()),
+        _ => None,
+    }
+}
+
+/// Fingerprints of media folders ([`Roots::listing`]) taken during one read, by a number
+/// each folder's name maps to one to one (16 bytes a folder); forgotten when there are
+/// many (images and voice spread over 65,536 folders each), so memory stays flat.
+#[derive(Default)]
+struct Listings(HashMap<u64, u64>);
+
+impl Listings {
+    const MAX: usize = 64 * 1024;
+
+    fn of(&mut self, roots: &Roots, dir: &str) -> u64 {
+        let Some(key) = Self::key(dir) else {
+            return roots.listing(dir);
+        };
+        if let Some(&l) = self.0.get(&key) {
+            return l;
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let l = roots.listing(dir);
+        self.0.insert(key, l);
+        l
+    }
+
+    /// `image2/ab/cd`, `voice2/ab/cd` and `video` as numbers (others: none).
+    fn key(dir: &str) -> Option<u64> {
+        let b = dir.as_bytes();
+        let kind = match dir.get(..7) {
+            _ if dir == "video" => return Some(3 << 32),
+            Some("image2/") => 1u64,
+            Some("voice2/") => 2u64,
+            _ => return None,
+        };
+        if b.len() != 12 || b[9] != b'/' {
+            return None;
+        }
+        let name = u32::from_le_bytes([b[7], b[8], b[10], b[11]]);
+        Some(kind << 32 | u64::from(name))
+    }
+}
+
 /// What every message of a read depends on besides its row, for
 /// [`ChatSink::source_rows`]: the reader's version, the account, contact and group names.
-/// Of the lookups only the sticker groups, not per row; the per-row ones that matter to
-/// a message without media (the file index) go into each row's fingerprint. Media
-/// lookups of images, voice and video only matter to messages with media, which are
-/// never skipped.
+/// Of the lookups only the sticker groups, not per row; the per-row ones (the file index,
+/// full-size image names) go into each row's fingerprint, with what the folder of its
+/// files holds.
 fn rows_context(
     me: &str,
     names: &HashMap<String, String>,

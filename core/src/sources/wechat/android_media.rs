@@ -138,6 +138,37 @@ impl Roots {
         None
     }
 
+    /// A fingerprint of what the folder `dir` (relative to an account folder) holds in
+    /// every root: each entry's name, size and whether it is a folder. Whether a message's
+    /// file is found there ([`Roots::file`], [`Roots::search_image`]) depends on nothing
+    /// else.
+    pub(crate) fn listing(&self, dir: &str) -> u64 {
+        let mut h = blake3::Hasher::new();
+        for r in &self.roots {
+            h.update(&[0xff]);
+            let Ok(entries) = fs::read_dir(r.dir.join(dir)) else {
+                continue;
+            };
+            let mut found: Vec<(std::ffi::OsString, u64, bool)> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| {
+                    let meta = e.metadata().ok();
+                    let dir = meta.as_ref().is_some_and(|m| m.is_dir());
+                    (e.file_name(), meta.map_or(u64::MAX, |m| m.len()), dir)
+                })
+                .collect();
+            found.sort_unstable();
+            for (name, len, dir) in found {
+                let name = name.as_encoded_bytes();
+                h.update(&(name.len() as u64).to_le_bytes())
+                    .update(name)
+                    .update(&len.to_le_bytes())
+                    .update(&[u8::from(dir)]);
+            }
+        }
+        u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap_or_default())
+    }
+
     /// The sticker of `md5` (in `group`, `EmojiInfo.groupId`): its model path and whether
     /// it is present.
     pub(crate) fn sticker(&self, md5: &str, group: Option<&str>) -> (String, bool) {

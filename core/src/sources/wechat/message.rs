@@ -159,6 +159,23 @@ pub(crate) fn decode(ty: i64, content: &str) -> Decoded {
     d
 }
 
+/// The kind of a message of type `ty` when it has a file and the type alone tells that
+/// kind ([`decode_kind`] makes the same choice): `Some(None)` for types whose messages
+/// have no file, `None` when only the content tells (stickers; app messages, which may be
+/// files, images or stickers).
+pub(crate) fn file_kind_of_type(ty: i64) -> Option<Option<MessageKind>> {
+    if ty == CUSTOM_STICKER {
+        return None;
+    }
+    match ty & 0xFFFF {
+        3 => Some(Some(MessageKind::Image)),
+        34 => Some(Some(MessageKind::Voice)),
+        43 | 62 => Some(Some(MessageKind::Video)),
+        47 | 49 => None,
+        _ => Some(None),
+    }
+}
+
 fn decode_kind(ty: i64, content: &str) -> Decoded {
     let base = ty & 0xFFFF;
     let mut d = Decoded::default();
@@ -640,5 +657,27 @@ mod tests {
         assert_eq!(rec.details.title.as_deref(), Some("群聊的聊天记录"));
         // Plain text keeps no raw copy of itself.
         assert_eq!(decode(1, "hi").raw, None);
+    }
+
+    /// The kinds the type alone tells are the kinds decoding makes, whatever the content.
+    #[test]
+    fn a_file_kind_told_by_the_type_is_the_decoded_kind() {
+        let files = [
+            MessageKind::Image,
+            MessageKind::Voice,
+            MessageKind::Video,
+            MessageKind::Sticker,
+            MessageKind::File,
+        ];
+        for ty in (0..70).chain([10000, 10002, 268_435_505, CUSTOM_STICKER, 1_090_519_089]) {
+            for content in ["", "<msg><appmsg><type>6</type></appmsg></msg>", "x:1:0"] {
+                let decoded = decode_kind(ty, content).kind;
+                match file_kind_of_type(ty) {
+                    Some(Some(kind)) => assert_eq!(decoded, kind, "type {ty}"),
+                    Some(None) => assert!(!files.contains(&decoded), "type {ty}: {decoded:?}"),
+                    None => {}
+                }
+            }
+        }
     }
 }
