@@ -736,6 +736,52 @@ mod tests {
         assert_eq!(known.unclaimed().collect::<Vec<_>>(), vec![4, 6]);
     }
 
+    /// Rows taken unread (skipped by the reader) are passed by the cursors without being
+    /// read; a row taken where it was remembered is read alone and checked to be the
+    /// message; neither takes a row twice or one the index lacks.
+    #[test]
+    fn rows_taken_unread_or_where_remembered() {
+        let conn = messages_table();
+        for n in 1..=2000i64 {
+            conn.execute(
+                &format!("INSERT INTO messages(rowid, {CONTENT_COLUMNS}) VALUES (?1, 'c', ?1, NULL, 'a', NULL, 0, 1700, 1, 'text', 'hi', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL)"),
+                [n],
+            )
+            .unwrap();
+        }
+        let mut known = Known::open(&conn, None).unwrap();
+        for n in 1..=999 {
+            assert!(known.claim_unchanged(n));
+        }
+        assert!(!known.claim_unchanged(5), "taken already");
+        assert!(!known.claim_unchanged(0) && !known.claim_unchanged(2001));
+        assert!(
+            known.cursors.iter().all(|c| c.rows.is_empty()),
+            "nothing read"
+        );
+        // The message of row 1000, by the cursor: only rows from there on are read.
+        let row = known.claim(&conn, "c", "1000").unwrap().unwrap();
+        assert_eq!(row.rowid, 1000);
+        assert!(known
+            .cursors
+            .iter()
+            .flat_map(|c| &c.rows)
+            .all(|r| r.rowid >= 1000));
+        // Where it was remembered: the row itself, if it is that message.
+        assert_eq!(known.claim_at(&conn, 1500, "c", "1501").unwrap(), None);
+        assert_eq!(
+            known
+                .claim_at(&conn, 1500, "c", "1500")
+                .unwrap()
+                .unwrap()
+                .rowid,
+            1500
+        );
+        assert_eq!(known.claim_at(&conn, 1500, "c", "1500").unwrap(), None);
+        assert_eq!(known.claim_at(&conn, 9999, "c", "9999").unwrap(), None);
+        assert_eq!(known.unclaimed().count(), 2000 - 999 - 2);
+    }
+
     /// Large messages: a cursor holds about a megabyte of them at a time and reads on,
     /// so memory stays bounded and rows in order still match without a lookup.
     #[test]

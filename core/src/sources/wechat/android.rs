@@ -1048,44 +1048,66 @@ fn file_folder(kind: MessageKind, img_path: &str) -> Option<String> {
     }
 }
 
-/// Fingerprints of media folders ([`Roots::listing`]) taken during one read, by a number
-/// each folder's name maps to one to one (16 bytes a folder); forgotten when there are
-/// many (images and voice spread over 65,536 folders each), so memory stays flat.
+/// Fingerprints of media folders ([`Roots::listing`]) taken during one read. Images and
+/// voice are spread over 65,536 folders each (`image2/ab/cd`): each kind's fingerprints
+/// are in an array by the folder's four characters (512 KiB, made on first use), so one
+/// read lists each folder once in flat memory; other folders are listed each time.
 #[derive(Default)]
-struct Listings(HashMap<u64, u64>);
+struct Listings {
+    image: FolderTable,
+    voice: FolderTable,
+    video: Option<u64>,
+}
+
+/// Fingerprints by a folder's four lowercase hexadecimal characters, with a bit for each
+/// taken.
+#[derive(Default)]
+struct FolderTable {
+    taken: Vec<u64>,
+    listing: Vec<u64>,
+}
+
+impl FolderTable {
+    fn of(&mut self, slot: usize, list: impl FnOnce() -> u64) -> u64 {
+        if self.listing.is_empty() {
+            self.taken = vec![0; 1 << 10];
+            self.listing = vec![0; 1 << 16];
+        }
+        if self.taken[slot / 64] & (1 << (slot % 64)) == 0 {
+            self.listing[slot] = list();
+            self.taken[slot / 64] |= 1 << (slot % 64);
+        }
+        self.listing[slot]
+    }
+}
 
 impl Listings {
-    const MAX: usize = 64 * 1024;
-
     fn of(&mut self, roots: &Roots, dir: &str) -> u64 {
-        let Some(key) = Self::key(dir) else {
-            return roots.listing(dir);
+        let list = || roots.listing(dir);
+        if dir == "video" {
+            return *self.video.get_or_insert_with(list);
+        }
+        let table = match dir.get(..7) {
+            Some("image2/") => &mut self.image,
+            Some("voice2/") => &mut self.voice,
+            _ => return list(),
         };
-        if let Some(&l) = self.0.get(&key) {
-            return l;
-        }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        let l = roots.listing(dir);
-        self.0.insert(key, l);
-        l
-    }
-
-    /// `image2/ab/cd`, `voice2/ab/cd` and `video` as numbers (others: none).
-    fn key(dir: &str) -> Option<u64> {
         let b = dir.as_bytes();
-        let kind = match dir.get(..7) {
-            _ if dir == "video" => return Some(3 << 32),
-            Some("image2/") => 1u64,
-            Some("voice2/") => 2u64,
-            _ => return None,
-        };
         if b.len() != 12 || b[9] != b'/' {
-            return None;
+            return list();
         }
-        let name = u32::from_le_bytes([b[7], b[8], b[10], b[11]]);
-        Some(kind << 32 | u64::from(name))
+        // Lowercase only (WeChat's): one slot is one folder.
+        let hex = |c: u8| match c {
+            b'0'..=b'9' => Some(u32::from(c - b'0')),
+            b'a'..=b'f' => Some(u32::from(c - b'a' + 10)),
+            _ => None,
+        };
+        match (hex(b[7]), hex(b[8]), hex(b[10]), hex(b[11])) {
+            (Some(a), Some(b), Some(c), Some(d)) => {
+                table.of((a << 12 | b << 8 | c << 4 | d) as usize, list)
+            }
+            _ => list(),
+        }
     }
 }
 
