@@ -276,3 +276,74 @@ fn skipped_rows_never_show_night_after_night() {
         foreign.index_resumed
     );
 }
+
+/// The same for WhatsApp's database: a message's reactions, votes, cards and the members
+/// a group event names are side rows, and its file's presence counts too; a message whose
+/// side rows or file changed is read again, the rest skipped.
+#[test]
+fn whatsapp_rows_skipped_never_show() {
+    use chatvault_fixtures::whatsapp_db::{generate, msgstore_path};
+    let dir = tempfile::tempdir().unwrap();
+    let wa = dir.path().join("WhatsApp");
+    let facts = generate(&wa, 60).unwrap();
+    let db_path = msgstore_path(&wa);
+    let sql = |q: &str| {
+        let db = rusqlite::Connection::open(&db_path).unwrap();
+        db.execute_batch(q).unwrap();
+    };
+    let remembering = side(true);
+    let plain = side(false);
+    let night = |day: i64| {
+        let r = remembering.back_up(&wa, day);
+        let p = plain.back_up(&wa, day);
+        let (rm, rs) = remembering.chats(&r);
+        let (pm, ps) = plain.chats(&p);
+        assert_eq!(rm.len(), pm.len(), "night {day}");
+        for (a, b) in rm.iter().zip(&pm) {
+            assert_eq!(a, b, "night {day}");
+        }
+        assert_eq!(rs, ps, "night {day}");
+        r
+    };
+    let first = night(0);
+    assert_eq!(skipped(&first), 0);
+    let total = first.summary.as_ref().unwrap().messages;
+    assert!(total as usize >= facts.messages, "{total}");
+
+    // An edit, a reaction to an old message, a deletion, a new message.
+    sql("UPDATE message SET text_data = text_data || ' (edited)'
+           WHERE _id = (SELECT _id FROM message WHERE message_type = 0 AND text_data IS NOT NULL
+                        ORDER BY _id LIMIT 1 OFFSET 3);
+         INSERT INTO message_add_on (chat_row_id, from_me, key_id, sender_jid_row_id,
+             parent_message_row_id, message_add_on_type, timestamp, status)
+           SELECT chat_row_id, 1, 'REACT-NEW', -1, _id, 56, timestamp + 9, 0 FROM message
+           WHERE message_type = 0 AND chat_row_id > 0 ORDER BY _id LIMIT 1 OFFSET 7;
+         INSERT INTO message_add_on_reaction (message_add_on_row_id, reaction, sender_timestamp)
+           VALUES (last_insert_rowid(), '❤️', 1);
+         DELETE FROM message
+           WHERE _id = (SELECT _id FROM message WHERE message_type = 0 AND chat_row_id > 0
+                        ORDER BY _id LIMIT 1 OFFSET 11);
+         INSERT INTO message (chat_row_id, from_me, key_id, timestamp, message_type, text_data, status)
+           SELECT chat_row_id, 1, 'NEW-1', timestamp + 1, 0, '新しい message', 13 FROM message
+           WHERE chat_row_id > 0 ORDER BY _id DESC LIMIT 1;");
+    let day1 = night(1);
+    let counts = day1.index_resumed.unwrap();
+    assert_eq!(
+        (counts.changed, counts.new, counts.gone),
+        (2, 1, 1),
+        "{counts:?}"
+    );
+    assert!(
+        skipped(&day1) as usize + 3 >= facts.messages - 1,
+        "{counts:?}"
+    );
+
+    // A photo the phone cleaned up: its message is read again (its file is kept).
+    let photo = wa.join(&facts.media_present[0]);
+    fs::remove_file(&photo).unwrap();
+    sql("UPDATE message SET status = status WHERE _id = 1;");
+    let day2 = night(2);
+    let counts = day2.index_resumed.unwrap();
+    assert!(counts.unchanged - counts.skipped >= 1, "{counts:?}");
+    assert!(day2.summary.unwrap().kept_media >= 1);
+}

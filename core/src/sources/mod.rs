@@ -429,6 +429,17 @@ impl Tree {
 /// Regular files under `root` (at most `max_depth` levels down), offered to `visit` with
 /// their name and level (0: in `root`, or `root` itself when it is a file), folder by folder
 /// in name order. Symbolic links are not followed.
+/// Adds a database column's value to a row's fingerprint ([`model::ChatSink::source_row`]).
+pub(crate) fn fingerprint_value(fp: &mut model::RowFingerprint, v: rusqlite::types::ValueRef<'_>) {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => fp.opt_bytes(None),
+        ValueRef::Integer(i) => fp.int(i),
+        ValueRef::Real(f) => fp.opt_bytes(Some(&f.to_bits().to_le_bytes())).int(0),
+        ValueRef::Text(b) | ValueRef::Blob(b) => fp.bytes(b),
+    };
+}
+
 pub(crate) fn walk_files(root: &Path, max_depth: usize, visit: &mut dyn FnMut(&str, usize, &Path)) {
     fn walk(dir: &Path, level: usize, max_depth: usize, visit: &mut dyn FnMut(&str, usize, &Path)) {
         let Ok(entries) = fs::read_dir(dir) else {

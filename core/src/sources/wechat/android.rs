@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
-use crate::sources::{ReadOutcome, Source, SourceKind, SourceOptions};
+use crate::sources::{fingerprint_value, ReadOutcome, Source, SourceKind, SourceOptions};
 
 /// The IMEI many devices use in the key derivation.
 pub const DEFAULT_IMEI: &str = "1234567890ABCDEF";
@@ -902,7 +902,7 @@ impl Reader<'_> {
             if let (Some(h), Some(file_kind)) = (&hasher, file_kind) {
                 let mut fp = h.row();
                 for i in 0..8 {
-                    feed(&mut fp, r.get_ref(i).unwrap_or(ValueRef::Null));
+                    fingerprint_value(&mut fp, r.get_ref(i).unwrap_or(ValueRef::Null));
                 }
                 fp.opt_bytes(lookups.files.get(&msg_id).map(|p| p.as_bytes()));
                 if let Some(kind) = file_kind {
@@ -1163,16 +1163,6 @@ fn rows_context(
         put(v);
     }
     h.finalize().as_bytes().to_vec()
-}
-
-/// Adds a column's value to a row's fingerprint.
-fn feed(fp: &mut crate::sources::model::RowFingerprint, v: ValueRef<'_>) {
-    match v {
-        ValueRef::Null => fp.opt_bytes(None),
-        ValueRef::Integer(i) => fp.int(i),
-        ValueRef::Real(f) => fp.int(f.to_bits() as i64),
-        ValueRef::Text(b) | ValueRef::Blob(b) => fp.bytes(b),
-    };
 }
 
 /// What locating media needs from the account's tables.

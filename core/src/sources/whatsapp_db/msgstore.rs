@@ -18,10 +18,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::sql::{conversation_kind, int, jid_user, open, real, text, Schema};
 use crate::error::{Error, Result};
+use crate::sources::fingerprint_value;
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
     MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
@@ -543,6 +545,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
     let ui_rows = ui_stmt.as_mut().map(|st| st.query([])).transpose();
     let mut ui = Side::new(ui_rows.map_err(err)?, 1);
 
+    let hasher = sink.source_rows(&rows_context(layout, names, &jids, &chats));
     let mut orphans = 0u64;
     while let Some(r) = rows.next().map_err(err)? {
         let Some(row_id) = int(r, 0) else { continue };
@@ -553,6 +556,47 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             }
             continue;
         };
+        // The side tables' rows of this message (each query is in message order).
+        let row_participants = participants.take(row_id).map_err(err)?;
+        let row_ui = ui.take(row_id).map_err(err)?;
+        let row_options = options.take(row_id).map_err(err)?;
+        let row_vcards = vcards.take(row_id).map_err(err)?;
+        let row_reactions = reactions.take(row_id).map_err(err)?;
+        let (_, file_kind, _) = kind_of(int(r, 6).unwrap_or(0));
+        // Where its file is, and whether it is there.
+        let found = match (text(r, 9).filter(|p| !p.is_empty()), file_kind) {
+            (Some(fp), Some(_)) => Some(media_path(layout, &fp)),
+            _ => None,
+        };
+        if let Some(h) = &hasher {
+            // Everything the message is made of besides the context: the row, its side
+            // rows, its file's presence.
+            let mut fp = h.row();
+            for i in 0..28 {
+                fingerprint_value(&mut fp, r.get_ref(i).unwrap_or(ValueRef::Null));
+            }
+            for side in [
+                &row_participants,
+                &row_ui,
+                &row_options,
+                &row_vcards,
+                &row_reactions,
+            ] {
+                fp.int(side.len() as i64);
+                for values in side {
+                    for v in values {
+                        fp.opt_bytes(v.as_deref().map(str::as_bytes));
+                    }
+                }
+            }
+            if let Some((path, present)) = &found {
+                fp.bytes(path.as_bytes()).int(i64::from(*present));
+            }
+            if sink.source_row(row_id, fp.finish())? {
+                counts.messages += 1;
+                continue;
+            }
+        }
         let from_me = int(r, 2).unwrap_or(0) == 1;
         let key_id = text(r, 3);
         let sender_jid = int(r, 4).filter(|&j| j > 0).and_then(|j| jids.get(&j));
@@ -595,8 +639,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         let mut details = row_details(view_once, duration, size);
         let mut text_out = body.clone().unwrap_or_default();
         let mut media = None;
-        if let (Some(fp), Some(mk)) = (file_path.as_deref(), media_kind) {
-            let (path, present) = media_path(layout, fp);
+        if let (Some((path, present)), Some(mk)) = (found, media_kind) {
             media = Some(MediaRef {
                 path,
                 kind: mk,
@@ -634,9 +677,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                     None if from_me => "You".into(),
                     None => String::new(),
                 };
-                let mut targets: Vec<String> = participants
-                    .take(row_id)
-                    .map_err(err)?
+                let mut targets: Vec<String> = row_participants
                     .into_iter()
                     .filter_map(|p| p.into_iter().next().flatten())
                     .filter_map(|j| j.parse::<i64>().ok())
@@ -649,8 +690,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 text_out = system_sentence(action, &who, &targets.join(", "), body.as_deref());
             }
             MessageKind::Other if text_out.is_empty() => {
-                let elements = ui.take(row_id).map_err(err)?;
-                text_out = elements
+                text_out = row_ui
                     .into_iter()
                     .filter_map(|e| e.into_iter().next().flatten())
                     .filter_map(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
@@ -688,9 +728,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 details.duration_seconds = call_secs.map(|d| d as u64);
             }
             MessageKind::Poll => {
-                let answers: Vec<PollAnswer> = options
-                    .take(row_id)
-                    .map_err(err)?
+                let answers: Vec<PollAnswer> = row_options
                     .into_iter()
                     .filter_map(|o| {
                         let text = o.first().cloned().flatten()?;
@@ -709,8 +747,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
             }
             _ => {}
         }
-        let cards = vcards.take(row_id).map_err(err)?;
-        let vcard_text: Vec<String> = cards
+        let vcard_text: Vec<String> = row_vcards
             .into_iter()
             .filter_map(|v| v.into_iter().next().flatten())
             .collect();
@@ -721,7 +758,7 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
                 .collect::<Vec<_>>()
                 .join(", ");
         }
-        for rx in reactions.take(row_id).map_err(err)? {
+        for rx in row_reactions {
             let emoji = rx.first().cloned().flatten().unwrap_or_default();
             if emoji.is_empty() {
                 continue; // a reaction taken back
@@ -819,6 +856,40 @@ fn read_new(db: &Db<'_>, sink: &mut dyn ChatSink) -> Result<Counts> {
         ));
     }
     Ok(counts)
+}
+
+/// What every message of a read depends on besides its row and side rows, for
+/// [`ChatSink::source_rows`]: the reader's version, where the files are, the names of
+/// contacts and the jids and chats that rows point to.
+fn rows_context(
+    layout: &Layout,
+    names: &HashMap<String, String>,
+    jids: &HashMap<i64, String>,
+    chats: &HashMap<i64, String>,
+) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    let mut put = |s: &[u8]| {
+        h.update(&(s.len() as u64).to_le_bytes()).update(s);
+    };
+    put(concat!("whatsapp-db rows 1 ", env!("CARGO_PKG_VERSION")).as_bytes());
+    put(layout.root.as_os_str().as_encoded_bytes());
+    put(layout.wa_root.as_os_str().as_encoded_bytes());
+    let mut sorted: Vec<_> = names.iter().collect();
+    sorted.sort_unstable();
+    for (k, v) in sorted {
+        put(k.as_bytes());
+        put(v.as_bytes());
+    }
+    for map in [jids, chats] {
+        put(b"");
+        let mut sorted: Vec<_> = map.iter().collect();
+        sorted.sort_unstable();
+        for (k, v) in sorted {
+            put(&k.to_le_bytes());
+            put(v.as_bytes());
+        }
+    }
+    h.finalize().as_bytes().to_vec()
 }
 
 /// The legacy schema: one `messages` table keyed by the chat's jid.
