@@ -1,8 +1,8 @@
 //! A device remembers the export's rows between backups (#22): the next backup skips the
 //! WeChat rows that did not change. What it skips must never show: night after night the
 //! chats are exactly those of a repository backed up without any memory of the last night
-//! (edits, revokes, deletions, new messages, a renamed contact), and a damaged memory costs
-//! a full read, not a wrong chat.
+//! (edits, revokes, deletions, new messages, a renamed contact, a quiet night), and a
+//! damaged memory costs a full read, not a wrong chat.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -261,18 +261,30 @@ fn skipped_rows_never_show_night_after_night() {
         again.index_resumed
     );
 
-    // Another snapshot's rows (this device's memory is older than the newest snapshot,
-    // made elsewhere): not used.
-    let old = fs::read(rows).unwrap();
-    add_day(&facts, 10, 0, 35).unwrap();
-    night(35);
-    fs::write(rows, &old).unwrap();
+    // A night with nothing new stores the same index again (its tree): the next night's
+    // parent has the index the rows were recorded for.
+    let quiet = night(35);
+    assert!(quiet.index_reused, "nothing new");
     add_day(&facts, 10, 0, 36).unwrap();
-    let foreign = night(36);
+    let after_quiet = night(36);
+    assert!(
+        skipped(&after_quiet) > 4000,
+        "after a quiet night: {:?}",
+        after_quiet.index_resumed
+    );
+
+    // Another index's rows (this device's memory is older than the parent's index, made
+    // elsewhere): not used.
+    let old = fs::read(rows).unwrap();
+    add_day(&facts, 10, 0, 37).unwrap();
+    night(37);
+    fs::write(rows, &old).unwrap();
+    add_day(&facts, 10, 0, 38).unwrap();
+    let foreign = night(38);
     assert_eq!(
         skipped(&foreign),
         0,
-        "another snapshot's rows: {:?}",
+        "another index's rows: {:?}",
         foreign.index_resumed
     );
 }

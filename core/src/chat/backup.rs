@@ -348,8 +348,8 @@ fn backup_reading(
         };
         if let Some(c) = cache {
             c.keep(index_path);
-            if let Some(rows) = built.rows {
-                rows.keep(&backup.snapshot.id, &c.rows_file());
+            if let (Some(rows), Some(tree)) = (built.rows, backup.snapshot.extra_tree) {
+                rows.keep(&tree, &c.rows_file());
             }
         }
         Ok(SourceBackup {
@@ -483,7 +483,8 @@ fn read_source(
         cache.map(|c| {
             parent
                 .filter(|_| skipping)
-                .and_then(|p| RememberedRows::open(&c.rows_file(), &p.id))
+                .and_then(|p| p.extra_tree)
+                .and_then(|tree| RememberedRows::open(&c.rows_file(), &tree))
         })
     };
     let mut opened = Some(opened);

@@ -13,8 +13,9 @@
 //! is then the index row recorded with it: claimed as the export's, counted into the
 //! summary from the record, nothing read from the index.
 //!
-//! The file is trusted only for the parent snapshot it names (the index its rows point
-//! into is that snapshot's), checked whole by a BLAKE3 sum once read; a backup that finds
+//! The file is trusted only for the chat index it names (by the id of the tree a snapshot
+//! stores it in: the index its rows point into; a night with nothing new stores the same
+//! tree again), checked whole by a BLAKE3 sum once read; a backup that finds
 //! it damaged, or whose index could not be carried forward after all, reads the export
 //! again without it ([`super::backup`]). Layout (integers little-endian):
 //!
@@ -23,7 +24,7 @@
 //!           from the record before (zigzag LEB128 varints; 12-16 bytes a row):
 //!           Δkey ‖ fingerprint u64 ‖ Δindex rowid ‖ Δtime_ms ‖ conversation ‖ flags u8
 //! table     the conversations records name: (length u32 ‖ UTF-8 bytes) each
-//! footer    "CVROWS\0\x02" ‖ snapshot id [32] ‖ context [32] ‖ hasher key [16] ‖
+//! footer    "CVROWS\0\x02" ‖ index tree id [32] ‖ context [32] ‖ hasher key [16] ‖
 //!           records u64 ‖ records' bytes u64 ‖ table's bytes u64 ‖ BLAKE3 sum [32]
 //! ```
 //!
@@ -189,7 +190,7 @@ pub(crate) struct UnchangedRow {
 
 /// The fixed part of the file's footer.
 struct Footer {
-    snapshot: [u8; 32],
+    tree: [u8; 32],
     context: [u8; 32],
     key: [u8; 16],
     records: u64,
@@ -202,7 +203,7 @@ impl Footer {
     fn head(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(FOOTER);
         b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&self.snapshot);
+        b.extend_from_slice(&self.tree);
         b.extend_from_slice(&self.context);
         b.extend_from_slice(&self.key);
         b.extend_from_slice(&self.records.to_le_bytes());
@@ -218,7 +219,7 @@ impl Footer {
         let arr32 = |i: usize| -> [u8; 32] { b[i..i + 32].try_into().unwrap_or_default() };
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
         let footer = Footer {
-            snapshot: arr32(8),
+            tree: arr32(8),
             context: arr32(40),
             key: b[72..88].try_into().unwrap_or_default(),
             records: u64_at(88),
@@ -247,9 +248,10 @@ pub(crate) struct RememberedRows {
 }
 
 impl RememberedRows {
-    /// The rows remembered in `path` for snapshot `parent`, if there are any.
-    pub(crate) fn open(path: &Path, parent: &Id) -> Option<RememberedRows> {
-        match Self::try_open(path, parent) {
+    /// The rows remembered in `path` for the chat index stored as tree `index_tree`, if
+    /// there are any.
+    pub(crate) fn open(path: &Path, index_tree: &Id) -> Option<RememberedRows> {
+        match Self::try_open(path, index_tree) {
             Ok(rows) => rows,
             Err(e) => {
                 log::warn!(
@@ -261,7 +263,7 @@ impl RememberedRows {
         }
     }
 
-    fn try_open(path: &Path, parent: &Id) -> std::io::Result<Option<RememberedRows>> {
+    fn try_open(path: &Path, index_tree: &Id) -> std::io::Result<Option<RememberedRows>> {
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -276,8 +278,8 @@ impl RememberedRows {
         file.seek(SeekFrom::Start(len - FOOTER as u64))?;
         file.read_exact(&mut raw)?;
         let (footer, sum) = Footer::parse(&raw).ok_or_else(|| bad("not a rows file"))?;
-        if footer.snapshot != parent.0 {
-            log::debug!("the rows remembered are another snapshot's");
+        if footer.tree != index_tree.0 {
+            log::debug!("the rows remembered are another chat index's");
             return Ok(None);
         }
         let sizes_fit = footer.table_len <= MAX_TABLE
@@ -450,7 +452,7 @@ impl RowsRecorder {
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
-    /// Ends the records; the footer waits for the snapshot's id.
+    /// Ends the records; the footer waits for the stored index's tree id.
     pub(crate) fn finish(self) -> Result<RecordedRows> {
         let io = |e| Error::io("write", &self.path, e);
         let mut file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -463,7 +465,7 @@ impl RowsRecorder {
             file,
             hasher,
             footer: Footer {
-                snapshot: [0; 32],
+                tree: [0; 32],
                 context: self.context,
                 key: self.key,
                 records: self.records,
@@ -474,7 +476,7 @@ impl RowsRecorder {
     }
 }
 
-/// Rows recorded by a backup whose snapshot is not stored yet.
+/// Rows recorded by a backup whose chat index is not stored yet.
 pub(crate) struct RecordedRows {
     path: PathBuf,
     file: File,
@@ -483,10 +485,11 @@ pub(crate) struct RecordedRows {
 }
 
 impl RecordedRows {
-    /// Seals the rows as snapshot `snapshot`'s and moves them to `to` (0600), replacing
-    /// what was there; a failure is logged (the next backup reads every row).
-    pub(crate) fn keep(mut self, snapshot: &Id, to: &Path) {
-        self.footer.snapshot = snapshot.0;
+    /// Seals the rows as those of the chat index stored as tree `index_tree` and moves
+    /// them to `to` (0600), replacing what was there; a failure is logged (the next backup
+    /// reads every row).
+    pub(crate) fn keep(mut self, index_tree: &Id, to: &Path) {
+        self.footer.tree = index_tree.0;
         let head = self.footer.head();
         self.hasher.update(&head);
         let sealed = self
@@ -694,10 +697,10 @@ mod tests {
         to
     }
 
-    /// Rows come back by key, in order, for their snapshot only; a record out of order is
+    /// Rows come back by key, in order, for their chat index only; a record out of order is
     /// left out; the file is private.
     #[test]
-    fn rows_are_remembered_for_their_snapshot() {
+    fn rows_are_remembered_for_their_index() {
         let dir = tempfile::tempdir().unwrap();
         let snap = Id([3; 32]);
         let path = recorded(dir.path(), &snap, &[2, 5, 4, 9, 10]);
