@@ -96,6 +96,26 @@ fn skipped(b: &SourceBackup) -> u64 {
     b.index_resumed.map_or(0, |c| c.skipped)
 }
 
+/// Backs up `export` as of `day` into both repositories and checks their chats are the
+/// same; the remembering side's backup.
+fn night(remembering: &Side, plain: &Side, export: &Path, day: i64) -> SourceBackup {
+    let r = remembering.back_up(export, day);
+    let p = plain.back_up(export, day);
+    let (rm, rs) = remembering.chats(&r);
+    let (pm, ps) = plain.chats(&p);
+    assert_eq!(rm.len(), pm.len(), "night {day}");
+    for (a, b) in rm.iter().zip(&pm) {
+        assert_eq!(a, b, "night {day}");
+    }
+    assert_eq!(rs, ps, "night {day}");
+    assert_eq!(
+        skipped(&p),
+        0,
+        "a repository without a cache remembers nothing"
+    );
+    r
+}
+
 /// Runs SQL on the export's database, as WeChat would between two backups.
 fn change(facts: &ExportFacts, sql: &str, values: impl rusqlite::Params) {
     let db = rusqlite::Connection::open(&facts.database).unwrap();
@@ -119,23 +139,7 @@ fn skipped_rows_never_show_night_after_night() {
     let facts = generate_export(&export, &ExportSpec::small()).unwrap();
     let remembering = side(true);
     let plain = side(false);
-    let night = |day: i64| {
-        let r = remembering.back_up(&export, day);
-        let p = plain.back_up(&export, day);
-        let (rm, rs) = remembering.chats(&r);
-        let (pm, ps) = plain.chats(&p);
-        assert_eq!(rm.len(), pm.len(), "night {day}");
-        for (a, b) in rm.iter().zip(&pm) {
-            assert_eq!(a, b, "night {day}");
-        }
-        assert_eq!(rs, ps, "night {day}");
-        assert_eq!(
-            skipped(&p),
-            0,
-            "a repository without a cache remembers nothing"
-        );
-        r
-    };
+    let night = |day: i64| night(&remembering, &plain, &export, day);
 
     let first = night(0);
     assert_eq!(skipped(&first), 0, "nothing to remember yet");
@@ -305,18 +309,7 @@ fn whatsapp_rows_skipped_never_show() {
     };
     let remembering = side(true);
     let plain = side(false);
-    let night = |day: i64| {
-        let r = remembering.back_up(&wa, day);
-        let p = plain.back_up(&wa, day);
-        let (rm, rs) = remembering.chats(&r);
-        let (pm, ps) = plain.chats(&p);
-        assert_eq!(rm.len(), pm.len(), "night {day}");
-        for (a, b) in rm.iter().zip(&pm) {
-            assert_eq!(a, b, "night {day}");
-        }
-        assert_eq!(rs, ps, "night {day}");
-        r
-    };
+    let night = |day: i64| night(&remembering, &plain, &wa, day);
     let first = night(0);
     assert_eq!(skipped(&first), 0);
     let total = first.summary.as_ref().unwrap().messages;
