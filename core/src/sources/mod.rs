@@ -429,6 +429,51 @@ impl Tree {
 /// Regular files under `root` (at most `max_depth` levels down), offered to `visit` with
 /// their name and level (0: in `root`, or `root` itself when it is a file), folder by folder
 /// in name order. Symbolic links are not followed.
+/// A reader's context for [`model::ChatSink::source_rows`]: values length-prefixed, maps
+/// in key order, each map closed by an empty value, so different contexts never run
+/// together.
+pub(crate) struct RowsContext(blake3::Hasher);
+
+impl RowsContext {
+    /// A context of reader `reader` (its rows' version) in this build.
+    pub(crate) fn new(reader: &str) -> Self {
+        let mut c = RowsContext(blake3::Hasher::new());
+        c.bytes(reader.as_bytes())
+            .bytes(env!("CARGO_PKG_VERSION").as_bytes());
+        c
+    }
+
+    /// Adds bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.update(&(b.len() as u64).to_le_bytes()).update(b);
+        self
+    }
+
+    /// Adds text.
+    pub(crate) fn text(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+
+    /// Adds a map's entries in key order (`each` adds one), then an empty value.
+    pub(crate) fn sorted<K: Ord, V>(
+        &mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+        mut each: impl FnMut(&mut Self, K, V),
+    ) -> &mut Self {
+        let mut entries: Vec<(K, V)> = entries.into_iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in entries {
+            each(self, k, v);
+        }
+        self.bytes(b"")
+    }
+
+    /// The context's bytes.
+    pub(crate) fn finish(&self) -> Vec<u8> {
+        self.0.finalize().as_bytes().to_vec()
+    }
+}
+
 /// Adds a database column's value to a row's fingerprint ([`model::ChatSink::source_row`]).
 pub(crate) fn fingerprint_value(fp: &mut model::RowFingerprint, v: rusqlite::types::ValueRef<'_>) {
     use rusqlite::types::ValueRef;

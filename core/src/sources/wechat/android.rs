@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKind, MediaRef, MessageKind, Timestamp,
 };
-use crate::sources::{fingerprint_value, ReadOutcome, Source, SourceKind, SourceOptions};
+use crate::sources::{
+    fingerprint_value, ReadOutcome, RowsContext, Source, SourceKind, SourceOptions,
+};
 
 /// The IMEI many devices use in the key derivation.
 pub const DEFAULT_IMEI: &str = "1234567890ABCDEF";
@@ -1123,46 +1125,23 @@ fn rows_context(
     nicknames: &HashMap<String, HashMap<String, String>>,
     lookups: &Lookups,
 ) -> Vec<u8> {
-    let mut h = blake3::Hasher::new();
-    let mut put = |s: &str| {
-        h.update(&(s.len() as u64).to_le_bytes())
-            .update(s.as_bytes());
-    };
-    put(concat!("wechat-android rows 1 ", env!("CARGO_PKG_VERSION")));
-    put(me);
-    let mut sorted: Vec<_> = names.iter().collect();
-    sorted.sort_unstable();
-    for (k, v) in sorted {
-        put(k);
-        put(v);
-    }
-    put("");
-    let mut sorted: Vec<_> = remarked.iter().collect();
-    sorted.sort_unstable();
-    for k in sorted {
-        put(k);
-    }
-    put("");
-    let mut groups: Vec<_> = nicknames.iter().collect();
-    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for (g, members) in groups {
-        put(g);
-        let mut sorted: Vec<_> = members.iter().collect();
-        sorted.sort_unstable();
-        for (k, v) in sorted {
-            put(k);
-            put(v);
-        }
-        put("");
-    }
-    put("");
-    let mut sorted: Vec<_> = lookups.sticker_groups.iter().collect();
-    sorted.sort_unstable();
-    for (k, v) in sorted {
-        put(k);
-        put(v);
-    }
-    h.finalize().as_bytes().to_vec()
+    let mut c = RowsContext::new("wechat-android rows 1");
+    c.text(me)
+        .sorted(names, |c, k, v| {
+            c.text(k).text(v);
+        })
+        .sorted(remarked.iter().map(|k| (k, ())), |c, k, ()| {
+            c.text(k);
+        })
+        .sorted(nicknames, |c, group, members| {
+            c.text(group).sorted(members, |c, k, v| {
+                c.text(k).text(v);
+            });
+        })
+        .sorted(&lookups.sticker_groups, |c, k, v| {
+            c.text(k).text(v);
+        });
+    c.finish()
 }
 
 /// What locating media needs from the account's tables.

@@ -23,11 +23,11 @@ use rusqlite::Connection;
 
 use super::sql::{conversation_kind, int, jid_user, open, real, text, Schema};
 use crate::error::{Error, Result};
-use crate::sources::fingerprint_value;
 use crate::sources::model::{
     ChatSink, Contact, ContactKind, Conversation, ConversationKind, MediaKind, MediaRef, Message,
     MessageDetails, MessageKind, Place, Poll, PollAnswer, Reaction, Timestamp,
 };
+use crate::sources::{fingerprint_value, RowsContext};
 
 /// Where the database's files are, for media paths.
 pub struct Layout<'a> {
@@ -867,29 +867,18 @@ fn rows_context(
     jids: &HashMap<i64, String>,
     chats: &HashMap<i64, String>,
 ) -> Vec<u8> {
-    let mut h = blake3::Hasher::new();
-    let mut put = |s: &[u8]| {
-        h.update(&(s.len() as u64).to_le_bytes()).update(s);
-    };
-    put(concat!("whatsapp-db rows 1 ", env!("CARGO_PKG_VERSION")).as_bytes());
-    put(layout.root.as_os_str().as_encoded_bytes());
-    put(layout.wa_root.as_os_str().as_encoded_bytes());
-    let mut sorted: Vec<_> = names.iter().collect();
-    sorted.sort_unstable();
-    for (k, v) in sorted {
-        put(k.as_bytes());
-        put(v.as_bytes());
-    }
+    let mut c = RowsContext::new("whatsapp-db rows 1");
+    c.bytes(layout.root.as_os_str().as_encoded_bytes())
+        .bytes(layout.wa_root.as_os_str().as_encoded_bytes())
+        .sorted(names, |c, k, v| {
+            c.text(k).text(v);
+        });
     for map in [jids, chats] {
-        put(b"");
-        let mut sorted: Vec<_> = map.iter().collect();
-        sorted.sort_unstable();
-        for (k, v) in sorted {
-            put(&k.to_le_bytes());
-            put(v.as_bytes());
-        }
+        c.sorted(map, |c, k, v| {
+            c.bytes(&k.to_le_bytes()).text(v);
+        });
     }
-    h.finalize().as_bytes().to_vec()
+    c.finish()
 }
 
 /// The legacy schema: one `messages` table keyed by the chat's jid.
