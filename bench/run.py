@@ -62,7 +62,10 @@ def ensure_tools(want_rustic=True, want_mobile=False):
 
 
 def measured(cmd, cwd=None, env=None):
-    """Runs cmd under GNU time; returns (wall s, cpu s, peak RSS bytes)."""
+    """Runs cmd under GNU time; returns (wall s, cpu s, peak RSS bytes). The disks are
+    synced first: every tool starts with no other tool's writes still being flushed (the
+    first tool's restore ran while the gigabytes every full backup had written went out)."""
+    os.sync()
     out = tempfile.NamedTemporaryFile(delete=False)
     start = time.monotonic()
     full = ["/usr/bin/time", "-o", out.name, "-f", "%U %S %M"] + (["sh", "-c", cmd] if isinstance(cmd, str) else cmd)
