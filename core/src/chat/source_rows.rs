@@ -179,14 +179,20 @@ fn read_varint(r: &mut impl Read) -> std::io::Result<u64> {
 
 /// A row the reader skipped, as the index writer takes it: the index row to claim and
 /// what the summary counts of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct UnchangedRow {
     pub row: SourceRow,
     pub rowid: i64,
     pub time_ms: i64,
-    pub conversation: Arc<str>,
+    /// Its conversation's number in the remembered rows' table (which the writer got
+    /// with [`RowsSink::begin_rows`]): no name, and no reference count shared by two
+    /// threads, goes with each of a million rows.
+    pub conversation: u32,
     pub flags: u8,
 }
+
+/// The conversations of remembered rows, by their number there.
+pub(crate) type Conversations = Arc<[Arc<str>]>;
 
 /// The fixed part of the file's footer.
 struct Footer {
@@ -230,14 +236,46 @@ impl Footer {
     }
 }
 
+/// The BLAKE3 sum of a file's records as they pass: gathered 16 KiB at a time, which BLAKE3
+/// hashes many blocks at once, instead of one 37-byte record a call (the same sum).
+struct RecordsSum {
+    hasher: blake3::Hasher,
+    gathered: Vec<u8>,
+}
+
+impl RecordsSum {
+    const GATHER: usize = 16 * 1024;
+
+    fn new() -> Self {
+        RecordsSum {
+            hasher: blake3::Hasher::new(),
+            gathered: Vec::with_capacity(Self::GATHER),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if self.gathered.len() + bytes.len() > Self::GATHER {
+            self.hasher.update(&self.gathered);
+            self.gathered.clear();
+        }
+        self.gathered.extend_from_slice(bytes);
+    }
+
+    /// The hasher, every record in it, for what follows them.
+    fn into_hasher(mut self) -> blake3::Hasher {
+        self.hasher.update(&self.gathered);
+        self.hasher
+    }
+}
+
 /// The rows the last backup remembered, read in key order as the reader asks.
 pub(crate) struct RememberedRows {
     records: BufReader<std::io::Take<File>>,
     left: u64,
-    conversations: Vec<Arc<str>>,
+    conversations: Conversations,
     footer: Footer,
     sum: [u8; 32],
-    hasher: blake3::Hasher,
+    hasher: RecordsSum,
     table: Vec<u8>,
     /// The next record not yet passed.
     next: Option<RowRecord>,
@@ -313,10 +351,10 @@ impl RememberedRows {
         let mut rows = RememberedRows {
             records,
             left: footer.records,
-            conversations,
+            conversations: conversations.into(),
             footer,
             sum,
-            hasher: blake3::Hasher::new(),
+            hasher: RecordsSum::new(),
             table,
             next: None,
             prev: NO_RECORD,
@@ -367,8 +405,9 @@ impl RememberedRows {
     }
 
     /// The conversation a record names.
-    pub(crate) fn conversation(&self, i: u32) -> Option<Arc<str>> {
-        self.conversations.get(i as usize).cloned()
+    /// The conversations of the rows, by their number.
+    pub(crate) fn conversations(&self) -> Conversations {
+        self.conversations.clone()
     }
 
     /// Reads what is left and checks the sum: whether every record used was as written.
@@ -380,9 +419,10 @@ impl RememberedRows {
         if self.broken || self.records.fill_buf().map_or(true, |b| !b.is_empty()) {
             return false;
         }
-        self.hasher.update(&self.table);
-        self.hasher.update(&self.footer.head());
-        *self.hasher.finalize().as_bytes() == self.sum
+        let mut hasher = self.hasher.into_hasher();
+        hasher.update(&self.table);
+        hasher.update(&self.footer.head());
+        *hasher.finalize().as_bytes() == self.sum
     }
 }
 
@@ -391,12 +431,15 @@ impl RememberedRows {
 pub(crate) struct RowsRecorder {
     path: PathBuf,
     out: BufWriter<File>,
-    hasher: blake3::Hasher,
+    hasher: RecordsSum,
     records: u64,
     last_key: Option<i64>,
     prev: RowRecord,
     buf: Vec<u8>,
     conversations: HashMap<String, u32>,
+    /// The numbers here of the remembered rows' conversations, by their number there
+    /// ([`u32::MAX`]: not asked yet): a row skipped unread finds its own without a lookup.
+    from_remembered: Vec<u32>,
     table: Vec<u8>,
     context: [u8; 32],
     key: [u8; 16],
@@ -410,12 +453,13 @@ impl RowsRecorder {
         Ok(RowsRecorder {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(64 * 1024, file),
-            hasher: blake3::Hasher::new(),
+            hasher: RecordsSum::new(),
             records: 0,
             last_key: None,
             prev: NO_RECORD,
             buf: Vec::with_capacity(32),
             conversations: HashMap::new(),
+            from_remembered: Vec::new(),
             table: Vec::new(),
             context,
             key,
@@ -433,6 +477,25 @@ impl RowsRecorder {
         self.table.extend_from_slice(conversation.as_bytes());
         self.conversations.insert(conversation.to_string(), i);
         i
+    }
+
+    /// The number here of `conversation`, number `at` in the remembered rows.
+    pub(crate) fn remembered_conversation(&mut self, at: u32, conversation: &str) -> u32 {
+        let at = at as usize;
+        match self.from_remembered.get(at) {
+            Some(&i) if i != u32::MAX => i,
+            _ => {
+                let i = self.conversation(conversation);
+                // The remembered table holds each of the export's conversations once.
+                if at < 1 << 20 {
+                    if self.from_remembered.len() <= at {
+                        self.from_remembered.resize(at + 1, u32::MAX);
+                    }
+                    self.from_remembered[at] = i;
+                }
+                i
+            }
+        }
     }
 
     /// Records a row; one out of key order (placed late) is left out: the next backup
@@ -458,7 +521,7 @@ impl RowsRecorder {
         let mut file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
         let records_len = file.stream_position().map_err(io)?;
         file.write_all(&self.table).map_err(io)?;
-        let mut hasher = self.hasher;
+        let mut hasher = self.hasher.into_hasher();
         hasher.update(&self.table);
         Ok(RecordedRows {
             path: self.path,
@@ -533,8 +596,14 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 
 /// What the index writer's side of a hand-over takes besides a [`ChatSink`]'s records.
 pub(crate) trait RowsSink: ChatSink {
-    /// The reader fingerprints rows under `context` with `key`: record them.
-    fn begin_rows(&mut self, context: [u8; 32], key: [u8; 16]) -> Result<()>;
+    /// The reader fingerprints rows under `context` with `key`: record them. Rows skipped
+    /// name their conversation by its number in `remembered`.
+    fn begin_rows(
+        &mut self,
+        context: [u8; 32],
+        key: [u8; 16],
+        remembered: Conversations,
+    ) -> Result<()>;
     /// A row's message, as read.
     fn row_message(&mut self, message: Message, row: ReadRow) -> Result<()>;
     /// A row skipped, unchanged.
@@ -611,17 +680,17 @@ impl<S: RowsSink> ChatSink for Remembering<S> {
             return None;
         }
         let context = *blake3::hash(context).as_bytes();
-        let key = match &self.previous {
+        let (key, remembered) = match &self.previous {
             Some(p) if p.context() == &context => {
                 self.skipping = true;
-                p.key()
+                (p.key(), p.conversations())
             }
             _ => {
                 self.previous = None;
-                rand::random()
+                (rand::random(), Arc::from([]))
             }
         };
-        self.inner.begin_rows(context, key).ok()?;
+        self.inner.begin_rows(context, key, remembered).ok()?;
         Some(RowHasher::new(key))
     }
 
@@ -650,9 +719,9 @@ impl<S: RowsSink> ChatSink for Remembering<S> {
             row,
             remembered_at: Some(r.rowid),
         });
-        let Some(conversation) = p.conversation(r.conversation) else {
+        if r.conversation as usize >= p.conversations.len() {
             return Ok(false);
-        };
+        }
         if r.row.fingerprint != fingerprint || r.flags & SKIPPABLE == 0 {
             return Ok(false);
         }
@@ -662,7 +731,7 @@ impl<S: RowsSink> ChatSink for Remembering<S> {
             row,
             rowid: r.rowid,
             time_ms: r.time_ms,
-            conversation,
+            conversation: r.conversation,
             flags: r.flags,
         })?;
         Ok(true)
@@ -717,11 +786,18 @@ mod tests {
         assert_eq!(rows.find(1), None);
         let two = rows.find(2).unwrap();
         assert_eq!(two, record(2, 1, 0));
-        assert_eq!(rows.conversation(two.conversation).as_deref(), Some("even"));
+        let names = rows.conversations();
+        assert_eq!(
+            names.get(two.conversation as usize).map(|n| &**n),
+            Some("even")
+        );
         assert_eq!(rows.find(4), None, "4 came after 5: left out");
         let nine = rows.find(9).unwrap();
         assert_eq!(nine.rowid, 4);
-        assert_eq!(rows.conversation(nine.conversation).as_deref(), Some("odd"));
+        assert_eq!(
+            names.get(nine.conversation as usize).map(|n| &**n),
+            Some("odd")
+        );
         assert!(rows.verified());
         assert!(RememberedRows::open(&dir.path().join("none"), &snap).is_none());
     }

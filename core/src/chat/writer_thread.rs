@@ -6,7 +6,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use super::index::ChatIndexWriter;
-use super::source_rows::{ReadRow, RowsSink, UnchangedRow};
+use super::source_rows::{Conversations, ReadRow, RowsSink, UnchangedRow};
 use crate::error::{Error, Result};
 use crate::sources::model::{Account, ChatSink, Contact, Conversation, MediaKey, Message};
 
@@ -24,7 +24,7 @@ enum Record {
     Conversation(Conversation),
     Message(Message, Option<ReadRow>),
     Unchanged(UnchangedRow),
-    BeginRows([u8; 32], [u8; 16]),
+    BeginRows([u8; 32], [u8; 16], Conversations),
     Warning(String),
     MediaKey(String, MediaKey),
 }
@@ -37,8 +37,8 @@ impl Record {
             Record::Conversation(c) => w.conversation(&c),
             Record::Message(m, row) => w.messages_of_rows([(m, row)]),
             Record::Unchanged(row) => w.unchanged(row),
-            Record::BeginRows(context, key) => {
-                w.begin_rows(context, key);
+            Record::BeginRows(context, key, remembered) => {
+                w.begin_rows(context, key, remembered);
                 Ok(())
             }
             Record::Warning(s) => {
@@ -186,8 +186,13 @@ impl ChatSink for WriterThread<'_> {
 }
 
 impl RowsSink for WriterThread<'_> {
-    fn begin_rows(&mut self, context: [u8; 32], key: [u8; 16]) -> Result<()> {
-        self.push(Record::BeginRows(context, key))
+    fn begin_rows(
+        &mut self,
+        context: [u8; 32],
+        key: [u8; 16],
+        remembered: Conversations,
+    ) -> Result<()> {
+        self.push(Record::BeginRows(context, key, remembered))
     }
     fn row_message(&mut self, message: Message, row: ReadRow) -> Result<()> {
         self.push(Record::Message(message, Some(row)))
