@@ -85,13 +85,23 @@ def apt_install_missing(command, package=None):
         sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package or command])
 
 
-def fresh_export(work, bins, mib):
-    """An empty work folder with a newly generated export of about `mib` MiB in it."""
+def fresh_export(work, bins, mib, reuse=False):
+    """A work folder with a newly generated export of about `mib` MiB in it and nothing
+    else. `reuse`: the export an earlier run generated at that size is taken again, when
+    its generation completed (a 10 GB export takes about ten minutes to make)."""
+    src = work / "wechat-export"
+    made = work / f"export-complete-{mib}"
+    if reuse and made.exists() and src.is_dir():
+        for p in work.iterdir():
+            if p not in (src, made):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        print(f"reusing the {mib} MiB export in {src}", flush=True)
+        return work, src
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    src = work / "wechat-export"
     print(f"generating a {mib} MiB export", flush=True)
     sh([str(bins["gen"]), "--mib", str(mib), "--out", str(src)])
+    made.touch()
     return work, src
 
 
@@ -204,6 +214,9 @@ def main():
     ap.add_argument("--large", action="store_true",
                     help="only ChatVault, at --mib (default here 10000): the memory target at 10 GB; "
                          "updates that section of RESULTS.md")
+    ap.add_argument("--reuse-export", action="store_true",
+                    help="with --large: take again the export a run at that size generated "
+                         "(and finished generating), instead of making it anew")
     ap.add_argument("--curve", metavar="BLOBS,BLOBS,…",
                     help="only ChatVault, at these numbers of blobs (e.g. 1400000,4200000,14000000: "
                          "10, 30 and 100 GB's worth) made cheaply from 512-byte database pages: peak RSS "
@@ -320,14 +333,17 @@ def large(args):
     """ChatVault alone on a large export: every operation's time, CPU and peak RSS."""
     mib = args.mib if args.mib != 1000 else 10000
     bins = ensure_tools(want_rustic=False)
-    work, src = fresh_export(args.work, bins, mib)
+    work, src = fresh_export(args.work, bins, mib, reuse=args.reuse_export)
     data = du(src)
     cv = str(bins["chatvault"])
     repo = str(work / "repo")
     env = cv_env(work)
     sh([cv, "--repo", repo, "init", "-q", "--no-recovery-key"], env=env, stdout=subprocess.DEVNULL)
-    rows, sizes = every_operation(cv, work, repo, env, src, lambda: sh([str(bins["gen"]), "--day-later", "--out", str(src)]),
-                                  export=True)
+    def day_later():
+        # The export is no longer as generated: not to be reused.
+        (work / f"export-complete-{mib}").unlink(missing_ok=True)
+        sh([str(bins["gen"]), "--day-later", "--out", str(src)])
+    rows, sizes = every_operation(cv, work, repo, env, src, day_later, export=True)
     size, added = sizes[0], sizes[1] - sizes[0]
     limit = 64 * 2**20
     table = "\n".join(
