@@ -25,7 +25,7 @@ pub struct LocalStorage {
     open: Arc<OpenPacks>,
 }
 
-/// The most recently read pack files, open (packs never change once written; a deleted one
+/// The pack files opened last, kept open (packs never change once written; a deleted one
 /// is dropped from here first).
 #[derive(Debug, Default)]
 struct OpenPacks(Mutex<VecDeque<(String, Arc<File>)>>);
