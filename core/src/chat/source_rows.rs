@@ -404,7 +404,6 @@ impl RememberedRows {
         None
     }
 
-    /// The conversation a record names.
     /// The conversations of the rows, by their number.
     pub(crate) fn conversations(&self) -> Conversations {
         self.conversations.clone()
