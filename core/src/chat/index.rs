@@ -184,10 +184,10 @@ fn now_ms() -> i64 {
 /// 64 MiB budget of a backup.
 pub(crate) const PAGE_SIZE: u32 = 16384;
 
-/// New messages held before they are inserted through one statement. The messages that
-/// waited (a day's new ones, read back from their temporary file) are placed in one go at
-/// the end: held all at once they took 24 MB at 55,000 new messages (3 GB export) and
-/// broke the memory budget of a day-later backup at 10 GB.
+/// New messages held at most before they are inserted through one statement, however
+/// many come in one go: the messages that waited (a day's new ones, read back from their
+/// temporary file at the end) were held up to the next commit, 20,000, which took 24 MB
+/// on a 3 GB export's day-later and broke its memory budget at 10 GB.
 const INSERTS_HELD: usize = 1024;
 
 /// What an index's connections cache (1 MiB), set as a count of pages.
@@ -599,9 +599,6 @@ impl ChatIndexWriter {
                 None => None,
             };
             self.store_row(m, known, row)?;
-            if self.inserts.len() >= INSERTS_HELD {
-                self.insert_new()?;
-            }
         }
         self.insert_new()
     }
@@ -656,6 +653,9 @@ impl ChatIndexWriter {
                 self.next_rowid += 1;
                 if let Some(r) = self.resumed.as_mut() {
                     r.counts.new += 1;
+                }
+                if self.inserts.len() >= INSERTS_HELD {
+                    self.insert_new()?;
                 }
             }
             Some(k) => {
