@@ -22,6 +22,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::safe_fs::read_at;
 
 /// Length of a record's key (a blob id).
 pub(crate) const KEY: usize = 32;
@@ -45,32 +46,6 @@ fn temp_file(dir: Option<&Path>) -> Result<File> {
         }
         None => tempfile::tempfile()
             .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e)),
-    }
-}
-
-/// Reads `buf.len()` bytes at `offset` (a positioned read: no seek, shareable).
-pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut done, mut buf) = (0u64, buf);
-        while !buf.is_empty() {
-            match file.seek_read(buf, offset + done) {
-                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    done += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }
 

@@ -53,29 +53,6 @@ impl OpenPacks {
     }
 }
 
-/// Fills `buf` from `file` at `offset`, without moving a shared cursor (threads read the
-/// same open pack at once).
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
-                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                n => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 impl LocalStorage {
     /// Storage rooted at `root`. Nothing is created until the first `put`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -287,7 +264,7 @@ impl Storage for LocalStorage {
         })?;
         out.clear();
         out.resize(len, 0);
-        read_exact_at(&f, out, offset).map_err(|e| Self::err("get", &path, e))
+        crate::safe_fs::read_at(&f, out, offset).map_err(|e| Self::err("get", &path, e))
     }
 
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {
