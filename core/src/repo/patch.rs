@@ -7,7 +7,7 @@
 //! hundreds of megabytes only the pages the last backup changed are read back.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::id::Id;
@@ -86,7 +86,7 @@ impl Repository {
                 let len = u64::from(loc.raw_length);
                 let same = offset + len <= held && {
                     buf.resize(len as usize, 0);
-                    read_at(&mut f, offset, &mut buf).map_err(io("read"))?;
+                    crate::safe_fs::read_at(&f, &mut buf, offset).map_err(io("read"))?;
                     self.codec.id(&buf) == *id
                 };
                 if same {
@@ -171,11 +171,6 @@ impl Repository {
         missing.clear();
         Ok(written)
     }
-}
-
-fn read_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    f.seek(SeekFrom::Start(offset))?;
-    f.read_exact(buf)
 }
 
 #[cfg(test)]
