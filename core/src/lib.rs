@@ -26,6 +26,7 @@ pub mod i18n;
 pub mod lan;
 pub mod net;
 pub mod progress;
+mod read_at;
 pub mod repo;
 mod safe_fs;
 pub mod schedule;

@@ -406,32 +406,6 @@ pub(crate) fn create_dirs_within(root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads `buf.len()` bytes at `offset` (a positioned read: no seek, shareable).
-pub(crate) fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut done, mut buf) = (0u64, buf);
-        while !buf.is_empty() {
-            match file.seek_read(buf, offset + done) {
-                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    done += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

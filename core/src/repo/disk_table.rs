@@ -22,7 +22,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::safe_fs::read_at;
+use crate::read_at::read_at;
 
 /// Length of a record's key (a blob id).
 pub(crate) const KEY: usize = 32;

@@ -86,7 +86,7 @@ impl Repository {
                 let len = u64::from(loc.raw_length);
                 let same = offset + len <= held && {
                     buf.resize(len as usize, 0);
-                    crate::safe_fs::read_at(&f, &mut buf, offset).map_err(io("read"))?;
+                    crate::read_at::read_at(&f, &mut buf, offset).map_err(io("read"))?;
                     self.codec.id(&buf) == *id
                 };
                 if same {

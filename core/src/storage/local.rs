@@ -264,7 +264,7 @@ impl Storage for LocalStorage {
         })?;
         out.clear();
         out.resize(len, 0);
-        crate::safe_fs::read_at(&f, out, offset).map_err(|e| Self::err("get", &path, e))
+        crate::read_at::read_at(&f, out, offset).map_err(|e| Self::err("get", &path, e))
     }
 
     fn size(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StorageError> {
