@@ -193,6 +193,21 @@ const INSERTS_HELD: usize = 1024;
 /// What an index's connections cache (1 MiB), set as a count of pages.
 const CACHE_BYTES: u32 = 1024 * 1024;
 
+/// What SQLite's allocations may reach (3 MiB) before it recycles cached pages, writing
+/// dirty ones out, rather than allocate more: a soft limit, for the whole process. The
+/// bundled SQLCipher is built with `SQLITE_ENABLE_MEMORY_MANAGEMENT`, which puts every
+/// connection's page cache in one pool bounded by a count of pages, not bytes: beside an
+/// export's database on 1 KiB pages (WeChat's; 2,000 of them by default) the index's cache
+/// of 16 KiB pages grew to 6 MiB against its own 1 MiB `cache_size` (3 GB export, full
+/// backup; `sqlite3_db_status`), most of what broke the 64 MiB budget at 10 GB.
+const SQLITE_HEAP_BYTES: i64 = 3 * 1024 * 1024;
+
+/// Sets [`SQLITE_HEAP_BYTES`] as SQLite's soft heap limit (idempotent).
+fn limit_sqlite_heap() {
+    // SAFETY: takes and returns plain integers; safe to call from any thread at any time.
+    unsafe { rusqlite::ffi::sqlite3_soft_heap_limit64(SQLITE_HEAP_BYTES) };
+}
+
 /// The database's page size and the `cache_size` (in pages, about [`CACHE_BYTES`]) its
 /// connections use.
 fn page_and_cache(conn: &Connection, path: &Path) -> Result<(u32, u32)> {
@@ -203,9 +218,10 @@ fn page_and_cache(conn: &Connection, path: &Path) -> Result<(u32, u32)> {
 }
 
 /// Opens the write transaction with what an index being built needs (no journal: the file
-/// is a private copy that is stored only once complete).
+/// is a private copy that is stored only once complete; SQLite's memory bounded).
 fn begin_writing(conn: &Connection, path: &Path) -> Result<()> {
     let (_, pages) = page_and_cache(conn, path)?;
+    limit_sqlite_heap();
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; \
          PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = {pages}; BEGIN;"

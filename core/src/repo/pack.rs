@@ -125,6 +125,9 @@ impl PackBuilder {
             e.write(&mut header);
         }
         let sealed = cipher.seal(AAD, &header)?;
+        // Exactly what the header needs if the reserved room falls short: growing by
+        // doubling would ask for twice the pack (the buffer is recycled for the next one).
+        self.data.reserve_exact(sealed.len() + 4);
         self.data.extend_from_slice(&sealed);
         self.data
             .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
