@@ -197,9 +197,10 @@ const CACHE_BYTES: u32 = 1024 * 1024;
 /// dirty ones out, rather than allocate more: a soft limit, for the whole process. The
 /// bundled SQLCipher is built with `SQLITE_ENABLE_MEMORY_MANAGEMENT`, which puts every
 /// connection's page cache in one pool bounded by a count of pages, not bytes: beside an
-/// export's database on 1 KiB pages (WeChat's; 2,000 of them by default) the index's cache
-/// of 16 KiB pages grew to 6 MiB against its own 1 MiB `cache_size` (3 GB export, full
-/// backup; `sqlite3_db_status`), most of what broke the 64 MiB budget at 10 GB.
+/// export's database on smaller pages (about 500 cached of 4 KiB by default; WeChat's own
+/// are 1 KiB) the index's cache of 16 KiB pages grew to 6 MiB against its own 1 MiB
+/// `cache_size` (3 GB export, full backup; `sqlite3_db_status`), a good part of what broke
+/// the 64 MiB budget at 10 GB.
 const SQLITE_HEAP_BYTES: i64 = 3 * 1024 * 1024;
 
 /// Sets [`SQLITE_HEAP_BYTES`] as SQLite's soft heap limit (idempotent).
