@@ -551,7 +551,7 @@ fn read_source(
             ))
             .unwrap_or_default()
     );
-    log_sqlite_memory();
+    super::index::log_sqlite_memory();
     Ok(BuiltIndex {
         summary,
         warnings,
@@ -701,28 +701,5 @@ impl<S: ChatSink> ChatSink for Announcing<'_, S> {
     fn source_row(&mut self, key: i64, fingerprint: u64) -> Result<bool> {
         self.delivered()?;
         self.inner.source_row(key, fingerprint)
-    }
-}
-
-/// Logs (at debug level) what SQLite's allocations hold now and held at most since the
-/// process started: the export's reader and the index writer together, for the memory
-/// budget's profile.
-fn log_sqlite_memory() {
-    let (mut now, mut peak) = (0i64, 0i64);
-    // SAFETY: sqlite3_status64 only writes the two integers it is given.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_status64(
-            rusqlite::ffi::SQLITE_STATUS_MEMORY_USED,
-            &mut now,
-            &mut peak,
-            0,
-        )
-    };
-    if rc == rusqlite::ffi::SQLITE_OK {
-        log::debug!(
-            "SQLite memory: {:.1} MiB now, {:.1} MiB at most",
-            now as f64 / 1048576.0,
-            peak as f64 / 1048576.0
-        );
     }
 }

@@ -209,6 +209,29 @@ fn limit_sqlite_heap() {
     unsafe { rusqlite::ffi::sqlite3_soft_heap_limit64(SQLITE_HEAP_BYTES) };
 }
 
+/// Logs (at debug level) what SQLite's allocations hold now and held at most since the
+/// process started (every connection: an export's reader and the index writer together),
+/// to see [`SQLITE_HEAP_BYTES`] kept.
+pub(crate) fn log_sqlite_memory() {
+    let (mut now, mut peak) = (0i64, 0i64);
+    // SAFETY: sqlite3_status64 only writes the two integers it is given.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_status64(
+            rusqlite::ffi::SQLITE_STATUS_MEMORY_USED,
+            &mut now,
+            &mut peak,
+            0,
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        log::debug!(
+            "SQLite memory: {:.1} MiB now, {:.1} MiB at most",
+            now as f64 / 1048576.0,
+            peak as f64 / 1048576.0
+        );
+    }
+}
+
 /// The database's page size and the `cache_size` (in pages, about [`CACHE_BYTES`]) its
 /// connections use.
 fn page_and_cache(conn: &Connection, path: &Path) -> Result<(u32, u32)> {

@@ -15,7 +15,8 @@ use crate::error::Result;
 /// Ids added since the last merge, before they are merged into the sorted array.
 const RECENT: usize = 4096;
 /// Ids held in memory (4 MiB) before they are written to a run on disk. 8 MiB (256 Ki ids)
-/// was a seventh of a 10 GB full backup's peak, which broke the 64 MiB budget; halving it
+/// was a seventh of a 3 GB export's full-backup peak (heaptrack), and the 10 GB one broke
+/// the 64 MiB budget; halving it
 /// adds one run on disk to search, made no measured difference to the 3 GB full backup's
 /// time, and took 4-5 MiB off its peak.
 const IN_MEMORY: usize = 128 * 1024;
