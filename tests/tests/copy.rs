@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use chatvault_core::chat::summary_of;
 use chatvault_core::storage::LocalStorage;
 use chatvault_core::{
     BackupOptions, CancelToken, Error, InitOptions, KdfParams, ReadData, Repository,
@@ -56,6 +57,7 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
     };
     backup(&export, Some("folder"));
     backup(&fixture, None);
+    let phone_chats = summary_of(&phone.find_snapshot("latest").unwrap()).unwrap();
 
     // An unlinked destination is refused with a clear message.
     let stranger = init(&tmp.path().join("stranger"), "x", None);
@@ -126,6 +128,17 @@ fn copy_sends_only_what_is_missing_and_restores_with_the_targets_password() {
         .iter()
         .find(|s| s.source.kind == "wechat-android")
         .unwrap();
+    // Listed, a snapshot comes without its chat summary (a year of nightly summaries
+    // would not fit a phone's memory); the copy holds it whole, as the phone's does.
+    assert!(wechat.extra.as_ref().is_some_and(|m| m.left_out()));
+    assert_eq!(
+        summary_of(&pc.full_snapshot(wechat).unwrap()).as_ref(),
+        Some(&phone_chats)
+    );
+    assert_eq!(
+        summary_of(&pc.find_snapshot(&wechat.id.to_hex()).unwrap()).as_ref(),
+        Some(&phone_chats)
+    );
     let out = tmp.path().join("restored-wechat");
     pc.restore(wechat, &out, &RestoreOptions::default(), None, &cancel)
         .unwrap();

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::backup::{BackupOptions, BackupResult, Extra, ExtraTree};
 use crate::repo::kept::KeptFiles;
-use crate::repo::snapshot::SourceInfo;
+use crate::repo::snapshot::{ExtraMeta, SourceInfo};
 use crate::repo::Repository;
 use crate::sources::model::{
     Account, ChatSink, Contact, Conversation, MediaKey, Message, RowHasher,
@@ -100,10 +100,21 @@ pub fn backup_source(
     let host = options.host.clone().unwrap_or_else(crate::repo::hostname);
     let abs = fs::canonicalize(path).map_err(|e| Error::io("open", path, e))?;
     let parent = parent_snapshot(repo, &host, &abs)?;
+    // The parent's chat summary, read once: whether the export is unchanged since, and
+    // whether the parent is of this app. The backup then holds the parent without it.
+    let parent_summary = match &parent {
+        Some(p) if p.extra.is_some() => summary_of(&repo.full_snapshot(p)?),
+        _ => None,
+    };
+    let parent = parent.filter(|_| {
+        parent_summary
+            .as_ref()
+            .is_some_and(|s| s.app == kind.as_str())
+    });
     let unchanged = if options.force_read {
         None
     } else {
-        unchanged_parent(parent.as_ref(), &fingerprint)
+        unchanged_parent(parent.as_ref(), parent_summary, &fingerprint)
     };
     if let Some((tree, mut summary)) = unchanged {
         log::info!("export unchanged since the last backup: its chat index is reused");
@@ -113,8 +124,7 @@ pub fn backup_source(
             description: snapshot_description(&summary),
         };
         options.extra = Some(Extra {
-            meta: serde_json::to_value(&summary)
-                .map_err(|e| Error::internal_from("encode the chat summary", e))?,
+            meta: ExtraMeta::of(&summary)?,
             tree: ExtraTree::Stored(tree),
         });
         let backup = repo.backup(&[path.to_path_buf()], &options, listener, cancel)?;
@@ -150,8 +160,8 @@ pub fn backup_source(
     )
 }
 
-/// Restores the parent snapshot's chat index as `index_file` when it is of the same app,
-/// so the new index resumes it; whether it did. The index this device kept from its last
+/// Restores the parent snapshot's chat index (a parent of the same app: the caller
+/// checks) as `index_file`, so the new index resumes it; whether it did. The index this device kept from its last
 /// backup of the source (`cache`) is brought up to the parent's, reading only the pages
 /// that differ; without one, or if that fails, the index is restored in full. A parent
 /// whose index cannot be restored (damaged) is not resumed: the index is built anew and
@@ -162,17 +172,13 @@ pub fn backup_source(
 fn carried_index(
     repo: &Repository,
     parent: &crate::repo::snapshot::Snapshot,
-    kind: SourceKind,
     index_file: &Path,
     cache: Option<&IndexCache>,
     cancel: &CancelToken,
 ) -> Result<Option<CarriedBytes>> {
-    let (Some(summary), Some(extra_tree)) = (summary_of(parent), parent.extra_tree) else {
+    let Some(extra_tree) = parent.extra_tree else {
         return Ok(None);
     };
-    if summary.app != kind.as_str() {
-        return Ok(None);
-    }
     let dir = index_file
         .parent()
         .ok_or_else(|| Error::internal("the chat index has no folder"))?;
@@ -313,8 +319,7 @@ fn backup_reading(
                 _ => KeptFiles::default(),
             };
             let extra = Extra {
-                meta: serde_json::to_value(&b.summary)
-                    .map_err(|e| Error::internal_from("encode the chat summary", e))?,
+                meta: ExtraMeta::of(&b.summary)?,
                 tree: ExtraTree::File {
                     path: index_path.to_path_buf(),
                     name: INDEX_FILE.into(),
@@ -413,17 +418,19 @@ fn source_fingerprint(path: &Path, kind: SourceKind) -> Result<String> {
 }
 
 /// The parent snapshot's chat index and summary, if the export is unchanged since it.
+/// The parent's chat index and summary, when the export is as it was then.
 fn unchanged_parent(
     parent: Option<&crate::repo::snapshot::Snapshot>,
+    summary: Option<ChatSummary>,
     fingerprint: &str,
 ) -> Option<(crate::repo::id::Id, ChatSummary)> {
-    let p = parent?;
-    let summary = summary_of(p)?;
-    let tree = p.extra_tree?;
+    let summary = summary?;
+    let tree = parent?.extra_tree?;
     (summary.fingerprint.as_deref() == Some(fingerprint)).then_some((tree, summary))
 }
 
-/// The newest snapshot of the same host and (canonical) path.
+/// The newest snapshot of the same host and (canonical) path, as listed (without its chat
+/// summary).
 fn parent_snapshot(
     repo: &Repository,
     host: &str,
@@ -601,7 +608,7 @@ impl Reading<'_> {
         let carried = std::sync::OnceLock::new();
         let open_writer = || {
             let parents = match parent {
-                Some(p) => carried_index(repo, p, kind, index_file, cache, &writer_cancel)?,
+                Some(p) => carried_index(repo, p, index_file, cache, &writer_cancel)?,
                 None => None,
             };
             let resumed = match parents {

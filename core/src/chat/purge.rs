@@ -23,7 +23,7 @@ use crate::repo::backup::ExtraTree;
 use crate::repo::filter::SnapshotFilter;
 use crate::repo::id::Id;
 use crate::repo::kept::KeptFiles;
-use crate::repo::snapshot::Snapshot;
+use crate::repo::snapshot::{ExtraMeta, Snapshot};
 use crate::repo::tree::NodeKind;
 use crate::repo::{lock, Repository};
 use crate::sources::model::MessageKind;
@@ -98,10 +98,17 @@ pub fn purge_archive(
         ));
     }
     let _lock = lock::acquire(repo.storage(), true, "purge", request.lock_wait, cancel)?;
-    let all = repo.snapshots()?;
+    // The chat snapshots the request selects, each with its summary (a listing leaves
+    // them out); an interrupted purge's rewritten snapshots are among them.
+    let all = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|s| request.filter.matches(s) && s.extra.is_some() && s.extra_tree.is_some())
+        .map(|s| repo.full_snapshot(&s))
+        .collect::<Result<Vec<_>>>()?;
     // Snapshots by index, in the order of their first snapshot.
     let mut groups: Vec<(Id, Vec<&Snapshot>)> = Vec::new();
-    for s in all.iter().filter(|s| request.filter.matches(s)) {
+    for s in &all {
         let (Some(_), Some(tree)) = (summary_of(s), s.extra_tree) else {
             continue;
         };
@@ -167,8 +174,7 @@ pub fn purge_archive(
                 Some(t) => {
                     let mut summary = summary_of(old).unwrap_or_default();
                     purged.apply(&mut summary, &request.conversation, removed);
-                    let meta = serde_json::to_value(&summary)
-                        .map_err(|e| Error::internal_from("encode the chat summary", e))?;
+                    let meta = ExtraMeta::of(&summary)?;
                     Some(repo.replace_extra(old, meta, t, &all)?)
                 }
                 None => None,

@@ -25,7 +25,7 @@ pub fn restore_conversation(
     listener: Option<&dyn ProgressListener>,
     cancel: &CancelToken,
 ) -> Result<RestoreSummary> {
-    let summary = summary_of(snapshot).ok_or_else(|| {
+    let summary = summary_of(&repo.full_snapshot(snapshot)?).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "snapshot {} is not of a chat export",
             snapshot.id.short()
@@ -83,7 +83,10 @@ impl<'a> SnapshotMedia<'a> {
     /// Loads the repository's index and finds the snapshot's archive folder.
     pub fn open(repo: &'a Repository, snapshot: &'a Snapshot) -> Result<Self> {
         let (index, _) = repo.load_index(false)?;
-        let archive = match (summary_of(snapshot), snapshot.extra_tree) {
+        let archive = match (
+            summary_of(&repo.full_snapshot(snapshot)?),
+            snapshot.extra_tree,
+        ) {
             (Some(s), Some(extra)) if s.kept_media > 0 => {
                 repo.subtree_at(&index, &extra, super::ARCHIVE_DIR)?
             }

@@ -368,7 +368,7 @@ pub fn export_chats(
     listener: Option<&dyn ProgressListener>,
     cancel: &CancelToken,
 ) -> Result<ExportSummary> {
-    let summary = summary_of(snapshot).ok_or_else(|| {
+    let summary = summary_of(&repo.full_snapshot(snapshot)?).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "snapshot {} is a {} backup, not of a chat export",
             snapshot.id.short(),

@@ -141,7 +141,7 @@ fn node_name(name: &std::ffi::OsStr) -> (String, Option<String>) {
 #[derive(Debug, Clone)]
 pub struct Extra {
     /// The metadata.
-    pub meta: serde_json::Value,
+    pub meta: super::snapshot::ExtraMeta,
     /// Its files.
     pub tree: ExtraTree,
 }

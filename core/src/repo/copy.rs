@@ -214,7 +214,8 @@ impl Repository {
         for s in &todo {
             let roots = s.roots();
             target.verify_reused_data_survived(&dst_files, roots, cancel)?;
-            let mut copy = s.clone();
+            // A listing's snapshot lacks its chat summary: the copy takes it whole.
+            let mut copy = self.full_snapshot(s)?;
             copy.original = Some(s.original.unwrap_or(s.id));
             copy.parent = None;
             target.save_snapshot(&copy)?;

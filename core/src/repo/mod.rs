@@ -339,6 +339,10 @@ impl Repository {
 
     /// All snapshots, oldest first. Unreadable snapshots are reported as errors.
     ///
+    /// Listed without their [`Snapshot::extra`] text (the chat summary, up to a megabyte
+    /// each): [`Repository::full_snapshot`] reads one back, and [`Repository::find_snapshot`]
+    /// finds one whole.
+    ///
     /// A damaged snapshot file is left out (with a warning in the log) so that every other
     /// snapshot stays listed, restorable and forgettable; [`Repository::damaged_snapshots`]
     /// names it.
@@ -358,7 +362,10 @@ impl Repository {
         let mut damaged = Vec::new();
         for o in self.storage.list(ObjectKind::Snapshot)? {
             match self.load_snapshot(&o.name) {
-                Ok(s) => out.push(s),
+                Ok(mut s) => {
+                    s.leave_extra_out();
+                    out.push(s)
+                }
                 Err(e @ Error::Corrupt { .. }) => {
                     log::warn!("{e}; the other snapshots are listed without it");
                     damaged.push((o.name, e.to_string()));
@@ -406,6 +413,15 @@ impl Repository {
         Snapshot::decode(name, &raw, &self.cipher)
     }
 
+    /// `snapshot` with its [`Snapshot::extra`] text, which a listing
+    /// ([`Repository::snapshots`]) leaves out: read again when it was.
+    pub fn full_snapshot(&self, snapshot: &Snapshot) -> Result<Snapshot> {
+        match &snapshot.extra {
+            Some(meta) if meta.left_out() => self.load_snapshot(&snapshot.id.to_hex()),
+            _ => Ok(snapshot.clone()),
+        }
+    }
+
     /// Finds a snapshot by id, unique id prefix, or `latest`.
     pub fn find_snapshot(&self, spec: &str) -> Result<Snapshot> {
         self.find_snapshot_in(spec, &filter::SnapshotFilter::default())
@@ -419,7 +435,7 @@ impl Repository {
         filter: &filter::SnapshotFilter,
     ) -> Result<Snapshot> {
         if spec == "latest" {
-            return self
+            let latest = self
                 .snapshots()?
                 .into_iter()
                 .rev()
@@ -430,7 +446,8 @@ impl Repository {
                     } else {
                         format!("{spec} (of the snapshots --host/--tag/--path select)")
                     })
-                });
+                })?;
+            return self.full_snapshot(&latest);
         }
         let spec_l = spec.to_ascii_lowercase();
         let names: Vec<String> = self

@@ -3,7 +3,7 @@
 //! between leaves both (the same backup twice), never neither.
 
 use super::id::Id;
-use super::snapshot::Snapshot;
+use super::snapshot::{ExtraMeta, Snapshot};
 use super::Repository;
 use crate::error::Result;
 
@@ -16,7 +16,7 @@ impl Repository {
     pub(crate) fn replace_extra(
         &self,
         old: &Snapshot,
-        meta: serde_json::Value,
+        meta: ExtraMeta,
         tree: Id,
         existing: &[Snapshot],
     ) -> Result<Snapshot> {
