@@ -249,12 +249,11 @@ impl Repository {
         };
         let walked = (|| {
             let mut root = Tree::default();
+            let parent_nodes = parent_root.as_ref().map(Tree::lookup);
             for (path, name) in &roots {
                 let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
                 let (n, _) = node_name(name);
-                let prev = parent_root
-                    .as_ref()
-                    .and_then(|t| t.nodes.iter().find(|x| x.name == n));
+                let prev = parent_nodes.as_ref().and_then(|t| t.get(&n));
                 if let Some(node) = run.entry(path, name, &meta, prev)? {
                     root.nodes.push(node);
                 }
@@ -568,7 +567,10 @@ impl Run<'_> {
             .map(|e| (e.file_name(), e.path()))
             .collect();
         list.sort();
-        let mut tree = Tree::default();
+        let prev = prev.map(Tree::lookup);
+        let mut tree = Tree {
+            nodes: Vec::with_capacity(list.len()),
+        };
         for (name, child) in list {
             let meta = match fs::symlink_metadata(&child) {
                 Ok(m) => m,
@@ -579,7 +581,7 @@ impl Run<'_> {
                 }
             };
             let key = node_name(&name).0;
-            let prev_node = prev.and_then(|t| t.nodes.iter().find(|n| n.name == key));
+            let prev_node = prev.as_ref().and_then(|t| t.get(&key));
             if let Some(n) = self.entry(&child, &name, &meta, prev_node)? {
                 tree.nodes.push(n);
             }

@@ -17,7 +17,7 @@ use super::blob::BlobKind;
 use super::blob_marks::BlobMarks;
 use super::config::ChunkerParams;
 use super::id::Id;
-use super::index::Index;
+use super::index::{BlobLocation, Index};
 use super::lock;
 use super::snapshot::Snapshot;
 use super::writer::BlobWriter;
@@ -67,35 +67,57 @@ struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    /// Copies blob `id` unless the target has it. Returns its plaintext when `want` (trees
-    /// and lists must be read anyway to walk them).
-    fn blob(&mut self, id: &Id, want: bool) -> Result<Option<Vec<u8>>> {
+    /// Whether the target has blob `id`, or this run copied it.
+    fn present(&self, id: &Id) -> Result<bool> {
+        Ok(self.dst_index.contains(id)? || self.seen.contains(&self.src_index, id)?)
+    }
+
+    /// Reads blob `id` from the source.
+    fn read(&self, id: &Id) -> Result<(Vec<u8>, BlobLocation)> {
         self.cancel.check()?;
-        let present = self.dst_index.contains(id)? || self.seen.contains(&self.src_index, id)?;
-        if present && !want {
-            return Ok(None);
-        }
         let loc = self.src_index.get(id)?.ok_or_else(|| {
             Error::corrupt(
                 format!("blob {}", id.to_hex()),
                 "needed by a snapshot but not in the source's index",
             )
         })?;
-        let data = self.source.read_blob(&self.src_index, id)?;
-        if !present {
-            self.seen.insert(&self.src_index, *id)?;
-            self.summary.blobs_copied += 1;
-            self.summary.bytes_copied += data.len() as u64;
-            self.tracker.p.bytes_done += data.len() as u64;
-            self.tracker.report(false);
-            // Compress in the target what was worth compressing in the source.
-            let compress = loc.kind != BlobKind::Data || loc.length < loc.raw_length;
-            self.writer.check()?;
-            let keep = want.then(|| data.clone());
-            self.writer.add(loc.kind, *id, data, compress)?;
-            return Ok(keep);
+        Ok((self.source.read_blob(&self.src_index, id)?, loc))
+    }
+
+    /// Sends blob `id`, read from the source at `loc`, to the target.
+    fn send(&mut self, id: &Id, loc: &BlobLocation, data: Vec<u8>) -> Result<()> {
+        self.seen.insert(&self.src_index, *id)?;
+        self.summary.blobs_copied += 1;
+        self.summary.bytes_copied += data.len() as u64;
+        self.tracker.p.bytes_done += data.len() as u64;
+        self.tracker.report(false);
+        // Compress in the target what was worth compressing in the source.
+        let compress = loc.kind != BlobKind::Data || loc.length < loc.raw_length;
+        self.writer.check()?;
+        self.writer.add(loc.kind, *id, data, compress)
+    }
+
+    /// Copies blob `id` unless the target has it.
+    fn blob(&mut self, id: &Id) -> Result<()> {
+        self.cancel.check()?;
+        if !self.present(id)? {
+            let (data, loc) = self.read(id)?;
+            self.send(id, &loc, data)?;
         }
-        Ok(Some(data))
+        Ok(())
+    }
+
+    /// Reads blob `id` (a tree or a list, which must be read to be walked), hands it to
+    /// `walk`, then copies it unless the target has it: the blob is held once, not cloned
+    /// for the target while it is walked (a folder's tree can be megabytes).
+    fn walked_blob<T>(&mut self, id: &Id, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+        let present = self.present(id)?;
+        let (data, loc) = self.read(id)?;
+        let parsed = parse(&data)?;
+        if !present {
+            self.send(id, &loc, data)?;
+        }
+        Ok(parsed)
     }
 
     /// Walks a tree, copying what the target lacks. Trees the target has are walked too:
@@ -104,26 +126,28 @@ impl Copier<'_> {
         if !self.walked.insert(&self.src_index, *id)? {
             return Ok(());
         }
-        let data = self.blob(id, true)?.unwrap_or_default();
-        let tree: super::tree::Tree = serde_json::from_slice(&data)
-            .map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))?;
+        let tree: super::tree::Tree = self.walked_blob(id, |data| {
+            serde_json::from_slice(data)
+                .map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
+        })?;
         for node in &tree.nodes {
             if let Some(sub) = &node.subtree {
                 self.tree(sub)?;
             }
             for c in &node.content {
-                self.blob(c, false)?;
+                self.blob(c)?;
             }
             for l in &node.content_lists {
-                let list = self.blob(l, true)?.unwrap_or_default();
-                let ids = super::tree::parse_list(&list).ok_or_else(|| {
-                    Error::corrupt(
-                        format!("list {}", l.to_hex()),
-                        "length is not a multiple of 32",
-                    )
+                let ids = self.walked_blob(l, |list| {
+                    super::tree::parse_list(list).ok_or_else(|| {
+                        Error::corrupt(
+                            format!("list {}", l.to_hex()),
+                            "length is not a multiple of 32",
+                        )
+                    })
                 })?;
                 for c in &ids {
-                    self.blob(c, false)?;
+                    self.blob(c)?;
                 }
             }
         }

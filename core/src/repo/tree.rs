@@ -96,6 +96,43 @@ pub struct Tree {
     pub nodes: Vec<Node>,
 }
 
+impl Tree {
+    /// Finds entries by name, each in `O(log n)`: a backup looks up every entry of a
+    /// folder in its previous tree, and a linear search per entry made a folder of
+    /// 100,000 photos take 10⁹ comparisons a night.
+    pub(crate) fn lookup(&self) -> NodeLookup<'_> {
+        let sorted = self.nodes.windows(2).all(|w| w[0].name <= w[1].name);
+        NodeLookup {
+            nodes: &self.nodes,
+            // A tree whose entries are out of order (not one a backup wrote) is indexed.
+            unsorted: (!sorted).then(|| {
+                let mut by_name = std::collections::HashMap::with_capacity(self.nodes.len());
+                for n in &self.nodes {
+                    by_name.entry(n.name.as_str()).or_insert(n);
+                }
+                by_name
+            }),
+        }
+    }
+}
+
+/// Entries of a [`Tree`] by name; see [`Tree::lookup`].
+pub(crate) struct NodeLookup<'a> {
+    nodes: &'a [Node],
+    unsorted: Option<std::collections::HashMap<&'a str, &'a Node>>,
+}
+
+impl<'a> NodeLookup<'a> {
+    /// The first entry named `name`, if any.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Node> {
+        if let Some(by_name) = &self.unsorted {
+            return by_name.get(name).copied();
+        }
+        let i = self.nodes.partition_point(|n| n.name.as_str() < name);
+        self.nodes.get(i).filter(|n| n.name == name)
+    }
+}
+
 /// Splits a list blob into ids.
 pub fn parse_list(data: &[u8]) -> Option<Vec<Id>> {
     if data.len() % 32 != 0 {
@@ -154,5 +191,37 @@ mod tests {
             assert!(check_name(n).is_err(), "{n:?}");
         }
         assert!(check_name("微信 ✓.db").is_ok());
+    }
+
+    fn named(names: &[&str]) -> Tree {
+        Tree {
+            nodes: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let mut node = Node::new(n.to_string(), NodeKind::File);
+                    node.size = i as u64;
+                    node
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lookup_finds_the_first_entry_of_a_name_in_sorted_and_unsorted_trees() {
+        // Two entries may share a (lossy) name: the first is the one a backup compares.
+        let sorted = named(&["IMG-1.jpg", "IMG-2.jpg", "IMG-2.jpg", "b", "微信.db"]);
+        let unsorted = named(&["微信.db", "IMG-2.jpg", "b", "IMG-2.jpg", "IMG-1.jpg"]);
+        for (tree, first_img2) in [(&sorted, 1), (&unsorted, 1)] {
+            let l = tree.lookup();
+            assert_eq!(l.get("IMG-2.jpg").map(|n| n.size), Some(first_img2));
+            for n in &tree.nodes {
+                assert_eq!(l.get(&n.name).map(|x| &x.name), Some(&n.name));
+            }
+            for absent in ["", "IMG-0.jpg", "IMG-3.jpg", "c", "微"] {
+                assert!(l.get(absent).is_none(), "{absent}");
+            }
+        }
+        assert!(Tree::default().lookup().get("a").is_none());
     }
 }
