@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{open_chats, summary_of, ChatIndex};
+use super::{open_chats, summary_of, ChatIndex, ChatSummary};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, ProgressListener};
 use crate::repo::id::Id;
@@ -39,7 +39,7 @@ pub fn restore_conversation(
         )));
     }
     let root = &summary.root;
-    let media = SnapshotMedia::open(repo, snapshot)?;
+    let media = SnapshotMedia::open(repo, snapshot, &summary)?;
     let root_is_file = media.root_is_file(root)?;
     let include: Vec<String> = if root_is_file {
         vec![root.clone()]
@@ -80,14 +80,16 @@ pub struct SnapshotMedia<'a> {
 }
 
 impl<'a> SnapshotMedia<'a> {
-    /// Loads the repository's index and finds the snapshot's archive folder.
-    pub fn open(repo: &'a Repository, snapshot: &'a Snapshot) -> Result<Self> {
+    /// Loads the repository's index and finds the snapshot's archive folder; `summary` is
+    /// the snapshot's chat summary (which its caller has read whole).
+    pub fn open(
+        repo: &'a Repository,
+        snapshot: &'a Snapshot,
+        summary: &ChatSummary,
+    ) -> Result<Self> {
         let (index, _) = repo.load_index(false)?;
-        let archive = match (
-            summary_of(&repo.full_snapshot(snapshot)?),
-            snapshot.extra_tree,
-        ) {
-            (Some(s), Some(extra)) if s.kept_media > 0 => {
+        let archive = match snapshot.extra_tree {
+            Some(extra) if summary.kept_media > 0 => {
                 repo.subtree_at(&index, &extra, super::ARCHIVE_DIR)?
             }
             _ => None,

@@ -407,7 +407,7 @@ pub fn export_chats(
         ExportFormat::Json => Box::new(json::Files::new(out, origin)),
         ExportFormat::Txt => Box::new(text::Files::new(out, origin)),
     };
-    let source = crate::chat::SnapshotMedia::open(repo, snapshot)?;
+    let source = crate::chat::SnapshotMedia::open(repo, snapshot, &summary)?;
     let root_is_file = source.root_is_file(&summary.root)?;
     let mut media = media::Copier::new(
         &chats,

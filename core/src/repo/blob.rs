@@ -126,6 +126,12 @@ impl BlobCodec {
         Id(*blake3::keyed_hash(&self.id_key, data).as_bytes())
     }
 
+    /// A hasher whose [`finalize`](blake3::Hasher::finalize) is the blob id of what was
+    /// written to it: the id of content too large to hold twice.
+    pub(crate) fn id_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.id_key)
+    }
+
     /// Seals `data`; compresses first when `try_compress` and it saves at least 3 %.
     pub fn seal(
         &self,

@@ -36,7 +36,7 @@ pub(crate) struct KeptTree {
 
 impl KeptTree {
     /// Saves the folder's trees with `save`; returns its node.
-    pub(crate) fn save(self, save: &mut dyn FnMut(&Tree) -> Result<Id>) -> Result<Node> {
+    pub(crate) fn save(self, save: &mut dyn FnMut(Tree) -> Result<Id>) -> Result<Node> {
         save_dir(&self.dir, self.root, save)
     }
 }
@@ -147,7 +147,7 @@ fn folder(repo: &Repository, index: &Index, root: &Id, dirs: &[&str]) -> Result<
 fn save_dir(
     name: &str,
     entries: BTreeMap<String, Entry>,
-    save: &mut dyn FnMut(&Tree) -> Result<Id>,
+    save: &mut dyn FnMut(Tree) -> Result<Id>,
 ) -> Result<Node> {
     let mut tree = Tree::default();
     for (n, e) in entries {
@@ -161,6 +161,6 @@ fn save_dir(
     }
     let mut node = Node::new(name.to_string(), NodeKind::Dir);
     node.mode = 0o755;
-    node.subtree = Some(save(&tree)?);
+    node.subtree = Some(save(tree)?);
     Ok(node)
 }

@@ -51,10 +51,18 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunking: Option<Chunking>,
     /// Content blob ids, when there are at most [`INLINE_IDS`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact_ids"
+    )]
     pub content: Vec<Id>,
     /// List blobs holding the content ids, for longer files.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact_ids"
+    )]
     pub content_lists: Vec<Id>,
     /// The directory's tree blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +70,15 @@ pub struct Node {
     /// Symlink target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+}
+
+/// Ids read into a vector of their exact length. JSON does not say how many follow, so a
+/// vector grows as they come: a photo's one id took 128 bytes, not 32 (13 MB in a folder
+/// of 100,000 photos).
+fn exact_ids<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<Id>, D::Error> {
+    let mut ids = Vec::<Id>::deserialize(d)?;
+    ids.shrink_to_fit();
+    Ok(ids)
 }
 
 impl Node {
