@@ -653,11 +653,28 @@ impl Repository {
         )
     }
 
-    /// Loads a tree blob.
+    /// Loads a tree blob, parsed as it is decompressed ([`BlobCodec::open_json`]): a large folder's JSON is
+    /// never whole in memory beside its nodes.
     pub(crate) fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
-        let data = self.read_blob(index, id)?;
-        serde_json::from_slice(&data)
-            .map_err(|e| Error::corrupt(format!("tree {}", id.to_hex()), e.to_string()))
+        let loc = index.get(id)?.ok_or_else(|| {
+            Error::corrupt(
+                format!("tree {}", id.to_hex()),
+                "not in any pack listed by the index",
+            )
+        })?;
+        let sealed = self.storage.get_range(
+            ObjectKind::Pack,
+            &loc.pack.to_hex(),
+            loc.offset as u64,
+            loc.length as u64,
+        )?;
+        self.codec.open_json(
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length,
+            &format!("pack data/{}", loc.pack.to_hex()),
+        )
     }
 
     /// Calls `f` with a file node's content ids in order, one list blob (at most
