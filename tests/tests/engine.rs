@@ -237,6 +237,71 @@ fn sqlite_incremental_backup_stores_only_changed_pages() {
     restore_and_compare(&repo, &snap, &root);
 }
 
+/// A folder of many files (its tree past the size at which a tree is compressed as it is
+/// encoded) and, on Unix, names that are not UTF-8, two of them with one lossy rendering:
+/// backed up again, nothing is read or stored; changed, only what changed is read; each
+/// file restores with its own bytes.
+#[test]
+fn wide_folders_and_names_that_are_not_utf8_are_backed_up_again_from_their_trees() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("export");
+    let wide = root.join("WhatsApp Images");
+    fs::create_dir_all(&wide).unwrap();
+    let photos = 8_000;
+    for i in 0..photos {
+        fs::write(
+            wide.join(format!("IMG-20250101-WA{i:06}.jpg")),
+            i.to_string(),
+        )
+        .unwrap();
+    }
+    let odd = root.join("odd");
+    fs::create_dir_all(&odd).unwrap();
+    let mut files = photos;
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_os_string();
+        // Same size and time, different bytes: each must keep its own content.
+        for (n, content) in [
+            (&b"y\xff"[..], "one"),
+            (b"y\xfe", "two"),
+            ("y\u{fffd}".as_bytes(), "six"),
+        ] {
+            fs::write(odd.join(name(n)), content).unwrap();
+        }
+        let sub = odd.join(name(b"\xe9t\xe9"));
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("a"), "a").unwrap();
+        files += 4;
+        let now = filetime::FileTime::now();
+        for entry in fs::read_dir(&odd).unwrap() {
+            filetime::set_file_mtime(entry.unwrap().path(), now).unwrap();
+        }
+    }
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(repo_dir.path());
+    let first = backup(&repo, &root);
+    assert_eq!(first.summary.files_read, files);
+    let again = backup(&repo, &root);
+    assert_eq!(again.summary.files_read, 0, "nothing changed");
+    assert_eq!(
+        again.summary.blobs_added, 0,
+        "every tree is the same blob again"
+    );
+    assert_eq!(again.tree, first.tree);
+    fs::write(wide.join("IMG-20250101-WA000042.jpg"), "changed").unwrap();
+    fs::write(wide.join("IMG-20250102-WA000000.jpg"), "new").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        fs::write(odd.join(std::ffi::OsStr::from_bytes(b"y\xfe")), "TWO").unwrap();
+    }
+    let later = backup(&repo, &root);
+    assert_eq!(later.summary.files_read, if cfg!(unix) { 3 } else { 2 });
+    restore_and_compare(&repo, &later, &root);
+}
+
 #[test]
 fn encrypted_database_with_stated_page_size_is_cut_at_pages() {
     let src = tempfile::tempdir().unwrap();

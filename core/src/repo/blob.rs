@@ -7,7 +7,7 @@
 //! flag: 0 = payload is the plaintext, 1 = payload is a zstd frame of it
 //! ```
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use super::crypto::Cipher;
 use super::id::Id;
@@ -284,7 +284,27 @@ impl BlobCodec {
         raw_length: u32,
         object: &str,
     ) -> Result<T> {
-        let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
+        let mut content = self.open_reader(kind, id, sealed, raw_length, object)?;
+        let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::new(&mut content));
+        // What the parser left (nothing, in a well-formed blob) counts for the checks.
+        let what = content.what();
+        content.finish()?;
+        parsed.map_err(|e| Error::corrupt(what, e.to_string()))
+    }
+
+    /// Opens a sealed blob as a reader of its content, decompressed as it is read: only the
+    /// authenticated, still compressed payload is held. [`BlobReader::finish`] checks its
+    /// length and id as [`BlobCodec::open`] does; what was read before is authenticated
+    /// (the seal binds the id) but not yet checked.
+    pub(crate) fn open_reader(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        sealed: Vec<u8>,
+        raw_length: u32,
+        object: &str,
+    ) -> Result<BlobReader> {
+        let what = format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
         let mut plain = Vec::new();
         if self
             .cipher
@@ -292,41 +312,188 @@ impl BlobCodec {
             .is_err()
         {
             return Err(Error::corrupt(
-                what(),
+                what,
                 "authentication failed (the stored bytes were modified)",
             ));
         }
         drop(sealed);
-        let (flag, frame) = plain
-            .split_first()
-            .ok_or_else(|| Error::corrupt(what(), "unknown compression flag"))?;
-        let mut content = Counted {
-            // One byte more than the index states, to see a longer content.
-            inner: match flag {
-                0 => Box::new(frame) as Box<dyn std::io::Read + '_>,
-                1 => Box::new(
-                    zstd::stream::read::Decoder::with_buffer(frame)
-                        .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?,
-                ),
-                _ => return Err(Error::corrupt(what(), "unknown compression flag")),
-            }
-            .take(u64::from(raw_length) + 1),
-            hasher: self.id_hasher(),
-            len: 0,
+        let flag = plain.first().copied();
+        let mut payload = std::io::Cursor::new(plain);
+        payload.set_position(1);
+        let inner: Box<dyn Read + Send> = match flag {
+            Some(0) => Box::new(payload),
+            Some(1) => Box::new(
+                zstd::stream::read::Decoder::with_buffer(payload)
+                    .map_err(|e| Error::corrupt(what.clone(), format!("zstd: {e}")))?,
+            ),
+            _ => return Err(Error::corrupt(what, "unknown compression flag")),
         };
-        let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::new(&mut content));
-        // What the parser left (nothing, in a well-formed blob) counts for the checks.
-        let drained = std::io::copy(&mut content, &mut std::io::sink());
-        if let Err(e) = drained {
-            return Err(Error::corrupt(what(), format!("zstd: {e}")));
+        Ok(BlobReader {
+            // Boxed, as a builder's hasher (2 KB): a backup holds one per folder level.
+            content: Box::new(Counted {
+                // One byte more than the index states, to see a longer content.
+                inner: inner.take(u64::from(raw_length) + 1),
+                hasher: self.id_hasher(),
+                len: 0,
+            }),
+            id: *id,
+            raw_length,
+            what,
+        })
+    }
+
+    /// A blob written a piece at a time ([`BlobBuilder`]), compressed at this
+    /// repository's level once it is large.
+    pub(crate) fn builder(&self) -> BlobBuilder {
+        BlobBuilder {
+            hasher: Box::new(self.id_hasher()),
+            len: 0,
+            level: self.level,
+            held: Vec::new(),
+            compressing: None,
         }
-        if content.len != u64::from(raw_length) {
-            return Err(Error::corrupt(what(), "length differs from the index"));
+    }
+
+    /// Seals a zstd frame a [`BlobBuilder`] compressed (flag 1, as [`BlobCodec::seal_into`]
+    /// writes a compressed payload) into `out` (cleared first).
+    pub(crate) fn seal_frame_into(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.cipher
+            .seal_into(&aad(kind, id), out, 1 + frame.len(), |out| {
+                out.push(1);
+                out.extend_from_slice(frame);
+                Ok(())
+            })
+    }
+}
+
+/// A blob's content as it is read ([`BlobCodec::open_reader`]).
+pub(crate) struct BlobReader {
+    content: Box<Counted<std::io::Take<Box<dyn Read + Send>>>>,
+    id: Id,
+    raw_length: u32,
+    what: String,
+}
+
+impl BlobReader {
+    /// What the blob is, for an error message.
+    pub(crate) fn what(&self) -> String {
+        self.what.clone()
+    }
+
+    /// Reads what is left and checks the content's length and id.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        if let Err(e) = std::io::copy(&mut self.content, &mut std::io::sink()) {
+            return Err(Error::corrupt(self.what, format!("zstd: {e}")));
         }
-        if Id(*content.hasher.finalize().as_bytes()) != *id {
-            return Err(Error::corrupt(what(), "content does not match its id"));
+        if self.content.len != u64::from(self.raw_length) {
+            return Err(Error::corrupt(self.what, "length differs from the index"));
         }
-        parsed.map_err(|e| Error::corrupt(what(), e.to_string()))
+        if Id(*self.content.hasher.finalize().as_bytes()) != self.id {
+            return Err(Error::corrupt(self.what, "content does not match its id"));
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.content.read(buf)
+    }
+}
+
+/// Content past this size is compressed as it is written to a [`BlobBuilder`]: a folder of
+/// 100,000 files has a tree of 20 MB of JSON, 5 MB compressed.
+const BUILD_IN_MEMORY: usize = 1024 * 1024;
+
+/// Once compressing, a [`BlobBuilder`] hashes and compresses what it is given in runs of
+/// this size (JSON is written a few bytes at a time).
+const BUILD_RUN: usize = 64 * 1024;
+
+/// A blob written a piece at a time: held as written until it passes [`BUILD_IN_MEMORY`],
+/// then compressed as it comes; its id is hashed along the way.
+pub(crate) struct BlobBuilder {
+    /// Boxed (2 KB): a backup holds one per folder level, 512 deep at most, on its stack.
+    hasher: Box<blake3::Hasher>,
+    len: u64,
+    level: i32,
+    /// What is not yet hashed: the whole content, or the current run once compressing.
+    held: Vec<u8>,
+    compressing: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+}
+
+/// A finished [`BlobBuilder`]'s content.
+pub(crate) enum Built {
+    /// The content itself (to seal, compressed or not, like any blob).
+    Plain(Vec<u8>),
+    /// A zstd frame of `raw_length` bytes of content (for [`BlobCodec::seal_frame_into`]).
+    Compressed {
+        /// The frame.
+        frame: Vec<u8>,
+        /// The content's length.
+        raw_length: u32,
+    },
+}
+
+impl Write for BlobBuilder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.held.extend_from_slice(buf);
+        self.len += buf.len() as u64;
+        match &mut self.compressing {
+            None if self.held.len() > BUILD_IN_MEMORY => {
+                self.compressing = Some(zstd::stream::write::Encoder::new(Vec::new(), self.level)?);
+                self.run()?;
+                self.held = Vec::with_capacity(BUILD_RUN);
+            }
+            Some(_) if self.held.len() >= BUILD_RUN => self.run()?,
+            _ => {}
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobBuilder {
+    /// Hashes and compresses what is held.
+    fn run(&mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.held);
+        if let Some(enc) = &mut self.compressing {
+            enc.write_all(&self.held)?;
+        }
+        self.held.clear();
+        Ok(())
+    }
+
+    /// The blob's id and content.
+    pub(crate) fn finish(mut self) -> Result<(Id, Built)> {
+        let built = match self.compressing.take() {
+            None => {
+                self.hasher.update(&self.held);
+                Built::Plain(std::mem::take(&mut self.held))
+            }
+            Some(enc) => {
+                self.compressing = Some(enc);
+                self.run().map_err(|e| Error::internal_from("zstd", e))?;
+                let frame = match self.compressing.take() {
+                    Some(enc) => enc.finish().map_err(|e| Error::internal_from("zstd", e))?,
+                    None => return Err(Error::internal("zstd context missing")),
+                };
+                Built::Compressed {
+                    frame,
+                    raw_length: u32::try_from(self.len)
+                        .map_err(|_| Error::internal("blob too large"))?,
+                }
+            }
+        };
+        Ok((Id(*self.hasher.finalize().as_bytes()), built))
     }
 }
 
@@ -337,7 +504,7 @@ struct Counted<R> {
     len: u64,
 }
 
-impl<R: std::io::Read> std::io::Read for Counted<R> {
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
@@ -489,5 +656,70 @@ mod tests {
         assert!(c
             .open_json::<Vec<String>>(BlobKind::Tree, &id, sealed, json.len() as u32, "t")
             .is_err());
+    }
+
+    #[test]
+    fn a_blob_built_piece_by_piece_is_the_blob_of_its_content() {
+        use std::io::Write;
+        let c = BlobCodec::new(Cipher::new(&SecretKey::generate().unwrap()), [7; 32], 3);
+        // Small (held, sealed like any blob) and large (compressed as it came, in pieces
+        // of every size, across the switch to compressing).
+        let small = b"{\"nodes\":[]}".to_vec();
+        let large: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| {
+                format!("{{\"name\":\"IMG-{i:06}.jpg\",\"size\":{}}},", i * 7).into_bytes()
+            })
+            .collect();
+        assert!(large.len() > 3 * BUILD_IN_MEMORY);
+        for content in [&small, &large] {
+            let mut b = c.builder();
+            let mut rest = &content[..];
+            let mut piece = 1;
+            while !rest.is_empty() {
+                let n = piece.min(rest.len());
+                b.write_all(&rest[..n]).unwrap();
+                rest = &rest[n..];
+                piece = piece * 3 % 100_003 + 1;
+            }
+            let (id, built) = b.finish().unwrap();
+            assert_eq!(id, c.id(content));
+            let sealed = match built {
+                Built::Plain(held) => {
+                    assert!(content.len() <= BUILD_IN_MEMORY);
+                    assert_eq!(&held, content);
+                    c.seal(BlobKind::Tree, &id, &held, true).unwrap()
+                }
+                Built::Compressed { frame, raw_length } => {
+                    assert!(content.len() > BUILD_IN_MEMORY);
+                    assert_eq!(raw_length as usize, content.len());
+                    assert!(frame.len() < content.len() / 4);
+                    let mut sealed = Vec::new();
+                    c.seal_frame_into(BlobKind::Tree, &id, &frame, &mut sealed)
+                        .unwrap();
+                    sealed
+                }
+            };
+            let len = content.len() as u32;
+            assert_eq!(
+                &c.open(BlobKind::Tree, &id, &sealed, len, "t").unwrap(),
+                content
+            );
+            let mut r = c
+                .open_reader(BlobKind::Tree, &id, sealed.clone(), len, "t")
+                .unwrap();
+            let mut read = Vec::new();
+            r.read_to_end(&mut read).unwrap();
+            assert_eq!(&read, content);
+            r.finish().unwrap();
+            // A reader of a shorter content than the index says fails its check.
+            let r = c
+                .open_reader(BlobKind::Tree, &id, sealed, len + 1, "t")
+                .unwrap();
+            assert!(r
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("length differs"));
+        }
     }
 }

@@ -656,6 +656,30 @@ impl Repository {
     /// Loads a tree blob, parsed as it is decompressed ([`BlobCodec::open_json`]): a large folder's JSON is
     /// never whole in memory beside its nodes.
     pub(crate) fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
+        let (loc, sealed) = self.sealed_tree(index, id)?;
+        self.codec.open_json(
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length,
+            &format!("pack data/{}", loc.pack.to_hex()),
+        )
+    }
+
+    /// A tree blob's JSON, read as it is decompressed: for its nodes one at a time
+    /// ([`tree::NodeStream`]); [`blob::BlobReader::finish`] checks it whole.
+    pub(crate) fn open_tree(&self, index: &Index, id: &Id) -> Result<blob::BlobReader> {
+        let (loc, sealed) = self.sealed_tree(index, id)?;
+        self.codec.open_reader(
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length,
+            &format!("pack data/{}", loc.pack.to_hex()),
+        )
+    }
+
+    fn sealed_tree(&self, index: &Index, id: &Id) -> Result<(index::BlobLocation, Vec<u8>)> {
         let loc = index.get(id)?.ok_or_else(|| {
             Error::corrupt(
                 format!("tree {}", id.to_hex()),
@@ -668,13 +692,7 @@ impl Repository {
             loc.offset as u64,
             loc.length as u64,
         )?;
-        self.codec.open_json(
-            loc.kind,
-            id,
-            sealed,
-            loc.raw_length,
-            &format!("pack data/{}", loc.pack.to_hex()),
-        )
+        Ok((loc, sealed))
     }
 
     /// Calls `f` with a file node's content ids in order, one list blob (at most

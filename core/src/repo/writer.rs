@@ -45,6 +45,8 @@ struct Job {
     id: Id,
     data: Vec<u8>,
     compress: bool,
+    /// `data` is a zstd frame of this many bytes of content ([`BlobWriter::add_frame`]).
+    frame_of: Option<u32>,
 }
 
 struct Checkpoint {
@@ -187,6 +189,7 @@ impl BlobWriter {
             id,
             data,
             compress,
+            frame_of: None,
         };
         let jobs = if small {
             let mut batch = self.batch.lock().map_err(|_| Error::internal("poisoned"))?;
@@ -199,6 +202,19 @@ impl BlobWriter {
             vec![job]
         };
         self.send(jobs)
+    }
+
+    /// Queues a blob already compressed: `frame` is a zstd frame of its `raw_length`
+    /// bytes of content (a large tree, compressed as it was encoded).
+    pub fn add_frame(&self, kind: BlobKind, id: Id, frame: Vec<u8>, raw_length: u32) -> Result<()> {
+        self.check()?;
+        self.send(vec![Job {
+            kind,
+            id,
+            data: frame,
+            compress: true,
+            frame_of: Some(raw_length),
+        }])
     }
 
     fn send(&self, jobs: Vec<Job>) -> Result<()> {
@@ -309,10 +325,18 @@ impl Shared {
 
     fn process(&self, job: Job) -> Result<()> {
         let mut sealed = self.chunks.take();
-        self.codec
-            .seal_into(job.kind, &job.id, &job.data, job.compress, &mut sealed)?;
-        let raw_len =
-            u32::try_from(job.data.len()).map_err(|_| Error::internal("blob too large"))?;
+        let raw_len = match job.frame_of {
+            Some(raw_len) => {
+                self.codec
+                    .seal_frame_into(job.kind, &job.id, &job.data, &mut sealed)?;
+                raw_len
+            }
+            None => {
+                self.codec
+                    .seal_into(job.kind, &job.id, &job.data, job.compress, &mut sealed)?;
+                u32::try_from(job.data.len()).map_err(|_| Error::internal("blob too large"))?
+            }
+        };
         self.chunks.give(job.data);
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw.fetch_add(raw_len as u64, Ordering::Relaxed);
