@@ -90,6 +90,21 @@ fn with_compressor<T>(
     })
 }
 
+/// Decompresses a zstd frame into `out` on this thread's context; returns the content's
+/// length (an error if it does not fit).
+fn decompress_into(frame: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match d.as_mut() {
+            Some(d) => d.decompress_to_buffer(frame, out),
+            None => Err(std::io::Error::other("zstd context missing")),
+        }
+    })
+}
+
 /// A thread keeps its scratch buffer for compressed frames up to this size (a larger one,
 /// after a rare large blob, is freed).
 const KEEP_OPENED: usize = 4 * 1024 * 1024;
@@ -238,16 +253,7 @@ impl BlobCodec {
                     scratch.extend_from_slice(&out[start + 1..]);
                     out.truncate(start);
                     out.resize(start + raw_length as usize, 0);
-                    let n = DECOMPRESSOR.with(|d| {
-                        let mut d = d.borrow_mut();
-                        if d.is_none() {
-                            *d = Some(zstd::bulk::Decompressor::new()?);
-                        }
-                        match d.as_mut() {
-                            Some(d) => d.decompress_to_buffer(&scratch[..], &mut out[start..]),
-                            None => Err(std::io::Error::other("zstd context missing")),
-                        }
-                    });
+                    let n = decompress_into(&scratch[..], &mut out[start..]);
                     if scratch.capacity() > KEEP_OPENED {
                         *scratch = Vec::new();
                     }
@@ -270,26 +276,6 @@ impl BlobCodec {
             return failed(out, Error::corrupt(what(), "content does not match its id"));
         }
         Ok(())
-    }
-
-    /// Opens a sealed blob of JSON (a tree) and parses it as it is decompressed, checking
-    /// its length and id as [`BlobCodec::open`] does. The JSON is never whole in memory: a
-    /// folder of 100,000 files has a tree of 20 MB, which the nodes parsed from it held
-    /// twice over. A zstd frame of a large blob has a window of at most a few MiB.
-    pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
-        &self,
-        kind: BlobKind,
-        id: &Id,
-        sealed: Vec<u8>,
-        raw_length: u32,
-        object: &str,
-    ) -> Result<T> {
-        let mut content = self.open_reader(kind, id, sealed, raw_length, object)?;
-        let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::new(&mut content));
-        // What the parser left (nothing, in a well-formed blob) counts for the checks.
-        let what = content.what();
-        content.finish()?;
-        parsed.map_err(|e| Error::corrupt(what, e.to_string()))
     }
 
     /// Opens a sealed blob as a reader of its content, decompressed as it is read: only the
@@ -322,6 +308,18 @@ impl BlobCodec {
         payload.set_position(1);
         let inner: Box<dyn Read + Send> = match flag {
             Some(0) => Box::new(payload),
+            // A small blob is decompressed at once: a backup holds a reader per folder
+            // level, and a streaming decoder's context is 100-200 KB.
+            Some(1) if raw_length as usize <= OPEN_WHOLE => {
+                let frame = &payload.get_ref()[1..];
+                // One byte more than stated, to see a longer content.
+                let mut content = vec![0; raw_length as usize + 1];
+                let n = decompress_into(frame, &mut content)
+                    .map_err(|e| Error::corrupt(what.clone(), format!("zstd: {e}")))?;
+                // Shorter content than stated fails the length check in `finish`.
+                content.truncate(n);
+                Box::new(std::io::Cursor::new(content))
+            }
             Some(1) => Box::new(
                 zstd::stream::read::Decoder::with_buffer(payload)
                     .map_err(|e| Error::corrupt(what.clone(), format!("zstd: {e}")))?,
@@ -386,6 +384,18 @@ impl BlobReader {
         self.what.clone()
     }
 
+    /// Parses the content as JSON as it is decompressed, then checks it as
+    /// [`BlobReader::finish`] does. The JSON is never whole in memory: a folder of 100,000
+    /// files has a tree of 20 MB, which the nodes parsed from it held twice over. A zstd
+    /// frame of a large blob has a window of at most a few MiB.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(mut self) -> Result<T> {
+        let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::new(&mut self));
+        // What the parser left (nothing, in a well-formed blob) counts for the checks.
+        let what = self.what();
+        self.finish()?;
+        parsed.map_err(|e| Error::corrupt(what, e.to_string()))
+    }
+
     /// Reads what is left and checks the content's length and id.
     pub(crate) fn finish(mut self) -> Result<()> {
         if let Err(e) = std::io::copy(&mut self.content, &mut std::io::sink()) {
@@ -406,6 +416,10 @@ impl Read for BlobReader {
         self.content.read(buf)
     }
 }
+
+/// A compressed blob of at most this much content is decompressed whole by
+/// [`BlobCodec::open_reader`]; a larger one as it is read.
+const OPEN_WHOLE: usize = 256 * 1024;
 
 /// Content past this size is compressed as it is written to a [`BlobBuilder`]: a folder of
 /// 100,000 files has a tree of 20 MB of JSON, 5 MB compressed.
@@ -622,16 +636,18 @@ mod tests {
     #[test]
     fn json_is_parsed_as_it_is_opened_and_checked_like_any_blob() {
         let c = BlobCodec::new(Cipher::new(&SecretKey::generate().unwrap()), [7; 32], 3);
-        // Large (compressed, several zstd blocks) and small (stored as is).
         let big: Vec<String> = (0..100_000).map(|i| format!("IMG-{i:06}.jpg")).collect();
+        let medium: Vec<String> = big[..1000].to_vec();
         let small = vec!["a".to_string()];
-        for value in [&big, &small] {
+        // Large: decoded as read; medium: compressed, decoded at once; small: stored as is.
+        for value in [&big, &medium, &small] {
             let json = serde_json::to_vec(value).unwrap();
             let id = c.id(&json);
             let sealed = c.seal(BlobKind::Tree, &id, &json, true).unwrap();
             let len = json.len() as u32;
             let opened: Vec<String> = c
-                .open_json(BlobKind::Tree, &id, sealed.clone(), len, "t")
+                .open_reader(BlobKind::Tree, &id, sealed.clone(), len, "t")
+                .and_then(BlobReader::json)
                 .unwrap();
             assert_eq!(&opened, value);
             let mut tampered = sealed.clone();
@@ -644,7 +660,8 @@ mod tests {
                 (&wrong_id, sealed.clone(), len, "authentication failed"),
             ] {
                 let e = c
-                    .open_json::<Vec<String>>(BlobKind::Tree, id, sealed, len, "t")
+                    .open_reader(BlobKind::Tree, id, sealed, len, "t")
+                    .and_then(BlobReader::json::<Vec<String>>)
                     .unwrap_err();
                 assert!(e.to_string().contains(why), "{e}");
             }
@@ -654,7 +671,8 @@ mod tests {
         let id = c.id(&json);
         let sealed = c.seal(BlobKind::Tree, &id, &json, true).unwrap();
         assert!(c
-            .open_json::<Vec<String>>(BlobKind::Tree, &id, sealed, json.len() as u32, "t")
+            .open_reader(BlobKind::Tree, &id, sealed, json.len() as u32, "t")
+            .and_then(BlobReader::json::<Vec<String>>)
             .is_err());
     }
 

@@ -609,9 +609,15 @@ impl Repository {
 
     /// Reads, authenticates and checks one blob.
     pub(crate) fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
+        let (loc, sealed) = self.sealed_blob(index, id, "blob")?;
+        self.open_blob(&loc, id, &sealed)
+    }
+
+    /// Where blob `id` (a `what`, for the error) is stored, and its sealed bytes.
+    fn sealed_blob(&self, index: &Index, id: &Id, what: &str) -> Result<(BlobLocation, Vec<u8>)> {
         let loc = index.get(id)?.ok_or_else(|| {
             Error::corrupt(
-                format!("blob {}", id.to_hex()),
+                format!("{what} {}", id.to_hex()),
                 "not in any pack listed by the index",
             )
         })?;
@@ -621,7 +627,7 @@ impl Repository {
             loc.offset as u64,
             loc.length as u64,
         )?;
-        self.open_blob(&loc, id, &sealed)
+        Ok((loc, sealed))
     }
 
     /// [`Repository::open_blob`], appending the content to `out`.
@@ -653,23 +659,16 @@ impl Repository {
         )
     }
 
-    /// Loads a tree blob, parsed as it is decompressed ([`BlobCodec::open_json`]): a large folder's JSON is
-    /// never whole in memory beside its nodes.
+    /// Loads a tree blob, parsed as it is decompressed ([`blob::BlobReader::json`]): a
+    /// large folder's JSON is never whole in memory beside its nodes.
     pub(crate) fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
-        let (loc, sealed) = self.sealed_tree(index, id)?;
-        self.codec.open_json(
-            loc.kind,
-            id,
-            sealed,
-            loc.raw_length,
-            &format!("pack data/{}", loc.pack.to_hex()),
-        )
+        self.open_tree(index, id)?.json()
     }
 
     /// A tree blob's JSON, read as it is decompressed: for its nodes one at a time
     /// ([`tree::NodeStream`]); [`blob::BlobReader::finish`] checks it whole.
     pub(crate) fn open_tree(&self, index: &Index, id: &Id) -> Result<blob::BlobReader> {
-        let (loc, sealed) = self.sealed_tree(index, id)?;
+        let (loc, sealed) = self.sealed_blob(index, id, "tree")?;
         self.codec.open_reader(
             loc.kind,
             id,
@@ -677,22 +676,6 @@ impl Repository {
             loc.raw_length,
             &format!("pack data/{}", loc.pack.to_hex()),
         )
-    }
-
-    fn sealed_tree(&self, index: &Index, id: &Id) -> Result<(index::BlobLocation, Vec<u8>)> {
-        let loc = index.get(id)?.ok_or_else(|| {
-            Error::corrupt(
-                format!("tree {}", id.to_hex()),
-                "not in any pack listed by the index",
-            )
-        })?;
-        let sealed = self.storage.get_range(
-            ObjectKind::Pack,
-            &loc.pack.to_hex(),
-            loc.offset as u64,
-            loc.length as u64,
-        )?;
-        Ok((loc, sealed))
     }
 
     /// Calls `f` with a file node's content ids in order, one list blob (at most

@@ -503,5 +503,16 @@ mod tests {
             let mut s = NodeStream::new(&bad[..]);
             assert!(s.rest().is_err(), "{}", String::from_utf8_lossy(&bad));
         }
+        // Any byte replaced by any of JSON's structural bytes (or another): nodes or an
+        // error, never a panic, whether read whole or by name.
+        for at in 0..json.len() {
+            for b in *b"{}[],:\"\\x0 " {
+                let mut bad = json.clone();
+                bad[at] = b;
+                let _ = NodeStream::new(&bad[..]).rest();
+                let mut s = NodeStream::new(&bad[..]);
+                let _ = (s.take("b,]}", None), s.take("d", None), s.rest());
+            }
+        }
     }
 }
