@@ -483,12 +483,18 @@ impl Repository {
 impl Run<'_> {
     fn blob(&mut self, kind: BlobKind, data: Vec<u8>, compress: bool) -> Result<Id> {
         let id = self.repo.codec.id(&data);
-        if !self.index.contains(&id)? && self.seen.insert(id)? {
+        if self.is_new(id)? {
             self.writer.add(kind, id, data, compress)?;
         } else {
             self.writer.buffers().give(data);
         }
         Ok(id)
+    }
+
+    /// Whether blob `id` is neither in the repository nor already added by this run (then
+    /// it counts as added).
+    fn is_new(&mut self, id: Id) -> Result<bool> {
+        Ok(!self.index.contains(&id)? && self.seen.insert(id)?)
     }
 
     /// Stores `tree`, encoded node by node into a [`BlobBuilder`] (its nodes dropped before
@@ -506,7 +512,7 @@ impl Run<'_> {
     /// are the parent's again).
     fn store_tree(&mut self, out: TreeEncoder<BlobBuilder>) -> Result<Id> {
         let (id, built) = out.finish().map_err(encode_error)?.finish()?;
-        if self.index.contains(&id)? || !self.seen.insert(id)? {
+        if !self.is_new(id)? {
             return Ok(id);
         }
         match built {

@@ -90,6 +90,11 @@ fn with_compressor<T>(
     })
 }
 
+/// A blob as errors name it: its kind, id and the object it was read from.
+fn describe(kind: BlobKind, id: &Id, object: &str) -> String {
+    format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase()
+}
+
 /// Decompresses a zstd frame into `out` on this thread's context; returns the content's
 /// length (an error if it does not fit).
 fn decompress_into(frame: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
@@ -223,7 +228,7 @@ impl BlobCodec {
         object: &str,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let what = || format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
+        let what = || describe(kind, id, object);
         let start = out.len();
         let failed = |out: &mut Vec<u8>, e: Error| {
             out.truncate(start);
@@ -290,7 +295,7 @@ impl BlobCodec {
         raw_length: u32,
         object: &str,
     ) -> Result<BlobReader> {
-        let what = format!("{kind:?} blob {} in {object}", id.to_hex()).to_lowercase();
+        let what = describe(kind, id, object);
         let mut plain = Vec::new();
         if self
             .cipher
@@ -476,36 +481,28 @@ impl Write for BlobBuilder {
 }
 
 impl BlobBuilder {
-    /// Hashes and compresses what is held.
+    /// Hashes what is held; once compressing, compresses it and lets it go.
     fn run(&mut self) -> std::io::Result<()> {
         self.hasher.update(&self.held);
         if let Some(enc) = &mut self.compressing {
             enc.write_all(&self.held)?;
+            self.held.clear();
         }
-        self.held.clear();
         Ok(())
     }
 
     /// The blob's id and content.
     pub(crate) fn finish(mut self) -> Result<(Id, Built)> {
+        let zstd = |e| Error::internal_from("zstd", e);
+        self.run().map_err(zstd)?;
         let built = match self.compressing.take() {
-            None => {
-                self.hasher.update(&self.held);
-                Built::Plain(std::mem::take(&mut self.held))
-            }
-            Some(enc) => {
-                self.compressing = Some(enc);
-                self.run().map_err(|e| Error::internal_from("zstd", e))?;
-                let frame = match self.compressing.take() {
-                    Some(enc) => enc.finish().map_err(|e| Error::internal_from("zstd", e))?,
-                    None => return Err(Error::internal("zstd context missing")),
-                };
-                Built::Compressed {
-                    frame,
-                    raw_length: u32::try_from(self.len)
-                        .map_err(|_| Error::internal("blob too large"))?,
-                }
-            }
+            // Never compressing: `run` hashed what is held and left it.
+            None => Built::Plain(std::mem::take(&mut self.held)),
+            Some(enc) => Built::Compressed {
+                frame: enc.finish().map_err(zstd)?,
+                raw_length: u32::try_from(self.len)
+                    .map_err(|_| Error::internal("blob too large"))?,
+            },
         };
         Ok((Id(*self.hasher.finalize().as_bytes()), built))
     }
